@@ -1,0 +1,71 @@
+"""Which checkpoints exist and which are complete.
+
+Theory of operation: the Hugging Face Trainer creates `checkpoint-<step>/` first and fills it
+over about a second; `trainer_state.json` is written last but not atomically, so it can be
+seen empty. There is no completion marker of its own. Our training job therefore writes
+`COMPLETE_MARKER` atomically from a callback's `on_save`, after everything else. Checkpoints
+written by the users' own scripts have no marker; for them a checkpoint counts as complete
+when `trainer_state.json` parses and its `global_step` equals the folder's step. Anything
+else is still being written and is left alone until a later poll.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.fsutil import atomic_write_json
+
+COMPLETE_MARKER = "checkpoint_complete.json"
+_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Checkpoint:
+    step: int
+    path: Path
+
+
+def step_of(path: Path) -> int | None:
+    """The step in a `checkpoint-<step>` folder name, or None for any other name."""
+    match = _NAME.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def write_marker(checkpoint_dir: str | Path, step: int) -> None:
+    """Mark a checkpoint complete. Call after every file of the checkpoint is written."""
+    atomic_write_json(Path(checkpoint_dir) / COMPLETE_MARKER, {"global_step": step})
+
+
+def is_complete(path: Path) -> bool:
+    step = step_of(path)
+    if step is None:
+        return False
+    if (path / COMPLETE_MARKER).is_file():
+        return True
+    try:
+        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and state.get("global_step") == step
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Checkpoint]:
+    """Complete checkpoints under `output_dir`, in step order. A missing folder has none."""
+    found: list[Checkpoint] = []
+    try:
+        entries = list(Path(output_dir).iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        step = step_of(entry)
+        if step is not None and entry.is_dir() and is_complete(entry):
+            found.append(Checkpoint(step, entry))
+    return sorted(found)
+
+
+def last_complete(output_dir: str | Path) -> Checkpoint | None:
+    found = complete_checkpoints(output_dir)
+    return found[-1] if found else None

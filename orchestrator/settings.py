@@ -1,0 +1,106 @@
+"""Typed settings: the one shape in which configuration flows below the CLI.
+
+Hydra composes `conf/` into a mapping; `orchestrator.validate` turns that mapping into these
+frozen dataclasses, collecting every problem at once. The jobs receive the parts they need
+(`TrainSpec`, `InferSpec`) pickled through the scheduler, so this module must stay light: no
+third-party imports at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where the examples come from and how labels map to classes."""
+
+    name: str = "synthetic"
+    # synthetic: generated offline; hub: a Hugging Face dataset name; files: local CSV/JSONL
+    source: str = "synthetic"
+    hub_name: str = ""  # e.g. mteb/tweet_sentiment_extraction (source=hub)
+    train_split: str = "train"
+    test_split: str = "test"
+    train_file: str = ""  # source=files: CSV or JSONL with text and label columns
+    test_file: str = ""
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: tuple[str, ...] = ("negative", "neutral", "positive")
+    # raw label (as written in the data, compared as a string) -> class name; empty = identity
+    # for names, and integer labels index `labels`
+    label_map: dict[str, str] = field(default_factory=dict)
+    val_fraction: float = 0.1  # last fraction of the train split, in order, for validation
+    max_length: int = 128  # tokens
+    synthetic_train_size: int = 4000
+    synthetic_test_size: int = 2000
+    synthetic_noise: float = 0.1  # fraction of labels flipped at random
+    synthetic_seed: int = 0
+    cache_dir: str = ""  # generated data and locally built models; default <search.dir>/assets
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The model to fine-tune: a hub name, a local directory, or `tiny` (built locally)."""
+
+    name: str = "tiny"
+    name_or_path: str = "tiny"
+    dropout: float | None = None  # None keeps the model's own
+    tiny_layers: int = 2
+    tiny_hidden: int = 128
+    tiny_heads: int = 2
+    tiny_intermediate: int = 512
+    tiny_init_range: float = 0.05  # 0.02 (BERT's) never learns at this size: ml-on-cpu.md
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The users' recipe (legacy-loop.md), as Hugging Face Trainer knobs."""
+
+    epochs: float = 12.0
+    max_steps: int = -1  # > 0 overrides epochs
+    per_device_batch_size: int = 64
+    grad_accum_steps: int = 2
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_steps: float = 500  # an int >= 1 is steps, a float < 1 is a ratio
+    lr_scheduler: str = "cosine"
+    logging_steps: int = 50
+    eval_steps: int = 250
+    save_steps: int = 250
+    save_total_limit: int | None = None
+    save_only_model: bool = False  # True saves space but a restart cannot resume the optimizer
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str = "f1"
+    precision: str = "auto"  # auto: bf16 where the GPU has it, else fp16 on GPU, fp32 on CPU
+    max_grad_norm: float = 1.0
+    dataloader_num_workers: int = 4
+    early_stopping_patience: int = 5  # 0 disables
+    early_stopping_threshold: float = 0.0
+    class_weighted_loss: bool = True
+    seed: int = 42  # trial n trains with seed + n - 1
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything one training job needs; pickled to the job."""
+
+    trial: int
+    seed: int
+    output_dir: str  # checkpoint-<step>/ folders go here
+    data: DataSettings
+    model: ModelSettings
+    train: TrainSettings
+    cpu_threads: int = 0  # torch threads on CPU; 0 keeps torch's default
+
+
+@dataclass(frozen=True)
+class InferSpec:
+    """Everything one inference job needs; pickled to the job."""
+
+    checkpoint: str
+    result_path: str  # JSON written atomically
+    data: DataSettings
+    batch_size: int = 64
+    max_length: int = 128
+    precision: str = "auto"  # auto: bf16 where the GPU has it, else fp32
+    cpu_threads: int = 0  # torch threads on CPU; 0 keeps torch's default
