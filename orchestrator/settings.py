@@ -104,3 +104,70 @@ class InferSpec:
     max_length: int = 128
     precision: str = "auto"  # auto: bf16 where the GPU has it, else fp32
     cpu_threads: int = 0  # torch threads on CPU; 0 keeps torch's default
+
+
+@dataclass(frozen=True)
+class JobResources:
+    """What one kind of job (train or infer) asks the scheduler for."""
+
+    timeout_min: int = 60
+    cpus_per_task: int = 1
+    mem_gb: float = 0.0  # 0 leaves it to the cluster's default
+    gpus_per_node: int = 0
+    nodes: int = 1
+    tasks_per_node: int = 1
+    partition: str = ""  # empty: the cluster's default partition
+    account: str = ""
+    qos: str = ""
+    constraint: str = ""
+    setup_template: str = ""  # a file of set-up lines (module load, conda activate, exports)
+    setup: tuple[str, ...] = ()  # more set-up lines, after the template's
+    additional: dict[str, str] = field(default_factory=dict)  # extra sbatch options
+    srun_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where jobs run: `local` processes, in-process `debug`, or `slurm`."""
+
+    name: str = "local"
+    poll_interval_s: float = 2.0  # first scheduler query interval; backs off while idle
+    max_poll_interval_s: float = 30.0
+    fs_interval_s: float = 0.5  # checkpoints and result files are checked this often
+    train: JobResources = field(default_factory=JobResources)
+    infer: JobResources = field(default_factory=JobResources)
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    """The per-checkpoint evaluation job."""
+
+    batch_size: int = 64
+    precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The stop rule and the search's bookkeeping."""
+
+    dir: str = "runs/search"
+    target: float | None = None  # required
+    metric: str = "accuracy"
+    mode: str = "max"  # max | min
+    patience: int = 1  # falls in a row that stop a trial
+    min_delta: float = 0.0  # a fall smaller than this is not a fall
+    max_trials: int = 1  # training rounds, each with a new seed
+    max_concurrent_evals: int = 2
+    eval_retries: int = 2  # resubmissions of an inference job that failed or was lost
+    train_retries: int = 2  # resubmissions of a training job (it resumes from its checkpoint)
+    drain_timeout_s: float = 60.0  # how long to wait for cancelled jobs to end at the finish
+
+
+@dataclass(frozen=True)
+class Settings:
+    search: SearchSettings
+    executor: ExecutorSettings
+    data: DataSettings
+    model: ModelSettings
+    train: TrainSettings
+    infer: InferSettings

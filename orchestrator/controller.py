@@ -1,0 +1,381 @@
+"""The controller: observe, decide, act, until the stop rule says the search is over.
+
+Theory of operation. Each tick:
+1. observe - one batched scheduler query for every live job (on a backing-off interval),
+   then the file system: new complete checkpoints, training plans, inference results.
+   Every new fact is journaled (and so applied to the state) as it is found.
+2. decide - the pure stop rule on each active trial's results; a verdict is journaled as
+   `trial_ended`, and the search's own end as `search_ended`. Journaled decisions are final:
+   a resumed controller replays them instead of deciding again.
+3. act - cancel the jobs of ended trials, (re)submit training, submit inference for new
+   checkpoints up to the concurrency limit. A submission journals its intent, submits, then
+   journals the job id; a resume that finds an intent without an id asks the scheduler
+   whether that submission happened before submitting again, so no job is ever doubled.
+When the search has ended, `finish` cancels what is left, waits a bounded time for those
+jobs to end, promotes the best checkpoint and writes the outcome files; every step of it is
+idempotent, so a controller killed while finishing simply finishes again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator import requests
+from orchestrator.checkpoints import complete_checkpoints
+from orchestrator.errors import OrchestratorError
+from orchestrator.fsutil import read_json
+from orchestrator.journal import Event, Journal
+from orchestrator.lifecycle import IllegalTransition, JobState, transition
+from orchestrator.outcome import promote_best, write_outcome
+from orchestrator.results import ResultError, metric_from_json
+from orchestrator.scheduler import JobRequest, Scheduler
+from orchestrator.settings import Settings
+from orchestrator.state import (
+    COMPLETE,
+    METRIC_FELL,
+    STOPPED,
+    TARGET_REACHED,
+    TRAIN_FAILED,
+    JobRecord,
+    SearchState,
+    TrialRecord,
+)
+from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial
+
+_FAILURES = frozenset(
+    {JobState.FAILED, JobState.LOST, JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL}
+)
+
+
+class View(Protocol):
+    def event(self, record: Event, state: SearchState) -> None: ...
+    def refresh(self, state: SearchState) -> None: ...
+
+
+def rule_of(settings: Settings) -> Rule:
+    s = settings.search
+    assert s.target is not None
+    return Rule(s.target, Mode(s.mode), s.patience, s.min_delta)
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        journal: Journal,
+        scheduler: Scheduler,
+        view: View,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.search_dir = Path(settings.search.dir)
+        self.journal = journal
+        self.scheduler = scheduler
+        self.view = view
+        self.clock = clock
+        self.sleep = sleep
+        self.rule = rule_of(settings)
+        self.state = SearchState.replay(journal.events)
+        self._interval = settings.executor.poll_interval_s
+        self._next_poll = 0.0
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> SearchState:
+        self._start_or_resume()
+        while self.state.finished is None:
+            self.observe()
+            self.decide()
+            if self.state.finished is None:
+                self.act()
+                self.view.refresh(self.state)
+                self.sleep(self.settings.executor.fs_interval_s)
+        self.finish()
+        return self.state
+
+    def record(self, name: str, **fields: Any) -> Event:
+        """Journal first, then apply: the only way the controller's knowledge changes."""
+        event = self.journal.append(name, **fields)
+        self.state.apply(event)
+        self.view.event(event, self.state)
+        return event
+
+    def _start_or_resume(self) -> None:
+        if self.state.started is None:
+            self.record("search_started", settings=asdict(self.settings))
+        else:
+            self.record("resumed")
+        for job in list(self.state.jobs.values()):
+            if job.job_id is None:
+                self._complete_submission(job)
+
+    # ------------------------------------------------------------------ observe
+    def observe(self) -> None:
+        now = self.clock()
+        if now >= self._next_poll:
+            changed = self._poll_states()
+            grow = self._interval * 1.5
+            self._interval = (self.settings.executor.poll_interval_s if changed else
+                              min(grow, self.settings.executor.max_poll_interval_s))
+            self._next_poll = now + self._interval
+        for trial in self.state.active_trials():
+            self._scan_trial(trial)
+        self._collect_results()
+        self._handle_finished_jobs()
+
+    def _poll_states(self) -> bool:
+        live = self.state.live_jobs()
+        observed = self.scheduler.poll([job.ref for job in live])
+        changed = False
+        for job in live:
+            assert job.job_id is not None
+            seen = observed.get(job.job_id, JobState.UNKNOWN)
+            try:
+                new = transition(job.key, job.state, seen)
+            except IllegalTransition:
+                continue  # a lagging scheduler record; the table says we know better
+            if new is not None:
+                self.record("job_state", key=job.key, job_id=job.job_id, state=new.value)
+                changed = True
+        return changed
+
+    def _scan_trial(self, trial: TrialRecord) -> None:
+        output_dir = Path(trial.output_dir)
+        for checkpoint in complete_checkpoints(output_dir):
+            if checkpoint.step not in trial.checkpoints:
+                self.record("checkpoint", trial=trial.trial, step=checkpoint.step,
+                            path=str(checkpoint.path))
+        if trial.max_steps is None and (output_dir / "plan.json").exists():
+            try:
+                plan = read_json(output_dir / "plan.json")
+                self.record("plan", trial=trial.trial, max_steps=int(plan["max_steps"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # written atomically, so only a foreign file gets here; ignore it
+
+    def _collect_results(self) -> None:
+        for trial in self.state.active_trials():
+            for step in sorted(trial.checkpoints):
+                if (trial.trial, step) in self.state.evaluations:
+                    continue
+                path = requests.result_path(self.search_dir, trial.trial, step)
+                if path.exists():
+                    self._record_result(trial, step, path)
+
+    def _record_result(self, trial: TrialRecord, step: int, path: Path) -> None:
+        jobs = self.state.attempts("infer", trial.trial, step)
+        job_id = jobs[-1].job_id if jobs else None
+        base = dict(trial=trial.trial, step=step, job_id=job_id,
+                    checkpoint=trial.checkpoints[step], result=str(path))
+        try:
+            value = metric_from_json(path, self.settings.search.metric)
+        except ResultError as exc:
+            logs = [str(p) for p in self.scheduler.log_paths(jobs[-1].ref)] if job_id else []
+            self.record("evaluation", value=None, error=str(exc), logs=logs, **base)
+            return
+        self.record("evaluation", value=value, **base)
+
+    def _handle_finished_jobs(self) -> None:
+        for trial in self.state.active_trials():
+            train = self.state.attempts("train", trial.trial)
+            if train and trial.training == "running":
+                self._after_training(trial, train[-1], len(train))
+            for step in sorted(trial.checkpoints):
+                jobs = self.state.attempts("infer", trial.trial, step)
+                if jobs and (trial.trial, step) not in self.state.evaluations:
+                    self._after_inference(trial, step, jobs[-1], len(jobs))
+
+    def _after_training(self, trial: TrialRecord, job: JobRecord, attempts: int) -> None:
+        if not job.state.terminal:
+            return
+        if job.state is JobState.SUCCEEDED:
+            self.record("training_ended", trial=trial.trial, outcome="succeeded")
+        elif job.state is JobState.CANCELLED:
+            reason = "cancelled by the controller" if job.cancel_requested else (
+                f"job {job.job_id} was cancelled outside the controller (scancel?)")
+            self.record("training_ended", trial=trial.trial, outcome="cancelled", reason=reason)
+        elif attempts > self.settings.search.train_retries:
+            reason = self._failure_reason(job)
+            self.record("training_ended", trial=trial.trial, outcome="failed", reason=reason)
+
+    def _after_inference(self, trial: TrialRecord, step: int, job: JobRecord,
+                         attempts: int) -> None:
+        if not job.state.terminal:
+            return
+        if job.state is JobState.SUCCEEDED:
+            path = requests.result_path(self.search_dir, trial.trial, step)
+            if path.exists():
+                self._record_result(trial, step, path)
+                return
+            error = f"job {job.job_id} ended without writing its result {path}"
+        elif job.state is JobState.CANCELLED and job.cancel_requested:
+            return
+        elif job.state is JobState.CANCELLED:
+            error = f"job {job.job_id} was cancelled outside the controller (scancel?)"
+        elif attempts > self.settings.search.eval_retries:
+            error = self._failure_reason(job)
+        else:
+            return  # act() retries it
+        logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
+        self.record("evaluation", trial=trial.trial, step=step, value=None, job_id=job.job_id,
+                    checkpoint=trial.checkpoints[step], error=error, logs=logs)
+
+    def _failure_reason(self, job: JobRecord) -> str:
+        detail = self.scheduler.failure(job.ref) if job.job_id else ""
+        logs = ", ".join(str(p) for p in self.scheduler.log_paths(job.ref)) if job.job_id else ""
+        text = f"{job.kind} job {job.job_id} ended {job.state.value}"
+        return text + (f": {detail}" if detail else "") + (f" (logs: {logs})" if logs else "")
+
+    # ------------------------------------------------------------------ decide
+    def decide(self) -> None:
+        for trial in self.state.active_trials():
+            self._decide_trial(trial)
+        trials = self.state.trials
+        if any(t.ended == TARGET_REACHED for t in trials.values()):
+            self._end_search(TARGET_REACHED)
+        elif trials and not self.state.active_trials():
+            if len(trials) < self.settings.search.max_trials:
+                self._start_trial(max(trials) + 1)
+            else:
+                self._end_search(self._final_status())
+        elif not trials:
+            self._start_trial(1)
+
+    def _decide_trial(self, trial: TrialRecord) -> None:
+        ended = trial.training != "running"
+        decision = decide_trial(self.rule, list(trial.checkpoints),
+                                self.state.results(trial.trial), ended)
+        if decision.verdict is Verdict.TARGET_REACHED:
+            self.record("trial_ended", trial=trial.trial, how=TARGET_REACHED, step=decision.step)
+        elif decision.verdict is Verdict.METRIC_FELL:
+            self.record("trial_ended", trial=trial.trial, how=METRIC_FELL, step=decision.step)
+        elif decision.verdict is Verdict.COMPLETE:
+            how = COMPLETE if trial.training == "succeeded" else TRAIN_FAILED
+            self.record("trial_ended", trial=trial.trial, how=how, reason=trial.training_reason)
+
+    def _final_status(self) -> str:
+        last = self.state.trials[max(self.state.trials)]
+        usable = [v for v in self.state.all_results().values() if v is not None]
+        if last.ended == METRIC_FELL:
+            return "metric_fell"
+        if last.ended == TRAIN_FAILED or not usable:
+            return "failed"
+        return "exhausted"
+
+    def _start_trial(self, number: int) -> None:
+        seed = self.settings.train.seed + number - 1
+        output_dir = requests.trial_dir(self.search_dir, number)
+        self.record("trial_started", trial=number, seed=seed, output_dir=str(output_dir))
+
+    def _end_search(self, status: str) -> None:
+        for trial in self.state.active_trials():
+            self.record("trial_ended", trial=trial.trial, how=STOPPED)
+        self.record("search_ended", status=status)
+
+    # ------------------------------------------------------------------ act
+    def act(self) -> None:
+        self._cancel_ended_trials()
+        for trial in self.state.active_trials():
+            self._ensure_training(trial)
+        self._submit_evaluations()
+
+    def _cancel_ended_trials(self) -> None:
+        ended = {t.trial for t in self.state.trials.values() if t.ended is not None}
+        doomed = [j for j in self.state.live_jobs() if j.trial in ended and not j.cancel_requested]
+        self._cancel(doomed)
+
+    def _cancel(self, jobs: list[JobRecord]) -> None:
+        if not jobs:
+            return
+        self.record("cancel", keys=[j.key for j in jobs], job_ids=[j.job_id for j in jobs])
+        self.scheduler.cancel([j.ref for j in jobs])
+        self._next_poll = self.clock()  # see the cancellations soon
+
+    def _ensure_training(self, trial: TrialRecord) -> None:
+        if trial.training != "running":
+            return
+        attempts = self.state.attempts("train", trial.trial)
+        if attempts and not attempts[-1].state.terminal:
+            return
+        if attempts and attempts[-1].state not in _FAILURES:
+            return  # succeeded or cancelled: _after_training records the end
+        if len(attempts) > self.settings.search.train_retries:
+            return
+        request = requests.train_request(self.settings, self.search_dir, trial.trial,
+                                         trial.seed, len(attempts))
+        self._submit(request, trial.trial, None, len(attempts))
+
+    def _submit_evaluations(self) -> None:
+        live = sum(1 for j in self.state.live_jobs() if j.kind == "infer")
+        slots = self.settings.search.max_concurrent_evals - live
+        for trial in self.state.active_trials():
+            for step in sorted(trial.checkpoints):
+                if slots <= 0:
+                    return
+                attempts = self.state.attempts("infer", trial.trial, step)
+                if (trial.trial, step) in self.state.evaluations:
+                    continue
+                if attempts and (attempts[-1].live or attempts[-1].state not in _FAILURES):
+                    continue
+                if len(attempts) > self.settings.search.eval_retries:
+                    continue
+                request = requests.infer_request(self.settings, self.search_dir, trial.trial,
+                                                 step, trial.checkpoints[step], len(attempts))
+                self._submit(request, trial.trial, step, len(attempts))
+                slots -= 1
+
+    def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int) -> None:
+        self.record("submit_intent", key=request.key, kind=request.kind, trial=trial, step=step,
+                    attempt=attempt, folder=str(request.folder))
+        job_id = self.scheduler.submit(request)
+        self.record("submitted", key=request.key, job_id=job_id)
+        self._interval = self.settings.executor.poll_interval_s
+        self._next_poll = min(self._next_poll, self.clock() + self._interval)
+
+    def _complete_submission(self, job: JobRecord) -> None:
+        """A submission journaled as intended but not as done: find it, or make it now."""
+        request = self._request_for(job)
+        job_id = self.scheduler.recover(request)
+        if job_id is not None:
+            self.record("submitted", key=job.key, job_id=job_id, recovered=True)
+            return
+        trial = self.state.trials[job.trial]
+        if trial.ended is not None or self.state.finished is not None:
+            self.record("submitted", key=job.key, job_id=None, abandoned=True)
+            return
+        self.record("submitted", key=job.key, job_id=self.scheduler.submit(request))
+
+    def _request_for(self, job: JobRecord) -> JobRequest:
+        trial = self.state.trials[job.trial]
+        if job.kind == "train":
+            return requests.train_request(self.settings, self.search_dir, job.trial, trial.seed,
+                                          job.attempt)
+        assert job.step is not None
+        return requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
+                                      trial.checkpoints[job.step], job.attempt)
+
+    # ------------------------------------------------------------------ finish
+    def finish(self) -> None:
+        self._cancel([j for j in self.state.live_jobs() if not j.cancel_requested])
+        deadline = self.clock() + self.settings.search.drain_timeout_s
+        while self.state.live_jobs() and self.clock() < deadline:
+            self.sleep(min(1.0, self.settings.executor.poll_interval_s))
+            self._poll_states()
+        for job in self.state.live_jobs():
+            # still live after the drain: re-ask once more so it cannot linger unnoticed
+            self.scheduler.cancel([job.ref])
+        if self.state.promoted is None:
+            try:
+                promoted = promote_best(self.state, self.rule, self.search_dir)
+            except OSError as exc:
+                raise OrchestratorError(
+                    f"cannot copy the best checkpoint to {self.search_dir / 'best'}: {exc}; "
+                    "free space or fix permissions, then run the same command again"
+                ) from exc
+            if promoted is not None:
+                self.record("promoted", **promoted)
+        self.view.refresh(self.state)
+        write_outcome(self.state, self.rule, self.search_dir)

@@ -1,0 +1,31 @@
+"""The small hierarchy of errors a user can see. Each message is one actionable line."""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base of every error the CLI turns into a one-line message."""
+
+    exit_code = 1
+
+
+class ConfigError(OrchestratorError):
+    """The configuration cannot work; nothing was submitted."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class SearchDirBusy(OrchestratorError):
+    exit_code = 2
+
+
+class JournalCorrupt(OrchestratorError):
+    exit_code = 2
+
+
+class SchedulerError(OrchestratorError):
+    """A scheduler call failed in a way that retrying will not fix."""

@@ -1,0 +1,60 @@
+"""One controller per search directory, and who holds it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import filelock
+
+from orchestrator.errors import SearchDirBusy
+from orchestrator.fsutil import atomic_write_json
+
+LOCK_NAME = ".controller.lock"
+HOLDER_NAME = "controller.json"
+
+
+class SearchLock:
+    """An exclusive, non-blocking lock on `search_dir`; the holder's host and pid beside it.
+
+    The OS releases the lock when the process dies (kill -9 included), so a stale holder
+    file never blocks a resume: only a live controller does.
+    """
+
+    def __init__(self, search_dir: Path) -> None:
+        self.search_dir = search_dir
+        self._lock = filelock.FileLock(str(search_dir / LOCK_NAME), timeout=0)
+
+    def __enter__(self) -> SearchLock:
+        self.search_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise SearchDirBusy(self._busy_message()) from None
+        atomic_write_json(
+            self.search_dir / HOLDER_NAME,
+            {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
+             "argv": sys.argv},
+        )
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._lock.release()
+
+    def _busy_message(self) -> str:
+        try:
+            holder = json.loads((self.search_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+            who = f"pid {holder['pid']} on host {holder['host']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another controller"
+        return (
+            f"{self.search_dir} is in use by {who}; wait for it to finish, stop it, or pick "
+            "another search.dir"
+        )

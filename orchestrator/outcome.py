@@ -1,0 +1,188 @@
+"""The outcome of a search: the promoted best checkpoint, summary.json, report.md, metric.png.
+
+Everything here is derived from the journal's state, so it can be rewritten at any time
+(at the end of a search, by a resumed controller, by `orchestrator status`) with the same
+result.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from orchestrator.fsutil import atomic_write_json, atomic_write_text
+from orchestrator.state import SearchState
+from orchestrator.stop_rule import Rule, best_of
+
+BEST_DIR = "best"
+BEST_INFO = "best.json"
+
+
+def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any] | None:
+    """Copy the best checkpoint to `<search_dir>/best/` and describe it, or None if none.
+
+    The copy is made beside `best/` and renamed into place, so `best/` is always either the
+    previous complete copy or the new complete copy, never a half-copied folder.
+    """
+    key = best_of(rule, state.all_results())
+    if key is None:
+        return None
+    evaluation = state.evaluations[key]
+    source = Path(evaluation.checkpoint)
+    target = search_dir / BEST_DIR
+    info = {"trial": key[0], "step": key[1], "checkpoint": str(source),
+            "value": evaluation.value, "path": str(target)}
+    if _already_promoted(target, info):
+        return info
+    staging = search_dir / f".best-{uuid.uuid4().hex[:8]}.tmp"
+    shutil.copytree(source, staging)
+    atomic_write_json(staging / BEST_INFO, info)
+    if target.exists():
+        retired = search_dir / f".best-retired-{uuid.uuid4().hex[:8]}"
+        target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.rename(target)
+    return info
+
+
+def _already_promoted(target: Path, info: dict[str, Any]) -> bool:
+    try:
+        current = json.loads((target / BEST_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(current.get("trial") == info["trial"] and current.get("step") == info["step"])
+
+
+def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
+    """The machine-readable outcome; also what `orchestrator status` shows."""
+    settings = state.settings()
+    best_key = best_of(rule, state.all_results())
+    best = None
+    if best_key is not None:
+        ev = state.evaluations[best_key]
+        best = {"trial": ev.trial, "step": ev.step, "checkpoint": ev.checkpoint, "value": ev.value}
+    evaluations = [
+        {"trial": ev.trial, "step": ev.step, "value": ev.value, "job_id": ev.job_id,
+         "checkpoint": ev.checkpoint, "result": ev.result, "error": ev.error or None,
+         "logs": ev.logs or None}
+        for _, ev in sorted(state.evaluations.items())
+    ]
+    trials = []
+    for number, trial in sorted(state.trials.items()):
+        train_jobs = state.attempts("train", number)
+        trials.append({
+            "trial": number,
+            "seed": trial.seed,
+            "ended": trial.ended,
+            "ended_at_step": trial.ended_step,
+            "training": trial.training,
+            "training_reason": trial.training_reason or None,
+            "train_job_ids": [j.job_id for j in train_jobs if j.job_id],
+            "train_job_states": [j.state.value for j in train_jobs if j.job_id],
+            "last_checkpoint_step": max(trial.checkpoints) if trial.checkpoints else None,
+            "max_steps": trial.max_steps,
+            "checkpoints": len(trial.checkpoints),
+        })
+    finished = state.finished
+    return {
+        "status": finished["status"] if finished else "running",
+        "target": rule.target,
+        "metric": settings["search"]["metric"],
+        "mode": rule.mode.value,
+        "best": best,
+        "promoted": state.promoted,
+        "evaluations": evaluations,
+        "trials": trials,
+        "jobs": {job.key: {"job_id": job.job_id, "state": job.state.value}
+                 for job in state.jobs.values()},
+        "started_at": state.started["t"] if state.started else None,
+        "finished_at": finished["t"] if finished else None,
+        "resumes": state.resumes,
+    }
+
+
+def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any]:
+    data = summary(state, rule)
+    atomic_write_json(search_dir / "summary.json", data)
+    atomic_write_text(search_dir / "report.md", report(data))
+    plot(data, search_dir / "metric.png")
+    return data
+
+
+def _fmt(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.4f}"
+
+
+def report(data: dict[str, Any]) -> str:
+    lines = [
+        "# Search report",
+        "",
+        f"- status: **{data['status']}**",
+        f"- target: {data['metric']} {'>=' if data['mode'] == 'max' else '<='} {data['target']}",
+    ]
+    if data["best"]:
+        b = data["best"]
+        lines.append(f"- best: {data['metric']} {_fmt(b['value'])} at trial {b['trial']}, "
+                     f"step {b['step']} (`{b['checkpoint']}`)")
+    if data["promoted"]:
+        lines.append(f"- copied to: `{data['promoted']['path']}`")
+    if data["finished_at"] and data["started_at"]:
+        lines.append(f"- wall time: {data['finished_at'] - data['started_at']:.1f} s; "
+                     f"resumed {data['resumes']} time(s)")
+    lines += ["", "![metric against step](metric.png)", "", "## Trials", "",
+              "| trial | seed | ended | at step | training | train jobs | last checkpoint | "
+              "max steps |", "|---|---|---|---|---|---|---|---|"]
+    for t in data["trials"]:
+        pairs = zip(t["train_job_ids"], t["train_job_states"], strict=False)
+        jobs = ", ".join(f"{i} ({s})" for i, s in pairs)
+        lines.append(f"| {t['trial']} | {t['seed']} | {t['ended']} | {t['ended_at_step']} | "
+                     f"{t['training']} | {jobs} | {t['last_checkpoint_step']} | {t['max_steps']} |")
+        if t["training_reason"]:
+            lines.append(f"|  | | | | {t['training_reason']} | | | |")
+    lines += ["", "## Evaluations", "", f"| trial | step | {data['metric']} | job | note |",
+              "|---|---|---|---|---|"]
+    for e in data["evaluations"]:
+        note = e["error"] or ""
+        if e["logs"]:
+            note += f" (logs: {', '.join(e['logs'])})"
+        lines.append(f"| {e['trial']} | {e['step']} | {_fmt(e['value'])} | {e['job_id']} | "
+                     f"{note} |")
+    lines += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S')} from journal.jsonl._", ""]
+    return "\n".join(lines)
+
+
+def plot(data: dict[str, Any], path: Path) -> None:
+    """Metric against step for every trial, with the target as a horizontal line."""
+    import matplotlib  # lazy: only the end of a search pays for it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for trial in data["trials"]:
+        points = [(e["step"], e["value"]) for e in data["evaluations"]
+                  if e["trial"] == trial["trial"] and e["value"] is not None]
+        if points:
+            steps, values = zip(*points, strict=False)
+            ax.plot(steps, values, marker="o", label=f"trial {trial['trial']}")
+    ax.axhline(data["target"], color="red", linestyle="--", label=f"target {data['target']}")
+    if data["best"]:
+        ax.scatter([data["best"]["step"]], [data["best"]["value"]], s=120, facecolors="none",
+                   edgecolors="black", label="best", zorder=3)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(data["metric"])
+    ax.set_title(f"{data['metric']} per checkpoint ({data['status']})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)

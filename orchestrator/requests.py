@@ -1,0 +1,66 @@
+"""Building the job requests of a search: pure functions of the settings and the work."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from orchestrator.scheduler import JobRequest
+from orchestrator.settings import InferSpec, Settings, TrainSpec
+
+
+def trial_dir(search_dir: Path, trial: int) -> Path:
+    return search_dir / "trials" / f"{trial:03d}"
+
+
+def result_path(search_dir: Path, trial: int, step: int) -> Path:
+    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.json"
+
+
+def train_key(trial: int, attempt: int) -> str:
+    return f"train-t{trial:03d}-a{attempt}"
+
+
+def infer_key(trial: int, step: int, attempt: int) -> str:
+    return f"infer-t{trial:03d}-s{step:08d}-a{attempt}"
+
+
+def _data(settings: Settings, search_dir: Path) -> object:
+    cache = settings.data.cache_dir or str(search_dir / "assets")
+    return dataclasses.replace(settings.data, cache_dir=str(Path(cache).resolve()))
+
+
+def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
+                  attempt: int) -> JobRequest:
+    key = train_key(trial, attempt)
+    spec = TrainSpec(
+        trial=trial,
+        seed=seed,
+        output_dir=str(trial_dir(search_dir, trial)),
+        data=_data(settings, search_dir),  # type: ignore[arg-type]
+        model=settings.model,
+        train=settings.train,
+        cpu_threads=settings.executor.train.cpus_per_task,
+    )
+    return JobRequest(
+        key=key, kind="train", name=f"{search_dir.name}-{key}", folder=search_dir / "jobs" / key,
+        resources=settings.executor.train, target="jobs.train:run", spec=spec,
+    )
+
+
+def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
+                  attempt: int) -> JobRequest:
+    key = infer_key(trial, step, attempt)
+    spec = InferSpec(
+        checkpoint=checkpoint,
+        result_path=str(result_path(search_dir, trial, step)),
+        data=_data(settings, search_dir),  # type: ignore[arg-type]
+        batch_size=settings.infer.batch_size,
+        max_length=settings.data.max_length,
+        precision=settings.infer.precision,
+        cpu_threads=settings.executor.infer.cpus_per_task,
+    )
+    return JobRequest(
+        key=key, kind="infer", name=f"{search_dir.name}-{key}", folder=search_dir / "jobs" / key,
+        resources=settings.executor.infer, target="jobs.infer:run", spec=spec,
+    )

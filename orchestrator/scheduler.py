@@ -1,0 +1,58 @@
+"""The small interface through which the controller uses a scheduler.
+
+Only `orchestrator.submitit_backend` implements it against submitit; tests may use any
+object with these methods. The controller never sees a raw scheduler state string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.lifecycle import JobState
+from orchestrator.settings import JobResources
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    key: str  # unique within the search; also the job's folder name
+    kind: str  # "train" or "infer"
+    name: str  # the name the scheduler shows
+    folder: Path
+    resources: JobResources
+    target: str = ""  # "module:function" called with `spec` in the job
+    spec: Any = None
+    command: tuple[str, ...] = ()  # or: an argument vector, run without a shell
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """All that is needed to re-attach to a job from a fresh process."""
+
+    job_id: str
+    folder: Path
+
+
+class Scheduler(Protocol):
+    def submit(self, request: JobRequest) -> str:
+        """Submit and return the job id."""
+
+    def recover(self, request: JobRequest) -> str | None:
+        """The id of a submission of `request` that was made but never journaled, if any."""
+
+    def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
+        """The state of every job, from ONE batched scheduler query."""
+
+    def cancel(self, jobs: Sequence[JobRef]) -> None:
+        """Ask the scheduler to end these jobs; idempotent."""
+
+    def failure(self, job: JobRef) -> str:
+        """A short reason a finished job failed (the last line of its error), or ''."""
+
+    def log_paths(self, job: JobRef) -> list[Path]:
+        """The job's stdout and stderr files."""
+
+    def render(self, request: JobRequest) -> str:
+        """The submission script that `submit` would use (for --dry-run)."""

@@ -1,0 +1,170 @@
+"""What the controller knows: a fold of the journal's events, and nothing else.
+
+Theory of operation: `SearchState.apply` is the only writer of this state and it takes one
+journal event at a time, so replaying the journal of a killed controller rebuilds what it
+knew, byte for byte. The controller appends an event to the journal first and applies it
+second. Queries below derive everything else (what is live, what needs evaluating) instead
+of storing it, so there is nothing to keep consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.journal import Event
+from orchestrator.lifecycle import JobState
+from orchestrator.scheduler import JobRef
+
+# how a trial ended
+TARGET_REACHED = "target_reached"
+METRIC_FELL = "metric_fell"
+COMPLETE = "complete"
+TRAIN_FAILED = "train_failed"
+STOPPED = "stopped"  # the search ended while this trial still ran
+
+
+@dataclass
+class JobRecord:
+    key: str
+    kind: str  # train | infer
+    trial: int
+    step: int | None
+    attempt: int
+    folder: str
+    job_id: str | None = None  # None: the intent is journaled, the submission not yet
+    state: JobState = JobState.SUBMITTED
+    cancel_requested: bool = False
+
+    @property
+    def ref(self) -> JobRef:
+        assert self.job_id is not None
+        return JobRef(self.job_id, Path(self.folder))
+
+    @property
+    def live(self) -> bool:
+        return self.job_id is not None and not self.state.terminal
+
+
+@dataclass
+class TrialRecord:
+    trial: int
+    seed: int
+    output_dir: str
+    checkpoints: dict[int, str] = field(default_factory=dict)
+    max_steps: int | None = None
+    training: str = "running"  # running | succeeded | failed | cancelled
+    training_reason: str = ""
+    ended: str | None = None  # one of the constants above
+    ended_step: int | None = None
+
+
+@dataclass
+class EvalRecord:
+    trial: int
+    step: int
+    value: float | None  # None: the evaluation failed for good
+    job_id: str | None
+    checkpoint: str
+    result: str = ""
+    error: str = ""
+    logs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SearchState:
+    started: Event | None = None
+    trials: dict[int, TrialRecord] = field(default_factory=dict)
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    evaluations: dict[tuple[int, int], EvalRecord] = field(default_factory=dict)
+    finished: Event | None = None
+    promoted: Event | None = None
+    resumes: int = 0
+
+    @classmethod
+    def replay(cls, events: Iterable[Event]) -> SearchState:
+        state = cls()
+        for event in events:
+            state.apply(event)
+        return state
+
+    def apply(self, e: Event) -> None:
+        handler = getattr(self, f"_on_{e['event']}", None)
+        if handler is not None:
+            handler(e)
+
+    # ------------------------------------------------------------------ event handlers
+    def _on_search_started(self, e: Event) -> None:
+        self.started = e
+
+    def _on_resumed(self, e: Event) -> None:
+        self.resumes += 1
+
+    def _on_trial_started(self, e: Event) -> None:
+        self.trials[e["trial"]] = TrialRecord(e["trial"], e["seed"], e["output_dir"])
+
+    def _on_submit_intent(self, e: Event) -> None:
+        self.jobs[e["key"]] = JobRecord(
+            e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"]
+        )
+
+    def _on_submitted(self, e: Event) -> None:
+        self.jobs[e["key"]].job_id = e["job_id"]
+
+    def _on_job_state(self, e: Event) -> None:
+        self.jobs[e["key"]].state = JobState(e["state"])
+
+    def _on_cancel(self, e: Event) -> None:
+        for key in e["keys"]:
+            self.jobs[key].cancel_requested = True
+
+    def _on_checkpoint(self, e: Event) -> None:
+        self.trials[e["trial"]].checkpoints[e["step"]] = e["path"]
+
+    def _on_plan(self, e: Event) -> None:
+        self.trials[e["trial"]].max_steps = e["max_steps"]
+
+    def _on_training_ended(self, e: Event) -> None:
+        trial = self.trials[e["trial"]]
+        trial.training, trial.training_reason = e["outcome"], e.get("reason", "")
+
+    def _on_evaluation(self, e: Event) -> None:
+        self.evaluations[(e["trial"], e["step"])] = EvalRecord(
+            e["trial"], e["step"], e.get("value"), e.get("job_id"), e.get("checkpoint", ""),
+            e.get("result", ""), e.get("error", ""), list(e.get("logs", [])),
+        )
+
+    def _on_trial_ended(self, e: Event) -> None:
+        trial = self.trials[e["trial"]]
+        trial.ended, trial.ended_step = e["how"], e.get("step")
+
+    def _on_search_ended(self, e: Event) -> None:
+        self.finished = e
+
+    def _on_promoted(self, e: Event) -> None:
+        self.promoted = e
+
+    # ------------------------------------------------------------------ queries
+    def live_jobs(self) -> list[JobRecord]:
+        return [job for job in self.jobs.values() if job.live]
+
+    def attempts(self, kind: str, trial: int, step: int | None = None) -> list[JobRecord]:
+        """The jobs for one piece of work, oldest attempt first."""
+        found = [j for j in self.jobs.values() if (j.kind, j.trial, j.step) == (kind, trial, step)]
+        return sorted(found, key=lambda j: j.attempt)
+
+    def active_trials(self) -> list[TrialRecord]:
+        return [t for _, t in sorted(self.trials.items()) if t.ended is None]
+
+    def results(self, trial: int) -> dict[int, float | None]:
+        return {s: e.value for (t, s), e in self.evaluations.items() if t == trial}
+
+    def all_results(self) -> dict[tuple[int, int], float | None]:
+        return {key: e.value for key, e in self.evaluations.items()}
+
+    def settings(self) -> dict[str, Any]:
+        assert self.started is not None
+        settings: dict[str, Any] = self.started["settings"]
+        return settings

@@ -1,0 +1,316 @@
+"""The one module that talks to submitit and SLURM.
+
+Theory of operation: a job is known to the rest of the program only by its id and folder
+(`JobRef`); this module rebuilds submitit's job object from those two alone whenever it
+needs one, so a fresh controller re-attaches to the jobs of a killed one without any
+pickled state. Raw states (sacct's `State`, a local process's exit, a debug run's outcome)
+are mapped onto `JobState` in the tables below and nowhere else.
+
+- slurm: one `sacct` call per poll for every tracked job; a failed call yields UNKNOWN for
+  all of them (never "done", never "lost").
+- local: submitit starts one controller process per job; its pid is the job id. A job is
+  RUNNING while that process lives, SUCCEEDED/FAILED from its result pickle, and LOST when
+  the process is gone without a result (so the controller resubmits it).
+- debug: the job runs in this process, lazily, the first time it is polled. When stdin is
+  not a terminal the job's exception is captured instead of opening pdb, so an unattended
+  run cannot hang.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import submitit
+from submitit.core.utils import CommandFunction, FailedJobError
+
+from orchestrator import entrypoint
+from orchestrator.lifecycle import JobState
+from orchestrator.scheduler import JobRef, JobRequest
+from orchestrator.settings import JobResources
+
+# sacct's State column -> JobState. "CANCELLED by 0" carries the uid: matched on its first
+# word. Anything not listed is UNKNOWN.
+SLURM_STATES: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "REQUEUE_FED": JobState.REQUEUED,
+    "REQUEUE_HOLD": JobState.REQUEUED,
+    "REQUEUED": JobState.REQUEUED,
+    "PREEMPTED": JobState.REQUEUED,
+    "SUSPENDED": JobState.PENDING,
+    "RESIZING": JobState.RUNNING,
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.RUNNING,
+    "STOPPED": JobState.RUNNING,
+    "COMPLETED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "REVOKED": JobState.CANCELLED,
+    "CANCELLED": JobState.CANCELLED,
+    "DEADLINE": JobState.TIMEOUT,
+    "TIMEOUT": JobState.TIMEOUT,
+    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,
+    "NODE_FAIL": JobState.NODE_FAIL,
+}
+
+
+def map_slurm_state(raw: str) -> JobState:
+    words = raw.split()
+    return SLURM_STATES.get(words[0].rstrip("+"), JobState.UNKNOWN) if words else JobState.UNKNOWN
+
+
+def parse_sacct(text: str) -> dict[str, JobState]:
+    """Job id -> state from `sacct -X -o JobID,State --parsable2` output (header included)."""
+    states: dict[str, JobState] = {}
+    for line in text.splitlines()[1:]:
+        job_id, _, raw = line.partition("|")
+        if job_id and "." not in job_id:
+            states[job_id.strip()] = map_slurm_state(raw.split("|")[0])
+    return states
+
+
+class SubmititScheduler:
+    """The `orchestrator.scheduler.Scheduler` interface on submitit's three executors."""
+
+    def __init__(self, cluster: str, interactive: bool | None = None) -> None:
+        if cluster not in ("local", "debug", "slurm"):
+            raise ValueError(f"unknown executor {cluster!r}")
+        self.cluster = cluster
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self._live: dict[str, Any] = {}  # local Popen-backed jobs and debug jobs by id
+        self._debug_outcomes: dict[str, BaseException | None] = {}
+        self.sacct_calls = 0
+
+    # ---------------------------------------------------------------- submission
+    def _executor(self, request: JobRequest) -> Any:
+        request.folder.mkdir(parents=True, exist_ok=True)
+        executor: Any
+        if self.cluster == "slurm":
+            executor = submitit.SlurmExecutor(folder=request.folder, max_num_timeout=3)
+            executor.update_parameters(**_slurm_parameters(request))
+        elif self.cluster == "local":
+            executor = submitit.LocalExecutor(folder=request.folder)
+            executor.update_parameters(
+                timeout_min=request.resources.timeout_min,
+                tasks_per_node=request.resources.tasks_per_node,
+                gpus_per_node=request.resources.gpus_per_node,
+            )
+        else:
+            executor = submitit.DebugExecutor(folder=request.folder)
+        return executor
+
+    def _callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
+        if request.command:
+            return CommandFunction(list(request.command), verbose=True), ()
+        return entrypoint.call, (request.target, request.spec)
+
+    def submit(self, request: JobRequest) -> str:
+        function, args = self._callable(request)
+        job = self._executor(request).submit(function, *args)
+        job_id = str(job.job_id)
+        if self.cluster != "slurm":
+            self._live[job_id] = job
+        return job_id
+
+    def recover(self, request: JobRequest) -> str | None:
+        if self.cluster == "debug":
+            return None  # debug jobs live in the process that submitted them
+        found = sorted(request.folder.glob("*_submitted.pkl"))
+        return found[-1].name.removesuffix("_submitted.pkl") if found else None
+
+    def render(self, request: JobRequest) -> str:
+        if self.cluster != "slurm":
+            return f"# executor={self.cluster}: no sbatch script; runs {_describe(request)}\n"
+        executor = self._executor(request)
+        command = " ".join(executor._submitit_command_str.split())
+        return str(executor._make_submission_file_text(command, "<uid>"))
+
+    # ---------------------------------------------------------------- states
+    def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
+        if not jobs:
+            return {}
+        if self.cluster == "slurm":
+            return self._poll_slurm(jobs)
+        if self.cluster == "local":
+            return {ref.job_id: self._local_state(ref) for ref in jobs}
+        return {ref.job_id: self._debug_state(ref) for ref in jobs}
+
+    def _poll_slurm(self, jobs: Sequence[JobRef]) -> dict[str, JobState]:
+        ids = sorted({ref.job_id.split("_")[0] for ref in jobs})
+        command = ["sacct", "-X", "-o", "JobID,State", "--parsable2", "-j", ",".join(ids)]
+        self.sacct_calls += 1
+        try:
+            output = subprocess.run(
+                command, capture_output=True, text=True, timeout=60, check=True
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return {ref.job_id: JobState.UNKNOWN for ref in jobs}
+        states = parse_sacct(output)
+        # sacct lags slurmctld: a job without a row yet is UNKNOWN, not lost.
+        return {ref.job_id: states.get(ref.job_id, JobState.UNKNOWN) for ref in jobs}
+
+    def _local_state(self, ref: JobRef) -> JobState:
+        paths = submitit.core.utils.JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
+        job = self._live.get(ref.job_id)
+        if job is not None and job._process is not None and job._process.poll() is None:
+            return JobState.RUNNING
+        if paths.result_pickle.exists():
+            return _outcome_state(paths.result_pickle)
+        if job is not None and job._process is not None:
+            code = job._process.poll()
+            return JobState.CANCELLED if code is not None and code < 0 else JobState.LOST
+        return JobState.RUNNING if _local_alive(int(ref.job_id)) else JobState.LOST
+
+    def _debug_state(self, ref: JobRef) -> JobState:
+        job = self._live.get(ref.job_id)
+        if job is None:
+            return JobState.LOST  # submitted by an earlier process: nothing to re-attach to
+        if job.cancelled:
+            return JobState.CANCELLED
+        if ref.job_id not in self._debug_outcomes:
+            self._debug_outcomes[ref.job_id] = self._run_debug(job)
+        return JobState.FAILED if self._debug_outcomes[ref.job_id] else JobState.SUCCEEDED
+
+    def _run_debug(self, job: Any) -> BaseException | None:
+        if self.interactive:
+            try:
+                job.result()  # opens pdb post mortem on an exception, for a person to step
+            except Exception as exc:
+                return exc
+            return None
+        error: BaseException | None = job.exception()  # runs the job without pdb
+        return error
+
+    # ---------------------------------------------------------------- cancel, errors, logs
+    def cancel(self, jobs: Sequence[JobRef]) -> None:
+        if not jobs:
+            return
+        if self.cluster == "slurm":
+            subprocess.run(
+                ["scancel", *sorted({ref.job_id for ref in jobs})],
+                capture_output=True, timeout=60, check=False,
+            )
+            return
+        for ref in jobs:
+            job = self._live.get(ref.job_id)
+            if self.cluster == "debug":
+                if job is not None:
+                    job.cancel()
+            elif job is not None and job._process is not None:
+                if job._process.poll() is None:
+                    job._process.send_signal(signal.SIGINT)
+            elif _local_alive(int(ref.job_id)):
+                os.kill(int(ref.job_id), signal.SIGINT)
+
+    def failure(self, ref: JobRef) -> str:
+        error = self._debug_outcomes.get(ref.job_id)
+        if error is not None:
+            return _last_line(f"{type(error).__name__}: {error}")
+        paths = submitit.core.utils.JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
+        if paths.result_pickle.exists():
+            outcome = _load_outcome(paths.result_pickle)
+            if outcome and outcome[0] == "error":
+                return _last_line(str(outcome[1]))
+        for log in (paths.stderr, paths.stdout):
+            line = _last_error_line(log)
+            if line:
+                return line
+        return ""
+
+    def log_paths(self, ref: JobRef) -> list[Path]:
+        paths = submitit.core.utils.JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
+        return [paths.stdout, paths.stderr]
+
+
+def _slurm_parameters(request: JobRequest) -> dict[str, Any]:
+    res: JobResources = request.resources
+    params: dict[str, Any] = {
+        "job_name": request.name,
+        "time": res.timeout_min,
+        "nodes": res.nodes,
+        "ntasks_per_node": res.tasks_per_node,
+        "cpus_per_task": res.cpus_per_task,
+        "setup": list(_setup_lines(res)),
+        "additional_parameters": dict(res.additional),
+        "srun_args": list(res.srun_args),
+        "stderr_to_stdout": False,
+    }
+    optional: dict[str, Any] = {
+        "partition": res.partition,
+        "account": res.account,
+        "qos": res.qos,
+        "constraint": res.constraint,
+        "gpus_per_node": res.gpus_per_node or None,
+        "mem": f"{res.mem_gb:g}GB" if res.mem_gb else None,
+    }
+    params.update({k: v for k, v in optional.items() if v})
+    return params
+
+
+def _setup_lines(res: JobResources) -> list[str]:
+    lines: list[str] = []
+    if res.setup_template:
+        text = Path(res.setup_template).read_text(encoding="utf-8")
+        lines += [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#!")]
+    return lines + list(res.setup)
+
+
+def _describe(request: JobRequest) -> str:
+    if request.command:
+        return " ".join(request.command)
+    return f"{request.target}({type(request.spec).__name__})"
+
+
+def _load_outcome(path: Path) -> tuple[str, Any] | None:
+    try:
+        with open(path, "rb") as handle:
+            outcome = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    return outcome if isinstance(outcome, tuple) and len(outcome) == 2 else None
+
+
+def _outcome_state(path: Path) -> JobState:
+    outcome = _load_outcome(path)
+    return JobState.SUCCEEDED if outcome and outcome[0] == "success" else JobState.FAILED
+
+
+def _local_alive(pid: int) -> bool:
+    """True when `pid` is a live (not zombie) submitit local job controller."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state != "Z" and b"submitit" in cmdline
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _last_error_line(log: Path) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")[-20000:]
+    except OSError:
+        return ""
+    for line in reversed(text.splitlines()):
+        if "Error" in line or "error:" in line or "Exception" in line:
+            return line.strip()[:300]
+    return ""
+
+
+__all__ = ["FailedJobError", "SubmititScheduler", "map_slurm_state", "parse_sacct"]

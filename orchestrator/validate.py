@@ -1,0 +1,240 @@
+"""Turn the composed configuration into `Settings`, reporting every problem at once.
+
+Two passes, both collecting instead of raising: the shape (unknown keys, missing keys,
+wrong types, against the dataclasses in `settings.py`), then the meaning (ranges, a target
+that the metric can never reach, files that do not exist, a search.dir that cannot be
+written). The caller gets one `ConfigError` carrying one line per problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+from orchestrator.settings import Settings
+
+EXECUTORS = ("local", "debug", "slurm")
+DATA_SOURCES = ("synthetic", "hub", "files")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+              "constant_with_warmup")
+# metrics the built-in inference job reports, with the range they live in
+FRACTION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+UNBOUNDED_METRICS = ("loss",)
+
+
+def build(cls: type[Any], raw: Any, path: str, problems: list[str]) -> Any:
+    """An instance of dataclass `cls` from `raw`, appending any problems found."""
+    if not isinstance(raw, dict):
+        problems.append(f"{path}: expected a mapping, got {raw!r}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in sorted(set(raw) - set(fields)):
+        close = [name for name in fields if name.startswith(str(key)[:3])]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        problems.append(f"{_join(path, key)}: unknown key{hint}; known: {', '.join(fields)}")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = _join(path, name)
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                problems.append(f"{key}: missing")
+            continue
+        values[name] = _convert(hints[name], raw[name], key, problems)
+    try:
+        return cls(**values)
+    except TypeError:
+        return None  # a missing field was reported above
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _convert(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, key, problems)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return build(hint, value, key, problems)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            problems.append(f"{key}: expected a list, got {value!r}")
+            return ()
+        return tuple(_convert(args[0], v, f"{key}[{i}]", problems) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(f"{key}: expected a mapping, got {value!r}")
+            return {}
+        return {str(k): _convert(args[1], v, f"{key}.{k}", problems) for k, v in value.items()}
+    return _scalar(hint, value, key, problems)
+
+
+def _scalar(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    name = getattr(hint, "__name__", str(hint))
+    problems.append(f"{key}: expected {name}, got {value!r}")
+    return None
+
+
+def settings_from(raw: dict[str, Any]) -> Settings:
+    """Validated settings, or ConfigError listing every problem."""
+    problems: list[str] = []
+    settings = build(Settings, raw, "", problems)
+    if settings is not None and not problems:
+        problems += check_meaning(settings)
+    if problems or settings is None:
+        raise ConfigError(problems or ["the configuration is empty"])
+    return settings  # type: ignore[no-any-return]
+
+
+def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
+    return [] if value in choices else [f"{key}={value}: must be one of {', '.join(choices)}"]
+
+
+def check_meaning(s: Settings) -> list[str]:
+    return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s)]
+
+
+def _check_search(s: Settings) -> list[str]:
+    p: list[str] = []
+    search = s.search
+    p += _one_of("search.mode", search.mode, ("max", "min"))
+    if search.target is None:
+        p.append("search.target: missing; set it, e.g. search.target=0.80 for 80 % accuracy")
+    elif not math.isfinite(search.target):
+        p.append(f"search.target={search.target}: must be a finite number")
+    elif search.metric in FRACTION_METRICS and not 0.0 <= search.target <= 1.0:
+        fix = f"; write search.target={search.target / 100:g}" if search.target <= 100 else ""
+        p.append(f"search.target={search.target:g}: {search.metric} is a fraction in [0, 1]{fix}")
+    elif search.metric == "loss" and search.target < 0:
+        p.append(f"search.target={search.target:g}: loss is never negative")
+    known = FRACTION_METRICS + UNBOUNDED_METRICS
+    if search.metric not in known:
+        p.append(f"search.metric={search.metric}: the inference job reports {', '.join(known)}")
+    if search.metric in FRACTION_METRICS and search.mode == "min":
+        p.append(f"search.mode=min with search.metric={search.metric}: higher is better for "
+                 "it; use search.mode=max")
+    if search.patience < 1:
+        p.append(f"search.patience={search.patience}: must be >= 1 (1 stops at the first fall)")
+    if search.min_delta < 0:
+        p.append(f"search.min_delta={search.min_delta:g}: must be >= 0")
+    elif search.metric in FRACTION_METRICS and search.min_delta >= 1:
+        p.append(f"search.min_delta={search.min_delta:g}: a fall can never exceed 1 on "
+                 f"{search.metric}; use a fraction such as 0.005")
+    for key in ("max_trials", "max_concurrent_evals"):
+        if getattr(search, key) < 1:
+            p.append(f"search.{key}={getattr(search, key)}: must be >= 1")
+    for key in ("eval_retries", "train_retries"):
+        if getattr(search, key) < 0:
+            p.append(f"search.{key}={getattr(search, key)}: must be >= 0")
+    p += _check_dir(search.dir)
+    return p
+
+
+def _check_dir(directory: str) -> list[str]:
+    if not directory:
+        return ["search.dir: empty; set it to a folder for this search, e.g. runs/demo"]
+    path = Path(directory)
+    existing = next((a for a in [path, *path.parents] if a.exists()), None)
+    if path.exists() and not path.is_dir():
+        return [f"search.dir={directory}: exists and is not a folder; pick another path"]
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        return [f"search.dir={directory}: {existing} is not writable; pick a folder you own"]
+    return []
+
+
+def _check_executor(s: Settings) -> list[str]:
+    p = _one_of("executor.name", s.executor.name, EXECUTORS)
+    e = s.executor
+    if e.poll_interval_s <= 0 or e.max_poll_interval_s < e.poll_interval_s:
+        p.append("executor.poll_interval_s must be > 0 and <= executor.max_poll_interval_s")
+    if e.fs_interval_s <= 0:
+        p.append("executor.fs_interval_s must be > 0")
+    for kind in ("train", "infer"):
+        res = getattr(e, kind)
+        for key in ("timeout_min", "cpus_per_task", "nodes", "tasks_per_node"):
+            if getattr(res, key) < 1:
+                p.append(f"executor.{kind}.{key}={getattr(res, key)}: must be >= 1")
+        if res.gpus_per_node < 0 or res.mem_gb < 0:
+            p.append(f"executor.{kind}: gpus_per_node and mem_gb must be >= 0")
+        if res.setup_template and not Path(res.setup_template).is_file():
+            p.append(f"executor.{kind}.setup_template={res.setup_template}: no such file; see "
+                     "sbatch_templates/")
+        if e.name != "slurm" and res.nodes > 1:
+            p.append(f"executor.{kind}.nodes={res.nodes}: executor={e.name} runs on one machine")
+    return p
+
+
+def _check_data(s: Settings) -> list[str]:
+    d = s.data
+    p = _one_of("data.source", d.source, DATA_SOURCES)
+    if d.source == "files":
+        for key in ("train_file", "test_file"):
+            value = getattr(d, key)
+            if not value:
+                p.append(f"data.{key}: missing; data.source=files needs a CSV or JSONL path")
+            elif not Path(value).is_file():
+                p.append(f"data.{key}={value}: no such file")
+            elif not os.access(value, os.R_OK):
+                p.append(f"data.{key}={value}: not readable")
+    if d.source == "hub" and not d.hub_name:
+        p.append("data.hub_name: missing; data.source=hub needs a dataset name")
+    if len(d.labels) < 2:
+        p.append(f"data.labels={list(d.labels)}: a classifier needs at least 2 labels")
+    bad = sorted({v for v in d.label_map.values() if v not in d.labels})
+    if bad:
+        p.append(f"data.label_map maps to {', '.join(bad)}, not in data.labels "
+                 f"{list(d.labels)}")
+    if not 0.0 < d.val_fraction < 1.0:
+        p.append(f"data.val_fraction={d.val_fraction:g}: must be between 0 and 1")
+    if d.max_length < 8:
+        p.append(f"data.max_length={d.max_length}: must be >= 8 tokens")
+    return p
+
+
+def _check_train(s: Settings) -> list[str]:
+    t = s.train
+    p = _one_of("train.precision", t.precision, PRECISIONS)
+    p += _one_of("infer.precision", s.infer.precision, PRECISIONS)
+    p += _one_of("train.lr_scheduler", t.lr_scheduler, SCHEDULERS)
+    if t.learning_rate <= 0:
+        p.append(f"train.learning_rate={t.learning_rate:g}: must be > 0")
+    if t.epochs <= 0 and t.max_steps <= 0:
+        p.append("train.epochs and train.max_steps: one must be > 0")
+    for key in ("per_device_batch_size", "grad_accum_steps", "save_steps", "eval_steps",
+                "logging_steps"):
+        if getattr(t, key) < 1:
+            p.append(f"train.{key}={getattr(t, key)}: must be >= 1")
+    if s.infer.batch_size < 1:
+        p.append(f"infer.batch_size={s.infer.batch_size}: must be >= 1")
+    if t.load_best_model_at_end and t.eval_steps >= 1 and t.save_steps % t.eval_steps:
+        p.append(f"train.save_steps={t.save_steps} must be a multiple of train.eval_steps="
+                 f"{t.eval_steps} when train.load_best_model_at_end=true")
+    if t.warmup_steps < 0:
+        p.append(f"train.warmup_steps={t.warmup_steps:g}: must be >= 0")
+    return p

@@ -1,0 +1,122 @@
+"""What the user sees while a search runs: a live rich view, or one line per event."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from orchestrator.journal import Event
+from orchestrator.state import SearchState
+
+
+def describe(event: Event) -> str | None:
+    """One line for an event worth telling a person about; None for bookkeeping."""
+    e = event
+    name = e["event"]
+    if name == "search_started":
+        s = e["settings"]["search"]
+        return (f"search started in {s['dir']}: {s['metric']} target {s['target']} "
+                f"({s['mode']}), executor {e['settings']['executor']['name']}")
+    if name == "resumed":
+        return "resumed from the journal"
+    if name == "trial_started":
+        return f"trial {e['trial']} started (seed {e['seed']})"
+    if name == "submitted" and e.get("job_id"):
+        suffix = " (recovered)" if e.get("recovered") else ""
+        return f"submitted {e['key']} as job {e['job_id']}{suffix}"
+    if name == "job_state":
+        return f"job {e['job_id']} ({e['key']}) is {e['state']}"
+    if name == "checkpoint":
+        return f"trial {e['trial']}: checkpoint {e['step']} complete"
+    if name == "evaluation":
+        if e.get("value") is None:
+            return f"trial {e['trial']} step {e['step']}: evaluation failed: {e.get('error')}"
+        return f"trial {e['trial']} step {e['step']}: {e['value']:.4f} (job {e.get('job_id')})"
+    if name == "training_ended":
+        reason = f": {e['reason']}" if e.get("reason") else ""
+        return f"trial {e['trial']}: training {e['outcome']}{reason}"
+    if name == "trial_ended":
+        at = f" at step {e['step']}" if e.get("step") is not None else ""
+        return f"trial {e['trial']} ended: {e['how']}{at}"
+    if name == "cancel":
+        return f"cancelling jobs {', '.join(str(i) for i in e['job_ids'])}"
+    if name == "search_ended":
+        return f"search ended: {e['status']}"
+    if name == "promoted":
+        return f"best checkpoint (trial {e['trial']}, step {e['step']}, {e['value']:.4f}) " \
+               f"copied to {e['path']}"
+    return None
+
+
+class PlainView:
+    """One timestamped line per event: for logs, pipes and CI."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def event(self, record: Event, state: SearchState) -> None:
+        line = describe(record)
+        if line:
+            stamp = time.strftime("%H:%M:%S", time.localtime(record["t"]))
+            print(f"{stamp} {line}", file=self.stream, flush=True)
+
+    def refresh(self, state: SearchState) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RichView:
+    """A live table of trials, jobs and metrics, redrawn in place on a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self._recent: list[str] = []
+        self._live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self._live.start()
+
+    def event(self, record: Event, state: SearchState) -> None:
+        line = describe(record)
+        if line:
+            self._recent = ([*self._recent, f"{time.strftime('%H:%M:%S')} {line}"])[-8:]
+        self.refresh(state)
+
+    def refresh(self, state: SearchState) -> None:
+        self._live.update(self._render(state))
+
+    def _render(self, state: SearchState) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        jobs = Table(title="jobs", expand=True)
+        for column in ("job", "id", "state"):
+            jobs.add_column(column)
+        for job in list(state.jobs.values())[-12:]:
+            jobs.add_row(job.key, str(job.job_id), job.state.value)
+        metrics = Table(title="metric per checkpoint", expand=True)
+        for column in ("trial", "step", "value"):
+            metrics.add_column(column)
+        for (trial, step), ev in sorted(state.evaluations.items())[-12:]:
+            metrics.add_row(str(trial), str(step), "failed" if ev.value is None
+                            else f"{ev.value:.4f}")
+        best = [v for v in state.all_results().values() if v is not None]
+        head = f"best so far: {max(best):.4f}" if best else "best so far: -"
+        if state.started:
+            mode = state.settings()["search"]["mode"]
+            if best and mode == "min":
+                head = f"best so far: {min(best):.4f}"
+        return Group(head, jobs, metrics, *self._recent)
+
+    def close(self) -> None:
+        self._live.stop()
+
+
+def make_view(force_plain: bool = False) -> PlainView | RichView:
+    if force_plain or not sys.stdout.isatty():
+        return PlainView()
+    return RichView()

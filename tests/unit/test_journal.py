@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import JournalCorrupt
+from orchestrator.journal import Journal, read_events
+from orchestrator.state import SearchState
+
+
+def _journal_with(tmp_path: Path, n: int) -> Path:
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    for i in range(n):
+        journal.append("note", i=i)
+    journal.close()
+    return path
+
+
+def test_append_and_replay(tmp_path: Path) -> None:
+    path = _journal_with(tmp_path, 3)
+    events, valid = read_events(path)
+    assert [e["i"] for e in events] == [0, 1, 2]
+    assert valid == path.stat().st_size
+
+
+@pytest.mark.parametrize("tail", [b'{"event":"note","i":', b'{"ev', b"\x00\x00", b'{"a":1}'])
+def test_torn_last_line_is_dropped_then_cut_before_the_next_append(tmp_path: Path,
+                                                                    tail: bytes) -> None:
+    path = _journal_with(tmp_path, 2)
+    with open(path, "ab") as handle:
+        handle.write(tail)
+    events, _ = read_events(path)
+    assert [e["i"] for e in events] == [0, 1]
+    journal = Journal(path)
+    assert len(journal.events) == 2
+    journal.append("note", i=2)
+    journal.close()
+    lines = path.read_bytes().splitlines()
+    assert [json.loads(line)["i"] for line in lines] == [0, 1, 2]
+
+
+def test_complete_last_event_without_newline_is_kept(tmp_path: Path) -> None:
+    path = _journal_with(tmp_path, 1)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    journal = Journal(path)
+    journal.append("note", i=1)
+    journal.close()
+    assert [e["i"] for e in read_events(path)[0]] == [0, 1]
+
+
+def test_corruption_in_the_middle_is_reported_with_the_line(tmp_path: Path) -> None:
+    path = _journal_with(tmp_path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"garbage\n" + lines[2])
+    with pytest.raises(JournalCorrupt, match=r"journal.jsonl:2 "):
+        read_events(path)
+
+
+def test_replay_rebuilds_the_state(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    journal.append("search_started", settings={"search": {}})
+    journal.append("trial_started", trial=1, seed=42, output_dir="/x")
+    journal.append("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
+                   attempt=0, folder="/f")
+    journal.append("submitted", key="train-t001-a0", job_id="7")
+    journal.append("job_state", key="train-t001-a0", job_id="7", state="RUNNING")
+    journal.append("checkpoint", trial=1, step=100, path="/x/checkpoint-100")
+    journal.append("evaluation", trial=1, step=100, value=0.7, job_id="8",
+                   checkpoint="/x/checkpoint-100")
+    journal.close()
+    state = SearchState.replay(read_events(path)[0])
+    assert state.trials[1].checkpoints == {100: "/x/checkpoint-100"}
+    assert state.jobs["train-t001-a0"].live
+    assert state.results(1) == {100: 0.7}

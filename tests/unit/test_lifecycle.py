@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.lifecycle import TERMINAL, TRANSITIONS, IllegalTransition, JobState, transition
+from orchestrator.submitit_backend import SLURM_STATES, map_slurm_state, parse_sacct
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def test_table_covers_every_state() -> None:
+    assert set(TRANSITIONS) == set(JobState)
+
+
+@pytest.mark.parametrize("state", sorted(TERMINAL, key=lambda s: s.value))
+def test_terminal_states_absorb(state: JobState) -> None:
+    for observed in JobState:
+        if observed is state or observed is JobState.UNKNOWN:
+            assert transition("j", state, observed) is None
+        else:
+            with pytest.raises(IllegalTransition, match=f"job j: cannot move from {state.value}"):
+                transition("j", state, observed)
+
+
+@pytest.mark.parametrize(("state", "observed", "new"), [
+    (JobState.SUBMITTED, JobState.PENDING, JobState.PENDING),
+    (JobState.SUBMITTED, JobState.UNKNOWN, JobState.UNKNOWN),
+    (JobState.PENDING, JobState.RUNNING, JobState.RUNNING),
+    (JobState.RUNNING, JobState.UNKNOWN, None),  # sacct hiccup: keep what we know
+    (JobState.RUNNING, JobState.RUNNING, None),
+    (JobState.RUNNING, JobState.REQUEUED, JobState.REQUEUED),
+    (JobState.REQUEUED, JobState.RUNNING, JobState.RUNNING),
+    (JobState.RUNNING, JobState.SUCCEEDED, JobState.SUCCEEDED),
+    (JobState.UNKNOWN, JobState.CANCELLED, JobState.CANCELLED),
+    (JobState.PENDING, JobState.LOST, JobState.LOST),
+])
+def test_live_transitions(state: JobState, observed: JobState, new: JobState | None) -> None:
+    assert transition("j", state, observed) is new
+
+
+def test_nothing_goes_back_to_submitted() -> None:
+    with pytest.raises(IllegalTransition):
+        transition("j", JobState.RUNNING, JobState.SUBMITTED)
+
+
+def test_recorded_sacct_output_maps_through_the_one_table() -> None:
+    states = parse_sacct((FIXTURES / "sacct_mixed.txt").read_text())
+    assert states == {
+        "41": JobState.SUCCEEDED, "42": JobState.RUNNING, "43": JobState.CANCELLED,
+        "44": JobState.FAILED, "45": JobState.TIMEOUT, "46": JobState.OUT_OF_MEMORY,
+        "47": JobState.PENDING, "48": JobState.NODE_FAIL, "49": JobState.REQUEUED,
+        "50": JobState.REQUEUED, "51_3": JobState.SUCCEEDED, "52": JobState.FAILED,
+        "53": JobState.UNKNOWN,
+    }
+
+
+@pytest.mark.parametrize(("raw", "state"), [
+    ("CANCELLED by 1000", JobState.CANCELLED), ("", JobState.UNKNOWN),
+    ("COMPLETED+", JobState.SUCCEEDED), ("weird", JobState.UNKNOWN),
+])
+def test_map_slurm_state(raw: str, state: JobState) -> None:
+    assert map_slurm_state(raw) is state
+
+
+def test_every_mapped_state_is_a_job_state() -> None:
+    assert all(isinstance(v, JobState) for v in SLURM_STATES.values())
