@@ -1,0 +1,72 @@
+"""Helpers to run the real CLI as a user would, in a subprocess, and read what it left."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A short, deterministic tiny-BERT search: about 40 s of training on 2 cores.
+TINY = [
+    "data=synthetic", "model=tiny", "train.epochs=5", "train.save_steps=50",
+    "train.eval_steps=50", "data.synthetic_train_size=3000", "data.synthetic_test_size=1000",
+]
+
+
+def cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=ROOT, capture_output=True,
+        text=True, timeout=timeout, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def start(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    handle = open(log, "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=ROOT,
+                            stdout=handle, stderr=subprocess.STDOUT)
+
+
+def events(search_dir: Path) -> list[dict[str, Any]]:
+    path = search_dir / "journal.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass  # a torn tail while the controller writes
+    return out
+
+
+def wait_for(search_dir: Path, predicate: Any, timeout: float = 300) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        evs = events(search_dir)
+        if predicate(evs):
+            return evs
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting in {search_dir}: {events(search_dir)[-5:]}")
+
+
+def summary(search_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((search_dir / "summary.json").read_text())
+    return data
+
+
+def submissions(evs: list[dict[str, Any]]) -> Counter[tuple[str, int, int | None]]:
+    """How many jobs were submitted per piece of work (kind, trial, step)."""
+    return Counter((e["kind"], e["trial"], e.get("step")) for e in evs
+                   if e["event"] == "submit_intent")
+
+
+def evaluations(evs: list[dict[str, Any]]) -> Counter[tuple[int, int]]:
+    return Counter((e["trial"], e["step"]) for e in evs if e["event"] == "evaluation")

@@ -1,0 +1,72 @@
+"""Bad configurations: exit 2, one line per problem, every problem at once, nothing submitted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+
+BAD = [
+    # (overrides, a fragment the message must contain)
+    (["executor=nope"], "executor/nope"),
+    (["data=nope"], "data/nope"),
+    (["search.target=79.43"], "write search.target=0.7943"),
+    (["search.target=1.5"], "fraction in [0, 1]"),
+    (["search.target=null"], "search.target: missing"),
+    (["search.target=high"], "search.target: expected float"),
+    (["search.patience=0"], "search.patience=0: must be >= 1"),
+    (["search.min_delta=-0.1"], "search.min_delta=-0.1: must be >= 0"),
+    (["search.min_delta=5"], "a fall can never exceed 1"),
+    (["search.mode=up"], "search.mode=up: must be one of max, min"),
+    (["search.mode=min"], "higher is better"),
+    (["search.metric=bleu"], "search.metric=bleu"),
+    (["search.max_trials=0"], "search.max_trials=0: must be >= 1"),
+    (["+search.patiance=3"], "search.patiance: unknown key"),
+    (["train.learning_rate=-1"], "train.learning_rate=-1: must be > 0"),
+    (["train.per_device_batch_size=big"], "train.per_device_batch_size: expected int"),
+    (["train.save_steps=30", "train.eval_steps=20"], "multiple of train.eval_steps"),
+    (["data.val_fraction=2"], "data.val_fraction=2: must be between 0 and 1"),
+    (["data.source=files", "data.train_file=/nope/train.csv", "data.test_file=/nope/t.csv"],
+     "data.train_file=/nope/train.csv: no such file"),
+    (["data.label_map={1: negative, 5: great}"], "data.label_map maps to great"),
+    (["executor.train.setup_template=/nope.sh"], "setup_template=/nope.sh: no such file"),
+    (["executor.infer.cpus_per_task=0"], "executor.infer.cpus_per_task=0: must be >= 1"),
+    (["search.dir=/proc/nope"], "is not writable"),
+    (["search.max_trials"], "search.max_trials"),  # not key=value: Hydra's parse error
+]
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_bad_configuration_exits_2_with_one_line_and_submits_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: list[str], fragment: str
+) -> None:
+    search_dir = tmp_path / "search"
+    base = ["search.target=0.8", f"search.dir={search_dir}"]
+    code = main(["run", *base, *overrides])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ")
+    assert not search_dir.exists()  # nothing journaled, nothing submitted
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "search.target=79.43", "search.patience=0", "search.mode=up",
+                 "train.learning_rate=-1", f"search.dir={tmp_path / 's'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    for fragment in ("search.target=79.43", "search.patience=0", "search.mode=up",
+                     "train.learning_rate=-1"):
+        assert fragment in err
+
+
+def test_cfg_job_prints_the_composed_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--cfg", "job", "search.target=0.8", "executor=slurm"]) == 0
+    out = capsys.readouterr().out
+    assert "target: 0.8" in out
+    assert "name: slurm" in out
+    assert "learning_rate:" in out

@@ -1,0 +1,250 @@
+"""The controller's decisions against an in-memory scheduler and a scripted file system.
+
+These are the pure-logic tests (retries, cancellation, recovery of a half-journaled
+submission); the same paths run for real on the local executor and on SLURM in tests/e2e
+and tests/slurm.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.checkpoints import write_marker
+from orchestrator.controller import Controller
+from orchestrator.journal import Journal
+from orchestrator.lifecycle import JobState
+from orchestrator.scheduler import JobRef, JobRequest
+from orchestrator.settings import (
+    DataSettings,
+    ExecutorSettings,
+    InferSettings,
+    ModelSettings,
+    SearchSettings,
+    Settings,
+    TrainSettings,
+)
+from orchestrator.state import SearchState
+from orchestrator.view import PlainView
+
+
+class FakeScheduler:
+    def __init__(self) -> None:
+        self.requests: dict[str, JobRequest] = {}
+        self.states: dict[str, JobState] = {}
+        self.cancelled: list[str] = []
+        self.polls = 0
+
+    def submit(self, request: JobRequest) -> str:
+        job_id = str(100 + len(self.requests))
+        self.requests[job_id] = request
+        self.states[job_id] = JobState.RUNNING
+        return job_id
+
+    def recover(self, request: JobRequest) -> str | None:
+        found = [i for i, r in self.requests.items() if r.key == request.key]
+        return found[-1] if found else None
+
+    def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
+        self.polls += 1
+        return {ref.job_id: self.states[ref.job_id] for ref in jobs}
+
+    def cancel(self, jobs: Sequence[JobRef]) -> None:
+        for ref in jobs:
+            self.cancelled.append(ref.job_id)
+            if not self.states[ref.job_id].terminal:
+                self.states[ref.job_id] = JobState.CANCELLED
+
+    def failure(self, job: JobRef) -> str:
+        return "RuntimeError: boom"
+
+    def log_paths(self, job: JobRef) -> list[Path]:
+        return [job.folder / f"{job.job_id}_0_log.out"]
+
+    def render(self, request: JobRequest) -> str:
+        return ""
+
+    def by_kind(self, kind: str) -> list[tuple[str, JobRequest]]:
+        return [(i, r) for i, r in self.requests.items() if r.kind == kind]
+
+
+def settings_for(tmp_path: Path, **search: Any) -> Settings:
+    return Settings(
+        search=replace(SearchSettings(dir=str(tmp_path), target=0.8, drain_timeout_s=1), **search),
+        executor=ExecutorSettings(poll_interval_s=0.01, max_poll_interval_s=0.01,
+                                  fs_interval_s=0.01),
+        data=DataSettings(), model=ModelSettings(), train=TrainSettings(), infer=InferSettings(),
+    )
+
+
+class World:
+    """Plays the jobs: a script of (tick -> action) run from the controller's sleep hook."""
+
+    def __init__(self, sched: FakeScheduler, search_dir: Path) -> None:
+        self.sched = sched
+        self.dir = search_dir
+        self.ticks = 0
+        self.script: dict[int, Callable[[], None]] = {}
+        self.auto_results: dict[int, float | None] = {}  # step -> value the infer job writes
+
+    def checkpoint(self, step: int, trial: int = 1) -> None:
+        path = self.dir / "trials" / f"{trial:03d}" / f"checkpoint-{step}"
+        path.mkdir(parents=True, exist_ok=True)
+        write_marker(path, step)
+
+    def end_training(self, state: JobState = JobState.SUCCEEDED) -> None:
+        job_id, _ = self.sched.by_kind("train")[-1]
+        self.sched.states[job_id] = state
+
+    def sleep(self, _: float) -> None:
+        self.ticks += 1
+        if self.ticks in self.script:
+            self.script[self.ticks]()
+        for job_id, request in self.sched.by_kind("infer"):
+            step = request.spec.result_path
+            step_no = int(Path(step).stem.split("-")[1])
+            if self.sched.states[job_id] is JobState.RUNNING and step_no in self.auto_results:
+                value = self.auto_results[step_no]
+                if value is None:
+                    self.sched.states[job_id] = JobState.FAILED
+                    continue
+                Path(step).parent.mkdir(parents=True, exist_ok=True)
+                Path(step).write_text(json.dumps({"accuracy": value}))
+                self.sched.states[job_id] = JobState.SUCCEEDED
+        if self.ticks > 500:
+            raise AssertionError("the controller did not finish")
+
+
+def run(tmp_path: Path, world: World, sched: FakeScheduler, **search: Any) -> SearchState:
+    journal = Journal(tmp_path / "journal.jsonl")
+    controller = Controller(settings_for(tmp_path, **search), journal, sched, PlainView(),
+                            clock=lambda: float(world.ticks), sleep=world.sleep)
+    state = controller.run()
+    journal.close()
+    return state
+
+
+def test_target_reached_cancels_training_and_promotes_best(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.auto_results = {100: 0.6, 200: 0.85, 300: 0.9}
+    world.script = {2: lambda: world.checkpoint(100), 4: lambda: world.checkpoint(200)}
+    state = run(tmp_path, world, sched)
+    assert state.finished is not None and state.finished["status"] == "target_reached"
+    train_id, _ = sched.by_kind("train")[0]
+    assert train_id in sched.cancelled
+    assert state.jobs["train-t001-a0"].state is JobState.CANCELLED
+    assert json.loads((tmp_path / "best" / "best.json").read_text())["step"] == 200
+    assert (tmp_path / "summary.json").exists() and (tmp_path / "metric.png").exists()
+
+
+def test_failed_inference_is_retried_then_recorded_and_the_search_goes_on(
+    tmp_path: Path,
+) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.auto_results = {100: None, 200: 0.7}  # 100 fails every time
+    world.script = {2: lambda: (world.checkpoint(100), world.checkpoint(200)),
+                    6: world.end_training}
+    state = run(tmp_path, world, sched, eval_retries=2)
+    attempts = [r for _, r in sched.by_kind("infer") if "s00000100" in r.key]
+    assert len(attempts) == 3
+    failed = state.evaluations[(1, 100)]
+    assert failed.value is None and "ended FAILED" in failed.error and failed.logs
+    assert state.evaluations[(1, 200)].value == 0.7
+    assert state.finished is not None and state.finished["status"] == "exhausted"
+
+
+def test_cancelled_outside_is_reported_as_cancelled_not_success(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+
+    def scancel_inference() -> None:
+        job_id, _ = sched.by_kind("infer")[0]
+        sched.states[job_id] = JobState.CANCELLED
+
+    world.script = {2: lambda: world.checkpoint(100), 5: scancel_inference,
+                    7: world.end_training}
+    state = run(tmp_path, world, sched)
+    assert "cancelled outside the controller" in state.evaluations[(1, 100)].error
+    assert state.finished is not None and state.finished["status"] == "failed"
+
+
+def test_failed_training_is_resubmitted_then_the_trial_fails(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.script = {2: lambda: world.end_training(JobState.FAILED),
+                    5: lambda: world.end_training(JobState.OUT_OF_MEMORY)}
+    state = run(tmp_path, world, sched, train_retries=1)
+    assert len(sched.by_kind("train")) == 2
+    trial = state.trials[1]
+    assert trial.training == "failed" and "OUT_OF_MEMORY" in trial.training_reason
+    assert state.finished is not None and state.finished["status"] == "failed"
+
+
+def test_metric_fell_starts_the_next_trial_with_a_new_seed(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.auto_results = {100: 0.7, 200: 0.6}
+
+    def second_trial() -> None:
+        for step in (100, 200):
+            world.checkpoint(step, trial=2)
+
+    world.script = {2: lambda: (world.checkpoint(100), world.checkpoint(200)),
+                    12: second_trial}
+    state = run(tmp_path, world, sched, max_trials=2)
+    assert [t.ended for t in state.trials.values()] == ["metric_fell", "metric_fell"]
+    seeds = [r.spec.seed for _, r in sched.by_kind("train")]
+    assert seeds == [42, 43]
+    assert state.finished is not None and state.finished["status"] == "metric_fell"
+
+
+@pytest.mark.parametrize("made_it", [True, False])
+def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
+                                                               made_it: bool) -> None:
+    """A kill between 'submit_intent' and 'submitted' never doubles a job."""
+    sched = FakeScheduler()
+    journal = Journal(tmp_path / "journal.jsonl")
+    settings = settings_for(tmp_path)
+    first = Controller(settings, journal, sched, PlainView())
+    first._start_or_resume()
+    first.decide()
+    first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
+                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"))
+    if made_it:
+        sched.submit(JobRequest("train-t001-a0", "train", "x", tmp_path, settings.executor.train))
+    journal.close()
+    journal = Journal(tmp_path / "journal.jsonl")
+    second = Controller(settings, journal, sched, PlainView())
+    second._start_or_resume()
+    second.act()
+    journal.close()
+    assert len(sched.by_kind("train")) == 1
+    assert second.state.jobs["train-t001-a0"].job_id == "100"
+
+
+def test_one_scheduler_query_per_poll_whatever_the_number_of_jobs(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.script = {2: lambda: [world.checkpoint(s) for s in range(100, 2100, 100)]}
+    journal = Journal(tmp_path / "journal.jsonl")
+    controller = Controller(settings_for(tmp_path, max_concurrent_evals=20), journal, sched,
+                            PlainView(), sleep=world.sleep)
+    controller._start_or_resume()
+    for _ in range(4):
+        controller.observe()
+        controller.decide()
+        controller.act()
+        world.sleep(0)
+    before = sched.polls
+    controller._next_poll = 0
+    controller.observe()
+    journal.close()
+    assert len(controller.state.live_jobs()) == 21
+    assert sched.polls - before == 1

@@ -1,0 +1,31 @@
+"""The controller runs on login nodes: it must not import the ML stack, and start fast."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "datasets", "accelerate", "sklearn")
+
+
+def test_importing_the_controller_does_not_import_ml_libraries() -> None:
+    code = (
+        "import sys, orchestrator.cli, orchestrator.app, orchestrator.controller, "
+        "orchestrator.config, orchestrator.submitit_backend, orchestrator.outcome, "
+        "orchestrator.view\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_help_does_not_import_hydra_or_submitit() -> None:
+    code = (
+        "import sys\nfrom orchestrator.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('hydra', 'submitit', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
