@@ -31,7 +31,7 @@ from orchestrator.fsutil import read_json
 from orchestrator.journal import Event, Journal
 from orchestrator.lifecycle import IllegalTransition, JobState, transition
 from orchestrator.outcome import promote_best, write_outcome
-from orchestrator.results import ResultError, metric_from_json
+from orchestrator.results import ResultError, metric_from_json, metric_from_text
 from orchestrator.scheduler import JobRequest, Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import (
@@ -161,7 +161,7 @@ class Controller:
             for step in sorted(trial.checkpoints):
                 if (trial.trial, step) in self.state.evaluations:
                     continue
-                path = requests.result_path(self.search_dir, trial.trial, step)
+                path = self._result_file(trial.trial, step)
                 if path.exists():
                     self._record_result(trial, step, path)
 
@@ -171,12 +171,26 @@ class Controller:
         base = dict(trial=trial.trial, step=step, job_id=job_id,
                     checkpoint=trial.checkpoints[step], result=str(path))
         try:
-            value = metric_from_json(path, self.settings.search.metric)
+            value = self._read_metric(path)
         except ResultError as exc:
             logs = [str(p) for p in self.scheduler.log_paths(jobs[-1].ref)] if job_id else []
             self.record("evaluation", value=None, error=str(exc), logs=logs, **base)
             return
         self.record("evaluation", value=value, **base)
+
+    def _result_file(self, trial: int, step: int) -> Path:
+        if self.settings.infer.command:
+            return requests.output_path(self.search_dir, trial, step)
+        return requests.result_path(self.search_dir, trial, step)
+
+    def _read_metric(self, path: Path) -> float:
+        if self.settings.infer.command:
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise ResultError(f"cannot read {path}: {exc.strerror}") from exc
+            return metric_from_text(text, self.settings.infer.metric_regex, str(path))
+        return metric_from_json(path, self.settings.search.metric)
 
     def _handle_finished_jobs(self) -> None:
         for trial in self.state.active_trials():
@@ -206,7 +220,7 @@ class Controller:
         if not job.state.terminal:
             return
         if job.state is JobState.SUCCEEDED:
-            path = requests.result_path(self.search_dir, trial.trial, step)
+            path = self._result_file(trial.trial, step)
             if path.exists():
                 self._record_result(trial, step, path)
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from pathlib import Path
 
 from orchestrator.scheduler import JobRequest
@@ -14,7 +15,26 @@ def trial_dir(search_dir: Path, trial: int) -> Path:
 
 
 def result_path(search_dir: Path, trial: int, step: int) -> Path:
+    """Where the built-in inference job writes its JSON result."""
     return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.json"
+
+
+def output_path(search_dir: Path, trial: int, step: int) -> Path:
+    """Where a user's own inference script's stdout is kept (the metric is read from it)."""
+    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.out"
+
+
+TRAIN_PLACEHOLDERS = ("output_dir", "model", "trial", "seed", "search_dir")
+INFER_PLACEHOLDERS = (*TRAIN_PLACEHOLDERS, "checkpoint", "step", "result")
+
+
+def expand(template: str, values: dict[str, object]) -> tuple[str, ...]:
+    """Split `template` like a shell, then fill placeholders in each word.
+
+    Splitting first means a value with spaces or shell syntax stays one inert argument.
+    Raises KeyError for an unknown placeholder and ValueError for bad quoting.
+    """
+    return tuple(word.format_map(values) for word in shlex.split(template))
 
 
 def train_key(trial: int, attempt: int) -> str:
@@ -33,6 +53,15 @@ def _data(settings: Settings, search_dir: Path) -> object:
 def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
                   attempt: int) -> JobRequest:
     key = train_key(trial, attempt)
+    folder = search_dir / "jobs" / key
+    name = f"{search_dir.name}-{key}"
+    if settings.train.command:
+        values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
+                      trial=trial, seed=seed, search_dir=search_dir)
+        return JobRequest(key=key, kind="train", name=name, folder=folder,
+                          resources=settings.executor.train,
+                          command=expand(settings.train.command, values),
+                          output=str(trial_dir(search_dir, trial) / f"train-a{attempt}.out"))
     spec = TrainSpec(
         trial=trial,
         seed=seed,
@@ -42,15 +71,24 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
         train=settings.train,
         cpu_threads=settings.executor.train.cpus_per_task,
     )
-    return JobRequest(
-        key=key, kind="train", name=f"{search_dir.name}-{key}", folder=search_dir / "jobs" / key,
-        resources=settings.executor.train, target="jobs.train:run", spec=spec,
-    )
+    return JobRequest(key=key, kind="train", name=name, folder=folder,
+                      resources=settings.executor.train, target="jobs.train:run", spec=spec)
 
 
 def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
                   attempt: int) -> JobRequest:
     key = infer_key(trial, step, attempt)
+    folder = search_dir / "jobs" / key
+    name = f"{search_dir.name}-{key}"
+    if settings.infer.command:
+        values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
+                      trial=trial, seed=settings.train.seed + trial - 1, search_dir=search_dir,
+                      checkpoint=checkpoint, step=step,
+                      result=result_path(search_dir, trial, step))
+        return JobRequest(key=key, kind="infer", name=name, folder=folder,
+                          resources=settings.executor.infer,
+                          command=expand(settings.infer.command, values),
+                          output=str(output_path(search_dir, trial, step)))
     spec = InferSpec(
         checkpoint=checkpoint,
         result_path=str(result_path(search_dir, trial, step)),
@@ -60,7 +98,5 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
         precision=settings.infer.precision,
         cpu_threads=settings.executor.infer.cpus_per_task,
     )
-    return JobRequest(
-        key=key, kind="infer", name=f"{search_dir.name}-{key}", folder=search_dir / "jobs" / key,
-        resources=settings.executor.infer, target="jobs.infer:run", spec=spec,
-    )
+    return JobRequest(key=key, kind="infer", name=name, folder=folder,
+                      resources=settings.executor.infer, target="jobs.infer:run", spec=spec)

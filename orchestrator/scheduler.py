@@ -24,7 +24,8 @@ class JobRequest:
     resources: JobResources
     target: str = ""  # "module:function" called with `spec` in the job
     spec: Any = None
-    command: tuple[str, ...] = ()  # or: an argument vector, run without a shell
+    command: tuple[str, ...] = ()  # or: an argument vector, run without a shell ...
+    output: str = ""  # ... whose stdout is kept in this file
 
 
 @dataclass(frozen=True)

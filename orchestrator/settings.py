@@ -78,6 +78,9 @@ class TrainSettings:
     early_stopping_threshold: float = 0.0
     class_weighted_loss: bool = True
     seed: int = 42  # trial n trains with seed + n - 1
+    # Bring your own script: an argument vector with placeholders {output_dir} {model}
+    # {trial} {seed} {search_dir}; split like a shell would, but never run by one.
+    command: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class JobResources:
     setup: tuple[str, ...] = ()  # more set-up lines, after the template's
     additional: dict[str, str] = field(default_factory=dict)  # extra sbatch options
     srun_args: tuple[str, ...] = ()
+    signal_delay_s: int = 90  # SLURM: warn the job this long before its time limit ...
+    max_requeues: int = 3  # ... and requeue it (same job id) at most this many times
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,10 @@ class InferSettings:
 
     batch_size: int = 64
     precision: str = "auto"
+    # Bring your own script: placeholders {checkpoint} {step} {trial} {output_dir} {model}
+    # {result} {search_dir}; its metric is read from its output with metric_regex
+    command: str = ""
+    metric_regex: str = r"The generation accuracy is ([\d.]+) %"
 
 
 @dataclass(frozen=True)

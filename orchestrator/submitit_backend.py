@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import submitit
-from submitit.core.utils import CommandFunction, FailedJobError
+from submitit.core.utils import FailedJobError
+from submitit.helpers import Checkpointable
 
 from orchestrator import entrypoint
 from orchestrator.lifecycle import JobState
@@ -97,7 +98,8 @@ class SubmititScheduler:
         request.folder.mkdir(parents=True, exist_ok=True)
         executor: Any
         if self.cluster == "slurm":
-            executor = submitit.SlurmExecutor(folder=request.folder, max_num_timeout=3)
+            executor = submitit.SlurmExecutor(folder=request.folder,
+                                              max_num_timeout=request.resources.max_requeues)
             executor.update_parameters(**_slurm_parameters(request))
         elif self.cluster == "local":
             executor = submitit.LocalExecutor(folder=request.folder)
@@ -112,8 +114,13 @@ class SubmititScheduler:
 
     def _callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
         if request.command:
-            return CommandFunction(list(request.command), verbose=True), ()
-        return entrypoint.call, (request.target, request.spec)
+            function: Any = entrypoint.run_command
+            args: tuple[Any, ...] = (list(request.command), request.output)
+        else:
+            function, args = entrypoint.call, (request.target, request.spec)
+        if self.cluster == "slurm" and request.kind == "train":
+            return RequeueOnTimeout(function), args
+        return function, args
 
     def submit(self, request: JobRequest) -> str:
         function, args = self._callable(request)
@@ -233,6 +240,18 @@ class SubmititScheduler:
         return [paths.stdout, paths.stderr]
 
 
+class RequeueOnTimeout(Checkpointable):
+    """A training job that SLURM stops for its time limit or preemption is requeued by
+    submitit under the same job id; the restarted job resumes from its last complete
+    checkpoint (jobs.train does that by itself), so nothing but the steps since is lost."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any) -> Any:
+        return self.function(*args)
+
+
 def _slurm_parameters(request: JobRequest) -> dict[str, Any]:
     res: JobResources = request.resources
     params: dict[str, Any] = {
@@ -245,6 +264,7 @@ def _slurm_parameters(request: JobRequest) -> dict[str, Any]:
         "additional_parameters": dict(res.additional),
         "srun_args": list(res.srun_args),
         "stderr_to_stdout": False,
+        "signal_delay_s": res.signal_delay_s,
     }
     optional: dict[str, Any] = {
         "partition": res.partition,

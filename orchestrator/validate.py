@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ConfigError
+from orchestrator.requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.settings import Settings
 
 EXECUTORS = ("local", "debug", "slurm")
@@ -117,7 +119,36 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 
 
 def check_meaning(s: Settings) -> list[str]:
-    return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s)]
+    return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
+            *_check_commands(s)]
+
+
+def _check_commands(s: Settings) -> list[str]:
+    p: list[str] = []
+    for key, template, names in (("train.command", s.train.command, TRAIN_PLACEHOLDERS),
+                                 ("infer.command", s.infer.command, INFER_PLACEHOLDERS)):
+        if not template:
+            continue
+        try:
+            words = expand(template, {n: f"<{n}>" for n in names})
+        except KeyError as exc:
+            p.append(f"{key}: unknown placeholder {{{exc.args[0]}}}; known: "
+                     + " ".join(f"{{{n}}}" for n in names))
+            continue
+        except (ValueError, IndexError) as exc:
+            p.append(f"{key}: cannot be split into arguments ({exc}); check its quotes/braces")
+            continue
+        if not words:
+            p.append(f"{key}: empty")
+    if s.infer.command:
+        try:
+            groups = re.compile(s.infer.metric_regex).groups
+        except re.error as exc:
+            p.append(f"infer.metric_regex: not a regular expression ({exc})")
+        else:
+            if groups < 1:
+                p.append("infer.metric_regex: needs one (group) around the number")
+    return p
 
 
 def _check_search(s: Settings) -> list[str]:
@@ -128,22 +159,24 @@ def _check_search(s: Settings) -> list[str]:
         p.append("search.target: missing; set it, e.g. search.target=0.80 for 80 % accuracy")
     elif not math.isfinite(search.target):
         p.append(f"search.target={search.target}: must be a finite number")
+    elif s.infer.command:
+        pass  # a user's script reports in its own units (e.g. percent): any target goes
     elif search.metric in FRACTION_METRICS and not 0.0 <= search.target <= 1.0:
         fix = f"; write search.target={search.target / 100:g}" if search.target <= 100 else ""
         p.append(f"search.target={search.target:g}: {search.metric} is a fraction in [0, 1]{fix}")
     elif search.metric == "loss" and search.target < 0:
         p.append(f"search.target={search.target:g}: loss is never negative")
     known = FRACTION_METRICS + UNBOUNDED_METRICS
-    if search.metric not in known:
+    if search.metric not in known and not s.infer.command:
         p.append(f"search.metric={search.metric}: the inference job reports {', '.join(known)}")
-    if search.metric in FRACTION_METRICS and search.mode == "min":
+    if search.metric in FRACTION_METRICS and search.mode == "min" and not s.infer.command:
         p.append(f"search.mode=min with search.metric={search.metric}: higher is better for "
                  "it; use search.mode=max")
     if search.patience < 1:
         p.append(f"search.patience={search.patience}: must be >= 1 (1 stops at the first fall)")
     if search.min_delta < 0:
         p.append(f"search.min_delta={search.min_delta:g}: must be >= 0")
-    elif search.metric in FRACTION_METRICS and search.min_delta >= 1:
+    elif search.metric in FRACTION_METRICS and search.min_delta >= 1 and not s.infer.command:
         p.append(f"search.min_delta={search.min_delta:g}: a fall can never exceed 1 on "
                  f"{search.metric}; use a fraction such as 0.005")
     for key in ("max_trials", "max_concurrent_evals"):

@@ -35,6 +35,10 @@ BAD = [
     (["executor.infer.cpus_per_task=0"], "executor.infer.cpus_per_task=0: must be >= 1"),
     (["search.dir=/proc/nope"], "is not writable"),
     (["search.max_trials"], "search.max_trials"),  # not key=value: Hydra's parse error
+    (["infer.command='bash run_inf.sh {ckpt}'"], "infer.command: unknown placeholder {ckpt}"),
+    (["infer.command='bash run_inf.sh {checkpoint}'", "infer.metric_regex=accuracy"],
+     "infer.metric_regex: needs one (group)"),
+    (["train.command='bash \"unclosed'"], "train.command: cannot be split"),
 ]
 
 
