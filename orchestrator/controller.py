@@ -215,6 +215,19 @@ class Controller:
             reason = self._failure_reason(job)
             self.record("training_ended", trial=trial.trial, outcome="failed", reason=reason)
 
+    def _settle_training(self) -> None:
+        """Record how the training of trials that ended early finally ended."""
+        for trial in self.state.trials.values():
+            attempts = self.state.attempts("train", trial.trial)
+            if trial.training == "running" and attempts and attempts[-1].state.terminal:
+                job = attempts[-1]
+                outcome = {JobState.SUCCEEDED: "succeeded", JobState.CANCELLED: "cancelled"}
+                reason = "" if job.state is JobState.SUCCEEDED else self._failure_reason(job)
+                if job.state is JobState.CANCELLED and job.cancel_requested:
+                    reason = "cancelled by the controller: the trial had ended"
+                self.record("training_ended", trial=trial.trial,
+                            outcome=outcome.get(job.state, "failed"), reason=reason)
+
     def _after_inference(self, trial: TrialRecord, step: int, job: JobRecord,
                          attempts: int) -> None:
         if not job.state.terminal:
@@ -381,6 +394,7 @@ class Controller:
         for job in self.state.live_jobs():
             # still live after the drain: re-ask once more so it cannot linger unnoticed
             self.scheduler.cancel([job.ref])
+        self._settle_training()
         if self.state.promoted is None:
             try:
                 promoted = promote_best(self.state, self.rule, self.search_dir)

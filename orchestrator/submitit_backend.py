@@ -94,8 +94,9 @@ class SubmititScheduler:
         self.sacct_calls = 0
 
     # ---------------------------------------------------------------- submission
-    def _executor(self, request: JobRequest) -> Any:
-        request.folder.mkdir(parents=True, exist_ok=True)
+    def _executor(self, request: JobRequest, create: bool = True) -> Any:
+        if create:
+            request.folder.mkdir(parents=True, exist_ok=True)
         executor: Any
         if self.cluster == "slurm":
             executor = submitit.SlurmExecutor(folder=request.folder,
@@ -139,7 +140,7 @@ class SubmititScheduler:
     def render(self, request: JobRequest) -> str:
         if self.cluster != "slurm":
             return f"# executor={self.cluster}: no sbatch script; runs {_describe(request)}\n"
-        executor = self._executor(request)
+        executor = self._executor(request, create=False)
         command = " ".join(executor._submitit_command_str.split())
         return str(executor._make_submission_file_text(command, "<uid>"))
 

@@ -1,0 +1,53 @@
+"""kill -9 the controller on the real cluster, run the same command again."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from searchkit import byo_overrides, sacct_jobs, search_dir
+
+from tests.e2e.searchrun import cli, events, evaluations, start, submissions, summary, wait_for
+
+pytestmark = pytest.mark.slurm
+
+
+def _decision(directory: Path) -> tuple[str, list[tuple[int, str, int | None]]]:
+    ended = [(e["trial"], e["how"], e.get("step")) for e in events(directory)
+             if e["event"] == "trial_ended"]
+    return summary(directory)["status"], ended
+
+
+def test_kill_9_mid_search_then_resume_reattaches_and_decides_the_same(
+    slurm_cluster: object, tmp_path: Path
+) -> None:
+    args = dict(every_s=1.5, infer_args="--sleep-s 2")
+    reference = search_dir(tmp_path)
+    done = cli("run", *byo_overrides(reference, **args), "--plain")  # type: ignore[arg-type]
+    assert done.returncode == 0, done.stderr
+
+    directory = search_dir(tmp_path)
+    overrides = byo_overrides(directory, **args)  # type: ignore[arg-type]
+    proc = start("run", *overrides, "--plain", log=tmp_path / "first.log")
+    # kill while training runs and an evaluation is in flight
+    wait_for(directory, lambda evs: len(evaluations(evs)) >= 2 and any(
+        e["event"] == "submitted" and "-s00000300-" in e["key"] for e in evs), timeout=120)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = events(directory)
+    train_id = next(e["job_id"] for e in before if e["event"] == "submitted"
+                    and e["key"] == "train-t001-a0")
+
+    again = cli("run", *overrides, "--plain")
+    assert again.returncode == 0, again.stdout + again.stderr
+    evs = events(directory)
+    assert any(e["event"] == "resumed" for e in evs)
+    assert submissions(evs)[("train", 1, None)] == 1
+    assert all(n == 1 for n in submissions(evs).values())  # nothing submitted twice
+    assert all(n == 1 for n in evaluations(evs).values())  # nothing evaluated twice
+    trains = [r for r in sacct_jobs(directory.name) if "-train-" in r[1]]
+    assert [r[0] for r in trains] == [train_id]  # re-attached to the same job id
+    assert trains[0][2] == "CANCELLED"
+    assert _decision(directory) == _decision(reference)
