@@ -8,15 +8,44 @@ from typing import Any
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
+from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from orchestrator.errors import ConfigError
-from orchestrator.settings import Settings
+from orchestrator.settings import (
+    DataSettings,
+    ExecutorSettings,
+    InferSettings,
+    ModelSettings,
+    SearchSettings,
+    Settings,
+    TrainSettings,
+)
 from orchestrator.validate import settings_from
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+BASE = "orchestrator_base"
+
+
+def _register_base() -> None:
+    """Every settings key with its dataclass default, first in conf/config.yaml's defaults.
+
+    The YAML groups then only say what differs, yet `key=value` works for every documented
+    key. Stored as plain values, not as a typed schema: type errors are then found by our
+    validator together with every other problem, instead of one at a time by OmegaConf.
+    """
+    defaults = Settings(SearchSettings(), ExecutorSettings(), DataSettings(), ModelSettings(),
+                        TrainSettings(), InferSettings())
+    ConfigStore.instance().store(name=BASE, node=_open_mappings(dataclasses.asdict(defaults)))
+
+
+def _open_mappings(tree: dict[str, Any]) -> dict[str, Any]:
+    """Empty mappings become null: Hydra may then set `data.label_map={1: negative}`, which
+    struct mode refuses on an existing empty mapping."""
+    return {k: (_open_mappings(v) if v else None) if isinstance(v, dict) else v
+            for k, v in tree.items()}
 
 
 def compose(overrides: list[str], config_dir: Path | None = None) -> DictConfig:
@@ -25,6 +54,7 @@ def compose(overrides: list[str], config_dir: Path | None = None) -> DictConfig:
     if not (directory / "config.yaml").is_file():
         raise ConfigError([f"no config.yaml in {directory}; pass --config-dir with the "
                            "project's conf/ folder"])
+    _register_base()
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             return hydra_compose(config_name="config", overrides=overrides)

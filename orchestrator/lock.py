@@ -31,7 +31,11 @@ class SearchLock:
         self._lock = filelock.FileLock(str(search_dir / LOCK_NAME), timeout=0)
 
     def __enter__(self) -> SearchLock:
-        self.search_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.search_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SearchDirBusy(f"cannot create search.dir {self.search_dir}: {exc.strerror}; "
+                                "pick a folder you can write") from None
         try:
             self._lock.acquire()
         except filelock.Timeout:

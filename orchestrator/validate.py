@@ -76,6 +76,8 @@ def _convert(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
             return ()
         return tuple(_convert(args[0], v, f"{key}[{i}]", problems) for i, v in enumerate(value))
     if origin is dict:
+        if value is None:
+            return {}
         if not isinstance(value, dict):
             problems.append(f"{key}: expected a mapping, got {value!r}")
             return {}
@@ -194,8 +196,8 @@ def _check_dir(directory: str) -> list[str]:
         return ["search.dir: empty; set it to a folder for this search, e.g. runs/demo"]
     path = Path(directory)
     existing = next((a for a in [path, *path.parents] if a.exists()), None)
-    if path.exists() and not path.is_dir():
-        return [f"search.dir={directory}: exists and is not a folder; pick another path"]
+    if existing is not None and not existing.is_dir():
+        return [f"search.dir={directory}: {existing} is not a folder; pick another path"]
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         return [f"search.dir={directory}: {existing} is not writable; pick a folder you own"]
     return []

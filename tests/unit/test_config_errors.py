@@ -33,7 +33,7 @@ BAD = [
     (["data.label_map={1: negative, 5: great}"], "data.label_map maps to great"),
     (["executor.train.setup_template=/nope.sh"], "setup_template=/nope.sh: no such file"),
     (["executor.infer.cpus_per_task=0"], "executor.infer.cpus_per_task=0: must be >= 1"),
-    (["search.dir=/proc/nope"], "is not writable"),
+    (["search.dir={tmp}/a-file/search"], "a-file is not a folder"),
     (["search.max_trials"], "search.max_trials"),  # not key=value: Hydra's parse error
     (["infer.command='bash run_inf.sh {ckpt}'"], "infer.command: unknown placeholder {ckpt}"),
     (["infer.command='bash run_inf.sh {checkpoint}'", "infer.metric_regex=accuracy"],
@@ -47,8 +47,9 @@ def test_bad_configuration_exits_2_with_one_line_and_submits_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: list[str], fragment: str
 ) -> None:
     search_dir = tmp_path / "search"
+    (tmp_path / "a-file").write_text("x")
     base = ["search.target=0.8", f"search.dir={search_dir}"]
-    code = main(["run", *base, *overrides])
+    code = main(["run", *base, *(o.replace("{tmp}", str(tmp_path)) for o in overrides)])
     err = capsys.readouterr().err
     assert code == 2, err
     assert fragment in err
