@@ -1,0 +1,168 @@
+"""The training job: fine-tune one classifier with the users' Trainer recipe.
+
+Theory of operation: `run(spec)` is called in the job's own process (through submitit, or
+directly in tests). It trains with the Hugging Face Trainer and leaves, under
+`spec.output_dir`, the files the controller reads while it runs:
+- `plan.json` when training starts: how many steps and how often a checkpoint comes;
+- `checkpoint-<step>/` with `orchestrator.checkpoints.COMPLETE_MARKER` written last, the
+  signal that the checkpoint may be evaluated (see jobs.trainer_parts.CompletionMarker);
+- `train_done.json` at the end, with the best checkpoint and the wall time.
+A job restarted on the same folder (requeue, preemption, a second submission) resumes from
+the last complete checkpoint with optimizer state. Checkpoints saved with save_only_model
+cannot be resumed: they are moved aside into `superseded-<time>/` and training starts over,
+so that a checkpoint being rewritten never carries the old run's completion marker.
+
+Only rank 0 writes plan, markers and train_done.json; the Trainer handles the rest of a
+multi-process (accelerate/torchrun) run. This module imports only the standard library and
+`orchestrator` at the top: torch and transformers load inside `run`, so a light process
+(the controller) can import it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.checkpoints import last_complete, step_of
+from orchestrator.fsutil import atomic_write_json
+from orchestrator.settings import TrainSettings, TrainSpec
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
+PLAN_FILE = "plan.json"
+DONE_FILE = "train_done.json"
+
+
+class TrainOutOfMemory(RuntimeError):
+    """CUDA ran out of memory. The message starts with `out of memory:` and says what to lower."""
+
+
+class LossBecameNaN(RuntimeError):
+    """The training loss stopped being finite. The message starts with `loss became NaN at step`."""
+
+
+def run(spec: TrainSpec) -> dict[str, Any]:
+    """Train one model; return (and write to train_done.json) the step, best checkpoint and time."""
+    check_settings(spec.train)
+    import torch
+
+    if spec.cpu_threads > 0:
+        torch.set_num_threads(spec.cpu_threads)
+    try:
+        return _train(spec)
+    except torch.cuda.OutOfMemoryError as err:
+        raise TrainOutOfMemory(
+            f"out of memory: per_device_batch_size={spec.train.per_device_batch_size} with "
+            f"max_length={spec.data.max_length} does not fit on this GPU; halve "
+            f"train.per_device_batch_size and double train.grad_accum_steps (same effective "
+            f"batch) or lower data.max_length"
+        ) from err
+
+
+def check_settings(train: TrainSettings) -> None:
+    """Combinations the Trainer would reject late, or with an obscure message."""
+    if train.early_stopping_patience > 0 and not train.load_best_model_at_end:
+        raise ValueError(
+            "train.early_stopping_patience > 0 needs train.load_best_model_at_end=true "
+            "(or set early_stopping_patience=0)"
+        )
+    if train.load_best_model_at_end and train.save_steps % train.eval_steps != 0:
+        raise ValueError(
+            f"train.load_best_model_at_end needs train.save_steps ({train.save_steps}) to be a "
+            f"multiple of train.eval_steps ({train.eval_steps})"
+        )
+
+
+def plan_dict(
+    spec: TrainSpec, max_steps: int, save_steps: int, num_train: int, num_val: int
+) -> dict[str, int]:
+    return {
+        "max_steps": int(max_steps),
+        "save_steps": int(save_steps),
+        "num_train_examples": num_train,
+        "num_val_examples": num_val,
+        "trial": spec.trial,
+        "seed": spec.seed,
+    }
+
+
+def _train(spec: TrainSpec) -> dict[str, Any]:
+    from jobs import trainer_parts as parts
+    from jobs.data import load_train_val
+
+    output_dir = Path(spec.output_dir)
+    train_set, val_set = load_train_val(spec.data)
+    tokenizer, model = parts.load_model_and_tokenizer(spec, [e.text for e in train_set])
+    precision = parts.resolve_precision(spec.train.precision)
+    args = parts.training_arguments(spec, precision)
+    resume = _resume_point(output_dir, args)
+    guard = parts.NanGuard(precision)
+    weights = None
+    if spec.train.class_weighted_loss:
+        weights = parts.class_weights([e.label for e in train_set], len(spec.data.labels))
+    trainer = parts.WeightedLossTrainer(
+        model=model,
+        args=args,
+        train_dataset=parts.encode(tokenizer, train_set, spec.data.max_length),
+        eval_dataset=parts.encode(tokenizer, val_set, spec.data.max_length),
+        processing_class=tokenizer,  # saved into every checkpoint: inference loads it there
+        compute_metrics=parts.compute_metrics_for(len(spec.data.labels)),
+        callbacks=parts.callbacks(spec, guard, len(train_set), len(val_set)),
+        weights=weights,
+        nan_guard=guard,
+    )
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resume)
+    state = trainer.state
+    result = {
+        "global_step": int(state.global_step),
+        "best_checkpoint": state.best_model_checkpoint,
+        "best_metric": None if state.best_metric is None else float(state.best_metric),
+        "train_seconds": round(time.monotonic() - started, 3),
+    }
+    if trainer.is_world_process_zero():
+        atomic_write_json(output_dir / DONE_FILE, result)
+    return result
+
+
+def _resume_point(output_dir: Path, args: TrainingArguments) -> str | None:
+    """The checkpoint to resume from, or None to start over (after moving stale ones aside).
+
+    Rank 0 decides (and moves) first; the other ranks then look at the same, settled folder.
+    """
+    _ = args.device  # sets up the process group lazily: rank and barrier are wrong before it
+    rank0 = args.process_index == 0
+    with args.main_process_first(local=False, desc="choosing the checkpoint to resume from"):
+        found = last_complete(output_dir)
+        if found is None:
+            return None
+        if _has_optimizer_state(found.path):
+            if rank0:
+                print(f"resuming from {found.path} (step {found.step})", flush=True)
+            return str(found.path)
+        if rank0:
+            aside = _move_checkpoints_aside(output_dir)
+            print(
+                f"{found.path} has no optimizer state (save_only_model): starting over; "
+                f"old checkpoints moved to {aside}",
+                flush=True,
+            )
+        return None
+
+
+def _has_optimizer_state(checkpoint: Path) -> bool:
+    # optimizer.pt (plain), optimizer.bin / optimizer_0 (FSDP), global_step* (DeepSpeed).
+    names = [entry.name for entry in checkpoint.iterdir()]
+    has_optimizer = any(n.startswith(("optimizer", "global_step")) for n in names)
+    return has_optimizer and "trainer_state.json" in names
+
+
+def _move_checkpoints_aside(output_dir: Path) -> Path:
+    aside = output_dir / f"superseded-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir(parents=True, exist_ok=True)
+    for entry in output_dir.iterdir():
+        if step_of(entry) is not None and entry.is_dir():
+            entry.rename(aside / entry.name)
+    return aside
