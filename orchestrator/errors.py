@@ -19,7 +19,9 @@ class ConfigError(OrchestratorError):
         super().__init__("; ".join(problems))
 
 
-class SearchDirBusy(OrchestratorError):
+class SearchDirError(OrchestratorError):
+    """search.dir is held by another controller, or cannot be created."""
+
     exit_code = 2
 
 

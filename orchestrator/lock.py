@@ -12,7 +12,7 @@ from types import TracebackType
 
 import filelock
 
-from orchestrator.errors import SearchDirBusy
+from orchestrator.errors import SearchDirError
 from orchestrator.fsutil import atomic_write_json
 
 LOCK_NAME = ".controller.lock"
@@ -34,12 +34,12 @@ class SearchLock:
         try:
             self.search_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SearchDirBusy(f"cannot create search.dir {self.search_dir}: {exc.strerror}; "
+            raise SearchDirError(f"cannot create search.dir {self.search_dir}: {exc.strerror}; "
                                 "pick a folder you can write") from None
         try:
             self._lock.acquire()
         except filelock.Timeout:
-            raise SearchDirBusy(self._busy_message()) from None
+            raise SearchDirError(self._busy_message()) from None
         atomic_write_json(
             self.search_dir / HOLDER_NAME,
             {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),

@@ -125,7 +125,8 @@ class JobResources:
     constraint: str = ""
     setup_template: str = ""  # a file of set-up lines (module load, conda activate, exports)
     setup: tuple[str, ...] = ()  # more set-up lines, after the template's
-    additional: dict[str, str] = field(default_factory=dict)  # extra sbatch options
+    # extra sbatch options: {exclusive: true, comment: x} gives --exclusive --comment=x
+    additional: dict[str, str | int | bool] = field(default_factory=dict)
     srun_args: tuple[str, ...] = ()
     signal_delay_s: int = 90  # SLURM: warn the job this long before its time limit ...
     max_requeues: int = 3  # ... and requeue it (same job id) at most this many times

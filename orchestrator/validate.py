@@ -67,7 +67,14 @@ def _convert(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, key, problems)
+        for option in sorted(inner, key=lambda t: t is str):  # str last: it accepts numbers
+            trial: list[str] = []
+            converted = _convert(option, value, key, trial)
+            if not trial:
+                return converted
+        names = " or ".join(getattr(t, "__name__", str(t)) for t in inner)
+        problems.append(f"{key}: expected {names}, got {value!r}")
+        return None
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return build(hint, value, key, problems)
     if origin is tuple:

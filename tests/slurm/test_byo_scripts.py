@@ -118,7 +118,7 @@ def test_dry_run_prints_the_sbatch_scripts_and_submits_nothing(slurm_cluster: ob
                "search.target=0.8", "executor.train.partition=long",
                "executor.train.gpus_per_node=0", "executor.train.account=",
                f"executor.train.setup_template={template}",
-               "executor.train.setup=[export WANDB_MODE=offline]",
+               "executor.train.setup=['export WANDB_MODE=offline']",
                "executor.train.additional={exclusive: true}", env=env)
     assert done.returncode == 0, done.stderr
     out = done.stdout
