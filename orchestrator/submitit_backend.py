@@ -18,12 +18,13 @@ are mapped onto `JobState` in the tables below and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,12 @@ class SubmititScheduler:
 
     def submit(self, request: JobRequest) -> str:
         function, args = self._callable(request)
-        job = self._executor(request).submit(function, *args)
+        executor = self._executor(request)
+        if self.cluster == "local":
+            with _child_output_to(request.folder / "local-controller.log"):
+                job = executor.submit(function, *args)
+        else:
+            job = executor.submit(function, *args)
         job_id = str(job.job_id)
         if self.cluster != "slurm":
             self._live[job_id] = job
@@ -251,6 +257,28 @@ class RequeueOnTimeout(Checkpointable):
 
     def __call__(self, *args: Any) -> Any:
         return self.function(*args)
+
+
+@contextlib.contextmanager
+def _child_output_to(log: Path) -> Iterator[None]:
+    """Point fds 1 and 2 at `log` while submitit starts a local job's controller process.
+
+    That process inherits our terminal otherwise, and prints a KeyboardInterrupt traceback
+    over the live view whenever a job is cancelled (submitit cancels with SIGINT).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, target):
+            os.close(fd)
 
 
 def _slurm_parameters(request: JobRequest) -> dict[str, Any]:

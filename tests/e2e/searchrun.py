@@ -25,13 +25,14 @@ def cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None,
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args], cwd=ROOT, capture_output=True,
         text=True, timeout=timeout, env={**os.environ, **(env or {})}, check=False,
+        stdin=subprocess.DEVNULL,  # never a terminal: the debug executor must not open pdb
     )
 
 
 def start(*args: str, log: Path) -> subprocess.Popen[bytes]:
     handle = open(log, "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=ROOT,
-                            stdout=handle, stderr=subprocess.STDOUT)
+                            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def events(search_dir: Path) -> list[dict[str, Any]]:
