@@ -3,8 +3,9 @@
 Theory of operation: the tokenizer and model come from the checkpoint folder (the training
 job saves the tokenizer into every checkpoint). `run` tokenizes everything once without
 padding, sorts by length (longest first, so an out-of-memory shows up on the first batch),
-and pads each batch only to its own longest example: on CPU this is ~25x faster than the
-legacy one-at-a-time loop, which `run_per_example` keeps for comparison. Both share the
+and pads each batch only to its own longest example. `run_per_example` keeps the legacy
+one-at-a-time loop for comparison (measured for the tiny model on 2 CPU cores: about 8,500
+against 1,300 examples/s; the gap grows with the model and on a GPU). Both share the
 metric code and write the same JSON (atomically, so a reader never sees half a result), and
 both print the three lines the legacy loop's regex reads:
 
