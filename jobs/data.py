@@ -84,10 +84,15 @@ def _load_split(data: DataSettings, split: str) -> list[Example]:
 def _read_file(path: Path) -> Iterator[tuple[int, Row]]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return _read_jsonl(path)
-    if suffix in (".csv", ".tsv"):
-        return _read_csv(path, "\t" if suffix == ".tsv" else ",")
-    raise ValueError(f"{path}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl")
+        rows = _read_jsonl(path)
+    elif suffix in (".csv", ".tsv"):
+        rows = _read_csv(path, "\t" if suffix == ".tsv" else ",")
+    else:
+        raise ValueError(f"{path}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl")
+    try:
+        yield from rows
+    except UnicodeDecodeError as err:  # its own message does not say which file
+        raise ValueError(f"{path}: not UTF-8 ({err}); re-save it as UTF-8") from err
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Row]]:

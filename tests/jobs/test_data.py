@@ -106,3 +106,10 @@ def test_an_unknown_extension_raises(tmp_path: Path) -> None:
 def test_synthetic_source_splits_4000_into_3600_and_400(tmp_path: Path) -> None:
     splits = load_splits(DataSettings(cache_dir=str(tmp_path)))
     assert (len(splits.train), len(splits.val), len(splits.test)) == (3600, 400, 2000)
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncaf\u00e9,negative\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1\.csv: not UTF-8"):
+        load_test(_files(path, path))
