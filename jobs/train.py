@@ -68,7 +68,8 @@ def check_settings(train: TrainSettings) -> None:
             "train.early_stopping_patience > 0 needs train.load_best_model_at_end=true "
             "(or set early_stopping_patience=0)"
         )
-    if train.load_best_model_at_end and train.save_steps % train.eval_steps != 0:
+    misaligned = train.eval_steps > 0 and train.save_steps % train.eval_steps != 0
+    if train.load_best_model_at_end and misaligned:
         raise ValueError(
             f"train.load_best_model_at_end needs train.save_steps ({train.save_steps}) to be a "
             f"multiple of train.eval_steps ({train.eval_steps})"
@@ -93,9 +94,9 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
     from jobs.data import load_train_val
 
     output_dir = Path(spec.output_dir)
+    precision = parts.resolve_precision(spec.train.precision)  # fail before the slow loading
     train_set, val_set = load_train_val(spec.data)
     tokenizer, model = parts.load_model_and_tokenizer(spec, [e.text for e in train_set])
-    precision = parts.resolve_precision(spec.train.precision)
     args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
     guard = parts.NanGuard(precision)
@@ -135,6 +136,8 @@ def _resume_point(output_dir: Path, args: TrainingArguments) -> str | None:
     _ = args.device  # sets up the process group lazily: rank and barrier are wrong before it
     rank0 = args.process_index == 0
     with args.main_process_first(local=False, desc="choosing the checkpoint to resume from"):
+        if rank0:  # an earlier run's train_done.json would claim that this one has finished
+            (output_dir / DONE_FILE).unlink(missing_ok=True)
         found = last_complete(output_dir)
         if found is None:
             return None
