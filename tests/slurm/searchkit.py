@@ -23,9 +23,9 @@ def search_dir(tmp_path: Path) -> Path:
 
 
 def byo_overrides(directory: Path, *, checkpoints: int = 12, every_s: float = 1.0,
-                  infer_args: str = "", target: float = 80.0) -> list[str]:
+                  infer_args: str = "", target: float = 80.0, linger_s: float = 0) -> list[str]:
     train = f"{PY} {BYO / 'fake_train.py'} {{output_dir}} --checkpoints {checkpoints} " \
-            f"--every-s {every_s}"
+            f"--every-s {every_s} --linger-s {linger_s}"
     infer = f"{PY} {BYO / 'fake_infer.py'} {{checkpoint}} --curve {CURVE} {infer_args}"
     return [
         "executor=slurm", f"search.dir={directory}", f"search.target={target}",

@@ -91,7 +91,7 @@ def test_status_queries_per_poll_stay_constant_with_20_jobs(slurm_cluster: objec
     directory = search_dir(tmp_path)
     env, log = counting_path(tmp_path)
     overrides = byo_overrides(directory, checkpoints=19, every_s=0.05, target=99.0,
-                              infer_args="--sleep-s 25")
+                              infer_args="--sleep-s 25", linger_s=30)
     overrides += ["search.max_concurrent_evals=19", "executor.poll_interval_s=2",
                   "executor.max_poll_interval_s=2", "search.patience=30"]
     start_t = time.time()
