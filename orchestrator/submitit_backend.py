@@ -30,7 +30,7 @@ from typing import Any
 
 import submitit
 from submitit.core.utils import FailedJobError
-from submitit.helpers import Checkpointable
+from submitit.helpers import Checkpointable, TorchDistributedEnvironment
 
 from orchestrator import entrypoint
 from orchestrator.lifecycle import JobState
@@ -120,6 +120,9 @@ class SubmititScheduler:
             args: tuple[Any, ...] = (list(request.command), request.output)
         else:
             function, args = entrypoint.call, (request.target, request.spec)
+        tasks = request.resources.nodes * request.resources.tasks_per_node
+        if tasks > 1 and self.cluster != "debug":
+            function = Distributed(function)
         if self.cluster == "slurm" and request.kind == "train":
             return RequeueOnTimeout(function), args
         return function, args
@@ -279,6 +282,19 @@ def _child_output_to(log: Path) -> Iterator[None]:
         os.dup2(saved[1], 2)
         for fd in (*saved, target):
             os.close(fd)
+
+
+class Distributed:
+    """Runs in every task of a several-task job: exports torch.distributed's env:// variables
+    (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) from SLURM's, so that the
+    Trainer (through accelerate) forms one process group across the tasks."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any) -> Any:
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        return self.function(*args)
 
 
 def _slurm_parameters(request: JobRequest) -> dict[str, Any]:
