@@ -169,3 +169,39 @@ def _move_checkpoints_aside(output_dir: Path) -> Path:
         if step_of(entry) is not None and entry.is_dir():
             entry.rename(aside / entry.name)
     return aside
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m jobs.train --output-dir DIR [overrides]`: the recipe without the controller.
+
+    Overrides are the controller's own (`model=bert_base train.learning_rate=3e-5 ...`), so a
+    users' script (sbatch_templates/run_train.sh) trains exactly what a search would.
+    """
+    import argparse
+    import dataclasses
+
+    from orchestrator import config
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.train", description=main.__doc__)
+    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument("--trial", type=int, default=1, help="trains with seed train.seed+trial-1")
+    parser.add_argument("overrides", nargs="*", help="key=value, group=option (see conf/)")
+    args = parser.parse_args(argv)
+    # the stop rule is not the training job's business; any valid target composes
+    settings = config.to_settings(config.compose(["search.target=0.5", *args.overrides]))
+    output_dir = args.output_dir.resolve()
+    cache = settings.data.cache_dir or str(output_dir.parent.parent / "assets")
+    spec = TrainSpec(
+        trial=args.trial,
+        seed=settings.train.seed + args.trial - 1,
+        output_dir=str(output_dir),
+        data=dataclasses.replace(settings.data, cache_dir=cache),
+        model=settings.model,
+        train=settings.train,
+    )
+    run(spec)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
