@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from pathlib import Path
 
@@ -37,6 +38,11 @@ def expand(template: str, values: dict[str, object]) -> tuple[str, ...]:
     return tuple(word.format_map(values) for word in shlex.split(template))
 
 
+def job_name(search_dir: Path, key: str) -> str:
+    """What squeue shows: the search folder's name (made inert) and the job's key."""
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', search_dir.name)[:40]}-{key}"
+
+
 def train_key(trial: int, attempt: int) -> str:
     return f"train-t{trial:03d}-a{attempt}"
 
@@ -54,7 +60,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
                   attempt: int) -> JobRequest:
     key = train_key(trial, attempt)
     folder = search_dir / "jobs" / key
-    name = f"{search_dir.name}-{key}"
+    name = job_name(search_dir, key)
     if settings.train.command:
         values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
                       trial=trial, seed=seed, search_dir=search_dir)
@@ -79,7 +85,7 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
                   attempt: int) -> JobRequest:
     key = infer_key(trial, step, attempt)
     folder = search_dir / "jobs" / key
-    name = f"{search_dir.name}-{key}"
+    name = job_name(search_dir, key)
     if settings.infer.command:
         values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
                       trial=trial, seed=settings.train.seed + trial - 1, search_dir=search_dir,

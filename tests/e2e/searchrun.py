@@ -30,7 +30,7 @@ def cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None,
 
 
 def start(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    handle = open(log, "ab")  # noqa: SIM115 - owned by the child
+    handle = open(log, "ab")
     return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=ROOT,
                             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.searchrun import cli, events, evaluations, start, submissions, summary, wait_for
+from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from searchkit import ROOT, byo_overrides, counting_path, sacct_jobs, search_dir
 
-from tests.e2e.searchrun import cli, events, evaluations, start, submissions, summary, wait_for
+from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -129,3 +129,15 @@ def test_dry_run_prints_the_sbatch_scripts_and_submits_nothing(slurm_cluster: ob
     assert out.count("#SBATCH --job-name=") == 2
     assert not log.exists() or "sbatch" not in log.read_text()
     assert not (directory / "journal.jsonl").exists()
+
+
+def test_hostile_search_dir_on_slurm(slurm_cluster: object, tmp_path: Path) -> None:
+    directory = tmp_path / "sp ace" / "it's $(touch pwned) `touch pwned2`"
+    overrides = byo_overrides(directory, checkpoints=3, every_s=0.5, target=60.0)
+    overrides[1] = f'search.dir="{directory}"'
+    done = cli("run", *overrides, "--plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert summary(directory)["status"] == "target_reached"
+    assert not list(tmp_path.rglob("pwned*")) and not (ROOT / "pwned").exists()
+    script = next((directory / "jobs" / "train-t001-a0").glob("*_submission.sh")).read_text()
+    assert "#SBATCH --job-name=it_s__touch_pwned___touch_pwned2_-train-t001-a0" in script

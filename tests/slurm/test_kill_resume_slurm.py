@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from searchkit import byo_overrides, sacct_jobs, search_dir
 
-from tests.e2e.searchrun import cli, events, evaluations, start, submissions, summary, wait_for
+from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
 
 pytestmark = pytest.mark.slurm
 

@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.checkpoints import COMPLETE_MARKER, complete_checkpoints, is_complete, write_marker
+from orchestrator.checkpoints import (
+    COMPLETE_MARKER,
+    complete_checkpoints,
+    is_complete,
+    write_marker,
+)
 from orchestrator.results import ResultError, metric_from_json, metric_from_text
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
