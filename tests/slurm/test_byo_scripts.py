@@ -140,4 +140,4 @@ def test_hostile_search_dir_on_slurm(slurm_cluster: object, tmp_path: Path) -> N
     assert summary(directory)["status"] == "target_reached"
     assert not list(tmp_path.rglob("pwned*")) and not (ROOT / "pwned").exists()
     script = next((directory / "jobs" / "train-t001-a0").glob("*_submission.sh")).read_text()
-    assert "#SBATCH --job-name=it_s__touch_pwned___touch_pwned2_-train-t001-a0" in script
+    assert "#SBATCH --job-name=it_s___touch_pwned___touch_pwned2_-train-t001-a0" in script
