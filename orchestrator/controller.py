@@ -211,9 +211,53 @@ class Controller:
             reason = "cancelled by the controller" if job.cancel_requested else (
                 f"job {job.job_id} was cancelled outside the controller (scancel?)")
             self.record("training_ended", trial=trial.trial, outcome="cancelled", reason=reason)
-        elif attempts > self.settings.search.train_retries:
-            reason = self._failure_reason(job)
-            self.record("training_ended", trial=trial.trial, outcome="failed", reason=reason)
+        else:
+            self._classify_failure(job)
+            plan, reason = self._next_training_plan(trial)
+            if plan is None:
+                self.record("training_ended", trial=trial.trial, outcome="failed", reason=reason)
+
+    def _classify_failure(self, job: JobRecord) -> None:
+        """Journal once why a training attempt failed: the re-plan depends on it."""
+        if job.cause is not None:
+            return
+        reason = self._failure_reason(job)
+        lowered = reason.lower()
+        if job.state is JobState.OUT_OF_MEMORY or "out of memory" in lowered:
+            cause = "oom"
+        elif "loss became nan" in lowered:
+            cause = "nan"
+        else:
+            cause = "other"
+        self.record("job_failed", key=job.key, cause=cause, reason=reason)
+
+    def _next_training_plan(self, trial: TrialRecord) -> tuple[dict[str, Any] | None, str]:
+        """The train settings of the next attempt after a failure, or None and why not.
+
+        Out of memory: halve the per-device batch and double gradient accumulation (the
+        effective batch stays the same), at most `max_oom_replans` times. A NaN loss is not
+        retried: the same settings would diverge again. Anything else is retried as it was.
+        """
+        attempts = self.state.attempts("train", trial.trial)
+        last = attempts[-1]
+        search, base = self.settings.search, self.settings.train
+        if last.cause == "nan":
+            return None, (f"{last.failure}; lower train.learning_rate or use "
+                          "train.precision=fp32, then start a new search.dir")
+        if last.cause == "oom":
+            ooms = sum(1 for a in attempts if a.cause == "oom")
+            factor = 2 ** ooms
+            batch = base.per_device_batch_size // factor
+            if ooms > search.max_oom_replans or batch < 1:
+                return None, (f"out of memory {ooms} times, down to per-device batch "
+                              f"{max(batch, 1) * 2}: {last.failure}; lower data.max_length or "
+                              "use a larger GPU")
+            return {"per_device_batch_size": batch,
+                    "grad_accum_steps": base.grad_accum_steps * factor}, ""
+        others = sum(1 for a in attempts if a.cause == "other")
+        if others > search.train_retries:
+            return None, last.failure
+        return dict(last.overrides), ""
 
     def _settle_training(self) -> None:
         """Record how the training of trials that ended early finally ended."""
@@ -325,15 +369,18 @@ class Controller:
         if trial.training != "running":
             return
         attempts = self.state.attempts("train", trial.trial)
-        if attempts and not attempts[-1].state.terminal:
-            return
-        if attempts and attempts[-1].state not in _FAILURES:
-            return  # succeeded or cancelled: _after_training records the end
-        if len(attempts) > self.settings.search.train_retries:
-            return
+        overrides: dict[str, Any] = {}
+        if attempts:
+            if not attempts[-1].state.terminal or attempts[-1].state not in _FAILURES:
+                return  # still running, or succeeded/cancelled: _after_training records it
+            self._classify_failure(attempts[-1])
+            plan, _ = self._next_training_plan(trial)
+            if plan is None:
+                return  # _after_training records the end
+            overrides = plan
         request = requests.train_request(self.settings, self.search_dir, trial.trial,
-                                         trial.seed, len(attempts))
-        self._submit(request, trial.trial, None, len(attempts))
+                                         trial.seed, len(attempts), overrides)
+        self._submit(request, trial.trial, None, len(attempts), overrides)
 
     def _submit_evaluations(self) -> None:
         live = sum(1 for j in self.state.live_jobs() if j.kind == "infer")
@@ -354,9 +401,10 @@ class Controller:
                 self._submit(request, trial.trial, step, len(attempts))
                 slots -= 1
 
-    def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int) -> None:
+    def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int,
+                overrides: dict[str, Any] | None = None) -> None:
         self.record("submit_intent", key=request.key, kind=request.kind, trial=trial, step=step,
-                    attempt=attempt, folder=str(request.folder))
+                    attempt=attempt, folder=str(request.folder), overrides=overrides or {})
         job_id = self.scheduler.submit(request)
         self.record("submitted", key=request.key, job_id=job_id)
         self._interval = self.settings.executor.poll_interval_s
@@ -379,7 +427,7 @@ class Controller:
         trial = self.state.trials[job.trial]
         if job.kind == "train":
             return requests.train_request(self.settings, self.search_dir, job.trial, trial.seed,
-                                          job.attempt)
+                                          job.attempt, job.overrides)
         assert job.step is not None
         return requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
                                       trial.checkpoints[job.step], job.attempt)

@@ -57,7 +57,8 @@ def _data(settings: Settings, search_dir: Path) -> object:
 
 
 def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
-                  attempt: int) -> JobRequest:
+                  attempt: int, overrides: dict[str, object] | None = None) -> JobRequest:
+    """The training job of one attempt; `overrides` replace train settings (an OOM re-plan)."""
     key = train_key(trial, attempt)
     folder = search_dir / "jobs" / key
     name = job_name(search_dir, key)
@@ -74,7 +75,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
         output_dir=str(trial_dir(search_dir, trial)),
         data=_data(settings, search_dir),  # type: ignore[arg-type]
         model=settings.model,
-        train=settings.train,
+        train=dataclasses.replace(settings.train, **(overrides or {})),  # type: ignore[arg-type]
         cpu_threads=settings.executor.train.cpus_per_task,
     )
     return JobRequest(key=key, kind="train", name=name, folder=folder,

@@ -170,6 +170,7 @@ class SearchSettings:
     max_concurrent_evals: int = 2
     eval_retries: int = 2  # resubmissions of an inference job that failed or was lost
     train_retries: int = 2  # resubmissions of a training job (it resumes from its checkpoint)
+    max_oom_replans: int = 3  # out of memory: halve the per-device batch, double accumulation
     drain_timeout_s: float = 60.0  # how long to wait for cancelled jobs to end at the finish
 
 

@@ -37,6 +37,9 @@ class JobRecord:
     job_id: str | None = None  # None: the intent is journaled, the submission not yet
     state: JobState = JobState.SUBMITTED
     cancel_requested: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)  # train settings this attempt changed
+    cause: str | None = None  # why it failed: oom | nan | other (journaled once)
+    failure: str = ""
 
     @property
     def ref(self) -> JobRef:
@@ -107,7 +110,8 @@ class SearchState:
 
     def _on_submit_intent(self, e: Event) -> None:
         self.jobs[e["key"]] = JobRecord(
-            e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"]
+            e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"],
+            overrides=dict(e.get("overrides") or {}),
         )
 
     def _on_submitted(self, e: Event) -> None:
@@ -115,6 +119,10 @@ class SearchState:
 
     def _on_job_state(self, e: Event) -> None:
         self.jobs[e["key"]].state = JobState(e["state"])
+
+    def _on_job_failed(self, e: Event) -> None:
+        job = self.jobs[e["key"]]
+        job.cause, job.failure = e["cause"], e["reason"]
 
     def _on_cancel(self, e: Event) -> None:
         for key in e["keys"]:

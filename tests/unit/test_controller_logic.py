@@ -39,6 +39,7 @@ class FakeScheduler:
         self.states: dict[str, JobState] = {}
         self.cancelled: list[str] = []
         self.polls = 0
+        self.failures: dict[str, str] = {}  # job id -> the error its result holds
 
     def submit(self, request: JobRequest) -> str:
         job_id = str(100 + len(self.requests))
@@ -61,7 +62,7 @@ class FakeScheduler:
                 self.states[ref.job_id] = JobState.CANCELLED
 
     def failure(self, job: JobRef) -> str:
-        return "RuntimeError: boom"
+        return self.failures.get(job.job_id, "RuntimeError: boom")
 
     def log_paths(self, job: JobRef) -> list[Path]:
         return [job.folder / f"{job.job_id}_0_log.out"]
@@ -97,9 +98,11 @@ class World:
         path.mkdir(parents=True, exist_ok=True)
         write_marker(path, step)
 
-    def end_training(self, state: JobState = JobState.SUCCEEDED) -> None:
+    def end_training(self, state: JobState = JobState.SUCCEEDED, error: str = "") -> None:
         job_id, _ = self.sched.by_kind("train")[-1]
         self.sched.states[job_id] = state
+        if error:
+            self.sched.failures[job_id] = error
 
     def sleep(self, _: float) -> None:
         self.ticks += 1
@@ -179,11 +182,38 @@ def test_failed_training_is_resubmitted_then_the_trial_fails(tmp_path: Path) -> 
     sched = FakeScheduler()
     world = World(sched, tmp_path)
     world.script = {2: lambda: world.end_training(JobState.FAILED),
-                    5: lambda: world.end_training(JobState.OUT_OF_MEMORY)}
+                    5: lambda: world.end_training(JobState.NODE_FAIL)}
     state = run(tmp_path, world, sched, train_retries=1)
     assert len(sched.by_kind("train")) == 2
     trial = state.trials[1]
-    assert trial.training == "failed" and "OUT_OF_MEMORY" in trial.training_reason
+    assert trial.training == "failed" and "NODE_FAIL" in trial.training_reason
+    assert state.finished is not None and state.finished["status"] == "failed"
+
+
+def test_out_of_memory_replans_with_the_same_effective_batch(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    oom = "TrainOutOfMemory: out of memory: per_device_batch_size=64 does not fit"
+    world.script = {2: lambda: world.end_training(JobState.OUT_OF_MEMORY),
+                    5: lambda: world.end_training(JobState.FAILED, oom),
+                    8: lambda: world.end_training(JobState.OUT_OF_MEMORY),
+                    11: lambda: world.end_training(JobState.OUT_OF_MEMORY)}
+    state = run(tmp_path, world, sched)
+    specs = [r.spec.train for _, r in sched.by_kind("train")]
+    assert [(t.per_device_batch_size, t.grad_accum_steps) for t in specs] == [
+        (64, 2), (32, 4), (16, 8), (8, 16)]
+    assert "out of memory 4 times" in state.trials[1].training_reason
+    assert state.finished is not None and state.finished["status"] == "failed"
+
+
+def test_a_nan_loss_fails_the_trial_without_a_retry(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    nan = "LossBecameNaN: loss became NaN at step 120"
+    world.script = {2: lambda: world.end_training(JobState.FAILED, nan)}
+    state = run(tmp_path, world, sched)
+    assert len(sched.by_kind("train")) == 1
+    assert "loss became NaN at step 120" in state.trials[1].training_reason
     assert state.finished is not None and state.finished["status"] == "failed"
 
 
