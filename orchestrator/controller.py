@@ -20,23 +20,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import requests
+from orchestrator import requests, sampler
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.errors import OrchestratorError
 from orchestrator.fsutil import read_json
 from orchestrator.journal import Event, Journal
 from orchestrator.lifecycle import IllegalTransition, JobState, transition
 from orchestrator.outcome import promote_best, write_outcome
+from orchestrator.pruning import median_prune
 from orchestrator.results import ResultError, metric_from_json, metric_from_text
 from orchestrator.scheduler import JobRequest, Scheduler
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, TrainSettings
 from orchestrator.state import (
     COMPLETE,
     METRIC_FELL,
+    PRUNED,
     STOPPED,
     TARGET_REACHED,
     TRAIN_FAILED,
@@ -49,6 +51,15 @@ from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial
 _FAILURES = frozenset(
     {JobState.FAILED, JobState.LOST, JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL}
 )
+
+
+_INT_FIELDS = {f.name for f in fields(TrainSettings) if f.type in ("int", int)}
+
+
+def _typed(params: dict[str, Any]) -> dict[str, Any]:
+    """Sampled values as the train settings expect them (a range over an int setting)."""
+    return {k: round(v) if k in _INT_FIELDS and isinstance(v, float) else v
+            for k, v in params.items()}
 
 
 class View(Protocol):
@@ -81,6 +92,7 @@ class Controller:
         self.sleep = sleep
         self.rule = rule_of(settings)
         self.state = SearchState.replay(journal.events)
+        self._optuna_sampler: sampler.OptunaSampler | None = None
         self._interval = settings.executor.poll_interval_s
         self._next_poll = 0.0
 
@@ -112,6 +124,12 @@ class Controller:
         for job in list(self.state.jobs.values()):
             if job.job_id is None:
                 self._complete_submission(job)
+        if self.settings.search.space and self.settings.search.sampler == "optuna":
+            known = {t.sampler_trial for t in self.state.trials.values()}
+            self._optuna().abandon_unknown({n for n in known if n is not None})
+            for trial in self.state.trials.values():
+                if trial.ended is not None:
+                    self._tell_sampler(trial)  # idempotent: a kill may have come before it
 
     # ------------------------------------------------------------------ observe
     def observe(self) -> None:
@@ -240,7 +258,7 @@ class Controller:
         """
         attempts = self.state.attempts("train", trial.trial)
         last = attempts[-1]
-        search, base = self.settings.search, self.settings.train
+        search, base = self.settings.search, self._trial_train(trial)
         if last.cause == "nan":
             return None, (f"{last.failure}; lower train.learning_rate or use "
                           "train.precision=fp32, then start a new search.dir")
@@ -252,7 +270,7 @@ class Controller:
                 return None, (f"out of memory {ooms} times, down to per-device batch "
                               f"{max(batch, 1) * 2}: {last.failure}; lower data.max_length or "
                               "use a larger GPU")
-            return {"per_device_batch_size": batch,
+            return {**trial.params, "per_device_batch_size": batch,
                     "grad_accum_steps": base.grad_accum_steps * factor}, ""
         others = sum(1 for a in attempts if a.cause == "other")
         if others > search.train_retries:
@@ -304,47 +322,107 @@ class Controller:
     def decide(self) -> None:
         for trial in self.state.active_trials():
             self._decide_trial(trial)
-        trials = self.state.trials
+        self._prune()
+        search, trials = self.settings.search, self.state.trials
         if any(t.ended == TARGET_REACHED for t in trials.values()):
             self._end_search(TARGET_REACHED)
-        elif trials and not self.state.active_trials():
-            if len(trials) < self.settings.search.max_trials:
-                self._start_trial(max(trials) + 1)
-            else:
-                self._end_search(self._final_status())
-        elif not trials:
-            self._start_trial(1)
+            return
+        used = self.state.job_hours(time.time())
+        if search.budget_job_hours and used >= search.budget_job_hours:
+            self._end_search(self._final_status(), reason=(
+                f"the jobs used {used:.3f} of search.budget_job_hours={search.budget_job_hours}"))
+            return
+        while (len(self.state.active_trials()) < search.max_concurrent_trials
+               and len(trials) < self._max_trials()):
+            self._start_trial(max(trials, default=0) + 1)
+        if not self.state.active_trials():
+            self._end_search(self._final_status())
+
+    def _max_trials(self) -> int:
+        search = self.settings.search
+        if search.space and search.sampler == "grid":
+            return min(search.max_trials, sampler.grid_size(search.space))
+        return search.max_trials
 
     def _decide_trial(self, trial: TrialRecord) -> None:
         ended = trial.training != "running"
         decision = decide_trial(self.rule, list(trial.checkpoints),
                                 self.state.results(trial.trial), ended)
         if decision.verdict is Verdict.TARGET_REACHED:
-            self.record("trial_ended", trial=trial.trial, how=TARGET_REACHED, step=decision.step)
+            self._end_trial(trial, TARGET_REACHED, decision.step)
         elif decision.verdict is Verdict.METRIC_FELL:
-            self.record("trial_ended", trial=trial.trial, how=METRIC_FELL, step=decision.step)
+            self._end_trial(trial, METRIC_FELL, decision.step)
         elif decision.verdict is Verdict.COMPLETE:
             how = COMPLETE if trial.training == "succeeded" else TRAIN_FAILED
-            self.record("trial_ended", trial=trial.trial, how=how, reason=trial.training_reason)
+            self._end_trial(trial, how, None, trial.training_reason)
+
+    def _prune(self) -> None:
+        search = self.settings.search
+        if search.early_stop != "median":
+            return
+        results = {t: self.state.results(t) for t in self.state.trials}
+        active = {t.trial for t in self.state.active_trials()}
+        for verdict in median_prune(self.rule, results, active, search.early_stop_min_trials,
+                                    search.early_stop_grace_steps):
+            self._end_trial(self.state.trials[verdict.trial], PRUNED, verdict.step,
+                            verdict.explain(search.metric))
+
+    def _end_trial(self, trial: TrialRecord, how: str, step: int | None,
+                   reason: str = "") -> None:
+        self.record("trial_ended", trial=trial.trial, how=how, step=step, reason=reason)
+        self._tell_sampler(trial)
+
+    def _tell_sampler(self, trial: TrialRecord) -> None:
+        if trial.sampler_trial is None:
+            return
+        values = [v for v in self.state.results(trial.trial).values() if v is not None]
+        best = (max if self.rule.mode is Mode.MAX else min)(values) if values else None
+        self._optuna().tell(trial.sampler_trial, best)
+
+    def _optuna(self) -> sampler.OptunaSampler:
+        if self._optuna_sampler is None:
+            search = self.settings.search
+            self._optuna_sampler = sampler.OptunaSampler(
+                self.search_dir, search.space, search.sampler_seed, search.mode)
+        return self._optuna_sampler
 
     def _final_status(self) -> str:
+        """Without the target: how the last trial ended says how the search ended."""
+        if not self.state.trials:
+            return "failed"
         last = self.state.trials[max(self.state.trials)]
         usable = [v for v in self.state.all_results().values() if v is not None]
+        if not usable or all(t.ended == TRAIN_FAILED for t in self.state.trials.values()):
+            return "failed"
         if last.ended == METRIC_FELL:
             return "metric_fell"
-        if last.ended == TRAIN_FAILED or not usable:
-            return "failed"
         return "exhausted"
 
     def _start_trial(self, number: int) -> None:
-        seed = self.settings.train.seed + number - 1
+        params, sampler_trial = self._sample(number)
+        seed = int(params.get("seed", self.settings.train.seed + number - 1))
         output_dir = requests.trial_dir(self.search_dir, number)
-        self.record("trial_started", trial=number, seed=seed, output_dir=str(output_dir))
+        self.record("trial_started", trial=number, seed=seed, output_dir=str(output_dir),
+                    params=params, sampler_trial=sampler_trial)
 
-    def _end_search(self, status: str) -> None:
+    def _sample(self, number: int) -> tuple[dict[str, Any], int | None]:
+        search = self.settings.search
+        if not search.space:
+            return {}, None
+        if search.sampler == "grid":
+            return _typed(sampler.grid(search.space)[number - 1]), None
+        if search.sampler == "random":
+            return _typed(sampler.draw(search.space, search.sampler_seed, number)), None
+        asked, params = self._optuna().ask()
+        return _typed(params), asked
+
+    def _trial_train(self, trial: TrialRecord) -> TrainSettings:
+        return replace(self.settings.train, **trial.params)
+
+    def _end_search(self, status: str, reason: str = "") -> None:
         for trial in self.state.active_trials():
-            self.record("trial_ended", trial=trial.trial, how=STOPPED)
-        self.record("search_ended", status=status)
+            self._end_trial(trial, STOPPED, None, reason or "the search ended")
+        self.record("search_ended", status=status, reason=reason)
 
     # ------------------------------------------------------------------ act
     def act(self) -> None:
@@ -369,7 +447,7 @@ class Controller:
         if trial.training != "running":
             return
         attempts = self.state.attempts("train", trial.trial)
-        overrides: dict[str, Any] = {}
+        overrides: dict[str, Any] = dict(trial.params)
         if attempts:
             if not attempts[-1].state.terminal or attempts[-1].state not in _FAILURES:
                 return  # still running, or succeeded/cancelled: _after_training records it
@@ -397,7 +475,8 @@ class Controller:
                 if len(attempts) > self.settings.search.eval_retries:
                     continue
                 request = requests.infer_request(self.settings, self.search_dir, trial.trial,
-                                                 step, trial.checkpoints[step], len(attempts))
+                                                 step, trial.checkpoints[step], len(attempts),
+                                                 trial.params)
                 self._submit(request, trial.trial, step, len(attempts))
                 slots -= 1
 
@@ -430,7 +509,7 @@ class Controller:
                                           job.attempt, job.overrides)
         assert job.step is not None
         return requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
-                                      trial.checkpoints[job.step], job.attempt)
+                                      trial.checkpoints[job.step], job.attempt, trial.params)
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> None:

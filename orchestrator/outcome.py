@@ -74,13 +74,19 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
         for _, ev in sorted(state.evaluations.items())
     ]
     trials = []
+    now = time.time()
     for number, trial in sorted(state.trials.items()):
         train_jobs = state.attempts("train", number)
+        values = [v for v in state.results(number).values() if v is not None]
         trials.append({
             "trial": number,
             "seed": trial.seed,
+            "params": trial.params,
+            "best_value": (max if rule.mode.value == "max" else min)(values) if values else None,
+            "job_hours": round(state.job_hours(now, number), 4),
             "ended": trial.ended,
             "ended_at_step": trial.ended_step,
+            "ended_reason": trial.ended_reason or None,
             "training": trial.training,
             "training_reason": trial.training_reason or None,
             "train_job_ids": [j.job_id for j in train_jobs if j.job_id],
@@ -103,6 +109,8 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
                  for job in state.jobs.values()},
         "started_at": state.started["t"] if state.started else None,
         "finished_at": finished["t"] if finished else None,
+        "reason": (finished or {}).get("reason") or None,
+        "job_hours": round(state.job_hours(now), 4),
         "resumes": state.resumes,
     }
 
@@ -135,16 +143,28 @@ def report(data: dict[str, Any]) -> str:
     if data["finished_at"] and data["started_at"]:
         lines.append(f"- wall time: {data['finished_at'] - data['started_at']:.1f} s; "
                      f"resumed {data['resumes']} time(s)")
+    if data["reason"]:
+        lines.append(f"- ended because {data['reason']}")
+    lines.append(f"- job-hours used: {data['job_hours']:.3f}")
     lines += ["", "![metric against step](metric.png)", "", "## Trials", "",
-              "| trial | seed | ended | at step | training | train jobs | last checkpoint | "
-              "max steps |", "|---|---|---|---|---|---|---|---|"]
+              "| trial | hyperparameters | seed | best | ended | at step | job-hours | training "
+              "| train jobs | last checkpoint | max steps |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in data["trials"]:
         pairs = zip(t["train_job_ids"], t["train_job_states"], strict=False)
         jobs = ", ".join(f"{i} ({s})" for i, s in pairs)
-        lines.append(f"| {t['trial']} | {t['seed']} | {t['ended']} | {t['ended_at_step']} | "
-                     f"{t['training']} | {jobs} | {t['last_checkpoint_step']} | {t['max_steps']} |")
-        if t["training_reason"]:
-            lines.append(f"|  | | | | {t['training_reason']} | | | |")
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in sorted(t["params"].items())) or "-"
+        best = "-" if t["best_value"] is None else f"{t['best_value']:.4f}"
+        lines.append(f"| {t['trial']} | {params} | {t['seed']} | {best} | {t['ended']} | "
+                     f"{t['ended_at_step']} | {t['job_hours']:.3f} | {t['training']} | {jobs} | "
+                     f"{t['last_checkpoint_step']} | {t['max_steps']} |")
+    explained = [t for t in data["trials"] if t["ended_reason"] or t["training_reason"]]
+    if explained:
+        lines += ["", "Why trials ended:", ""]
+        for t in explained:
+            why = "; ".join(r for r in (t["ended_reason"], t["training_reason"]) if r)
+            lines.append(f"- trial {t['trial']} ({t['ended']}): {why}")
     lines += ["", "## Evaluations", "", f"| trial | step | {data['metric']} | job | note |",
               "|---|---|---|---|---|"]
     for e in data["evaluations"]:

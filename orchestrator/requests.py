@@ -25,7 +25,8 @@ def output_path(search_dir: Path, trial: int, step: int) -> Path:
     return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.out"
 
 
-TRAIN_PLACEHOLDERS = ("output_dir", "model", "trial", "seed", "search_dir")
+# `{train.learning_rate}` and the like give the trial's own (sampled) train settings
+TRAIN_PLACEHOLDERS = ("output_dir", "model", "trial", "seed", "search_dir", "train")
 INFER_PLACEHOLDERS = (*TRAIN_PLACEHOLDERS, "checkpoint", "step", "result")
 
 
@@ -62,9 +63,10 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
     key = train_key(trial, attempt)
     folder = search_dir / "jobs" / key
     name = job_name(search_dir, key)
+    train = dataclasses.replace(settings.train, **(overrides or {}))  # type: ignore[arg-type]
     if settings.train.command:
         values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
-                      trial=trial, seed=seed, search_dir=search_dir)
+                      trial=trial, seed=seed, search_dir=search_dir, train=train)
         return JobRequest(key=key, kind="train", name=name, folder=folder,
                           resources=settings.executor.train,
                           command=expand(settings.train.command, values),
@@ -75,7 +77,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
         output_dir=str(trial_dir(search_dir, trial)),
         data=_data(settings, search_dir),  # type: ignore[arg-type]
         model=settings.model,
-        train=dataclasses.replace(settings.train, **(overrides or {})),  # type: ignore[arg-type]
+        train=train,
         cpu_threads=settings.executor.train.cpus_per_task,
     )
     return JobRequest(key=key, kind="train", name=name, folder=folder,
@@ -83,15 +85,16 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
 
 
 def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
-                  attempt: int) -> JobRequest:
+                  attempt: int, params: dict[str, object] | None = None) -> JobRequest:
+    """The inference job of one checkpoint; `params` are its trial's sampled settings."""
     key = infer_key(trial, step, attempt)
     folder = search_dir / "jobs" / key
     name = job_name(search_dir, key)
     if settings.infer.command:
         values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
                       trial=trial, seed=settings.train.seed + trial - 1, search_dir=search_dir,
-                      checkpoint=checkpoint, step=step,
-                      result=result_path(search_dir, trial, step))
+                      checkpoint=checkpoint, step=step, result=result_path(search_dir, trial, step),
+                      train=dataclasses.replace(settings.train, **(params or {})))  # type: ignore[arg-type]
         return JobRequest(key=key, kind="infer", name=name, folder=folder,
                           resources=settings.executor.infer,
                           command=expand(settings.infer.command, values),

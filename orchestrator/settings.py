@@ -9,6 +9,7 @@ third-party imports at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,15 @@ class SearchSettings:
     train_retries: int = 2  # resubmissions of a training job (it resumes from its checkpoint)
     max_oom_replans: int = 3  # out of memory: halve the per-device batch, double accumulation
     drain_timeout_s: float = 60.0  # how long to wait for cancelled jobs to end at the finish
+    # train.<name> -> a list of choices, or {low, high, log}; e.g. learning_rate: [1e-5, 3e-5]
+    space: dict[str, Any] = field(default_factory=dict)
+    sampler: str = "grid"  # grid | random | optuna (TPE, its study kept in search.dir)
+    sampler_seed: int = 0
+    max_concurrent_trials: int = 1  # trials training at once
+    budget_job_hours: float = 0.0  # stop when the jobs have used this much (0: no budget)
+    early_stop: str = "none"  # none | median: stop trials below the others' median
+    early_stop_min_trials: int = 2  # other trials with a result at the same step, to judge
+    early_stop_grace_steps: int = 0  # never judge a checkpoint before this step
 
 
 @dataclass(frozen=True)

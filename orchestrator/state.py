@@ -24,6 +24,7 @@ METRIC_FELL = "metric_fell"
 COMPLETE = "complete"
 TRAIN_FAILED = "train_failed"
 STOPPED = "stopped"  # the search ended while this trial still ran
+PRUNED = "pruned"  # early-stopped: it could not catch up with the other trials
 
 
 @dataclass
@@ -40,6 +41,17 @@ class JobRecord:
     overrides: dict[str, Any] = field(default_factory=dict)  # train settings this attempt changed
     cause: str | None = None  # why it failed: oom | nan | other (journaled once)
     failure: str = ""
+    submitted_t: float | None = None
+    running_t: float | None = None  # first seen running
+    ended_t: float | None = None
+
+    def seconds(self, now: float) -> float:
+        """Time the job held its resources: from first seen running (else submitted) to its
+        end (else now). A job seen only once it had ended counts from its submission."""
+        start = self.running_t or self.submitted_t
+        if start is None:
+            return 0.0
+        return max(0.0, (self.ended_t or now) - start)
 
     @property
     def ref(self) -> JobRef:
@@ -62,6 +74,9 @@ class TrialRecord:
     training_reason: str = ""
     ended: str | None = None  # one of the constants above
     ended_step: int | None = None
+    ended_reason: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # sampled train settings
+    sampler_trial: int | None = None  # the sampler's own number for it (optuna)
 
 
 @dataclass
@@ -106,7 +121,10 @@ class SearchState:
         self.resumes += 1
 
     def _on_trial_started(self, e: Event) -> None:
-        self.trials[e["trial"]] = TrialRecord(e["trial"], e["seed"], e["output_dir"])
+        self.trials[e["trial"]] = TrialRecord(
+            e["trial"], e["seed"], e["output_dir"], params=dict(e.get("params") or {}),
+            sampler_trial=e.get("sampler_trial"),
+        )
 
     def _on_submit_intent(self, e: Event) -> None:
         self.jobs[e["key"]] = JobRecord(
@@ -115,10 +133,16 @@ class SearchState:
         )
 
     def _on_submitted(self, e: Event) -> None:
-        self.jobs[e["key"]].job_id = e["job_id"]
+        job = self.jobs[e["key"]]
+        job.job_id, job.submitted_t = e["job_id"], e["t"]
 
     def _on_job_state(self, e: Event) -> None:
-        self.jobs[e["key"]].state = JobState(e["state"])
+        job = self.jobs[e["key"]]
+        job.state = JobState(e["state"])
+        if job.state is JobState.RUNNING and job.running_t is None:
+            job.running_t = e["t"]
+        if job.state.terminal:
+            job.ended_t = e["t"]
 
     def _on_job_failed(self, e: Event) -> None:
         job = self.jobs[e["key"]]
@@ -147,6 +171,7 @@ class SearchState:
     def _on_trial_ended(self, e: Event) -> None:
         trial = self.trials[e["trial"]]
         trial.ended, trial.ended_step = e["how"], e.get("step")
+        trial.ended_reason = e.get("reason", "")
 
     def _on_search_ended(self, e: Event) -> None:
         self.finished = e
@@ -171,6 +196,10 @@ class SearchState:
 
     def all_results(self) -> dict[tuple[int, int], float | None]:
         return {key: e.value for key, e in self.evaluations.items()}
+
+    def job_hours(self, now: float, trial: int | None = None) -> float:
+        jobs = [j for j in self.jobs.values() if trial is None or j.trial == trial]
+        return sum(j.seconds(now) for j in jobs) / 3600.0
 
     def settings(self) -> dict[str, Any]:
         assert self.started is not None

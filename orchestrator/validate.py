@@ -9,6 +9,7 @@ written). The caller gets one `ConfigError` carrying one line per problem.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -19,9 +20,10 @@ from typing import Any
 
 from orchestrator.errors import ConfigError
 from orchestrator.requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, TrainSettings
 
 EXECUTORS = ("local", "debug", "slurm")
+SAMPLERS = ("grid", "random", "optuna")
 DATA_SOURCES = ("synthetic", "hub", "files")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
@@ -61,6 +63,8 @@ def _join(path: str, key: object) -> str:
 
 
 def _convert(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
+    if hint is Any:
+        return value
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
@@ -139,10 +143,13 @@ def _check_commands(s: Settings) -> list[str]:
         if not template:
             continue
         try:
-            words = expand(template, {n: f"<{n}>" for n in names})
+            words = expand(template, {**{n: f"<{n}>" for n in names}, "train": s.train})
         except KeyError as exc:
             p.append(f"{key}: unknown placeholder {{{exc.args[0]}}}; known: "
-                     + " ".join(f"{{{n}}}" for n in names))
+                     + " ".join(f"{{{n}}}" for n in names) + " and {train.<setting>}")
+            continue
+        except AttributeError as exc:
+            p.append(f"{key}: unknown placeholder {{train.{exc.name}}}: not a train setting")
             continue
         except (ValueError, IndexError) as exc:
             p.append(f"{key}: cannot be split into arguments ({exc}); check its quotes/braces")
@@ -195,7 +202,51 @@ def _check_search(s: Settings) -> list[str]:
         if getattr(search, key) < 0:
             p.append(f"search.{key}={getattr(search, key)}: must be >= 0")
     p += _check_dir(search.dir)
+    p += _one_of("search.sampler", search.sampler, SAMPLERS)
+    p += _one_of("search.early_stop", search.early_stop, ("none", "median"))
+    p += _check_space(s)
+    if search.max_concurrent_trials < 1:
+        p.append(f"search.max_concurrent_trials={search.max_concurrent_trials}: must be >= 1")
+    if search.budget_job_hours < 0:
+        p.append(f"search.budget_job_hours={search.budget_job_hours:g}: must be >= 0 (0: none)")
+    if search.early_stop_min_trials < 1:
+        p.append(f"search.early_stop_min_trials={search.early_stop_min_trials}: must be >= 1")
     return p
+
+
+def _check_space(s: Settings) -> list[str]:
+    p: list[str] = []
+    fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"command"}
+    for name, spec in s.search.space.items():
+        key = f"search.space.{name}"
+        if name not in fields:
+            p.append(f"{key}: not a train setting; searchable: {', '.join(sorted(fields))}")
+        elif isinstance(spec, list):
+            if not spec:
+                p.append(f"{key}: an empty list of choices")
+        elif isinstance(spec, dict):
+            p += _check_range(key, spec, s.search.sampler)
+        else:
+            p.append(f"{key}: give a list of choices or {{low: .., high: .., log: ..}}")
+    if s.search.sampler == "optuna" and importlib.util.find_spec("optuna") is None:
+        p.append("search.sampler=optuna: optuna is not installed; pip install optuna")
+    return p
+
+
+def _check_range(key: str, spec: dict[str, Any], sampler: str) -> list[str]:
+    if sampler == "grid":
+        return [f"{key}: a range cannot be walked by search.sampler=grid; give a list of "
+                "choices or use search.sampler=random or optuna"]
+    unknown = set(spec) - {"low", "high", "log"}
+    low, high = spec.get("low"), spec.get("high")
+    if unknown or not all(isinstance(v, int | float) for v in (low, high)):
+        return [f"{key}: a range is {{low: number, high: number, log: true|false}}"]
+    assert isinstance(low, int | float) and isinstance(high, int | float)
+    if low >= high:
+        return [f"{key}: low={low} must be below high={high}"]
+    if spec.get("log") and low <= 0:
+        return [f"{key}: a log range needs low > 0"]
+    return []
 
 
 def _check_dir(directory: str) -> list[str]:

@@ -39,6 +39,15 @@ BAD = [
     (["infer.command='bash run_inf.sh {checkpoint}'", "infer.metric_regex=accuracy"],
      "infer.metric_regex: needs one (group)"),
     (["train.command='bash \"unclosed'"], "train.command: cannot be split"),
+    (["search.space={learning_rat: [1e-3]}"], "search.space.learning_rat: not a train setting"),
+    (["search.space={learning_rate: {low: 1e-4, high: 1e-2}}"], "cannot be walked by"),
+    (["search.space={learning_rate: {low: 0, high: 1e-2, log: true}}", "search.sampler=random"],
+     "a log range needs low > 0"),
+    (["search.space={epochs: []}"], "search.space.epochs: an empty list"),
+    (["search.sampler=bayes"], "search.sampler=bayes: must be one of grid, random, optuna"),
+    (["search.max_concurrent_trials=0"], "search.max_concurrent_trials=0: must be >= 1"),
+    (["search.early_stop=sometimes"], "search.early_stop=sometimes"),
+    (["train.command='run.sh {train.learning_rat}'"], "train.command: unknown placeholder"),
 ]
 
 

@@ -92,6 +92,7 @@ class World:
         self.ticks = 0
         self.script: dict[int, Callable[[], None]] = {}
         self.auto_results: dict[int, float | None] = {}  # step -> value the infer job writes
+        self.by_trial: dict[tuple[int, int], float] = {}  # (trial, step) -> value, if set
 
     def checkpoint(self, step: int, trial: int = 1) -> None:
         path = self.dir / "trials" / f"{trial:03d}" / f"checkpoint-{step}"
@@ -111,8 +112,10 @@ class World:
         for job_id, request in self.sched.by_kind("infer"):
             step = request.spec.result_path
             step_no = int(Path(step).stem.split("-")[1])
-            if self.sched.states[job_id] is JobState.RUNNING and step_no in self.auto_results:
-                value = self.auto_results[step_no]
+            trial_no = int(Path(step).parent.parent.name)
+            known = self.by_trial.get((trial_no, step_no), self.auto_results.get(step_no, -1.0))
+            if self.sched.states[job_id] is JobState.RUNNING and known != -1.0:
+                value = self.auto_results.get(step_no) if known is None else known
                 if value is None:
                     self.sched.states[job_id] = JobState.FAILED
                     continue
@@ -278,3 +281,35 @@ def test_one_scheduler_query_per_poll_whatever_the_number_of_jobs(tmp_path: Path
     journal.close()
     assert len(controller.state.live_jobs()) == 21
     assert sched.polls - before == 1
+
+
+def test_concurrent_trials_with_a_grid_and_the_median_rule(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.by_trial = {(1, 100): 0.5, (2, 100): 0.7, (3, 100): 0.72, (2, 200): 0.75,
+                      (3, 200): 0.85}
+
+    def checkpoints(step: int) -> Callable[[], None]:
+        return lambda: [world.checkpoint(step, trial=t) for t in (1, 2, 3)]
+
+    world.script = {2: checkpoints(100), 6: checkpoints(200)}
+    state = run(tmp_path, world, sched, space={"weight_decay": [0.0, 0.1, 0.2]},
+                max_trials=5, max_concurrent_trials=3, early_stop="median")
+    trains = sched.by_kind("train")
+    assert len(trains) == 3  # the grid has 3 points: max_trials=5 is capped
+    assert [r.spec.train.weight_decay for _, r in trains] == [0.0, 0.1, 0.2]
+    ended = {t.trial: t.ended for t in state.trials.values()}
+    assert ended == {1: "pruned", 2: "stopped", 3: "target_reached"}
+    assert "worse than the median 0.7100" in state.trials[1].ended_reason
+    assert state.finished is not None and state.finished["status"] == "target_reached"
+    report = (tmp_path / "report.md").read_text()
+    assert "weight_decay=0.1" in report and "Why trials ended" in report
+
+
+def test_a_job_hour_budget_stops_the_search(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    state = run(tmp_path, world, sched, budget_job_hours=1e-9, max_trials=3)
+    assert state.finished is not None
+    assert "search.budget_job_hours" in state.finished["reason"]
+    assert len(sched.by_kind("train")) == 1
