@@ -71,3 +71,48 @@ def submissions(evs: list[dict[str, Any]]) -> Counter[tuple[str, int, int | None
 
 def evaluations(evs: list[dict[str, Any]]) -> Counter[tuple[int, int]]:
     return Counter((e["trial"], e["step"]) for e in evs if e["event"] == "evaluation")
+
+
+# Three tiny trials at once over a learning-rate grid, short enough for 2 cores.
+CONCURRENT = [
+    "data=synthetic", "model=tiny", "data.synthetic_train_size=2000",
+    "data.synthetic_test_size=1000", "train.max_steps=200", "train.save_steps=100",
+    "train.eval_steps=100", "search.space={learning_rate: [5e-4, 1e-3, 2e-3]}",
+    "search.max_trials=3", "search.max_concurrent_trials=3", "search.max_concurrent_evals=3",
+    "search.target=0.99",
+]
+
+
+def kill_and_resume(args: list[str], directory: Path, log: Path,
+                    ready: Any) -> subprocess.CompletedProcess[str]:
+    """Start the search, kill -9 the controller once `ready(events)` holds, run it again."""
+    import signal
+
+    proc = start(*args, log=log)
+    try:
+        wait_for(directory, ready, timeout=600)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return cli(*args, timeout=900)
+
+
+def check_concurrent_outcome(directory: Path) -> dict[str, Any]:
+    """Three trials ran at once, each once, nothing evaluated twice, the table written."""
+    evs = events(directory)
+    assert all(n == 1 for n in submissions(evs).values()), submissions(evs)
+    assert sorted(k for k in submissions(evs) if k[0] == "train") == [
+        ("train", 1, None), ("train", 2, None), ("train", 3, None)]
+    assert all(n == 1 for n in evaluations(evs).values())
+    started = [e for e in evs if e["event"] == "trial_started"]
+    assert [e["params"] for e in started] == [
+        {"learning_rate": 5e-4}, {"learning_rate": 1e-3}, {"learning_rate": 2e-3}]
+    # all three trained at the same time: each started before any trial ended
+    first_end = min(e["t"] for e in evs if e["event"] == "trial_ended")
+    assert all(e["t"] < first_end for e in started)
+    data = summary(directory)
+    assert [t["params"]["learning_rate"] for t in data["trials"]] == [5e-4, 1e-3, 2e-3]
+    assert all(t["job_hours"] > 0 for t in data["trials"])
+    report = (directory / "report.md").read_text()
+    assert "learning_rate=0.0005" in report and "job-hours" in report
+    return data
