@@ -71,11 +71,11 @@ class PlainView:
 class RichView:
     """A live table of trials, jobs and metrics, redrawn in place on a terminal."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console()
+        self.console = console or Console()
         self._recent: list[str] = []
         self._live = Live(console=self.console, refresh_per_second=4, transient=False)
         self._live.start()
