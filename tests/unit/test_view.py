@@ -33,7 +33,8 @@ def test_plain_view_prints_one_line_per_event() -> None:
 
 def test_rich_view_shows_jobs_metrics_and_the_best_so_far() -> None:
     out = io.StringIO()
-    view = RichView(Console(file=out, force_terminal=True, width=100))
+    view = RichView(Console(file=out, force_terminal=True, width=100, highlight=False,
+                            color_system=None))
     state = SearchState()
     for event in EVENTS:
         state.apply(event)
