@@ -100,6 +100,9 @@ class SearchState:
     finished: Event | None = None
     promoted: Event | None = None
     resumes: int = 0
+    # (kind, trial, step) -> its jobs, oldest attempt first: the poll loop asks this for
+    # every checkpoint on every tick, so it must not scan every job
+    _by_work: dict[tuple[str, int, int | None], list[JobRecord]] = field(default_factory=dict)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -127,10 +130,14 @@ class SearchState:
         )
 
     def _on_submit_intent(self, e: Event) -> None:
-        self.jobs[e["key"]] = JobRecord(
+        job = JobRecord(
             e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"],
             overrides=dict(e.get("overrides") or {}),
         )
+        self.jobs[e["key"]] = job
+        work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
+        work.append(job)
+        work.sort(key=lambda j: j.attempt)
 
     def _on_submitted(self, e: Event) -> None:
         job = self.jobs[e["key"]]
@@ -185,8 +192,7 @@ class SearchState:
 
     def attempts(self, kind: str, trial: int, step: int | None = None) -> list[JobRecord]:
         """The jobs for one piece of work, oldest attempt first."""
-        found = [j for j in self.jobs.values() if (j.kind, j.trial, j.step) == (kind, trial, step)]
-        return sorted(found, key=lambda j: j.attempt)
+        return list(self._by_work.get((kind, trial, step), ()))
 
     def active_trials(self) -> list[TrialRecord]:
         return [t for _, t in sorted(self.trials.items()) if t.ended is None]
