@@ -22,7 +22,8 @@ JOURNAL = "journal.jsonl"
 # the settings that make two searches different searches; resources, intervals and limits
 # may change between runs of the same search
 IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric", "search.mode",
-            "search.patience", "search.min_delta", "executor.name")
+            "search.patience", "search.min_delta", "search.space", "search.sampler",
+            "search.sampler_seed", "executor.name")
 
 
 def identity(settings: dict[str, Any]) -> dict[str, Any]:

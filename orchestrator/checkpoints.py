@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,10 @@ def is_complete(path: Path) -> bool:
     return isinstance(state, dict) and state.get("global_step") == step
 
 
-def complete_checkpoints(output_dir: str | Path) -> list[Checkpoint]:
-    """Complete checkpoints under `output_dir`, in step order. A missing folder has none."""
+def complete_checkpoints(output_dir: str | Path,
+                         known: Container[int] = ()) -> list[Checkpoint]:
+    """Complete checkpoints under `output_dir`, in step order, leaving out the `known` steps
+    (not opened again: a poll loop calls this often). A missing folder has none."""
     found: list[Checkpoint] = []
     try:
         entries = list(Path(output_dir).iterdir())
@@ -61,7 +64,7 @@ def complete_checkpoints(output_dir: str | Path) -> list[Checkpoint]:
         return found
     for entry in entries:
         step = step_of(entry)
-        if step is not None and entry.is_dir() and is_complete(entry):
+        if step is not None and step not in known and entry.is_dir() and is_complete(entry):
             found.append(Checkpoint(step, entry))
     return sorted(found)
 

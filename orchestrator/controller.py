@@ -48,6 +48,12 @@ from orchestrator.state import (
 )
 from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial
 
+# A job's end can be seen before its last files are: shared file systems cache "no such
+# file" answers. Wait this long (controller clock) before trusting that a file is missing.
+RESULT_GRACE_S = 10.0
+FINAL_CHECKPOINT_GRACE_S = 30.0
+FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
+
 _FAILURES = frozenset(
     {JobState.FAILED, JobState.LOST, JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL}
 )
@@ -93,6 +99,7 @@ class Controller:
         self.rule = rule_of(settings)
         self.state = SearchState.replay(journal.events)
         self._optuna_sampler: sampler.OptunaSampler | None = None
+        self._missing_since: dict[str, float] = {}
         self._interval = settings.executor.poll_interval_s
         self._next_poll = 0.0
 
@@ -121,6 +128,10 @@ class Controller:
             self.record("search_started", settings=asdict(self.settings))
         else:
             self.record("resumed")
+            # a cancel is journaled before it is sent: send again any the last run may not have
+            pending = [j.ref for j in self.state.live_jobs() if j.cancel_requested]
+            if pending:
+                self.scheduler.cancel(pending)
         for job in list(self.state.jobs.values()):
             if job.job_id is None:
                 self._complete_submission(job)
@@ -163,10 +174,9 @@ class Controller:
 
     def _scan_trial(self, trial: TrialRecord) -> None:
         output_dir = Path(trial.output_dir)
-        for checkpoint in complete_checkpoints(output_dir):
-            if checkpoint.step not in trial.checkpoints:
-                self.record("checkpoint", trial=trial.trial, step=checkpoint.step,
-                            path=str(checkpoint.path))
+        for checkpoint in complete_checkpoints(output_dir, known=trial.checkpoints):
+            self.record("checkpoint", trial=trial.trial, step=checkpoint.step,
+                        path=str(checkpoint.path))
         if trial.max_steps is None and (output_dir / "plan.json").exists():
             try:
                 plan = read_json(output_dir / "plan.json")
@@ -224,7 +234,8 @@ class Controller:
         if not job.state.terminal:
             return
         if job.state is JobState.SUCCEEDED:
-            self.record("training_ended", trial=trial.trial, outcome="succeeded")
+            if self._final_checkpoint_seen(trial, job):
+                self.record("training_ended", trial=trial.trial, outcome="succeeded")
         elif job.state is JobState.CANCELLED:
             reason = "cancelled by the controller" if job.cancel_requested else (
                 f"job {job.job_id} was cancelled outside the controller (scancel?)")
@@ -234,6 +245,21 @@ class Controller:
             plan, reason = self._next_training_plan(trial)
             if plan is None:
                 self.record("training_ended", trial=trial.trial, outcome="failed", reason=reason)
+
+    def _waited(self, key: str, seconds: float) -> bool:
+        """True once `seconds` have passed since this controller first asked about `key`."""
+        first = self._missing_since.setdefault(key, self.clock())
+        return self.clock() - first >= seconds
+
+    def _final_checkpoint_seen(self, trial: TrialRecord, job: JobRecord) -> bool:
+        """Training ended: has its last checkpoint become visible (or waited long enough)?"""
+        try:
+            step = int(read_json(Path(trial.output_dir) / "train_done.json")["global_step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self._waited(job.key, FOREIGN_TRAIN_GRACE_S)
+        saves = self._trial_train(trial).save_steps
+        expected = step in trial.checkpoints or (step % saves != 0 and bool(trial.checkpoints))
+        return expected or self._waited(job.key, FINAL_CHECKPOINT_GRACE_S)
 
     def _classify_failure(self, job: JobRecord) -> None:
         """Journal once why a training attempt failed: the re-plan depends on it."""
@@ -298,6 +324,8 @@ class Controller:
             path = self._result_file(trial.trial, step)
             if path.exists():
                 self._record_result(trial, step, path)
+                return
+            if not self._waited(job.key, RESULT_GRACE_S):
                 return
             error = f"job {job.job_id} ended without writing its result {path}"
         elif job.state is JobState.CANCELLED and job.cancel_requested:
@@ -456,9 +484,16 @@ class Controller:
             if plan is None:
                 return  # _after_training records the end
             overrides = plan
+        self._retire(attempts)
         request = requests.train_request(self.settings, self.search_dir, trial.trial,
                                          trial.seed, len(attempts), overrides)
         self._submit(request, trial.trial, None, len(attempts), overrides)
+
+    def _retire(self, attempts: list[JobRecord]) -> None:
+        """Before a retry: make sure the failed attempt's id can never run again. SLURM may
+        requeue a NODE_FAIL'd job by itself, which would then run beside the retry."""
+        if attempts and attempts[-1].job_id is not None and not attempts[-1].cancel_requested:
+            self._cancel([attempts[-1]])
 
     def _submit_evaluations(self) -> None:
         live = sum(1 for j in self.state.live_jobs() if j.kind == "infer")
@@ -474,6 +509,7 @@ class Controller:
                     continue
                 if len(attempts) > self.settings.search.eval_retries:
                     continue
+                self._retire(attempts)
                 request = requests.infer_request(self.settings, self.search_dir, trial.trial,
                                                  step, trial.checkpoints[step], len(attempts),
                                                  trial.params)
@@ -516,7 +552,7 @@ class Controller:
         self._cancel([j for j in self.state.live_jobs() if not j.cancel_requested])
         deadline = self.clock() + self.settings.search.drain_timeout_s
         while self.state.live_jobs() and self.clock() < deadline:
-            self.sleep(min(1.0, self.settings.executor.poll_interval_s))
+            self.sleep(self.settings.executor.poll_interval_s)
             self._poll_states()
         for job in self.state.live_jobs():
             # still live after the drain: re-ask once more so it cannot linger unnoticed
@@ -525,6 +561,11 @@ class Controller:
         if self.state.promoted is None:
             try:
                 promoted = promote_best(self.state, self.rule, self.search_dir)
+            except FileNotFoundError as exc:
+                promoted = None
+                self.record("promote_failed", reason=(
+                    f"the best checkpoint is gone ({exc.filename}): something deleted it "
+                    "(train.save_total_limit?); keep every checkpoint in the next search"))
             except OSError as exc:
                 raise OrchestratorError(
                     f"cannot copy the best checkpoint to {self.search_dir / 'best'}: {exc}; "

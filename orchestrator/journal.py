@@ -44,8 +44,9 @@ def read_events(path: Path) -> tuple[list[Event], int]:
             if is_last or (number == len(lines) - 1 and not lines[-1].strip()):
                 break  # a torn tail: the controller was killed mid-write
             raise JournalCorrupt(
-                f"{path}:{number} is not a journal event ({exc}); move the file aside to start "
-                "the search afresh, or repair that line"
+                f"{path}:{number} is not a journal event ({exc}); repair that line, or move the "
+                "whole search.dir aside (its checkpoints and results belong to this journal) "
+                "to start afresh"
             ) from exc
         events.append(event)
         valid += len(raw) + (0 if is_last else 1)

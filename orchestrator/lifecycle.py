@@ -6,7 +6,8 @@ the controller feeds each observation through `transition`. The table is the onl
 that says which observation may follow which. Terminal states absorb: once a job is seen
 SUCCEEDED, a stale RUNNING row (sacct lags slurmctld) is ignored rather than believed.
 UNKNOWN means "the scheduler did not say" (no sacct row yet, sacct down): it never ends a
-job, and it never replaces a state we already know.
+job, and it never replaces a state we already know (SUBMITTED included: a job that sacct
+does not list yet is simply still submitted).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def transition(job: str, state: JobState, observed: JobState) -> JobState | None
     """
     if observed is state:
         return None
-    if observed is JobState.UNKNOWN and state is not JobState.SUBMITTED:
+    if observed is JobState.UNKNOWN:
         return None
     if observed not in TRANSITIONS[state]:
         raise IllegalTransition(job, state, observed)

@@ -103,6 +103,7 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
         "mode": rule.mode.value,
         "best": best,
         "promoted": state.promoted,
+        "promote_error": state.promote_error or None,
         "evaluations": evaluations,
         "trials": trials,
         "jobs": {job.key: {"job_id": job.job_id, "state": job.state.value}

@@ -46,12 +46,12 @@ class JobRecord:
     ended_t: float | None = None
 
     def seconds(self, now: float) -> float:
-        """Time the job held its resources: from first seen running (else submitted) to its
-        end (else now). A job seen only once it had ended counts from its submission."""
-        start = self.running_t or self.submitted_t
-        if start is None:
+        """Time the job held its resources: from first seen running to its end (else now).
+        Queue time is not counted, so the total only grows; a job that was never seen
+        running (it started and ended between two polls) counts nothing."""
+        if self.running_t is None:
             return 0.0
-        return max(0.0, (self.ended_t or now) - start)
+        return max(0.0, (self.ended_t or now) - self.running_t)
 
     @property
     def ref(self) -> JobRef:
@@ -99,6 +99,7 @@ class SearchState:
     evaluations: dict[tuple[int, int], EvalRecord] = field(default_factory=dict)
     finished: Event | None = None
     promoted: Event | None = None
+    promote_error: str = ""
     resumes: int = 0
     # (kind, trial, step) -> its jobs, oldest attempt first: the poll loop asks this for
     # every checkpoint on every tick, so it must not scan every job
@@ -185,6 +186,9 @@ class SearchState:
 
     def _on_promoted(self, e: Event) -> None:
         self.promoted = e
+
+    def _on_promote_failed(self, e: Event) -> None:
+        self.promote_error = e["reason"]
 
     # ------------------------------------------------------------------ queries
     def live_jobs(self) -> list[JobRecord]:

@@ -19,11 +19,13 @@ are mapped onto `JobState` in the tables below and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from submitit.core.utils import FailedJobError
 from submitit.helpers import Checkpointable, TorchDistributedEnvironment
 
 from orchestrator import entrypoint
+from orchestrator.errors import SchedulerError
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.settings import JobResources
@@ -93,6 +96,7 @@ class SubmititScheduler:
         self._live: dict[str, Any] = {}  # local Popen-backed jobs and debug jobs by id
         self._debug_outcomes: dict[str, BaseException | None] = {}
         self.sacct_calls = 0
+        self._last_warning = -1e9
 
     # ---------------------------------------------------------------- submission
     def _executor(self, request: JobRequest, create: bool = True) -> Any:
@@ -130,11 +134,18 @@ class SubmititScheduler:
     def submit(self, request: JobRequest) -> str:
         function, args = self._callable(request)
         executor = self._executor(request)
-        if self.cluster == "local":
-            with _child_output_to(request.folder / "local-controller.log"):
+        try:
+            if self.cluster == "local":
+                with _child_output_to(request.folder / "local-controller.log"), _own_session():
+                    job = executor.submit(function, *args)
+            else:
                 job = executor.submit(function, *args)
-        else:
-            job = executor.submit(function, *args)
+        except (subprocess.SubprocessError, OSError, FailedJobError) as exc:
+            detail = _last_line(str(getattr(exc, "stderr", None) or exc)) or type(exc).__name__
+            raise SchedulerError(
+                f"submitting {request.key} failed: {detail}; check executor.{request.kind}."
+                f"partition/account/qos/setup, the script is in {request.folder}; then run the "
+                "same command again") from None
         job_id = str(job.job_id)
         if self.cluster != "slurm":
             self._live[job_id] = job
@@ -171,7 +182,9 @@ class SubmititScheduler:
             output = subprocess.run(
                 command, capture_output=True, text=True, timeout=60, check=True
             ).stdout
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError) as exc:
+            self._warn(f"sacct failed ({_last_line(str(getattr(exc, 'stderr', '') or exc))}); "
+                       "job states stay as last seen until it answers")
             return {ref.job_id: JobState.UNKNOWN for ref in jobs}
         states = parse_sacct(output)
         # sacct lags slurmctld: a job without a row yet is UNKNOWN, not lost.
@@ -209,15 +222,24 @@ class SubmititScheduler:
         error: BaseException | None = job.exception()  # runs the job without pdb
         return error
 
+    def _warn(self, message: str) -> None:
+        """One line on stderr, at most once a minute: the scheduler is shared, keep calm."""
+        now = time.monotonic()
+        if now - self._last_warning >= 60:
+            self._last_warning = now
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+
     # ---------------------------------------------------------------- cancel, errors, logs
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         if not jobs:
             return
         if self.cluster == "slurm":
-            subprocess.run(
-                ["scancel", *sorted({ref.job_id for ref in jobs})],
-                capture_output=True, timeout=60, check=False,
-            )
+            try:
+                subprocess.run(["scancel", *sorted({ref.job_id for ref in jobs})],
+                               capture_output=True, timeout=60, check=False)
+            except (OSError, subprocess.SubprocessError) as exc:
+                # journaled already: a resumed controller sends it again
+                self._warn(f"scancel failed ({exc}); the cancel is retried on the next run")
             return
         for ref in jobs:
             job = self._live.get(ref.job_id)
@@ -260,6 +282,20 @@ class RequeueOnTimeout(Checkpointable):
 
     def __call__(self, *args: Any) -> Any:
         return self.function(*args)
+
+
+@contextlib.contextmanager
+def _own_session() -> Iterator[None]:
+    """Start local jobs in a session of their own, as sbatch jobs are: a Ctrl-C meant for
+    the controller must not kill them (they would come back LOST and use up retries).
+    submitit offers no option for it, so Popen is wrapped for the one call that starts the
+    job's process; the controller is single-threaded."""
+    real = subprocess.Popen
+    subprocess.Popen = functools.partial(real, start_new_session=True)  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        subprocess.Popen = real  # type: ignore[misc]
 
 
 @contextlib.contextmanager

@@ -43,6 +43,8 @@ def describe(event: Event) -> str | None:
         return f"cancelling jobs {', '.join(str(i) for i in e['job_ids'])}"
     if name == "search_ended":
         return f"search ended: {e['status']}"
+    if name == "promote_failed":
+        return f"best checkpoint not copied: {e['reason']}"
     if name == "promoted":
         return f"best checkpoint (trial {e['trial']}, step {e['step']}, {e['value']:.4f}) " \
                f"copied to {e['path']}"

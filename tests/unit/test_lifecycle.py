@@ -26,7 +26,7 @@ def test_terminal_states_absorb(state: JobState) -> None:
 
 @pytest.mark.parametrize(("state", "observed", "new"), [
     (JobState.SUBMITTED, JobState.PENDING, JobState.PENDING),
-    (JobState.SUBMITTED, JobState.UNKNOWN, JobState.UNKNOWN),
+    (JobState.SUBMITTED, JobState.UNKNOWN, None),  # no sacct row yet: still submitted
     (JobState.PENDING, JobState.RUNNING, JobState.RUNNING),
     (JobState.RUNNING, JobState.UNKNOWN, None),  # sacct hiccup: keep what we know
     (JobState.RUNNING, JobState.RUNNING, None),
