@@ -17,7 +17,10 @@ def test_tiny_search_on_slurm_stops_at_target_and_cancels_training(
     slurm_cluster: object, tmp_path: Path
 ) -> None:
     directory = search_dir(tmp_path)
-    done = cli("run", "executor=slurm", *TINY, "search.target=0.75", f"search.dir={directory}",
+    # 20 epochs: long enough that the target always comes before the last step, even on a
+    # busy 2-core machine
+    done = cli("run", "executor=slurm", *TINY, "train.epochs=20", "search.target=0.75",
+               f"search.dir={directory}",
                "executor.poll_interval_s=1", "executor.max_poll_interval_s=2", "--plain",
                timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
