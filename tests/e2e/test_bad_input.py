@@ -1,0 +1,314 @@
+"""Bad input, on the local executor with users' own scripts (fast): broken outputs and
+results are failed evaluations with the log path while the search goes on; bad data fails
+training with the job's one-line error; a bad search.dir, a torn or corrupted journal, a
+search.dir of another search and bad configurations end at once (exit 2, one line) and make
+no scheduler call. Configuration errors themselves are in tests/unit/test_config_errors.py;
+a second controller on the same search.dir in tests/e2e/test_local_search.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import badkit as bk
+
+pytestmark = pytest.mark.e2e
+
+REACHED = [(1, "target_reached", 500)]
+
+
+def _ended(directory: Path) -> list[tuple[int, str, int | None]]:
+    return [(e["trial"], e["how"], e.get("step")) for e in bk.journal(directory)
+            if e["event"] == "trial_ended"]
+
+
+def _assert_failed_evaluation(directory: Path, step: int, fragment: str) -> None:
+    """The search reached its target anyway; `step` is a failed evaluation whose error says
+    `fragment` on one line and names logs that exist."""
+    evaluation = bk.by_step(directory)[step]
+    assert evaluation["value"] is None, evaluation
+    assert fragment in evaluation["error"], evaluation["error"]
+    assert "\n" not in evaluation["error"]
+    assert evaluation["logs"] and all(Path(p).exists() for p in evaluation["logs"]), evaluation
+    assert _ended(directory) == REACHED
+    assert bk.summary(directory)["best"]["step"] == 500
+
+
+# --------------------------------------------------------------------------- bad outputs
+def test_legacy_output_without_the_accuracy_line(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    infer = f"{bk.PY} {bk.BYO / 'fake_infer.py'} {{checkpoint}} --curve {bk.CURVE} " \
+            "--no-line-at 200"
+    done = bk.run_cli(bk.search(directory, infer=infer))
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_failed_evaluation(directory, 200, "no line matching")
+
+
+@pytest.mark.parametrize(("flag", "step", "fragment"), [
+    ("--nan-at 200", 200, "is nan"),
+    ("--garbage-at 300", 300, "is not a number: '8.1.2'"),
+], ids=["nan", "not-a-number"])
+def test_users_metric_that_is_not_a_finite_number(tmp_path: Path, flag: str, step: int,
+                                                  fragment: str) -> None:
+    directory = tmp_path / "s"
+    args = bk.search(directory, infer=bk.own_infer(flag),
+                     extra=("infer.metric_regex='accuracy is (\\S+) %'",))
+    done = bk.run_cli(args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_failed_evaluation(directory, step, fragment)
+
+
+@pytest.mark.parametrize(("raw", "fragment"), [
+    ("accuracy: 0.55", "is not JSON"),
+    ('{"accuracy": NaN}', "is nan"),
+    ('{"f1": 0.55}', "has no metric 'accuracy'"),
+    ('[0.55]', "has no metric 'accuracy'"),
+], ids=["not-json", "nan", "no-metric", "not-an-object"])
+def test_built_in_result_file_that_is_broken(tmp_path: Path, raw: str, fragment: str) -> None:
+    """The built-in jobs replaced by stand-ins (no torch), one of which writes `raw` as the
+    result of checkpoint 200."""
+    directory = tmp_path / "s"
+    stand_in = bk.stand_in_jobs(tmp_path)
+    args = ["run", "executor=local", "data=synthetic", "model=tiny", f"search.dir={directory}",
+            "search.target=0.8", "train.max_steps=600", "train.save_steps=100",
+            "train.eval_steps=100", "executor.poll_interval_s=0.5",
+            "executor.max_poll_interval_s=1", "executor.fs_interval_s=0.1", "--plain"]
+    done = bk.run_cli(args, cwd=tmp_path, env={"PYTHONPATH": str(stand_in),
+                                              "BADKIT_RESULTS": json.dumps({"200": raw})})
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_failed_evaluation(directory, 200, fragment)
+    assert bk.by_step(directory)[100]["value"] == 0.4  # the stand-ins did run
+
+
+def test_checkpoint_that_vanishes_before_its_evaluation(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    args = bk.search(directory, train=bk.own_train("--remove 300"),
+                     infer=bk.own_infer("--read-checkpoint --sleep-s 0.5"))
+    done = bk.run_cli(args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_failed_evaluation(directory, 300, "No such file or directory")
+    assert not (directory / "trials" / "001" / "checkpoint-300").exists()
+    tried = Counter(e["step"] for e in bk.journal(directory) if e["event"] == "submit_intent"
+                    and e["kind"] == "infer")
+    assert tried[300] == 2  # retried once (search.eval_retries=1), then given up
+
+
+def test_inference_program_that_does_not_exist(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 3 --every-s 0.2"
+    args = bk.search(directory, train=train, infer="/nonexistent/run_inf.sh {checkpoint}",
+                     eval_retries=0)
+    done = bk.run_cli(args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = bk.summary(directory)
+    assert data["status"] == "failed"
+    assert [e["step"] for e in data["evaluations"]] == [100, 200, 300]
+    for evaluation in data["evaluations"]:
+        assert evaluation["value"] is None
+        assert "/nonexistent/run_inf.sh" in evaluation["error"]
+        assert evaluation["logs"]
+
+
+def test_training_program_that_does_not_exist(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    done = bk.run_cli(bk.search(directory, train="/nonexistent/run_train.sh {output_dir}"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    trial = bk.summary(directory)["trials"][0]
+    assert trial["training"] == "failed" and trial["ended"] == "train_failed"
+    assert "/nonexistent/run_train.sh" in trial["training_reason"]
+    assert "\n" not in trial["training_reason"]
+    assert bk.summary(directory)["status"] == "failed"
+
+
+# --------------------------------------------------------------------------- bad data
+def _write_csv(path: Path, header: str, labels: list[str]) -> Path:
+    rows = [f"review number {i} is {'good' if i % 2 else 'bad'},{label}"
+            for i, label in enumerate(labels)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("case", "fragment"), [
+    ("deleted", "No such file or directory"),
+    ("no-label-column", "column 'stars' not found at line 2"),
+    ("label-outside-the-map", "label '7' is not in data.label_map"),
+])
+def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, case: str,
+                                                        fragment: str) -> None:
+    """data.source=files, checked at start, then bad when the training job reads it: the
+    trial's training_reason carries the job's one-line error, the search fails."""
+    directory = tmp_path / "s"
+    stars = ["1", "2", "3", "4", "5"] * 8
+    header = "text,rating" if case == "no-label-column" else "text,stars"
+    if case == "label-outside-the-map":
+        stars[13] = "7"
+    train = _write_csv(tmp_path / "train.csv", header, stars)
+    test = _write_csv(tmp_path / "test.csv", "text,stars", stars[:10])
+    args = ["run", "executor=local", "data=files", f"data.train_file={train}",
+            f"data.test_file={test}", "model=tiny", "train.max_steps=20", "train.save_steps=10",
+            "train.eval_steps=10", f"search.dir={directory}", "search.target=0.8",
+            "search.train_retries=0", "executor.poll_interval_s=0.5", "--plain"]
+    proc = subprocess.Popen([bk.PY, "-m", "orchestrator", *args], cwd=bk.ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if case == "deleted":  # after validation, before the job reads it
+        deadline = time.monotonic() + 60
+        while not any(e["event"] == "submitted" for e in bk.journal(directory)):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        train.unlink()
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, output
+    data = bk.summary(directory)
+    trial = data["trials"][0]
+    assert data["status"] == "failed"
+    assert trial["training"] == "failed" and trial["ended"] == "train_failed"
+    reason = trial["training_reason"]
+    assert fragment in reason and "\n" not in reason, reason
+    if case != "deleted":
+        assert str(train) in reason  # names the file
+    assert "(logs: " in reason
+
+
+# --------------------------------------------------------------------------- search.dir
+def test_unwritable_search_dir(tmp_path: Path) -> None:
+    env, calls = bk.fake_scheduler(tmp_path)
+    # root may write anywhere chmod allows it not to: a path under sysfs is refused even so
+    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8",
+                       "search.dir=/sys/orchestrator-test/search"], env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert "/sys/orchestrator-test/search" in done.stderr
+    assert "pick a folder you can write" in done.stderr
+    assert not calls.exists()
+
+
+def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    args = bk.search(directory, train=bk.own_train("--checkpoints 8 --every-s 0.6"))
+    with open(tmp_path / "first.log", "wb") as log:
+        proc = subprocess.Popen([bk.PY, "-m", "orchestrator", *args], cwd=bk.ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while sum(e["event"] == "evaluation" for e in bk.journal(directory)) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    journal = directory / "journal.jsonl"
+    whole = len(journal.read_text().splitlines())
+    with open(journal, "ab") as handle:  # as if killed in the middle of a write
+        handle.write(b'{"event":"evaluation","trial":1,"st')
+    again = bk.run_cli(args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    events = bk.journal(directory)  # every line parses: the torn one was cut off
+    assert any(e["event"] == "resumed" for e in events[whole:])
+    assert _ended(directory) == REACHED
+    assert all(n == 1 for n in Counter((e["trial"], e["step"]) for e in events
+                                       if e["event"] == "evaluation").values())
+    assert all(n == 1 for n in Counter(e["key"] for e in events
+                                       if e["event"] == "submit_intent").values())
+
+
+def test_journal_whose_only_line_is_torn_starts_the_search(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    directory.mkdir()
+    (directory / "journal.jsonl").write_bytes(b'{"event":"search_started","settings":{"da')
+    done = bk.run_cli(bk.search(directory))
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = bk.journal(directory)
+    assert events[0]["event"] == "search_started" and "resumed" not in [
+        e["event"] for e in events]
+    assert _ended(directory) == REACHED
+
+
+@pytest.mark.parametrize("bad", [
+    b"this is not json",
+    b'["search_started"]',
+    b'{"no_event_key": 1}',
+    b'{"event": "checkpoint", "trial": 1, "st',  # torn, yet followed by more lines
+], ids=["text", "array", "no-event", "torn-in-the-middle"])
+def test_journal_corrupted_in_the_middle(tmp_path: Path, bad: bytes) -> None:
+    directory = tmp_path / "s"
+    directory.mkdir()
+    first = json.dumps({"event": "resumed", "t": 1.0}).encode()
+    last = json.dumps({"event": "resumed", "t": 2.0}).encode()
+    journal = directory / "journal.jsonl"
+    journal.write_bytes(b"\n".join([first, bad, last]) + b"\n")
+    before = journal.read_bytes()
+    env, calls = bk.fake_scheduler(tmp_path)
+    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}"],
+                      env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert f"{journal}:2 is not a journal event" in done.stderr
+    assert "aside" in done.stderr  # how to start afresh
+    assert journal.read_bytes() == before  # nothing appended, nothing cut
+    assert not calls.exists()
+
+
+def test_search_dir_holding_a_different_search(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 5 --every-s 0.2"
+    first = bk.run_cli(bk.search(directory, train=train))
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = (directory / "journal.jsonl").read_bytes()
+    changed = bk.search(directory, train=train, target=85)
+    refused = bk.run_cli(changed)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "different settings (search.target)" in refused.stderr
+    assert "--force-resume" in refused.stderr
+    assert (directory / "journal.jsonl").read_bytes() == before
+    forced = bk.run_cli([*changed, "--force-resume"])
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "status: target_reached" in forced.stdout  # a finished search prints its outcome
+
+
+# --------------------------------------------------------------------------- configuration
+SLURM_BAD = [
+    (["executor.train.nodes=0"], "executor.train.nodes=0: must be >= 1"),
+    (["executor.infer.timeout_min=0"], "executor.infer.timeout_min=0: must be >= 1"),
+    (["executor.poll_interval_s=0"], "executor.poll_interval_s must be > 0"),
+    (["executor.train.gpus_per_node=-1"], "gpus_per_node and mem_gb must be >= 0"),
+    (["search.eval_retries=-1"], "search.eval_retries=-1: must be >= 0"),
+    (["search.max_concurrent_evals=0"], "search.max_concurrent_evals=0: must be >= 1"),
+    (["data=files"], "data.train_file=data/train.csv: no such file"),
+    (["data.max_length=4"], "data.max_length=4: must be >= 8 tokens"),
+    (["infer.command='run_inf.sh {checkpoint}'", "infer.metric_regex='(unclosed'"],
+     "infer.metric_regex: not a regular expression"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), SLURM_BAD,
+                         ids=[" ".join(b[0]) for b in SLURM_BAD])
+def test_bad_configuration_on_slurm_makes_no_scheduler_call(
+        tmp_path: Path, overrides: list[str], fragment: str) -> None:
+    env, calls = bk.fake_scheduler(tmp_path)
+    directory = tmp_path / "search"
+    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
+                       *overrides], env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert fragment in done.stderr
+    assert not calls.exists(), calls.read_text()
+    assert not directory.exists()
+
+
+@pytest.mark.xfail(strict=True, reason="a misspelt key without + gets Hydra's 'use "
+                   "+executor.train.partiton=gpu' advice instead of 'did you mean partition?'")
+def test_misspelt_key_names_the_key_it_meant(tmp_path: Path) -> None:
+    env, calls = bk.fake_scheduler(tmp_path)
+    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8",
+                       f"search.dir={tmp_path / 's'}", "executor.train.partiton=gpu"], env=env)
+    assert done.returncode == 2 and not calls.exists()
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "did you mean partition" in done.stderr, done.stderr
