@@ -171,10 +171,21 @@ def campaign_section(title: str, reference: faultkit.Reference,
     }
     lines = [f"### {title}", "",
              f"Run {when}. Reference: `{reference.decision[0]}` at step "
-             f"{faultkit.DECISION_STEP}, {reference.duration_s:.1f} s, {reference.lines} journal "
-             f"lines. {data['kills']} kills over {len(cases)} searches "
+             f"{faultkit.DECISION_STEP}, {reference.duration_s:.1f} s "
+             f"({reference.timeline_s:.1f} s with pauses capped at {faultkit.GAP_CAP_S} s: "
+             f"the kill moments are drawn over that), {reference.lines} journal lines. "
+             f"{data['kills']} kills over {len(cases)} searches "
              f"({sum(len(c.kills) == 2 for c in cases)} killed twice); median "
              f"{data['median_s']} s per case, {data['total_s']} s in all.", "",
+             "Each case: the controller of a BYO search on SLURM (8 checkpoints 0.7 s apart, "
+             "inference 1 s, the target first met at checkpoint 5) is killed with -9 at a "
+             "stratified random moment, in 2 of 5 cases its rerun too, then the same command "
+             "runs to the end. Passed means: the reference's decision (status, deciding trial "
+             "and step), one `submit_intent` per key and per (kind, trial, step), exactly one "
+             "training job and no job unknown to the journal in sacct (by job-name prefix), "
+             "one sbatch per job name, one `evaluation` per (trial, step), every complete "
+             "checkpoint up to the decision evaluated with its curve value, nothing left in "
+             "the queue, best/ holding the deciding checkpoint and no staging copy left.", "",
              "| cases tried | passed | failed by the known sbatch-window bug only | "
              "failed otherwise |", "|---|---|---|---|",
              f"| {len(cases)} | {passed} | {len(known)} | {len(unexplained)} |", "",

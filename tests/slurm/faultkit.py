@@ -12,6 +12,7 @@ that every faulted run must reproduce.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -140,6 +141,11 @@ if [ "{name}" = scancel ] && [ -n "$FAULTKIT_STALL_SCANCEL" ]; then
     exit 1
   fi
 fi
+if [ "{name}" = sacct ] && [ -n "$FAULTKIT_SACCT_DOWN" ] && [ -e "$FAULTKIT_SACCT_DOWN" ]; then
+  echo "$(date +%s.%N) sacct (down) $*" >> "$log"
+  echo "sacct: error: Problem talking to the database: Connection refused" >&2
+  exit 1
+fi
 echo "$(date +%s.%N) {name} $*" >> "$log"
 exec "{real}" "$@"
 """
@@ -153,7 +159,8 @@ def tool_wrappers(folder: Path) -> tuple[Path, Path]:
     FAULTKIT_STALL_S seconds after that job was really submitted, before its id reaches the
     controller (the window between sbatch and the journal's `submitted`);
     FAULTKIT_STALL_SCANCEL=1 stalls before every scancel, and a caller killed meanwhile
-    takes the scancel with it (it never reaches the scheduler).
+    takes the scancel with it (it never reaches the scheduler); FAULTKIT_SACCT_DOWN=<file>
+    makes sacct fail as it does with slurmdbd down, for as long as that file exists.
     """
     bin_dir = folder / "tool-bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -221,13 +228,21 @@ def cancel_leftovers(directory: Path) -> list[str]:
 
 
 def wait_until_gone(name_prefix: str, timeout: float = 20) -> list[tuple[str, str, str, str]]:
-    """Wait for slurmctld to hold no job of this search; what is still there at the end."""
+    """Wait for slurmctld to hold no live job of this search; what is still there at the end.
+
+    COMPLETING is not live: the job has ended and SLURM is cleaning up (after a slurmctld
+    outage, a step that ended meanwhile retries its completion message for up to 60 s).
+    """
     deadline = time.monotonic() + timeout
-    left = squeue_jobs(name_prefix)
+    left = _live_in_queue(name_prefix)
     while left and time.monotonic() < deadline:
         time.sleep(0.5)
-        left = squeue_jobs(name_prefix)
+        left = _live_in_queue(name_prefix)
     return left
+
+
+def _live_in_queue(name_prefix: str) -> list[tuple[str, str, str, str]]:
+    return [r for r in squeue_jobs(name_prefix) if r[2] != "COMPLETING"]
 
 
 # --------------------------------------------------------------------------- invariants
@@ -332,6 +347,9 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
 
 
 # --------------------------------------------------------------------------- kill -9 campaign
+GAP_CAP_S = 1.5  # a longer pause of the reference (a busy queue) counts as this long
+
+
 @dataclass
 class Reference:
     decision: Decision
@@ -339,11 +357,25 @@ class Reference:
     lines: int
     times: list[float]  # when each journal line was written, seconds after the start
 
+    @property
+    def timeline_s(self) -> float:
+        """The reference's duration with every pause between two journal lines (and before
+        the first, and after the last until it exited) capped at GAP_CAP_S: a stall of the
+        queue during the reference must not pile the kill points up in it."""
+        edges = [0.0, *self.times, self.duration_s]
+        return sum(min(b - a, GAP_CAP_S) for a, b in itertools.pairwise(edges))
+
     def point(self, at_s: float) -> tuple[int, float]:
-        """A moment of the reference search as (journal lines written by then, seconds
-        since the last of them): the same moment of another run, however fast it goes."""
-        lines = sum(1 for t in self.times if t <= at_s)
-        return lines, at_s - (self.times[lines - 1] if lines else 0.0)
+        """A moment of the capped timeline as (journal lines written by then, seconds since
+        the last of them): the same moment of another run, however fast it goes."""
+        edges = [0.0, *self.times, self.duration_s]
+        elapsed = 0.0
+        for lines, (a, b) in enumerate(itertools.pairwise(edges)):
+            gap = min(b - a, GAP_CAP_S)
+            if at_s < elapsed + gap or lines == len(edges) - 2:
+                return min(lines, self.lines), min(at_s - elapsed, gap)
+            elapsed += gap
+        return self.lines, 0.0
 
 
 @dataclass
@@ -405,7 +437,7 @@ def kill_case(workdir: Path, seed: int, reference: Reference, stratum: float) ->
     """Kill the controller of one search once or twice with kill -9, then rerun it to its end.
 
     The first kill comes at the moment `stratum` (a fraction in [0, 1), drawn by the caller)
-    of the reference search's duration, startup and finish included. That moment is
+    of the reference search's (capped) timeline, startup and finish included. That moment is
     replayed as (journal lines written, seconds after the last one), so that a slower or
     faster run is still killed at the same point of its work; should this run end before
     it, the case starts over on a new search.dir with half the delay after that line (a
@@ -414,7 +446,7 @@ def kill_case(workdir: Path, seed: int, reference: Reference, stratum: float) ->
     rng = random.Random(seed)
     case = KillCase(seed)
     started = time.monotonic()
-    at_s = stratum * reference.duration_s
+    at_s = stratum * reference.timeline_s
     lines, then_s = reference.point(at_s)
     for attempt in range(4):
         directory = new_search_dir(workdir, f"kill{seed:03d}")
@@ -540,8 +572,10 @@ def set_node(state: str, reason: str = "faultkit test") -> subprocess.CompletedP
 
 
 def node_state() -> str:
-    return subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
-                          check=False, timeout=60).stdout.strip()
+    """The node's state as sinfo shows it (once, though it is in two partitions)."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
+                         check=False, timeout=60).stdout.split()
+    return ",".join(sorted(set(out)))
 
 
 def restore_cluster() -> None:
