@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,13 @@ from tests.e2e import badkit as bk
 pytestmark = pytest.mark.e2e
 
 REACHED = [(1, "target_reached", 500)]
+Note = Callable[[str], None]
+
+
+@pytest.fixture
+def note(record_property: Callable[[str, object], None]) -> Note:
+    """Say what the controller did, for RELIABILITY.md (a junit property)."""
+    return lambda text: record_property("notes", text)
 
 
 def _ended(directory: Path) -> list[tuple[int, str, int | None]]:
@@ -30,10 +38,12 @@ def _ended(directory: Path) -> list[tuple[int, str, int | None]]:
             if e["event"] == "trial_ended"]
 
 
-def _assert_failed_evaluation(directory: Path, step: int, fragment: str) -> None:
+def _assert_failed_evaluation(directory: Path, step: int, fragment: str, note: Note) -> None:
     """The search reached its target anyway; `step` is a failed evaluation whose error says
     `fragment` on one line and names logs that exist."""
     evaluation = bk.by_step(directory)[step]
+    note(f"step {step} recorded as a failed evaluation: {evaluation['error']} (logs: "
+         f"{len(evaluation['logs'] or [])} paths); the search went on: {_ended(directory)}")
     assert evaluation["value"] is None, evaluation
     assert fragment in evaluation["error"], evaluation["error"]
     assert "\n" not in evaluation["error"]
@@ -43,27 +53,27 @@ def _assert_failed_evaluation(directory: Path, step: int, fragment: str) -> None
 
 
 # --------------------------------------------------------------------------- bad outputs
-def test_legacy_output_without_the_accuracy_line(tmp_path: Path) -> None:
+def test_legacy_output_without_the_accuracy_line(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     infer = f"{bk.PY} {bk.BYO / 'fake_infer.py'} {{checkpoint}} --curve {bk.CURVE} " \
             "--no-line-at 200"
     done = bk.run_cli(bk.search(directory, infer=infer))
     assert done.returncode == 0, done.stdout + done.stderr
-    _assert_failed_evaluation(directory, 200, "no line matching")
+    _assert_failed_evaluation(directory, 200, "no line matching", note)
 
 
 @pytest.mark.parametrize(("flag", "step", "fragment"), [
     ("--nan-at 200", 200, "is nan"),
     ("--garbage-at 300", 300, "is not a number: '8.1.2'"),
 ], ids=["nan", "not-a-number"])
-def test_users_metric_that_is_not_a_finite_number(tmp_path: Path, flag: str, step: int,
-                                                  fragment: str) -> None:
+def test_users_metric_that_is_not_a_finite_number(tmp_path: Path, note: Note, flag: str,
+                                                  step: int, fragment: str) -> None:
     directory = tmp_path / "s"
     args = bk.search(directory, infer=bk.own_infer(flag),
                      extra=("infer.metric_regex='accuracy is (\\S+) %'",))
     done = bk.run_cli(args)
     assert done.returncode == 0, done.stdout + done.stderr
-    _assert_failed_evaluation(directory, step, fragment)
+    _assert_failed_evaluation(directory, step, fragment, note)
 
 
 @pytest.mark.parametrize(("raw", "fragment"), [
@@ -72,7 +82,8 @@ def test_users_metric_that_is_not_a_finite_number(tmp_path: Path, flag: str, ste
     ('{"f1": 0.55}', "has no metric 'accuracy'"),
     ('[0.55]', "has no metric 'accuracy'"),
 ], ids=["not-json", "nan", "no-metric", "not-an-object"])
-def test_built_in_result_file_that_is_broken(tmp_path: Path, raw: str, fragment: str) -> None:
+def test_built_in_result_file_that_is_broken(tmp_path: Path, note: Note, raw: str,
+                                            fragment: str) -> None:
     """The built-in jobs replaced by stand-ins (no torch), one of which writes `raw` as the
     result of checkpoint 200."""
     directory = tmp_path / "s"
@@ -84,24 +95,24 @@ def test_built_in_result_file_that_is_broken(tmp_path: Path, raw: str, fragment:
     done = bk.run_cli(args, cwd=tmp_path, env={"PYTHONPATH": str(stand_in),
                                               "BADKIT_RESULTS": json.dumps({"200": raw})})
     assert done.returncode == 0, done.stdout + done.stderr
-    _assert_failed_evaluation(directory, 200, fragment)
+    _assert_failed_evaluation(directory, 200, fragment, note)
     assert bk.by_step(directory)[100]["value"] == 0.4  # the stand-ins did run
 
 
-def test_checkpoint_that_vanishes_before_its_evaluation(tmp_path: Path) -> None:
+def test_checkpoint_that_vanishes_before_its_evaluation(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     args = bk.search(directory, train=bk.own_train("--remove 300"),
                      infer=bk.own_infer("--read-checkpoint --sleep-s 0.5"))
     done = bk.run_cli(args)
     assert done.returncode == 0, done.stdout + done.stderr
-    _assert_failed_evaluation(directory, 300, "No such file or directory")
+    _assert_failed_evaluation(directory, 300, "No such file or directory", note)
     assert not (directory / "trials" / "001" / "checkpoint-300").exists()
     tried = Counter(e["step"] for e in bk.journal(directory) if e["event"] == "submit_intent"
                     and e["kind"] == "infer")
     assert tried[300] == 2  # retried once (search.eval_retries=1), then given up
 
 
-def test_inference_program_that_does_not_exist(tmp_path: Path) -> None:
+def test_inference_program_that_does_not_exist(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 3 --every-s 0.2"
     args = bk.search(directory, train=train, infer="/nonexistent/run_inf.sh {checkpoint}",
@@ -109,6 +120,8 @@ def test_inference_program_that_does_not_exist(tmp_path: Path) -> None:
     done = bk.run_cli(args)
     assert done.returncode == 1, done.stdout + done.stderr
     data = bk.summary(directory)
+    note(f"exit 1, status {data['status']}; each evaluation failed: "
+         f"{data['evaluations'][0]['error']}")
     assert data["status"] == "failed"
     assert [e["step"] for e in data["evaluations"]] == [100, 200, 300]
     for evaluation in data["evaluations"]:
@@ -117,11 +130,12 @@ def test_inference_program_that_does_not_exist(tmp_path: Path) -> None:
         assert evaluation["logs"]
 
 
-def test_training_program_that_does_not_exist(tmp_path: Path) -> None:
+def test_training_program_that_does_not_exist(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     done = bk.run_cli(bk.search(directory, train="/nonexistent/run_train.sh {output_dir}"))
     assert done.returncode == 1, done.stdout + done.stderr
     trial = bk.summary(directory)["trials"][0]
+    note(f"exit 1, training_reason: {trial['training_reason']}")
     assert trial["training"] == "failed" and trial["ended"] == "train_failed"
     assert "/nonexistent/run_train.sh" in trial["training_reason"]
     assert "\n" not in trial["training_reason"]
@@ -140,9 +154,9 @@ def _write_csv(path: Path, header: str, labels: list[str]) -> Path:
     ("deleted", "No such file or directory"),
     ("no-label-column", "column 'stars' not found at line 2"),
     ("label-outside-the-map", "label '7' is not in data.label_map"),
-])
-def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, case: str,
-                                                        fragment: str) -> None:
+], ids=["deleted-after-validation", "no-label-column", "label-outside-the-map"])
+def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, note: Note,
+                                                        case: str, fragment: str) -> None:
     """data.source=files, checked at start, then bad when the training job reads it: the
     trial's training_reason carries the job's one-line error, the search fails."""
     directory = tmp_path / "s"
@@ -172,6 +186,7 @@ def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, case: st
     assert data["status"] == "failed"
     assert trial["training"] == "failed" and trial["ended"] == "train_failed"
     reason = trial["training_reason"]
+    note(f"exit 1, status failed, training_reason: {reason}")
     assert fragment in reason and "\n" not in reason, reason
     if case != "deleted":
         assert str(train) in reason  # names the file
@@ -179,11 +194,12 @@ def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, case: st
 
 
 # --------------------------------------------------------------------------- search.dir
-def test_unwritable_search_dir(tmp_path: Path) -> None:
+def test_unwritable_search_dir(tmp_path: Path, note: Note) -> None:
     env, calls = bk.fake_scheduler(tmp_path)
     # root may write anywhere chmod allows it not to: a path under sysfs is refused even so
     done = bk.run_cli(["run", "executor=slurm", "search.target=0.8",
                        "search.dir=/sys/orchestrator-test/search"], env=env)
+    note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
     assert "/sys/orchestrator-test/search" in done.stderr
@@ -191,7 +207,7 @@ def test_unwritable_search_dir(tmp_path: Path) -> None:
     assert not calls.exists()
 
 
-def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path) -> None:
+def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     args = bk.search(directory, train=bk.own_train("--checkpoints 8 --every-s 0.6"))
     with open(tmp_path / "first.log", "wb") as log:
@@ -210,6 +226,8 @@ def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path) -> None:
     again = bk.run_cli(args)
     assert again.returncode == 0, again.stdout + again.stderr
     events = bk.journal(directory)  # every line parses: the torn one was cut off
+    note(f"the torn line was cut off, the search resumed ({len(events) - whole} more events) "
+         f"and ended {_ended(directory)}")
     assert any(e["event"] == "resumed" for e in events[whole:])
     assert _ended(directory) == REACHED
     assert all(n == 1 for n in Counter((e["trial"], e["step"]) for e in events
@@ -218,13 +236,14 @@ def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path) -> None:
                                        if e["event"] == "submit_intent").values())
 
 
-def test_journal_whose_only_line_is_torn_starts_the_search(tmp_path: Path) -> None:
+def test_journal_whose_only_line_is_torn_starts_the_search(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     directory.mkdir()
     (directory / "journal.jsonl").write_bytes(b'{"event":"search_started","settings":{"da')
     done = bk.run_cli(bk.search(directory))
     assert done.returncode == 0, done.stdout + done.stderr
     events = bk.journal(directory)
+    note(f"started afresh over the torn line; ended {_ended(directory)}")
     assert events[0]["event"] == "search_started" and "resumed" not in [
         e["event"] for e in events]
     assert _ended(directory) == REACHED
@@ -236,7 +255,7 @@ def test_journal_whose_only_line_is_torn_starts_the_search(tmp_path: Path) -> No
     b'{"no_event_key": 1}',
     b'{"event": "checkpoint", "trial": 1, "st',  # torn, yet followed by more lines
 ], ids=["text", "array", "no-event", "torn-in-the-middle"])
-def test_journal_corrupted_in_the_middle(tmp_path: Path, bad: bytes) -> None:
+def test_journal_corrupted_in_the_middle(tmp_path: Path, note: Note, bad: bytes) -> None:
     directory = tmp_path / "s"
     directory.mkdir()
     first = json.dumps({"event": "resumed", "t": 1.0}).encode()
@@ -247,6 +266,7 @@ def test_journal_corrupted_in_the_middle(tmp_path: Path, bad: bytes) -> None:
     env, calls = bk.fake_scheduler(tmp_path)
     done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}"],
                       env=env)
+    note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert f"{journal}:2 is not a journal event" in done.stderr
@@ -255,7 +275,7 @@ def test_journal_corrupted_in_the_middle(tmp_path: Path, bad: bytes) -> None:
     assert not calls.exists()
 
 
-def test_search_dir_holding_a_different_search(tmp_path: Path) -> None:
+def test_search_dir_holding_a_different_search(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 5 --every-s 0.2"
     first = bk.run_cli(bk.search(directory, train=train))
@@ -263,6 +283,7 @@ def test_search_dir_holding_a_different_search(tmp_path: Path) -> None:
     before = (directory / "journal.jsonl").read_bytes()
     changed = bk.search(directory, train=train, target=85)
     refused = bk.run_cli(changed)
+    note(f"exit {refused.returncode}: {refused.stderr.strip()}; with --force-resume it goes on")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "different settings (search.target)" in refused.stderr
@@ -291,11 +312,12 @@ SLURM_BAD = [
 @pytest.mark.parametrize(("overrides", "fragment"), SLURM_BAD,
                          ids=[" ".join(b[0]) for b in SLURM_BAD])
 def test_bad_configuration_on_slurm_makes_no_scheduler_call(
-        tmp_path: Path, overrides: list[str], fragment: str) -> None:
+        tmp_path: Path, note: Note, overrides: list[str], fragment: str) -> None:
     env, calls = bk.fake_scheduler(tmp_path)
     directory = tmp_path / "search"
     done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
                        *overrides], env=env)
+    note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
     assert fragment in done.stderr
@@ -305,10 +327,11 @@ def test_bad_configuration_on_slurm_makes_no_scheduler_call(
 
 @pytest.mark.xfail(strict=True, reason="a misspelt key without + gets Hydra's 'use "
                    "+executor.train.partiton=gpu' advice instead of 'did you mean partition?'")
-def test_misspelt_key_names_the_key_it_meant(tmp_path: Path) -> None:
+def test_misspelt_key_names_the_key_it_meant(tmp_path: Path, note: Note) -> None:
     env, calls = bk.fake_scheduler(tmp_path)
     done = bk.run_cli(["run", "executor=slurm", "search.target=0.8",
                        f"search.dir={tmp_path / 's'}", "executor.train.partiton=gpu"], env=env)
+    note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2 and not calls.exists()
     assert len(done.stderr.strip().splitlines()) == 1
     assert "did you mean partition" in done.stderr, done.stderr
