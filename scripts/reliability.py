@@ -90,6 +90,7 @@ class Case:
     seconds: float
     detail: str = ""
     notes: list[str] = field(default_factory=list)
+    module: str = ""  # the test file's module name
 
 
 def say(message: str) -> None:
@@ -126,7 +127,8 @@ def parse_junit(xml: Path) -> list[Case]:
                 detail = (child.get("message") or "").removeprefix("xfail-marked test passes"
                                                                    ).strip()
         notes = [p.get("value", "") for p in case.iter("property") if p.get("name") == "notes"]
-        cases.append(Case(name, outcome, seconds, detail, notes))
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        cases.append(Case(name, outcome, seconds, detail, notes, module))
     return cases
 
 
@@ -263,8 +265,15 @@ def render(args: argparse.Namespace, started: datetime, wall_s: float,
                          f"{sum(c.outcome == 'xfail' for c in group)} |")
     total = len(cases) + len(pytest_cases)
     total_passed = campaign_passed + sum(c.outcome == "passed" for c in pytest_cases)
-    lines += [f"| **all** | **{total}** | **{total_passed}** | "
+    lines += [f"| **all, this run** | **{total}** | **{total_passed}** | "
               f"**{sum(c.outcome == 'xfail' for c in pytest_cases)}** |", ""]
+    campaign_s = reference.duration_s + sum(c.wall_s for c in cases)
+    faults_s = campaign_s + sum(c.seconds for c in pytest_cases if c.module == "test_faults")
+    bad_s = sum(c.seconds for c in pytest_cases if c.module == "test_bad_input")
+    lines += [f"Time these tests took here (what they add to CI, where the campaign has 10 "
+              f"kills): `tests/slurm/test_faults.py` {faults_s / 60:.1f} min, of which the "
+              f"{len(cases)}-kill campaign {campaign_s:.0f} s; `tests/e2e/test_bad_input.py` "
+              f"{bad_s / 60:.1f} min.", ""]
     lines += ["## kill -9 of the controller at random points", "", kills_text, soak_text, ""]
     for kind in [k for k, _ in KINDS] + ["other"]:
         group = by_kind.get(kind, [])

@@ -398,7 +398,7 @@ class KillCase:
         verdict = "ok" if self.passed else "FAILED: " + "; ".join(
             self.problems + [f"[{KNOWN_SUBMISSION_WINDOW.split(':')[0]}] {k}"
                              for k in self.known])
-        missed = f" (missed, started over: {'; '.join(self.missed)})" if self.missed else ""
+        missed = f" (kill points it ended before: {'; '.join(self.missed)})" if self.missed else ""
         return (f"seed {self.seed}: {len(self.kills)} kill(s) [{', '.join(self.kills)}]"
                 f"{missed}, {self.runs} runs, {self.wall_s:.1f} s: {verdict}")
 
