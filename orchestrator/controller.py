@@ -461,8 +461,15 @@ class Controller:
 
     def _cancel_ended_trials(self) -> None:
         ended = {t.trial for t in self.state.trials.values() if t.ended is not None}
-        doomed = [j for j in self.state.live_jobs() if j.trial in ended and not j.cancel_requested]
+        doomed = [j for j in self._unfinished_work() if j.trial in ended]
         self._cancel(doomed)
+
+    def _unfinished_work(self) -> list[JobRecord]:
+        """Live jobs still worth cancelling: not already cancelled, and not an inference
+        job whose result is in (it is finishing; cancelling it would show a decisive
+        evaluation as CANCELLED in sacct and hold the finish for KillWait)."""
+        return [j for j in self.state.live_jobs() if not j.cancel_requested
+                and not (j.kind == "infer" and (j.trial, j.step) in self.state.evaluations)]
 
     def _cancel(self, jobs: list[JobRecord]) -> None:
         if not jobs:
@@ -496,7 +503,9 @@ class Controller:
             self._cancel([attempts[-1]])
 
     def _submit_evaluations(self) -> None:
-        live = sum(1 for j in self.state.live_jobs() if j.kind == "infer")
+        # a job whose result is already read holds no slot, whatever sacct says (or fails to)
+        live = sum(1 for j in self.state.live_jobs()
+                   if j.kind == "infer" and (j.trial, j.step) not in self.state.evaluations)
         slots = self.settings.search.max_concurrent_evals - live
         for trial in self.state.active_trials():
             for step in sorted(trial.checkpoints):
@@ -549,7 +558,7 @@ class Controller:
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> None:
-        self._cancel([j for j in self.state.live_jobs() if not j.cancel_requested])
+        self._cancel(self._unfinished_work())
         deadline = self.clock() + self.settings.search.drain_timeout_s
         while self.state.live_jobs() and self.clock() < deadline:
             self.sleep(self.settings.executor.poll_interval_s)

@@ -342,8 +342,6 @@ def test_slurmdbd_down_for_a_minute_nothing_is_called_done_or_lost(
         f"then saw {dict(Counter(s for _, s in after))}; sacct warnings printed: {sacct_failures}"))
 
 
-@pytest.mark.xfail(strict=True, reason="while sacct fails, inference jobs whose result was "
-                   "already read still fill search.max_concurrent_evals: no new evaluation starts")
 def test_evaluations_go_on_from_result_files_while_sacct_fails(
         slurm_cluster: object, tmp_path: Path, directory: Path) -> None:
     """sacct failing as with slurmdbd down (a PATH wrapper: no daemon is touched) from the
