@@ -132,6 +132,20 @@ def stand_in_jobs(folder: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- the script
+def _wait_for_event(search_dir: Path, name: str, step: int) -> None:
+    """Until the controller has journaled event `name` for `step` (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in (search_dir / "journal.jsonl").read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:  # a line being written
+                continue
+            if event.get("event") == name and event.get("step") == step:
+                return
+        time.sleep(0.01)
+
+
 def _train(args: argparse.Namespace) -> None:
     """Write checkpoint-<step>/ folders; --remove STEP deletes that one as soon as the
     controller has journaled it (it vanishes between its appearance and its evaluation)."""
@@ -143,15 +157,12 @@ def _train(args: argparse.Namespace) -> None:
         (folder / "model.safetensors").write_bytes(os.urandom(256))
         (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
         if step == args.remove:
-            wanted = (b'"event":"checkpoint"', f'"step":{step},'.encode())
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                lines = (args.search_dir / "journal.jsonl").read_bytes().splitlines()
-                if any(all(w in line for w in wanted) for line in lines):
-                    break
-                time.sleep(0.005)
+            _wait_for_event(args.search_dir, "checkpoint", step)
             shutil.rmtree(folder)
             print(f"badkit: removed {folder}", flush=True)
+            # Later checkpoints wait for the vanished one's final (failed) evaluation, so a
+            # target reached by them can never cancel its retry on a slow machine.
+            _wait_for_event(args.search_dir, "evaluation", step)
 
 
 def _infer(args: argparse.Namespace) -> None:
