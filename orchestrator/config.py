@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from pathlib import Path
 from typing import Any
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -29,6 +31,11 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 BASE = "orchestrator_base"
 
 
+def _defaults() -> dict[str, Any]:
+    return dataclasses.asdict(Settings(SearchSettings(), ExecutorSettings(), DataSettings(),
+                                       ModelSettings(), TrainSettings(), InferSettings()))
+
+
 def _register_base() -> None:
     """Every settings key with its dataclass default, first in conf/config.yaml's defaults.
 
@@ -36,9 +43,7 @@ def _register_base() -> None:
     key. Stored as plain values, not as a typed schema: type errors are then found by our
     validator together with every other problem, instead of one at a time by OmegaConf.
     """
-    defaults = Settings(SearchSettings(), ExecutorSettings(), DataSettings(), ModelSettings(),
-                        TrainSettings(), InferSettings())
-    ConfigStore.instance().store(name=BASE, node=_open_mappings(dataclasses.asdict(defaults)))
+    ConfigStore.instance().store(name=BASE, node=_open_mappings(_defaults()))
 
 
 def _open_mappings(tree: dict[str, Any]) -> dict[str, Any]:
@@ -59,15 +64,64 @@ def compose(overrides: list[str], config_dir: Path | None = None) -> DictConfig:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             return hydra_compose(config_name="config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError([_one_line(exc)]) from None
+        raise ConfigError(_misspelt(overrides) or [_one_line(exc)]) from None
+
+
+def _misspelt(overrides: list[str]) -> list[str]:
+    """One problem per override that sets a key no settings have, with the closest key.
+
+    Asked only once Hydra has refused the overrides: Hydra names only the first unknown key,
+    and advises `+key=value`, which would add the typo as a new key and be refused later.
+    """
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:
+        return []
+    problems = []
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_add() or override.is_delete() or override.is_force_add() \
+                or key.split(".")[0] == "hydra":
+            continue
+        problem = _unknown(_defaults(), key.split("."))
+        if problem:
+            problems.append(f"{key}: no such setting; {problem}")
+    return problems
+
+
+def _unknown(tree: Any, path: list[str]) -> str:
+    """'' when `path` names a setting, a section or lies inside an open mapping (label_map,
+    search.space...); else what was probably meant at the first part that is not there."""
+    for depth, part in enumerate(path):
+        if isinstance(tree, dict) and not tree:
+            return ""  # an open mapping takes any key
+        if not isinstance(tree, dict):
+            return f"{'.'.join(path[:depth])} has no sub-keys"
+        if part not in tree:
+            prefix = "".join(f"{p}." for p in path[:depth])
+            close = difflib.get_close_matches(part, list(tree), n=1, cutoff=0.6)
+            if close:
+                return f"did you mean {prefix}{close[0]}?"
+            return f"the keys under {prefix.rstrip('.') or 'the top'} are {', '.join(tree)}"
+        tree = tree[part]
+    return ""
 
 
 def _one_line(exc: Exception) -> str:
-    """Hydra's multi-line message, less its config-search-path listing, on one line."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    kept = [ln for ln in lines if not ln.startswith(("Config search path", "provider="))]
-    text = " ".join(kept[:4]) if kept else type(exc).__name__
-    return text.replace("Available options", "; available options").replace(":\t", ": ")
+    """Hydra's multi-line message on one line, less its config-search-path listing; a list
+    under a heading ("Available options in 'data':") becomes comma-separated."""
+    text = str(exc).split("Config search path")[0]
+    parts: list[str] = []
+    for line in (ln.strip() for ln in text.splitlines() if ln.strip()):
+        if parts and parts[-1].endswith(":") and not line.endswith(":"):
+            parts[-1] += f" {line}"
+        elif parts and parts[-1].rpartition(":")[0].startswith("Available options") \
+                and " " not in line:
+            parts[-1] += f", {line}"
+        else:
+            parts.append(line)
+    joined = "".join(p + (" " if p.endswith(".") else "; ") for p in parts).rstrip("; ")
+    return (joined or type(exc).__name__).replace("Available options", "available options")
 
 
 def to_yaml(cfg: DictConfig, resolve: bool = False) -> str:

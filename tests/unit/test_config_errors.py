@@ -11,7 +11,11 @@ from orchestrator.cli import main
 BAD = [
     # (overrides, a fragment the message must contain)
     (["executor=nope"], "executor/nope"),
-    (["data=nope"], "data/nope"),
+    (["data=nope"], "available options in 'data': files, synthetic, tweet_sentiment"),
+    (["search.patiance=3"], "search.patiance: no such setting; did you mean search.patience?"),
+    (["serch.patience=3"], "serch.patience: no such setting; did you mean search?"),
+    (["executor.infer.tim=3"], "the keys under executor.infer are timeout_min, cpus_per_task"),
+    (["search.target.x=1"], "search.target has no sub-keys"),
     (["search.target=79.43"], "write search.target=0.7943"),
     (["search.target=1.5"], "fraction in [0, 1]"),
     (["search.target=null"], "search.target: missing"),
@@ -84,3 +88,16 @@ def test_cfg_job_prints_the_composed_config(capsys: pytest.CaptureFixture[str]) 
     assert "target: 0.8" in out
     assert "name: slurm" in out
     assert "learning_rate:" in out
+
+
+def test_every_misspelt_key_is_reported_at_once(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Hydra stops at the first unknown key and advises `+key=...`; we name them all."""
+    code = main(["run", "search.target=0.8", f"search.dir={tmp_path / 's'}",
+                 "executor.train.partiton=gpu", "search.patiance=3", "data.label_map.x=1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "did you mean executor.train.partition?" in err
+    assert "did you mean search.patience?" in err
+    assert "label_map" not in err  # an open mapping takes any key
+    assert "+executor" not in err
