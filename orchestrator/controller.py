@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from orchestrator import requests, sampler
 from orchestrator.checkpoints import complete_checkpoints
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, SchedulerUnavailable
 from orchestrator.fsutil import read_json
 from orchestrator.journal import Event, Journal
 from orchestrator.lifecycle import IllegalTransition, JobState, transition
@@ -102,6 +102,10 @@ class Controller:
         self._missing_since: dict[str, float] = {}
         self._interval = settings.executor.poll_interval_s
         self._next_poll = 0.0
+        # submissions wait while the scheduler does not answer: when to try again, and how
+        # long to wait after that (doubling up to max_poll_interval_s)
+        self._retry_submissions_at: float | None = None
+        self._submit_backoff = settings.executor.poll_interval_s
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchState:
@@ -116,7 +120,7 @@ class Controller:
         self.finish()
         return self.state
 
-    def record(self, name: str, **fields: Any) -> Event:
+    def record(self, name: str, /, **fields: Any) -> Event:
         """Journal first, then apply: the only way the controller's knowledge changes."""
         event = self.journal.append(name, **fields)
         self.state.apply(event)
@@ -132,9 +136,7 @@ class Controller:
             pending = [j.ref for j in self.state.live_jobs() if j.cancel_requested]
             if pending:
                 self.scheduler.cancel(pending)
-        for job in list(self.state.jobs.values()):
-            if job.job_id is None:
-                self._complete_submission(job)
+        self._settle_intents()
         if self.settings.search.space and self.settings.search.sampler == "optuna":
             known = {t.sampler_trial for t in self.state.trials.values()}
             self._optuna().abandon_unknown({n for n in known if n is not None})
@@ -455,6 +457,8 @@ class Controller:
     # ------------------------------------------------------------------ act
     def act(self) -> None:
         self._cancel_ended_trials()
+        if not self._settle_intents():
+            return  # the scheduler does not answer: nothing new is submitted meanwhile
         for trial in self.state.active_trials():
             self._ensure_training(trial)
         self._submit_evaluations()
@@ -528,11 +532,40 @@ class Controller:
     def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int,
                 overrides: dict[str, Any] | None = None) -> None:
         self.record("submit_intent", key=request.key, kind=request.kind, trial=trial, step=step,
-                    attempt=attempt, folder=str(request.folder), overrides=overrides or {})
-        job_id = self.scheduler.submit(request)
+                    attempt=attempt, folder=str(request.folder), name=request.name,
+                    overrides=overrides or {})
+        try:
+            job_id = self.scheduler.submit(request)
+        except SchedulerUnavailable as exc:
+            self._unavailable(exc)  # the intent stays open: _settle_intents completes it
+            return
         self.record("submitted", key=request.key, job_id=job_id)
         self._interval = self.settings.executor.poll_interval_s
         self._next_poll = min(self._next_poll, self.clock() + self._interval)
+
+    def _settle_intents(self) -> bool:
+        """Complete every submission journaled as intended but not as made (a kill, or a
+        scheduler that did not answer); False while the scheduler still does not answer."""
+        if self._retry_submissions_at is not None and self.clock() < self._retry_submissions_at:
+            return False
+        for job in self.state.open_intents():
+            try:
+                self._complete_submission(job)
+            except SchedulerUnavailable as exc:
+                self._unavailable(exc)
+                return False
+        if self._retry_submissions_at is not None:
+            self._retry_submissions_at = None
+            self._submit_backoff = self.settings.executor.poll_interval_s
+            self.record("scheduler_available")
+        return True
+
+    def _unavailable(self, exc: SchedulerUnavailable) -> None:
+        if self._retry_submissions_at is None:
+            self.record("scheduler_unavailable", reason=str(exc))
+        self._retry_submissions_at = self.clock() + self._submit_backoff
+        self._submit_backoff = min(self._submit_backoff * 2,
+                                   max(self.settings.executor.max_poll_interval_s, 1.0))
 
     def _complete_submission(self, job: JobRecord) -> None:
         """A submission journaled as intended but not as done: find it, or make it now."""
@@ -558,6 +591,8 @@ class Controller:
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> None:
+        self._retry_submissions_at = None
+        self._settle_intents()  # a submission made but not journaled is found, then cancelled
         self._cancel(self._unfinished_work())
         deadline = self.clock() + self.settings.search.drain_timeout_s
         while self.state.live_jobs() and self.clock() < deadline:

@@ -31,3 +31,8 @@ class JournalCorrupt(OrchestratorError):
 
 class SchedulerError(OrchestratorError):
     """A scheduler call failed in a way that retrying will not fix."""
+
+
+class SchedulerUnavailable(SchedulerError):
+    """The scheduler did not answer (slurmctld down or restarting): the same call can be
+    made again later. The controller waits and retries instead of ending."""

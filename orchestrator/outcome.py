@@ -26,7 +26,8 @@ def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, 
     """Copy the best checkpoint to `<search_dir>/best/` and describe it, or None if none.
 
     The copy is made beside `best/` and renamed into place, so `best/` is always either the
-    previous complete copy or the new complete copy, never a half-copied folder.
+    previous complete copy or the new complete copy, never a half-copied folder. A kill in
+    the middle leaves staging folders beside it; the next call clears them first.
     """
     key = best_of(rule, state.all_results())
     if key is None:
@@ -36,6 +37,7 @@ def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, 
     target = search_dir / BEST_DIR
     info = {"trial": key[0], "step": key[1], "checkpoint": str(source),
             "value": evaluation.value, "path": str(target)}
+    _clear_interrupted(search_dir, target)
     if _already_promoted(target, info):
         return info
     staging = search_dir / f".best-{uuid.uuid4().hex[:8]}.tmp"
@@ -49,6 +51,17 @@ def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, 
     else:
         staging.rename(target)
     return info
+
+
+def _clear_interrupted(search_dir: Path, target: Path) -> None:
+    """Undo what a killed promotion left: a kill between its two renames leaves no `best/`
+    but the previous complete copy retired, which goes back in place; any half-made
+    staging copy and any other retired copy is deleted."""
+    retired = sorted(search_dir.glob(".best-retired-*"), key=lambda p: p.stat().st_mtime)
+    if retired and not target.exists():
+        retired.pop().rename(target)
+    for path in (*search_dir.glob(".best-*.tmp"), *retired):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _already_promoted(target: Path, info: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import shlex
 from pathlib import Path
@@ -40,8 +41,12 @@ def expand(template: str, values: dict[str, object]) -> tuple[str, ...]:
 
 
 def job_name(search_dir: Path, key: str) -> str:
-    """What squeue shows: the search folder's name (made inert) and the job's key."""
-    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', search_dir.name)[:40]}-{key}"
+    """What squeue shows: the search folder's name (made inert), a digest of its full path
+    and the job's key. Unique to this search and this job, so the scheduler can be asked
+    for it by name: to find a submission a killed controller never journaled, and to tell
+    our job from another that SLURM has given a reused id."""
+    digest = hashlib.sha1(str(search_dir.absolute()).encode()).hexdigest()[:6]
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', search_dir.name)[:40]}-{digest}-{key}"
 
 
 def train_key(trial: int, attempt: int) -> str:

@@ -34,14 +34,17 @@ class JobRef:
 
     job_id: str
     folder: Path
+    name: str = ""  # the scheduler's name for it; "" when not known
 
 
 class Scheduler(Protocol):
     def submit(self, request: JobRequest) -> str:
-        """Submit and return the job id."""
+        """Submit and return the job id. Raises SchedulerUnavailable when the scheduler did
+        not answer (try again later), SchedulerError when it refused."""
 
     def recover(self, request: JobRequest) -> str | None:
-        """The id of a submission of `request` that was made but never journaled, if any."""
+        """The id of a submission of `request` that was made but never journaled, if any.
+        Raises SchedulerUnavailable when the scheduler cannot be asked."""
 
     def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
         """The state of every job, from ONE batched scheduler query."""

@@ -35,7 +35,9 @@ class JobRecord:
     step: int | None
     attempt: int
     folder: str
+    name: str = ""  # the scheduler's name for it (unique to the search and the key)
     job_id: str | None = None  # None: the intent is journaled, the submission not yet
+    abandoned: bool = False  # the intent was dropped: its work was no longer needed
     state: JobState = JobState.SUBMITTED
     cancel_requested: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # train settings this attempt changed
@@ -56,7 +58,7 @@ class JobRecord:
     @property
     def ref(self) -> JobRef:
         assert self.job_id is not None
-        return JobRef(self.job_id, Path(self.folder))
+        return JobRef(self.job_id, Path(self.folder), self.name)
 
     @property
     def live(self) -> bool:
@@ -133,7 +135,7 @@ class SearchState:
     def _on_submit_intent(self, e: Event) -> None:
         job = JobRecord(
             e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"],
-            overrides=dict(e.get("overrides") or {}),
+            e.get("name", ""), overrides=dict(e.get("overrides") or {}),
         )
         self.jobs[e["key"]] = job
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
@@ -143,6 +145,7 @@ class SearchState:
     def _on_submitted(self, e: Event) -> None:
         job = self.jobs[e["key"]]
         job.job_id, job.submitted_t = e["job_id"], e["t"]
+        job.abandoned = bool(e.get("abandoned"))
 
     def _on_job_state(self, e: Event) -> None:
         job = self.jobs[e["key"]]
@@ -193,6 +196,10 @@ class SearchState:
     # ------------------------------------------------------------------ queries
     def live_jobs(self) -> list[JobRecord]:
         return [job for job in self.jobs.values() if job.live]
+
+    def open_intents(self) -> list[JobRecord]:
+        """Submissions journaled as intended, neither made nor abandoned yet."""
+        return [job for job in self.jobs.values() if job.job_id is None and not job.abandoned]
 
     def attempts(self, kind: str, trial: int, step: int | None = None) -> list[JobRecord]:
         """The jobs for one piece of work, oldest attempt first."""

@@ -7,7 +7,12 @@ pickled state. Raw states (sacct's `State`, a local process's exit, a debug run'
 are mapped onto `JobState` in the tables below and nowhere else.
 
 - slurm: one `sacct` call per poll for every tracked job; a failed call yields UNKNOWN for
-  all of them (never "done", never "lost").
+  all of them (never "done", never "lost"). Every job has a name unique to its search and
+  key (`requests.job_name`), and the name, not only the id, says which job is ours: a row
+  whose id matches but whose name does not is a job SLURM gave a reused id (our job is
+  LOST), a cancel names the job (`scancel --name=N ID` refuses a job of another name), and
+  a submission a killed controller never journaled is found by name (`recover`). A
+  submission slurmctld did not answer raises SchedulerUnavailable: it is tried again later.
 - local: submitit starts one controller process per job; its pid is the job id. A job is
   RUNNING while that process lives, SUCCEEDED/FAILED from its result pickle, and LOST when
   the process is gone without a result (so the controller resubmits it).
@@ -28,14 +33,14 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import submitit
 from submitit.core.utils import FailedJobError
 from submitit.helpers import Checkpointable, TorchDistributedEnvironment
 
 from orchestrator import entrypoint
-from orchestrator.errors import SchedulerError
+from orchestrator.errors import SchedulerError, SchedulerUnavailable
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.settings import JobResources
@@ -75,14 +80,37 @@ def map_slurm_state(raw: str) -> JobState:
     return SLURM_STATES.get(words[0].rstrip("+"), JobState.UNKNOWN) if words else JobState.UNKNOWN
 
 
-def parse_sacct(text: str) -> dict[str, JobState]:
-    """Job id -> state from `sacct -X -o JobID,State --parsable2` output (header included)."""
-    states: dict[str, JobState] = {}
+class SacctRow(NamedTuple):
+    state: JobState
+    name: str
+
+
+SACCT_FORMAT = "JobID,State,JobName"  # the name last: a foreign job's name may hold a "|"
+# slurmdbd's name for a job whose name slurmctld has not sent yet (seen for seconds after
+# sbatch, with PENDING and even COMPLETED rows)
+UNNAMED = "allocation"
+
+
+def parse_sacct(text: str) -> dict[str, SacctRow]:
+    """Job id -> its row, from `sacct -X -o JobID,State,JobName --parsable2` (with header)."""
+    rows: dict[str, SacctRow] = {}
     for line in text.splitlines()[1:]:
-        job_id, _, raw = line.partition("|")
+        job_id, _, rest = line.partition("|")
+        raw, _, name = rest.partition("|")
         if job_id and "." not in job_id:
-            states[job_id.strip()] = map_slurm_state(raw.split("|")[0])
-    return states
+            rows[job_id.strip()] = SacctRow(map_slurm_state(raw), name)
+    return rows
+
+
+# what sbatch, squeue and scancel say when slurmctld does not answer (down, restarting,
+# overloaded): nothing is wrong with the job, the same call can be made again later
+UNREACHABLE = ("unable to contact slurm controller", "socket timed out",
+               "connection refused", "connection timed out", "zero bytes were transmitted",
+               "temporarily unavailable", "communication connection failure")
+
+
+def _unreachable(detail: str) -> bool:
+    return any(words in detail.lower() for words in UNREACHABLE)
 
 
 class SubmititScheduler:
@@ -97,6 +125,7 @@ class SubmititScheduler:
         self._debug_outcomes: dict[str, BaseException | None] = {}
         self.sacct_calls = 0
         self._last_warning = -1e9
+        self._foreign: dict[str, str] = {}  # our job id -> the other job's name now using it
 
     # ---------------------------------------------------------------- submission
     def _executor(self, request: JobRequest, create: bool = True) -> Any:
@@ -141,7 +170,10 @@ class SubmititScheduler:
             else:
                 job = executor.submit(function, *args)
         except (subprocess.SubprocessError, OSError, FailedJobError) as exc:
-            detail = _last_line(str(getattr(exc, "stderr", None) or exc)) or type(exc).__name__
+            text = str(getattr(exc, "stderr", None) or exc)
+            detail = _last_line(text) or type(exc).__name__
+            if self.cluster == "slurm" and _unreachable(text):
+                raise SchedulerUnavailable(f"submitting {request.key}: {detail}") from None
             raise SchedulerError(
                 f"submitting {request.key} failed: {detail}; check executor.{request.kind}."
                 f"partition/account/qos/setup, the script is in {request.folder}; then run the "
@@ -154,8 +186,36 @@ class SubmititScheduler:
     def recover(self, request: JobRequest) -> str | None:
         if self.cluster == "debug":
             return None  # debug jobs live in the process that submitted them
-        found = sorted(request.folder.glob("*_submitted.pkl"))
-        return found[-1].name.removesuffix("_submitted.pkl") if found else None
+        if self.cluster == "local" or not request.folder.exists():
+            # a local job's id is known only from its pickle; no folder: sbatch never ran
+            found = sorted(request.folder.glob("*_submitted.pkl"))
+            return found[-1].name.removesuffix("_submitted.pkl") if found else None
+        ids = self._ids_named(request.name, since=request.folder.stat().st_mtime - 600)
+        if not ids:
+            return None
+        *duplicates, job_id = sorted(ids, key=lambda i: int(i.split("_")[0]))
+        if duplicates:  # never two runs of one job: they would write the same folders
+            self.cancel([JobRef(i, request.folder, request.name) for i in duplicates])
+        _finish_submitit_files(request.folder, job_id)
+        return job_id
+
+    def _ids_named(self, name: str, since: float) -> list[str]:
+        """Ids of the jobs called `name`: squeue (slurmctld, no lag) for those it still
+        holds, else sacct (the database) for those it has forgotten since `since`."""
+        day = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since))
+        queries = (["squeue", "-h", "-t", "all", "--name", name, "-o", "%i"],
+                   ["sacct", "-X", "-n", "-P", "-S", day, "--name", name, "-o", "JobID"])
+        for command in queries:
+            try:
+                out = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                                     check=True).stdout
+            except (OSError, subprocess.SubprocessError) as exc:
+                detail = _last_line(str(getattr(exc, "stderr", None) or exc))
+                raise SchedulerUnavailable(f"looking for job {name}: {detail}") from None
+            ids = [w for w in out.split() if "." not in w]
+            if ids:
+                return ids
+        return []
 
     def render(self, request: JobRequest) -> str:
         if self.cluster != "slurm":
@@ -176,7 +236,7 @@ class SubmititScheduler:
 
     def _poll_slurm(self, jobs: Sequence[JobRef]) -> dict[str, JobState]:
         ids = sorted({ref.job_id.split("_")[0] for ref in jobs})
-        command = ["sacct", "-X", "-o", "JobID,State", "--parsable2", "-j", ",".join(ids)]
+        command = ["sacct", "-X", "-o", SACCT_FORMAT, "--parsable2", "-j", ",".join(ids)]
         self.sacct_calls += 1
         try:
             output = subprocess.run(
@@ -186,9 +246,21 @@ class SubmititScheduler:
             self._warn(f"sacct failed ({_last_line(str(getattr(exc, 'stderr', '') or exc))}); "
                        "job states stay as last seen until it answers")
             return {ref.job_id: JobState.UNKNOWN for ref in jobs}
-        states = parse_sacct(output)
-        # sacct lags slurmctld: a job without a row yet is UNKNOWN, not lost.
-        return {ref.job_id: states.get(ref.job_id, JobState.UNKNOWN) for ref in jobs}
+        rows = parse_sacct(output)
+        return {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in jobs}
+
+    def _state_of(self, ref: JobRef, row: SacctRow | None) -> JobState:
+        if row is None:
+            return JobState.UNKNOWN  # sacct lags slurmctld: no row yet is not lost
+        if ref.name and row.name == UNNAMED:
+            # not told the name yet: PENDING is safe to believe whoever the job is (nothing
+            # follows from it); an end state is believed once the name says it is ours
+            return JobState.PENDING if row.state is JobState.PENDING else JobState.UNKNOWN
+        if ref.name and row.name != ref.name:
+            # slurmctld lost its state and gave our id to another job: ours is gone
+            self._foreign[ref.job_id] = row.name
+            return JobState.LOST
+        return row.state
 
     def _local_state(self, ref: JobRef) -> JobState:
         paths = submitit.core.utils.JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
@@ -234,12 +306,7 @@ class SubmititScheduler:
         if not jobs:
             return
         if self.cluster == "slurm":
-            try:
-                subprocess.run(["scancel", *sorted({ref.job_id for ref in jobs})],
-                               capture_output=True, timeout=60, check=False)
-            except (OSError, subprocess.SubprocessError) as exc:
-                # journaled already: a resumed controller sends it again
-                self._warn(f"scancel failed ({exc}); the cancel is retried on the next run")
+            self._scancel(jobs)
             return
         for ref in jobs:
             job = self._live.get(ref.job_id)
@@ -252,7 +319,32 @@ class SubmititScheduler:
             elif _local_alive(int(ref.job_id)):
                 os.kill(int(ref.job_id), signal.SIGINT)
 
+    def _scancel(self, jobs: Sequence[JobRef]) -> None:
+        """One `scancel --name=N ID` per job: slurmctld itself then refuses to cancel a job
+        of another name that holds a reused id. Jobs journaled before names were (none)
+        go in one plain call."""
+        named = sorted({(ref.name, ref.job_id) for ref in jobs if ref.name})
+        commands = [["scancel", f"--name={name}", job_id] for name, job_id in named]
+        unnamed = sorted({ref.job_id for ref in jobs if not ref.name})
+        commands += [["scancel", *unnamed]] if unnamed else []
+        for command in commands:
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                                      check=False)
+                refused = done.returncode != 0 and _unreachable(done.stderr)
+                detail = _last_line(done.stderr)
+            except (OSError, subprocess.SubprocessError) as exc:
+                refused, detail = True, str(exc)
+            if refused:
+                # journaled already: the controller sends it again (drain, resume)
+                self._warn(f"scancel failed ({detail}); the cancel is sent again later")
+                return
+
     def failure(self, ref: JobRef) -> str:
+        if ref.job_id in self._foreign:
+            return (f"SLURM gave job id {ref.job_id} to another job "
+                    f"({self._foreign[ref.job_id]!r}): slurmctld lost ours (restarted "
+                    "without its state?)")
         error = self._debug_outcomes.get(ref.job_id)
         if error is not None:
             return _last_line(f"{type(error).__name__}: {error}")
@@ -270,6 +362,21 @@ class SubmititScheduler:
     def log_paths(self, ref: JobRef) -> list[Path]:
         paths = submitit.core.utils.JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
         return [paths.stdout, paths.stderr]
+
+
+def _finish_submitit_files(folder: Path, job_id: str) -> None:
+    """Do what submitit does right after sbatch returns, for a controller killed before it
+    could: give the job its `<id>_submitted.pkl` (the job waits 60 s for it, then fails)
+    and its `<id>_submission.sh`. The newest temporary files are this submission's."""
+    paths = submitit.core.utils.JobPaths(folder, job_id=job_id, task_id=0)
+    pickles = sorted((p for p in folder.glob("*.pkl") if len(p.stem) == 32
+                      and all(c in "0123456789abcdef" for c in p.stem)),
+                     key=lambda p: p.stat().st_mtime)
+    if pickles and not paths.submitted_pickle.exists():
+        pickles[-1].rename(paths.submitted_pickle)
+    scripts = sorted(folder.glob(".submission_file_*.sh"), key=lambda p: p.stat().st_mtime)
+    if scripts and not paths.submission_file.exists():
+        scripts[-1].rename(paths.submission_file)
 
 
 class RequeueOnTimeout(Checkpointable):

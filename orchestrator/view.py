@@ -43,6 +43,11 @@ def describe(event: Event) -> str | None:
         return f"cancelling jobs {', '.join(str(i) for i in e['job_ids'])}"
     if name == "search_ended":
         return f"search ended: {e['status']}"
+    if name == "scheduler_unavailable":
+        return (f"the scheduler does not answer ({e['reason']}); submissions wait and are "
+                "tried again")
+    if name == "scheduler_available":
+        return "the scheduler answers again"
     if name == "promote_failed":
         return f"best checkpoint not copied: {e['reason']}"
     if name == "promoted":

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from searchkit import ROOT, byo_overrides, counting_path, sacct_jobs, search_dir
 
+from orchestrator.requests import job_name
 from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
 
 pytestmark = pytest.mark.slurm
@@ -140,4 +141,6 @@ def test_hostile_search_dir_on_slurm(slurm_cluster: object, tmp_path: Path) -> N
     assert summary(directory)["status"] == "target_reached"
     assert not list(tmp_path.rglob("pwned*")) and not (ROOT / "pwned").exists()
     script = next((directory / "jobs" / "train-t001-a0").glob("*_submission.sh")).read_text()
-    assert "#SBATCH --job-name=it_s___touch_pwned___touch_pwned2_-train-t001-a0" in script
+    name = job_name(directory, "train-t001-a0")
+    assert name.startswith("it_s___touch_pwned___touch_pwned2_-")
+    assert f"#SBATCH --job-name={name}\n" in script

@@ -27,6 +27,7 @@ from typing import Any
 import faultkit as fk
 import pytest
 
+from orchestrator.requests import job_name
 from tests.e2e.searchrun import events
 
 pytestmark = pytest.mark.slurm
@@ -87,8 +88,6 @@ def test_kill_9_at_random_points_reaches_the_same_decision(
     assert not unexplained, "\n".join(unexplained)
 
 
-@pytest.mark.xfail(strict=True, reason="kill -9 between sbatch and the journal's `submitted` "
-                   "submits the job again on resume (recover() only looks for *_submitted.pkl)")
 def test_kill_9_between_sbatch_and_journal_does_not_submit_twice(
         slurm_cluster: object, tmp_path: Path, directory: Path) -> None:
     tools, log = fk.tool_wrappers(tmp_path)
@@ -101,7 +100,7 @@ def test_kill_9_between_sbatch_and_journal_does_not_submit_twice(
     proc.wait()
     assert fk.in_flight(events(directory)) == {"train-t001-a0"}
     assert fk.run(args, fk.controller_env(tools), tmp_path / "second.log") == 0
-    trains = fk.sbatch_names(log)[f"{directory.name}-train-t001-a0"]
+    trains = fk.sbatch_names(log)[job_name(directory, "train-t001-a0")]
     assert fk.decision(directory) == REFERENCE
     assert trains == 1, f"the training job was submitted {trains} times"
 
@@ -137,8 +136,6 @@ def test_kill_9_with_a_cancel_in_flight_cancels_again_on_resume(
     assert gone_after < 12, f"the training job ran on {gone_after:.0f} s into the resume"
 
 
-@pytest.mark.xfail(strict=True, reason="kill -9 while best/ is being copied leaves the "
-                   ".best-*.tmp staging copy behind for good (promote_best never sweeps it)")
 def test_kill_9_while_promoting_leaves_no_staging_copy(
         slurm_cluster: object, tmp_path: Path, directory: Path) -> None:
     args = fk.overrides(directory)
@@ -162,8 +159,6 @@ def test_kill_9_while_promoting_leaves_no_staging_copy(
     assert not list(directory.glob(".best-*")), sorted(p.name for p in directory.iterdir())
 
 
-@pytest.mark.xfail(strict=True, reason="a journaled job id that SLURM gave to another job (ids "
-                   "are reused after slurmctld loses its state) is trusted and scancel'd by id")
 def test_a_job_id_reused_by_another_job_is_never_cancelled(
         slurm_cluster: object, tmp_path: Path, directory: Path) -> None:
     """slurmctld killed with -9 forgets the jobs submitted since its last state save and hands
@@ -290,8 +285,6 @@ def test_slurmctld_down_15s_then_the_same_command_completes_the_search(
 
 
 @pytest.mark.timeout(3600)
-@pytest.mark.xfail(strict=True, reason="a failed sbatch while slurmctld is unreachable ends the "
-                   "controller (SchedulerError, exit 1) instead of retrying the submission later")
 def test_slurmctld_down_15s_the_search_completes_without_a_rerun(
         slurmctld_outage: Outage) -> None:
     assert slurmctld_outage.first_exit == 0, slurmctld_outage.first_output[-2000:]

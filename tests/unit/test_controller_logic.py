@@ -17,7 +17,8 @@ import pytest
 
 from orchestrator.checkpoints import write_marker
 from orchestrator.controller import Controller
-from orchestrator.journal import Journal
+from orchestrator.errors import SchedulerUnavailable
+from orchestrator.journal import Journal, read_events
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.settings import (
@@ -260,6 +261,55 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     journal.close()
     assert len(sched.by_kind("train")) == 1
     assert second.state.jobs["train-t001-a0"].job_id == "100"
+
+
+class OutageScheduler(FakeScheduler):
+    """slurmctld does not answer until tick `until`; one submission in `accepted_anyway` is
+    taken although sbatch timed out (it must be found by name, not made twice)."""
+
+    def __init__(self, world_ticks: Callable[[], int], until: int) -> None:
+        super().__init__()
+        self.ticks, self.until = world_ticks, until
+        self.refused = 0
+        self.accepted_anyway = {"train-t001-a0"}
+
+    def submit(self, request: JobRequest) -> str:
+        if self.ticks() < self.until:
+            self.refused += 1
+            if request.key in self.accepted_anyway:
+                self.accepted_anyway.discard(request.key)
+                super().submit(request)
+            raise SchedulerUnavailable(f"submitting {request.key}: Socket timed out")
+        return super().submit(request)
+
+    def recover(self, request: JobRequest) -> str | None:
+        if self.ticks() < self.until:
+            self.refused += 1
+            raise SchedulerUnavailable(f"looking for job {request.name}: connect failure")
+        return super().recover(request)
+
+
+def test_submissions_wait_while_the_scheduler_does_not_answer(tmp_path: Path) -> None:
+    world = World(FakeScheduler(), tmp_path)
+    sched = OutageScheduler(lambda: world.ticks, until=12)
+    world.sched = sched
+    world.auto_results = {100: 0.5, 200: 0.9}
+    world.script = {1: lambda: world.checkpoint(100), 3: lambda: world.checkpoint(200)}
+    settings = settings_for(tmp_path)
+    settings = replace(settings, executor=replace(settings.executor, poll_interval_s=1,
+                                                  max_poll_interval_s=4))
+    journal = Journal(tmp_path / "journal.jsonl")
+    state = Controller(settings, journal, sched, PlainView(), clock=lambda: float(world.ticks),
+                       sleep=world.sleep).run()
+    journal.close()
+    evs, _ = read_events(tmp_path / "journal.jsonl")
+    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert sched.refused == 5  # tried at ticks 0, 1, 3, 7, 11 (backing off 1, 2, 4, 4 s)
+    assert [e["event"] for e in evs].count("scheduler_unavailable") == 1
+    assert [e["event"] for e in evs].count("scheduler_available") == 1
+    keys = [r.key for r in sched.requests.values()]
+    assert sorted(keys) == sorted(set(keys))  # nothing submitted twice
+    assert any(e.get("recovered") for e in evs if e["event"] == "submitted")
 
 
 def test_one_scheduler_query_per_poll_whatever_the_number_of_jobs(tmp_path: Path) -> None:

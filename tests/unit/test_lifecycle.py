@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.lifecycle import TERMINAL, TRANSITIONS, IllegalTransition, JobState, transition
-from orchestrator.submitit_backend import SLURM_STATES, map_slurm_state, parse_sacct
+from orchestrator.scheduler import JobRef
+from orchestrator.submitit_backend import (
+    SLURM_STATES,
+    SacctRow,
+    SubmititScheduler,
+    map_slurm_state,
+    parse_sacct,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -46,8 +53,10 @@ def test_nothing_goes_back_to_submitted() -> None:
 
 
 def test_recorded_sacct_output_maps_through_the_one_table() -> None:
-    states = parse_sacct((FIXTURES / "sacct_mixed.txt").read_text())
-    assert states == {
+    rows = parse_sacct((FIXTURES / "sacct_mixed.txt").read_text())
+    assert rows["53"].name == "someone's|odd name"  # the name is last: a "|" in it is safe
+    assert rows["43"].name == "s-1a2b3c-train-t001-a0"
+    assert {job_id: row.state for job_id, row in rows.items()} == {
         "41": JobState.SUCCEEDED, "42": JobState.RUNNING, "43": JobState.CANCELLED,
         "44": JobState.FAILED, "45": JobState.TIMEOUT, "46": JobState.OUT_OF_MEMORY,
         "47": JobState.PENDING, "48": JobState.NODE_FAIL, "49": JobState.REQUEUED,
@@ -66,3 +75,18 @@ def test_map_slurm_state(raw: str, state: JobState) -> None:
 
 def test_every_mapped_state_is_a_job_state() -> None:
     assert all(isinstance(v, JobState) for v in SLURM_STATES.values())
+
+
+@pytest.mark.parametrize(("row", "state"), [
+    (None, JobState.UNKNOWN),  # no row yet: sacct lags slurmctld
+    (SacctRow(JobState.RUNNING, "s-1a2b3c-train-t001-a0"), JobState.RUNNING),
+    (SacctRow(JobState.PENDING, "allocation"), JobState.PENDING),  # name not sent yet
+    (SacctRow(JobState.SUCCEEDED, "allocation"), JobState.UNKNOWN),  # whose end? wait
+    (SacctRow(JobState.RUNNING, "bench-job"), JobState.LOST),  # the id was given away
+], ids=["no-row", "ours", "unnamed-pending", "unnamed-ended", "foreign"])
+def test_a_row_counts_only_when_its_name_is_ours(row: SacctRow | None, state: JobState,
+                                                 tmp_path: Path) -> None:
+    backend = SubmititScheduler("slurm")
+    ref = JobRef("77", tmp_path, "s-1a2b3c-train-t001-a0")
+    assert backend._state_of(ref, row) is state
+    assert ("another job ('bench-job')" in backend.failure(ref)) == (state is JobState.LOST)
