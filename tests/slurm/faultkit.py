@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:  # scripts/reliability.py imports this file direct
     sys.path.insert(0, str(ROOT))
 
 from tests.e2e.searchrun import events  # noqa: E402
+from tests.slurm.searchkit import which  # noqa: E402
 
 BYO = ROOT / "tests" / "fixtures" / "byo"
 LOCAL_SLURM = ROOT / "scripts" / "local-slurm"
@@ -167,17 +168,9 @@ def tool_wrappers(folder: Path) -> tuple[Path, Path]:
     log = folder / "scheduler-calls.log"
     for name in SCHEDULER_TOOLS:
         script = bin_dir / name
-        script.write_text(WRAPPER.format(name=name, log=log, real=_which(name)))
+        script.write_text(WRAPPER.format(name=name, log=log, real=which(name)))
         script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return bin_dir, log
-
-
-def _which(name: str) -> str:
-    for folder in os.environ["PATH"].split(os.pathsep):
-        candidate = Path(folder) / name
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise FileNotFoundError(name)
 
 
 def sbatch_names(log: Path) -> Counter[str]:
@@ -246,19 +239,9 @@ def _live_in_queue(name_prefix: str) -> list[tuple[str, str, str, str]]:
 
 
 # --------------------------------------------------------------------------- invariants
-# A controller bug the campaign can hit (see RELIABILITY.md and the strict xfail test
-# test_faults.py::test_kill_9_between_sbatch_and_journal_does_not_submit_twice): problems it
-# explains are reported apart, so that the campaign in CI fails only on anything new.
-KNOWN_SUBMISSION_WINDOW = (
-    "known bug: kill -9 after sbatch returned but before the journal's `submitted` makes the "
-    "resumed controller submit that job again (SubmititScheduler.recover finds no "
-    "*_submitted.pkl); the orphan waits 60 s for its pickle, then fails")
-
-
 @dataclass
 class Findings:
-    problems: list[str] = field(default_factory=list)  # anything unexplained
-    known: list[str] = field(default_factory=list)  # explained by KNOWN_SUBMISSION_WINDOW
+    problems: list[str] = field(default_factory=list)
 
 
 def in_flight(evs: Sequence[dict[str, Any]]) -> set[str]:
@@ -268,16 +251,13 @@ def in_flight(evs: Sequence[dict[str, Any]]) -> set[str]:
 
 
 def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
-                 *, max_attempts: int = 1, require_values: bool = True,
-                 interrupted: Sequence[str] = ()) -> Findings:
+                 *, max_attempts: int = 1, require_values: bool = True) -> Findings:
     """Everything that must hold after a search that faults interrupted but did not fail.
 
     The same decision as the reference; every journaled intent submitted once (and, when
     `max_attempts` is 1, every piece of work tried once); exactly one training job and no
     job that the journal does not know in sacct; no evaluation done twice; every complete
     checkpoint up to the decision evaluated, with the curve's value; nothing left queued.
-    `interrupted`: keys whose submission a kill interrupted (journaled intent, no id): a
-    second job for one of them is the known bug, reported in `known`.
     """
     found = Findings()
     problems = found.problems
@@ -314,16 +294,11 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
                             f"expected {CURVE[step // 100 - 1]}")
 
     prefix = directory.name + "-"
-    known_names = {prefix + key for key in interrupted}
-
-    def sort(what: str, names: Sequence[str]) -> None:
-        if names:
-            target = found.known if set(names) <= known_names else problems
-            target.append(what)
 
     rows = sacct_rows(prefix, sorted(job_ids))
     orphans = [r for r in rows if r[0] not in job_ids]
-    sort(f"sacct holds jobs the journal does not know: {orphans}", [r[1] for r in orphans])
+    if orphans:
+        problems.append(f"sacct holds jobs the journal does not know: {orphans}")
     trains = [r for r in rows if "-train-" in r[1] and r[0] in job_ids]
     expected = len([k for k in intents if k.startswith("train-")])
     if len(trains) != expected:
@@ -332,9 +307,11 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
     if sbatch_log is not None:
         twice = {n: c for n, c in sbatch_names(sbatch_log).items()
                  if n.startswith(prefix) and c > 1}
-        sort(f"sbatch ran more than once for {twice}", list(twice))
+        if twice:
+            problems.append(f"sbatch ran more than once for {twice}")
     left = wait_until_gone(prefix)
-    sort(f"jobs still queued after the search ended: {left}", [r[1] for r in left])
+    if left:
+        problems.append(f"jobs still queued after the search ended: {left}")
     if left:  # ours: do not leave them to the next test
         cancel_leftovers(directory)
     best = directory / "best" / "best.json"
@@ -387,17 +364,13 @@ class KillCase:
     interrupted: list[str] = field(default_factory=list)  # submissions a kill cut in two
     missed: list[str] = field(default_factory=list)  # kill points the run ended before
     problems: list[str] = field(default_factory=list)
-    known: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """Nothing wrong at all (the known bug included)."""
-        return not self.problems and not self.known
+        return not self.problems
 
     def line(self) -> str:
-        verdict = "ok" if self.passed else "FAILED: " + "; ".join(
-            self.problems + [f"[{KNOWN_SUBMISSION_WINDOW.split(':')[0]}] {k}"
-                             for k in self.known])
+        verdict = "ok" if self.passed else "FAILED: " + "; ".join(self.problems)
         missed = f" (kill points it ended before: {'; '.join(self.missed)})" if self.missed else ""
         return (f"seed {self.seed}: {len(self.kills)} kill(s) [{', '.join(self.kills)}]"
                 f"{missed}, {self.runs} runs, {self.wall_s:.1f} s: {verdict}")
@@ -415,7 +388,7 @@ def reference_run(workdir: Path) -> Reference:
     reference = Reference(decision(directory) if code == 0 else ("", []), duration,
                           len(times), times)
     found = check_search(directory, ("target_reached", [(1, "target_reached", 500)]), log)
-    problems += found.problems + found.known
+    problems += found.problems
     if problems:
         raise AssertionError(f"the reference run itself is wrong: {problems}")
     return reference
@@ -473,9 +446,8 @@ def kill_case(workdir: Path, seed: int, reference: Reference, stratum: float) ->
     case.wall_s = time.monotonic() - started
     if code != 0:
         case.problems.append(f"final run exit {code} (log {out})")
-    found = check_search(directory, reference.decision, log, interrupted=case.interrupted)
+    found = check_search(directory, reference.decision, log)
     case.problems += found.problems
-    case.known += found.known
     return case
 
 

@@ -41,7 +41,7 @@ def counting_path(tmp_path: Path) -> tuple[dict[str, str], Path]:
     bin_dir.mkdir()
     log = tmp_path / "scheduler-calls.log"
     for name in ("sacct", "squeue", "scontrol", "sbatch", "scancel"):
-        real = _which(name)
+        real = which(name)
         script = bin_dir / name
         script.write_text(
             "#!/bin/sh\n"
@@ -53,7 +53,7 @@ def counting_path(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return env, log
 
 
-def _which(name: str) -> str:
+def which(name: str) -> str:
     for folder in os.environ["PATH"].split(os.pathsep):
         candidate = Path(folder) / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
