@@ -148,6 +148,7 @@ def _scenario(raw: Obj) -> str:
     sc = raw.get("scenario")
     if not sc:
         return ""
+    poll, cap = raw.get("slurm_poll_s", 5.0), raw.get("slurm_poll_cap_s", 60.0)
     p: Obj = sc["parameters"]
     runs: Obj = sc["runs"]
     k = legacy_run(p["curve"], p["target"]).evaluated
@@ -183,9 +184,9 @@ Target {p["target"]:g} %: first met at checkpoint 5 (81 %); both stop rules deci
 - **ours**: `python -m orchestrator run executor=slurm search.target={p["target"]:g}
   train.command='... fake_train.py {{output_dir}} ...' infer.command='... fake_infer.py
   {{checkpoint}} ...' executor.train.cpus_per_task=1 --plain`, with the slurm executor's own
-  poll settings (`conf/executor/slurm.yaml`: one batched sacct every 5 s, backing off x1.5 to
-  60 s while nothing changes; files every 1 s; 2 evaluations at once). Decision time is the
-  `t` of the journal's first `trial_ended`.
+  poll settings (`conf/executor/slurm.yaml`: one batched sacct every {poll:g} s, backing
+  off x1.5 to {cap:g} s while nothing changes; files every 1 s; 2 evaluations at once).
+  Decision time is the `t` of the journal's first `trial_ended`.
 - **legacy**: `bench/legacy_loop.py`, a line-by-line rendering of legacy-loop.md: `sbatch
   run_train.sh <model> <output_dir>`, `squeue -j` every poll until the id leaves the queue,
   then its fixed {sc["settle_s"]:g} s sleep; only then `checkpoint-*` sorted by step, one `sbatch
@@ -269,7 +270,7 @@ def _sched(results: Obj, raw: Obj) -> str:
     first = next(iter(sched.values()))
     early = sum(1 for t in first.get("poll_times_s", []) if t < 180)
     times = ", ".join(f"{t:g}" for t in first.get("poll_times_s", [])[:10])
-    cap = _get(raw, "sched_cap66", "1", "per_hour")
+    poll, cap = raw.get("slurm_poll_s", 5.0), raw.get("slurm_poll_cap_s", 60.0)
     rss: Obj = raw.get("rss", {})
     real_times = ", ".join(f"{t:g}" for t in rss.get("sacct_times_s", [])[:12])
     active = _get(raw, "scenario", "runs", "ours")
@@ -285,12 +286,12 @@ def _sched(results: Obj, raw: Obj) -> str:
 `SubmititScheduler("slurm")` tracks N real jobs (submitted with `sbatch --hold`: real records
 that sacct reports on every poll, no CPU used), injected as journaled submissions of one
 training job and N-1 inference jobs (`bench/tracked.py`), with the slurm executor's defaults
-(poll 5 s backing off x1.5 to 60 s). Its clock and sleep are virtual (`bench/sched_probe.py`):
-one hour of loop ticks runs in seconds, while every query is a real sacct call counted by the
-PATH wrapper. Each tick's real duration does not move the virtual clock, so this is an upper
-bound for a real hour. Real-time check: the real CLI tracking 1,000 such jobs
-(`rss` below) called sacct at {real_times} s after launch; the virtual schedule for one job
-was {times} s.
+(poll {poll:g} s backing off x1.5 to {cap:g} s). Its clock and sleep are virtual
+(`bench/sched_probe.py`): one hour of loop ticks runs in seconds, while every query is a
+real sacct call counted by the PATH wrapper. Each tick's real duration does not move the
+virtual clock, so this is an upper bound for a real hour. Real-time check: the real CLI
+tracking 1,000 such jobs (`rss` below) called sacct at {real_times} s after launch; the
+virtual schedule for one job was {times} s.
 
 **Legacy.** `LegacyLoop.wait_all`: one `squeue -j <id>` per waiting job per poll, run for 2
 real rounds over the same N jobs and scaled to an hour at its 30 s poll.
@@ -299,9 +300,8 @@ real rounds over the same N jobs and scaled to an hour at its 30 s poll.
         "ours CPU per tick (ms)", "legacy per hour"], rows)}
 One sacct call covers every tracked job, so the rate does not depend on N; what grows with N
 is the controller's CPU per tick (see the footprint section). The first hour holds the
-back-off's start ({early} polls in its first 3 minutes), then one poll per 60 s cap: steady
-state is exactly 60 an hour. With `executor.max_poll_interval_s=66` the first hour measured
-{_s(cap, 0)}. {active_line}
+back-off's start ({early} polls in its first 3 minutes), then one poll per {cap:g} s cap:
+steady state is {3600 / cap:.0f} an hour. {active_line}
 """
 
 
@@ -405,7 +405,7 @@ evaluation slot that never queues (a reserved partition, QOS or node for evaluat
 real cluster), a shorter `executor.fs_interval_s` (0.5 s halves both detection delays), or
 watching the folders with inotify instead of polling.""")
     if met.get("sched_queries_per_hour") is False:
-        cap = _get(raw, "sched_cap66", "1", "per_hour")
+        cap = raw.get("slurm_poll_cap_s", 60.0)
         value = fmt(results.get("sched_queries_per_hour"))
         probe = next(iter((raw.get("sched") or {"": {}}).values()))
         poll_times = probe.get("poll_times_s", [])
@@ -415,12 +415,11 @@ watching the folders with inotify instead of polling.""")
         notes.append(f"""### `sched_queries_per_hour` ({value} > 60 in the first hour)
 
 The count is the back-off's start plus its cap: the first polls come at
-{times} s (x1.5 from 5 s, on the loop's 1 s ticks), {early} of them in the first 3 minutes;
-after that one poll per 60 s. That makes {first_hour:.0f} in the first hour of tracking; every
-later hour makes 60, the target itself.
-What would close it: a cap slightly above 60 s: `executor.max_poll_interval_s=66` measured
-{_s(cap, 0)} in the first hour (a one-line change to `conf/executor/slurm.yaml`, which this
-work does not own), at the cost of noticing a state change of a quiet job up to 6 s later.
+{times} s (x1.5 on the loop's 1 s ticks), {early} of them in the first 3 minutes;
+after that one poll per {cap:g} s. That makes {first_hour:.0f} in the first hour of tracking.
+What would close it: a larger `executor.max_poll_interval_s` in `conf/executor/slurm.yaml`
+(each second above 60 s takes about one poll off the hour), at the cost of noticing a state
+change of a quiet job that much later.
 Decisions do not wait for sacct in any case: results and checkpoints are read from files.""")
     if met.get("inference_speedup_cpu") is False:
         inf: Obj = raw.get("inference", {})

@@ -4,7 +4,7 @@ Theory of operation. Both sides run the users' own scripts as real SLURM jobs:
 - the controller through its bring-your-own-scripts mode (`train.command=` and
   `infer.command=` with `{output_dir}` and `{checkpoint}`), started as
   `python -m orchestrator run executor=slurm ... --plain` with the slurm executor's own poll
-  settings (conf/executor/slurm.yaml: sacct every 5 s backing off to 60 s, files every 1 s);
+  settings (conf/executor/slurm.yaml: sacct every 5 s backing off to 75 s, files every 1 s);
 - the legacy loop (bench.legacy_loop) through two tiny sbatch scripts written here, exactly
   as its users call them: `sbatch run_train.sh <model> <output_dir>` and
   `sbatch run_inf.sh <checkpoint>`, the inference output going to one fixed `bert-inf.out`.
