@@ -70,9 +70,9 @@ LIMITATIONS = """\
   machine that loses power; multi-node placement and network partitions are not exercised.
 - slurmctld is restarted gracefully (SIGTERM, state saved). A slurmctld killed with -9
   loses the jobs submitted since its last state save and hands their ids out again; that
-  is simulated (test_a_job_id_reused_by_another_job_is_never_cancelled) rather than done
-  for real, because the controller would then cancel other users' jobs on this shared
-  cluster.
+  is simulated (test_a_job_id_reused_by_another_job_is_never_cancelled: a journaled id is
+  made to name another job) rather than done for real, because a real slurmctld -9 would
+  lose the jobs of whatever else runs on this shared cluster (other tests, benchmarks).
 - Kill points are sampled at 5 ms resolution over time and journal lines; a window shorter
   than that (between two system calls) is reached only by the targeted tests, which stall a
   scheduler command at the exact point with a PATH wrapper (tests/slurm/faultkit.py).
