@@ -190,21 +190,27 @@ class SubmititScheduler:
             # a local job's id is known only from its pickle; no folder: sbatch never ran
             found = sorted(request.folder.glob("*_submitted.pkl"))
             return found[-1].name.removesuffix("_submitted.pkl") if found else None
-        ids = self._ids_named(request.name, since=request.folder.stat().st_mtime - 600)
-        if not ids:
+        jobs = self._jobs_named(request.name, since=request.folder.stat().st_mtime - 600)
+        if not jobs:
             return None
-        *duplicates, job_id = sorted(ids, key=lambda i: int(i.split("_")[0]))
+        *duplicates, (job_id, state) = sorted(jobs.items(), key=lambda j: int(j[0].split("_")[0]))
         if duplicates:  # never two runs of one job: they would write the same folders
-            self.cancel([JobRef(i, request.folder, request.name) for i in duplicates])
-        _finish_submitit_files(request.folder, job_id)
+            self.cancel([JobRef(i, request.folder, request.name) for i, _ in duplicates])
+        paths = submitit.core.utils.JobPaths(request.folder, job_id=job_id, task_id=0)
+        if not paths.submitted_pickle.exists():
+            if state.terminal:
+                # it gave up waiting (60 s) for the pickle its killed controller never
+                # wrote: it ran nothing, so submitting afresh costs no retry
+                return None
+            _finish_submitit_files(request.folder, paths)
         return job_id
 
-    def _ids_named(self, name: str, since: float) -> list[str]:
-        """Ids of the jobs called `name`: squeue (slurmctld, no lag) for those it still
-        holds, else sacct (the database) for those it has forgotten since `since`."""
+    def _jobs_named(self, name: str, since: float) -> dict[str, JobState]:
+        """Id -> state of the jobs called `name`: squeue (slurmctld, no lag) for those it
+        still holds, else sacct (the database) for those it has forgotten since `since`."""
         day = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since))
-        queries = (["squeue", "-h", "-t", "all", "--name", name, "-o", "%i"],
-                   ["sacct", "-X", "-n", "-P", "-S", day, "--name", name, "-o", "JobID"])
+        queries = (["squeue", "-h", "-t", "all", "--name", name, "-o", "%i|%T"],
+                   ["sacct", "-X", "-n", "-P", "-S", day, "--name", name, "-o", "JobID,State"])
         for command in queries:
             try:
                 out = subprocess.run(command, capture_output=True, text=True, timeout=60,
@@ -212,10 +218,12 @@ class SubmititScheduler:
             except (OSError, subprocess.SubprocessError) as exc:
                 detail = _last_line(str(getattr(exc, "stderr", None) or exc))
                 raise SchedulerUnavailable(f"looking for job {name}: {detail}") from None
-            ids = [w for w in out.split() if "." not in w]
-            if ids:
-                return ids
-        return []
+            jobs = {job_id: map_slurm_state(raw) for job_id, _, raw in
+                    (line.strip().partition("|") for line in out.splitlines())
+                    if job_id and "." not in job_id}
+            if jobs:
+                return jobs
+        return {}
 
     def render(self, request: JobRequest) -> str:
         if self.cluster != "slurm":
@@ -364,15 +372,14 @@ class SubmititScheduler:
         return [paths.stdout, paths.stderr]
 
 
-def _finish_submitit_files(folder: Path, job_id: str) -> None:
+def _finish_submitit_files(folder: Path, paths: Any) -> None:
     """Do what submitit does right after sbatch returns, for a controller killed before it
     could: give the job its `<id>_submitted.pkl` (the job waits 60 s for it, then fails)
     and its `<id>_submission.sh`. The newest temporary files are this submission's."""
-    paths = submitit.core.utils.JobPaths(folder, job_id=job_id, task_id=0)
     pickles = sorted((p for p in folder.glob("*.pkl") if len(p.stem) == 32
                       and all(c in "0123456789abcdef" for c in p.stem)),
                      key=lambda p: p.stat().st_mtime)
-    if pickles and not paths.submitted_pickle.exists():
+    if pickles:
         pickles[-1].rename(paths.submitted_pickle)
     scripts = sorted(folder.glob(".submission_file_*.sh"), key=lambda p: p.stat().st_mtime)
     if scripts and not paths.submission_file.exists():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -99,6 +100,28 @@ def test_kill_9_between_sbatch_and_journal_does_not_submit_twice(
     trains = fk.sbatch_names(log)[job_name(directory, "train-t001-a0")]
     assert fk.decision(directory) == REFERENCE
     assert trains == 1, f"the training job was submitted {trains} times"
+
+
+def test_a_job_that_gave_up_waiting_for_its_pickle_is_submitted_afresh(
+        slurm_cluster: object, tmp_path: Path, directory: Path) -> None:
+    """As above, but the rerun comes after the orphan ended: it waits 60 s for the pickle its
+    killed controller never wrote, then fails (cancelled here, to save the minute). It ran
+    nothing, so the rerun submits the job again as the same attempt: no retry is used."""
+    tools, log = fk.tool_wrappers(tmp_path)
+    args = fk.overrides(directory)
+    proc = fk.start(args, fk.controller_env(tools, FAULTKIT_STALL_SBATCH="-train-t001-a0",
+                                            FAULTKIT_STALL_S="5"), tmp_path / "first.log")
+    fk.wait_for(lambda: log.exists() and "stall sbatch" in log.read_text(), 60, "the stall")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    orphan = re.findall(r"stall sbatch .* job (\d+)", log.read_text())[0]
+    subprocess.run(["scancel", orphan], check=True)
+    fk.wait_for(lambda: not fk.squeue_jobs(directory.name), 60, "the orphan to end")
+    assert fk.run(args, fk.controller_env(tools), tmp_path / "second.log") == 0
+    assert fk.decision(directory) == REFERENCE
+    trains = [e["job_id"] for e in events(directory)
+              if e["event"] == "submitted" and e["key"].startswith("train-")]
+    assert len(trains) == 1 and trains[0] != orphan, (trains, orphan)
 
 
 def test_kill_9_with_a_cancel_in_flight_cancels_again_on_resume(
