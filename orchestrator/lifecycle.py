@@ -27,7 +27,7 @@ class JobState(enum.Enum):
     TIMEOUT = "TIMEOUT"
     OUT_OF_MEMORY = "OUT_OF_MEMORY"
     NODE_FAIL = "NODE_FAIL"
-    LOST = "LOST"  # the process is gone and left no result (local executor only)
+    LOST = "LOST"  # gone without a result: a dead local process, or a SLURM id now reused
 
     @property
     def terminal(self) -> bool:
