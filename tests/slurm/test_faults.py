@@ -102,7 +102,7 @@ def test_kill_9_between_sbatch_and_journal_does_not_submit_twice(
     assert trains == 1, f"the training job was submitted {trains} times"
 
 
-def test_a_job_that_gave_up_waiting_for_its_pickle_is_submitted_afresh(
+def test_kill_9_in_sbatch_then_a_rerun_after_the_job_gave_up_submits_it_afresh(
         slurm_cluster: object, tmp_path: Path, directory: Path) -> None:
     """As above, but the rerun comes after the orphan ended: it waits 60 s for the pickle its
     killed controller never wrote, then fails (cancelled here, to save the minute). It ran
