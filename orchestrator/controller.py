@@ -172,6 +172,11 @@ class Controller:
             if new is not None:
                 self.record("job_state", key=job.key, job_id=job.job_id, state=new.value)
                 changed = True
+        # SLURM requeues a NODE_FAIL'd batch job by itself (JobRequeue=1) under the same id.
+        # For us that attempt is over (a retry may follow): cancel the copy at once, so it
+        # neither runs beside the retry nor outlives the search unseen.
+        self._cancel([job for job in live if job.state is JobState.NODE_FAIL
+                      and not job.cancel_requested])
         return changed
 
     def _scan_trial(self, trial: TrialRecord) -> None:

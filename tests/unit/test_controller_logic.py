@@ -167,6 +167,36 @@ def test_failed_inference_is_retried_then_recorded_and_the_search_goes_on(
     assert state.finished is not None and state.finished["status"] == "exhausted"
 
 
+@pytest.mark.parametrize("eval_retries", [0, 2])
+def test_a_node_fail_is_cancelled_at_once(tmp_path: Path, eval_retries: int) -> None:
+    """SLURM requeues a NODE_FAIL'd job under the same id: the controller cancels that id
+    as soon as it sees the failure, whether or not a retry follows."""
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+
+    def node_fails() -> None:
+        job_id, _ = sched.by_kind("infer")[0]
+        sched.states[job_id] = JobState.NODE_FAIL
+
+    world.script = {2: lambda: world.checkpoint(100), 4: node_fails,
+                    6: lambda: world.auto_results.update({100: 0.85}), 9: world.end_training}
+    state = run(tmp_path, world, sched, eval_retries=eval_retries)
+    ids = [i for i, _ in sched.by_kind("infer")]
+    assert ids[0] in sched.cancelled
+    evs, _ = read_events(tmp_path / "journal.jsonl")
+    names = [(e["event"], e.get("key") or e.get("keys"), e.get("state")) for e in evs]
+    failed_at = names.index(("job_state", "infer-t001-s00000100-a0", "NODE_FAIL"))
+    assert names[failed_at + 1] == ("cancel", ["infer-t001-s00000100-a0"], None)
+    evaluation = state.evaluations[(1, 100)]
+    assert state.finished is not None
+    if eval_retries:
+        assert evaluation.value == 0.85 and evaluation.job_id == ids[1]
+        assert state.finished["status"] == "target_reached"
+    else:
+        assert len(ids) == 1 and "NODE_FAIL" in evaluation.error
+        assert state.finished["status"] == "failed"
+
+
 def test_cancelled_outside_is_reported_as_cancelled_not_success(tmp_path: Path) -> None:
     sched = FakeScheduler()
     world = World(sched, tmp_path)
