@@ -280,7 +280,11 @@ class SubmititScheduler:
         if job is not None and job._process is not None:
             code = job._process.poll()
             return JobState.CANCELLED if code is not None and code < 0 else JobState.LOST
-        return JobState.RUNNING if _local_alive(int(ref.job_id)) else JobState.LOST
+        if _local_alive(int(ref.job_id)):
+            return JobState.RUNNING
+        # it may have written its result and exited since the first look
+        return _outcome_state(paths.result_pickle) if paths.result_pickle.exists() else (
+            JobState.LOST)
 
     def _debug_state(self, ref: JobRef) -> JobState:
         job = self._live.get(ref.job_id)
