@@ -144,6 +144,8 @@ def _wait_for_event(search_dir: Path, name: str, step: int) -> None:
             if event.get("event") == name and event.get("step") == step:
                 return
         time.sleep(0.01)
+    # fail loudly: carrying on would bring back the race this wait exists to rule out
+    raise SystemExit(f"badkit: no {name!r} event for step {step} in {search_dir} after 60 s")
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -206,7 +206,9 @@ def test_a_job_id_reused_by_another_job_is_never_cancelled(
         assert fk.run(args, env, tmp_path / "second.log") == 0
         assert fk.decision(directory) == REFERENCE
         state = fk.wait_for(lambda: slurm_state(foreign), 30, "the foreign job's sacct row")
-        assert state == "RUNNING", f"the foreign job {foreign} was {state} by the controller"
+        # still queued or running (a busy node may hold it PENDING), never cancelled
+        assert state in ("RUNNING", "PENDING"), (
+            f"the foreign job {foreign} was {state} by the controller")
     finally:
         subprocess.run(["scancel", foreign], capture_output=True, check=False)
 
@@ -316,7 +318,9 @@ def test_slurmdbd_down_for_a_minute_nothing_is_called_done_or_lost(
         record_property: Record) -> None:
     tools, log = fk.tool_wrappers(tmp_path)
     # training lingers after its last checkpoint, so that the finish has to wait for sacct
-    args = fk.overrides(directory, linger_s=300, extra=["search.drain_timeout_s=150"])
+    # checkpoints 2 s apart: the decision comes well after slurmdbd is down, on any machine
+    args = fk.overrides(directory, every_s=2.0, linger_s=300,
+                        extra=["search.drain_timeout_s=150"])
     proc = fk.start(args, fk.controller_env(tools), tmp_path / "c.log")
     try:
         fk.wait_for(lambda: _has(directory, "job_state", key="train-t001-a0", state="RUNNING"),
@@ -367,7 +371,7 @@ def test_evaluations_go_on_from_result_files_while_sacct_fails(
         down.touch()
         decided = True
         try:
-            fk.wait_for(lambda: _has(directory, "search_ended"), 25, "the decision")
+            fk.wait_for(lambda: _has(directory, "search_ended"), 90, "the decision")
         except AssertionError:
             decided = False
         evaluated = len([e for e in events(directory) if e["event"] == "evaluation"])
@@ -377,7 +381,7 @@ def test_evaluations_go_on_from_result_files_while_sacct_fails(
         if proc.poll() is None:
             proc.kill()
     _assert_clean(fk.check_search(directory, REFERENCE, log))
-    assert decided, f"no decision in 25 s of failing sacct: {evaluated} evaluation(s) recorded"
+    assert decided, f"no decision in 90 s of failing sacct: {evaluated} evaluation(s) recorded"
 
 
 # --------------------------------------------------------------------------- the node
@@ -427,15 +431,17 @@ def _runs(job_id: str) -> list[tuple[str, str]]:
 
 
 def _retry_needed(evs: list[dict[str, Any]], key: str, job_id: str) -> bool:
-    """Whether a NODE_FAIL'd attempt had to be retried: not when its own result was in
-    (DOWN can kill an evaluation after it wrote its result file, while it exits), nor
-    when the search had already ended when the failure was seen."""
+    """Whether a NODE_FAIL'd attempt had to be retried: not when its own result was taken
+    (DOWN can kill an evaluation after it wrote its result, while it exits), nor when its
+    step was never evaluated because the search decided first (a retry can wait for a free
+    evaluation slot, or the failure and the deciding result can be seen in one pass)."""
     if any(e["event"] == "evaluation" and e.get("job_id") == job_id
            and e.get("value") is not None for e in evs):
         return False
-    failed_at = min(e["t"] for e in evs if e["event"] == "job_state" and e["key"] == key
-                    and e["state"] == "NODE_FAIL")
-    return not any(e["event"] == "search_ended" and e["t"] <= failed_at for e in evs)
+    ended = any(e["event"] == "search_ended" for e in evs)
+    step = int(key.split("-s")[1].split("-")[0]) if key.startswith("infer-") else None
+    evaluated = any(e["event"] == "evaluation" and e["step"] == step for e in evs)
+    return not (ended and step is not None and not evaluated)
 
 
 @pytest.mark.timeout(3600)
