@@ -185,8 +185,10 @@ def campaign_section(title: str, reference: faultkit.Reference,
              "and step), one `submit_intent` per key and per (kind, trial, step), exactly one "
              "training job and no job unknown to the journal in sacct (by job-name prefix), "
              "one sbatch per job name, one `evaluation` per (trial, step), every complete "
-             "checkpoint up to the decision evaluated with its curve value, nothing left in "
-             "the queue, best/ holding the deciding checkpoint and no staging copy left.", "",
+             "checkpoint up to the decision evaluated with its curve value (unless the "
+             "controller cancelled that evaluation before it delivered, the decision having "
+             "come first), nothing left in the queue, best/ holding the deciding checkpoint "
+             "and no staging copy left.", "",
              "| cases tried | passed | failed |", "|---|---|---|",
              f"| {len(cases)} | {passed} | {len(failed)} |", "",
              "Where the kills landed (the last journal event before each): " +
