@@ -66,6 +66,7 @@ class PollTimes:
 
     def __init__(self, inner: SubmititScheduler, clock: VirtualClock) -> None:
         self.inner, self.clock = inner, clock
+        self.submit_settle_s = inner.submit_settle_s
         self.times: list[float] = []
         self.sizes: list[int] = []
 

@@ -11,6 +11,8 @@ Theory of operation. Each tick:
    checkpoints up to the concurrency limit. A submission journals its intent, submits, then
    journals the job id; a resume that finds an intent without an id asks the scheduler
    whether that submission happened before submitting again, so no job is ever doubled.
+   Not found, an intent younger than `Scheduler.submit_settle_s` is looked for once more
+   when that time is up: the killed controller's sbatch may still be on its way.
 When the search has ended, `finish` cancels what is left, waits a bounded time for those
 jobs to end, promotes the best checkpoint and writes the outcome files; every step of it is
 idempotent, so a controller killed while finishing simply finishes again.
@@ -68,6 +70,14 @@ def _typed(params: dict[str, Any]) -> dict[str, Any]:
             for k, v in params.items()}
 
 
+class _NotYet(Exception):
+    """A submission a killed controller left open is not found yet, but may still appear."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
+
+
 class View(Protocol):
     def event(self, record: Event, state: SearchState) -> None: ...
     def refresh(self, state: SearchState) -> None: ...
@@ -106,6 +116,10 @@ class Controller:
         # long to wait after that (doubling up to max_poll_interval_s)
         self._retry_submissions_at: float | None = None
         self._submit_backoff = settings.executor.poll_interval_s
+        # intents a killed controller left open, by key: until when (our clock) a job not
+        # found yet may still appear (see Scheduler.submit_settle_s), and when to look again
+        self._settle_until: dict[str, float] = {}
+        self._look_again_at: float | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchState:
@@ -136,6 +150,10 @@ class Controller:
             pending = [j.ref for j in self.state.live_jobs() if j.cancel_requested]
             if pending:
                 self.scheduler.cancel(pending)
+            now, settle = time.time(), self.scheduler.submit_settle_s
+            self._settle_until = {
+                j.key: self.clock() + max(0.0, (j.intent_t or 0.0) + settle - now)
+                for j in self.state.open_intents()}
         self._settle_intents()
         if self.settings.search.space and self.settings.search.sampler == "optuna":
             known = {t.sampler_trial for t in self.state.trials.values()}
@@ -550,14 +568,21 @@ class Controller:
 
     def _settle_intents(self) -> bool:
         """Complete every submission journaled as intended but not as made (a kill, or a
-        scheduler that did not answer); False while the scheduler still does not answer."""
+        scheduler that did not answer); False while the scheduler still does not answer or
+        a killed controller's submission may still appear."""
         if self._retry_submissions_at is not None and self.clock() < self._retry_submissions_at:
             return False
+        if self._look_again_at is not None and self.clock() < self._look_again_at:
+            return False
+        self._look_again_at = None
         for job in self.state.open_intents():
             try:
                 self._complete_submission(job)
             except SchedulerUnavailable as exc:
                 self._unavailable(exc)
+                return False
+            except _NotYet as wait:
+                self._look_again_at = wait.until
                 return False
         if self._retry_submissions_at is not None:
             self._retry_submissions_at = None
@@ -579,6 +604,10 @@ class Controller:
         if job_id is not None:
             self.record("submitted", key=job.key, job_id=job_id, recovered=True)
             return
+        until = self._settle_until.pop(job.key, None)
+        if until is not None and self.clock() < until:
+            self._settle_until[job.key] = until
+            raise _NotYet(until)  # the killed controller's sbatch may still land: look again
         trial = self.state.trials[job.trial]
         if trial.ended is not None or self.state.finished is not None:
             self.record("submitted", key=job.key, job_id=None, abandoned=True)
@@ -597,7 +626,9 @@ class Controller:
     # ------------------------------------------------------------------ finish
     def finish(self) -> None:
         self._retry_submissions_at = None
-        self._settle_intents()  # a submission made but not journaled is found, then cancelled
+        # a submission made but not journaled is found, then cancelled
+        while not self._settle_intents() and self._look_again_at is not None:
+            self.sleep(max(self._look_again_at - self.clock(), 0.0))
         self._cancel(self._unfinished_work())
         deadline = self.clock() + self.settings.search.drain_timeout_s
         while self.state.live_jobs() and self.clock() < deadline:

@@ -38,6 +38,11 @@ class JobRef:
 
 
 class Scheduler(Protocol):
+    # How long after a killed controller journaled a submission its job can still appear:
+    # kill -9 spares the sbatch it was running, which may reach slurmctld only after the
+    # rerun has looked for the job. 0 where the submission dies with the controller.
+    submit_settle_s: float
+
     def submit(self, request: JobRequest) -> str:
         """Submit and return the job id. Raises SchedulerUnavailable when the scheduler did
         not answer (try again later), SchedulerError when it refused."""

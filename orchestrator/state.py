@@ -43,6 +43,7 @@ class JobRecord:
     overrides: dict[str, Any] = field(default_factory=dict)  # train settings this attempt changed
     cause: str | None = None  # why it failed: oom | nan | other (journaled once)
     failure: str = ""
+    intent_t: float | None = None  # when the intent was journaled (wall clock)
     submitted_t: float | None = None
     running_t: float | None = None  # first seen running
     ended_t: float | None = None
@@ -135,7 +136,7 @@ class SearchState:
     def _on_submit_intent(self, e: Event) -> None:
         job = JobRecord(
             e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"],
-            e.get("name", ""), overrides=dict(e.get("overrides") or {}),
+            e.get("name", ""), overrides=dict(e.get("overrides") or {}), intent_t=e["t"],
         )
         self.jobs[e["key"]] = job
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])

@@ -113,6 +113,9 @@ def _unreachable(detail: str) -> bool:
     return any(words in detail.lower() for words in UNREACHABLE)
 
 
+SBATCH_SETTLE_S = 15.0
+
+
 class SubmititScheduler:
     """The `orchestrator.scheduler.Scheduler` interface on submitit's three executors."""
 
@@ -126,6 +129,9 @@ class SubmititScheduler:
         self.sacct_calls = 0
         self._last_warning = -1e9
         self._foreign: dict[str, str] = {}  # our job id -> the other job's name now using it
+        # an orphaned sbatch either reaches slurmctld or gives up within its MessageTimeout
+        # (10 s by default); local and debug submissions die with the controller
+        self.submit_settle_s = SBATCH_SETTLE_S if cluster == "slurm" else 0.0
 
     # ---------------------------------------------------------------- submission
     def _executor(self, request: JobRequest, create: bool = True) -> Any:

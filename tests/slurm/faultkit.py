@@ -123,6 +123,12 @@ log="{log}"
 parent=$PPID
 if [ "{name}" = sbatch ]; then
   jobname=$(sed -n 's/^#SBATCH --job-name=//p' "$1" 2>/dev/null | head -n 1)
+  if [ -n "$FAULTKIT_DELAY_SBATCH" ]; then
+    case "$jobname" in *"$FAULTKIT_DELAY_SBATCH"*)
+      echo "$(date +%s.%N) delay sbatch name=$jobname" >> "$log"
+      sleep "${{FAULTKIT_DELAY_S:-5}}";;
+    esac
+  fi
   out=$("{real}" "$@"); rc=$?
   echo "$(date +%s.%N) sbatch rc=$rc name=$jobname out=$out" >> "$log"
   if [ -n "$FAULTKIT_STALL_SBATCH" ] && [ $rc -eq 0 ]; then
@@ -159,6 +165,9 @@ def tool_wrappers(folder: Path) -> tuple[Path, Path]:
     environment of each call: FAULTKIT_STALL_SBATCH=<part of a job name> stalls
     FAULTKIT_STALL_S seconds after that job was really submitted, before its id reaches the
     controller (the window between sbatch and the journal's `submitted`);
+    FAULTKIT_DELAY_SBATCH=<part of a job name> waits FAULTKIT_DELAY_S seconds before that
+    job is submitted (an sbatch on its way to a slow slurmctld: a killed caller leaves it
+    running, and it lands later);
     FAULTKIT_STALL_SCANCEL=1 stalls before every scancel, and a caller killed meanwhile
     takes the scancel with it (it never reaches the scheduler); FAULTKIT_SACCT_DOWN=<file>
     makes sacct fail as it does with slurmdbd down, for as long as that file exists.

@@ -124,6 +124,26 @@ def test_kill_9_in_sbatch_then_a_rerun_after_the_job_gave_up_submits_it_afresh(
     assert len(trains) == 1 and trains[0] != orphan, (trains, orphan)
 
 
+def test_kill_9_while_sbatch_is_on_its_way_does_not_submit_twice(
+        slurm_cluster: object, tmp_path: Path, directory: Path) -> None:
+    """kill -9 spares the controller's sbatch child: here it reaches slurmctld 5 s later,
+    after the rerun first looked for the job by name. The rerun looks again once
+    submit_settle_s (15 s) has passed since the intent, finds the job and adopts it."""
+    tools, log = fk.tool_wrappers(tmp_path)
+    key = "infer-t001-s00000300-a0"
+    args = fk.overrides(directory)
+    slow = fk.controller_env(tools, FAULTKIT_DELAY_SBATCH=key, FAULTKIT_DELAY_S="5")
+    proc = fk.start(args, slow, tmp_path / "first.log")
+    fk.wait_for(lambda: log.exists() and f"delay sbatch name={directory.name}-" in
+                log.read_text() and key in log.read_text(), 120, "the third evaluation's sbatch")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert fk.run(args, fk.controller_env(tools), tmp_path / "second.log") == 0
+    _assert_clean(fk.check_search(directory, REFERENCE, log))
+    submitted = [e for e in events(directory) if e["event"] == "submitted" and e["key"] == key]
+    assert [bool(e.get("recovered")) for e in submitted] == [True], submitted
+
+
 def test_kill_9_with_a_cancel_in_flight_cancels_again_on_resume(
         slurm_cluster: object, tmp_path: Path, directory: Path, record_property: Record) -> None:
     tools, log = fk.tool_wrappers(tmp_path)

@@ -35,6 +35,8 @@ from orchestrator.view import PlainView
 
 
 class FakeScheduler:
+    submit_settle_s = 0.0
+
     def __init__(self) -> None:
         self.requests: dict[str, JobRequest] = {}
         self.states: dict[str, JobState] = {}
@@ -291,6 +293,42 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     journal.close()
     assert len(sched.by_kind("train")) == 1
     assert second.state.jobs["train-t001-a0"].job_id == "100"
+
+
+@pytest.mark.parametrize("lands", [True, False])
+def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
+        tmp_path: Path, lands: bool) -> None:
+    """kill -9 spares the sbatch the controller was running: its job may reach the
+    scheduler after the rerun first looked for it. The rerun looks again once
+    submit_settle_s has passed since the intent, and submits afresh only then."""
+    sched = FakeScheduler()
+    sched.submit_settle_s = 10.0
+    journal = Journal(tmp_path / "journal.jsonl")
+    settings = settings_for(tmp_path)
+    first = Controller(settings, journal, sched, PlainView())
+    first._start_or_resume()
+    first.decide()
+    first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
+                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"))
+    journal.close()
+    now = [0.0]
+    journal = Journal(tmp_path / "journal.jsonl")
+    second = Controller(settings, journal, sched, PlainView(), clock=lambda: now[0])
+    second._start_or_resume()
+    second.act()
+    assert sched.requests == {}  # not found, not submitted: it may still come
+    if lands:  # the orphaned sbatch reaches the scheduler
+        sched.submit(JobRequest("train-t001-a0", "train", "x", tmp_path, settings.executor.train))
+    now[0] = 5.0
+    second.act()
+    assert len(sched.requests) == int(lands)
+    now[0] = 10.5
+    second.act()
+    journal.close()
+    assert len(sched.by_kind("train")) == 1
+    submitted = [e for e in read_events(tmp_path / "journal.jsonl")[0]
+                 if e["event"] == "submitted"]
+    assert [(e["job_id"], bool(e.get("recovered"))) for e in submitted] == [("100", lands)]
 
 
 class OutageScheduler(FakeScheduler):
