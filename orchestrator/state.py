@@ -136,7 +136,7 @@ class SearchState:
     def _on_submit_intent(self, e: Event) -> None:
         job = JobRecord(
             e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"],
-            e.get("name", ""), overrides=dict(e.get("overrides") or {}), intent_t=e["t"],
+            e.get("name", ""), overrides=dict(e.get("overrides") or {}), intent_t=e.get("t"),
         )
         self.jobs[e["key"]] = job
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
