@@ -1,0 +1,14 @@
+"""The exit statuses of `orchestrator run` and `orchestrator status`, in one place.
+
+Scripts and job arrays branch on them, so they are part of the interface: never renumber.
+"""
+
+from __future__ import annotations
+
+TARGET_REACHED = 0  # a checkpoint reached search.target
+NOT_REACHED = 1  # the search ended without reaching it (metric fell, trials exhausted)
+USAGE = 2  # a usage or configuration error, or a submission refused before anything ran
+FAILED = 3  # the search failed: jobs failed beyond their retries
+RUNNING = 4  # status: a live controller is running the search
+INTERRUPTED = 5  # status: unfinished and no controller alive; rerun the command to resume
+KEYBOARD_INTERRUPT = 130  # Ctrl-C (128 + SIGINT)
