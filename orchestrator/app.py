@@ -9,7 +9,12 @@ from typing import Any
 
 from orchestrator import requests
 from orchestrator.controller import Controller, rule_of
-from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.errors import (
+    ConfigError,
+    OrchestratorError,
+    SchedulerError,
+    SubmissionRefused,
+)
 from orchestrator.journal import Journal, read_events
 from orchestrator.lock import SearchLock
 from orchestrator.outcome import summary
@@ -62,7 +67,13 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
             view = make_view(plain)
             try:
                 scheduler = SubmititScheduler(settings.executor.name)
-                state = Controller(settings, journal, scheduler, view).run()
+                controller = Controller(settings, journal, scheduler, view)
+                try:
+                    state = controller.run()
+                except SchedulerError as exc:
+                    if any(j.job_id for j in controller.state.jobs.values()):
+                        raise
+                    raise SubmissionRefused(f"{exc} (nothing was submitted)") from None
             finally:
                 view.close()
         finally:

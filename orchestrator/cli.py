@@ -7,23 +7,64 @@ here ever imports torch, transformers or datasets (login nodes).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.errors import OrchestratorError
+from orchestrator import exit_codes
+from orchestrator.errors import ConfigError, OrchestratorError
 
-EXIT_TARGET_REACHED = 0
-EXIT_NOT_REACHED = 1
-EXIT_USAGE = 2
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+__version__ = "0.1.0"  # when the package metadata cannot be read (a source checkout)
 
 RUN_HELP = """\
 Run (or resume) a search. Overrides are Hydra's key=value and group=option, e.g.:
   orchestrator run executor=local data=synthetic model=tiny search.target=0.80 \\
       search.dir=runs/demo
 Running the same command again resumes the search from its journal, or prints its outcome.
-Exit status: 0 target reached, 1 ended without reaching it, 2 usage or configuration error.
+Quote values as bash wants them: a text setting is taken literally, e.g.
+  train.command='bash run_train.sh {{model}} {{output_dir}}' search.dir="my runs/it's here"
+
+config groups (group=option; folders of {conf}):
+{groups}
+Every key, its meaning and its default: orchestrator/settings.py and conf/config.yaml
+(`orchestrator run --cfg job ...` prints the composed config).
+
+exit status:
+  0    the target was reached
+  1    the search ended without reaching it (metric fell, trials exhausted)
+  2    usage or configuration error, or the scheduler refused the first submission
+       (nothing was submitted)
+  3    the search failed (jobs failed beyond their retries)
+  130  interrupted (Ctrl-C); run the same command again to resume
 """
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("slurm-orchestrator")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
+def groups_help(conf: Path = CONF_DIR) -> str:
+    """The config groups and their options, read from conf/ (no Hydra: --help stays light);
+    the default option, from conf/config.yaml's defaults list, is starred."""
+    try:
+        text = (conf / "config.yaml").read_text()
+        folders = sorted(p for p in conf.iterdir() if p.is_dir())
+    except OSError:
+        return f"  (no config folder at {conf})\n"
+    defaults = dict(re.findall(r"^\s*-\s*(\w+)\s*:\s*(\S+)", text, re.MULTILINE))
+    lines = []
+    for folder in folders:
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        shown = [f"{o}*" if defaults.get(folder.name) == o else o for o in options]
+        lines.append(f"  {folder.name:<10} {' | '.join(shown)}")
+    return "\n".join(lines) + "\n  (* the default)\n"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,8 +73,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Train, evaluate every checkpoint while training runs, stop when good "
         "enough: on SLURM or locally.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run or resume a search", description=RUN_HELP,
+    run = sub.add_parser("run", help="run or resume a search",
+                         description=RUN_HELP.format(conf=CONF_DIR, groups=groups_help()),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("overrides", nargs="*", help="Hydra overrides: key=value, group=option")
     run.add_argument("--cfg", choices=("job", "all"),
@@ -48,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config-dir", type=Path, default=None,
                      help="a config folder to use instead of the project's conf/")
     run.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+    # Hydra's habit: refused with the search.space equivalent (a search tries settings itself)
+    run.add_argument("-m", "--multirun", action="store_true", help=argparse.SUPPRESS)
     status = sub.add_parser("status", help="show a search's state from its journal alone")
     status.add_argument("dir", type=Path)
     status.add_argument("--json", action="store_true", help="print summary.json's content")
@@ -63,28 +108,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OrchestratorError as exc:
         if getattr(args, "traceback", False):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+        return exit_codes.KEYBOARD_INTERRUPT
+
+
+def error_text(exc: OrchestratorError) -> str:
+    """One line per problem: `error: <problem>`, or a count then one problem a line."""
+    if isinstance(exc, ConfigError) and len(exc.problems) > 1:
+        return "\n".join([f"error: {len(exc.problems)} problems in the configuration:",
+                          *(f"  {p}" for p in exc.problems)])
+    return f"error: {exc}"
 
 
 def _run(args: argparse.Namespace) -> int:
     from orchestrator import config  # Hydra is imported only for `run`
 
-    composed = config.compose(list(args.overrides), args.config_dir)
+    composed = config.compose(list(args.overrides), args.config_dir, multirun=args.multirun)
     if args.cfg:
         print(config.to_yaml(composed, resolve=args.resolve), end="")
-        return 0
+        return exit_codes.TARGET_REACHED
     settings = config.to_settings(composed)
     from orchestrator import app
+    from orchestrator.validate import warnings
 
+    for line in warnings(settings):
+        print(f"warning: {line}", file=sys.stderr)
     if args.dry_run:
         print(app.dry_run(settings), end="")
         return 0
     status = app.run_search(settings, plain=args.plain, force_resume=args.force_resume)
-    return EXIT_TARGET_REACHED if status == "target_reached" else EXIT_NOT_REACHED
+    return exit_codes.of_status(status)
 
 
 def _status(directory: Path, as_json: bool) -> int:

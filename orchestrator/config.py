@@ -12,9 +12,10 @@ from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from orchestrator import overrides as ov
 from orchestrator.errors import ConfigError
 from orchestrator.settings import (
     DataSettings,
@@ -53,18 +54,56 @@ def _open_mappings(tree: dict[str, Any]) -> dict[str, Any]:
             for k, v in tree.items()}
 
 
-def compose(overrides: list[str], config_dir: Path | None = None) -> DictConfig:
-    """The composed config; a bad override or unknown group option is a ConfigError."""
+def compose(overrides: list[str], config_dir: Path | None = None,
+            multirun: bool = False) -> DictConfig:
+    """The composed config; a bad override or unknown group option is a ConfigError.
+
+    The overrides are first made fit for Hydra as typed in bash (`overrides.quote_values`),
+    and Hydra habits that cannot work here are refused, every one at once. A plain override
+    of a mapping setting (`data.label_map={pos: positive}`) replaces the mapping instead of
+    merging into the group's: it is applied after Hydra, which can only merge."""
     directory = (config_dir or CONF_DIR).resolve()
     if not (directory / "config.yaml").is_file():
         raise ConfigError([f"no config.yaml in {directory}; pass --config-dir with the "
                            "project's conf/ folder"])
+    kinds = ov.setting_kinds()
+    problems: list[str] = []
+    parsed = []
+    for raw in ov.quote_values(list(overrides), kinds):
+        _, key, value = ov.split(raw)
+        habit = ov.hydra_problem(key, value) or (
+            ov.alias_problem(key, value) if key not in kinds else None)
+        if habit:
+            problems.append(habit)
+            continue
+        try:
+            parsed.append((raw, OverridesParser.create().parse_override(raw)))
+        except HydraException as exc:
+            problems.append(ov.grammar_problem(raw, exc))
+    problems += ov.sweep_problems(parsed, multirun)
+    if problems:  # every problem at once: the misspelt keys too
+        raise ConfigError(problems + _misspelt([raw for raw, o in parsed
+                                                if not o.is_sweep_override()]))
+    late = [(o.key_or_group, o.value()) for _, o in parsed
+            if _in_mapping(o.key_or_group, kinds) and not o.is_delete()]
+    hydra_overrides = [raw for raw, o in parsed
+                       if not _in_mapping(o.key_or_group, kinds) or o.is_delete()]
     _register_base()
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=overrides)
+            cfg = hydra_compose(config_name="config", overrides=hydra_overrides)
+        with open_dict(cfg):
+            for path, mapping in late:
+                OmegaConf.update(cfg, path, mapping, merge=False, force_add=True)
+        return cfg
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(_misspelt(overrides) or [_one_line(exc)]) from None
+        raise ConfigError(_misspelt(hydra_overrides) or [_one_line(exc)]) from None
+
+
+def _in_mapping(key: str, kinds: dict[str, str]) -> bool:
+    """`key` is a mapping setting (data.label_map) or lies inside one (data.label_map.6)."""
+    parts = key.split(".")
+    return any(kinds.get(".".join(parts[:n])) == ov.MAPPING for n in range(1, len(parts) + 1))
 
 
 def _misspelt(overrides: list[str]) -> list[str]:
@@ -91,7 +130,8 @@ def _misspelt(overrides: list[str]) -> list[str]:
 
 def _unknown(tree: Any, path: list[str]) -> str:
     """'' when `path` names a setting, a section or lies inside an open mapping (label_map,
-    search.space...); else what was probably meant at the first part that is not there."""
+    search.space...); else what was probably meant at the first part that is not there,
+    as a full key when the rest of the path fits the key meant (`serch.dir` -> search.dir)."""
     for depth, part in enumerate(path):
         if isinstance(tree, dict) and not tree:
             return ""  # an open mapping takes any key
@@ -99,7 +139,14 @@ def _unknown(tree: Any, path: list[str]) -> str:
             return f"{'.'.join(path[:depth])} has no sub-keys"
         if part not in tree:
             prefix = "".join(f"{p}." for p in path[:depth])
-            close = difflib.get_close_matches(part, list(tree), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(part, list(tree), n=3, cutoff=0.6)
+            for candidate in close:
+                rest = path[depth + 1:]
+                if rest and not _unknown(tree[candidate], rest):
+                    return f"did you mean {prefix}{candidate}.{'.'.join(rest)}?"
+                if rest and _unknown(tree[candidate], rest).startswith("did you mean "):
+                    inner = _unknown(tree[candidate], rest)[len("did you mean "):]
+                    return f"did you mean {prefix}{candidate}.{inner}"
             if close:
                 return f"did you mean {prefix}{close[0]}?"
             return f"the keys under {prefix.rstrip('.') or 'the top'} are {', '.join(tree)}"

@@ -36,3 +36,10 @@ class SchedulerError(OrchestratorError):
 class SchedulerUnavailable(SchedulerError):
     """The scheduler did not answer (slurmctld down or restarting): the same call can be
     made again later. The controller waits and retries instead of ending."""
+
+
+class SubmissionRefused(SchedulerError):
+    """The scheduler refused the search's very first submission: nothing ever ran, so it is
+    a usage error (a wrong account, partition or QOS), not a failed search."""
+
+    exit_code = 2

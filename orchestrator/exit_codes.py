@@ -12,3 +12,11 @@ FAILED = 3  # the search failed: jobs failed beyond their retries
 RUNNING = 4  # status: a live controller is running the search
 INTERRUPTED = 5  # status: unfinished and no controller alive; rerun the command to resume
 KEYBOARD_INTERRUPT = 130  # Ctrl-C (128 + SIGINT)
+
+_OF_STATUS = {"target_reached": TARGET_REACHED, "metric_fell": NOT_REACHED,
+              "exhausted": NOT_REACHED, "failed": FAILED}
+
+
+def of_status(status: str) -> int:
+    """The exit status of an ended search (summary.json's `status`); an unknown one failed."""
+    return _OF_STATUS.get(status, FAILED)

@@ -20,6 +20,7 @@ from typing import Any
 
 from orchestrator.errors import ConfigError
 from orchestrator.requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
+from orchestrator.sampler import grid_size
 from orchestrator.settings import Settings, TrainSettings
 
 EXECUTORS = ("local", "debug", "slurm")
@@ -33,8 +34,13 @@ FRACTION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 UNBOUNDED_METRICS = ("loss",)
 
 
-def build(cls: type[Any], raw: Any, path: str, problems: list[str]) -> Any:
-    """An instance of dataclass `cls` from `raw`, appending any problems found."""
+def build(cls: type[Any], raw: Any, path: str, problems: list[str],
+          broken: list[str] | None = None) -> Any:
+    """An instance of dataclass `cls` from `raw`, appending any problems found.
+
+    A field with a problem keeps its default (its key is appended to `broken`), so that the
+    meaning checks can still judge every other field: a type error in one key must not hide
+    a range error in another."""
     if not isinstance(raw, dict):
         problems.append(f"{path}: expected a mapping, got {raw!r}")
         return None
@@ -45,13 +51,25 @@ def build(cls: type[Any], raw: Any, path: str, problems: list[str]) -> Any:
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         problems.append(f"{_join(path, key)}: unknown key{hint}; known: {', '.join(fields)}")
     values: dict[str, Any] = {}
+    broken = [] if broken is None else broken
     for name, f in fields.items():
-        key = _join(path, name)
+        key, ftype = _join(path, name), hints[name]
+        nested = dataclasses.is_dataclass(ftype) and isinstance(ftype, type)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        before = len(problems)
         if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if required:
                 problems.append(f"{key}: missing")
-            continue
-        values[name] = _convert(hints[name], raw[name], key, problems)
+        else:
+            value = (build(ftype, raw[name], key, problems, broken) if nested
+                     else _convert(ftype, raw[name], key, problems))
+            if len(problems) == before or (nested and value is not None):
+                values[name] = value
+                continue
+        if len(problems) > before:
+            broken.append(key)
+        if required and nested:
+            values[name] = build(ftype, {}, key, [])  # the defaults stand in
     try:
         return cls(**values)
     except TypeError:
@@ -119,9 +137,13 @@ def _scalar(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
 def settings_from(raw: dict[str, Any]) -> Settings:
     """Validated settings, or ConfigError listing every problem."""
     problems: list[str] = []
-    settings = build(Settings, raw, "", problems)
-    if settings is not None and not problems:
-        problems += check_meaning(settings)
+    broken: list[str] = []
+    settings = build(Settings, raw, "", problems, broken)
+    if settings is not None:
+        # judged on defaults, a broken key's meaning problems would be made up: drop them
+        mentions = [re.compile(rf"(?<![\w.]){re.escape(k)}(?!\w)") for k in broken]
+        problems += [p for p in check_meaning(settings)
+                     if not any(m.search(p) for m in mentions)]
     if problems or settings is None:
         raise ConfigError(problems or ["the configuration is empty"])
     return settings  # type: ignore[no-any-return]
@@ -331,3 +353,41 @@ def _check_train(s: Settings) -> list[str]:
     if t.warmup_steps < 0:
         p.append(f"train.warmup_steps={t.warmup_steps:g}: must be >= 0")
     return p
+
+
+def warnings(s: Settings) -> list[str]:
+    """Settings that work but do not do what their author probably meant: one line each,
+    printed before the search starts (and by --dry-run); the search runs anyway. Only for
+    settings that passed `check_meaning`."""
+    search, w = s.search, []
+    lists = bool(search.space) and all(isinstance(v, list) and v for v in search.space.values())
+    trials = search.max_trials
+    if search.sampler == "grid" and lists:
+        points = grid_size(search.space)
+        if points > trials:
+            w.append(f"search.space has {points} grid points but search.max_trials={trials}: "
+                     f"{points - trials} are never tried; raise search.max_trials to {points} "
+                     "or use search.sampler=random")
+        elif points < trials:
+            w.append(f"search.space has {points} grid points: only {points} trials run, not "
+                     f"search.max_trials={trials} (a grid tries each point once)")
+        trials = min(trials, points)
+    elif search.sampler in ("random", "optuna") and not search.space:
+        w.append(f"search.sampler={search.sampler} without search.space: the trials differ by "
+                 "seed only; give e.g. search.space='{learning_rate: [1e-5, 3e-5]}'")
+    elif search.sampler in ("random", "optuna") and trials == 1:
+        w.append(f"search.sampler={search.sampler} with search.max_trials=1: one trial tries "
+                 "one point of search.space; raise search.max_trials")
+    if search.early_stop == "median":
+        # the median rule judges a trial against at least early_stop_min_trials OTHER trials
+        # with a result at the same step (ended ones count, so trials in a row are compared)
+        if trials <= search.early_stop_min_trials:
+            w.append(f"search.early_stop=median never acts: it needs "
+                     f"search.early_stop_min_trials={search.early_stop_min_trials} other "
+                     f"trials with a result at a step, and at most {trials} trials run; raise "
+                     f"search.max_trials above {search.early_stop_min_trials}")
+        elif 0 < s.train.max_steps < search.early_stop_grace_steps:
+            w.append(f"search.early_stop=median never acts: search.early_stop_grace_steps="
+                     f"{search.early_stop_grace_steps} is past train.max_steps="
+                     f"{s.train.max_steps}")
+    return w

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import badkit as bk
+from tests.unit.config_lines import assert_one_line_per_problem
 
 pytestmark = pytest.mark.e2e
 
@@ -319,7 +320,7 @@ def test_bad_configuration_on_slurm_makes_no_scheduler_call(
                        *overrides], env=env)
     note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert_one_line_per_problem(done.stderr)
     assert fragment in done.stderr
     assert not calls.exists(), calls.read_text()
     assert not directory.exists()

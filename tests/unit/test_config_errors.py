@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
+from tests.unit.config_lines import assert_one_line_per_problem
 
 BAD = [
     # (overrides, a fragment the message must contain)
     (["executor=nope"], "executor/nope"),
     (["data=nope"], "available options in 'data': files, synthetic, tweet_sentiment"),
     (["search.patiance=3"], "search.patiance: no such setting; did you mean search.patience?"),
-    (["serch.patience=3"], "serch.patience: no such setting; did you mean search?"),
+    (["serch.patience=3"], "serch.patience: no such setting; did you mean search.patience?"),
     (["executor.infer.tim=3"], "the keys under executor.infer are timeout_min, cpus_per_task"),
     (["search.target.x=1"], "search.target has no sub-keys"),
     (["search.target=79.43"], "write search.target=0.7943"),
@@ -66,9 +67,9 @@ def test_bad_configuration_exits_2_with_one_line_and_submits_nothing(
     err = capsys.readouterr().err
     assert code == 2, err
     assert fragment in err
-    assert len(err.strip().splitlines()) == 1
-    assert err.startswith("error: ")
+    assert_one_line_per_problem(err)
     assert not search_dir.exists()  # nothing journaled, nothing submitted
+
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path,
