@@ -100,7 +100,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command == "run" and not any(r.startswith("-") for r in rest):
+        args.overrides += rest  # overrides after a flag: `run a=1 --dry-run b=2`
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "status":
             return _status(args.dir, args.json)
