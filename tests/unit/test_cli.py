@@ -141,7 +141,8 @@ REPLACED = [
 ]
 
 
-@pytest.mark.parametrize(("words", "key", "value"), REPLACED, ids=[" ".join(r[0]) for r in REPLACED])
+@pytest.mark.parametrize(("words", "key", "value"), REPLACED,
+                         ids=[" ".join(r[0]) for r in REPLACED])
 def test_a_plain_override_replaces_a_mapping(words: list[str], key: str, value: Any) -> None:
     assert select(composed(words), key) == value
 

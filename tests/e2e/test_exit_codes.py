@@ -1,0 +1,44 @@
+"""The exit statuses that need a whole (fast) search: 2 when the scheduler refuses the
+search's very first submission (nothing ever ran), 3 when the search failed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator import exit_codes
+from tests.e2e import badkit as bk
+
+pytestmark = pytest.mark.e2e
+
+REFUSED = "sbatch: error: Batch job submission failed: Invalid account or account/partition " \
+          "combination specified"
+
+
+def test_a_refused_first_submission_is_a_usage_error(tmp_path: Path) -> None:
+    """sbatch refuses (a wrong account): exit 2 with sbatch's one-line reason."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in bk.SCHEDULER_TOOLS:
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{REFUSED}" >&2\nexit 1\n')
+        script.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    directory = tmp_path / "s"
+    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
+                       "executor.train.account=nope", "--plain"], env=env, timeout=120)
+    assert done.returncode == exit_codes.USAGE, done.stdout + done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1, done.stderr
+    assert "Invalid account" in error[0] and "nothing was submitted" in error[0], error
+
+
+def test_a_failed_search_exits_3(tmp_path: Path) -> None:
+    """Every training job fails (no retries): the search failed, exit 3, not 1."""
+    directory = tmp_path / "s"
+    done = bk.run_cli(bk.search(directory, train=f"{bk.PY} -c 'import sys; sys.exit(7)'"),
+                      timeout=240)
+    assert done.returncode == exit_codes.FAILED, done.stdout + done.stderr
+    assert bk.summary(directory)["status"] == "failed"
