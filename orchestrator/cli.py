@@ -16,7 +16,6 @@ from orchestrator import exit_codes
 from orchestrator.errors import ConfigError, OrchestratorError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-__version__ = "0.1.0"  # when the package metadata cannot be read (a source checkout)
 
 RUN_HELP = """\
 Run (or resume) a search. Overrides are Hydra's key=value and group=option, e.g.:
@@ -46,7 +45,9 @@ def version() -> str:
 
     try:
         return metadata.version("slurm-orchestrator")
-    except metadata.PackageNotFoundError:
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        from orchestrator import __version__
+
         return __version__
 
 
