@@ -48,7 +48,7 @@ def build(cls: type[Any], raw: Any, path: str, problems: list[str],
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in sorted(set(raw) - set(fields)):
         close = [name for name in fields if name.startswith(str(key)[:3])]
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        hint = f" (did you mean {', '.join(_join(path, c) for c in close)}?)" if close else ""
         problems.append(f"{_join(path, key)}: unknown key{hint}; known: {', '.join(fields)}")
     values: dict[str, Any] = {}
     broken = [] if broken is None else broken

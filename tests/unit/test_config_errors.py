@@ -28,7 +28,7 @@ BAD = [
     (["search.mode=min"], "higher is better"),
     (["search.metric=bleu"], "search.metric=bleu"),
     (["search.max_trials=0"], "search.max_trials=0: must be >= 1"),
-    (["+search.patiance=3"], "search.patiance: unknown key"),
+    (["+search.patiance=3"], "search.patiance: unknown key (did you mean search.patience?)"),
     (["train.learning_rate=-1"], "train.learning_rate=-1: must be > 0"),
     (["train.per_device_batch_size=big"], "train.per_device_batch_size: expected int"),
     (["train.save_steps=30", "train.eval_steps=20"], "multiple of train.eval_steps"),
