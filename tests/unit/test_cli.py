@@ -401,3 +401,9 @@ def test_a_usage_error_exits_2(argv: list[str], capsys: pytest.CaptureFixture[st
 
 def test_the_cli_has_no_exit_constants_of_its_own() -> None:
     assert not [name for name in vars(cli) if name.startswith("EXIT_")]
+
+
+def test_overrides_may_follow_a_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`orchestrator run a=1 --dry-run b=2`: argparse alone refuses `b=2` after the flag."""
+    assert main(["run", "search.target=0.8", "--dry-run", f"search.dir={tmp_path / 'later'}"]) == 0
+    assert str(tmp_path / "later") in capsys.readouterr().out
