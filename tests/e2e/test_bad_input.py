@@ -119,9 +119,9 @@ def test_inference_program_that_does_not_exist(tmp_path: Path, note: Note) -> No
     args = bk.search(directory, train=train, infer="/nonexistent/run_inf.sh {checkpoint}",
                      eval_retries=0)
     done = bk.run_cli(args)
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr  # the search failed
     data = bk.summary(directory)
-    note(f"exit 1, status {data['status']}; each evaluation failed: "
+    note(f"exit 3, status {data['status']}; each evaluation failed: "
          f"{data['evaluations'][0]['error']}")
     assert data["status"] == "failed"
     assert [e["step"] for e in data["evaluations"]] == [100, 200, 300]
@@ -134,9 +134,9 @@ def test_inference_program_that_does_not_exist(tmp_path: Path, note: Note) -> No
 def test_training_program_that_does_not_exist(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     done = bk.run_cli(bk.search(directory, train="/nonexistent/run_train.sh {output_dir}"))
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr  # the search failed
     trial = bk.summary(directory)["trials"][0]
-    note(f"exit 1, training_reason: {trial['training_reason']}")
+    note(f"exit 3, training_reason: {trial['training_reason']}")
     assert trial["training"] == "failed" and trial["ended"] == "train_failed"
     assert "/nonexistent/run_train.sh" in trial["training_reason"]
     assert "\n" not in trial["training_reason"]
@@ -181,13 +181,13 @@ def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, note: No
             time.sleep(0.01)
         train.unlink()
     output, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 1, output
+    assert proc.returncode == 3, output  # the search failed
     data = bk.summary(directory)
     trial = data["trials"][0]
     assert data["status"] == "failed"
     assert trial["training"] == "failed" and trial["ended"] == "train_failed"
     reason = trial["training_reason"]
-    note(f"exit 1, status failed, training_reason: {reason}")
+    note(f"exit 3, status failed, training_reason: {reason}")
     assert fragment in reason and "\n" not in reason, reason
     if case != "deleted":
         assert str(train) in reason  # names the file
