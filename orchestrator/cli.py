@@ -78,7 +78,10 @@ def _run(args: argparse.Namespace) -> int:
         print(config.to_yaml(composed, resolve=args.resolve), end="")
         return 0
     settings = config.to_settings(composed)
-    from orchestrator import app
+    from orchestrator import app, preflight
+
+    for line in preflight.warnings(settings):  # likely, not certain: the jobs may differ
+        print(f"warning: {line}", file=sys.stderr)
 
     if args.dry_run:
         print(app.dry_run(settings), end="")
