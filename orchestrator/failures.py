@@ -45,12 +45,12 @@ def failure_path(folder: str | os.PathLike[str], job_id: str) -> Path:
 
 
 def one_line(exc: BaseException) -> str:
-    """`Type: first line of the message`; our own JobInputError is its message alone."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[0] if lines else ""
-    if isinstance(exc, JobInputError):
-        return text[:500]
-    return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
+    """`Type: message` on one line (a multi-line message joined, cut at 500 characters);
+    our own JobInputError is its message alone."""
+    text = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+    if not isinstance(exc, JobInputError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def classify(exc: BaseException) -> JobFailure:
