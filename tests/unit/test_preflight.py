@@ -298,3 +298,30 @@ def test_every_input_problem_joins_the_other_config_problems(
                      "train.early_stopping_patience=2 needs train.load_best_model_at_end=true"):
         assert fragment in err, err
     assert not directory.exists()
+
+
+def test_the_readme_cluster_command_offline_is_a_warning_not_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """On SLURM the compute nodes may have internet or a cache of their own: never refuse."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["run", "executor=slurm", "data=tweet_sentiment", "model=bert_base",
+                 "train=seed_recipe", "search.target=0.80", f"search.dir={tmp_path / 'bert'}",
+                 "--dry-run"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "# dry run: nothing was submitted" in captured.out
+    warnings = [ln for ln in captured.err.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 2, captured.err
+    assert "model.name_or_path=google-bert/bert-base-uncased: not in the Hugging Face" \
+           in warnings[0]
+    assert "data.hub_name=mteb/tweet_sentiment_extraction: not in the Hugging Face" \
+           in warnings[1]
+    # the same on this machine's executor: the jobs would fail for sure
+    code = main(["run", "executor=local", "model=bert_base", "search.target=0.80",
+                 f"search.dir={tmp_path / 'local'}", "--dry-run"])
+    assert code == 2 and "google-bert/bert-base-uncased: not in the Hugging Face cache" in (
+        capsys.readouterr().err)
