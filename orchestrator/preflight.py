@@ -227,7 +227,7 @@ class _Scan:
 
 
 def _yaml_key(entry: str) -> str:
-    return entry if entry else "''"
+    return entry if entry else '""'  # inside the single quotes a shell command line uses
 
 
 def _short(value: str) -> str:
