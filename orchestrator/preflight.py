@@ -20,6 +20,7 @@ Nothing is refused that the jobs would accept: each check mirrors the job's own 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -28,7 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.settings import DataSettings, Settings
+from orchestrator import sampler
+from orchestrator.settings import DataSettings, Settings, TrainSettings
 
 # what the training job's evaluation reports (jobs.metrics.summary, plus the Trainer's loss),
 # with or without the Trainer's "eval_" prefix
@@ -42,7 +44,7 @@ MEMO_LABELS = 10000  # distinct raw labels whose verdict is remembered
 def problems(settings: Settings) -> list[str]:
     """Every input problem the jobs would fail on, one line each."""
     return [*_check_files(settings), *_check_model(settings, errors=True),
-            *_check_recipe(settings)]
+            *_check_recipe(settings), *_check_grid(settings)]
 
 
 def warnings(settings: Settings) -> list[str]:
@@ -374,3 +376,36 @@ def _check_recipe(s: Settings) -> list[str]:
     if s.model.dropout is not None and not 0 <= s.model.dropout < 1:
         found.append(f"model.dropout={s.model.dropout:g}: must be in [0, 1)")
     return found
+
+
+def _check_grid(s: Settings) -> list[str]:
+    """The trials a grid will run, each with its own train settings, checked as the base
+    ones (and save/eval steps alignment, which validate checks on the base only). Random and
+    optuna draw: a bad draw ends its trial at its start (an input error, not retried)."""
+    space, search = s.search.space, s.search
+    names = {f.name for f in dataclasses.fields(TrainSettings)} - {"command"}
+    if (not space or search.sampler != "grid" or s.train.command or set(space) - names
+            or not all(isinstance(v, list) and v for v in space.values())):
+        return []  # nothing to check, or validate reports the space itself
+    base = set(_check_recipe(s))
+    found: dict[str, str] = {}  # problem -> the first trial that has it
+    points = sampler.grid(space)[:search.max_trials]
+    for number, params in enumerate(points, start=1):
+        try:
+            train = dataclasses.replace(s.train, **params)
+            trial = [*_check_recipe(dataclasses.replace(s, train=train)),
+                     *_misaligned(train)]
+        except TypeError:  # a choice of the wrong type: validate's business
+            continue
+        for problem in trial:
+            if problem not in base:
+                shown = ", ".join(f"{k}={v}" for k, v in params.items())
+                found.setdefault(problem, f"search.space: trial {number} ({shown}): {problem}")
+    return list(found.values())
+
+
+def _misaligned(t: TrainSettings) -> list[str]:
+    if t.load_best_model_at_end and t.eval_steps >= 1 and t.save_steps % t.eval_steps:
+        return [f"train.save_steps={t.save_steps} must be a multiple of train.eval_steps="
+                f"{t.eval_steps} when train.load_best_model_at_end=true"]
+    return []

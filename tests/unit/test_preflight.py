@@ -279,6 +279,26 @@ def test_train_settings_that_contradict_each_other(tmp_path: Path, train: dict[s
     assert [p for p in preflight.problems(byo) if p.startswith("train.")] == []
 
 
+@pytest.mark.parametrize(("space", "max_trials", "fragment"), [
+    ({"save_steps": [250, 100]}, 2,
+     "search.space: trial 2 (save_steps=100): train.save_steps=100 must be a multiple of "
+     "train.eval_steps=250"),
+    ({"load_best_model_at_end": [True, False]}, 2,
+     "search.space: trial 2 (load_best_model_at_end=False): train.early_stopping_patience=5 "
+     "needs train.load_best_model_at_end=true"),
+    ({"metric_for_best_model": ["f1", "f1_macro"]}, 2, "trial 2 (metric_for_best_model=f1_macro)"),
+    ({"save_steps": [250, 100]}, 1, ""),  # the grid stops before the bad point
+    ({"save_steps": [250, 500]}, 2, ""),
+])
+def test_each_trial_of_a_grid_is_checked_with_its_own_settings(
+        tmp_path: Path, space: dict[str, Any], max_trials: int, fragment: str) -> None:
+    settings = _settings(tmp_path)
+    settings = replace(settings, search=replace(settings.search, space=space,
+                                                max_trials=max_trials))
+    found = preflight.problems(settings)
+    assert len(found) == bool(fragment) and all(fragment in p for p in found), found
+
+
 def test_every_input_problem_joins_the_other_config_problems(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI: exit 2, one error line listing every problem, no search folder made."""
