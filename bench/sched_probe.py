@@ -25,6 +25,7 @@ from pathlib import Path
 
 from orchestrator import config
 from orchestrator.controller import Controller
+from orchestrator.failures import JobFailure
 from orchestrator.journal import Event, Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.lock import SearchLock
@@ -84,7 +85,7 @@ class PollTimes:
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         self.inner.cancel(jobs)
 
-    def failure(self, job: JobRef) -> str:
+    def failure(self, job: JobRef) -> JobFailure:
         return self.inner.failure(job)
 
     def log_paths(self, job: JobRef) -> list[Path]:

@@ -21,9 +21,12 @@ multi-process (accelerate/torchrun) run. This module imports only the standard l
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import failures
 from orchestrator.checkpoints import last_complete, step_of
 from orchestrator.fsutil import atomic_write_json
 from orchestrator.settings import TrainSettings, TrainSpec
@@ -38,15 +41,35 @@ DONE_FILE = "train_done.json"
 class TrainOutOfMemory(RuntimeError):
     """CUDA ran out of memory. The message starts with `out of memory:` and says what to lower."""
 
+    failure_cause = failures.OOM
+
 
 class LossBecameNaN(RuntimeError):
     """The training loss stopped being finite. The message starts with `loss became NaN at step`."""
 
+    failure_cause = failures.NAN
+
+
+@contextmanager
+def inputs(what: str) -> Iterator[None]:
+    """Fail as an input error (JobInputError: the trial ends, no retry) when `what` cannot
+    be loaded: settings, data, the model. A retry would fail the same way."""
+    try:
+        yield
+    except failures.JobInputError:
+        raise
+    except Exception as exc:
+        if failures.classify(exc).cause == failures.OOM:
+            raise  # memory is not the input's fault
+        raise failures.JobInputError(f"{what}: {failures.one_line(exc)}") from exc
+
 
 def run(spec: TrainSpec) -> dict[str, Any]:
     """Train one model; return (and write to train_done.json) the step, best checkpoint and time."""
-    check_settings(spec.train)
-    import torch
+    with inputs("train settings"):
+        check_settings(spec.train)
+    with inputs("importing torch"):
+        import torch
 
     if spec.cpu_threads > 0:
         torch.set_num_threads(spec.cpu_threads)
@@ -90,14 +113,19 @@ def plan_dict(
 
 
 def _train(spec: TrainSpec) -> dict[str, Any]:
-    from jobs import trainer_parts as parts
-    from jobs.data import load_train_val
+    with inputs("importing the training job's libraries"):
+        from jobs import trainer_parts as parts
+        from jobs.data import load_train_val
 
     output_dir = Path(spec.output_dir)
-    precision = parts.resolve_precision(spec.train.precision)  # fail before the slow loading
-    train_set, val_set = load_train_val(spec.data)
-    tokenizer, model = parts.load_model_and_tokenizer(spec, [e.text for e in train_set])
-    args = parts.training_arguments(spec, precision)
+    with inputs("train.precision"):
+        precision = parts.resolve_precision(spec.train.precision)  # before the slow loading
+    with inputs(f"loading the data ({_data_name(spec)})"):
+        train_set, val_set = load_train_val(spec.data)
+    with inputs(f"loading model.name_or_path={spec.model.name_or_path}"):
+        tokenizer, model = parts.load_model_and_tokenizer(spec, [e.text for e in train_set])
+    with inputs("the train settings"):
+        args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
     guard = parts.NanGuard(precision)
     weights = None
@@ -126,6 +154,12 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
     if trainer.is_world_process_zero():
         atomic_write_json(output_dir / DONE_FILE, result)
     return result
+
+
+def _data_name(spec: TrainSpec) -> str:
+    d = spec.data
+    return {"files": f"data.train_file={d.train_file}", "hub": f"data.hub_name={d.hub_name}"
+            }.get(d.source, f"data.source={d.source}")
 
 
 def _resume_point(output_dir: Path, args: TrainingArguments) -> str | None:

@@ -135,13 +135,15 @@ def _run(args: argparse.Namespace) -> int:
     composed = config.compose(list(args.overrides), args.config_dir, multirun=args.multirun)
     if args.cfg:
         print(config.to_yaml(composed, resolve=args.resolve), end="")
-        return exit_codes.TARGET_REACHED
+        return 0
     settings = config.to_settings(composed)
-    from orchestrator import app
+    from orchestrator import app, preflight
     from orchestrator.validate import warnings
 
-    for line in warnings(settings):
+    # preflight's: likely, not certain (the jobs' machines may differ from this one)
+    for line in [*warnings(settings), *preflight.warnings(settings)]:
         print(f"warning: {line}", file=sys.stderr)
+
     if args.dry_run:
         print(app.dry_run(settings), end="")
         return 0

@@ -26,12 +26,13 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import requests, sampler
+from orchestrator import failures, requests, sampler
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.errors import OrchestratorError, SchedulerUnavailable
+from orchestrator.failures import JobFailure
 from orchestrator.fsutil import read_json
 from orchestrator.journal import Event, Journal
-from orchestrator.lifecycle import IllegalTransition, JobState, transition
+from orchestrator.lifecycle import FAILURES, IllegalTransition, JobState, transition
 from orchestrator.outcome import promote_best, write_outcome
 from orchestrator.pruning import median_prune
 from orchestrator.results import ResultError, metric_from_json, metric_from_text
@@ -56,9 +57,7 @@ RESULT_GRACE_S = 10.0
 FINAL_CHECKPOINT_GRACE_S = 30.0
 FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
 
-_FAILURES = frozenset(
-    {JobState.FAILED, JobState.LOST, JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL}
-)
+_FAILURES = FAILURES
 
 
 _INT_FIELDS = {f.name for f in fields(TrainSettings) if f.type in ("int", int)}
@@ -195,6 +194,9 @@ class Controller:
         # neither runs beside the retry nor outlives the search unseen.
         self._cancel([job for job in live if job.state is JobState.NODE_FAIL
                       and not job.cancel_requested])
+        for job in live:
+            if job.state in _FAILURES:
+                self._classify_failure(job)  # printed with its reason; retries depend on it
         return changed
 
     def _scan_trial(self, trial: TrialRecord) -> None:
@@ -287,18 +289,19 @@ class Controller:
         return expected or self._waited(job.key, FINAL_CHECKPOINT_GRACE_S)
 
     def _classify_failure(self, job: JobRecord) -> None:
-        """Journal once why a training attempt failed: the re-plan depends on it."""
-        if job.cause is not None:
+        """Journal once why an attempt failed: what follows depends on it. The job's own
+        word (orchestrator.failures) first; SLURM's OUT_OF_MEMORY (the job was killed, it
+        could write nothing) and the error's text for jobs that wrote nothing."""
+        if job.cause is not None or job.state not in _FAILURES:
             return
-        reason = self._failure_reason(job)
-        lowered = reason.lower()
-        if job.state is JobState.OUT_OF_MEMORY or "out of memory" in lowered:
-            cause = "oom"
-        elif "loss became nan" in lowered:
-            cause = "nan"
+        found = self.scheduler.failure(job.ref) if job.job_id else JobFailure(None, "")
+        if job.state is JobState.OUT_OF_MEMORY:
+            cause = failures.OOM
         else:
-            cause = "other"
-        self.record("job_failed", key=job.key, cause=cause, reason=reason)
+            cause = found.cause or failures.cause_from_text(found.reason)
+        self.record("job_failed", key=job.key, job_id=job.job_id, state=job.state.value,
+                    cause=cause, detail=found.reason,
+                    reason=self._failure_reason(job, found.reason))
 
     def _next_training_plan(self, trial: TrialRecord) -> tuple[dict[str, Any] | None, str]:
         """The train settings of the next attempt after a failure, or None and why not.
@@ -310,6 +313,9 @@ class Controller:
         attempts = self.state.attempts("train", trial.trial)
         last = attempts[-1]
         search, base = self.settings.search, self._trial_train(trial)
+        if last.cause == failures.INPUT:
+            return None, (f"{last.failure}; an input error, not retried (a retry would fail "
+                          "the same way): fix it, then run again with a new search.dir")
         if last.cause == "nan":
             return None, (f"{last.failure}; lower train.learning_rate or use "
                           "train.precision=fp32, then start a new search.dir")
@@ -357,16 +363,17 @@ class Controller:
             return
         elif job.state is JobState.CANCELLED:
             error = f"job {job.job_id} was cancelled outside the controller (scancel?)"
-        elif attempts > self.settings.search.eval_retries:
-            error = self._failure_reason(job)
+        elif attempts > self.settings.search.eval_retries or job.cause == failures.INPUT:
+            error = job.failure or self._failure_reason(job)
         else:
             return  # act() retries it
         logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
         self.record("evaluation", trial=trial.trial, step=step, value=None, job_id=job.job_id,
                     checkpoint=trial.checkpoints[step], error=error, logs=logs)
 
-    def _failure_reason(self, job: JobRecord) -> str:
-        detail = self.scheduler.failure(job.ref) if job.job_id else ""
+    def _failure_reason(self, job: JobRecord, detail: str | None = None) -> str:
+        if detail is None:
+            detail = self.scheduler.failure(job.ref).reason if job.job_id else ""
         logs = ", ".join(str(p) for p in self.scheduler.log_paths(job.ref)) if job.job_id else ""
         text = f"{job.kind} job {job.job_id} ended {job.state.value}"
         return text + (f": {detail}" if detail else "") + (f" (logs: {logs})" if logs else "")
@@ -545,6 +552,8 @@ class Controller:
                     continue
                 if len(attempts) > self.settings.search.eval_retries:
                     continue
+                if attempts and attempts[-1].cause == failures.INPUT:
+                    continue  # a retry would fail the same way: _after_inference records it
                 self._retire(attempts)
                 request = requests.infer_request(self.settings, self.search_dir, trial.trial,
                                                  step, trial.checkpoints[step], len(attempts),

@@ -45,6 +45,8 @@ TERMINAL = frozenset(
         JobState.LOST,
     }
 )
+# the ends that are failures: the attempt may be retried, and the controller journals why
+FAILURES = TERMINAL - {JobState.SUCCEEDED, JobState.CANCELLED}
 _LIVE = frozenset(JobState) - TERMINAL
 
 # from-state -> the states it may move to. Live states may move anywhere; terminal states

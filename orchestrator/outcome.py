@@ -104,6 +104,8 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
             "training_reason": trial.training_reason or None,
             "train_job_ids": [j.job_id for j in train_jobs if j.job_id],
             "train_job_states": [j.state.value for j in train_jobs if j.job_id],
+            "train_failures": [{"job_id": j.job_id, "cause": j.cause, "reason": j.failure}
+                               for j in train_jobs if j.cause],
             "last_checkpoint_step": max(trial.checkpoints) if trial.checkpoints else None,
             "max_steps": trial.max_steps,
             "checkpoints": len(trial.checkpoints),

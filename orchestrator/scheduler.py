@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from orchestrator.failures import JobFailure
 from orchestrator.lifecycle import JobState
 from orchestrator.settings import JobResources
 
@@ -57,8 +58,9 @@ class Scheduler(Protocol):
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         """Ask the scheduler to end these jobs; idempotent."""
 
-    def failure(self, job: JobRef) -> str:
-        """A short reason a finished job failed (the last line of its error), or ''."""
+    def failure(self, job: JobRef) -> JobFailure:
+        """Why a finished job failed: the cause the job itself wrote (orchestrator.failures),
+        or None when it wrote none, and a short reason (its error's line), or ''."""
 
     def log_paths(self, job: JobRef) -> list[Path]:
         """The job's stdout and stderr files."""

@@ -41,7 +41,7 @@ class JobRecord:
     state: JobState = JobState.SUBMITTED
     cancel_requested: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # train settings this attempt changed
-    cause: str | None = None  # why it failed: oom | nan | other (journaled once)
+    cause: str | None = None  # why it failed: input | oom | nan | other (journaled once)
     failure: str = ""
     intent_t: float | None = None  # when the intent was journaled (wall clock)
     submitted_t: float | None = None

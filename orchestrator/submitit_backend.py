@@ -39,8 +39,9 @@ import submitit
 from submitit.core.utils import FailedJobError
 from submitit.helpers import Checkpointable, TorchDistributedEnvironment
 
-from orchestrator import entrypoint
+from orchestrator import entrypoint, failures
 from orchestrator.errors import SchedulerError, SchedulerUnavailable
+from orchestrator.failures import JobFailure
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.settings import JobResources
@@ -358,14 +359,20 @@ class SubmititScheduler:
                 self._warn(f"scancel failed ({detail}); the cancel is sent again later")
                 return
 
-    def failure(self, ref: JobRef) -> str:
+    def failure(self, ref: JobRef) -> JobFailure:
         if ref.job_id in self._foreign:
-            return (f"SLURM gave job id {ref.job_id} to another job "
-                    f"({self._foreign[ref.job_id]!r}): slurmctld lost ours (restarted "
-                    "without its state?)")
+            return JobFailure(None, f"SLURM gave job id {ref.job_id} to another job "
+                              f"({self._foreign[ref.job_id]!r}): slurmctld lost ours "
+                              "(restarted without its state?)")
         error = self._debug_outcomes.get(ref.job_id)
-        if error is not None:
-            return _last_line(f"{type(error).__name__}: {error}")
+        if error is not None:  # the exception itself: classified as the job would have
+            return failures.classify(error)
+        written = failures.read(failures.failure_path(ref.folder, ref.job_id))
+        if written is not None:
+            return written
+        return JobFailure(None, self._error_text(ref))
+
+    def _error_text(self, ref: JobRef) -> str:
         paths = submitit.core.utils.JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
         if paths.result_pickle.exists():
             outcome = _load_outcome(paths.result_pickle)

@@ -18,6 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from orchestrator import preflight
 from orchestrator.errors import ConfigError
 from orchestrator.requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
@@ -155,7 +156,7 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
-            *_check_commands(s)]
+            *_check_commands(s), *preflight.problems(s)]
 
 
 def _check_commands(s: Settings) -> list[str]:

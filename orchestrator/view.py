@@ -7,7 +7,11 @@ import time
 from typing import Any, TextIO
 
 from orchestrator.journal import Event
+from orchestrator.lifecycle import FAILURES
 from orchestrator.state import SearchState
+
+# the controller journals job_failed (cause and reason) right after one of these
+FAILED_STATES = frozenset(state.value for state in FAILURES)
 
 
 def describe(event: Event) -> str | None:
@@ -26,7 +30,13 @@ def describe(event: Event) -> str | None:
         suffix = " (recovered)" if e.get("recovered") else ""
         return f"submitted {e['key']} as job {e['job_id']}{suffix}"
     if name == "job_state":
+        if e["state"] in FAILED_STATES:
+            return None  # the job_failed line that follows says it, with the reason
         return f"job {e['job_id']} ({e['key']}) is {e['state']}"
+    if name == "job_failed":
+        job = f" (job {e['job_id']})" if e.get("job_id") else ""
+        detail = e.get("detail") or e.get("reason") or "no error message; see the job's logs"
+        return f"{e['key']}{job} {e.get('state', 'FAILED')}: {e['cause']}: {detail}"
     if name == "checkpoint":
         return f"trial {e['trial']}: checkpoint {e['step']} complete"
     if name == "evaluation":
@@ -38,7 +48,8 @@ def describe(event: Event) -> str | None:
         return f"trial {e['trial']}: training {e['outcome']}{reason}"
     if name == "trial_ended":
         at = f" at step {e['step']}" if e.get("step") is not None else ""
-        return f"trial {e['trial']} ended: {e['how']}{at}"
+        reason = f": {e['reason']}" if e.get("reason") else ""
+        return f"trial {e['trial']} ended: {e['how']}{at}{reason}"
     if name == "cancel":
         return f"cancelling jobs {', '.join(str(i) for i in e['job_ids'])}"
     if name == "search_ended":

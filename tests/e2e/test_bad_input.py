@@ -152,14 +152,16 @@ def _write_csv(path: Path, header: str, labels: list[str]) -> Path:
 
 
 @pytest.mark.parametrize(("case", "fragment"), [
-    ("deleted", "No such file or directory"),
-    ("no-label-column", "column 'stars' not found at line 2"),
-    ("label-outside-the-map", "label '7' is not in data.label_map"),
-], ids=["deleted-after-validation", "no-label-column", "label-outside-the-map"])
-def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, note: Note,
-                                                        case: str, fragment: str) -> None:
-    """data.source=files, checked at start, then bad when the training job reads it: the
-    trial's training_reason carries the job's one-line error, the search fails."""
+    ("no-label-column", "no column 'stars' (data.label_column); its columns: rating, text"),
+    ("label-outside-the-map", "1 row has a 'stars' label that neither data.label_map nor "
+                              "data.labels [negative, neutral, positive] covers: '7' (1 row, "
+                              "first at line 15)"),
+], ids=["no-label-column", "label-outside-the-map"])
+def test_data_file_that_the_training_job_would_refuse(tmp_path: Path, note: Note, case: str,
+                                                      fragment: str) -> None:
+    """data.source=files is read on the login node before anything is submitted: exit 2,
+    the file and the fix named, no search.dir made, no scheduler call."""
+    env, calls = bk.fake_scheduler(tmp_path)
     directory = tmp_path / "s"
     stars = ["1", "2", "3", "4", "5"] * 8
     header = "text,rating" if case == "no-label-column" else "text,stars"
@@ -167,31 +169,47 @@ def test_data_file_that_fails_the_built_in_training_job(tmp_path: Path, note: No
         stars[13] = "7"
     train = _write_csv(tmp_path / "train.csv", header, stars)
     test = _write_csv(tmp_path / "test.csv", "text,stars", stars[:10])
+    done = bk.run_cli(["run", "executor=slurm", "data=files", f"data.train_file={train}",
+                       f"data.test_file={test}", "model=tiny", f"search.dir={directory}",
+                       "search.target=0.8"], env=env)
+    note(f"exit {done.returncode}: {done.stderr.strip()}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"data.train_file={train}: {fragment}" in done.stderr, done.stderr
+    assert not directory.exists() and not calls.exists()
+
+
+def test_data_file_deleted_after_the_checks_fails_the_trial_without_a_retry(
+        tmp_path: Path, note: Note) -> None:
+    """Checked at start, then gone when the training job reads it: an input error, so the
+    trial ends at once (search.train_retries=2, one attempt) with the job's one-line error."""
+    directory = tmp_path / "s"
+    stars = ["1", "2", "3", "4", "5"] * 8
+    train = _write_csv(tmp_path / "train.csv", "text,stars", stars)
+    test = _write_csv(tmp_path / "test.csv", "text,stars", stars[:10])
     args = ["run", "executor=local", "data=files", f"data.train_file={train}",
             f"data.test_file={test}", "model=tiny", "train.max_steps=20", "train.save_steps=10",
             "train.eval_steps=10", f"search.dir={directory}", "search.target=0.8",
-            "search.train_retries=0", "executor.poll_interval_s=0.5", "--plain"]
+            "search.train_retries=2", "executor.poll_interval_s=0.5", "--plain"]
     proc = subprocess.Popen([bk.PY, "-m", "orchestrator", *args], cwd=bk.ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if case == "deleted":  # after validation, before the job reads it
-        deadline = time.monotonic() + 60
-        while not any(e["event"] == "submitted" for e in bk.journal(directory)):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
-        train.unlink()
+    deadline = time.monotonic() + 60
+    while not any(e["event"] == "submitted" for e in bk.journal(directory)):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    train.unlink()  # after validation, before the job reads it
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 3, output  # the search failed
     data = bk.summary(directory)
     trial = data["trials"][0]
     assert data["status"] == "failed"
     assert trial["training"] == "failed" and trial["ended"] == "train_failed"
+    assert len(trial["train_job_ids"]) == 1 and trial["train_failures"][0]["cause"] == "input"
     reason = trial["training_reason"]
-    note(f"exit 3, status failed, training_reason: {reason}")
-    assert fragment in reason and "\n" not in reason, reason
-    if case != "deleted":
-        assert str(train) in reason  # names the file
-    assert "(logs: " in reason
+    note(f"exit {proc.returncode}, status failed, one attempt, training_reason: {reason}")
+    assert "No such file or directory" in reason and "\n" not in reason, reason
+    assert "(logs: " in reason and "an input error, not retried" in reason
+    assert "FAILED: input: loading the data" in output, output
 
 
 # --------------------------------------------------------------------------- search.dir

@@ -158,7 +158,10 @@ def test_debug_executor_runs_in_process(tmp_path: Path) -> None:
 
 def test_debug_executor_does_not_hang_when_a_job_raises(tmp_path: Path) -> None:
     directory = tmp_path / "debug-fail"
-    done = cli("run", "executor=debug", "model.name_or_path=/nonexistent/model",
+    model = tmp_path / "model"  # passes the checks before submission; the job cannot load it
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    done = cli("run", "executor=debug", f"model.name_or_path={model}",
                "search.target=0.70", f"search.dir={directory}", "search.train_retries=0",
                "--plain", timeout=300)
     assert done.returncode == 3, done.stdout + done.stderr  # the search failed

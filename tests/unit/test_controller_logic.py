@@ -18,6 +18,7 @@ import pytest
 from orchestrator.checkpoints import write_marker
 from orchestrator.controller import Controller
 from orchestrator.errors import SchedulerUnavailable
+from orchestrator.failures import JobFailure
 from orchestrator.journal import Journal, read_events
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef, JobRequest
@@ -43,6 +44,7 @@ class FakeScheduler:
         self.cancelled: list[str] = []
         self.polls = 0
         self.failures: dict[str, str] = {}  # job id -> the error its result holds
+        self.causes: dict[str, str] = {}  # job id -> the cause the job itself wrote
 
     def submit(self, request: JobRequest) -> str:
         job_id = str(100 + len(self.requests))
@@ -64,8 +66,9 @@ class FakeScheduler:
             if not self.states[ref.job_id].terminal:
                 self.states[ref.job_id] = JobState.CANCELLED
 
-    def failure(self, job: JobRef) -> str:
-        return self.failures.get(job.job_id, "RuntimeError: boom")
+    def failure(self, job: JobRef) -> JobFailure:
+        return JobFailure(self.causes.get(job.job_id),
+                          self.failures.get(job.job_id, "RuntimeError: boom"))
 
     def log_paths(self, job: JobRef) -> list[Path]:
         return [job.folder / f"{job.job_id}_0_log.out"]
@@ -102,11 +105,14 @@ class World:
         path.mkdir(parents=True, exist_ok=True)
         write_marker(path, step)
 
-    def end_training(self, state: JobState = JobState.SUCCEEDED, error: str = "") -> None:
+    def end_training(self, state: JobState = JobState.SUCCEEDED, error: str = "",
+                     cause: str = "") -> None:
         job_id, _ = self.sched.by_kind("train")[-1]
         self.sched.states[job_id] = state
         if error:
             self.sched.failures[job_id] = error
+        if cause:
+            self.sched.causes[job_id] = cause
 
     def sleep(self, _: float) -> None:
         self.ticks += 1
@@ -251,6 +257,65 @@ def test_a_nan_loss_fails_the_trial_without_a_retry(tmp_path: Path) -> None:
     assert len(sched.by_kind("train")) == 1
     assert "loss became NaN at step 120" in state.trials[1].training_reason
     assert state.finished is not None and state.finished["status"] == "failed"
+
+
+COLUMN = ("loading the data (data.train_file=/x/train.csv): ValueError: /x/train.csv: column "
+          "'tweet' not found at line 2 (columns: ['label', 'text']); set data.text_column")
+
+
+@pytest.mark.parametrize(("cause", "error", "attempts", "printed"), [
+    # the job said why: input ends the trial at once
+    ("input", COLUMN, 1, f"train-t001-a0 (job 100) FAILED: input: {COLUMN}"),
+    ("input", "ModuleNotFoundError: No module named 'torch'", 1,
+     "FAILED: input: ModuleNotFoundError: No module named 'torch'"),
+    # the job said "other", or nothing (a user's script): retried train_retries times
+    ("other", "RuntimeError: NCCL timeout", 3, "FAILED: other: RuntimeError: NCCL timeout"),
+    ("", "RuntimeError: boom", 3, "train-t001-a2 (job 102) FAILED: other: RuntimeError: boom"),
+    # nothing written, but the text says it is one of ours that failed on its input
+    ("", "orchestrator.failures.JobInputError: loading the data: bad", 1, "FAILED: input:"),
+], ids=["input", "missing-module", "other", "nothing-written", "input-by-text"])
+def test_an_input_failure_ends_the_trial_at_once_and_other_failures_are_retried(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], cause: str, error: str,
+        attempts: int, printed: str) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    fail = lambda: world.end_training(JobState.FAILED, error, cause)  # noqa: E731
+    world.script = {2: fail, 5: fail, 8: fail}
+    state = run(tmp_path, world, sched, train_retries=2)
+    assert len(sched.by_kind("train")) == attempts
+    failed = [e for e in read_events(tmp_path / "journal.jsonl")[0] if e["event"] == "job_failed"]
+    assert [e["cause"] for e in failed] == [cause or ("input" if attempts == 1 else "other")] * (
+        attempts)
+    trial = state.trials[1]
+    assert trial.training == "failed" and trial.ended == "train_failed"
+    assert error in trial.training_reason
+    assert ("an input error, not retried" in trial.training_reason) == (attempts == 1)
+    assert state.finished is not None and state.finished["status"] == "failed"
+    out = capsys.readouterr().out
+    assert printed in out, out
+    assert " is FAILED" not in out  # every failure line carries its reason
+    ended = next(ln for ln in out.splitlines() if "trial 1 ended: train_failed" in ln)
+    assert error in ended
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [f["cause"] for f in summary["trials"][0]["train_failures"]] == [
+        e["cause"] for e in failed]
+
+
+def test_an_inference_input_failure_is_not_retried(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+
+    def infer_fails_on_input() -> None:
+        job_id, _ = sched.by_kind("infer")[0]
+        sched.states[job_id] = JobState.FAILED
+        sched.causes[job_id] = "input"
+        sched.failures[job_id] = "cannot run /nope/run_inf.sh: No such file or directory"
+
+    world.script = {2: lambda: world.checkpoint(100), 4: infer_fails_on_input,
+                    6: world.end_training}
+    state = run(tmp_path, world, sched, eval_retries=2)
+    assert len(sched.by_kind("infer")) == 1
+    assert "cannot run /nope/run_inf.sh" in state.evaluations[(1, 100)].error
 
 
 def test_metric_fell_starts_the_next_trial_with_a_new_seed(tmp_path: Path) -> None:

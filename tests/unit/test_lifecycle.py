@@ -89,4 +89,4 @@ def test_a_row_counts_only_when_its_name_is_ours(row: SacctRow | None, state: Jo
     backend = SubmititScheduler("slurm")
     ref = JobRef("77", tmp_path, "s-1a2b3c-train-t001-a0")
     assert backend._state_of(ref, row) is state
-    assert ("another job ('bench-job')" in backend.failure(ref)) == (state is JobState.LOST)
+    assert ("another job ('bench-job')" in backend.failure(ref).reason) == (state is JobState.LOST)

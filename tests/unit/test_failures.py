@@ -1,0 +1,119 @@
+"""Why a job failed, as the job says it (orchestrator/failures.py, orchestrator/entrypoint.py)
+and as the scheduler adapter reads it back."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator import entrypoint, failures
+from orchestrator.failures import JobFailure, JobInputError
+from orchestrator.scheduler import JobRef
+from orchestrator.submitit_backend import SubmititScheduler
+
+
+class _Nan(RuntimeError):
+    failure_cause = "nan"
+
+
+CLASSIFIED: list[tuple[BaseException, str, str]] = [
+    (JobInputError("loading the data: column 'x' missing\n  more"), "input",
+     "loading the data: column 'x' missing more"),
+    (ModuleNotFoundError("No module named 'torch'"), "input",
+     "ModuleNotFoundError: No module named 'torch'"),
+    (ImportError("cannot import name 'Trainer'"), "input", "ImportError: cannot import name"),
+    (_Nan("loss became NaN at step 3"), "nan", "_Nan: loss became NaN at step 3"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), "oom", "RuntimeError: CUDA"),
+    (RuntimeError("NCCL watchdog timeout"), "other", "RuntimeError: NCCL watchdog timeout"),
+    (ValueError(""), "other", "ValueError"),
+    (entrypoint.ScriptFailed("run.sh exited with status 127: not found", 127), "input", "127"),
+    (entrypoint.ScriptFailed("run.sh exited with status 2: usage: x", 2), "input", "usage"),
+    (entrypoint.ScriptFailed("run.sh exited with status 1: Traceback", 1), "other", "status 1"),
+]
+
+
+@pytest.mark.parametrize(("exc", "cause", "reason"), CLASSIFIED,
+                         ids=[f"{type(c[0]).__name__}-{c[1]}" for c in CLASSIFIED])
+def test_the_job_classifies_the_exception_it_dies_of(exc: BaseException, cause: str,
+                                                     reason: str) -> None:
+    found = failures.classify(exc)
+    assert found.cause == cause
+    assert reason in found.reason and "\n" not in found.reason
+
+
+@pytest.mark.parametrize(("text", "cause"), [
+    ("jobs.train.TrainOutOfMemory: out of memory: per_device_batch_size=64", "oom"),
+    ("jobs.train.LossBecameNaN: loss became NaN at step 120", "nan"),
+    ("orchestrator.failures.JobInputError: loading model.name_or_path=/m: OSError", "input"),
+    ("ModuleNotFoundError: No module named 'transformers'", "input"),
+    ("RuntimeError: boom", "other"),
+    ("", "other"),
+])
+def test_the_text_fallback_for_jobs_that_wrote_nothing(text: str, cause: str) -> None:
+    assert failures.cause_from_text(text) == cause
+
+
+def _in_a_local_job(monkeypatch: pytest.MonkeyPatch, folder: Path, job_id: str) -> None:
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
+    monkeypatch.setenv("SUBMITIT_LOCAL_JOB_ID", job_id)
+    monkeypatch.setenv("SUBMITIT_FOLDER", str(folder))
+    monkeypatch.setenv("SUBMITIT_LOCAL_GLOBALID", "0")
+
+
+def test_a_job_writes_why_it_failed_beside_submitits_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _in_a_local_job(monkeypatch, tmp_path, "4242")
+    with pytest.raises(ModuleNotFoundError):
+        entrypoint.call("no_such_module_here:run", None)
+    path = failures.failure_path(tmp_path, "4242")
+    assert json.loads(path.read_text()) == {
+        "cause": "input", "reason": "ModuleNotFoundError: No module named 'no_such_module_here'"}
+    # the first task to fail knows why; a later one does not overwrite it
+    failures.write(path, JobFailure("other", "RuntimeError: the group was torn down"))
+    assert failures.read(path) == JobFailure(
+        "input", "ModuleNotFoundError: No module named 'no_such_module_here'")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_outside_a_job_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    for name in ("SUBMITIT_EXECUTOR", "SUBMITIT_LOCAL_JOB_ID", "SUBMITIT_DEBUG_JOB_ID",
+                 "SLURM_JOB_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModuleNotFoundError):
+        entrypoint.call("no_such_module_here:run", None)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("argv", "cause", "fragment"), [
+    (["/nonexistent/run_train.sh"], "input", "cannot run /nonexistent/run_train.sh: No such"),
+    ([sys.executable, "-c", "import sys; sys.exit(127)"], "input", "exited with status 127"),
+    ([sys.executable, "/nonexistent/train.py"], "input", "exited with status 2"),
+    ([sys.executable, "-c", "raise SystemExit('CUDA error: unspecified launch failure')"],
+     "other", "CUDA error: unspecified launch failure"),
+], ids=["no-such-program", "exit-127", "python-cannot-open-the-file", "exit-1"])
+def test_a_users_script_that_fails_on_how_it_was_called_is_an_input_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], cause: str,
+        fragment: str) -> None:
+    _in_a_local_job(monkeypatch, tmp_path, "77")
+    with pytest.raises(Exception, match=r"status|cannot run"):
+        entrypoint.run_command(argv, str(tmp_path / "out.txt"))
+    found = failures.read(failures.failure_path(tmp_path, "77"))
+    assert found is not None and found.cause == cause and fragment in found.reason, found
+
+
+def test_the_adapter_returns_what_the_job_wrote_else_the_error_text(tmp_path: Path) -> None:
+    backend = SubmititScheduler("local")
+    ref = JobRef("123", tmp_path)
+    with open(tmp_path / "123_0_result.pkl", "wb") as handle:
+        pickle.dump(("error", "Traceback ...\nRuntimeError: boom\n"), handle)
+    assert backend.failure(ref) == JobFailure(None, "RuntimeError: boom")
+    failures.write(failures.failure_path(tmp_path, "123"), JobFailure("input", "bad column"))
+    assert backend.failure(ref) == JobFailure("input", "bad column")
+    (tmp_path / "124_failure.json").write_text('{"cause": "bogus"}')
+    assert backend.failure(JobRef("124", tmp_path)) == JobFailure(None, "")
