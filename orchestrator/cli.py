@@ -35,7 +35,8 @@ exit status:
   1    the search ended without reaching it (metric fell, trials exhausted)
   2    usage or configuration error, or the scheduler refused the first submission
        (nothing was submitted)
-  3    the search failed (jobs failed beyond their retries)
+  3    the search failed (jobs failed beyond their retries, or the scheduler refused
+       a submission after jobs had run)
   130  interrupted (Ctrl-C); run the same command again to resume
 """
 

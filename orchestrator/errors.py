@@ -32,6 +32,8 @@ class JournalCorrupt(OrchestratorError):
 class SchedulerError(OrchestratorError):
     """A scheduler call failed in a way that retrying will not fix."""
 
+    exit_code = 3  # the search stopped with jobs already run: it failed (exit_codes.FAILED)
+
 
 class SchedulerUnavailable(SchedulerError):
     """The scheduler did not answer (slurmctld down or restarting): the same call can be

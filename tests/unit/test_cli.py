@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from orchestrator import app, cli, config, exit_codes
 from orchestrator.cli import main
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, SchedulerError, SubmissionRefused
 from tests.unit.config_lines import assert_one_line_per_problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -378,6 +378,24 @@ def test_run_exits_with_the_status_of_the_search(
     monkeypatch.setattr(app, "run_search", lambda *a, **k: status)
     code = main(["run", "search.target=0.8", f"search.dir={tmp_path / 's'}"])
     assert code == exit_codes.of_status(status)
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (SubmissionRefused("submitting train-t001-a0 failed: Invalid account"), exit_codes.USAGE),
+    (SchedulerError("submitting infer-t001-s00000100-a0 failed: Invalid qos"),
+     exit_codes.FAILED),
+    (ConfigError(["search.dir=x: not writable"]), exit_codes.USAGE),
+])
+def test_errors_exit_with_their_status_and_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        error: Exception, code: int) -> None:
+    """A refusal before anything ran is a usage error; after jobs ran, the search failed."""
+    def refused(*args: object, **kwargs: object) -> str:
+        raise error
+
+    monkeypatch.setattr(app, "run_search", refused)
+    assert main(["run", "search.target=0.8", f"search.dir={tmp_path / 's'}"]) == code
+    assert capsys.readouterr().err == f"error: {error}\n"
 
 
 def test_ctrl_c_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
