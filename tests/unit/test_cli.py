@@ -149,7 +149,7 @@ def test_a_plain_override_replaces_a_mapping(words: list[str], key: str, value: 
 
 def test_a_replaced_label_map_validates_against_the_new_labels(tmp_path: Path) -> None:
     for name in ("train.csv", "test.csv"):
-        (tmp_path / name).write_text("text,stars\nok,pos\n")
+        (tmp_path / name).write_text("text,stars\n" + "good,pos\nbad,neg\n" * 10)
     cfg = config.compose(["search.target=0.8", f"search.dir={tmp_path / 's'}", "data=files",
                           f"data.train_file={tmp_path / 'train.csv'}",
                           f"data.test_file={tmp_path / 'test.csv'}",
