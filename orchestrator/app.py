@@ -23,14 +23,17 @@ JOURNAL = "journal.jsonl"
 # may change between runs of the same search
 IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric", "search.mode",
             "search.patience", "search.min_delta", "search.space", "search.sampler",
-            "search.sampler_seed", "executor.name")
+            "search.sampler_seed", "executor.name", "search.split")
+# what a journal written before a setting existed meant by it
+_DEFAULTS = {"search.split": "test"}
 
 
 def identity(settings: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in IDENTITY:
         section, _, field = key.partition(".")
-        out[key] = settings[section][field] if field else settings[section]
+        out[key] = settings[section].get(field, _DEFAULTS.get(key)) if field else \
+            settings[section]
     return out
 
 

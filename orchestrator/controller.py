@@ -34,7 +34,7 @@ from orchestrator.journal import Event, Journal
 from orchestrator.lifecycle import IllegalTransition, JobState, transition
 from orchestrator.outcome import promote_best, write_outcome
 from orchestrator.pruning import median_prune
-from orchestrator.results import ResultError, metric_from_json, metric_from_text
+from orchestrator.results import ResultError, evaluation_from_json, metric_from_text
 from orchestrator.scheduler import JobRequest, Scheduler
 from orchestrator.settings import Settings, TrainSettings
 from orchestrator.state import (
@@ -222,28 +222,33 @@ class Controller:
         jobs = self.state.attempts("infer", trial.trial, step)
         job_id = jobs[-1].job_id if jobs else None
         base = dict(trial=trial.trial, step=step, job_id=job_id,
-                    checkpoint=trial.checkpoints[step], result=str(path))
+                    checkpoint=trial.checkpoints[step], result=str(path),
+                    split=self.settings.search.split)
         try:
-            value = self._read_metric(path)
+            value, metrics = self._read_metric(path)
         except ResultError as exc:
             logs = [str(p) for p in self.scheduler.log_paths(jobs[-1].ref)] if job_id else []
             self.record("evaluation", value=None, error=str(exc), logs=logs, **base)
             return
-        self.record("evaluation", value=value, **base)
+        self.record("evaluation", value=value, metrics=metrics, **base)
 
     def _result_file(self, trial: int, step: int) -> Path:
         if self.settings.infer.command:
             return requests.output_path(self.search_dir, trial, step)
         return requests.result_path(self.search_dir, trial, step)
 
-    def _read_metric(self, path: Path) -> float:
+    def _read_metric(self, path: Path) -> tuple[float, dict[str, dict[str, float]]]:
+        """The deciding split's metric, and every split's metrics (the report shows both)."""
+        search = self.settings.search
         if self.settings.infer.command:
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
             except OSError as exc:
                 raise ResultError(f"cannot read {path}: {exc.strerror}") from exc
-            return metric_from_text(text, self.settings.infer.metric_regex, str(path))
-        return metric_from_json(path, self.settings.search.metric)
+            value = metric_from_text(text, self.settings.infer.metric_regex, str(path))
+            # one number: the user's script decides what it scores; we record it as search.split
+            return value, {search.split: {search.metric: value}}
+        return evaluation_from_json(path, search.metric, search.split)
 
     def _handle_finished_jobs(self) -> None:
         for trial in self.state.active_trials():
@@ -363,7 +368,8 @@ class Controller:
             return  # act() retries it
         logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
         self.record("evaluation", trial=trial.trial, step=step, value=None, job_id=job.job_id,
-                    checkpoint=trial.checkpoints[step], error=error, logs=logs)
+                    checkpoint=trial.checkpoints[step], error=error, logs=logs,
+                    split=self.settings.search.split)
 
     def _failure_reason(self, job: JobRecord) -> str:
         detail = self.scheduler.failure(job.ref) if job.job_id else ""

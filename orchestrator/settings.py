@@ -108,6 +108,7 @@ class InferSpec:
     max_length: int = 128
     precision: str = "auto"  # auto: bf16 where the GPU has it, else fp32
     cpu_threads: int = 0  # torch threads on CPU; 0 keeps torch's default
+    validation: bool = True  # score the validation split as well as the test split
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ class EvalRecord:
     result: str = ""
     error: str = ""
     logs: list[str] = field(default_factory=list)
+    split: str = "test"  # the split `value` is from (journals before search.split: test)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> its metrics
 
 
 @dataclass
@@ -178,6 +180,7 @@ class SearchState:
         self.evaluations[(e["trial"], e["step"])] = EvalRecord(
             e["trial"], e["step"], e.get("value"), e.get("job_id"), e.get("checkpoint", ""),
             e.get("result", ""), e.get("error", ""), list(e.get("logs", [])),
+            e.get("split", "test"), dict(e.get("metrics") or {}),
         )
 
     def _on_trial_ended(self, e: Event) -> None:

@@ -4,12 +4,16 @@ controller tests run against the in-memory scheduler of test_controller_logic.""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_controller_logic import FakeScheduler, World
 
 from orchestrator import config
+from orchestrator.app import _check_same_search
 from orchestrator.controller import Controller
 from orchestrator.errors import ConfigError
 from orchestrator.journal import Journal
@@ -111,3 +115,71 @@ def test_loss_that_never_gets_low_enough_does_not_reach(tmp_path: Path) -> None:
     state = control(s, world, sched)
     assert state.finished is not None and state.finished["status"] == "exhausted"
     assert state.promoted is not None and state.promoted["step"] == 200  # lowest loss
+
+
+# ---------------------------------------------------------------- 6: the deciding split
+def split_world(tmp_path: Path) -> tuple[World, FakeScheduler]:
+    """Validation reaches 0.8 at step 200; the test split never does."""
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    validation = {100: 0.7, 200: 0.82, 300: 0.84}
+    world.auto_results = {100: 0.6, 200: 0.75, 300: 0.78}  # test
+
+    def result(test: float) -> dict[str, Any]:
+        step = next(s for s, v in world.auto_results.items() if v == test)
+        val = validation[step]
+        return {"accuracy": test, "metrics": {"validation": {"accuracy": val, "n": 80},
+                                              "test": {"accuracy": test, "n": 300}}}
+
+    world.result_of = result
+    world.script = {2: lambda: [world.checkpoint(s) for s in (100, 200, 300)],
+                    8: world.end_training}
+    return world, sched
+
+
+@pytest.mark.parametrize(("split", "status", "best"), [
+    ("validation", "target_reached", (200, 0.82, 0.75)),
+    ("test", "exhausted", (300, 0.78, 0.84)),
+])
+def test_search_split_chooses_the_metric_that_decides(tmp_path: Path, split: str,
+                                                      status: str,
+                                                      best: tuple[int, float, float]) -> None:
+    s = settings(tmp_path, "search.target=0.8", f"search.split={split}")
+    world, sched = split_world(tmp_path)
+    state = control(s, world, sched)
+    assert state.finished is not None and state.finished["status"] == status
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    other = "test" if split == "validation" else "validation"
+    assert summary["split"] == split
+    assert (summary["best"]["step"], summary["best"]["value"]) == best[:2]
+    assert summary["best"]["metrics"][other]["accuracy"] == best[2]
+    for e in summary["evaluations"]:
+        assert e["split"] == split
+        assert e["value"] == e["metrics"][split]["accuracy"]
+        assert set(e["metrics"]) == {"validation", "test"}
+    report = (tmp_path / "report.md").read_text()
+    assert f"decided on: the {split} split" in report
+    assert f"{split} accuracy (decides)" in report and f"| {other} accuracy |" in report
+    assert "| 1 | 200 | 0.8200 | 0.7500 |" in report  # validation, then test
+
+
+def test_a_users_script_records_its_number_as_search_split(tmp_path: Path) -> None:
+    s = settings(tmp_path, "search.target=80", "search.split=validation",
+                 "infer.command='bash inf.sh {checkpoint}'")
+    controller = Controller(s, Journal(tmp_path / "journal.jsonl"), FakeScheduler(),
+                            PlainView())
+    out = tmp_path / "out.txt"
+    out.write_text("The generation accuracy is 81.5 %.\n")
+    assert controller._read_metric(out) == (81.5, {"validation": {"accuracy": 81.5}})
+    controller.journal.close()
+
+
+def test_a_changed_split_is_another_search(tmp_path: Path) -> None:
+    first = settings(tmp_path, "search.target=0.8")
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.append("search_started", settings=asdict(first))
+    with pytest.raises(ConfigError, match=r"search\.split"):
+        _check_same_search(journal, settings(tmp_path, "search.target=0.8",
+                                             "search.split=validation"), force=False)
+    _check_same_search(journal, first, force=False)
+    journal.close()
