@@ -20,6 +20,7 @@ idempotent, so a controller killed while finishing simply finishes again.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, fields, replace
@@ -83,6 +84,30 @@ class View(Protocol):
     def refresh(self, state: SearchState) -> None: ...
 
 
+# settings that can change how a search ends: a rerun that changes one (with --force-resume
+# where app.IDENTITY holds it) journals `search_extended`, which reopens an ended search
+REOPENING = ("search.target", "search.metric", "search.mode", "search.split", "search.patience",
+             "search.min_delta", "search.max_trials", "search.budget_job_hours")
+
+
+# what a journal written before a setting existed meant by it
+LEGACY_DEFAULTS: dict[str, Any] = {"search.split": "test"}
+
+
+def setting(settings: dict[str, Any], key: str) -> Any:
+    """One dotted setting (`search.target`) from journaled settings."""
+    section, _, name = key.partition(".")
+    return settings[section].get(name, LEGACY_DEFAULTS.get(key)) if name else settings[section]
+
+
+def changed_settings(before: dict[str, Any], now: dict[str, Any],
+                     keys: tuple[str, ...] = REOPENING) -> dict[str, list[Any]]:
+    """key -> [before, now] for each of `keys` that differs (compared as JSON)."""
+    return {k: [setting(before, k), setting(now, k)] for k in keys
+            if json.dumps(setting(before, k), sort_keys=True, default=list)
+            != json.dumps(setting(now, k), sort_keys=True, default=list)}
+
+
 def rule_of(settings: Settings) -> Rule:
     s = settings.search
     assert s.target is not None
@@ -120,6 +145,8 @@ class Controller:
         # found yet may still appear (see Scheduler.submit_settle_s), and when to look again
         self._settle_until: dict[str, float] = {}
         self._look_again_at: float | None = None
+        # trials there were, and what changed, when this run journaled search_extended
+        self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchState:
@@ -154,6 +181,7 @@ class Controller:
             self._settle_until = {
                 j.key: self.clock() + max(0.0, (j.intent_t or 0.0) + settle - now)
                 for j in self.state.open_intents()}
+        self._extend()
         self._settle_intents()
         if self.settings.search.space and self.settings.search.sampler == "optuna":
             known = {t.sampler_trial for t in self.state.trials.values()}
@@ -161,6 +189,43 @@ class Controller:
             for trial in self.state.trials.values():
                 if trial.ended is not None:
                     self._tell_sampler(trial)  # idempotent: a kill may have come before it
+
+    def _extend(self) -> None:
+        """Rerun with new settings (a new target, more trials): journal them, reopening an
+        ended search, and judge what was already evaluated by the new rule."""
+        before = self.state.settings()
+        changed = changed_settings(before, asdict(self.settings))
+        if not changed:
+            return
+        if self.state.finished is not None:
+            self._extended_with = len(self.state.trials), changed
+        self.record("search_extended", settings=asdict(self.settings), changed=changed,
+                    reopened=self.state.finished is not None)
+        target, metric = self.rule.target, self.settings.search.metric
+        op = ">=" if self.rule.mode is Mode.MAX else "<="
+        for trial in [t for t in self.state.trials.values() if t.ended is not None]:
+            decision = decide_trial(self.rule, list(trial.checkpoints),
+                                    self.state.results(trial.trial), True)
+            if decision.verdict is Verdict.TARGET_REACHED:
+                if (trial.ended, trial.ended_step) != (TARGET_REACHED, decision.step):
+                    self.record("trial_ended", trial=trial.trial, how=TARGET_REACHED,
+                                step=decision.step, reason=(
+                                    f"re-judged: reaches {metric} {op} {target}"))
+            elif trial.ended == TARGET_REACHED:  # never the old outcome as the new one's
+                self.record("trial_ended", trial=trial.trial, how=STOPPED,
+                            step=trial.ended_step, reason=(
+                                f"reached the earlier target {setting(before, 'search.target')}"
+                                f", not {metric} {op} {target}"))
+
+    def _nothing_new(self) -> str:
+        """Why a search reopened in this run ended without a new trial, else ''."""
+        if self._extended_with is None or len(self.state.trials) > self._extended_with[0]:
+            return ""
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in self._extended_with[1].items())
+        op = ">=" if self.rule.mode is Mode.MAX else "<="
+        return (f"re-judged under the new settings ({changes}): no evaluated checkpoint "
+                f"reaches {self.settings.search.metric} {op} {self.rule.target} and "
+                f"search.max_trials={self.settings.search.max_trials} allows no new trial")
 
     # ------------------------------------------------------------------ observe
     def observe(self) -> None:
@@ -395,7 +460,7 @@ class Controller:
                and len(trials) < self._max_trials()):
             self._start_trial(max(trials, default=0) + 1)
         if not self.state.active_trials():
-            self._end_search(self._final_status())
+            self._end_search(self._final_status(), reason=self._nothing_new())
 
     def _max_trials(self) -> int:
         search = self.settings.search

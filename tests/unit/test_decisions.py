@@ -13,10 +13,10 @@ import pytest
 from test_controller_logic import FakeScheduler, World
 
 from orchestrator import config
-from orchestrator.app import _check_same_search
+from orchestrator.app import _check_same_search, status_text
 from orchestrator.controller import Controller
 from orchestrator.errors import ConfigError
-from orchestrator.journal import Journal
+from orchestrator.journal import Journal, read_events
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.view import PlainView
@@ -183,3 +183,150 @@ def test_a_changed_split_is_another_search(tmp_path: Path) -> None:
                                              "search.split=validation"), force=False)
     _check_same_search(journal, first, force=False)
     journal.close()
+
+
+# ---------------------------------------------------------------- 7: an ended search, new settings
+def first_search(tmp_path: Path, *overrides: str,
+                 results: dict[int, float] | None = None) -> FakeScheduler:
+    """One trial, checkpoints 100..300; by default 200 reaches 0.8 and ends the search."""
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.auto_results = dict(results or {100: 0.7, 200: 0.85, 300: 0.86})
+    world.script = {2: lambda: [world.checkpoint(s) for s in (100, 200, 300)],
+                    8: world.end_training}
+    control(settings(tmp_path, "search.target=0.8", *overrides), world, sched)
+    return sched
+
+
+def rerun(tmp_path: Path, sched: FakeScheduler, *overrides: str,
+          trial2: dict[int, float] | None = None) -> SearchState:
+    world = World(sched, tmp_path)
+    world.by_trial = {(2, s): v for s, v in (trial2 or {}).items()}
+    world.script = {3: lambda: [world.checkpoint(s, trial=2) for s in sorted(trial2 or {})],
+                    9: world.end_training}
+    return control(settings(tmp_path, *overrides), world, sched)
+
+
+def events(tmp_path: Path) -> list[dict[str, Any]]:
+    return read_events(tmp_path / "journal.jsonl")[0]
+
+
+def test_replay_of_an_extension_reopens_the_search_under_its_settings() -> None:
+    def settings_with(target: float, max_trials: int) -> dict[str, Any]:
+        return {"search": {"target": target, "max_trials": max_trials, "metric": "accuracy",
+                           "mode": "max"}}
+
+    state = SearchState.replay([
+        {"event": "search_started", "t": 1.0, "settings": settings_with(0.8, 1)},
+        {"event": "trial_started", "t": 2.0, "trial": 1, "seed": 42, "output_dir": "t1"},
+        {"event": "trial_ended", "t": 3.0, "trial": 1, "how": "target_reached", "step": 200},
+        {"event": "search_ended", "t": 4.0, "status": "target_reached"},
+        {"event": "promoted", "t": 5.0, "trial": 1, "step": 200},
+        {"event": "search_extended", "t": 6.0, "settings": settings_with(0.9, 2),
+         "changed": {"search.target": [0.8, 0.9]}, "reopened": True},
+        {"event": "trial_ended", "t": 7.0, "trial": 1, "how": "stopped", "step": 200,
+         "reason": "reached the earlier target 0.8, not accuracy >= 0.9"},
+    ])
+    assert state.finished is None and state.promoted is None
+    assert state.settings()["search"]["target"] == 0.9 and state.extensions == 1
+    assert state.started is not None and state.started["settings"]["search"]["target"] == 0.8
+    assert (state.trials[1].ended, state.trials[1].ended_step) == ("stopped", 200)
+
+
+def test_more_trials_and_a_higher_target_continue_an_ended_search(tmp_path: Path) -> None:
+    sched = first_search(tmp_path)
+    state = rerun(tmp_path, sched, "search.target=0.9", "search.max_trials=2",
+                  trial2={100: 0.88, 200: 0.93})
+    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert (state.trials[1].ended, state.trials[2].ended) == ("stopped", "target_reached")
+    assert "reached the earlier target 0.8" in state.trials[1].ended_reason
+    assert [r.spec.seed for _, r in sched.by_kind("train")] == [42, 43]
+    extended = [e for e in events(tmp_path) if e["event"] == "search_extended"]
+    assert [e["changed"] for e in extended] == [
+        {"search.target": [0.8, 0.9], "search.max_trials": [1, 2]}]
+    best = json.loads((tmp_path / "best" / "best.json").read_text())
+    assert (best["trial"], best["step"]) == (2, 200)  # re-promoted under the new rule
+    summary = json.loads(status_text(tmp_path, as_json=True))
+    assert summary["target"] == 0.9 and summary["status"] == "target_reached"
+
+
+def test_a_higher_target_without_new_trials_is_judged_truthfully(tmp_path: Path) -> None:
+    sched = first_search(tmp_path)
+    submitted = len(sched.requests)
+    state = rerun(tmp_path, sched, "search.target=0.9")
+    assert state.finished is not None and state.finished["status"] == "exhausted"
+    assert "allows no new trial" in state.finished["reason"]
+    assert state.trials[1].ended == "stopped" and len(sched.requests) == submitted
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["status"], summary["target"]) == ("exhausted", 0.9)
+    assert "allows no new trial" in summary["reason"]
+    assert (summary["best"]["trial"], summary["best"]["step"]) == (1, 200)
+
+
+def test_a_lowered_target_reached_by_an_evaluated_checkpoint_ends_it_at_once(
+        tmp_path: Path) -> None:
+    sched = first_search(tmp_path, results={100: 0.6, 200: 0.7, 300: 0.75})
+    assert events(tmp_path)[-1]["event"] in ("promoted", "search_ended")
+    submitted = len(sched.requests)
+    state = rerun(tmp_path, sched, "search.target=0.7", "search.max_trials=3")
+    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert (state.trials[1].ended, state.trials[1].ended_step) == ("target_reached", 200)
+    assert len(state.trials) == 1 and len(sched.requests) == submitted  # nothing new ran
+
+
+def test_an_unchanged_rerun_of_an_ended_search_changes_nothing(tmp_path: Path) -> None:
+    sched = first_search(tmp_path)
+    before = [e["event"] for e in events(tmp_path)]
+    rerun(tmp_path, sched, "search.target=0.8")
+    after = [e["event"] for e in events(tmp_path)]
+    assert "search_extended" not in after and after.count("search_ended") == 1
+    assert len(after) == len(before) + 1  # resumed
+
+
+@pytest.mark.parametrize(("overrides", "refused"), [
+    (["search.target=0.8"], None),
+    (["search.target=0.8", "search.max_trials=2"], "search.max_trials 1 -> 2"),
+    (["search.target=0.9"], "(search.target)"),
+    (["search.target=0.8", "search.budget_job_hours=5"], "search.budget_job_hours 0.0 -> 5.0"),
+])
+def test_an_ended_search_with_new_settings_needs_force_resume(
+        tmp_path: Path, overrides: list[str], refused: str | None) -> None:
+    first_search(tmp_path)
+    journal = Journal(tmp_path / "journal.jsonl")
+    try:
+        new = settings(tmp_path, *overrides)
+        _check_same_search(journal, new, force=True)
+        if refused is None:
+            _check_same_search(journal, new, force=False)
+            return
+        with pytest.raises(ConfigError) as raised:
+            _check_same_search(journal, new, force=False)
+        assert refused in str(raised.value) and "--force-resume" in str(raised.value)
+    finally:
+        journal.close()
+
+
+def test_after_an_extension_the_new_settings_are_the_search(tmp_path: Path) -> None:
+    sched = first_search(tmp_path)
+    rerun(tmp_path, sched, "search.target=0.9")
+    journal = Journal(tmp_path / "journal.jsonl")
+    try:
+        _check_same_search(journal, settings(tmp_path, "search.target=0.9"), force=False)
+        with pytest.raises(ConfigError, match=r"search\.target"):
+            _check_same_search(journal, settings(tmp_path, "search.target=0.8"), force=False)
+    finally:
+        journal.close()
+
+
+def test_an_extended_optuna_search_continues_the_same_study(tmp_path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    space = ["search.space={learning_rate: [0.001, 0.002]}", "search.sampler=optuna"]
+    sched = first_search(tmp_path, *space)
+    state = rerun(tmp_path, sched, "search.target=0.9", "search.max_trials=2", *space,
+                  trial2={100: 0.91})
+    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert [t.sampler_trial for t in state.trials.values()] == [0, 1]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna-journal.log")))
+    study = optuna.load_study(study_name="search", storage=storage)
+    assert [(t.number, t.value) for t in study.trials] == [(0, 0.85), (1, 0.91)]
