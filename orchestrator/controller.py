@@ -6,7 +6,10 @@ Theory of operation. Each tick:
    Every new fact is journaled (and so applied to the state) as it is found.
 2. decide - the pure stop rule on each active trial's results; a verdict is journaled as
    `trial_ended`, and the search's own end as `search_ended`. Journaled decisions are final:
-   a resumed controller replays them instead of deciding again.
+   a resumed controller replays them instead of deciding again. The one exception is a rerun
+   with new settings (`search_extended`: a new target, more trials): it reopens an ended
+   search and ended trials are judged again by the new rule, so an old outcome is never
+   reported as meeting a new target.
 3. act - cancel the jobs of ended trials, (re)submit training, submit inference for new
    checkpoints up to the concurrency limit. A submission journals its intent, submits, then
    journals the job id; a resume that finds an intent without an id asks the scheduler
@@ -193,14 +196,21 @@ class Controller:
     def _extend(self) -> None:
         """Rerun with new settings (a new target, more trials): journal them, reopening an
         ended search, and judge what was already evaluated by the new rule."""
-        before = self.state.settings()
-        changed = changed_settings(before, asdict(self.settings))
-        if not changed:
-            return
-        if self.state.finished is not None:
-            self._extended_with = len(self.state.trials), changed
-        self.record("search_extended", settings=asdict(self.settings), changed=changed,
-                    reopened=self.state.finished is not None)
+        changed = changed_settings(self.state.settings(), asdict(self.settings))
+        if changed:
+            if self.state.finished is not None:
+                self._extended_with = len(self.state.trials), changed
+            self.record("search_extended", settings=asdict(self.settings), changed=changed,
+                        reopened=self.state.finished is not None)
+        if self.state.extensions:
+            self._rejudge()
+
+    def _rejudge(self) -> None:
+        """Ended trials judged by the latest rule. Idempotent (a kill may have come between
+        search_extended and these events), and a no-op while the rule is unchanged."""
+        assert self.state.current is not None
+        changes = ", ".join(f"{k} {a} -> {b}"
+                            for k, (a, b) in self.state.current["changed"].items())
         target, metric = self.rule.target, self.settings.search.metric
         op = ">=" if self.rule.mode is Mode.MAX else "<="
         for trial in [t for t in self.state.trials.values() if t.ended is not None]:
@@ -214,8 +224,8 @@ class Controller:
             elif trial.ended == TARGET_REACHED:  # never the old outcome as the new one's
                 self.record("trial_ended", trial=trial.trial, how=STOPPED,
                             step=trial.ended_step, reason=(
-                                f"reached the earlier target {setting(before, 'search.target')}"
-                                f", not {metric} {op} {target}"))
+                                f"reached the target under the earlier settings ({changes}), "
+                                f"not {metric} {op} {target}"))
 
     def _nothing_new(self) -> str:
         """Why a search reopened in this run ended without a new trial, else ''."""

@@ -225,7 +225,8 @@ def test_replay_of_an_extension_reopens_the_search_under_its_settings() -> None:
         {"event": "search_extended", "t": 6.0, "settings": settings_with(0.9, 2),
          "changed": {"search.target": [0.8, 0.9]}, "reopened": True},
         {"event": "trial_ended", "t": 7.0, "trial": 1, "how": "stopped", "step": 200,
-         "reason": "reached the earlier target 0.8, not accuracy >= 0.9"},
+         "reason": "reached the target under the earlier settings (search.target 0.8 -> "
+                   "0.9), not accuracy >= 0.9"},
     ])
     assert state.finished is None and state.promoted is None
     assert state.settings()["search"]["target"] == 0.9 and state.extensions == 1
@@ -239,7 +240,9 @@ def test_more_trials_and_a_higher_target_continue_an_ended_search(tmp_path: Path
                   trial2={100: 0.88, 200: 0.93})
     assert state.finished is not None and state.finished["status"] == "target_reached"
     assert (state.trials[1].ended, state.trials[2].ended) == ("stopped", "target_reached")
-    assert "reached the earlier target 0.8" in state.trials[1].ended_reason
+    assert state.trials[1].ended_reason == (
+        "reached the target under the earlier settings (search.target 0.8 -> 0.9, "
+        "search.max_trials 1 -> 2), not accuracy >= 0.9")
     assert [r.spec.seed for _, r in sched.by_kind("train")] == [42, 43]
     extended = [e for e in events(tmp_path) if e["event"] == "search_extended"]
     assert [e["changed"] for e in extended] == [
@@ -330,3 +333,16 @@ def test_an_extended_optuna_search_continues_the_same_study(tmp_path: Path) -> N
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna-journal.log")))
     study = optuna.load_study(study_name="search", storage=storage)
     assert [(t.number, t.value) for t in study.trials] == [(0, 0.85), (1, 0.91)]
+
+
+def test_a_kill_right_after_search_extended_still_rejudges_on_the_rerun(tmp_path: Path) -> None:
+    """The extension is journaled before the trials are re-judged: a rerun with the same new
+    settings (nothing changed any more) must still not report the old target as reached."""
+    sched = first_search(tmp_path)
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.append("search_extended", settings=asdict(settings(tmp_path, "search.target=0.9")),
+                   changed={"search.target": [0.8, 0.9]}, reopened=True)
+    journal.close()
+    state = rerun(tmp_path, sched, "search.target=0.9")
+    assert state.finished is not None and state.finished["status"] == "exhausted"
+    assert state.trials[1].ended == "stopped"
