@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import requests
-from orchestrator.controller import Controller, rule_of
+from orchestrator.controller import Controller, changed_settings, rule_of, setting
 from orchestrator.errors import (
     ConfigError,
     OrchestratorError,
@@ -28,22 +28,19 @@ JOURNAL = "journal.jsonl"
 # may change between runs of the same search
 IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric", "search.mode",
             "search.patience", "search.min_delta", "search.space", "search.sampler",
-            "search.sampler_seed", "executor.name")
+            "search.sampler_seed", "executor.name", "search.split")
 
 
 def identity(settings: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in IDENTITY:
-        section, _, field = key.partition(".")
-        out[key] = settings[section][field] if field else settings[section]
-    return out
+    return {key: setting(settings, key) for key in IDENTITY}
 
 
 def _check_same_search(journal: Journal, settings: Settings, force: bool) -> None:
-    started = next((e for e in journal.events if e["event"] == "search_started"), None)
-    if started is None or force:
+    state = SearchState.replay(journal.events)
+    if state.started is None or force:
         return
-    before, now = identity(started["settings"]), identity(asdict(settings))
+    # the latest settings: a search continued with --force-resume is that search now
+    before, now = identity(state.settings()), identity(asdict(settings))
     # JSON round trip so that tuples and lists compare equal
     changed = [k for k in IDENTITY if json.dumps(before[k], sort_keys=True) !=
                json.dumps(now[k], sort_keys=True, default=list)]
@@ -52,6 +49,15 @@ def _check_same_search(journal: Journal, settings: Settings, force: bool) -> Non
             f"{settings.search.dir} holds a search with different settings "
             f"({', '.join(changed)}); use another search.dir, or pass --force-resume to "
             "continue it with the new settings"
+        ])
+    limits = changed_settings(state.settings(), asdict(settings))
+    if state.finished is not None and limits:
+        # a finished search only prints its outcome: say how to make the new limits count
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in limits.items())
+        raise ConfigError([
+            f"{settings.search.dir} holds a search that ended ({state.finished['status']}) "
+            f"with other settings ({changes}); pass --force-resume to continue it with the "
+            "new ones, or use another search.dir"
         ])
 
 

@@ -6,7 +6,10 @@ Theory of operation. Each tick:
    Every new fact is journaled (and so applied to the state) as it is found.
 2. decide - the pure stop rule on each active trial's results; a verdict is journaled as
    `trial_ended`, and the search's own end as `search_ended`. Journaled decisions are final:
-   a resumed controller replays them instead of deciding again.
+   a resumed controller replays them instead of deciding again. The one exception is a rerun
+   with new settings (`search_extended`: a new target, more trials): it reopens an ended
+   search and ended trials are judged again by the new rule, so an old outcome is never
+   reported as meeting a new target.
 3. act - cancel the jobs of ended trials, (re)submit training, submit inference for new
    checkpoints up to the concurrency limit. A submission journals its intent, submits, then
    journals the job id; a resume that finds an intent without an id asks the scheduler
@@ -20,6 +23,7 @@ idempotent, so a controller killed while finishing simply finishes again.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, fields, replace
@@ -35,7 +39,7 @@ from orchestrator.journal import Event, Journal
 from orchestrator.lifecycle import FAILURES, IllegalTransition, JobState, transition
 from orchestrator.outcome import promote_best, write_outcome
 from orchestrator.pruning import median_prune
-from orchestrator.results import ResultError, metric_from_json, metric_from_text
+from orchestrator.results import ResultError, evaluation_from_json, metric_from_text
 from orchestrator.scheduler import JobRequest, Scheduler
 from orchestrator.settings import Settings, TrainSettings
 from orchestrator.state import (
@@ -82,6 +86,30 @@ class View(Protocol):
     def refresh(self, state: SearchState) -> None: ...
 
 
+# settings that can change how a search ends: a rerun that changes one (with --force-resume
+# where app.IDENTITY holds it) journals `search_extended`, which reopens an ended search
+REOPENING = ("search.target", "search.metric", "search.mode", "search.split", "search.patience",
+             "search.min_delta", "search.max_trials", "search.budget_job_hours")
+
+
+# what a journal written before a setting existed meant by it
+LEGACY_DEFAULTS: dict[str, Any] = {"search.split": "test"}
+
+
+def setting(settings: dict[str, Any], key: str) -> Any:
+    """One dotted setting (`search.target`) from journaled settings."""
+    section, _, name = key.partition(".")
+    return settings[section].get(name, LEGACY_DEFAULTS.get(key)) if name else settings[section]
+
+
+def changed_settings(before: dict[str, Any], now: dict[str, Any],
+                     keys: tuple[str, ...] = REOPENING) -> dict[str, list[Any]]:
+    """key -> [before, now] for each of `keys` that differs (compared as JSON)."""
+    return {k: [setting(before, k), setting(now, k)] for k in keys
+            if json.dumps(setting(before, k), sort_keys=True, default=list)
+            != json.dumps(setting(now, k), sort_keys=True, default=list)}
+
+
 def rule_of(settings: Settings) -> Rule:
     s = settings.search
     assert s.target is not None
@@ -119,6 +147,8 @@ class Controller:
         # found yet may still appear (see Scheduler.submit_settle_s), and when to look again
         self._settle_until: dict[str, float] = {}
         self._look_again_at: float | None = None
+        # trials there were, and what changed, when this run journaled search_extended
+        self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchState:
@@ -153,6 +183,7 @@ class Controller:
             self._settle_until = {
                 j.key: self.clock() + max(0.0, (j.intent_t or 0.0) + settle - now)
                 for j in self.state.open_intents()}
+        self._extend()
         self._settle_intents()
         if self.settings.search.space and self.settings.search.sampler == "optuna":
             known = {t.sampler_trial for t in self.state.trials.values()}
@@ -160,6 +191,50 @@ class Controller:
             for trial in self.state.trials.values():
                 if trial.ended is not None:
                     self._tell_sampler(trial)  # idempotent: a kill may have come before it
+
+    def _extend(self) -> None:
+        """Rerun with new settings (a new target, more trials): journal them, reopening an
+        ended search, and judge what was already evaluated by the new rule."""
+        changed = changed_settings(self.state.settings(), asdict(self.settings))
+        if changed:
+            if self.state.finished is not None:
+                self._extended_with = len(self.state.trials), changed
+            self.record("search_extended", settings=asdict(self.settings), changed=changed,
+                        reopened=self.state.finished is not None)
+        if self.state.extensions:
+            self._rejudge()
+
+    def _rejudge(self) -> None:
+        """Ended trials judged by the latest rule. Idempotent (a kill may have come between
+        search_extended and these events), and a no-op while the rule is unchanged."""
+        assert self.state.current is not None
+        changes = ", ".join(f"{k} {a} -> {b}"
+                            for k, (a, b) in self.state.current["changed"].items())
+        target, metric = self.rule.target, self.settings.search.metric
+        op = ">=" if self.rule.mode is Mode.MAX else "<="
+        for trial in [t for t in self.state.trials.values() if t.ended is not None]:
+            decision = decide_trial(self.rule, list(trial.checkpoints),
+                                    self.state.results(trial.trial), True)
+            if decision.verdict is Verdict.TARGET_REACHED:
+                if (trial.ended, trial.ended_step) != (TARGET_REACHED, decision.step):
+                    self.record("trial_ended", trial=trial.trial, how=TARGET_REACHED,
+                                step=decision.step, reason=(
+                                    f"re-judged: reaches {metric} {op} {target}"))
+            elif trial.ended == TARGET_REACHED:  # never the old outcome as the new one's
+                self.record("trial_ended", trial=trial.trial, how=STOPPED,
+                            step=trial.ended_step, reason=(
+                                f"reached the target under the earlier settings ({changes}), "
+                                f"not {metric} {op} {target}"))
+
+    def _nothing_new(self) -> str:
+        """Why a search reopened in this run ended without a new trial, else ''."""
+        if self._extended_with is None or len(self.state.trials) > self._extended_with[0]:
+            return ""
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in self._extended_with[1].items())
+        op = ">=" if self.rule.mode is Mode.MAX else "<="
+        return (f"re-judged under the new settings ({changes}): no evaluated checkpoint "
+                f"reaches {self.settings.search.metric} {op} {self.rule.target} and "
+                f"search.max_trials={self.settings.search.max_trials} allows no new trial")
 
     # ------------------------------------------------------------------ observe
     def observe(self) -> None:
@@ -224,28 +299,33 @@ class Controller:
         jobs = self.state.attempts("infer", trial.trial, step)
         job_id = jobs[-1].job_id if jobs else None
         base = dict(trial=trial.trial, step=step, job_id=job_id,
-                    checkpoint=trial.checkpoints[step], result=str(path))
+                    checkpoint=trial.checkpoints[step], result=str(path),
+                    split=self.settings.search.split)
         try:
-            value = self._read_metric(path)
+            value, metrics = self._read_metric(path)
         except ResultError as exc:
             logs = [str(p) for p in self.scheduler.log_paths(jobs[-1].ref)] if job_id else []
             self.record("evaluation", value=None, error=str(exc), logs=logs, **base)
             return
-        self.record("evaluation", value=value, **base)
+        self.record("evaluation", value=value, metrics=metrics, **base)
 
     def _result_file(self, trial: int, step: int) -> Path:
         if self.settings.infer.command:
             return requests.output_path(self.search_dir, trial, step)
         return requests.result_path(self.search_dir, trial, step)
 
-    def _read_metric(self, path: Path) -> float:
+    def _read_metric(self, path: Path) -> tuple[float, dict[str, dict[str, float]]]:
+        """The deciding split's metric, and every split's metrics (the report shows both)."""
+        search = self.settings.search
         if self.settings.infer.command:
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
             except OSError as exc:
                 raise ResultError(f"cannot read {path}: {exc.strerror}") from exc
-            return metric_from_text(text, self.settings.infer.metric_regex, str(path))
-        return metric_from_json(path, self.settings.search.metric)
+            value = metric_from_text(text, self.settings.infer.metric_regex, str(path))
+            # one number: the user's script decides what it scores; we record it as search.split
+            return value, {search.split: {search.metric: value}}
+        return evaluation_from_json(path, search.metric, search.split)
 
     def _handle_finished_jobs(self) -> None:
         for trial in self.state.active_trials():
@@ -369,7 +449,8 @@ class Controller:
             return  # act() retries it
         logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
         self.record("evaluation", trial=trial.trial, step=step, value=None, job_id=job.job_id,
-                    checkpoint=trial.checkpoints[step], error=error, logs=logs)
+                    checkpoint=trial.checkpoints[step], error=error, logs=logs,
+                    split=self.settings.search.split)
 
     def _failure_reason(self, job: JobRecord, detail: str | None = None) -> str:
         if detail is None:
@@ -396,7 +477,7 @@ class Controller:
                and len(trials) < self._max_trials()):
             self._start_trial(max(trials, default=0) + 1)
         if not self.state.active_trials():
-            self._end_search(self._final_status())
+            self._end_search(self._final_status(), reason=self._nothing_new())
 
     def _max_trials(self) -> int:
         search = self.settings.search

@@ -20,6 +20,7 @@ from orchestrator.stop_rule import Rule, best_of
 
 BEST_DIR = "best"
 BEST_INFO = "best.json"
+SPLITS = ("validation", "test")
 
 
 def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any] | None:
@@ -79,11 +80,12 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
     best = None
     if best_key is not None:
         ev = state.evaluations[best_key]
-        best = {"trial": ev.trial, "step": ev.step, "checkpoint": ev.checkpoint, "value": ev.value}
+        best = {"trial": ev.trial, "step": ev.step, "checkpoint": ev.checkpoint, "value": ev.value,
+                "split": ev.split, "metrics": _both_splits(ev.metrics)}
     evaluations = [
         {"trial": ev.trial, "step": ev.step, "value": ev.value, "job_id": ev.job_id,
          "checkpoint": ev.checkpoint, "result": ev.result, "error": ev.error or None,
-         "logs": ev.logs or None}
+         "logs": ev.logs or None, "split": ev.split, "metrics": _both_splits(ev.metrics)}
         for _, ev in sorted(state.evaluations.items())
     ]
     trials = []
@@ -116,6 +118,7 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
         "target": rule.target,
         "metric": settings["search"]["metric"],
         "mode": rule.mode.value,
+        "split": settings["search"].get("split", "test"),  # the split whose metric decides
         "best": best,
         "promoted": state.promoted,
         "promote_error": state.promote_error or None,
@@ -129,6 +132,11 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
         "job_hours": round(state.job_hours(now), 4),
         "resumes": state.resumes,
     }
+
+
+def _both_splits(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    # both keys always: a user's script reports one number, for the split it decides on
+    return {split: dict(metrics.get(split, {})) for split in SPLITS}
 
 
 def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any]:
@@ -150,10 +158,12 @@ def report(data: dict[str, Any]) -> str:
         f"- status: **{data['status']}**",
         f"- target: {data['metric']} {'>=' if data['mode'] == 'max' else '<='} {data['target']}",
     ]
+    lines.append(f"- decided on: the {data['split']} split (its {data['metric']} is `value`, "
+                 "the stop rule's and best's)")
     if data["best"]:
         b = data["best"]
         lines.append(f"- best: {data['metric']} {_fmt(b['value'])} at trial {b['trial']}, "
-                     f"step {b['step']} (`{b['checkpoint']}`)")
+                     f"step {b['step']} (`{b['checkpoint']}`)" + _other_split(data, b))
     if data["promoted"]:
         lines.append(f"- copied to: `{data['promoted']['path']}`")
     if data["finished_at"] and data["started_at"]:
@@ -181,16 +191,33 @@ def report(data: dict[str, Any]) -> str:
         for t in explained:
             why = "; ".join(r for r in (t["ended_reason"], t["training_reason"]) if r)
             lines.append(f"- trial {t['trial']} ({t['ended']}): {why}")
-    lines += ["", "## Evaluations", "", f"| trial | step | {data['metric']} | job | note |",
-              "|---|---|---|---|---|"]
+    heads = [f"{split} {data['metric']}" + (" (decides)" if split == data["split"] else "")
+             for split in SPLITS]
+    lines += ["", "## Evaluations", "", f"| trial | step | {' | '.join(heads)} | job | note |",
+              "|---|---|---|---|---|---|"]
     for e in data["evaluations"]:
         note = e["error"] or ""
         if e["logs"]:
             note += f" (logs: {', '.join(e['logs'])})"
-        lines.append(f"| {e['trial']} | {e['step']} | {_fmt(e['value'])} | {e['job_id']} | "
-                     f"{note} |")
+        values = " | ".join(_split_value(e, split, data["metric"]) for split in SPLITS)
+        lines.append(f"| {e['trial']} | {e['step']} | {values} | {e['job_id']} | {note} |")
     lines += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S')} from journal.jsonl._", ""]
     return "\n".join(lines)
+
+
+def _split_value(evaluation: dict[str, Any], split: str, metric: str) -> str:
+    if evaluation["value"] is None:
+        return "failed"
+    value = evaluation["metrics"][split].get(metric)
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _other_split(data: dict[str, Any], best: dict[str, Any]) -> str:
+    """The best checkpoint's metric on the split that did not decide: on validation-decided
+    searches, its test value is the unbiased estimate to report."""
+    other = next(s for s in SPLITS if s != data["split"])
+    value = best["metrics"][other].get(data["metric"])
+    return "" if value is None else f"; on the {other} split {value:.4f}"
 
 
 def plot(data: dict[str, Any], path: Path) -> None:

@@ -108,6 +108,7 @@ class InferSpec:
     max_length: int = 128
     precision: str = "auto"  # auto: bf16 where the GPU has it, else fp32
     cpu_threads: int = 0  # torch threads on CPU; 0 keeps torch's default
+    validation: bool = True  # score the validation split as well as the test split
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,13 @@ class SearchSettings:
     dir: str = "runs/search"
     target: float | None = None  # required
     metric: str = "accuracy"
-    mode: str = "max"  # max | min
+    # max | min; empty: follows a known metric (loss, mae, rmse: min; accuracy, precision*,
+    # recall*, f1*: max), else max (users' own scripts). Validation resolves it: below it,
+    # mode is always max or min.
+    mode: str = ""
+    # the split whose metric the stop rule and `best` use: test (the legacy loop's) or
+    # validation (the last data.val_fraction of the train split; keeps test unbiased)
+    split: str = "test"
     patience: int = 1  # falls in a row that stop a trial
     min_delta: float = 0.0  # a fall smaller than this is not a fall
     max_trials: int = 1  # training rounds, each with a new seed

@@ -92,6 +92,8 @@ class EvalRecord:
     result: str = ""
     error: str = ""
     logs: list[str] = field(default_factory=list)
+    split: str = "test"  # the split `value` is from (journals before search.split: test)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> its metrics
 
 
 @dataclass
@@ -104,6 +106,10 @@ class SearchState:
     promoted: Event | None = None
     promote_error: str = ""
     resumes: int = 0
+    # the latest settings: search_started's, or the last search_extended's (a rerun with new
+    # settings: a new target, more trials); the stop rule, status and summary use these
+    current: Event | None = None
+    extensions: int = 0
     # (kind, trial, step) -> its jobs, oldest attempt first: the poll loop asks this for
     # every checkpoint on every tick, so it must not scan every job
     _by_work: dict[tuple[str, int, int | None], list[JobRecord]] = field(default_factory=dict)
@@ -122,7 +128,15 @@ class SearchState:
 
     # ------------------------------------------------------------------ event handlers
     def _on_search_started(self, e: Event) -> None:
-        self.started = e
+        self.started = self.current = e
+
+    def _on_search_extended(self, e: Event) -> None:
+        # reopens an ended search: its end and its best/ are decided again under the new
+        # settings; ended trials stay ended, re-judged by `trial_ended` events that follow
+        self.current = e
+        self.extensions += 1
+        self.finished = self.promoted = None
+        self.promote_error = ""
 
     def _on_resumed(self, e: Event) -> None:
         self.resumes += 1
@@ -178,6 +192,7 @@ class SearchState:
         self.evaluations[(e["trial"], e["step"])] = EvalRecord(
             e["trial"], e["step"], e.get("value"), e.get("job_id"), e.get("checkpoint", ""),
             e.get("result", ""), e.get("error", ""), list(e.get("logs", [])),
+            e.get("split", "test"), dict(e.get("metrics") or {}),
         )
 
     def _on_trial_ended(self, e: Event) -> None:
@@ -220,6 +235,7 @@ class SearchState:
         return sum(j.seconds(now) for j in jobs) / 3600.0
 
     def settings(self) -> dict[str, Any]:
-        assert self.started is not None
-        settings: dict[str, Any] = self.started["settings"]
+        """The latest settings (an extension's, else the start's)."""
+        assert self.current is not None
+        settings: dict[str, Any] = self.current["settings"]
         return settings

@@ -33,6 +33,27 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 # metrics the built-in inference job reports, with the range they live in
 FRACTION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 UNBOUNDED_METRICS = ("loss",)
+LOWER_IS_BETTER = ("loss", "mae", "rmse")
+HIGHER_IS_BETTER_PREFIXES = ("accuracy", "precision", "recall", "f1")
+SPLITS = ("test", "validation")
+
+
+def natural_mode(metric: str) -> str | None:
+    """The direction in which a known metric improves; None for a name we do not know."""
+    if metric in LOWER_IS_BETTER:
+        return "min"
+    if metric.startswith(HIGHER_IS_BETTER_PREFIXES):
+        return "max"
+    return None
+
+
+def resolved_mode(s: Settings) -> str:
+    """search.mode as given, else the metric's own direction; users' own scripts print a
+    number whose meaning we cannot know, so they keep the legacy default (max)."""
+    if s.search.mode:
+        return s.search.mode
+    natural = None if s.infer.command else natural_mode(s.search.metric)
+    return natural or "max"
 
 
 def build(cls: type[Any], raw: Any, path: str, problems: list[str],
@@ -147,7 +168,9 @@ def settings_from(raw: dict[str, Any]) -> Settings:
                      if not any(m.search(p) for m in mentions)]
     if problems or settings is None:
         raise ConfigError(problems or ["the configuration is empty"])
-    return settings  # type: ignore[no-any-return]
+    # resolved once, here: below validation search.mode is always max or min
+    search = dataclasses.replace(settings.search, mode=resolved_mode(settings))
+    return dataclasses.replace(settings, search=search)  # type: ignore[no-any-return]
 
 
 def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
@@ -193,7 +216,9 @@ def _check_commands(s: Settings) -> list[str]:
 def _check_search(s: Settings) -> list[str]:
     p: list[str] = []
     search = s.search
-    p += _one_of("search.mode", search.mode, ("max", "min"))
+    if search.mode:
+        p += _one_of("search.mode", search.mode, ("max", "min"))
+    p += _one_of("search.split", search.split, SPLITS)
     if search.target is None:
         p.append("search.target: missing; set it, e.g. search.target=0.80 for 80 % accuracy")
     elif not math.isfinite(search.target):
@@ -208,9 +233,12 @@ def _check_search(s: Settings) -> list[str]:
     known = FRACTION_METRICS + UNBOUNDED_METRICS
     if search.metric not in known and not s.infer.command:
         p.append(f"search.metric={search.metric}: the inference job reports {', '.join(known)}")
-    if search.metric in FRACTION_METRICS and search.mode == "min" and not s.infer.command:
-        p.append(f"search.mode=min with search.metric={search.metric}: higher is better for "
-                 "it; use search.mode=max")
+    natural = natural_mode(search.metric)
+    if search.mode in ("max", "min") and natural not in (None, search.mode) \
+            and not s.infer.command:
+        better = "higher" if natural == "max" else "lower"
+        p.append(f"search.mode={search.mode} with search.metric={search.metric}: {better} is "
+                 f"better for it; drop search.mode or use search.mode={natural}")
     if search.patience < 1:
         p.append(f"search.patience={search.patience}: must be >= 1 (1 stops at the first fall)")
     if search.min_delta < 0:

@@ -24,6 +24,10 @@ def describe(event: Event) -> str | None:
                 f"({s['mode']}), executor {e['settings']['executor']['name']}")
     if name == "resumed":
         return "resumed from the journal"
+    if name == "search_extended":
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in e["changed"].items())
+        return ("the ended search continues with new settings" if e.get("reopened") else
+                "new settings") + f": {changes}"
     if name == "trial_started":
         return f"trial {e['trial']} started (seed {e['seed']})"
     if name == "submitted" and e.get("job_id"):
@@ -53,7 +57,7 @@ def describe(event: Event) -> str | None:
     if name == "cancel":
         return f"cancelling jobs {', '.join(str(i) for i in e['job_ids'])}"
     if name == "search_ended":
-        return f"search ended: {e['status']}"
+        return f"search ended: {e['status']}" + (f" ({e['reason']})" if e.get("reason") else "")
     if name == "scheduler_unavailable":
         return (f"the scheduler does not answer ({e['reason']}); submissions wait and are "
                 "tried again")

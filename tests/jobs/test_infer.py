@@ -96,3 +96,24 @@ def test_a_missing_checkpoint_names_the_path(trained_run: TrainedRun, tmp_path: 
     with pytest.raises(OSError, match=re.escape(str(tmp_path / "nope"))):
         infer.run(spec)
     assert not (tmp_path / "r.json").exists()
+
+
+def test_the_validation_split_is_scored_with_the_test_split_in_one_load(
+    trained_run: TrainedRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Validation is exactly what training validated on (jobs.data.load_train_val)."""
+    from jobs.data import load_train_val
+
+    spec = trained_run.infer_spec(tmp_path / "r.json")
+    result = infer.run(spec)
+    validation, test = result["metrics"]["validation"], result["metrics"]["test"]
+    assert validation["n"] == len(load_train_val(spec.data)[1]) == 80
+    assert test["n"] == result["n"] == 300
+    for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "loss",
+                "confusion_matrix"):
+        assert test[key] == result[key]  # the test split stays at the top, as before
+    assert sum(map(sum, validation["confusion_matrix"])) == 80
+    assert 0.0 <= validation["accuracy"] <= 1.0 and validation["loss"] > 0
+    _assert_legacy_lines(capsys.readouterr().out, result)  # test accuracy in the legacy line
+    alone = infer.run(replace(spec, validation=False, result_path=str(tmp_path / "t.json")))
+    assert alone["metrics"].keys() == {"test"} and alone["accuracy"] == result["accuracy"]

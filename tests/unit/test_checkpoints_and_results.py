@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,30 @@ def test_legacy_line_last_match_wins_and_custom_regex() -> None:
 def test_legacy_output_without_the_line() -> None:
     with pytest.raises(ResultError, match="no line matching"):
         metric_from_text("length of dataset is 3432\nTraceback ...", source="bert-inf.out")
+
+
+SPLIT_RESULTS = [
+    # (result file content, split, value or the error's fragment)
+    ({"accuracy": 0.7, "metrics": {"validation": {"accuracy": 0.8, "n": 80},
+                                   "test": {"accuracy": 0.7, "n": 300}}}, "validation", 0.8),
+    ({"accuracy": 0.7, "metrics": {"validation": {"accuracy": 0.8},
+                                   "test": {"accuracy": 0.7}}}, "test", 0.7),
+    ({"accuracy": 0.7}, "test", 0.7),  # written before validation was scored: test only
+    ({"accuracy": 0.7}, "validation", "has no validation split (it has: test)"),
+    ({"metrics": {"validation": {"f1_macro": 0.5}}}, "validation", "has no metric 'accuracy'"),
+]
+
+
+@pytest.mark.parametrize(("content", "split", "expected"), SPLIT_RESULTS)
+def test_the_deciding_split_is_read_from_the_result(tmp_path: Path, content: dict[str, object],
+                                                    split: str, expected: float | str) -> None:
+    from orchestrator.results import evaluation_from_json
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(content))
+    if isinstance(expected, str):
+        with pytest.raises(ResultError, match=re.escape(expected)):
+            evaluation_from_json(path, "accuracy", split)
+        return
+    value, metrics = evaluation_from_json(path, "accuracy", split)
+    assert value == expected == metrics[split]["accuracy"]

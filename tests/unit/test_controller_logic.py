@@ -32,6 +32,7 @@ from orchestrator.settings import (
     TrainSettings,
 )
 from orchestrator.state import SearchState
+from orchestrator.validate import resolved_mode
 from orchestrator.view import PlainView
 
 
@@ -81,12 +82,14 @@ class FakeScheduler:
 
 
 def settings_for(tmp_path: Path, **search: Any) -> Settings:
-    return Settings(
+    settings = Settings(
         search=replace(SearchSettings(dir=str(tmp_path), target=0.8, drain_timeout_s=1), **search),
         executor=ExecutorSettings(poll_interval_s=0.01, max_poll_interval_s=0.01,
                                   fs_interval_s=0.01),
         data=DataSettings(), model=ModelSettings(), train=TrainSettings(), infer=InferSettings(),
     )
+    # as validation does: below it, search.mode is always max or min
+    return replace(settings, search=replace(settings.search, mode=resolved_mode(settings)))
 
 
 class World:
@@ -99,6 +102,7 @@ class World:
         self.script: dict[int, Callable[[], None]] = {}
         self.auto_results: dict[int, float | None] = {}  # step -> value the infer job writes
         self.by_trial: dict[tuple[int, int], float] = {}  # (trial, step) -> value, if set
+        self.result_of: Callable[[float], dict[str, Any]] = lambda v: {"accuracy": v}
 
     def checkpoint(self, step: int, trial: int = 1) -> None:
         path = self.dir / "trials" / f"{trial:03d}" / f"checkpoint-{step}"
@@ -129,7 +133,7 @@ class World:
                     self.sched.states[job_id] = JobState.FAILED
                     continue
                 Path(step).parent.mkdir(parents=True, exist_ok=True)
-                Path(step).write_text(json.dumps({"accuracy": value}))
+                Path(step).write_text(json.dumps(self.result_of(value)))
                 self.sched.states[job_id] = JobState.SUCCEEDED
         if self.ticks > 500:
             raise AssertionError("the controller did not finish")
