@@ -302,15 +302,17 @@ def test_search_dir_holding_a_different_search(tmp_path: Path, note: Note) -> No
     before = (directory / "journal.jsonl").read_bytes()
     changed = bk.search(directory, train=train, target=85)
     refused = bk.run_cli(changed)
-    note(f"exit {refused.returncode}: {refused.stderr.strip()}; with --force-resume it goes on")
+    note(f"exit {refused.returncode}: {refused.stderr.strip()}; with --force-resume it is re-judged")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "different settings (search.target)" in refused.stderr
     assert "--force-resume" in refused.stderr
     assert (directory / "journal.jsonl").read_bytes() == before
     forced = bk.run_cli([*changed, "--force-resume"])
-    assert forced.returncode == 0, forced.stdout + forced.stderr
-    assert "status: target_reached" in forced.stdout  # a finished search prints its outcome
+    # never the old outcome as if it met the new target: re-judged, nothing reaches 85
+    assert forced.returncode == 1, forced.stdout + forced.stderr
+    assert "status: exhausted" in forced.stdout
+    assert "re-judged under the new settings (search.target 80.0 -> 85.0)" in forced.stdout
 
 
 # --------------------------------------------------------------------------- configuration
