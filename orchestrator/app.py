@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator import requests
+from orchestrator import preflight, requests
 from orchestrator.controller import Controller, rule_of
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.journal import Journal, read_events
@@ -59,9 +59,11 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
         journal = Journal(search_dir / JOURNAL)
         try:
             _check_same_search(journal, settings, force_resume)
+            scheduler = SubmititScheduler(settings.executor.name)
+            if not any(e["event"] == "search_ended" for e in journal.events):
+                preflight.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
             view = make_view(plain)
             try:
-                scheduler = SubmititScheduler(settings.executor.name)
                 state = Controller(settings, journal, scheduler, view).run()
             finally:
                 view.close()
