@@ -33,7 +33,7 @@ HINTS = {
 }
 
 
-class Refusal(Protocol):
+class RefusalLike(Protocol):
     @property
     def kind(self) -> str: ...
     @property
@@ -43,7 +43,7 @@ class Refusal(Protocol):
 
 
 class Asks(Protocol):
-    def preflight(self, requests: Sequence[JobRequest]) -> Sequence[Refusal]: ...
+    def preflight(self, requests: Sequence[JobRequest]) -> Sequence[RefusalLike]: ...
 
 
 def first_requests(settings: Settings) -> list[JobRequest]:
@@ -64,7 +64,7 @@ def key_of(executor: ExecutorSettings, kind: str, field: str) -> str:
     return f"executor.{kind}.{field}"
 
 
-def refusal_lines(executor: ExecutorSettings, refusals: Sequence[Refusal]) -> list[str]:
+def refusal_lines(executor: ExecutorSettings, refusals: Sequence[RefusalLike]) -> list[str]:
     """One actionable line per refusal (a shared key refused for both kinds: once)."""
     lines: list[str] = []
     for r in refusals:
@@ -75,8 +75,10 @@ def refusal_lines(executor: ExecutorSettings, refusals: Sequence[Refusal]) -> li
                     f"({r.reason}); {HINTS.get(r.field, 'see sbatch --help')}")
         else:
             line = (f"executor.{r.kind}: SLURM refuses the {r.kind} jobs ({r.reason}); "
-                    f"check executor.{r.kind}.cpus_per_task, mem_gb, gpus_per_node and nodes "
-                    "against 'sinfo -N -o \"%P %c %m %G\"' (--dry-run prints the script)")
+                    f"check what executor.{r.kind} asks for (cpus_per_task, mem_gb, "
+                    "gpus_per_node, nodes, timeout_min) against 'sinfo -N -o \"%P %c %m %G "
+                    "%l\"' and your limits in 'sacctmgr show assoc user=$USER'; --dry-run "
+                    "prints the script")
         if line not in lines:
             lines.append(line)
     return lines

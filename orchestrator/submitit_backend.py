@@ -144,8 +144,10 @@ REFUSALS = (("invalid partition", "partition"), ("partition", "partition"),
 def refused_option(reason: str) -> str | None:
     """The sbatch option that slurmctld's refusal `reason` is about, if it says."""
     lowered = reason.lower()
-    if "account" in lowered:
+    if "invalid account" in lowered or "account/partition" in lowered:
         return "account"  # "Invalid account or account/partition combination specified"
+    if "policy" in lowered:
+        return None  # "Job violates accounting/QOS policy": a limit, of what is unsaid
     return next((option for words, option in REFUSALS if words in lowered), None)
 
 
