@@ -4,6 +4,7 @@ preflight's pure parts (which option a refusal is about, the lines a user reads)
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -314,3 +315,21 @@ def test_local_and_debug_ask_nobody() -> None:
     settings = to_settings(compose(["search.target=0.8"]))
     for cluster in ("local", "debug"):
         assert SubmititScheduler(cluster).preflight(preflight.first_requests(settings)) == []
+
+
+def test_the_readme_cluster_command_gives_inference_jobs_the_account_and_setup(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## On a real cluster", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    words = shlex.split(block.replace("\\\n", " "))
+    assert words[:2] == ["orchestrator", "run"]
+    args = [w if not w.startswith("search.dir=") else f"search.dir={tmp_path / 's'}"
+            for w in words[1:]]
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    train, infer = out.split("# ---- infer job", 1)
+    for script in (train, infer):
+        assert "#SBATCH --account=" in script
+        assert "#SBATCH --gpus-per-node=1" in script
+        assert "export TOKENIZERS_PARALLELISM=false" in script  # the set-up template's line
