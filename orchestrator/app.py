@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator import requests
+from orchestrator import admission, requests
 from orchestrator.controller import Controller, changed_settings, rule_of, setting
 from orchestrator.errors import (
     ConfigError,
@@ -70,9 +70,12 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
         journal = Journal(search_dir / JOURNAL)
         try:
             _check_same_search(journal, settings, force_resume)
+            scheduler = SubmititScheduler(settings.executor.name)
+            ended = any(e["event"] == "search_ended" for e in journal.events)
+            if force_resume or not ended:  # an ended search submits nothing unless extended
+                admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
             view = make_view(plain)
             try:
-                scheduler = SubmititScheduler(settings.executor.name)
                 controller = Controller(settings, journal, scheduler, view)
                 try:
                     state = controller.run()

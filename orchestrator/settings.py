@@ -8,7 +8,7 @@ third-party imports at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -121,12 +121,15 @@ class JobResources:
     gpus_per_node: int = 0
     nodes: int = 1
     tasks_per_node: int = 1
-    partition: str = ""  # empty: the cluster's default partition
+    # empty (or an empty list): the executor.* setting of the same name; both empty: the
+    # cluster's default
+    partition: str = ""
     account: str = ""
     qos: str = ""
     constraint: str = ""
     setup_template: str = ""  # a file of set-up lines (module load, conda activate, exports)
     setup: tuple[str, ...] = ()  # more set-up lines, after the template's
+    python: str = ""  # the jobs' interpreter; see ExecutorSettings.python
     # extra sbatch options: {exclusive: true, comment: x} gives --exclusive --comment=x
     additional: dict[str, str | int | bool] = field(default_factory=dict)
     srun_args: tuple[str, ...] = ()
@@ -142,8 +145,35 @@ class ExecutorSettings:
     poll_interval_s: float = 2.0  # first scheduler query interval; backs off while idle
     max_poll_interval_s: float = 30.0
     fs_interval_s: float = 0.5  # checkpoints and result files are checked this often
+    # Shared by training and inference jobs; executor.train.* / executor.infer.* of the same
+    # name replace them for one kind (`resolve_executor`). Empty: not set.
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    constraint: str = ""
+    setup_template: str = ""
+    setup: tuple[str, ...] = ()
+    # The interpreter the jobs run: an absolute path, or a command (e.g. `python`) found on
+    # the node's PATH after the set-up lines. Empty: the controller's own (sys.executable).
+    python: str = ""
     train: JobResources = field(default_factory=JobResources)
     infer: JobResources = field(default_factory=JobResources)
+
+
+SHARED_RESOURCES = ("partition", "account", "qos", "constraint", "setup_template", "setup",
+                    "python")
+
+
+def resolve_executor(executor: ExecutorSettings) -> ExecutorSettings:
+    """`executor` with the shared settings filled into `train` and `infer` wherever those
+    leave them empty, so that everything below reads one JobResources per kind of job."""
+
+    def fill(res: JobResources) -> JobResources:
+        inherited = {name: getattr(executor, name) for name in SHARED_RESOURCES
+                     if not getattr(res, name)}
+        return replace(res, **inherited)
+
+    return replace(executor, train=fill(executor.train), infer=fill(executor.infer))
 
 
 @dataclass(frozen=True)

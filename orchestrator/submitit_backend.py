@@ -27,6 +27,7 @@ import contextlib
 import functools
 import os
 import pickle
+import shlex
 import signal
 import subprocess
 import sys
@@ -117,6 +118,69 @@ def _unreachable(detail: str) -> bool:
 SBATCH_SETTLE_S = 15.0
 
 
+class Refusal(NamedTuple):
+    """What `sbatch --test-only` refused: the job kind, the JobResources field at fault
+    ("" when slurmctld's reason names none), and slurmctld's own words."""
+
+    kind: str
+    field: str
+    reason: str
+
+
+# sbatch option (submitit's parameter name) -> the JobResources field it comes from
+SLURM_OPTIONS = {"partition": "partition", "account": "account", "qos": "qos",
+                 "constraint": "constraint", "time": "timeout_min",
+                 "cpus_per_task": "cpus_per_task", "mem": "mem_gb",
+                 "gpus_per_node": "gpus_per_node", "nodes": "nodes"}
+# words of slurmctld's refusal (lower case) -> the sbatch option it is about. A reason that
+# fits none (e.g. "Requested node configuration is not available": too many CPUs, too much
+# memory, or a combination) is reported for the whole job kind.
+REFUSALS = (("invalid partition", "partition"), ("partition", "partition"),
+            ("invalid account", "account"), ("invalid qos", "qos"), ("qos", "qos"),
+            ("invalid feature", "constraint"), ("time limit", "time"),
+            ("generic resource", "gpus_per_node"), ("gres", "gpus_per_node"),
+            ("memory", "mem"))
+
+
+def refused_option(reason: str) -> str | None:
+    """The sbatch option that slurmctld's refusal `reason` is about, if it says."""
+    lowered = reason.lower()
+    if "invalid account" in lowered or "account/partition" in lowered:
+        return "account"  # "Invalid account or account/partition combination specified"
+    if "policy" in lowered:
+        return None  # "Job violates accounting/QOS policy": a limit, of what is unsaid
+    return next((option for words, option in REFUSALS if words in lowered), None)
+
+
+def _refusal_reason(stderr: str) -> str:
+    """slurmctld's reason from sbatch's stderr: `allocation failure: X` (--test-only),
+    `sbatch: error: Batch job submission failed: X`, `sbatch: error: X`."""
+    line = _last_line(stderr)
+    for prefix in ("allocation failure:", "sbatch: error:", "Batch job submission failed:"):
+        line = line.split(prefix, 1)[-1].strip()
+    return line
+
+
+def python_command(res: JobResources) -> str | None:
+    """submitit's `python=` (a shell command line, None: the controller's interpreter):
+    `res.python` split into words, each quoted, a path made absolute (jobs may start in
+    another directory)."""
+    if not res.python:
+        return None
+    words = [res.python] if Path(res.python).is_file() else shlex.split(res.python)
+    if "/" in words[0]:
+        words[0] = os.path.abspath(words[0])
+    return shlex.join(words)
+
+
+class _ScriptOnly(submitit.SlurmExecutor):
+    """A SlurmExecutor that only renders scripts: no srun needed on this machine."""
+
+    @classmethod
+    def affinity(cls) -> int:
+        return 1
+
+
 class SubmititScheduler:
     """The `orchestrator.scheduler.Scheduler` interface on submitit's three executors."""
 
@@ -139,12 +203,15 @@ class SubmititScheduler:
         if create:
             request.folder.mkdir(parents=True, exist_ok=True)
         executor: Any
+        python = python_command(request.resources)
         if self.cluster == "slurm":
-            executor = submitit.SlurmExecutor(folder=request.folder,
-                                              max_num_timeout=request.resources.max_requeues)
+            # rendering a script (--dry-run, --test-only) needs no SLURM on this machine
+            kind = submitit.SlurmExecutor if create else _ScriptOnly
+            executor = kind(folder=request.folder, python=python,
+                            max_num_timeout=request.resources.max_requeues)
             executor.update_parameters(**_slurm_parameters(request))
         elif self.cluster == "local":
-            executor = submitit.LocalExecutor(folder=request.folder)
+            executor = submitit.LocalExecutor(folder=request.folder, python=python)
             executor.update_parameters(
                 timeout_min=request.resources.timeout_min,
                 tasks_per_node=request.resources.tasks_per_node,
@@ -233,11 +300,58 @@ class SubmititScheduler:
         return {}
 
     def render(self, request: JobRequest) -> str:
-        if self.cluster != "slurm":
-            return f"# executor={self.cluster}: no sbatch script; runs {_describe(request)}\n"
+        if self.cluster == "debug":
+            return (f"# executor=debug: no sbatch script; runs {_describe(request)} in this "
+                    "process\n")
+        if self.cluster == "local":
+            python = python_command(request.resources) or shlex.quote(sys.executable)
+            return (f"# executor=local: no sbatch script; runs {_describe(request)} "
+                    f"through {python} -m submitit.core._submit\n")
+        return self._script(request)
+
+    def _script(self, request: JobRequest, drop: Sequence[str] = ()) -> str:
+        """The sbatch script of `request`, less the options named in `drop`."""
         executor = self._executor(request, create=False)
+        for option in drop:
+            executor.parameters.pop(option, None)
         command = " ".join(executor._submitit_command_str.split())
         return str(executor._make_submission_file_text(command, "<uid>"))
+
+    def preflight(self, requests: Sequence[JobRequest]) -> list[Refusal]:
+        """Ask slurmctld with `sbatch --test-only` whether it would accept each request's job
+        as `submit` would send it; submits nothing. sbatch names only the first thing it
+        refuses, so each refused option is left out in turn to find the next one.
+        Raises SchedulerUnavailable when slurmctld does not answer (nothing can be said)."""
+        if self.cluster != "slurm":
+            return []
+        refusals: list[Refusal] = []
+        for request in requests:
+            sent = self._executor(request, create=False).parameters
+            dropped: list[str] = []
+            while True:
+                reason = self._test_only(request, dropped)
+                if reason is None:
+                    break
+                option = refused_option(reason)
+                if option is None or option in dropped or option not in sent:
+                    refusals.append(Refusal(request.kind, "", reason))
+                    break
+                refusals.append(Refusal(request.kind, SLURM_OPTIONS[option], reason))
+                dropped.append(option)
+        return refusals
+
+    def _test_only(self, request: JobRequest, drop: Sequence[str]) -> str | None:
+        """None when sbatch --test-only accepts the script, else slurmctld's reason."""
+        try:
+            done = subprocess.run(["sbatch", "--test-only"], input=self._script(request, drop),
+                                  capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SchedulerUnavailable(f"sbatch --test-only: {exc}") from None
+        if done.returncode == 0:
+            return None
+        if _unreachable(done.stderr):
+            raise SchedulerUnavailable(f"sbatch --test-only: {_last_line(done.stderr)}")
+        return _refusal_reason(done.stderr) or f"sbatch exit status {done.returncode}"
 
     # ---------------------------------------------------------------- states
     def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
@@ -545,4 +659,5 @@ def _last_error_line(log: Path) -> str:
     return ""
 
 
-__all__ = ["FailedJobError", "SubmititScheduler", "map_slurm_state", "parse_sacct"]
+__all__ = ["FailedJobError", "Refusal", "SubmititScheduler", "map_slurm_state", "parse_sacct",
+           "python_command", "refused_option"]

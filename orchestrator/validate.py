@@ -13,6 +13,7 @@ import importlib.util
 import math
 import os
 import re
+import shlex
 import types
 import typing
 from pathlib import Path
@@ -22,7 +23,7 @@ from orchestrator import preflight
 from orchestrator.errors import ConfigError
 from orchestrator.requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
-from orchestrator.settings import Settings, TrainSettings
+from orchestrator.settings import Settings, TrainSettings, resolve_executor
 
 EXECUTORS = ("local", "debug", "slurm")
 SAMPLERS = ("grid", "random", "optuna")
@@ -168,9 +169,12 @@ def settings_from(raw: dict[str, Any]) -> Settings:
                      if not any(m.search(p) for m in mentions)]
     if problems or settings is None:
         raise ConfigError(problems or ["the configuration is empty"])
-    # resolved once, here: below validation search.mode is always max or min
+    # resolved once, here, after the checks (they name the keys the user wrote): below
+    # validation search.mode is max or min, and each kind of job has its own executor copy
     search = dataclasses.replace(settings.search, mode=resolved_mode(settings))
-    return dataclasses.replace(settings, search=search)  # type: ignore[no-any-return]
+    resolved: Settings = dataclasses.replace(settings, search=search,
+                                             executor=resolve_executor(settings.executor))
+    return resolved
 
 
 def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
@@ -319,8 +323,13 @@ def _check_executor(s: Settings) -> list[str]:
         p.append("executor.poll_interval_s must be > 0 and <= executor.max_poll_interval_s")
     if e.fs_interval_s <= 0:
         p.append("executor.fs_interval_s must be > 0")
+    p += _check_python("executor.python", e.python)
+    if e.setup_template and not Path(e.setup_template).is_file():
+        p.append(f"executor.setup_template={e.setup_template}: no such file; see "
+                 "sbatch_templates/")
     for kind in ("train", "infer"):
         res = getattr(e, kind)
+        p += _check_python(f"executor.{kind}.python", res.python)
         for key in ("timeout_min", "cpus_per_task", "nodes", "tasks_per_node"):
             if getattr(res, key) < 1:
                 p.append(f"executor.{kind}.{key}={getattr(res, key)}: must be >= 1")
@@ -332,6 +341,30 @@ def _check_executor(s: Settings) -> list[str]:
         if e.name != "slurm" and res.nodes > 1:
             p.append(f"executor.{kind}.nodes={res.nodes}: executor={e.name} runs on one machine")
     return p
+
+
+def _check_python(key: str, value: str) -> list[str]:
+    """The jobs' interpreter: a path is checked here, a bare command only on the node."""
+    if not value:
+        return []
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        return [f"{key}={value}: cannot be split into words ({exc}); check its quotes"]
+    if Path(value).is_file():
+        words = [value]  # a path with spaces, unquoted
+    if not words:
+        return [f"{key}: blank; leave it empty for the controller's interpreter"]
+    program = words[0]
+    if "/" not in program:
+        return []  # e.g. `python`: found on the node's PATH after the set-up lines
+    fix = ("; give an interpreter that exists on the login node and the compute nodes, or a "
+           "command such as python found on PATH after executor.setup")
+    if not Path(program).is_file():
+        return [f"{key}={value}: {program} does not exist{fix}"]
+    if not os.access(program, os.X_OK):
+        return [f"{key}={value}: {program} is not executable{fix}"]
+    return []
 
 
 def _check_data(s: Settings) -> list[str]:

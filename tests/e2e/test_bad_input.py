@@ -302,7 +302,7 @@ def test_search_dir_holding_a_different_search(tmp_path: Path, note: Note) -> No
     before = (directory / "journal.jsonl").read_bytes()
     changed = bk.search(directory, train=train, target=85)
     refused = bk.run_cli(changed)
-    note(f"exit {refused.returncode}: {refused.stderr.strip()}; with --force-resume it is re-judged")
+    note(f"exit {refused.returncode}: {refused.stderr.strip()}; --force-resume re-judges it")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "different settings (search.target)" in refused.stderr

@@ -121,6 +121,10 @@ WRAPPER = """#!/bin/sh
 # logs every call to {name}; see tests/slurm/faultkit.py (tool_wrappers)
 log="{log}"
 parent=$PPID
+if [ "{name}" = sbatch ] && [ "$1" = --test-only ]; then  # the preflight: submits nothing
+  echo "$(date +%s.%N) sbatch --test-only" >> "$log"
+  exec "{real}" "$@"
+fi
 if [ "{name}" = sbatch ]; then
   jobname=$(sed -n 's/^#SBATCH --job-name=//p' "$1" 2>/dev/null | head -n 1)
   if [ -n "$FAULTKIT_DELAY_SBATCH" ]; then

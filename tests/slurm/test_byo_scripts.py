@@ -107,8 +107,11 @@ def test_status_queries_per_poll_stay_constant_with_20_jobs(slurm_cluster: objec
     assert max(ids_per_call) >= 20  # one call covered all 20 tracked jobs
     # one query per poll: at most one per poll interval (+ the finish's drain polls)
     assert len(status_calls) <= elapsed / 2 + 35, (len(status_calls), elapsed)
-    sbatch_calls = [c for c in calls if c[0] == "sbatch"]
+    sbatch_calls = [c for c in calls if c[0] == "sbatch" and "--test-only" not in c]
     assert len(sbatch_calls) == 20  # 1 training + 19 inference, nothing twice
+    # the preflight asked about one job of each kind, once, before submitting anything
+    assert [c[:2] for c in calls if "--test-only" in c] == [["sbatch", "--test-only"]] * 2
+    assert calls.index(["sbatch", "--test-only"]) < calls.index(sbatch_calls[0])
 
 
 def test_dry_run_prints_the_sbatch_scripts_and_submits_nothing(slurm_cluster: object,

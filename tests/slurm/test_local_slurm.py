@@ -124,3 +124,55 @@ def test_up_as_non_root_exits_3_with_one_line_reason() -> None:
     assert proc.returncode == 3, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "root" in lines[0], proc.stderr
+
+
+# the accounts `up` creates (scripts/local-slurm): root's default, a second one root may use,
+# and one that exists but is not root's
+DEFAULT_ACCOUNT, SECOND_ACCOUNT, FORBIDDEN_ACCOUNT = "research", "teaching", "restricted"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the accounts are root's")
+def test_accounts_are_enforced(slurm_cluster: SlurmCluster) -> None:
+    plain = slurm_cluster.sbatch(["--job-name=local-slurm-test", "--wrap", "true"])
+    second = slurm_cluster.sbatch(["--job-name=local-slurm-test", f"--account={SECOND_ACCOUNT}",
+                                   "--wrap", "true"])
+    for job_id, account in ((plain, DEFAULT_ACCOUNT), (second, SECOND_ACCOUNT)):
+        assert slurm_cluster.wait_for_state(job_id) == "COMPLETED"
+        assert slurm_cluster.sacct(job_id, "Account") == [account]
+    for account in (FORBIDDEN_ACCOUNT, "nosuchaccount"):
+        proc = run(["sbatch", "--output=/dev/null", f"--account={account}", "--wrap", "true"])
+        assert proc.returncode != 0 and "Invalid account" in proc.stderr, proc.stderr
+    proc = run(["sacctmgr", "-n", "-P", "show", "account", FORBIDDEN_ACCOUNT, "format=account"])
+    assert proc.stdout.split() == [FORBIDDEN_ACCOUNT]  # it exists: root may just not use it
+    proc = run(["sbatch", "--output=/dev/null", "--qos=nosuchqos", "--wrap", "true"])
+    assert proc.returncode != 0 and "Invalid qos" in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="`up` needs root")
+def test_up_on_a_cluster_running_an_older_config_brings_enforcement_back(
+        slurm_cluster: SlurmCluster) -> None:
+    """A machine where the cluster is up with the config of before accounts were enforced."""
+    conf = Path("/etc/slurm/slurm.conf")
+    text = conf.read_text()
+    assert "\nAccountingStorageEnforce=associations,qos\n" in text
+    try:
+        conf.write_text(text.replace("AccountingStorageEnforce=associations,qos\n", ""))
+        assert run(["scontrol", "reconfigure"]).returncode == 0
+        run(["sacctmgr", "-i", "delete", "user", "root", f"account={SECOND_ACCOUNT}"])
+        proc = run([str(LOCAL_SLURM), "up"], timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "restarting slurmctld" in proc.stdout, proc.stdout
+        assert f"added user root to account {SECOND_ACCOUNT}" in proc.stdout, proc.stdout
+    finally:
+        if conf.read_text() != text:  # `up` failed: put the config back for the next tests
+            conf.write_text(text)
+            run([str(LOCAL_SLURM), "up"], timeout=300)
+    config = run(["scontrol", "show", "config"]).stdout
+    assert any(line.split("=")[0].strip() == "AccountingStorageEnforce"
+               and "associations" in line for line in config.splitlines()), config
+    job_id = slurm_cluster.sbatch(["--job-name=local-slurm-test", f"--account={SECOND_ACCOUNT}",
+                                   "--wrap", "true"])
+    assert slurm_cluster.wait_for_state(job_id) == "COMPLETED"
+    proc = run(["sbatch", "--output=/dev/null", f"--account={FORBIDDEN_ACCOUNT}", "--wrap",
+                "true"])
+    assert proc.returncode != 0 and "Invalid account" in proc.stderr, proc.stderr

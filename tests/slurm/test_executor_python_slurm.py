@@ -1,0 +1,60 @@
+"""executor.python on the real cluster: the README's split, a light controller on the login
+node (a venv with `pip install -e .` only, no torch) and the jobs in another environment that
+has torch, chosen by executor.python."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from searchkit import ROOT, sacct_jobs, search_dir
+
+from tests.e2e.searchrun import TINY, summary
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="session")
+def controller_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a fresh venv holding the controller only (`pip install -e .`)."""
+    venv = tmp_path_factory.mktemp("controller-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True,
+                   timeout=300)
+    python = venv / "bin" / "python"
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", "-e", str(ROOT)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return python
+
+
+def test_a_controller_without_torch_runs_jobs_with_the_python_that_has_it(
+        slurm_cluster: object, controller_python: Path, tmp_path: Path) -> None:
+    jobs_python = sys.executable  # this test's interpreter: the repo's .venv, with torch
+    # the jobs import orchestrator (submitit unpickles its entry point) from this checkout
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    no_torch = subprocess.run([str(controller_python), "-c", "import torch"],
+                              capture_output=True, text=True, env=env, check=False)
+    assert no_torch.returncode != 0 and "No module named 'torch'" in no_torch.stderr
+    directory = search_dir(tmp_path)
+    done = subprocess.run(
+        [str(controller_python), "-m", "orchestrator", "run", "executor=slurm", *TINY,
+         "train.epochs=20", "search.target=0.75", f"search.dir={directory}",
+         f"executor.python={jobs_python}", "executor.poll_interval_s=1",
+         "executor.max_poll_interval_s=2", "--plain"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+        stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert summary(directory)["status"] == "target_reached"
+    scripts = sorted((directory / "jobs").glob("*/*_submission.sh"))
+    kinds = {path.parent.name.split("-")[0] for path in scripts}
+    assert kinds == {"train", "infer"}, scripts
+    for path in scripts:
+        text = path.read_text()
+        assert f" {jobs_python} -u -m submitit.core._submit " in text, text
+        assert str(controller_python) not in text
+    rows = sacct_jobs(directory.name)
+    assert any(r[2] == "COMPLETED" for r in rows if "-infer-" in r[1]), rows
