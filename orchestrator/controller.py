@@ -31,7 +31,12 @@ from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.errors import OrchestratorError, SchedulerUnavailable
 from orchestrator.fsutil import read_json
 from orchestrator.journal import Event, Journal
-from orchestrator.lifecycle import IllegalTransition, JobState, transition
+from orchestrator.lifecycle import (
+    IllegalTransition,
+    JobState,
+    as_seen_after_cancel,
+    transition,
+)
 from orchestrator.outcome import promote_best, write_outcome
 from orchestrator.pruning import median_prune
 from orchestrator.results import ResultError, metric_from_json, metric_from_text
@@ -48,7 +53,7 @@ from orchestrator.state import (
     SearchState,
     TrialRecord,
 )
-from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial
+from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 
 # A job's end can be seen before its last files are: shared file systems cache "no such
 # file" answers. Wait this long (controller clock) before trusting that a file is missing.
@@ -182,7 +187,8 @@ class Controller:
         changed = False
         for job in live:
             assert job.job_id is not None
-            seen = observed.get(job.job_id, JobState.UNKNOWN)
+            seen = as_seen_after_cancel(observed.get(job.job_id, JobState.UNKNOWN),
+                                        job.cancel_requested)
             try:
                 new = transition(job.key, job.state, seen)
             except IllegalTransition:
@@ -401,13 +407,16 @@ class Controller:
         ended = trial.training != "running"
         decision = decide_trial(self.rule, list(trial.checkpoints),
                                 self.state.results(trial.trial), ended)
+        why = explain(self.rule, decision, self.settings.search.metric)
         if decision.verdict is Verdict.TARGET_REACHED:
-            self._end_trial(trial, TARGET_REACHED, decision.step)
+            self._end_trial(trial, TARGET_REACHED, decision.step, why)
         elif decision.verdict is Verdict.METRIC_FELL:
-            self._end_trial(trial, METRIC_FELL, decision.step)
+            self._end_trial(trial, METRIC_FELL, decision.step, why)
         elif decision.verdict is Verdict.COMPLETE:
-            how = COMPLETE if trial.training == "succeeded" else TRAIN_FAILED
-            self._end_trial(trial, how, None, trial.training_reason)
+            if trial.training == "succeeded":
+                self._end_trial(trial, COMPLETE, None, why)
+            else:
+                self._end_trial(trial, TRAIN_FAILED, None, trial.training_reason)
 
     def _prune(self) -> None:
         search = self.settings.search
