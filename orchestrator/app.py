@@ -9,7 +9,7 @@ from typing import Any
 
 from orchestrator import requests
 from orchestrator.controller import Controller, rule_of
-from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.errors import ConfigError, Interrupted, OrchestratorError
 from orchestrator.journal import Journal, read_events
 from orchestrator.lock import SearchLock
 from orchestrator.outcome import summary
@@ -65,11 +65,30 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
                 state = Controller(settings, journal, scheduler, view).run()
             finally:
                 view.close()
+        except KeyboardInterrupt:
+            # what the journal says now is what a resume will re-attach to
+            raise Interrupted(interrupted_lines(SearchState.replay(journal.events))) from None
         finally:
             journal.close()
     assert state.finished is not None
     print(_closing_lines(search_dir, state, rule_of(settings)), end="")
     return str(state.finished["status"])
+
+
+def interrupted_lines(state: SearchState) -> list[str]:
+    """What Ctrl-C leaves behind: the jobs that keep running (they are not cancelled: a
+    resume re-attaches to them by id) and how to resume."""
+    live = [job for job in state.jobs.values() if job.live]
+    if state.finished is not None:
+        head = "interrupted while finishing the search"
+    elif not live:
+        head = "interrupted; no job is running"
+    else:
+        head = f"interrupted; {len(live)} job(s) keep running (a resume re-attaches to them):"
+    lines = [head]
+    lines += [f"  {job.key}: job {job.job_id} ({job.state.value})" for job in live]
+    lines.append("run the same command again to resume")
+    return lines
 
 
 def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:

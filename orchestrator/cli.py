@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator import exit_codes
 from orchestrator.errors import OrchestratorError
 
 EXIT_TARGET_REACHED = 0
@@ -65,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        lines = getattr(exc, "lines", None) or ["interrupted: run the same command again to "
+                                                 "resume"]
+        print("\n".join(lines), file=sys.stderr)
+        return exit_codes.KEYBOARD_INTERRUPT
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -36,3 +36,12 @@ class SchedulerError(OrchestratorError):
 class SchedulerUnavailable(SchedulerError):
     """The scheduler did not answer (slurmctld down or restarting): the same call can be
     made again later. The controller waits and retries instead of ending."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a search ran, carrying what to tell the user (which jobs keep running,
+    how to resume). A KeyboardInterrupt, so that nothing on the way up swallows it."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
