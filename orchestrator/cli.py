@@ -93,6 +93,6 @@ def _run(args: argparse.Namespace) -> int:
 def _status(directory: Path, as_json: bool) -> int:
     from orchestrator import app
 
-    text = app.status_text(directory, as_json)
+    text, code = app.status(directory, as_json)
     print(text, end="")
-    return 0
+    return code

@@ -60,6 +60,7 @@ from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 RESULT_GRACE_S = 10.0
 FINAL_CHECKPOINT_GRACE_S = 30.0
 FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
+HEARTBEAT_S = 60.0  # journal a heartbeat when nothing else was journaled for this long
 
 _FAILURES = frozenset(
     {JobState.FAILED, JobState.LOST, JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL}
@@ -134,6 +135,7 @@ class Controller:
             self.decide()
             if self.state.finished is None:
                 self.act()
+                self._heartbeat()
                 self.view.refresh(self.state)
                 self.sleep(self.settings.executor.fs_interval_s)
         self.finish()
@@ -145,6 +147,12 @@ class Controller:
         self.state.apply(event)
         self.view.event(event, self.state)
         return event
+
+    def _heartbeat(self) -> None:
+        """A sign of life in the journal when nothing else was written for a while, so that
+        `orchestrator status` on another host can tell a live controller from a dead one."""
+        if time.time() - self.journal.events[-1]["t"] >= HEARTBEAT_S:
+            self.record("heartbeat")
 
     def _start_or_resume(self) -> None:
         if self.state.started is None:

@@ -127,6 +127,9 @@ class SearchState:
     def _on_resumed(self, e: Event) -> None:
         self.resumes += 1
 
+    def _on_heartbeat(self, e: Event) -> None:
+        pass  # only its time matters: `orchestrator status` reads the journal's last one
+
     def _on_trial_started(self, e: Event) -> None:
         self.trials[e["trial"]] = TrialRecord(
             e["trial"], e["seed"], e["output_dir"], params=dict(e.get("params") or {}),

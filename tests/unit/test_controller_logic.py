@@ -469,3 +469,20 @@ def test_a_job_hour_budget_stops_the_search(tmp_path: Path) -> None:
     assert state.finished is not None
     assert "search.budget_job_hours" in state.finished["reason"]
     assert len(sched.by_kind("train")) == 1
+
+
+@pytest.mark.parametrize(("silent_s", "beats"), [(5.0, 0), (59.0, 0), (61.0, 1)])
+def test_a_heartbeat_is_journaled_only_after_a_silent_minute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_s: float, beats: int) -> None:
+    import orchestrator.controller as controller_module
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    controller = Controller(settings_for(tmp_path), journal, FakeScheduler(), PlainView())
+    controller.record("resumed")
+    last = journal.events[-1]["t"]
+    monkeypatch.setattr(controller_module.time, "time", lambda: last + silent_s)
+    controller._heartbeat()
+    controller._heartbeat()  # the heartbeat itself is the latest entry now
+    journal.close()
+    evs, _ = read_events(tmp_path / "journal.jsonl")
+    assert [e["event"] for e in evs].count("heartbeat") == beats
