@@ -345,13 +345,12 @@ class SubmititScheduler:
                 self._cancel_local(ref.job_id)
 
     def _cancel_local(self, job_id: str) -> None:
-        """SIGINT to the job's process group now; SIGKILL once the grace has passed (here,
-        when asked again, or at the next poll)."""
-        kill_at = self._kill_at.get(job_id)
-        if kill_at is None:
+        """SIGINT to the job's process group now; SIGKILL at the first poll after the grace,
+        or at once when asked again (the controller's last word before it exits)."""
+        if job_id not in self._kill_at:
             if _signal_group(int(job_id), signal.SIGINT):
                 self._kill_at[job_id] = time.monotonic() + LOCAL_CANCEL_GRACE_S
-        elif time.monotonic() >= kill_at:
+        else:
             _signal_group(int(job_id), signal.SIGKILL)
 
     def _scancel(self, jobs: Sequence[JobRef]) -> None:
