@@ -125,7 +125,8 @@ class SearchState:
         self.started = e
 
     def _on_resumed(self, e: Event) -> None:
-        self.resumes += 1
+        if self.finished is None:  # rerunning a finished search resumes nothing
+            self.resumes += 1
 
     def _on_heartbeat(self, e: Event) -> None:
         pass  # only its time matters: `orchestrator status` reads the journal's last one

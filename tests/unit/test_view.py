@@ -65,6 +65,7 @@ def test_a_rerun_of_a_finished_search_says_already_finished(
     view.event(resumed, state)
     assert out.getvalue().splitlines() == [out.getvalue().splitlines()[0]]
     assert out.getvalue().rstrip().split(" ", 1)[1] == line
+    assert state.resumes == (0 if history is FINISHED else 1)
 
 
 @pytest.mark.parametrize(("event", "line"), [
