@@ -31,12 +31,7 @@ from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.errors import OrchestratorError, SchedulerUnavailable
 from orchestrator.fsutil import read_json
 from orchestrator.journal import Event, Journal
-from orchestrator.lifecycle import (
-    IllegalTransition,
-    JobState,
-    as_seen_after_cancel,
-    transition,
-)
+from orchestrator.lifecycle import IllegalTransition, JobState, as_seen_after_cancel, transition
 from orchestrator.outcome import promote_best, write_outcome
 from orchestrator.pruning import median_prune
 from orchestrator.results import ResultError, metric_from_json, metric_from_text
