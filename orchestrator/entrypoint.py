@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from types import FrameType
+from typing import IO, Any
 
 from orchestrator.fsutil import atomic_write_text
 
@@ -26,24 +28,39 @@ def _cancellable() -> Iterator[None]:
     and exit with CANCELLED_STATUS, instead of a KeyboardInterrupt traceback (and without a
     result, so submitit records no failure). In-process (the debug executor) the interrupt
     is the user's Ctrl-C and belongs to the controller: it goes on up."""
+    previous = None if _in_process() else signal.signal(signal.SIGINT, _first_interrupt_only)
+    cancelled = False
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         if _in_process():
             raise
-        _exit_cancelled()
+        cancelled = True  # the process ends: SIGINT stays ignored until it has
+        if not isinstance(interrupt, _Announced):
+            _announce()
+        raise SystemExit(CANCELLED_STATUS) from None
+    finally:
+        if previous is not None and not cancelled:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _first_interrupt_only(signum: int, frame: FrameType | None) -> None:
+    # the cancel is one request, but a second SIGINT follows (submitit's job process
+    # forwards its own): it must not cut short the line and the script's stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _in_process() -> bool:
     return "SUBMITIT_DEBUG_JOB_ID" in os.environ
 
 
-def _exit_cancelled(script: subprocess.Popen[str] | None = None) -> NoReturn:
-    # the line first: submitit's job process SIGKILLs this task about 1 s after its SIGINT
+class _Announced(KeyboardInterrupt):
+    """The cancel, already told in the job's log."""
+
+
+def _announce() -> None:
     print(CANCELLED_LINE, file=sys.stderr, flush=True)
-    if script is not None:
-        _stop(script)  # it may ignore SIGINT: it must not outlive its job
-    raise SystemExit(CANCELLED_STATUS) from None
 
 
 def call(target: str, spec: Any) -> Any:
@@ -84,7 +101,10 @@ def run_command(argv: list[str], output: str) -> int:
             if _in_process():
                 _stop(process)
                 raise
-            _exit_cancelled(process)
+            # the line first: submitit's job process SIGKILLs this task 1 s after its SIGINT
+            _announce()
+            _stop(process)  # the script may ignore SIGINT: it must not outlive its job
+            raise _Announced from None
     if code:
         last = next((ln.strip() for ln in reversed(errors) if ln.strip()), "no stderr")
         raise RuntimeError(f"{Path(argv[0]).name} exited with status {code}: {last}")
