@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator import admission, requests
-from orchestrator.controller import Controller, changed_settings, rule_of, setting
+from orchestrator import admission, exit_codes, requests
+from orchestrator.controller import HEARTBEAT_S, Controller, changed_settings, rule_of, setting
 from orchestrator.errors import (
     ConfigError,
+    Interrupted,
     OrchestratorError,
     SchedulerError,
     SubmissionRefused,
 )
 from orchestrator.journal import Journal, read_events
-from orchestrator.lock import SearchLock
-from orchestrator.outcome import summary
+from orchestrator.lock import SearchLock, is_controller, read_holder
+from orchestrator.outcome import params_text, summary, why_ended
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Mode, Rule
 from orchestrator.view import make_view
 
 JOURNAL = "journal.jsonl"
+# from another host, a journal silent for this long means its controller is gone
+STALE_AFTER_S = 3 * HEARTBEAT_S
 # the settings that make two searches different searches; resources, intervals and limits
 # may change between runs of the same search
 IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric", "search.mode",
@@ -85,11 +91,30 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
                     raise SubmissionRefused(f"{exc} (nothing was submitted)") from None
             finally:
                 view.close()
+        except KeyboardInterrupt:
+            # what the journal says now is what a resume will re-attach to
+            raise Interrupted(interrupted_lines(SearchState.replay(journal.events))) from None
         finally:
             journal.close()
     assert state.finished is not None
     print(_closing_lines(search_dir, state, rule_of(settings)), end="")
     return str(state.finished["status"])
+
+
+def interrupted_lines(state: SearchState) -> list[str]:
+    """What Ctrl-C leaves behind: the jobs that keep running (they are not cancelled: a
+    resume re-attaches to them by id) and how to resume."""
+    live = [job for job in state.jobs.values() if job.live]
+    if state.finished is not None:
+        head = "interrupted while finishing the search"
+    elif not live:
+        head = "interrupted; no job is running"
+    else:
+        head = f"interrupted; {len(live)} job(s) keep running (a resume re-attaches to them):"
+    lines = [head]
+    lines += [f"  {job.key}: job {job.job_id} ({job.state.value})" for job in live]
+    lines.append("run the same command again to resume")
+    return lines
 
 
 def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
@@ -126,6 +151,12 @@ def dry_run(settings: Settings) -> str:
 
 def status_text(search_dir: Path, as_json: bool = False) -> str:
     """The search's state from its journal alone: no scheduler call, no lock needed."""
+    return status(search_dir, as_json)[0]
+
+
+def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
+    """`orchestrator status`: the text, and the exit code (exit_codes.py): as `run`'s for an
+    ended search, RUNNING while a controller runs it, INTERRUPTED when nothing does."""
     path = search_dir / JOURNAL
     if not path.exists():
         raise OrchestratorError(f"{path} does not exist; is {search_dir} a search.dir?")
@@ -136,26 +167,111 @@ def status_text(search_dir: Path, as_json: bool = False) -> str:
     search = state.settings()["search"]
     rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"])
     data = summary(state, rule)
+    now = time.time()
+    alive, controller = liveness(read_holder(search_dir), events[-1]["t"], now,
+                                 socket.gethostname(), is_controller)
+    code = status_code(data["status"], alive)
     if as_json:
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
-    return _render_status(data, state)
+        return json.dumps(data, indent=2, sort_keys=True) + "\n", code
+    return _render_status(data, state, controller, code, now), code
 
 
-def _render_status(data: dict[str, Any], state: SearchState) -> str:
-    lines = [f"status: {data['status']}  ({data['metric']} target {data['target']}, "
-             f"{data['mode']})"]
+def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,
+             is_alive: Callable[[int], bool]) -> tuple[bool, str]:
+    """Is a controller running the search, and a line saying how that is known. On its own
+    host the recorded pid is asked; from another host, the journal's last entry (the
+    controller writes a heartbeat at least every HEARTBEAT_S) must be recent."""
+    age = max(0.0, now - last_event_t)
+    if holder is None:
+        return False, "controller: none recorded"
+    who = f"pid {holder['pid']} on {holder.get('host', '?')}"
+    if holder.get("host") == host:
+        if is_alive(holder["pid"]):
+            return True, f"controller: running ({who})"
+        return False, f"controller: not running (was {who})"
+    seen = f"last journal entry {_duration(age)} ago"
+    if age < STALE_AFTER_S:
+        return True, f"controller: running, as far as {host} can tell ({who}; {seen})"
+    return False, f"controller: not running, as far as {host} can tell ({who}; {seen})"
+
+
+def status_code(search_status: str, controller_alive: bool) -> int:
+    if controller_alive:
+        return exit_codes.RUNNING
+    if search_status == "running":
+        return exit_codes.INTERRUPTED
+    return {"target_reached": exit_codes.TARGET_REACHED,
+            "failed": exit_codes.FAILED}.get(search_status, exit_codes.NOT_REACHED)
+
+
+def _duration(elapsed_s: float) -> str:
+    seconds = round(elapsed_s)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _render_status(data: dict[str, Any], state: SearchState, controller: str, code: int,
+                   now: float) -> str:
+    direction = ">=" if data["mode"] == "max" else "<="
+    lines = [f"status: {data['status']}  ({data['metric']} {direction} {data['target']:g})",
+             controller]
+    if code == exit_codes.INTERRUPTED:
+        lines.append("interrupted: run the same command to resume")
+    if data["started_at"] is not None:
+        end = data["finished_at"] if data["finished_at"] is not None else now
+        elapsed = _duration(end - data["started_at"])
+        lines.append(f"started {data['started_at_iso']}, elapsed {elapsed}"
+                     f"{'' if data['finished_at'] is None else ' (finished)'}; "
+                     f"job-hours {data['job_hours']:.3f}")
     if data["best"]:
         b = data["best"]
-        lines.append(f"best: {b['value']:.4f} at trial {b['trial']} step {b['step']}")
+        lines.append(f"best: {data['metric']} {b['value']:.4f} at trial {b['trial']} "
+                     f"step {b['step']}")
+    else:
+        lines.append("best: - (no evaluation yet)" if not data["evaluations"] else
+                     "best: - (every evaluation failed)")
     for t in data["trials"]:
-        lines.append(f"trial {t['trial']} (seed {t['seed']}): training {t['training']}, "
-                     f"ended {t['ended'] or '-'}, checkpoints {t['checkpoints']}, "
-                     f"last step {t['last_checkpoint_step']} of {t['max_steps']}")
-    for e in data["evaluations"]:
-        value = "failed: " + str(e["error"]) if e["value"] is None else f"{e['value']:.4f}"
-        lines.append(f"  trial {e['trial']} step {e['step']}: {value} (job {e['job_id']})")
-    live = [j for j in state.jobs.values() if j.live]
+        lines += _trial_lines(t, state)
+    failed = [e for e in data["evaluations"] if e["value"] is None]
+    if failed:
+        lines.append("failed evaluations:")
+        lines += [f"  trial {e['trial']} step {e['step']}: {e['error'] or '-'}" for e in failed]
+    live = state.live_jobs()
     lines.append(f"jobs: {len(state.jobs)} submitted, {len(live)} live as last journaled")
     for job in live:
         lines.append(f"  {job.key}: job {job.job_id} {job.state.value}")
     return "\n".join(lines) + "\n"
+
+
+def _trial_lines(t: dict[str, Any], state: SearchState) -> list[str]:
+    """A trial: its settings, how far it got, its evaluation backlog, why it ended."""
+    trial = state.trials[t["trial"]]
+    evaluated = sum(1 for (n, _) in state.evaluations if n == t["trial"])
+    running = sum(1 for j in state.live_jobs() if j.kind == "infer" and j.trial == t["trial"]
+                  and (j.trial, j.step) not in state.evaluations)
+    rest = max(0, len(trial.checkpoints) - evaluated - running)
+    # an ended trial's unevaluated checkpoints are not waiting: they are never evaluated
+    waiting = f"{rest} skipped (the trial ended)" if t["ended"] else f"{rest} waiting"
+    best = "-" if t["best_value"] is None else f"{t['best_value']:.4f}"
+    last = "-" if t["last_checkpoint_step"] is None else t["last_checkpoint_step"]
+    steps = "-" if t["max_steps"] is None else t["max_steps"]
+    params = params_text(t["params"])
+    lines = [
+        f"trial {t['trial']} (seed {t['seed']}{'' if params == '-' else '; ' + params}): "
+        f"{t['ended'] or 'running'}, training {t['training']}, best {best}, "
+        f"step {last} of {steps}",
+        f"  checkpoints: {len(trial.checkpoints)} complete, {evaluated} evaluated, "
+        f"{running} being evaluated, {waiting}",
+    ]
+    why = why_ended(t)
+    if why:
+        lines.append(f"  ended: {why}")
+    elif t["training"] == "failed" and t["training_reason"]:
+        lines.append(f"  training failed: {t['training_reason']}")
+    for job in state.attempts("train", t["trial"]):
+        if job.failure and job.failure != why:
+            lines.append(f"  {job.key} failed: {job.failure}")
+    return lines

@@ -117,8 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(error_text(exc), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        lines = getattr(exc, "lines", None) or ["interrupted: run the same command again to "
+                                                 "resume"]
+        print("\n".join(lines), file=sys.stderr)
         return exit_codes.KEYBOARD_INTERRUPT
 
 
@@ -155,6 +157,6 @@ def _run(args: argparse.Namespace) -> int:
 def _status(directory: Path, as_json: bool) -> int:
     from orchestrator import app
 
-    text = app.status_text(directory, as_json)
+    text, code = app.status(directory, as_json)
     print(text, end="")
-    return 0
+    return code

@@ -36,7 +36,13 @@ from orchestrator.errors import OrchestratorError, SchedulerUnavailable
 from orchestrator.failures import JobFailure
 from orchestrator.fsutil import read_json
 from orchestrator.journal import Event, Journal
-from orchestrator.lifecycle import FAILURES, IllegalTransition, JobState, transition
+from orchestrator.lifecycle import (
+    FAILURES,
+    IllegalTransition,
+    JobState,
+    as_seen_after_cancel,
+    transition,
+)
 from orchestrator.outcome import promote_best, write_outcome
 from orchestrator.pruning import median_prune
 from orchestrator.results import ResultError, evaluation_from_json, metric_from_text
@@ -53,13 +59,14 @@ from orchestrator.state import (
     SearchState,
     TrialRecord,
 )
-from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial
+from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 
 # A job's end can be seen before its last files are: shared file systems cache "no such
 # file" answers. Wait this long (controller clock) before trusting that a file is missing.
 RESULT_GRACE_S = 10.0
 FINAL_CHECKPOINT_GRACE_S = 30.0
 FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
+HEARTBEAT_S = 60.0  # journal a heartbeat when nothing else was journaled for this long
 
 _FAILURES = FAILURES
 
@@ -158,6 +165,7 @@ class Controller:
             self.decide()
             if self.state.finished is None:
                 self.act()
+                self._heartbeat()
                 self.view.refresh(self.state)
                 self.sleep(self.settings.executor.fs_interval_s)
         self.finish()
@@ -169,6 +177,12 @@ class Controller:
         self.state.apply(event)
         self.view.event(event, self.state)
         return event
+
+    def _heartbeat(self) -> None:
+        """A sign of life in the journal when nothing else was written for a while, so that
+        `orchestrator status` on another host can tell a live controller from a dead one."""
+        if time.time() - self.journal.events[-1]["t"] >= HEARTBEAT_S:
+            self.record("heartbeat")
 
     def _start_or_resume(self) -> None:
         if self.state.started is None:
@@ -256,7 +270,8 @@ class Controller:
         changed = False
         for job in live:
             assert job.job_id is not None
-            seen = observed.get(job.job_id, JobState.UNKNOWN)
+            seen = as_seen_after_cancel(observed.get(job.job_id, JobState.UNKNOWN),
+                                        job.cancel_requested)
             try:
                 new = transition(job.key, job.state, seen)
             except IllegalTransition:
@@ -489,13 +504,16 @@ class Controller:
         ended = trial.training != "running"
         decision = decide_trial(self.rule, list(trial.checkpoints),
                                 self.state.results(trial.trial), ended)
+        why = explain(self.rule, decision, self.settings.search.metric)
         if decision.verdict is Verdict.TARGET_REACHED:
-            self._end_trial(trial, TARGET_REACHED, decision.step)
+            self._end_trial(trial, TARGET_REACHED, decision.step, why)
         elif decision.verdict is Verdict.METRIC_FELL:
-            self._end_trial(trial, METRIC_FELL, decision.step)
+            self._end_trial(trial, METRIC_FELL, decision.step, why)
         elif decision.verdict is Verdict.COMPLETE:
-            how = COMPLETE if trial.training == "succeeded" else TRAIN_FAILED
-            self._end_trial(trial, how, None, trial.training_reason)
+            if trial.training == "succeeded":
+                self._end_trial(trial, COMPLETE, None, why)
+            else:
+                self._end_trial(trial, TRAIN_FAILED, None, trial.training_reason)
 
     def _prune(self) -> None:
         search = self.settings.search

@@ -3,27 +3,78 @@ module (jobs.train, jobs.infer) is imported there, never in the controller."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from orchestrator import failures
 from orchestrator.fsutil import atomic_write_text
 
+# the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
+CANCELLED_STATUS = 130
+CANCELLED_LINE = "cancelled by the controller"
+
+
+@contextlib.contextmanager
+def _cancellable() -> Iterator[None]:
+    """The controller cancels a local job with SIGINT: say so in one line of the job's log
+    and exit with CANCELLED_STATUS, instead of a KeyboardInterrupt traceback (and without a
+    result, so submitit records no failure). In-process (the debug executor) the interrupt
+    is the user's Ctrl-C and belongs to the controller: it goes on up."""
+    previous = None if _in_process() else signal.signal(signal.SIGINT, _first_interrupt_only)
+    cancelled = False
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        if _in_process():
+            raise
+        cancelled = True  # the process ends: SIGINT stays ignored until it has
+        if not isinstance(interrupt, _Announced):
+            _announce()
+        raise SystemExit(CANCELLED_STATUS) from None
+    finally:
+        if previous is not None and not cancelled:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _first_interrupt_only(signum: int, frame: FrameType | None) -> None:
+    # the cancel is one request, but a second SIGINT follows (submitit's job process
+    # forwards its own): it must not cut short the line and the script's stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _in_process() -> bool:
+    return "SUBMITIT_DEBUG_JOB_ID" in os.environ
+
+
+class _Announced(KeyboardInterrupt):
+    """The cancel, already told in the job's log."""
+
+
+def _announce() -> None:
+    print(CANCELLED_LINE, file=sys.stderr, flush=True)
+
 
 def call(target: str, spec: Any) -> Any:
     """Run `module:function` on `spec` inside the job's process; on an exception, leave
     why (input, oom, nan, other: orchestrator.failures) where the controller looks."""
-    try:
-        module_name, _, function_name = target.partition(":")
-        function = getattr(importlib.import_module(module_name), function_name)
-        return function(spec)
-    except Exception as exc:  # not KeyboardInterrupt/SystemExit: a cancel, a requeue
-        failures.record_in_job(exc)
-        raise
+    with _cancellable():
+        try:
+            module_name, _, function_name = target.partition(":")
+            function = getattr(importlib.import_module(module_name), function_name)
+            return function(spec)
+        except Exception as exc:  # not KeyboardInterrupt/SystemExit: a cancel, a requeue
+            failures.record_in_job(exc)
+            raise
 
 
 def _pump(source: IO[str], sink: IO[str], keep: list[str] | None) -> None:
@@ -66,17 +117,36 @@ def _run_command(argv: list[str], output: str) -> int:
             f"cannot run {argv[0]}: {exc.strerror or exc}; check the command "
             "(train.command / infer.command) and that the script exists and is executable"
         ) from exc
-    with process:
+    with _cancellable(), process:
         kept: list[str] = []
         errors: list[str] = []
         assert process.stdout is not None and process.stderr is not None
-        err = threading.Thread(target=_pump, args=(process.stderr, sys.stderr, errors))
+        err = threading.Thread(target=_pump, args=(process.stderr, sys.stderr, errors),
+                               daemon=True)
         err.start()
-        _pump(process.stdout, sys.stdout, kept)
-        err.join()
-        code = process.wait()
+        try:
+            _pump(process.stdout, sys.stdout, kept)
+            err.join()
+            code = process.wait()
+        except KeyboardInterrupt:
+            if _in_process():
+                _stop(process)
+                raise
+            # the line first: submitit's job process SIGKILLs this task 1 s after its SIGINT
+            _announce()
+            _stop(process)  # the script may ignore SIGINT: it must not outlive its job
+            raise _Announced from None
     if code:
         last = next((ln.strip() for ln in reversed(errors) if ln.strip()), "no stderr")
         raise ScriptFailed(f"{Path(argv[0]).name} exited with status {code}: {last}", code)
     atomic_write_text(output, "".join(kept))
     return code
+
+
+def _stop(process: subprocess.Popen[str], grace_s: float = 0.5) -> None:
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -45,3 +45,13 @@ class SubmissionRefused(SchedulerError):
     a usage error (a wrong account, partition or QOS), not a failed search."""
 
     exit_code = 2
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a search ran, carrying what to tell the user (which jobs keep running,
+    how to resume). A KeyboardInterrupt, so that nothing on the way up swallows it."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+

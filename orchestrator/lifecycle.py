@@ -87,3 +87,16 @@ def transition(job: str, state: JobState, observed: JobState) -> JobState | None
     if observed not in TRANSITIONS[state]:
         raise IllegalTransition(job, state, observed)
     return observed
+
+
+def as_seen_after_cancel(observed: JobState, cancel_requested: bool) -> JobState:
+    """What an observation means once the controller has asked to cancel the job.
+
+    Backends report raw facts: a local job killed by a signal from a controller that did
+    not start it (a resumed one) is just gone without a result, LOST. When the controller
+    asked for that, the job was cancelled, not lost: it must not be retried or counted as a
+    failure. This is the one place that knows it.
+    """
+    if cancel_requested and observed is JobState.LOST:
+        return JobState.CANCELLED
+    return observed

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import filelock
 
@@ -62,3 +63,30 @@ class SearchLock:
             f"{self.search_dir} is in use by {who}; wait for it to finish, stop it, or pick "
             "another search.dir"
         )
+
+
+def read_holder(search_dir: Path) -> dict[str, Any] | None:
+    """The last controller that held `search_dir` (host, pid, since, argv), if recorded."""
+    try:
+        holder = json.loads((search_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):
+        return None
+    return holder
+
+
+def is_controller(pid: int) -> bool:
+    """On this host: is `pid` a live orchestrator process? A bare pid check is not enough:
+    the pid of a controller that ended may belong to any other process now."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    # `python -m orchestrator ...`, or the console script `.../bin/orchestrator ...`
+    args = [a.decode(errors="replace") for a in cmdline.split(b"\0")]
+    return "-m\0orchestrator" in "\0".join(args) or any(
+        Path(a).name == "orchestrator" for a in args[:2])

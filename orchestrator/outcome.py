@@ -11,6 +11,7 @@ import json
 import shutil
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from orchestrator.stop_rule import Rule, best_of
 BEST_DIR = "best"
 BEST_INFO = "best.json"
 SPLITS = ("validation", "test")
+# what a checkpoint holds only to resume training: `best/` is for deploying (weights,
+# tokenizer, config), and the optimizer state alone is twice the model's size
+TRAINING_STATE = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "rng_state*.pth",
+                  "training_args.bin", "global_step*")
 
 
 def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any] | None:
@@ -42,7 +47,7 @@ def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, 
     if _already_promoted(target, info):
         return info
     staging = search_dir / f".best-{uuid.uuid4().hex[:8]}.tmp"
-    shutil.copytree(source, staging)
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns(*TRAINING_STATE))
     atomic_write_json(staging / BEST_INFO, info)
     if target.exists():
         retired = search_dir / f".best-retired-{uuid.uuid4().hex[:8]}"
@@ -128,6 +133,8 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
                  for job in state.jobs.values()},
         "started_at": state.started["t"] if state.started else None,
         "finished_at": finished["t"] if finished else None,
+        "started_at_iso": iso(state.started["t"]) if state.started else None,
+        "finished_at_iso": iso(finished["t"]) if finished else None,
         "reason": (finished or {}).get("reason") or None,
         "job_hours": round(state.job_hours(now), 4),
         "resumes": state.resumes,
@@ -137,6 +144,10 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
 def _both_splits(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     # both keys always: a user's script reports one number, for the split it decides on
     return {split: dict(metrics.get(split, {})) for split in SPLITS}
+
+def iso(epoch_s: float) -> str:
+    """ISO 8601 with the local UTC offset, to the second: for people and other tools."""
+    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="seconds")
 
 
 def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any]:
@@ -149,6 +160,21 @@ def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str,
 
 def _fmt(value: float | None) -> str:
     return "failed" if value is None else f"{value:.4f}"
+
+
+def _cell(value: Any) -> str:
+    """A value for people: never Python's `None`."""
+    return "-" if value is None or value == "" else str(value)
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(params.items())) or "-"
+
+
+def why_ended(trial: dict[str, Any]) -> str:
+    """The stop rule's reason (or the failure's) for one trial of `summary`, or ''."""
+    return str(trial["ended_reason"] or trial["training_reason"] or "") if trial["ended"] else ""
 
 
 def report(data: dict[str, Any]) -> str:
@@ -164,8 +190,16 @@ def report(data: dict[str, Any]) -> str:
         b = data["best"]
         lines.append(f"- best: {data['metric']} {_fmt(b['value'])} at trial {b['trial']}, "
                      f"step {b['step']} (`{b['checkpoint']}`)" + _other_split(data, b))
+    elif not data["evaluations"]:
+        lines.append("- best: no evaluation yet: no checkpoint was evaluated")
+    else:
+        lines.append("- best: none: every evaluation failed (see Evaluations below)")
     if data["promoted"]:
         lines.append(f"- copied to: `{data['promoted']['path']}`")
+    if data["started_at_iso"]:
+        lines.append(f"- started: {data['started_at_iso']}"
+                     + (f", finished: {data['finished_at_iso']}" if data["finished_at_iso"]
+                        else ""))
     if data["finished_at"] and data["started_at"]:
         lines.append(f"- wall time: {data['finished_at'] - data['started_at']:.1f} s; "
                      f"resumed {data['resumes']} time(s)")
@@ -178,29 +212,32 @@ def report(data: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in data["trials"]:
         pairs = zip(t["train_job_ids"], t["train_job_states"], strict=False)
-        jobs = ", ".join(f"{i} ({s})" for i, s in pairs)
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in sorted(t["params"].items())) or "-"
+        jobs = ", ".join(f"{i} ({s})" for i, s in pairs) or "-"
         best = "-" if t["best_value"] is None else f"{t['best_value']:.4f}"
-        lines.append(f"| {t['trial']} | {params} | {t['seed']} | {best} | {t['ended']} | "
-                     f"{t['ended_at_step']} | {t['job_hours']:.3f} | {t['training']} | {jobs} | "
-                     f"{t['last_checkpoint_step']} | {t['max_steps']} |")
-    explained = [t for t in data["trials"] if t["ended_reason"] or t["training_reason"]]
+        lines.append(f"| {t['trial']} | {params_text(t['params'])} | {t['seed']} | {best} | "
+                     f"{_cell(t['ended'] or 'running')} | {_cell(t['ended_at_step'])} | "
+                     f"{t['job_hours']:.3f} | {t['training']} | {jobs} | "
+                     f"{_cell(t['last_checkpoint_step'])} | {_cell(t['max_steps'])} |")
+    explained = [t for t in data["trials"] if why_ended(t)]
     if explained:
         lines += ["", "Why trials ended:", ""]
         for t in explained:
-            why = "; ".join(r for r in (t["ended_reason"], t["training_reason"]) if r)
-            lines.append(f"- trial {t['trial']} ({t['ended']}): {why}")
+            lines.append(f"- trial {t['trial']} ({t['ended']}): {why_ended(t)}")
     heads = [f"{split} {data['metric']}" + (" (decides)" if split == data["split"] else "")
              for split in SPLITS]
-    lines += ["", "## Evaluations", "", f"| trial | step | {' | '.join(heads)} | job | note |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## Evaluations", ""]
+    if not data["evaluations"]:
+        lines.append("No evaluation yet: no checkpoint was evaluated.")
+    else:
+        lines += [f"| trial | step | {' | '.join(heads)} | job | note |",
+                  "|---|---|---|---|---|---|"]
     for e in data["evaluations"]:
         note = e["error"] or ""
         if e["logs"]:
             note += f" (logs: {', '.join(e['logs'])})"
         values = " | ".join(_split_value(e, split, data["metric"]) for split in SPLITS)
-        lines.append(f"| {e['trial']} | {e['step']} | {values} | {e['job_id']} | {note} |")
+        lines.append(f"| {e['trial']} | {e['step']} | {values} | {_cell(e['job_id'])} | "
+                     f"{note} |")
     lines += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S')} from journal.jsonl._", ""]
     return "\n".join(lines)
 
@@ -209,6 +246,8 @@ def _split_value(evaluation: dict[str, Any], split: str, metric: str) -> str:
     if evaluation["value"] is None:
         return "failed"
     value = evaluation["metrics"][split].get(metric)
+    if value is None and split == evaluation["split"]:
+        value = evaluation["value"]  # a journal from before both splits were kept
     return "-" if value is None else f"{value:.4f}"
 
 
@@ -220,32 +259,63 @@ def _other_split(data: dict[str, Any], best: dict[str, Any]) -> str:
     return "" if value is None else f"; on the {other} split {value:.4f}"
 
 
+def _trim(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+
 def plot(data: dict[str, Any], path: Path) -> None:
-    """Metric against step for every trial, with the target as a horizontal line."""
+    """Metric against step for every trial, with the target as a horizontal line; sized to
+    be read on a slide: 150 dpi, large type, each trial's settings and end in the legend."""
     import matplotlib  # lazy: only the end of a search pays for it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for trial in data["trials"]:
-        points = [(e["step"], e["value"]) for e in data["evaluations"]
-                  if e["trial"] == trial["trial"] and e["value"] is not None]
-        if points:
-            steps, values = zip(*points, strict=False)
-            ax.plot(steps, values, marker="o", label=f"trial {trial['trial']}")
-    ax.axhline(data["target"], color="red", linestyle="--", label=f"target {data['target']}")
-    if data["best"]:
-        ax.scatter([data["best"]["step"]], [data["best"]["value"]], s=120, facecolors="none",
-                   edgecolors="black", label="best", zorder=3)
-    ax.set_xlabel("training step")
-    ax.set_ylabel(data["metric"])
-    ax.set_title(f"{data['metric']} per checkpoint ({data['status']})")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    with plt.rc_context({"font.size": 13, "axes.titlesize": 15, "axes.labelsize": 14,
+                         "legend.fontsize": 10}):
+        fig, ax = plt.subplots(figsize=(10, 6))
+        plotted = False
+        for trial in data["trials"]:
+            points = [(e["step"], e["value"]) for e in data["evaluations"]
+                      if e["trial"] == trial["trial"] and e["value"] is not None]
+            if points:
+                steps, values = zip(*points, strict=False)
+                ax.plot(steps, values, marker="o", linewidth=2,
+                        label=_trial_label(trial, len(data["trials"])))
+                plotted = True
+        if plotted:
+            ax.axhline(data["target"], color="red", linestyle="--",
+                       label=f"target {data['target']:g}")
+            if data["best"]:
+                ax.scatter([data["best"]["step"]], [data["best"]["value"]], s=160,
+                           facecolors="none", edgecolors="black", linewidths=2, label="best",
+                           zorder=3)
+            ax.grid(alpha=0.3)
+            # below the axes: trial labels are two lines long and must not hide the curves
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no evaluation yet" if not data["evaluations"] else
+                    "every evaluation failed", transform=ax.transAxes, ha="center",
+                    va="center", fontsize=22, color="0.35")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax.set_xlabel("training step")
+        ax.set_ylabel(data["metric"])
+        ax.set_title(f"{data['metric']} per checkpoint ({data['status']}, target "
+                     f"{'>=' if data['mode'] == 'max' else '<='} {data['target']:g})")
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        plt.close(fig)
     tmp.replace(path)
+
+
+def _trial_label(trial: dict[str, Any], trials: int) -> str:
+    """Two legend lines: `trial 2 (learning_rate=3e-05)` and its end (`accuracy fell 0.7025 ->
+    0.6955 at step 300 (patience 1)`), each trimmed so the legend does not cover the plot."""
+    settings = params_text(trial["params"]) if trial["params"] else f"seed {trial['seed']}"
+    why = why_ended(trial) or ("running" if not trial["ended"] else trial["ended"])
+    width = 64 if trials <= 4 else 44
+    return f"trial {trial['trial']} ({_trim(settings, width - 10)})\n{_trim(why, width)}"

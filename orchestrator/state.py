@@ -139,7 +139,11 @@ class SearchState:
         self.promote_error = ""
 
     def _on_resumed(self, e: Event) -> None:
-        self.resumes += 1
+        if self.finished is None:  # rerunning a finished search resumes nothing
+            self.resumes += 1
+
+    def _on_heartbeat(self, e: Event) -> None:
+        pass  # only its time matters: `orchestrator status` reads the journal's last one
 
     def _on_trial_started(self, e: Event) -> None:
         self.trials[e["trial"]] = TrialRecord(

@@ -64,6 +64,11 @@ class Rule:
 class TrialDecision:
     verdict: Verdict
     step: int | None = None  # the checkpoint that decided it, if one did
+    value: float | None = None  # its metric (TARGET_REACHED, METRIC_FELL)
+    previous: float | None = None  # the metric it fell from (METRIC_FELL)
+    falls: int = 0  # falls in a row that ended it (METRIC_FELL)
+    evaluated: int = 0  # checkpoints with a usable result (COMPLETE)
+    best: float | None = None  # the best of them (COMPLETE)
 
 
 def _usable(value: float | None) -> bool:
@@ -84,7 +89,7 @@ def decide_trial(
     ordered = sorted(set(steps) | set(results))
     reached = [s for s in ordered if _reaches(rule, results.get(s))]
     if reached:
-        return TrialDecision(Verdict.TARGET_REACHED, reached[0])
+        return TrialDecision(Verdict.TARGET_REACHED, reached[0], value=results[reached[0]])
     previous: float | None = None
     worse_in_a_row = 0
     for step in ordered:
@@ -96,13 +101,40 @@ def decide_trial(
         if previous is not None and rule.worse(value, previous):
             worse_in_a_row += 1
             if worse_in_a_row >= rule.patience:
-                return TrialDecision(Verdict.METRIC_FELL, step)
+                return TrialDecision(Verdict.METRIC_FELL, step, value=value, previous=previous,
+                                     falls=worse_in_a_row)
         else:
             worse_in_a_row = 0
         previous = value
     if training_ended and all(s in results for s in ordered):
-        return TrialDecision(Verdict.COMPLETE)
+        usable = [v for v in results.values() if v is not None and not math.isnan(v)]
+        best = (max if rule.mode is Mode.MAX else min)(usable) if usable else None
+        return TrialDecision(Verdict.COMPLETE, evaluated=len(usable), best=best)
     return TrialDecision(Verdict.CONTINUE)
+
+
+def explain(rule: Rule, decision: TrialDecision, metric: str) -> str:
+    """The stop rule's own reason for a decision, with its values, for people: journaled as
+    the trial's end reason and shown by `status` and report.md."""
+    d = decision
+    if d.verdict is Verdict.TARGET_REACHED:
+        return f"{metric} {_num(d.value)} reached the target {rule.target:g} at step {d.step}"
+    if d.verdict is Verdict.METRIC_FELL:
+        moved = "fell" if rule.mode is Mode.MAX else "rose"
+        times = f"{d.falls} times in a row, last " if d.falls > 1 else ""
+        slack = f", min_delta {rule.min_delta:g}" if rule.min_delta else ""
+        return (f"{metric} {moved} {times}{_num(d.previous)} -> {_num(d.value)} at step {d.step} "
+                f"(patience {rule.patience}{slack})")
+    if d.verdict is Verdict.COMPLETE:
+        if not d.evaluated:
+            return "training ended with no evaluated checkpoint"
+        return (f"training ended; none of its {d.evaluated} evaluated checkpoints reached the "
+                f"target {rule.target:g} (best {metric} {_num(d.best)})")
+    return ""
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def best_of(rule: Rule, results: Mapping[tuple[int, int], float | None]) -> tuple[int, int] | None:

@@ -15,7 +15,11 @@ are mapped onto `JobState` in the tables below and nowhere else.
   submission slurmctld did not answer raises SchedulerUnavailable: it is tried again later.
 - local: submitit starts one controller process per job; its pid is the job id. A job is
   RUNNING while that process lives, SUCCEEDED/FAILED from its result pickle, and LOST when
-  the process is gone without a result (so the controller resubmits it).
+  the process is gone without a result (so the controller resubmits it). The job runs in a
+  session of its own; a cancel sends SIGINT to its whole process group (the job logs
+  "cancelled by the controller"), then SIGKILL after LOCAL_CANCEL_GRACE_S to whatever of it
+  still runs (submitit's job process ignores SIGTERM; a script may ignore SIGINT or be stuck
+  in C code), and the job counts as running until none of its processes is left.
 - debug: the job runs in this process, lazily, the first time it is polled. When stdin is
   not a terminal the job's exception is captured instead of opening pdb, so an unattended
   run cannot hang.
@@ -116,6 +120,7 @@ def _unreachable(detail: str) -> bool:
 
 
 SBATCH_SETTLE_S = 15.0
+LOCAL_CANCEL_GRACE_S = 5.0  # a cancelled local job's time to stop on SIGINT before SIGKILL
 
 
 class Refusal(NamedTuple):
@@ -194,6 +199,7 @@ class SubmititScheduler:
         self.sacct_calls = 0
         self._last_warning = -1e9
         self._foreign: dict[str, str] = {}  # our job id -> the other job's name now using it
+        self._kill_at: dict[str, float] = {}  # cancelled local job id -> when SIGKILL follows
         # an orphaned sbatch either reaches slurmctld or gives up within its MessageTimeout
         # (10 s by default); local and debug submissions die with the controller
         self.submit_settle_s = SBATCH_SETTLE_S if cluster == "slurm" else 0.0
@@ -394,6 +400,10 @@ class SubmititScheduler:
     def _local_state(self, ref: JobRef) -> JobState:
         paths = submitit.core.utils.JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
         job = self._live.get(ref.job_id)
+        if ref.job_id in self._kill_at and _group_members(int(ref.job_id)):
+            if time.monotonic() >= self._kill_at[ref.job_id]:
+                _signal_group(int(ref.job_id), signal.SIGKILL)
+            return JobState.RUNNING  # cancelled, but some process of it still runs
         if job is not None and job._process is not None and job._process.poll() is None:
             return JobState.RUNNING
         if paths.result_pickle.exists():
@@ -446,11 +456,17 @@ class SubmititScheduler:
             if self.cluster == "debug":
                 if job is not None:
                     job.cancel()
-            elif job is not None and job._process is not None:
-                if job._process.poll() is None:
-                    job._process.send_signal(signal.SIGINT)
-            elif _local_alive(int(ref.job_id)):
-                os.kill(int(ref.job_id), signal.SIGINT)
+            else:
+                self._cancel_local(ref.job_id)
+
+    def _cancel_local(self, job_id: str) -> None:
+        """SIGINT to the job's process group now; SIGKILL at the first poll after the grace,
+        or at once when asked again (the controller's last word before it exits)."""
+        if job_id not in self._kill_at:
+            if _signal_group(int(job_id), signal.SIGINT):
+                self._kill_at[job_id] = time.monotonic() + LOCAL_CANCEL_GRACE_S
+        else:
+            _signal_group(int(job_id), signal.SIGKILL)
 
     def _scancel(self, jobs: Sequence[JobRef]) -> None:
         """One `scancel --name=N ID` per job: slurmctld itself then refuses to cancel a job
@@ -641,6 +657,35 @@ def _local_alive(pid: int) -> bool:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state != "Z" and b"submitit" in cmdline
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid`: a local job and everything
+    it started, since the job's own session made its first process the group's leader."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> bool:
+    """Signal a local job's process group; False when nothing of it is left. A group whose
+    leader is alive but not submitit's is someone else's (the pid was reused): untouched."""
+    members = _group_members(pgid)
+    if not members or (pgid in members and not _local_alive(pgid)):
+        return False
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _last_line(text: str) -> str:

@@ -14,10 +14,14 @@ from orchestrator.state import SearchState
 FAILED_STATES = frozenset(state.value for state in FAILURES)
 
 
-def describe(event: Event) -> str | None:
-    """One line for an event worth telling a person about; None for bookkeeping."""
+def describe(event: Event, state: SearchState | None = None) -> str | None:
+    """One line for an event worth telling a person about; None for bookkeeping. `state`
+    (after the event) tells a rerun of a finished search from a resume."""
     e = event
     name = e["event"]
+    if name == "resumed" and state is not None and state.finished is not None:
+        return (f"already finished ({state.finished['status']}): nothing to resume, "
+                "nothing submitted; its outcome:")
     if name == "search_started":
         s = e["settings"]["search"]
         return (f"search started in {s['dir']}: {s['metric']} target {s['target']} "
@@ -46,11 +50,14 @@ def describe(event: Event) -> str | None:
     if name == "evaluation":
         if e.get("value") is None:
             return f"trial {e['trial']} step {e['step']}: evaluation failed: {e.get('error')}"
-        return f"trial {e['trial']} step {e['step']}: {e['value']:.4f} (job {e.get('job_id')})"
+        return (f"trial {e['trial']} step {e['step']}: {e['value']:.4f} "
+                f"(job {e.get('job_id') or '-'})")
     if name == "training_ended":
         reason = f": {e['reason']}" if e.get("reason") else ""
         return f"trial {e['trial']}: training {e['outcome']}{reason}"
     if name == "trial_ended":
+        if e.get("reason"):
+            return f"trial {e['trial']} ended: {e['how']}: {e['reason']}"
         at = f" at step {e['step']}" if e.get("step") is not None else ""
         reason = f": {e['reason']}" if e.get("reason") else ""
         return f"trial {e['trial']} ended: {e['how']}{at}{reason}"
@@ -78,7 +85,7 @@ class PlainView:
         self.stream = stream or sys.stdout
 
     def event(self, record: Event, state: SearchState) -> None:
-        line = describe(record)
+        line = describe(record, state)
         if line:
             stamp = time.strftime("%H:%M:%S", time.localtime(record["t"]))
             print(f"{stamp} {line}", file=self.stream, flush=True)
@@ -103,7 +110,7 @@ class RichView:
         self._live.start()
 
     def event(self, record: Event, state: SearchState) -> None:
-        line = describe(record)
+        line = describe(record, state)
         if line:
             self._recent = ([*self._recent, f"{time.strftime('%H:%M:%S')} {line}"])[-8:]
         self.refresh(state)
@@ -119,7 +126,7 @@ class RichView:
         for column in ("job", "id", "state"):
             jobs.add_column(column)
         for job in list(state.jobs.values())[-12:]:
-            jobs.add_row(job.key, str(job.job_id), job.state.value)
+            jobs.add_row(job.key, job.job_id or "-", job.state.value)
         metrics = Table(title="metric per checkpoint", expand=True)
         for column in ("trial", "step", "value"):
             metrics.add_column(column)

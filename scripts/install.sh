@@ -13,7 +13,10 @@ t0=$(date +%s)
 if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   .venv/bin/pip install -q "$TORCH_SPEC" 2>&1 | grep -v '^WARNING: Location' || true
 fi
-.venv/bin/pip install -q -e '.[jobs,dev,optuna]' 2>&1 | grep -v '^WARNING: Location' || true
+# -qq: recent pip (26.3 here) shows the build backend's warnings, and setuptools warns at
+# length about every editable install ("Editable installation. ... Please be careful with
+# folders..."); errors still show, and the import check below catches a broken install
+.venv/bin/pip install -qq -e '.[jobs,dev,optuna]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import torch, transformers, submitit, hydra' \
   || { echo "install.sh: the environment is incomplete (see pip's output above)" >&2; exit 1; }
 echo "install.sh: .venv ready in $(( $(date +%s) - t0 )) s"

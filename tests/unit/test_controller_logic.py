@@ -162,6 +162,44 @@ def test_target_reached_cancels_training_and_promotes_best(tmp_path: Path) -> No
     assert (tmp_path / "summary.json").exists() and (tmp_path / "metric.png").exists()
 
 
+class ResumedLocalScheduler(FakeScheduler):
+    """The local backend after a resume: a job started by the killed controller and then
+    killed by this one is only seen gone without a result, LOST."""
+
+    def cancel(self, jobs: Sequence[JobRef]) -> None:
+        for ref in jobs:
+            self.cancelled.append(ref.job_id)
+            if not self.states[ref.job_id].terminal:
+                self.states[ref.job_id] = JobState.LOST
+
+
+def test_a_job_the_controller_cancelled_is_cancelled_not_lost(tmp_path: Path) -> None:
+    sched = ResumedLocalScheduler()
+    world = World(sched, tmp_path)
+    world.auto_results = {100: 0.6, 200: 0.85}
+    world.script = {2: lambda: world.checkpoint(100), 4: lambda: world.checkpoint(200)}
+    state = run(tmp_path, world, sched)
+    assert len(sched.by_kind("train")) == 1  # not retried
+    assert state.jobs["train-t001-a0"].state is JobState.CANCELLED
+    trial = state.trials[1]
+    assert trial.training == "cancelled" and "cancelled by the controller" in \
+        trial.training_reason
+    assert trial.ended_reason == "accuracy 0.8500 reached the target 0.8 at step 200"
+
+
+def test_the_trial_end_reason_is_the_stop_rules_with_its_values(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.auto_results = {100: 0.7025, 200: 0.6955}
+    world.script = {2: lambda: (world.checkpoint(100), world.checkpoint(200))}
+    state = run(tmp_path, world, sched)
+    assert state.trials[1].ended_reason == (
+        "accuracy fell 0.7025 -> 0.6955 at step 200 (patience 1)")
+    report = (tmp_path / "report.md").read_text()
+    assert "- trial 1 (metric_fell): accuracy fell 0.7025 -> 0.6955 at step 200" in report
+    assert "cancelled by the controller" not in report.split("Why trials ended")[1]
+
+
 def test_failed_inference_is_retried_then_recorded_and_the_search_goes_on(
     tmp_path: Path,
 ) -> None:
@@ -500,3 +538,20 @@ def test_a_job_hour_budget_stops_the_search(tmp_path: Path) -> None:
     assert state.finished is not None
     assert "search.budget_job_hours" in state.finished["reason"]
     assert len(sched.by_kind("train")) == 1
+
+
+@pytest.mark.parametrize(("silent_s", "beats"), [(5.0, 0), (59.0, 0), (61.0, 1)])
+def test_a_heartbeat_is_journaled_only_after_a_silent_minute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_s: float, beats: int) -> None:
+    import orchestrator.controller as controller_module
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    controller = Controller(settings_for(tmp_path), journal, FakeScheduler(), PlainView())
+    controller.record("resumed")
+    last = journal.events[-1]["t"]
+    monkeypatch.setattr(controller_module.time, "time", lambda: last + silent_s)
+    controller._heartbeat()
+    controller._heartbeat()  # the heartbeat itself is the latest entry now
+    journal.close()
+    evs, _ = read_events(tmp_path / "journal.jsonl")
+    assert [e["event"] for e in evs].count("heartbeat") == beats

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lifecycle import TERMINAL, TRANSITIONS, IllegalTransition, JobState, transition
+from orchestrator.lifecycle import (
+    TERMINAL,
+    TRANSITIONS,
+    IllegalTransition,
+    JobState,
+    as_seen_after_cancel,
+    transition,
+)
 from orchestrator.scheduler import JobRef
 from orchestrator.submitit_backend import (
     SLURM_STATES,
@@ -90,3 +97,17 @@ def test_a_row_counts_only_when_its_name_is_ours(row: SacctRow | None, state: Jo
     ref = JobRef("77", tmp_path, "s-1a2b3c-train-t001-a0")
     assert backend._state_of(ref, row) is state
     assert ("another job ('bench-job')" in backend.failure(ref).reason) == (state is JobState.LOST)
+
+
+@pytest.mark.parametrize(("observed", "cancel_requested", "meaning"), [
+    (JobState.LOST, True, JobState.CANCELLED),  # a resumed controller killed it: cancelled
+    (JobState.LOST, False, JobState.LOST),  # gone by itself: lost, retried
+    (JobState.FAILED, True, JobState.FAILED),
+    (JobState.SUCCEEDED, True, JobState.SUCCEEDED),  # it finished before the cancel landed
+    (JobState.RUNNING, True, JobState.RUNNING),
+    (JobState.UNKNOWN, True, JobState.UNKNOWN),
+])
+def test_a_job_gone_after_the_controllers_cancel_was_cancelled(
+        observed: JobState, cancel_requested: bool, meaning: JobState) -> None:
+    assert as_seen_after_cancel(observed, cancel_requested) is meaning
+

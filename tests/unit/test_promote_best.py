@@ -61,3 +61,16 @@ def test_an_already_promoted_copy_is_not_copied_again(tmp_path: Path) -> None:
     marker.write_text("")
     assert promote_best(state, Rule(0.95), tmp_path) is not None
     assert marker.exists()
+
+
+def test_best_holds_what_deploying_needs_without_the_training_state(tmp_path: Path) -> None:
+    checkpoint = _checkpoint(tmp_path, 300)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                 "special_tokens_map.json", "trainer_state.json", "optimizer.pt",
+                 "scheduler.pt", "rng_state.pth", "rng_state_1.pth", "training_args.bin",
+                 "scaler.pt"):
+        (checkpoint / name).write_text("x")
+    promote_best(_state(checkpoint), Rule(0.95), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "best").iterdir()) == [
+        "best.json", "config.json", "model.safetensors", "special_tokens_map.json",
+        "tokenizer.json", "tokenizer_config.json", "trainer_state.json", "vocab.txt"]

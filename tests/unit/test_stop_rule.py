@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from orchestrator.stop_rule import Mode, Rule, Verdict, best_of, decide_trial
+from orchestrator.stop_rule import Mode, Rule, Verdict, best_of, decide_trial, explain
 
 MAX = Rule(target=0.80)
 MIN = Rule(target=10.0, mode=Mode.MIN)
@@ -114,3 +114,28 @@ def test_defaults_reproduce_the_legacy_loop_in_step_order(curve: list[float]) ->
 def test_best_of(rule: Rule, results: dict[tuple[int, int], float | None],
                  best: tuple[int, int] | None) -> None:
     assert best_of(rule, results) == best
+
+
+@pytest.mark.parametrize(("rule", "steps", "results", "ended", "reason"), [
+    (MAX, [100, 200, 300], {100: 0.6, 200: 0.7025, 300: 0.6955}, False,
+     "accuracy fell 0.7025 -> 0.6955 at step 300 (patience 1)"),
+    (MAX, [100, 200, 300], {100: 0.6, 200: 0.7, 300: 0.8105}, False,
+     "accuracy 0.8105 reached the target 0.8 at step 300"),
+    (Rule(0.8, patience=2), [1, 2, 3], {1: 0.7, 2: 0.6, 3: 0.5}, False,
+     "accuracy fell 2 times in a row, last 0.6000 -> 0.5000 at step 3 (patience 2)"),
+    (Rule(0.8, min_delta=0.01), [1, 2], {1: 0.7, 2: 0.68}, False,
+     "accuracy fell 0.7000 -> 0.6800 at step 2 (patience 1, min_delta 0.01)"),
+    (MIN, [1, 2], {1: 20.0, 2: 21.0}, False, "accuracy rose 20.0000 -> 21.0000 at step 2 "
+     "(patience 1)"),
+    (MAX, [1, 2, 3], {1: 0.7, 2: None, 3: 0.75}, True,
+     "training ended; none of its 2 evaluated checkpoints reached the target 0.8 "
+     "(best accuracy 0.7500)"),
+    (MIN, [1, 2], {1: 20.0, 2: 15.0}, True, "training ended; none of its 2 evaluated "
+     "checkpoints reached the target 10 (best accuracy 15.0000)"),
+    (MAX, [], {}, True, "training ended with no evaluated checkpoint"),
+    (MAX, [1], {1: 0.5}, False, ""),
+])
+def test_explain_gives_the_rules_reason_with_its_values(
+        rule: Rule, steps: list[int], results: dict[int, float | None], ended: bool,
+        reason: str) -> None:
+    assert explain(rule, decide_trial(rule, steps, results, ended), "accuracy") == reason

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
+import pytest
 from rich.console import Console
 
 from orchestrator.state import SearchState
-from orchestrator.view import PlainView, RichView
+from orchestrator.view import PlainView, RichView, describe
 
 EVENTS = [
     {"event": "search_started", "t": 0.0, "settings": {
@@ -43,3 +45,37 @@ def test_rich_view_shows_jobs_metrics_and_the_best_so_far() -> None:
     text = out.getvalue()
     assert "best so far: 0.7312" in text
     assert "train-t001-a0" in text and "77" in text
+
+
+FINISHED = [*EVENTS, {"event": "search_ended", "t": 5.0, "status": "target_reached",
+                      "reason": ""}]
+
+
+@pytest.mark.parametrize(("history", "line"), [
+    (EVENTS, "resumed from the journal"),
+    (FINISHED, "already finished (target_reached): nothing to resume, nothing submitted; "
+     "its outcome:"),
+])
+def test_a_rerun_of_a_finished_search_says_already_finished(
+        history: list[dict[str, Any]], line: str) -> None:
+    out = io.StringIO()
+    view, state = PlainView(out), SearchState.replay(history)
+    resumed = {"event": "resumed", "t": 6.0}
+    state.apply(resumed)
+    view.event(resumed, state)
+    assert out.getvalue().splitlines() == [out.getvalue().splitlines()[0]]
+    assert out.getvalue().rstrip().split(" ", 1)[1] == line
+    assert state.resumes == (0 if history is FINISHED else 1)
+
+
+@pytest.mark.parametrize(("event", "line"), [
+    ({"event": "trial_ended", "t": 0.0, "trial": 1, "how": "metric_fell", "step": 300,
+      "reason": "accuracy fell 0.7025 -> 0.6955 at step 300 (patience 1)"},
+     "trial 1 ended: metric_fell: accuracy fell 0.7025 -> 0.6955 at step 300 (patience 1)"),
+    ({"event": "trial_ended", "t": 0.0, "trial": 1, "how": "stopped", "step": None,
+      "reason": ""}, "trial 1 ended: stopped"),
+    ({"event": "evaluation", "t": 0.0, "trial": 1, "step": 100, "value": 0.5, "job_id": None},
+     "trial 1 step 100: 0.5000 (job -)"),
+])
+def test_event_lines_carry_the_reason_and_no_none(event: dict[str, Any], line: str) -> None:
+    assert describe(event) == line
