@@ -17,22 +17,31 @@ REFUSED = "sbatch: error: Batch job submission failed: Invalid account or accoun
           "combination specified"
 
 
-def test_a_refused_first_submission_is_a_usage_error(tmp_path: Path) -> None:
-    """sbatch refuses (a wrong account): exit 2 with sbatch's one-line reason."""
+@pytest.mark.parametrize("test_only_passes", [True, False], ids=["at-submission", "at-admission"])
+def test_a_refused_first_submission_is_a_usage_error(tmp_path: Path,
+                                                     test_only_passes: bool) -> None:
+    """sbatch refuses (a wrong account): exit 2 with sbatch's reason, nothing submitted.
+    Usually `sbatch --test-only` (orchestrator/admission.py) already refuses it, naming the
+    key; when it lets the job through, the refused first submission is still a usage error."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    accept = 'if [ "$1" = --test-only ]; then exit 0; fi\n' if test_only_passes else ""
     for name in bk.SCHEDULER_TOOLS:
         script = bin_dir / name
-        script.write_text(f'#!/bin/sh\necho "{REFUSED}" >&2\nexit 1\n')
+        script.write_text(f'#!/bin/sh\n{accept}echo "{REFUSED}" >&2\nexit 1\n')
         script.chmod(0o755)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
     directory = tmp_path / "s"
     done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
                        "executor.train.account=nope", "--plain"], env=env, timeout=120)
     assert done.returncode == exit_codes.USAGE, done.stdout + done.stderr
-    error = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(error) == 1, done.stderr
-    assert "Invalid account" in error[0] and "nothing was submitted" in error[0], error
+    if test_only_passes:
+        error = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert len(error) == 1, done.stderr
+        assert "Invalid account" in error[0] and "nothing was submitted" in error[0], error
+    else:
+        assert "executor.train.account=nope: SLURM refuses it (Invalid account" in done.stderr
+        assert not (directory / "jobs").exists(), "nothing may be submitted"
 
 
 def test_a_failed_search_exits_3(tmp_path: Path) -> None:
