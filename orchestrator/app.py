@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import admission, exit_codes, requests
-from orchestrator.controller import HEARTBEAT_S, Controller, changed_settings, rule_of, setting
+from orchestrator.controller import HEARTBEAT_S, Controller, changed_settings, rule_of
 from orchestrator.errors import (
     ConfigError,
     Interrupted,
@@ -37,19 +37,12 @@ IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric",
             "search.sampler_seed", "executor.name", "search.split")
 
 
-def identity(settings: dict[str, Any]) -> dict[str, Any]:
-    return {key: setting(settings, key) for key in IDENTITY}
-
-
 def _check_same_search(journal: Journal, settings: Settings, force: bool) -> None:
     state = SearchState.replay(journal.events)
     if state.started is None or force:
         return
     # the latest settings: a search continued with --force-resume is that search now
-    before, now = identity(state.settings()), identity(asdict(settings))
-    # JSON round trip so that tuples and lists compare equal
-    changed = [k for k in IDENTITY if json.dumps(before[k], sort_keys=True) !=
-               json.dumps(now[k], sort_keys=True, default=list)]
+    changed = list(changed_settings(state.settings(), asdict(settings), IDENTITY))
     if changed:
         raise ConfigError([
             f"{settings.search.dir} holds a search with different settings "

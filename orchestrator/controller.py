@@ -68,8 +68,6 @@ FINAL_CHECKPOINT_GRACE_S = 30.0
 FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
 HEARTBEAT_S = 60.0  # journal a heartbeat when nothing else was journaled for this long
 
-_FAILURES = FAILURES
-
 
 _INT_FIELDS = {f.name for f in fields(TrainSettings) if f.type in ("int", int)}
 
@@ -285,7 +283,7 @@ class Controller:
         self._cancel([job for job in live if job.state is JobState.NODE_FAIL
                       and not job.cancel_requested])
         for job in live:
-            if job.state in _FAILURES:
+            if job.state in FAILURES:
                 self._classify_failure(job)  # printed with its reason; retries depend on it
         return changed
 
@@ -387,7 +385,7 @@ class Controller:
         """Journal once why an attempt failed: what follows depends on it. The job's own
         word (orchestrator.failures) first; SLURM's OUT_OF_MEMORY (the job was killed, it
         could write nothing) and the error's text for jobs that wrote nothing."""
-        if job.cause is not None or job.state not in _FAILURES:
+        if job.cause is not None or job.state not in FAILURES:
             return
         found = self.scheduler.failure(job.ref) if job.job_id else JobFailure(None, "")
         if job.state is JobState.OUT_OF_MEMORY:
@@ -504,6 +502,8 @@ class Controller:
         ended = trial.training != "running"
         decision = decide_trial(self.rule, list(trial.checkpoints),
                                 self.state.results(trial.trial), ended)
+        if decision.verdict is Verdict.CONTINUE:
+            return  # most ticks: no sentence to build
         why = explain(self.rule, decision, self.settings.search.metric)
         if decision.verdict is Verdict.TARGET_REACHED:
             self._end_trial(trial, TARGET_REACHED, decision.step, why)
@@ -617,7 +617,7 @@ class Controller:
         attempts = self.state.attempts("train", trial.trial)
         overrides: dict[str, Any] = dict(trial.params)
         if attempts:
-            if not attempts[-1].state.terminal or attempts[-1].state not in _FAILURES:
+            if not attempts[-1].state.terminal or attempts[-1].state not in FAILURES:
                 return  # still running, or succeeded/cancelled: _after_training records it
             self._classify_failure(attempts[-1])
             plan, _ = self._next_training_plan(trial)
@@ -647,7 +647,7 @@ class Controller:
                 attempts = self.state.attempts("infer", trial.trial, step)
                 if (trial.trial, step) in self.state.evaluations:
                     continue
-                if attempts and (attempts[-1].live or attempts[-1].state not in _FAILURES):
+                if attempts and (attempts[-1].live or attempts[-1].state not in FAILURES):
                     continue
                 if len(attempts) > self.settings.search.eval_retries:
                     continue
