@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import sampler
+from orchestrator.labels import label_index, label_key
 from orchestrator.settings import DataSettings, Settings, TrainSettings
 
 # what the training job's evaluation reports (jobs.metrics.summary, plus the Trainer's loss),
@@ -237,30 +238,10 @@ def _short(value: str) -> str:
 
 
 def _bad_label(raw: Any, data: DataSettings) -> str | None:
-    """None if jobs.data.label_id accepts `raw`, else the key it compares (mirrors it)."""
-    labels = list(data.labels)
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    key = "" if raw is None else str(raw)
-    if data.label_map:
-        name = data.label_map.get(key)
-        return None if name is not None and name in labels else key
-    if key in labels:
-        return None
-    if not isinstance(raw, bool) and _is_int(key) and 0 <= int(key) < len(labels):
-        return None
-    return key
+    """None if the jobs' own rule (orchestrator.labels) covers `raw`, else the key compared."""
+    return None if label_index(raw, data) is not None else label_key(raw)
 
 
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
-
-
-# --------------------------------------------------------------------------- the model
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
