@@ -59,8 +59,7 @@ def describe(event: Event, state: SearchState | None = None) -> str | None:
         if e.get("reason"):
             return f"trial {e['trial']} ended: {e['how']}: {e['reason']}"
         at = f" at step {e['step']}" if e.get("step") is not None else ""
-        reason = f": {e['reason']}" if e.get("reason") else ""
-        return f"trial {e['trial']} ended: {e['how']}{at}{reason}"
+        return f"trial {e['trial']} ended: {e['how']}{at}"
     if name == "cancel":
         return f"cancelling jobs {', '.join(str(i) for i in e['job_ids'])}"
     if name == "search_ended":
