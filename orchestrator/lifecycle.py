@@ -47,7 +47,6 @@ TERMINAL = frozenset(
 )
 # the ends that are failures: the attempt may be retried, and the controller journals why
 FAILURES = TERMINAL - {JobState.SUCCEEDED, JobState.CANCELLED}
-_LIVE = frozenset(JobState) - TERMINAL
 
 # from-state -> the states it may move to. Live states may move anywhere; terminal states
 # may move nowhere. Written out rather than computed so that a change is a visible diff.

@@ -1,0 +1,162 @@
+"""The structure a newcomer relies on, checked from the source alone (ast, no imports).
+
+- no import cycles between the modules of orchestrator/ and jobs/;
+- the pure modules (the stop rule, pruning, the sampler's draws, the policy, the lifecycles,
+  the events) import nothing that does I/O, so they stay table-testable;
+- size limits: the controller's file at most 300 lines, no orchestrator module over 400,
+  no function over 50 lines in orchestrator/, jobs/, bench/ and scripts/.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("orchestrator", "jobs")
+
+
+def _sources(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports (at any depth of the file: a lazy import is still one)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    package = _module_name(path) if path.name == "__init__.py" else (
+        _module_name(path).rpartition(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in _sources(*PACKAGES)}
+    return {name: {m for m in _imports(path) if m in modules and m != name}
+            for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle, as the list of modules on it, or [] (depth-first, white/grey/black)."""
+    colour: dict[str, int] = dict.fromkeys(graph, 0)
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        colour[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if colour[nxt] == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if colour[nxt] == 0 and (found := visit(nxt)):
+                return found
+        stack.pop()
+        colour[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if colour[start] == 0 and (found := visit(start)):
+            return found
+    return []
+
+
+def test_the_graph_sees_known_imports() -> None:
+    """Guards the checker itself: a graph that missed imports would find no cycle."""
+    graph = _graph()
+    assert "orchestrator.stop_rule" in graph["orchestrator.pruning"]
+    assert "orchestrator.settings" in graph["jobs.train"]
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    cycle = _cycle(_graph())
+    assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+# modules that decide, and so must be pure: they import only these (and each other)
+PURE = ("orchestrator.stop_rule", "orchestrator.pruning", "orchestrator.sampler",
+        "orchestrator.policy", "orchestrator.lifecycle", "orchestrator.events",
+        "orchestrator.trial_states")
+PURE_STDLIB = {"__future__", "abc", "collections", "collections.abc", "dataclasses", "enum",
+               "functools", "itertools", "math", "random", "re", "statistics", "typing",
+               "types"}
+
+
+def _io_imports(module: str) -> set[str]:
+    """What `module` imports beyond the pure standard library and the other pure modules."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    ours = set(_graph())
+    bad = set()
+    for imported in _imports(path):
+        if imported.startswith(("orchestrator", "jobs")):
+            if imported in ours and imported not in PURE:  # not `module.Name`
+                bad.add(imported)
+        elif imported.split(".")[0] not in PURE_STDLIB:
+            bad.add(imported)
+    return bad
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_import_nothing_that_does_io(module: str) -> None:
+    path = ROOT / (module.replace(".", "/") + ".py")
+    assert path.exists(), f"{module}: the layering table names a module that is gone"
+    assert _io_imports(module) == set()
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_open_no_files(module: str) -> None:
+    tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+    calls = {n.func.id for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert not calls & {"open", "print", "input", "exec", "eval"}
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_the_controller_file_is_short() -> None:
+    assert _lines(ROOT / "orchestrator" / "controller.py") <= 300
+
+
+@pytest.mark.parametrize("path", _sources("orchestrator"), ids=lambda p: p.name)
+def test_no_orchestrator_module_over_400_lines(path: Path) -> None:
+    assert _lines(path) <= 400
+
+
+@pytest.mark.parametrize("folder", ["orchestrator", "jobs", "bench", "scripts"])
+def test_no_function_over_50_lines(folder: str) -> None:
+    long = []
+    for path in _sources(folder):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 50:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length})")
+    assert not long, "functions over 50 lines: " + ", ".join(long)
+
+
+def test_submitit_only_in_the_scheduler_package() -> None:
+    outside = [str(p.relative_to(ROOT)) for p in _sources(*PACKAGES)
+               if "scheduler" not in p.relative_to(ROOT).parts[:2]
+               and any(m.split(".")[0] == "submitit" for m in _imports(p))]
+    assert not outside, f"submitit imported outside orchestrator/scheduler/: {outside}"
