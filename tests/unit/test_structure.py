@@ -95,7 +95,7 @@ def test_no_import_cycles() -> None:
 # modules that decide, and so must be pure: they import only these (and each other)
 PURE = ("orchestrator.stop_rule", "orchestrator.pruning", "orchestrator.sampler",
         "orchestrator.policy", "orchestrator.lifecycle", "orchestrator.events",
-        "orchestrator.trial_states")
+        "orchestrator.endings")
 PURE_STDLIB = {"__future__", "abc", "collections", "collections.abc", "dataclasses", "enum",
                "functools", "itertools", "math", "random", "re", "statistics", "typing",
                "types"}
