@@ -242,21 +242,9 @@ class Controller:
             self._cancel([attempts[-1]])
 
     def _submit_evaluations(self) -> None:
-        # a job whose result is already read holds no slot, whatever sacct says (or fails to)
-        live = sum(1 for j in self.state.live_jobs()
-                   if j.kind == "infer" and (j.trial, j.step) not in self.state.evaluations)
-        slots = self.settings.search.max_concurrent_evals - live
-        for trial in self.state.active_trials():
-            for step in sorted(trial.checkpoints):
-                if slots <= 0:
-                    return
-                attempts = self.state.attempts("infer", trial.trial, step)
-                if (trial.trial, step) in self.state.evaluations or not policy.evaluate(
-                        attempts, self.settings.search.eval_retries):
-                    continue
-                self._retire(attempts)
-                self.submissions.infer(trial, step, len(attempts))
-                slots -= 1
+        for trial, step, attempts in policy.evaluations_due(self.state, self.settings.search):
+            self._retire(attempts)
+            self.submissions.infer(trial, step, len(attempts))
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> None:

@@ -142,6 +142,20 @@ def evaluate(attempts: list[JobRecord], eval_retries: int) -> bool:
     return may_retry_inference(attempts, eval_retries)
 
 
+def evaluations_due(state: SearchState,
+                    search: SearchSettings) -> list[tuple[TrialRecord, int, list[JobRecord]]]:
+    """The checkpoints to evaluate now, in trial and step order, with their attempts so
+    far: as many as `max_concurrent_evals` leaves room for."""
+    # a job whose result is already read holds no slot, whatever sacct says (or fails to)
+    live = sum(1 for j in state.live_jobs()
+               if j.kind == "infer" and (j.trial, j.step) not in state.evaluations)
+    due = [(trial, step, state.attempts("infer", trial.trial, step))
+           for trial in state.active_trials() for step in sorted(trial.checkpoints)
+           if (trial.trial, step) not in state.evaluations]
+    return [(trial, step, attempts) for trial, step, attempts in due
+            if evaluate(attempts, search.eval_retries)][:max(0, search.max_concurrent_evals - live)]
+
+
 def may_retry_inference(attempts: list[JobRecord], eval_retries: int) -> bool:
     """Whether a checkpoint whose evaluations so far failed is submitted (once more)."""
     return len(attempts) <= eval_retries and not (attempts and attempts[-1].cause == INPUT)

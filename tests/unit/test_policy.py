@@ -278,3 +278,32 @@ def test_the_poll_cadence_backs_off_and_comes_back() -> None:
     assert (cadence.interval_s, cadence.next_poll) == (1.0, 11.2)
     cadence.cancelled()  # see the cancellations at the next tick
     assert cadence.due(10.2)
+
+
+def test_evaluations_due_in_order_up_to_the_concurrency_limit() -> None:
+    events: list[dict[str, Any]] = [
+        {"event": "trial_started", "t": 0.0, "trial": n, "seed": 42, "output_dir": f"t{n}"}
+        for n in (1, 2)]
+    events += [{"event": "checkpoint", "t": 0.0, "trial": n, "step": s, "path": f"c{s}"}
+               for n in (1, 2) for s in (100, 200, 300)]
+
+    def job(key: str, trial: int, step: int, job_id: str, state: str) -> list[dict[str, Any]]:
+        return [{"event": "submit_intent", "t": 0.0, "key": key, "kind": "infer",
+                 "trial": trial, "step": step, "attempt": 0, "folder": "f"},
+                {"event": "submitted", "t": 0.0, "key": key, "job_id": job_id},
+                {"event": "job_state", "t": 0.0, "key": key, "job_id": job_id, "state": state}]
+
+    events += job("i-1-100", 1, 100, "1", "RUNNING")  # holds a slot
+    events += job("i-1-200", 1, 200, "2", "RUNNING")  # its result is in: holds none
+    events += [{"event": "evaluation", "t": 0.0, "trial": 1, "step": 200, "value": 0.5,
+                "job_id": "2"}]
+    events += job("i-2-100", 2, 100, "3", "FAILED")  # a retry is due
+    state = SearchState.replay(events)
+
+    def due(limit: int) -> list[tuple[int, int, int]]:
+        search = replace(SEARCH, max_concurrent_evals=limit, eval_retries=2)
+        return [(t.trial, s, len(a)) for t, s, a in policy.evaluations_due(state, search)]
+
+    assert due(1) == []
+    assert due(3) == [(1, 300, 0), (2, 100, 1)]
+    assert due(9) == [(1, 300, 0), (2, 100, 1), (2, 200, 0), (2, 300, 0)]
