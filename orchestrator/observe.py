@@ -19,6 +19,7 @@ from orchestrator import failures, policy, requests
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.failures import JobFailure
 from orchestrator.fsutil import read_json
+from orchestrator.journal import Event
 from orchestrator.lifecycle import (
     FAILURES,
     IllegalTransition,
@@ -30,7 +31,8 @@ from orchestrator.results import ResultError, evaluation_from_json, metric_from_
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
-from orchestrator.submissions import Record
+
+Record = Callable[..., Event]  # the controller's record(name, **fields): journal, then apply
 
 RESULT_GRACE_S = 10.0
 FINAL_CHECKPOINT_GRACE_S = 30.0

@@ -29,7 +29,7 @@ from orchestrator.scheduler import JobRequest, Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
 
-Record = Callable[..., Event]
+Record = Callable[..., Event]  # the controller's record(name, **fields): journal, then apply
 
 
 class _NotYet(Exception):
