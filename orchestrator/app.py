@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import admission, exit_codes, requests
-from orchestrator.controller import HEARTBEAT_S, Controller, changed_settings, rule_of
+from orchestrator.controller import HEARTBEAT_S, Controller
 from orchestrator.errors import (
     ConfigError,
     Interrupted,
@@ -22,6 +22,7 @@ from orchestrator.errors import (
 from orchestrator.journal import Journal, read_events
 from orchestrator.lock import SearchLock, is_controller, read_holder
 from orchestrator.outcome import params_text, summary, why_ended
+from orchestrator.policy import changed_settings, rule_of
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Mode, Rule

@@ -7,6 +7,10 @@ seeded with the search seed and the trial number), so they need no state at all.
 keeps its study in Optuna's own journal file inside search.dir (TPE through ask/tell): the
 controller tells it each finished trial's best metric, and a resumed search reopens the
 same study. Optuna is imported only when it is used.
+
+The controller sees one `Sampler`, chosen once from the settings by `sampler_for`: it asks
+for a trial's parameters, tells it how an ended trial did, and asks how many trials it can
+give; it never tests which sampler it has.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import itertools
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from orchestrator.settings import SearchSettings
 
 Space = dict[str, Any]  # name -> list of choices, or {low, high, log}
 
@@ -101,3 +107,88 @@ class OptunaSampler:
         for trial in self.study.get_trials(deepcopy=False):
             if trial.number not in known and not trial.state.is_finished():
                 self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+
+
+class Sampler(Protocol):
+    def ask(self, number: int) -> tuple[dict[str, Any], int | None]:
+        """Trial `number`'s parameters, and the sampler's own number for it (or None)."""
+
+    def tell(self, sampler_trial: int, best: float | None) -> None:
+        """How an ended trial did (None: no usable metric); idempotent."""
+
+    def abandon_unknown(self, known: set[int]) -> None:
+        """On resume: forget what was asked for trials the journal does not know."""
+
+    def size(self, max_trials: int) -> int:
+        """How many trials the search can have: at most `max_trials`."""
+
+
+class NoSpace:
+    """No `search.space`: every trial has the same settings (a new seed each)."""
+
+    def ask(self, number: int) -> tuple[dict[str, Any], int | None]:
+        return {}, None
+
+    def tell(self, sampler_trial: int, best: float | None) -> None:
+        pass
+
+    def abandon_unknown(self, known: set[int]) -> None:
+        pass
+
+    def size(self, max_trials: int) -> int:
+        return max_trials
+
+
+class GridSampler(NoSpace):
+    """Trial n gets the n-th combination; the grid caps the number of trials."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+
+    def ask(self, number: int) -> tuple[dict[str, Any], int | None]:
+        return grid(self.space)[number - 1], None
+
+    def size(self, max_trials: int) -> int:
+        return min(max_trials, grid_size(self.space))
+
+
+class RandomSampler(NoSpace):
+    def __init__(self, space: Space, seed: int) -> None:
+        self.space, self.seed = space, seed
+
+    def ask(self, number: int) -> tuple[dict[str, Any], int | None]:
+        return draw(self.space, self.seed, number), None
+
+
+class OptunaSearch(NoSpace):
+    """The Optuna study behind the Sampler interface, opened on first use."""
+
+    def __init__(self, search_dir: Path, space: Space, seed: int, mode: str) -> None:
+        self.args = search_dir, space, seed, mode
+        self._study: OptunaSampler | None = None
+
+    def _sampler(self) -> OptunaSampler:
+        if self._study is None:
+            self._study = OptunaSampler(*self.args)
+        return self._study
+
+    def ask(self, number: int) -> tuple[dict[str, Any], int | None]:
+        asked, params = self._sampler().ask()
+        return params, asked
+
+    def tell(self, sampler_trial: int, best: float | None) -> None:
+        self._sampler().tell(sampler_trial, best)
+
+    def abandon_unknown(self, known: set[int]) -> None:
+        self._sampler().abandon_unknown(known)
+
+
+def sampler_for(search: SearchSettings) -> Sampler:
+    """The one sampler a search uses, from `search.space` and `search.sampler`."""
+    if not search.space:
+        return NoSpace()
+    if search.sampler == "grid":
+        return GridSampler(search.space)
+    if search.sampler == "random":
+        return RandomSampler(search.space, search.sampler_seed)
+    return OptunaSearch(Path(search.dir), search.space, search.sampler_seed, search.mode)

@@ -8,6 +8,7 @@ and tests/slurm.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -386,7 +387,7 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     journal = Journal(tmp_path / "journal.jsonl")
     settings = settings_for(tmp_path)
     first = Controller(settings, journal, sched, PlainView())
-    first._start_or_resume()
+    first.start()
     first.decide()
     first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
                  attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"))
@@ -395,7 +396,7 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     journal.close()
     journal = Journal(tmp_path / "journal.jsonl")
     second = Controller(settings, journal, sched, PlainView())
-    second._start_or_resume()
+    second.start()
     second.act()
     journal.close()
     assert len(sched.by_kind("train")) == 1
@@ -413,7 +414,7 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     journal = Journal(tmp_path / "journal.jsonl")
     settings = settings_for(tmp_path)
     first = Controller(settings, journal, sched, PlainView())
-    first._start_or_resume()
+    first.start()
     first.decide()
     first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
                  attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"))
@@ -421,7 +422,7 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     now = [0.0]
     journal = Journal(tmp_path / "journal.jsonl")
     second = Controller(settings, journal, sched, PlainView(), clock=lambda: now[0])
-    second._start_or_resume()
+    second.start()
     second.act()
     assert sched.requests == {}  # not found, not submitted: it may still come
     if lands:  # the orphaned sbatch reaches the scheduler
@@ -494,14 +495,12 @@ def test_one_scheduler_query_per_poll_whatever_the_number_of_jobs(tmp_path: Path
     journal = Journal(tmp_path / "journal.jsonl")
     controller = Controller(settings_for(tmp_path, max_concurrent_evals=20), journal, sched,
                             PlainView(), sleep=world.sleep)
-    controller._start_or_resume()
+    controller.start()
     for _ in range(4):
-        controller.observe()
-        controller.decide()
-        controller.act()
+        assert controller.tick()
         world.sleep(0)
     before = sched.polls
-    controller._next_poll = 0
+    controller.cadence.next_poll = 0
     controller.observe()
     journal.close()
     assert len(controller.state.live_jobs()) == 21
@@ -532,26 +531,36 @@ def test_concurrent_trials_with_a_grid_and_the_median_rule(tmp_path: Path) -> No
 
 
 def test_a_job_hour_budget_stops_the_search(tmp_path: Path) -> None:
+    """One training job that never ends, a budget of one job-hour, a wall clock that moves
+    a quarter of an hour per tick: the search ends once that hour is used, not before."""
     sched = FakeScheduler()
     world = World(sched, tmp_path)
-    state = run(tmp_path, world, sched, budget_job_hours=1e-9, max_trials=3)
-    assert state.finished is not None
-    assert "search.budget_job_hours" in state.finished["reason"]
+    start = time.time()
+    journal = Journal(tmp_path / "journal.jsonl")
+    controller = Controller(settings_for(tmp_path, budget_job_hours=1.0, max_trials=3), journal,
+                            sched, PlainView(), clock=lambda: float(world.ticks),
+                            sleep=world.sleep, wall=lambda: start + 900.0 * world.ticks)
+    state = controller.run()
+    journal.close()
+    assert state.finished is not None and state.finished["status"] == "failed"
+    used = float(state.finished["reason"].split()[3])  # "the jobs used 1.250 of ..."
+    assert 1.0 <= used <= 1.25, state.finished["reason"]  # at the first tick over budget
+    assert state.finished["reason"].endswith("of search.budget_job_hours=1.0")
     assert len(sched.by_kind("train")) == 1
 
 
 @pytest.mark.parametrize(("silent_s", "beats"), [(5.0, 0), (59.0, 0), (61.0, 1)])
 def test_a_heartbeat_is_journaled_only_after_a_silent_minute(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_s: float, beats: int) -> None:
-    import orchestrator.controller as controller_module
-
+        tmp_path: Path, silent_s: float, beats: int) -> None:
+    now = [0.0]
     journal = Journal(tmp_path / "journal.jsonl")
-    controller = Controller(settings_for(tmp_path), journal, FakeScheduler(), PlainView())
+    controller = Controller(settings_for(tmp_path), journal, FakeScheduler(), PlainView(),
+                            wall=lambda: now[0])
     controller.record("resumed")
-    last = journal.events[-1]["t"]
-    monkeypatch.setattr(controller_module.time, "time", lambda: last + silent_s)
+    now[0] = journal.events[-1]["t"] + silent_s
     controller._heartbeat()
-    controller._heartbeat()  # the heartbeat itself is the latest entry now
+    now[0] = journal.events[-1]["t"] + 1.0  # a second later: the heartbeat is the latest entry
+    controller._heartbeat()
     journal.close()
     evs, _ = read_events(tmp_path / "journal.jsonl")
     assert [e["event"] for e in evs].count("heartbeat") == beats

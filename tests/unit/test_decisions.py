@@ -17,6 +17,7 @@ from orchestrator.app import _check_same_search, status_text
 from orchestrator.controller import Controller
 from orchestrator.errors import ConfigError
 from orchestrator.journal import Journal, read_events
+from orchestrator.observe import read_metric
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.view import PlainView
@@ -166,12 +167,9 @@ def test_search_split_chooses_the_metric_that_decides(tmp_path: Path, split: str
 def test_a_users_script_records_its_number_as_search_split(tmp_path: Path) -> None:
     s = settings(tmp_path, "search.target=80", "search.split=validation",
                  "infer.command='bash inf.sh {checkpoint}'")
-    controller = Controller(s, Journal(tmp_path / "journal.jsonl"), FakeScheduler(),
-                            PlainView())
     out = tmp_path / "out.txt"
     out.write_text("The generation accuracy is 81.5 %.\n")
-    assert controller._read_metric(out) == (81.5, {"validation": {"accuracy": 81.5}})
-    controller.journal.close()
+    assert read_metric(s, out) == (81.5, {"validation": {"accuracy": 81.5}})
 
 
 def test_a_changed_split_is_another_search(tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.pruning import median_prune
-from orchestrator.sampler import OptunaSampler, draw, grid, grid_size
+from orchestrator.sampler import OptunaSampler, draw, grid, grid_size, sampler_for
+from orchestrator.settings import SearchSettings
 from orchestrator.stop_rule import Mode, Rule
 
 SPACE = {"learning_rate": [1e-3, 3e-3], "per_device_batch_size": [16, 32, 64]}
@@ -42,6 +44,43 @@ def test_optuna_study_lives_in_the_search_dir_and_resumes(tmp_path: Path) -> Non
     states = [t.state.name for t in again.study.get_trials()]
     assert states == ["COMPLETE", "FAIL"] and lost == 1
     assert again.ask()[0] == 2
+
+
+@pytest.mark.parametrize(("sampler", "space", "size", "first"), [
+    ("grid", {}, 5, {}),  # no space: every trial the same settings, whatever the sampler
+    ("optuna", {}, 5, {}),
+    ("grid", SPACE, 5, {"learning_rate": 1e-3, "per_device_batch_size": 16}),
+    ("grid", {"learning_rate": [1e-3, 3e-3]}, 2, {"learning_rate": 1e-3}),  # the grid caps
+    ("random", SPACE, 5, draw(SPACE, 7, 1)),
+])
+def test_one_sampler_interface_chosen_from_the_settings(
+        tmp_path: Path, sampler: str, space: dict[str, Any], size: int,
+        first: dict[str, Any]) -> None:
+    chosen = sampler_for(SearchSettings(dir=str(tmp_path), target=0.8, space=space,
+                                        sampler=sampler, sampler_seed=7, max_trials=5))
+    assert chosen.size(5) == size
+    assert chosen.ask(1) == (first, None)
+    chosen.tell(0, 0.5)  # nothing to tell but Optuna
+    chosen.abandon_unknown(set())
+    assert not (tmp_path / "optuna-journal.log").exists()
+
+
+def test_the_optuna_sampler_behind_the_interface(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    space = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}
+    settings = SearchSettings(dir=str(tmp_path), target=0.8, space=space, sampler="optuna",
+                              mode="max", max_trials=4)
+    chosen = sampler_for(settings)
+    assert not (tmp_path / "optuna-journal.log").exists()  # opened on first use
+    params, number = chosen.ask(1)
+    assert number == 0 and set(params) == {"learning_rate"} and chosen.size(4) == 4
+    chosen.tell(0, 0.7)
+    chosen.ask(2)  # asked, then the controller died before journaling it
+    again = sampler_for(settings)
+    again.abandon_unknown({0})
+    assert again.ask(3)[1] == 2
+    study = OptunaSampler(tmp_path, space, seed=0, mode="max").study
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "FAIL", "RUNNING"]
 
 
 MAX = Rule(0.99)
