@@ -32,10 +32,12 @@ from typing import Any, Protocol
 
 from orchestrator import failures, requests, sampler
 from orchestrator.checkpoints import complete_checkpoints
+from orchestrator.endings import SearchStatus, TrialEnd
 from orchestrator.errors import OrchestratorError, SchedulerUnavailable
+from orchestrator.events import Event, SearchExtended
 from orchestrator.failures import JobFailure
 from orchestrator.fsutil import read_json
-from orchestrator.journal import Event, Journal
+from orchestrator.journal import Journal
 from orchestrator.lifecycle import (
     FAILURES,
     IllegalTransition,
@@ -48,17 +50,7 @@ from orchestrator.pruning import median_prune
 from orchestrator.results import ResultError, evaluation_from_json, metric_from_text
 from orchestrator.scheduler import JobRequest, Scheduler
 from orchestrator.settings import Settings, TrainSettings
-from orchestrator.state import (
-    COMPLETE,
-    METRIC_FELL,
-    PRUNED,
-    STOPPED,
-    TARGET_REACHED,
-    TRAIN_FAILED,
-    JobRecord,
-    SearchState,
-    TrialRecord,
-)
+from orchestrator.state import JobRecord, SearchState, TrialRecord
 from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 
 # A job's end can be seen before its last files are: shared file systems cache "no such
@@ -179,7 +171,7 @@ class Controller:
     def _heartbeat(self) -> None:
         """A sign of life in the journal when nothing else was written for a while, so that
         `orchestrator status` on another host can tell a live controller from a dead one."""
-        if time.time() - self.journal.events[-1]["t"] >= HEARTBEAT_S:
+        if time.time() - self.journal.events[-1].t >= HEARTBEAT_S:
             self.record("heartbeat")
 
     def _start_or_resume(self) -> None:
@@ -219,21 +211,21 @@ class Controller:
     def _rejudge(self) -> None:
         """Ended trials judged by the latest rule. Idempotent (a kill may have come between
         search_extended and these events), and a no-op while the rule is unchanged."""
-        assert self.state.current is not None
+        assert isinstance(self.state.current, SearchExtended)
         changes = ", ".join(f"{k} {a} -> {b}"
-                            for k, (a, b) in self.state.current["changed"].items())
+                            for k, (a, b) in self.state.current.changed.items())
         target, metric = self.rule.target, self.settings.search.metric
         op = ">=" if self.rule.mode is Mode.MAX else "<="
         for trial in [t for t in self.state.trials.values() if t.ended is not None]:
             decision = decide_trial(self.rule, list(trial.checkpoints),
                                     self.state.results(trial.trial), True)
             if decision.verdict is Verdict.TARGET_REACHED:
-                if (trial.ended, trial.ended_step) != (TARGET_REACHED, decision.step):
-                    self.record("trial_ended", trial=trial.trial, how=TARGET_REACHED,
+                if (trial.ended, trial.ended_step) != (TrialEnd.TARGET_REACHED, decision.step):
+                    self.record("trial_ended", trial=trial.trial, how=TrialEnd.TARGET_REACHED,
                                 step=decision.step, reason=(
                                     f"re-judged: reaches {metric} {op} {target}"))
-            elif trial.ended == TARGET_REACHED:  # never the old outcome as the new one's
-                self.record("trial_ended", trial=trial.trial, how=STOPPED,
+            elif trial.ended == TrialEnd.TARGET_REACHED:  # never the old outcome as the new one's
+                self.record("trial_ended", trial=trial.trial, how=TrialEnd.STOPPED,
                             step=trial.ended_step, reason=(
                                 f"reached the target under the earlier settings ({changes}), "
                                 f"not {metric} {op} {target}"))
@@ -478,8 +470,8 @@ class Controller:
             self._decide_trial(trial)
         self._prune()
         search, trials = self.settings.search, self.state.trials
-        if any(t.ended == TARGET_REACHED for t in trials.values()):
-            self._end_search(TARGET_REACHED)
+        if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
+            self._end_search(SearchStatus.TARGET_REACHED)
             return
         used = self.state.job_hours(time.time())
         if search.budget_job_hours and used >= search.budget_job_hours:
@@ -506,14 +498,14 @@ class Controller:
             return  # most ticks: no sentence to build
         why = explain(self.rule, decision, self.settings.search.metric)
         if decision.verdict is Verdict.TARGET_REACHED:
-            self._end_trial(trial, TARGET_REACHED, decision.step, why)
+            self._end_trial(trial, TrialEnd.TARGET_REACHED, decision.step, why)
         elif decision.verdict is Verdict.METRIC_FELL:
-            self._end_trial(trial, METRIC_FELL, decision.step, why)
+            self._end_trial(trial, TrialEnd.METRIC_FELL, decision.step, why)
         elif decision.verdict is Verdict.COMPLETE:
             if trial.training == "succeeded":
-                self._end_trial(trial, COMPLETE, None, why)
+                self._end_trial(trial, TrialEnd.COMPLETE, None, why)
             else:
-                self._end_trial(trial, TRAIN_FAILED, None, trial.training_reason)
+                self._end_trial(trial, TrialEnd.TRAIN_FAILED, None, trial.training_reason)
 
     def _prune(self) -> None:
         search = self.settings.search
@@ -523,7 +515,7 @@ class Controller:
         active = {t.trial for t in self.state.active_trials()}
         for verdict in median_prune(self.rule, results, active, search.early_stop_min_trials,
                                     search.early_stop_grace_steps):
-            self._end_trial(self.state.trials[verdict.trial], PRUNED, verdict.step,
+            self._end_trial(self.state.trials[verdict.trial], TrialEnd.PRUNED, verdict.step,
                             verdict.explain(search.metric))
 
     def _end_trial(self, trial: TrialRecord, how: str, step: int | None,
@@ -551,9 +543,9 @@ class Controller:
             return "failed"
         last = self.state.trials[max(self.state.trials)]
         usable = [v for v in self.state.all_results().values() if v is not None]
-        if not usable or all(t.ended == TRAIN_FAILED for t in self.state.trials.values()):
+        if not usable or all(t.ended == TrialEnd.TRAIN_FAILED for t in self.state.trials.values()):
             return "failed"
-        if last.ended == METRIC_FELL:
+        if last.ended == TrialEnd.METRIC_FELL:
             return "metric_fell"
         return "exhausted"
 
@@ -580,7 +572,7 @@ class Controller:
 
     def _end_search(self, status: str, reason: str = "") -> None:
         for trial in self.state.active_trials():
-            self._end_trial(trial, STOPPED, None, reason or "the search ended")
+            self._end_trial(trial, TrialEnd.STOPPED, None, reason or "the search ended")
         self.record("search_ended", status=status, reason=reason)
 
     # ------------------------------------------------------------------ act
