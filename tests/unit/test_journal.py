@@ -27,7 +27,8 @@ def test_append_and_replay(tmp_path: Path) -> None:
     assert valid == path.stat().st_size
 
 
-@pytest.mark.parametrize("tail", [b'{"event":"checkpoint","trial":', b'{"ev', b"\x00\x00", b'{"a":1}'])
+@pytest.mark.parametrize("tail", [b'{"event":"checkpoint","trial":', b'{"ev', b"\x00\x00",
+                                  b'{"a":1}'])
 def test_torn_last_line_is_dropped_then_cut_before_the_next_append(tmp_path: Path,
                                                                     tail: bytes) -> None:
     path = _journal_with(tmp_path, 2)

@@ -16,7 +16,7 @@ from orchestrator.stop_rule import Rule
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}
-STARTED = [
+STARTED: list[dict[str, Any]] = [
     {"event": "search_started", "t": 1_700_000_000.0, "settings": SETTINGS},
     {"event": "trial_started", "t": 1_700_000_001.0, "trial": 1, "seed": 42,
      "output_dir": "/o/001", "params": {"learning_rate": 3e-5, "warmup_steps": 500},
@@ -25,7 +25,7 @@ STARTED = [
      "trial": 1, "step": None, "attempt": 0, "folder": "/f", "name": "x-0123abcd-train-t001-a0",
      "overrides": {}},
 ]
-EVALUATED = [
+EVALUATED: list[dict[str, Any]] = [
     *STARTED,
     {"event": "submitted", "t": 1_700_000_002.0, "key": "train-t001-a0", "job_id": "77"},
     {"event": "checkpoint", "t": 1_700_000_010.0, "trial": 1, "step": 100, "path": "/o/c-100"},
