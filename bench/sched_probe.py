@@ -25,8 +25,9 @@ from pathlib import Path
 
 from orchestrator import config
 from orchestrator.controller import Controller
+from orchestrator.events import Event
 from orchestrator.failures import JobFailure
-from orchestrator.journal import Event, Journal
+from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.lock import SearchLock
 from orchestrator.scheduler import JobRef, JobRequest

@@ -54,7 +54,7 @@ def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> 
         journal.append("search_started", settings=asdict(settings))
         trial_dir = requests.trial_dir(search_dir, 1)
         journal.append("trial_started", trial=1, seed=settings.train.seed,
-                       output_dir=str(trial_dir))
+                       output_dir=str(trial_dir), params={}, sampler_trial=None)
         save = settings.train.save_steps
         for index, job_id in enumerate(job_ids):
             if index == 0:
@@ -66,7 +66,8 @@ def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> 
                 journal.append("checkpoint", trial=1, step=step, path=checkpoint)
                 request = requests.infer_request(settings, search_dir, 1, step, checkpoint, 0)
             journal.append("submit_intent", key=request.key, kind=request.kind, trial=1,
-                           step=step, attempt=0, folder=str(request.folder))
+                           step=step, attempt=0, folder=str(request.folder),
+                           name=request.name, overrides={})
             journal.append("submitted", key=request.key, job_id=job_id)
     finally:
         journal.close()

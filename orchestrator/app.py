@@ -19,6 +19,7 @@ from orchestrator.errors import (
     SchedulerError,
     SubmissionRefused,
 )
+from orchestrator.events import SearchEnded
 from orchestrator.journal import Journal, read_events
 from orchestrator.lock import SearchLock, is_controller, read_holder
 from orchestrator.outcome import params_text, summary, why_ended
@@ -55,7 +56,7 @@ def _check_same_search(journal: Journal, settings: Settings, force: bool) -> Non
         # a finished search only prints its outcome: say how to make the new limits count
         changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in limits.items())
         raise ConfigError([
-            f"{settings.search.dir} holds a search that ended ({state.finished['status']}) "
+            f"{settings.search.dir} holds a search that ended ({state.finished.status}) "
             f"with other settings ({changes}); pass --force-resume to continue it with the "
             "new ones, or use another search.dir"
         ])
@@ -71,7 +72,7 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
         try:
             _check_same_search(journal, settings, force_resume)
             scheduler = SubmititScheduler(settings.executor.name)
-            ended = any(e["event"] == "search_ended" for e in journal.events)
+            ended = any(isinstance(e, SearchEnded) for e in journal.events)
             if force_resume or not ended:  # an ended search submits nothing unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
             view = make_view(plain)
@@ -92,7 +93,7 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
             journal.close()
     assert state.finished is not None
     print(_closing_lines(search_dir, state, rule_of(settings)), end="")
-    return str(state.finished["status"])
+    return state.finished.status.value
 
 
 def interrupted_lines(state: SearchState) -> list[str]:
@@ -162,7 +163,7 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"])
     data = summary(state, rule)
     now = time.time()
-    alive, controller = liveness(read_holder(search_dir), events[-1]["t"], now,
+    alive, controller = liveness(read_holder(search_dir), events[-1].t, now,
                                  socket.gethostname(), is_controller)
     code = status_code(data["status"], alive)
     if as_json:

@@ -30,15 +30,17 @@ from typing import Any, Protocol
 
 from orchestrator import policy, requests
 from orchestrator.cadence import Cadence
+from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.errors import OrchestratorError
-from orchestrator.journal import Event, Journal
+from orchestrator.events import Event
+from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.observe import Observer
 from orchestrator.outcome import promote_best, write_outcome
 from orchestrator.sampler import sampler_for
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
-from orchestrator.state import PRUNED, STOPPED, TARGET_REACHED, JobRecord, SearchState, TrialRecord
+from orchestrator.state import JobRecord, SearchState, TrialRecord
 from orchestrator.submissions import Submissions
 
 HEARTBEAT_S = 60.0  # journal a heartbeat when nothing else was journaled for this long
@@ -102,7 +104,7 @@ class Controller:
     def _heartbeat(self) -> None:
         """A sign of life in the journal when nothing else was written for a while, so that
         `orchestrator status` on another host can tell a live controller from a dead one."""
-        if self.wall() - self.journal.events[-1]["t"] >= HEARTBEAT_S:
+        if self.wall() - self.journal.events[-1].t >= HEARTBEAT_S:
             self.record("heartbeat")
 
     def start(self) -> None:
@@ -169,9 +171,9 @@ class Controller:
             if ended is not None:
                 self._end_trial(trial, *ended)
         for number, step, why in policy.pruned(self.rule, self.state, search):
-            self._end_trial(trials[number], PRUNED, step, why)
-        if any(t.ended == TARGET_REACHED for t in trials.values()):
-            self._end_search(TARGET_REACHED)
+            self._end_trial(trials[number], TrialEnd.PRUNED, step, why)
+        if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
+            self._end_search(SearchStatus.TARGET_REACHED)
             return
         used = self.state.job_hours(self.wall())
         if search.budget_job_hours and used >= search.budget_job_hours:
@@ -205,7 +207,7 @@ class Controller:
 
     def _end_search(self, status: str, reason: str = "") -> None:
         for trial in self.state.active_trials():
-            self._end_trial(trial, STOPPED, None, reason or "the search ended")
+            self._end_trial(trial, TrialEnd.STOPPED, None, reason or "the search ended")
         self.record("search_ended", status=status, reason=reason)
 
     # ------------------------------------------------------------------ act
@@ -226,7 +228,7 @@ class Controller:
         self.cadence.cancelled()  # see the cancellations soon
 
     def _ensure_training(self, trial: TrialRecord) -> None:
-        if trial.training != "running":
+        if trial.training != Training.RUNNING:
             return
         plan = self.observer.training_plan(trial)
         if not isinstance(plan, policy.Submit):

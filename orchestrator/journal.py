@@ -6,7 +6,8 @@ controller acts on it. Replaying the journal from the top therefore rebuilds exa
 the controller knew when it stopped, however it stopped. A kill can tear only the last
 line: replay drops a last line that does not parse and the next append first cuts it off,
 so the file stays valid JSON lines. A bad line anywhere else is real corruption and is
-reported, never skipped silently.
+reported, never skipped silently, and so is a line that parses but holds no event this
+version knows (`events.decode`): a replay never skips what it cannot read.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import JournalCorrupt
-
-Event = dict[str, Any]
+from orchestrator.events import Event, build, decode, encode
 
 
 def read_events(path: Path) -> tuple[list[Event], int]:
@@ -37,8 +38,8 @@ def read_events(path: Path) -> tuple[list[Event], int]:
             valid += len(raw) + (0 if is_last else 1)
             continue
         try:
-            event = json.loads(raw)
-            if not isinstance(event, dict) or "event" not in event:
+            obj = json.loads(raw)
+            if not isinstance(obj, dict) or "event" not in obj:
                 raise ValueError("not an event object")
         except ValueError as exc:
             if is_last or (number == len(lines) - 1 and not lines[-1].strip()):
@@ -48,7 +49,7 @@ def read_events(path: Path) -> tuple[list[Event], int]:
                 "whole search.dir aside (its checkpoints and results belong to this journal) "
                 "to start afresh"
             ) from exc
-        events.append(event)
+        events.append(decode(obj, f"{path}:{number}"))
         valid += len(raw) + (0 if is_last else 1)
     return events, valid
 
@@ -74,14 +75,17 @@ class Journal:
             self._file.write(b"\n")  # a complete last event that lost only its newline
         os.chmod(path, 0o644)
 
-    def append(self, event: str, **fields: Any) -> Event:
-        record: Event = {"event": event, "t": round(time.time(), 3), **fields}
-        line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+    def append(self, event: Event | str, /, **fields: Any) -> Event:
+        """Write `event` (or the event `build` makes of a name and fields: a name or field
+        no event has raises before anything is written), stamped with the time; return it."""
+        typed = build(event, **fields) if isinstance(event, str) else event
+        typed = replace(typed, t=round(time.time(), 3))
+        line = json.dumps(encode(typed), sort_keys=True, separators=(",", ":")) + "\n"
         self._file.write(line.encode("utf-8"))
         self._file.flush()
         os.fsync(self._file.fileno())
-        self.events.append(record)
-        return record
+        self.events.append(typed)
+        return typed
 
     def close(self) -> None:
         self._file.close()

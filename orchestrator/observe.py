@@ -17,9 +17,10 @@ from pathlib import Path
 
 from orchestrator import failures, policy, requests
 from orchestrator.checkpoints import complete_checkpoints
+from orchestrator.endings import Training
+from orchestrator.events import Event
 from orchestrator.failures import JobFailure
 from orchestrator.fsutil import read_json
-from orchestrator.journal import Event
 from orchestrator.lifecycle import (
     FAILURES,
     IllegalTransition,
@@ -175,7 +176,7 @@ class Observer:
     def finished_jobs(self) -> None:
         for trial in self.state.active_trials():
             train = self.state.attempts("train", trial.trial)
-            if train and trial.training == "running":
+            if train and trial.training == Training.RUNNING:
                 self._after_training(trial, train[-1])
             for step in sorted(trial.checkpoints):
                 jobs = self.state.attempts("infer", trial.trial, step)
@@ -227,7 +228,7 @@ class Observer:
         """At the finish: record how the training of trials that ended early ended."""
         for trial in self.state.trials.values():
             attempts = self.state.attempts("train", trial.trial)
-            if trial.training == "running" and attempts and attempts[-1].state.terminal:
+            if trial.training == Training.RUNNING and attempts and attempts[-1].state.terminal:
                 job = attempts[-1]
                 outcome = {JobState.SUCCEEDED: "succeeded", JobState.CANCELLED: "cancelled"}
                 reason = "" if job.state is JobState.SUCCEEDED else self.failure_reason(job)

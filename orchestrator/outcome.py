@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.events import encode
 from orchestrator.fsutil import atomic_write_json, atomic_write_text
-from orchestrator.state import SearchState
+from orchestrator.state import EvalRecord, SearchState
 from orchestrator.stop_rule import Rule, best_of
 
 BEST_DIR = "best"
@@ -81,63 +82,68 @@ def _already_promoted(target: Path, info: dict[str, Any]) -> bool:
 def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
     """The machine-readable outcome; also what `orchestrator status` shows."""
     settings = state.settings()
-    best_key = best_of(rule, state.all_results())
-    best = None
-    if best_key is not None:
-        ev = state.evaluations[best_key]
-        best = {"trial": ev.trial, "step": ev.step, "checkpoint": ev.checkpoint, "value": ev.value,
-                "split": ev.split, "metrics": _both_splits(ev.metrics)}
-    evaluations = [
-        {"trial": ev.trial, "step": ev.step, "value": ev.value, "job_id": ev.job_id,
-         "checkpoint": ev.checkpoint, "result": ev.result, "error": ev.error or None,
-         "logs": ev.logs or None, "split": ev.split, "metrics": _both_splits(ev.metrics)}
-        for _, ev in sorted(state.evaluations.items())
-    ]
-    trials = []
     now = time.time()
-    for number, trial in sorted(state.trials.items()):
-        train_jobs = state.attempts("train", number)
-        values = [v for v in state.results(number).values() if v is not None]
-        trials.append({
-            "trial": number,
-            "seed": trial.seed,
-            "params": trial.params,
-            "best_value": (max if rule.mode.value == "max" else min)(values) if values else None,
-            "job_hours": round(state.job_hours(now, number), 4),
-            "ended": trial.ended,
-            "ended_at_step": trial.ended_step,
-            "ended_reason": trial.ended_reason or None,
-            "training": trial.training,
-            "training_reason": trial.training_reason or None,
-            "train_job_ids": [j.job_id for j in train_jobs if j.job_id],
-            "train_job_states": [j.state.value for j in train_jobs if j.job_id],
-            "train_failures": [{"job_id": j.job_id, "cause": j.cause, "reason": j.failure}
-                               for j in train_jobs if j.cause],
-            "last_checkpoint_step": max(trial.checkpoints) if trial.checkpoints else None,
-            "max_steps": trial.max_steps,
-            "checkpoints": len(trial.checkpoints),
-        })
-    finished = state.finished
+    started, finished = state.started, state.finished
     return {
-        "status": finished["status"] if finished else "running",
+        "status": state.status.value,
         "target": rule.target,
         "metric": settings["search"]["metric"],
         "mode": rule.mode.value,
         "split": settings["search"].get("split", "test"),  # the split whose metric decides
-        "best": best,
-        "promoted": state.promoted,
+        "best": _best(state, rule),
+        "promoted": encode(state.promoted) if state.promoted is not None else None,
         "promote_error": state.promote_error or None,
-        "evaluations": evaluations,
-        "trials": trials,
+        "evaluations": [_evaluation(ev) for _, ev in sorted(state.evaluations.items())],
+        "trials": [_trial(state, rule, number, now) for number in sorted(state.trials)],
         "jobs": {job.key: {"job_id": job.job_id, "state": job.state.value}
                  for job in state.jobs.values()},
-        "started_at": state.started["t"] if state.started else None,
-        "finished_at": finished["t"] if finished else None,
-        "started_at_iso": iso(state.started["t"]) if state.started else None,
-        "finished_at_iso": iso(finished["t"]) if finished else None,
-        "reason": (finished or {}).get("reason") or None,
+        "started_at": started.t if started else None,
+        "finished_at": finished.t if finished else None,
+        "started_at_iso": iso(started.t) if started else None,
+        "finished_at_iso": iso(finished.t) if finished else None,
+        "reason": (finished.reason if finished else "") or None,
         "job_hours": round(state.job_hours(now), 4),
         "resumes": state.resumes,
+    }
+
+
+def _best(state: SearchState, rule: Rule) -> dict[str, Any] | None:
+    best_key = best_of(rule, state.all_results())
+    if best_key is None:
+        return None
+    ev = state.evaluations[best_key]
+    return {"trial": ev.trial, "step": ev.step, "checkpoint": ev.checkpoint, "value": ev.value,
+            "split": ev.split, "metrics": _both_splits(ev.metrics)}
+
+
+def _evaluation(ev: EvalRecord) -> dict[str, Any]:
+    return {"trial": ev.trial, "step": ev.step, "value": ev.value, "job_id": ev.job_id,
+            "checkpoint": ev.checkpoint, "result": ev.result, "error": ev.error or None,
+            "logs": ev.logs or None, "split": ev.split, "metrics": _both_splits(ev.metrics)}
+
+
+def _trial(state: SearchState, rule: Rule, number: int, now: float) -> dict[str, Any]:
+    trial = state.trials[number]
+    train_jobs = state.attempts("train", number)
+    values = [v for v in state.results(number).values() if v is not None]
+    return {
+        "trial": number,
+        "seed": trial.seed,
+        "params": trial.params,
+        "best_value": (max if rule.mode.value == "max" else min)(values) if values else None,
+        "job_hours": round(state.job_hours(now, number), 4),
+        "ended": trial.ended.value if trial.ended is not None else None,
+        "ended_at_step": trial.ended_step,
+        "ended_reason": trial.ended_reason or None,
+        "training": trial.training.value,
+        "training_reason": trial.training_reason or None,
+        "train_job_ids": [j.job_id for j in train_jobs if j.job_id],
+        "train_job_states": [j.state.value for j in train_jobs if j.job_id],
+        "train_failures": [{"job_id": j.job_id, "cause": j.cause, "reason": j.failure}
+                           for j in train_jobs if j.cause],
+        "last_checkpoint_step": max(trial.checkpoints) if trial.checkpoints else None,
+        "max_steps": trial.max_steps,
+        "checkpoints": len(trial.checkpoints),
     }
 
 
@@ -178,14 +184,20 @@ def why_ended(trial: dict[str, Any]) -> str:
 
 
 def report(data: dict[str, Any]) -> str:
+    lines = ["# Search report", "", *_head_lines(data),
+             "", "![metric against step](metric.png)", "", *_trial_table(data["trials"]),
+             *_why_lines(data["trials"]), "", "## Evaluations", "", *_evaluation_table(data),
+             "", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S')} from journal.jsonl._", ""]
+    return "\n".join(lines)
+
+
+def _head_lines(data: dict[str, Any]) -> list[str]:
     lines = [
-        "# Search report",
-        "",
         f"- status: **{data['status']}**",
         f"- target: {data['metric']} {'>=' if data['mode'] == 'max' else '<='} {data['target']}",
+        f"- decided on: the {data['split']} split (its {data['metric']} is `value`, "
+        "the stop rule's and best's)",
     ]
-    lines.append(f"- decided on: the {data['split']} split (its {data['metric']} is `value`, "
-                 "the stop rule's and best's)")
     if data["best"]:
         b = data["best"]
         lines.append(f"- best: {data['metric']} {_fmt(b['value'])} at trial {b['trial']}, "
@@ -206,11 +218,15 @@ def report(data: dict[str, Any]) -> str:
     if data["reason"]:
         lines.append(f"- ended because {data['reason']}")
     lines.append(f"- job-hours used: {data['job_hours']:.3f}")
-    lines += ["", "![metric against step](metric.png)", "", "## Trials", "",
-              "| trial | hyperparameters | seed | best | ended | at step | job-hours | training "
-              "| train jobs | last checkpoint | max steps |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for t in data["trials"]:
+    return lines
+
+
+def _trial_table(trials: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Trials", "",
+             "| trial | hyperparameters | seed | best | ended | at step | job-hours | training "
+             "| train jobs | last checkpoint | max steps |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for t in trials:
         pairs = zip(t["train_job_ids"], t["train_job_states"], strict=False)
         jobs = ", ".join(f"{i} ({s})" for i, s in pairs) or "-"
         best = "-" if t["best_value"] is None else f"{t['best_value']:.4f}"
@@ -218,19 +234,23 @@ def report(data: dict[str, Any]) -> str:
                      f"{_cell(t['ended'] or 'running')} | {_cell(t['ended_at_step'])} | "
                      f"{t['job_hours']:.3f} | {t['training']} | {jobs} | "
                      f"{_cell(t['last_checkpoint_step'])} | {_cell(t['max_steps'])} |")
-    explained = [t for t in data["trials"] if why_ended(t)]
-    if explained:
-        lines += ["", "Why trials ended:", ""]
-        for t in explained:
-            lines.append(f"- trial {t['trial']} ({t['ended']}): {why_ended(t)}")
+    return lines
+
+
+def _why_lines(trials: list[dict[str, Any]]) -> list[str]:
+    explained = [t for t in trials if why_ended(t)]
+    if not explained:
+        return []
+    return ["", "Why trials ended:", "",
+            *(f"- trial {t['trial']} ({t['ended']}): {why_ended(t)}" for t in explained)]
+
+
+def _evaluation_table(data: dict[str, Any]) -> list[str]:
+    if not data["evaluations"]:
+        return ["No evaluation yet: no checkpoint was evaluated."]
     heads = [f"{split} {data['metric']}" + (" (decides)" if split == data["split"] else "")
              for split in SPLITS]
-    lines += ["", "## Evaluations", ""]
-    if not data["evaluations"]:
-        lines.append("No evaluation yet: no checkpoint was evaluated.")
-    else:
-        lines += [f"| trial | step | {' | '.join(heads)} | job | note |",
-                  "|---|---|---|---|---|---|"]
+    lines = [f"| trial | step | {' | '.join(heads)} | job | note |", "|---|---|---|---|---|---|"]
     for e in data["evaluations"]:
         note = e["error"] or ""
         if e["logs"]:
@@ -238,8 +258,7 @@ def report(data: dict[str, Any]) -> str:
         values = " | ".join(_split_value(e, split, data["metric"]) for split in SPLITS)
         lines.append(f"| {e['trial']} | {e['step']} | {values} | {_cell(e['job_id'])} | "
                      f"{note} |")
-    lines += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S')} from journal.jsonl._", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _split_value(evaluation: dict[str, Any], split: str, metric: str) -> str:

@@ -20,20 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from orchestrator.endings import SearchStatus, Training, TrialEnd
+from orchestrator.events import SearchExtended
 from orchestrator.failures import INPUT, NAN, OOM, OTHER
 from orchestrator.lifecycle import FAILURES
 from orchestrator.pruning import median_prune
 from orchestrator.settings import SearchSettings, Settings, TrainSettings
-from orchestrator.state import (
-    COMPLETE,
-    METRIC_FELL,
-    STOPPED,
-    TARGET_REACHED,
-    TRAIN_FAILED,
-    JobRecord,
-    SearchState,
-    TrialRecord,
-)
+from orchestrator.state import JobRecord, SearchState, TrialRecord
 from orchestrator.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 
 # settings that can change how a search ends: a rerun that changes one (with --force-resume
@@ -173,19 +166,20 @@ def best_value(results: Mapping[int, float | None], rule: Rule) -> float | None:
 
 
 def verdict(rule: Rule, trial: TrialRecord, results: Mapping[int, float | None],
-            metric: str) -> tuple[str, int | None, str] | None:
+            metric: str) -> tuple[TrialEnd, int | None, str] | None:
     """How an active trial ends now (how, step, reason), or None while it goes on."""
-    decision = decide_trial(rule, list(trial.checkpoints), results, trial.training != "running")
+    ended = trial.training != Training.RUNNING
+    decision = decide_trial(rule, list(trial.checkpoints), results, ended)
     if decision.verdict is Verdict.CONTINUE:
         return None  # most ticks: no sentence to build
     why = explain(rule, decision, metric)
     if decision.verdict is Verdict.TARGET_REACHED:
-        return TARGET_REACHED, decision.step, why
+        return TrialEnd.TARGET_REACHED, decision.step, why
     if decision.verdict is Verdict.METRIC_FELL:
-        return METRIC_FELL, decision.step, why
-    if trial.training == "succeeded":
-        return COMPLETE, None, why
-    return TRAIN_FAILED, None, trial.training_reason
+        return TrialEnd.METRIC_FELL, decision.step, why
+    if trial.training == Training.SUCCEEDED:
+        return TrialEnd.COMPLETE, None, why
+    return TrialEnd.TRAIN_FAILED, None, trial.training_reason
 
 
 def pruned(rule: Rule, state: SearchState,
@@ -211,17 +205,19 @@ def unfinished_work(state: SearchState) -> list[JobRecord]:
 def rejudged(rule: Rule, state: SearchState, metric: str) -> list[dict[str, Any]]:
     """The `trial_ended` events that judge ended trials by the latest rule: none while the
     journal already says what the rule does (so calling it again records nothing)."""
-    assert state.current is not None
-    changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in state.current["changed"].items())
+    assert isinstance(state.current, SearchExtended)
+    changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in state.current.changed.items())
     ended: list[dict[str, Any]] = []
     for trial in [t for t in state.trials.values() if t.ended is not None]:
         decision = decide_trial(rule, list(trial.checkpoints), state.results(trial.trial), True)
         if decision.verdict is Verdict.TARGET_REACHED:
-            if (trial.ended, trial.ended_step) != (TARGET_REACHED, decision.step):
-                ended.append(dict(trial=trial.trial, how=TARGET_REACHED, step=decision.step,
+            if (trial.ended, trial.ended_step) != (TrialEnd.TARGET_REACHED, decision.step):
+                ended.append(dict(trial=trial.trial, how=TrialEnd.TARGET_REACHED,
+                                  step=decision.step,
                                   reason=f"re-judged: reaches {metric} {op(rule)} {rule.target}"))
-        elif trial.ended == TARGET_REACHED:  # never the old outcome as the new one's
-            ended.append(dict(trial=trial.trial, how=STOPPED, step=trial.ended_step, reason=(
+        elif trial.ended == TrialEnd.TARGET_REACHED:  # never the old outcome as the new one's
+            ended.append(dict(trial=trial.trial, how=TrialEnd.STOPPED, step=trial.ended_step,
+                              reason=(
                 f"reached the target under the earlier settings ({changes}), "
                 f"not {metric} {op(rule)} {rule.target}")))
     return ended
@@ -240,14 +236,14 @@ def nothing_new(rule: Rule, search: SearchSettings,
             f"search.max_trials={search.max_trials} allows no new trial")
 
 
-def final_status(state: SearchState) -> str:
+def final_status(state: SearchState) -> SearchStatus:
     """Without the target: how the last trial ended says how the search ended."""
     if not state.trials:
-        return "failed"
+        return SearchStatus.FAILED
     last = state.trials[max(state.trials)]
     usable = [v for v in state.all_results().values() if v is not None]
-    if not usable or all(t.ended == TRAIN_FAILED for t in state.trials.values()):
-        return "failed"
-    if last.ended == METRIC_FELL:
-        return "metric_fell"
-    return "exhausted"
+    if not usable or all(t.ended == TrialEnd.TRAIN_FAILED for t in state.trials.values()):
+        return SearchStatus.FAILED
+    if last.ended == TrialEnd.METRIC_FELL:
+        return SearchStatus.METRIC_FELL
+    return SearchStatus.EXHAUSTED

@@ -3,8 +3,11 @@
 Theory of operation: `SearchState.apply` is the only writer of this state and it takes one
 journal event at a time, so replaying the journal of a killed controller rebuilds what it
 knew, byte for byte. The controller appends an event to the journal first and applies it
-second. Queries below derive everything else (what is live, what needs evaluating) instead
-of storing it, so there is nothing to keep consistent.
+second. `apply` is an explicit fold: one `case` per event class (orchestrator.events), and
+a kind without one is an error, never skipped. How a trial, its training and the search end
+moves only through the tables of orchestrator.endings. Queries below derive everything else
+(what is live, what needs evaluating) instead of storing it, so there is nothing to keep
+consistent.
 """
 
 from __future__ import annotations
@@ -14,17 +17,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.journal import Event
+from orchestrator.endings import (
+    SEARCH,
+    TRAINING,
+    TRIAL,
+    IllegalMove,
+    SearchStatus,
+    Training,
+    TrialEnd,
+    move,
+)
+from orchestrator.errors import JournalCorrupt
+from orchestrator.events import (
+    Cancel,
+    Checkpoint,
+    Evaluation,
+    Event,
+    Heartbeat,
+    JobFailed,
+    JobStateChanged,
+    Plan,
+    Promoted,
+    PromoteFailed,
+    Resumed,
+    SchedulerDown,
+    SchedulerUp,
+    SearchEnded,
+    SearchExtended,
+    SearchStarted,
+    SubmitIntent,
+    Submitted,
+    TrainingEnded,
+    TrialEnded,
+    TrialStarted,
+)
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef
-
-# how a trial ended
-TARGET_REACHED = "target_reached"
-METRIC_FELL = "metric_fell"
-COMPLETE = "complete"
-TRAIN_FAILED = "train_failed"
-STOPPED = "stopped"  # the search ended while this trial still ran
-PRUNED = "pruned"  # early-stopped: it could not catch up with the other trials
 
 
 @dataclass
@@ -35,7 +63,7 @@ class JobRecord:
     step: int | None
     attempt: int
     folder: str
-    name: str = ""  # the scheduler's name for it (unique to the search and the key)
+    name: str  # the scheduler's name for it (unique to the search and the key)
     job_id: str | None = None  # None: the intent is journaled, the submission not yet
     abandoned: bool = False  # the intent was dropped: its work was no longer needed
     state: JobState = JobState.SUBMITTED
@@ -73,9 +101,9 @@ class TrialRecord:
     output_dir: str
     checkpoints: dict[int, str] = field(default_factory=dict)
     max_steps: int | None = None
-    training: str = "running"  # running | succeeded | failed | cancelled
+    training: Training = Training.RUNNING
     training_reason: str = ""
-    ended: str | None = None  # one of the constants above
+    ended: TrialEnd | None = None  # None: running
     ended_step: int | None = None
     ended_reason: str = ""
     params: dict[str, Any] = field(default_factory=dict)  # sampled train settings
@@ -98,17 +126,17 @@ class EvalRecord:
 
 @dataclass
 class SearchState:
-    started: Event | None = None
+    started: SearchStarted | None = None
     trials: dict[int, TrialRecord] = field(default_factory=dict)
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     evaluations: dict[tuple[int, int], EvalRecord] = field(default_factory=dict)
-    finished: Event | None = None
-    promoted: Event | None = None
+    finished: SearchEnded | None = None
+    promoted: Promoted | None = None
     promote_error: str = ""
     resumes: int = 0
     # the latest settings: search_started's, or the last search_extended's (a rerun with new
     # settings: a new target, more trials); the stop rule, status and summary use these
-    current: Event | None = None
+    current: SearchStarted | SearchExtended | None = None
     extensions: int = 0
     # (kind, trial, step) -> its jobs, oldest attempt first: the poll loop asks this for
     # every checkpoint on every tick, so it must not scan every job
@@ -117,101 +145,114 @@ class SearchState:
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
         state = cls()
-        for event in events:
-            state.apply(event)
+        for number, event in enumerate(events, start=1):
+            try:
+                state.apply(event)
+            except IllegalMove as exc:
+                raise JournalCorrupt(
+                    f"the journal's event {number} ({event.event}): {exc}, which no controller "
+                    "journals; the journal was edited: repair it, or move the whole search.dir "
+                    "aside to start afresh") from exc
         return state
 
+    @property
+    def status(self) -> SearchStatus:
+        return self.finished.status if self.finished is not None else SearchStatus.RUNNING
+
     def apply(self, e: Event) -> None:
-        handler = getattr(self, f"_on_{e['event']}", None)
-        if handler is not None:
-            handler(e)
+        """The fold: one handler per kind of event. IllegalMove when an end or a status
+        moves where its table (orchestrator.endings) forbids."""
+        match e:
+            case SearchStarted():
+                self.started = self.current = e
+            case SearchExtended():
+                self._extended(e)
+            case Resumed():
+                if self.finished is None:  # rerunning a finished search resumes nothing
+                    self.resumes += 1
+            case Heartbeat() | SchedulerDown() | SchedulerUp():
+                pass  # only for people and `orchestrator status` (the journal's last time)
+            case TrialStarted():
+                self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
+                                                   params=dict(e.params),
+                                                   sampler_trial=e.sampler_trial)
+            case SubmitIntent():
+                self._intended(e)
+            case Submitted():
+                self._submitted(e)
+            case JobStateChanged():
+                self._job_state(e)
+            case JobFailed():
+                self.jobs[e.key].cause, self.jobs[e.key].failure = e.cause, e.reason
+            case Cancel():
+                for key in e.keys:
+                    self.jobs[key].cancel_requested = True
+            case Checkpoint():
+                self.trials[e.trial].checkpoints[e.step] = e.path
+            case Plan():
+                self.trials[e.trial].max_steps = e.max_steps
+            case TrainingEnded():
+                self._training_ended(e)
+            case Evaluation():
+                self._evaluated(e)
+            case TrialEnded():
+                self._trial_ended(e)
+            case SearchEnded():
+                move(SEARCH, "the search", self.status, e.status)
+                self.finished = e
+            case Promoted():
+                self.promoted = e
+            case PromoteFailed():
+                self.promote_error = e.reason
+            case _:
+                raise TypeError(f"SearchState has no handler for the event {e.event!r}")
 
     # ------------------------------------------------------------------ event handlers
-    def _on_search_started(self, e: Event) -> None:
-        self.started = self.current = e
-
-    def _on_search_extended(self, e: Event) -> None:
+    def _extended(self, e: SearchExtended) -> None:
         # reopens an ended search: its end and its best/ are decided again under the new
         # settings; ended trials stay ended, re-judged by `trial_ended` events that follow
+        if self.finished is not None:
+            move(SEARCH, "the search", self.status, SearchStatus.RUNNING)
         self.current = e
         self.extensions += 1
         self.finished = self.promoted = None
         self.promote_error = ""
 
-    def _on_resumed(self, e: Event) -> None:
-        if self.finished is None:  # rerunning a finished search resumes nothing
-            self.resumes += 1
-
-    def _on_heartbeat(self, e: Event) -> None:
-        pass  # only its time matters: `orchestrator status` reads the journal's last one
-
-    def _on_trial_started(self, e: Event) -> None:
-        self.trials[e["trial"]] = TrialRecord(
-            e["trial"], e["seed"], e["output_dir"], params=dict(e.get("params") or {}),
-            sampler_trial=e.get("sampler_trial"),
-        )
-
-    def _on_submit_intent(self, e: Event) -> None:
-        job = JobRecord(
-            e["key"], e["kind"], e["trial"], e.get("step"), e["attempt"], e["folder"],
-            e.get("name", ""), overrides=dict(e.get("overrides") or {}), intent_t=e.get("t"),
-        )
-        self.jobs[e["key"]] = job
+    def _intended(self, e: SubmitIntent) -> None:
+        job = JobRecord(e.key, e.kind, e.trial, e.step, e.attempt, e.folder, e.name,
+                        overrides=dict(e.overrides), intent_t=e.t)
+        self.jobs[e.key] = job
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
         work.append(job)
         work.sort(key=lambda j: j.attempt)
 
-    def _on_submitted(self, e: Event) -> None:
-        job = self.jobs[e["key"]]
-        job.job_id, job.submitted_t = e["job_id"], e["t"]
-        job.abandoned = bool(e.get("abandoned"))
+    def _submitted(self, e: Submitted) -> None:
+        job = self.jobs[e.key]
+        job.job_id, job.submitted_t, job.abandoned = e.job_id, e.t, e.abandoned
 
-    def _on_job_state(self, e: Event) -> None:
-        job = self.jobs[e["key"]]
-        job.state = JobState(e["state"])
+    def _job_state(self, e: JobStateChanged) -> None:
+        job = self.jobs[e.key]
+        job.state = e.state
         if job.state is JobState.RUNNING and job.running_t is None:
-            job.running_t = e["t"]
+            job.running_t = e.t
         if job.state.terminal:
-            job.ended_t = e["t"]
+            job.ended_t = e.t
 
-    def _on_job_failed(self, e: Event) -> None:
-        job = self.jobs[e["key"]]
-        job.cause, job.failure = e["cause"], e["reason"]
+    def _training_ended(self, e: TrainingEnded) -> None:
+        trial = self.trials[e.trial]
+        trial.training = move(TRAINING, f"trial {e.trial}'s training", trial.training,
+                              e.outcome)
+        trial.training_reason = e.reason
 
-    def _on_cancel(self, e: Event) -> None:
-        for key in e["keys"]:
-            self.jobs[key].cancel_requested = True
+    def _evaluated(self, e: Evaluation) -> None:
+        self.evaluations[(e.trial, e.step)] = EvalRecord(
+            e.trial, e.step, e.value, e.job_id, e.checkpoint, e.result, e.error,
+            list(e.logs), e.split, dict(e.metrics))
 
-    def _on_checkpoint(self, e: Event) -> None:
-        self.trials[e["trial"]].checkpoints[e["step"]] = e["path"]
-
-    def _on_plan(self, e: Event) -> None:
-        self.trials[e["trial"]].max_steps = e["max_steps"]
-
-    def _on_training_ended(self, e: Event) -> None:
-        trial = self.trials[e["trial"]]
-        trial.training, trial.training_reason = e["outcome"], e.get("reason", "")
-
-    def _on_evaluation(self, e: Event) -> None:
-        self.evaluations[(e["trial"], e["step"])] = EvalRecord(
-            e["trial"], e["step"], e.get("value"), e.get("job_id"), e.get("checkpoint", ""),
-            e.get("result", ""), e.get("error", ""), list(e.get("logs", [])),
-            e.get("split", "test"), dict(e.get("metrics") or {}),
-        )
-
-    def _on_trial_ended(self, e: Event) -> None:
-        trial = self.trials[e["trial"]]
-        trial.ended, trial.ended_step = e["how"], e.get("step")
-        trial.ended_reason = e.get("reason", "")
-
-    def _on_search_ended(self, e: Event) -> None:
-        self.finished = e
-
-    def _on_promoted(self, e: Event) -> None:
-        self.promoted = e
-
-    def _on_promote_failed(self, e: Event) -> None:
-        self.promote_error = e["reason"]
+    def _trial_ended(self, e: TrialEnded) -> None:
+        trial = self.trials[e.trial]
+        trial.ended = move(TRIAL, f"trial {e.trial}", trial.ended, e.how)
+        trial.ended_step, trial.ended_reason = e.step, e.reason
 
     # ------------------------------------------------------------------ queries
     def live_jobs(self) -> list[JobRecord]:
@@ -241,5 +282,4 @@ class SearchState:
     def settings(self) -> dict[str, Any]:
         """The latest settings (an extension's, else the start's)."""
         assert self.current is not None
-        settings: dict[str, Any] = self.current["settings"]
-        return settings
+        return self.current.settings

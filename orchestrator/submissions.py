@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestrator import requests
 from orchestrator.errors import SchedulerUnavailable
-from orchestrator.journal import Event
+from orchestrator.events import Event
 from orchestrator.scheduler import JobRequest, Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord

@@ -6,74 +6,103 @@ import sys
 import time
 from typing import Any, TextIO
 
-from orchestrator.journal import Event
+from orchestrator.events import (
+    Cancel,
+    Checkpoint,
+    Evaluation,
+    Event,
+    JobFailed,
+    JobStateChanged,
+    Promoted,
+    PromoteFailed,
+    Resumed,
+    SchedulerDown,
+    SchedulerUp,
+    SearchEnded,
+    SearchExtended,
+    SearchStarted,
+    Submitted,
+    TrainingEnded,
+    TrialEnded,
+    TrialStarted,
+)
 from orchestrator.lifecycle import FAILURES
 from orchestrator.state import SearchState
-
-# the controller journals job_failed (cause and reason) right after one of these
-FAILED_STATES = frozenset(state.value for state in FAILURES)
 
 
 def describe(event: Event, state: SearchState | None = None) -> str | None:
     """One line for an event worth telling a person about; None for bookkeeping. `state`
     (after the event) tells a rerun of a finished search from a resume."""
-    e = event
-    name = e["event"]
-    if name == "resumed" and state is not None and state.finished is not None:
-        return (f"already finished ({state.finished['status']}): nothing to resume, "
+    if isinstance(event, Resumed) and state is not None and state.finished is not None:
+        return (f"already finished ({state.finished.status}): nothing to resume, "
                 "nothing submitted; its outcome:")
-    if name == "search_started":
-        s = e["settings"]["search"]
-        return (f"search started in {s['dir']}: {s['metric']} target {s['target']} "
-                f"({s['mode']}), executor {e['settings']['executor']['name']}")
-    if name == "resumed":
-        return "resumed from the journal"
-    if name == "search_extended":
-        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in e["changed"].items())
-        return ("the ended search continues with new settings" if e.get("reopened") else
-                "new settings") + f": {changes}"
-    if name == "trial_started":
-        return f"trial {e['trial']} started (seed {e['seed']})"
-    if name == "submitted" and e.get("job_id"):
-        suffix = " (recovered)" if e.get("recovered") else ""
-        return f"submitted {e['key']} as job {e['job_id']}{suffix}"
-    if name == "job_state":
-        if e["state"] in FAILED_STATES:
-            return None  # the job_failed line that follows says it, with the reason
-        return f"job {e['job_id']} ({e['key']}) is {e['state']}"
-    if name == "job_failed":
-        job = f" (job {e['job_id']})" if e.get("job_id") else ""
-        detail = e.get("detail") or e.get("reason") or "no error message; see the job's logs"
-        return f"{e['key']}{job} {e.get('state', 'FAILED')}: {e['cause']}: {detail}"
-    if name == "checkpoint":
-        return f"trial {e['trial']}: checkpoint {e['step']} complete"
-    if name == "evaluation":
-        if e.get("value") is None:
-            return f"trial {e['trial']} step {e['step']}: evaluation failed: {e.get('error')}"
-        return (f"trial {e['trial']} step {e['step']}: {e['value']:.4f} "
-                f"(job {e.get('job_id') or '-'})")
-    if name == "training_ended":
-        reason = f": {e['reason']}" if e.get("reason") else ""
-        return f"trial {e['trial']}: training {e['outcome']}{reason}"
-    if name == "trial_ended":
-        if e.get("reason"):
-            return f"trial {e['trial']} ended: {e['how']}: {e['reason']}"
-        at = f" at step {e['step']}" if e.get("step") is not None else ""
-        return f"trial {e['trial']} ended: {e['how']}{at}"
-    if name == "cancel":
-        return f"cancelling jobs {', '.join(str(i) for i in e['job_ids'])}"
-    if name == "search_ended":
-        return f"search ended: {e['status']}" + (f" ({e['reason']})" if e.get("reason") else "")
-    if name == "scheduler_unavailable":
-        return (f"the scheduler does not answer ({e['reason']}); submissions wait and are "
-                "tried again")
-    if name == "scheduler_available":
-        return "the scheduler answers again"
-    if name == "promote_failed":
-        return f"best checkpoint not copied: {e['reason']}"
-    if name == "promoted":
-        return f"best checkpoint (trial {e['trial']}, step {e['step']}, {e['value']:.4f}) " \
-               f"copied to {e['path']}"
+    return _search_line(event) or _job_line(event) or _trial_line(event)
+
+
+def _search_line(e: Event) -> str | None:
+    match e:
+        case SearchStarted():
+            s = e.settings["search"]
+            return (f"search started in {s['dir']}: {s['metric']} target {s['target']} "
+                    f"({s['mode']}), executor {e.settings['executor']['name']}")
+        case Resumed():
+            return "resumed from the journal"
+        case SearchExtended():
+            changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in e.changed.items())
+            return ("the ended search continues with new settings" if e.reopened else
+                    "new settings") + f": {changes}"
+        case SearchEnded():
+            return f"search ended: {e.status}" + (f" ({e.reason})" if e.reason else "")
+        case SchedulerDown():
+            return (f"the scheduler does not answer ({e.reason}); submissions wait and are "
+                    "tried again")
+        case SchedulerUp():
+            return "the scheduler answers again"
+        case PromoteFailed():
+            return f"best checkpoint not copied: {e.reason}"
+        case Promoted():
+            return (f"best checkpoint (trial {e.trial}, step {e.step}, {e.value:.4f}) "
+                    f"copied to {e.path}")
+    return None
+
+
+def _job_line(e: Event) -> str | None:
+    match e:
+        case Submitted() if e.job_id:
+            suffix = " (recovered)" if e.recovered else ""
+            return f"submitted {e.key} as job {e.job_id}{suffix}"
+        case JobStateChanged():
+            if e.state in FAILURES:
+                return None  # the job_failed line that follows says it, with the reason
+            return f"job {e.job_id} ({e.key}) is {e.state.value}"
+        case JobFailed():
+            job = f" (job {e.job_id})" if e.job_id else ""
+            detail = e.detail or e.reason or "no error message; see the job's logs"
+            state = e.state.value if e.state is not None else "FAILED"
+            return f"{e.key}{job} {state}: {e.cause}: {detail}"
+        case Cancel():
+            return f"cancelling jobs {', '.join(str(i) for i in e.job_ids)}"
+    return None
+
+
+def _trial_line(e: Event) -> str | None:
+    match e:
+        case TrialStarted():
+            return f"trial {e.trial} started (seed {e.seed})"
+        case Checkpoint():
+            return f"trial {e.trial}: checkpoint {e.step} complete"
+        case Evaluation():
+            if e.value is None:
+                return f"trial {e.trial} step {e.step}: evaluation failed: {e.error}"
+            return f"trial {e.trial} step {e.step}: {e.value:.4f} (job {e.job_id or '-'})"
+        case TrainingEnded():
+            reason = f": {e.reason}" if e.reason else ""
+            return f"trial {e.trial}: training {e.outcome}{reason}"
+        case TrialEnded():
+            if e.reason:
+                return f"trial {e.trial} ended: {e.how}: {e.reason}"
+            at = f" at step {e.step}" if e.step is not None else ""
+            return f"trial {e.trial} ended: {e.how}{at}"
     return None
 
 
@@ -86,7 +115,7 @@ class PlainView:
     def event(self, record: Event, state: SearchState) -> None:
         line = describe(record, state)
         if line:
-            stamp = time.strftime("%H:%M:%S", time.localtime(record["t"]))
+            stamp = time.strftime("%H:%M:%S", time.localtime(record.t))
             print(f"{stamp} {line}", file=self.stream, flush=True)
 
     def refresh(self, state: SearchState) -> None:

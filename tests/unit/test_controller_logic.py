@@ -19,6 +19,7 @@ import pytest
 from orchestrator.checkpoints import write_marker
 from orchestrator.controller import Controller
 from orchestrator.errors import SchedulerUnavailable
+from orchestrator.events import JobFailed, Submitted, encode
 from orchestrator.failures import JobFailure
 from orchestrator.journal import Journal, read_events
 from orchestrator.lifecycle import JobState
@@ -155,7 +156,7 @@ def test_target_reached_cancels_training_and_promotes_best(tmp_path: Path) -> No
     world.auto_results = {100: 0.6, 200: 0.85, 300: 0.9}
     world.script = {2: lambda: world.checkpoint(100), 4: lambda: world.checkpoint(200)}
     state = run(tmp_path, world, sched)
-    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert state.finished is not None and state.finished.status == "target_reached"
     train_id, _ = sched.by_kind("train")[0]
     assert train_id in sched.cancelled
     assert state.jobs["train-t001-a0"].state is JobState.CANCELLED
@@ -215,7 +216,7 @@ def test_failed_inference_is_retried_then_recorded_and_the_search_goes_on(
     failed = state.evaluations[(1, 100)]
     assert failed.value is None and "ended FAILED" in failed.error and failed.logs
     assert state.evaluations[(1, 200)].value == 0.7
-    assert state.finished is not None and state.finished["status"] == "exhausted"
+    assert state.finished is not None and state.finished.status == "exhausted"
 
 
 @pytest.mark.parametrize("eval_retries", [0, 2])
@@ -235,17 +236,18 @@ def test_a_node_fail_is_cancelled_at_once(tmp_path: Path, eval_retries: int) -> 
     ids = [i for i, _ in sched.by_kind("infer")]
     assert ids[0] in sched.cancelled
     evs, _ = read_events(tmp_path / "journal.jsonl")
-    names = [(e["event"], e.get("key") or e.get("keys"), e.get("state")) for e in evs]
+    names = [(e["event"], e.get("key") or e.get("keys"), e.get("state"))
+             for e in map(encode, evs)]
     failed_at = names.index(("job_state", "infer-t001-s00000100-a0", "NODE_FAIL"))
     assert names[failed_at + 1] == ("cancel", ["infer-t001-s00000100-a0"], None)
     evaluation = state.evaluations[(1, 100)]
     assert state.finished is not None
     if eval_retries:
         assert evaluation.value == 0.85 and evaluation.job_id == ids[1]
-        assert state.finished["status"] == "target_reached"
+        assert state.finished.status == "target_reached"
     else:
         assert len(ids) == 1 and "NODE_FAIL" in evaluation.error
-        assert state.finished["status"] == "failed"
+        assert state.finished.status == "failed"
 
 
 def test_cancelled_outside_is_reported_as_cancelled_not_success(tmp_path: Path) -> None:
@@ -260,7 +262,7 @@ def test_cancelled_outside_is_reported_as_cancelled_not_success(tmp_path: Path) 
                     7: world.end_training}
     state = run(tmp_path, world, sched)
     assert "cancelled outside the controller" in state.evaluations[(1, 100)].error
-    assert state.finished is not None and state.finished["status"] == "failed"
+    assert state.finished is not None and state.finished.status == "failed"
 
 
 def test_failed_training_is_resubmitted_then_the_trial_fails(tmp_path: Path) -> None:
@@ -272,7 +274,7 @@ def test_failed_training_is_resubmitted_then_the_trial_fails(tmp_path: Path) -> 
     assert len(sched.by_kind("train")) == 2
     trial = state.trials[1]
     assert trial.training == "failed" and "NODE_FAIL" in trial.training_reason
-    assert state.finished is not None and state.finished["status"] == "failed"
+    assert state.finished is not None and state.finished.status == "failed"
 
 
 def test_out_of_memory_replans_with_the_same_effective_batch(tmp_path: Path) -> None:
@@ -288,7 +290,7 @@ def test_out_of_memory_replans_with_the_same_effective_batch(tmp_path: Path) -> 
     assert [(t.per_device_batch_size, t.grad_accum_steps) for t in specs] == [
         (64, 2), (32, 4), (16, 8), (8, 16)]
     assert "out of memory 4 times" in state.trials[1].training_reason
-    assert state.finished is not None and state.finished["status"] == "failed"
+    assert state.finished is not None and state.finished.status == "failed"
 
 
 def test_a_nan_loss_fails_the_trial_without_a_retry(tmp_path: Path) -> None:
@@ -299,7 +301,7 @@ def test_a_nan_loss_fails_the_trial_without_a_retry(tmp_path: Path) -> None:
     state = run(tmp_path, world, sched)
     assert len(sched.by_kind("train")) == 1
     assert "loss became NaN at step 120" in state.trials[1].training_reason
-    assert state.finished is not None and state.finished["status"] == "failed"
+    assert state.finished is not None and state.finished.status == "failed"
 
 
 COLUMN = ("loading the data (data.train_file=/x/train.csv): ValueError: /x/train.csv: column "
@@ -326,14 +328,14 @@ def test_an_input_failure_ends_the_trial_at_once_and_other_failures_are_retried(
     world.script = {2: fail, 5: fail, 8: fail}
     state = run(tmp_path, world, sched, train_retries=2)
     assert len(sched.by_kind("train")) == attempts
-    failed = [e for e in read_events(tmp_path / "journal.jsonl")[0] if e["event"] == "job_failed"]
-    assert [e["cause"] for e in failed] == [cause or ("input" if attempts == 1 else "other")] * (
+    failed = [e for e in read_events(tmp_path / "journal.jsonl")[0] if isinstance(e, JobFailed)]
+    assert [e.cause for e in failed] == [cause or ("input" if attempts == 1 else "other")] * (
         attempts)
     trial = state.trials[1]
     assert trial.training == "failed" and trial.ended == "train_failed"
     assert error in trial.training_reason
     assert ("an input error, not retried" in trial.training_reason) == (attempts == 1)
-    assert state.finished is not None and state.finished["status"] == "failed"
+    assert state.finished is not None and state.finished.status == "failed"
     out = capsys.readouterr().out
     assert printed in out, out
     assert " is FAILED" not in out  # every failure line carries its reason
@@ -341,7 +343,7 @@ def test_an_input_failure_ends_the_trial_at_once_and_other_failures_are_retried(
     assert error in ended
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [f["cause"] for f in summary["trials"][0]["train_failures"]] == [
-        e["cause"] for e in failed]
+        e.cause for e in failed]
 
 
 def test_an_inference_input_failure_is_not_retried(tmp_path: Path) -> None:
@@ -376,7 +378,7 @@ def test_metric_fell_starts_the_next_trial_with_a_new_seed(tmp_path: Path) -> No
     assert [t.ended for t in state.trials.values()] == ["metric_fell", "metric_fell"]
     seeds = [r.spec.seed for _, r in sched.by_kind("train")]
     assert seeds == [42, 43]
-    assert state.finished is not None and state.finished["status"] == "metric_fell"
+    assert state.finished is not None and state.finished.status == "metric_fell"
 
 
 @pytest.mark.parametrize("made_it", [True, False])
@@ -390,7 +392,8 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     first.start()
     first.decide()
     first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
-                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"))
+                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
+                 name="search-0123abcd-train-t001-a0", overrides={})
     if made_it:
         sched.submit(JobRequest("train-t001-a0", "train", "x", tmp_path, settings.executor.train))
     journal.close()
@@ -417,7 +420,8 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     first.start()
     first.decide()
     first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
-                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"))
+                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
+                 name="search-0123abcd-train-t001-a0", overrides={})
     journal.close()
     now = [0.0]
     journal = Journal(tmp_path / "journal.jsonl")
@@ -435,8 +439,8 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     journal.close()
     assert len(sched.by_kind("train")) == 1
     submitted = [e for e in read_events(tmp_path / "journal.jsonl")[0]
-                 if e["event"] == "submitted"]
-    assert [(e["job_id"], bool(e.get("recovered"))) for e in submitted] == [("100", lands)]
+                 if isinstance(e, Submitted)]
+    assert [(e.job_id, e.recovered) for e in submitted] == [("100", lands)]
 
 
 class OutageScheduler(FakeScheduler):
@@ -479,13 +483,13 @@ def test_submissions_wait_while_the_scheduler_does_not_answer(tmp_path: Path) ->
                        sleep=world.sleep).run()
     journal.close()
     evs, _ = read_events(tmp_path / "journal.jsonl")
-    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert state.finished is not None and state.finished.status == "target_reached"
     assert sched.refused == 5  # tried at ticks 0, 1, 3, 7, 11 (backing off 1, 2, 4, 4 s)
-    assert [e["event"] for e in evs].count("scheduler_unavailable") == 1
-    assert [e["event"] for e in evs].count("scheduler_available") == 1
+    assert [e.event for e in evs].count("scheduler_unavailable") == 1
+    assert [e.event for e in evs].count("scheduler_available") == 1
     keys = [r.key for r in sched.requests.values()]
     assert sorted(keys) == sorted(set(keys))  # nothing submitted twice
-    assert any(e.get("recovered") for e in evs if e["event"] == "submitted")
+    assert any(e.recovered for e in evs if isinstance(e, Submitted))
 
 
 def test_one_scheduler_query_per_poll_whatever_the_number_of_jobs(tmp_path: Path) -> None:
@@ -525,7 +529,7 @@ def test_concurrent_trials_with_a_grid_and_the_median_rule(tmp_path: Path) -> No
     ended = {t.trial: t.ended for t in state.trials.values()}
     assert ended == {1: "pruned", 2: "stopped", 3: "target_reached"}
     assert "worse than the median 0.7100" in state.trials[1].ended_reason
-    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert state.finished is not None and state.finished.status == "target_reached"
     report = (tmp_path / "report.md").read_text()
     assert "weight_decay=0.1" in report and "Why trials ended" in report
 
@@ -542,10 +546,10 @@ def test_a_job_hour_budget_stops_the_search(tmp_path: Path) -> None:
                             sleep=world.sleep, wall=lambda: start + 900.0 * world.ticks)
     state = controller.run()
     journal.close()
-    assert state.finished is not None and state.finished["status"] == "failed"
-    used = float(state.finished["reason"].split()[3])  # "the jobs used 1.250 of ..."
-    assert 1.0 <= used <= 1.25, state.finished["reason"]  # at the first tick over budget
-    assert state.finished["reason"].endswith("of search.budget_job_hours=1.0")
+    assert state.finished is not None and state.finished.status == "failed"
+    used = float(state.finished.reason.split()[3])  # "the jobs used 1.250 of ..."
+    assert 1.0 <= used <= 1.25, state.finished.reason  # at the first tick over budget
+    assert state.finished.reason.endswith("of search.budget_job_hours=1.0")
     assert len(sched.by_kind("train")) == 1
 
 
@@ -557,10 +561,10 @@ def test_a_heartbeat_is_journaled_only_after_a_silent_minute(
     controller = Controller(settings_for(tmp_path), journal, FakeScheduler(), PlainView(),
                             wall=lambda: now[0])
     controller.record("resumed")
-    now[0] = journal.events[-1]["t"] + silent_s
+    now[0] = journal.events[-1].t + silent_s
     controller._heartbeat()
-    now[0] = journal.events[-1]["t"] + 1.0  # a second later: the heartbeat is the latest entry
+    now[0] = journal.events[-1].t + 1.0  # a second later: the heartbeat is the latest entry
     controller._heartbeat()
     journal.close()
     evs, _ = read_events(tmp_path / "journal.jsonl")
-    assert [e["event"] for e in evs].count("heartbeat") == beats
+    assert [e.event for e in evs].count("heartbeat") == beats

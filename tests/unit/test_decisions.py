@@ -16,6 +16,7 @@ from orchestrator import config
 from orchestrator.app import _check_same_search, status_text
 from orchestrator.controller import Controller
 from orchestrator.errors import ConfigError
+from orchestrator.events import Event, SearchExtended, decode
 from orchestrator.journal import Journal, read_events
 from orchestrator.observe import read_metric
 from orchestrator.settings import Settings
@@ -104,9 +105,9 @@ def test_loss_without_a_mode_is_minimised_and_the_worst_checkpoint_does_not_reac
     s = settings(tmp_path, "search.metric=loss", "search.target=0.55")
     world, sched = loss_world(tmp_path, {100: 0.9, 200: 0.6, 300: 0.5})
     state = control(s, world, sched)
-    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert state.finished is not None and state.finished.status == "target_reached"
     assert (state.trials[1].ended, state.trials[1].ended_step) == ("target_reached", 300)
-    assert state.promoted is not None and state.promoted["step"] == 300
+    assert state.promoted is not None and state.promoted.step == 300
 
 
 def test_loss_that_never_gets_low_enough_does_not_reach(tmp_path: Path) -> None:
@@ -114,8 +115,8 @@ def test_loss_that_never_gets_low_enough_does_not_reach(tmp_path: Path) -> None:
                  "search.patience=5")
     world, sched = loss_world(tmp_path, {100: 0.9, 200: 0.7, 300: 0.8})
     state = control(s, world, sched)
-    assert state.finished is not None and state.finished["status"] == "exhausted"
-    assert state.promoted is not None and state.promoted["step"] == 200  # lowest loss
+    assert state.finished is not None and state.finished.status == "exhausted"
+    assert state.promoted is not None and state.promoted.step == 200  # lowest loss
 
 
 # ---------------------------------------------------------------- 6: the deciding split
@@ -148,7 +149,7 @@ def test_search_split_chooses_the_metric_that_decides(tmp_path: Path, split: str
     s = settings(tmp_path, "search.target=0.8", f"search.split={split}")
     world, sched = split_world(tmp_path)
     state = control(s, world, sched)
-    assert state.finished is not None and state.finished["status"] == status
+    assert state.finished is not None and state.finished.status == status
     summary = json.loads((tmp_path / "summary.json").read_text())
     other = "test" if split == "validation" else "validation"
     assert summary["split"] == split
@@ -205,7 +206,7 @@ def rerun(tmp_path: Path, sched: FakeScheduler, *overrides: str,
     return control(settings(tmp_path, *overrides), world, sched)
 
 
-def events(tmp_path: Path) -> list[dict[str, Any]]:
+def events(tmp_path: Path) -> list[Event]:
     return read_events(tmp_path / "journal.jsonl")[0]
 
 
@@ -214,12 +215,15 @@ def test_replay_of_an_extension_reopens_the_search_under_its_settings() -> None:
         return {"search": {"target": target, "max_trials": max_trials, "metric": "accuracy",
                            "mode": "max"}}
 
-    state = SearchState.replay([
+    state = SearchState.replay(decode(e, "test") for e in [
         {"event": "search_started", "t": 1.0, "settings": settings_with(0.8, 1)},
-        {"event": "trial_started", "t": 2.0, "trial": 1, "seed": 42, "output_dir": "t1"},
-        {"event": "trial_ended", "t": 3.0, "trial": 1, "how": "target_reached", "step": 200},
-        {"event": "search_ended", "t": 4.0, "status": "target_reached"},
-        {"event": "promoted", "t": 5.0, "trial": 1, "step": 200},
+        {"event": "trial_started", "t": 2.0, "trial": 1, "seed": 42, "output_dir": "t1",
+         "params": {}, "sampler_trial": None},
+        {"event": "trial_ended", "t": 3.0, "trial": 1, "how": "target_reached", "step": 200,
+         "reason": ""},
+        {"event": "search_ended", "t": 4.0, "status": "target_reached", "reason": ""},
+        {"event": "promoted", "t": 5.0, "trial": 1, "step": 200, "checkpoint": "t1/c-200",
+         "value": 0.85, "path": "best"},
         {"event": "search_extended", "t": 6.0, "settings": settings_with(0.9, 2),
          "changed": {"search.target": [0.8, 0.9]}, "reopened": True},
         {"event": "trial_ended", "t": 7.0, "trial": 1, "how": "stopped", "step": 200,
@@ -228,7 +232,7 @@ def test_replay_of_an_extension_reopens_the_search_under_its_settings() -> None:
     ])
     assert state.finished is None and state.promoted is None
     assert state.settings()["search"]["target"] == 0.9 and state.extensions == 1
-    assert state.started is not None and state.started["settings"]["search"]["target"] == 0.8
+    assert state.started is not None and state.started.settings["search"]["target"] == 0.8
     assert (state.trials[1].ended, state.trials[1].ended_step) == ("stopped", 200)
 
 
@@ -236,14 +240,14 @@ def test_more_trials_and_a_higher_target_continue_an_ended_search(tmp_path: Path
     sched = first_search(tmp_path)
     state = rerun(tmp_path, sched, "search.target=0.9", "search.max_trials=2",
                   trial2={100: 0.88, 200: 0.93})
-    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert state.finished is not None and state.finished.status == "target_reached"
     assert (state.trials[1].ended, state.trials[2].ended) == ("stopped", "target_reached")
     assert state.trials[1].ended_reason == (
         "reached the target under the earlier settings (search.target 0.8 -> 0.9, "
         "search.max_trials 1 -> 2), not accuracy >= 0.9")
     assert [r.spec.seed for _, r in sched.by_kind("train")] == [42, 43]
-    extended = [e for e in events(tmp_path) if e["event"] == "search_extended"]
-    assert [e["changed"] for e in extended] == [
+    extended = [e for e in events(tmp_path) if isinstance(e, SearchExtended)]
+    assert [e.changed for e in extended] == [
         {"search.target": [0.8, 0.9], "search.max_trials": [1, 2]}]
     best = json.loads((tmp_path / "best" / "best.json").read_text())
     assert (best["trial"], best["step"]) == (2, 200)  # re-promoted under the new rule
@@ -255,8 +259,8 @@ def test_a_higher_target_without_new_trials_is_judged_truthfully(tmp_path: Path)
     sched = first_search(tmp_path)
     submitted = len(sched.requests)
     state = rerun(tmp_path, sched, "search.target=0.9")
-    assert state.finished is not None and state.finished["status"] == "exhausted"
-    assert "allows no new trial" in state.finished["reason"]
+    assert state.finished is not None and state.finished.status == "exhausted"
+    assert "allows no new trial" in state.finished.reason
     assert state.trials[1].ended == "stopped" and len(sched.requests) == submitted
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["status"], summary["target"]) == ("exhausted", 0.9)
@@ -267,19 +271,19 @@ def test_a_higher_target_without_new_trials_is_judged_truthfully(tmp_path: Path)
 def test_a_lowered_target_reached_by_an_evaluated_checkpoint_ends_it_at_once(
         tmp_path: Path) -> None:
     sched = first_search(tmp_path, results={100: 0.6, 200: 0.7, 300: 0.75})
-    assert events(tmp_path)[-1]["event"] in ("promoted", "search_ended")
+    assert events(tmp_path)[-1].event in ("promoted", "search_ended")
     submitted = len(sched.requests)
     state = rerun(tmp_path, sched, "search.target=0.7", "search.max_trials=3")
-    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert state.finished is not None and state.finished.status == "target_reached"
     assert (state.trials[1].ended, state.trials[1].ended_step) == ("target_reached", 200)
     assert len(state.trials) == 1 and len(sched.requests) == submitted  # nothing new ran
 
 
 def test_an_unchanged_rerun_of_an_ended_search_changes_nothing(tmp_path: Path) -> None:
     sched = first_search(tmp_path)
-    before = [e["event"] for e in events(tmp_path)]
+    before = [e.event for e in events(tmp_path)]
     rerun(tmp_path, sched, "search.target=0.8")
-    after = [e["event"] for e in events(tmp_path)]
+    after = [e.event for e in events(tmp_path)]
     assert "search_extended" not in after and after.count("search_ended") == 1
     assert len(after) == len(before) + 1  # resumed
 
@@ -325,7 +329,7 @@ def test_an_extended_optuna_search_continues_the_same_study(tmp_path: Path) -> N
     sched = first_search(tmp_path, *space)
     state = rerun(tmp_path, sched, "search.target=0.9", "search.max_trials=2", *space,
                   trial2={100: 0.91})
-    assert state.finished is not None and state.finished["status"] == "target_reached"
+    assert state.finished is not None and state.finished.status == "target_reached"
     assert [t.sampler_trial for t in state.trials.values()] == [0, 1]
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna-journal.log")))
@@ -342,5 +346,5 @@ def test_a_kill_right_after_search_extended_still_rejudges_on_the_rerun(tmp_path
                    changed={"search.target": [0.8, 0.9]}, reopened=True)
     journal.close()
     state = rerun(tmp_path, sched, "search.target=0.9")
-    assert state.finished is not None and state.finished["status"] == "exhausted"
+    assert state.finished is not None and state.finished.status == "exhausted"
     assert state.trials[1].ended == "stopped"

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import JournalCorrupt
+from orchestrator.events import Checkpoint
 from orchestrator.journal import Journal, read_events
 from orchestrator.state import SearchState
 
@@ -14,7 +15,7 @@ def _journal_with(tmp_path: Path, n: int) -> Path:
     path = tmp_path / "journal.jsonl"
     journal = Journal(path)
     for i in range(n):
-        journal.append("note", i=i)
+        journal.append("checkpoint", trial=1, step=i, path=f"/x/checkpoint-{i}")
     journal.close()
     return path
 
@@ -22,33 +23,34 @@ def _journal_with(tmp_path: Path, n: int) -> Path:
 def test_append_and_replay(tmp_path: Path) -> None:
     path = _journal_with(tmp_path, 3)
     events, valid = read_events(path)
-    assert [e["i"] for e in events] == [0, 1, 2]
+    assert [e.step for e in events if isinstance(e, Checkpoint)] == [0, 1, 2]
     assert valid == path.stat().st_size
 
 
-@pytest.mark.parametrize("tail", [b'{"event":"note","i":', b'{"ev', b"\x00\x00", b'{"a":1}'])
+@pytest.mark.parametrize("tail", [b'{"event":"checkpoint","trial":', b'{"ev', b"\x00\x00",
+                                  b'{"a":1}'])
 def test_torn_last_line_is_dropped_then_cut_before_the_next_append(tmp_path: Path,
                                                                     tail: bytes) -> None:
     path = _journal_with(tmp_path, 2)
     with open(path, "ab") as handle:
         handle.write(tail)
     events, _ = read_events(path)
-    assert [e["i"] for e in events] == [0, 1]
+    assert [e.step for e in events if isinstance(e, Checkpoint)] == [0, 1]
     journal = Journal(path)
     assert len(journal.events) == 2
-    journal.append("note", i=2)
+    journal.append("checkpoint", trial=1, step=2, path="/x/checkpoint-2")
     journal.close()
     lines = path.read_bytes().splitlines()
-    assert [json.loads(line)["i"] for line in lines] == [0, 1, 2]
+    assert [json.loads(line)["step"] for line in lines] == [0, 1, 2]
 
 
 def test_complete_last_event_without_newline_is_kept(tmp_path: Path) -> None:
     path = _journal_with(tmp_path, 1)
     path.write_bytes(path.read_bytes().rstrip(b"\n"))
     journal = Journal(path)
-    journal.append("note", i=1)
+    journal.append("checkpoint", trial=1, step=1, path="/x/checkpoint-1")
     journal.close()
-    assert [e["i"] for e in read_events(path)[0]] == [0, 1]
+    assert [e.step for e in read_events(path)[0] if isinstance(e, Checkpoint)] == [0, 1]
 
 
 def test_corruption_in_the_middle_is_reported_with_the_line(tmp_path: Path) -> None:
@@ -63,9 +65,10 @@ def test_replay_rebuilds_the_state(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     journal = Journal(path)
     journal.append("search_started", settings={"search": {}})
-    journal.append("trial_started", trial=1, seed=42, output_dir="/x")
+    journal.append("trial_started", trial=1, seed=42, output_dir="/x", params={},
+                   sampler_trial=None)
     journal.append("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
-                   attempt=0, folder="/f")
+                   attempt=0, folder="/f", name="x-0123abcd-train-t001-a0", overrides={})
     journal.append("submitted", key="train-t001-a0", job_id="7")
     journal.append("job_state", key="train-t001-a0", job_id="7", state="RUNNING")
     journal.append("checkpoint", trial=1, step=100, path="/x/checkpoint-100")

@@ -9,20 +9,23 @@ from typing import Any
 
 import pytest
 
+from orchestrator.events import Event, decode
 from orchestrator.outcome import summary, write_outcome
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Rule
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}
-STARTED = [
+STARTED: list[dict[str, Any]] = [
     {"event": "search_started", "t": 1_700_000_000.0, "settings": SETTINGS},
     {"event": "trial_started", "t": 1_700_000_001.0, "trial": 1, "seed": 42,
-     "output_dir": "/o/001", "params": {"learning_rate": 3e-5, "warmup_steps": 500}},
+     "output_dir": "/o/001", "params": {"learning_rate": 3e-5, "warmup_steps": 500},
+     "sampler_trial": None},
     {"event": "submit_intent", "t": 1_700_000_002.0, "key": "train-t001-a0", "kind": "train",
-     "trial": 1, "step": None, "attempt": 0, "folder": "/f"},
+     "trial": 1, "step": None, "attempt": 0, "folder": "/f", "name": "x-0123abcd-train-t001-a0",
+     "overrides": {}},
 ]
-EVALUATED = [
+EVALUATED: list[dict[str, Any]] = [
     *STARTED,
     {"event": "submitted", "t": 1_700_000_002.0, "key": "train-t001-a0", "job_id": "77"},
     {"event": "checkpoint", "t": 1_700_000_010.0, "trial": 1, "step": 100, "path": "/o/c-100"},
@@ -39,8 +42,12 @@ EVALUATED = [
 ]
 
 
+def typed(events: list[dict[str, Any]]) -> list[Event]:
+    return [decode(e, f"recorded journal:{n}") for n, e in enumerate(events, start=1)]
+
+
 def _write(tmp_path: Path, events: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    data = write_outcome(SearchState.replay(events), Rule(0.8), tmp_path)
+    data = write_outcome(SearchState.replay(typed(events)), Rule(0.8), tmp_path)
     return data, (tmp_path / "report.md").read_text()
 
 
@@ -64,7 +71,7 @@ def test_the_report_has_no_none_and_says_what_is_missing(
 @pytest.mark.parametrize(("events", "finished_iso"), [(STARTED, False), (EVALUATED, True)])
 def test_summary_has_iso_times_beside_epoch_seconds(
         events: list[dict[str, Any]], finished_iso: bool) -> None:
-    data = summary(SearchState.replay(events), Rule(0.8))
+    data = summary(SearchState.replay(typed(events)), Rule(0.8))
     assert data["started_at"] == 1_700_000_000.0
     assert re.fullmatch(r"2023-11-1[45]T\d\d:\d\d:\d\d[+-]\d\d:\d\d", data["started_at_iso"])
     assert (data["finished_at_iso"] is not None) is finished_iso
@@ -83,7 +90,7 @@ def test_the_figure_is_slide_sized(tmp_path: Path, events: list[dict[str, Any]])
 def test_the_legend_names_each_trials_settings_and_end() -> None:
     from orchestrator.outcome import _trial_label
 
-    data = summary(SearchState.replay(EVALUATED), Rule(0.8))
+    data = summary(SearchState.replay(typed(EVALUATED)), Rule(0.8))
     assert _trial_label(data["trials"][0], 1) == (
         "trial 1 (learning_rate=3e-05, warmup_steps=500)\n"
         "accuracy fell 0.7025 -> 0.6955 at step 200 (patience 1)")

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from orchestrator.events import Evaluation
 from orchestrator.outcome import promote_best
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Rule
 
 
 def _state(checkpoint: Path, step: int = 300, value: float = 0.9) -> SearchState:
-    return SearchState.replay([{"event": "evaluation", "t": 0.0, "trial": 1, "step": step,
-                                "value": value, "job_id": "7", "checkpoint": str(checkpoint)}])
+    return SearchState.replay([Evaluation(t=0.0, trial=1, step=step, value=value, job_id="7",
+                                          checkpoint=str(checkpoint))])
 
 
 def _checkpoint(tmp_path: Path, step: int) -> Path:

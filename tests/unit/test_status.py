@@ -17,6 +17,7 @@ import pytest
 
 from orchestrator import app, exit_codes
 from orchestrator.cli import main
+from orchestrator.events import Event, decode
 from orchestrator.state import SearchState
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
@@ -27,9 +28,10 @@ def _running(t0: float) -> list[dict[str, Any]]:
     return [
         {"event": "search_started", "t": t0, "settings": SETTINGS},
         {"event": "trial_started", "t": t0 + 1, "trial": 1, "seed": 42, "output_dir": "/o/1",
-         "params": {"learning_rate": 3e-5}},
+         "params": {"learning_rate": 3e-5}, "sampler_trial": None},
         {"event": "submit_intent", "t": t0 + 2, "key": "train-t001-a0", "kind": "train",
-         "trial": 1, "step": None, "attempt": 0, "folder": "/f/t"},
+         "trial": 1, "step": None, "attempt": 0, "folder": "/f/t",
+         "name": "x-0123abcd-train-t001-a0", "overrides": {}},
         {"event": "submitted", "t": t0 + 2, "key": "train-t001-a0", "job_id": "501"},
         {"event": "job_state", "t": t0 + 3, "key": "train-t001-a0", "job_id": "501",
          "state": "RUNNING"},
@@ -38,10 +40,15 @@ def _running(t0: float) -> list[dict[str, Any]]:
         {"event": "evaluation", "t": t0 + 5, "trial": 1, "step": 100, "value": 0.6580,
          "job_id": "502", "checkpoint": "/o/1/c-100"},
         {"event": "submit_intent", "t": t0 + 6, "key": "infer-t001-s00000200-a0",
-         "kind": "infer", "trial": 1, "step": 200, "attempt": 0, "folder": "/f/i2"},
+         "kind": "infer", "trial": 1, "step": 200, "attempt": 0, "folder": "/f/i2",
+         "name": "x-0123abcd-infer-t001-s00000200-a0", "overrides": {}},
         {"event": "submitted", "t": t0 + 6, "key": "infer-t001-s00000200-a0", "job_id": "503"},
         {"event": "heartbeat", "t": t0 + 7},
     ]
+
+
+def typed(events: list[dict[str, Any]]) -> list[Event]:
+    return [decode(e, f"recorded journal:{n}") for n, e in enumerate(events, start=1)]
 
 
 def _ended(t0: float, status: str) -> list[dict[str, Any]]:
@@ -141,7 +148,7 @@ def test_status_shows_the_evaluation_backlog(tmp_path: Path) -> None:
 
 
 def test_a_controller_journals_a_heartbeat_that_replay_accepts() -> None:
-    state = SearchState.replay(_running(0.0))
+    state = SearchState.replay(typed(_running(0.0)))
     assert state.jobs["train-t001-a0"].live
 
 
@@ -154,7 +161,7 @@ def test_a_controller_journals_a_heartbeat_that_replay_accepts() -> None:
 ])
 def test_ctrl_c_names_the_jobs_that_keep_running(events: list[dict[str, Any]],
                                                  lines: list[str]) -> None:
-    assert app.interrupted_lines(SearchState.replay(events)) == lines
+    assert app.interrupted_lines(SearchState.replay(typed(events))) == lines
 
 
 def test_the_cli_prints_the_interrupted_lines_and_exits_130(

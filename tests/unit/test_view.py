@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from orchestrator.events import Event, Resumed, decode
 from orchestrator.state import SearchState
 from orchestrator.view import PlainView, RichView, describe
 
@@ -13,19 +14,22 @@ EVENTS = [
     {"event": "search_started", "t": 0.0, "settings": {
         "search": {"dir": "runs/x", "metric": "accuracy", "target": 0.8, "mode": "max"},
         "executor": {"name": "local"}}},
-    {"event": "trial_started", "t": 1.0, "trial": 1, "seed": 42, "output_dir": "/o"},
+    {"event": "trial_started", "t": 1.0, "trial": 1, "seed": 42, "output_dir": "/o",
+     "params": {}, "sampler_trial": None},
     {"event": "submit_intent", "t": 2.0, "key": "train-t001-a0", "kind": "train", "trial": 1,
-     "step": None, "attempt": 0, "folder": "/f"},
+     "step": None, "attempt": 0, "folder": "/f", "name": "x-0123abcd-train-t001-a0",
+     "overrides": {}},
     {"event": "submitted", "t": 2.0, "key": "train-t001-a0", "job_id": "77"},
     {"event": "checkpoint", "t": 3.0, "trial": 1, "step": 100, "path": "/o/checkpoint-100"},
-    {"event": "evaluation", "t": 4.0, "trial": 1, "step": 100, "value": 0.7312, "job_id": "78"},
+    {"event": "evaluation", "t": 4.0, "trial": 1, "step": 100, "value": 0.7312, "job_id": "78",
+     "checkpoint": "/o/checkpoint-100"},
 ]
 
 
 def test_plain_view_prints_one_line_per_event() -> None:
     out = io.StringIO()
     view, state = PlainView(out), SearchState()
-    for event in EVENTS:
+    for event in typed(EVENTS):
         state.apply(event)
         view.event(event, state)
     lines = out.getvalue().splitlines()
@@ -38,13 +42,17 @@ def test_rich_view_shows_jobs_metrics_and_the_best_so_far() -> None:
     view = RichView(Console(file=out, force_terminal=True, width=100, highlight=False,
                             color_system=None))
     state = SearchState()
-    for event in EVENTS:
+    for event in typed(EVENTS):
         state.apply(event)
         view.event(event, state)
     view.close()
     text = out.getvalue()
     assert "best so far: 0.7312" in text
     assert "train-t001-a0" in text and "77" in text
+
+
+def typed(events: list[dict[str, Any]]) -> list[Event]:
+    return [decode(e, f"recorded journal:{n}") for n, e in enumerate(events, start=1)]
 
 
 FINISHED = [*EVENTS, {"event": "search_ended", "t": 5.0, "status": "target_reached",
@@ -59,8 +67,8 @@ FINISHED = [*EVENTS, {"event": "search_ended", "t": 5.0, "status": "target_reach
 def test_a_rerun_of_a_finished_search_says_already_finished(
         history: list[dict[str, Any]], line: str) -> None:
     out = io.StringIO()
-    view, state = PlainView(out), SearchState.replay(history)
-    resumed = {"event": "resumed", "t": 6.0}
+    view, state = PlainView(out), SearchState.replay(typed(history))
+    resumed = Resumed(t=6.0)
     state.apply(resumed)
     view.event(resumed, state)
     assert out.getvalue().splitlines() == [out.getvalue().splitlines()[0]]
@@ -74,8 +82,9 @@ def test_a_rerun_of_a_finished_search_says_already_finished(
      "trial 1 ended: metric_fell: accuracy fell 0.7025 -> 0.6955 at step 300 (patience 1)"),
     ({"event": "trial_ended", "t": 0.0, "trial": 1, "how": "stopped", "step": None,
       "reason": ""}, "trial 1 ended: stopped"),
-    ({"event": "evaluation", "t": 0.0, "trial": 1, "step": 100, "value": 0.5, "job_id": None},
+    ({"event": "evaluation", "t": 0.0, "trial": 1, "step": 100, "value": 0.5, "job_id": None,
+      "checkpoint": "/o/checkpoint-100"},
      "trial 1 step 100: 0.5000 (job -)"),
 ])
 def test_event_lines_carry_the_reason_and_no_none(event: dict[str, Any], line: str) -> None:
-    assert describe(event) == line
+    assert describe(decode(event, "test")) == line
