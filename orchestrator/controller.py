@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import policy, requests
+from orchestrator import events, policy, requests
 from orchestrator.cadence import Cadence
 from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.errors import OrchestratorError
@@ -94,9 +94,9 @@ class Controller:
         self.view.refresh(self.state)
         return True
 
-    def record(self, name: str, /, **fields: Any) -> Event:
+    def record(self, event: Event) -> Event:
         """Journal first, then apply: the only way the controller's knowledge changes."""
-        event = self.journal.append(name, **fields)
+        event = self.journal.append(event)
         self.state.apply(event)
         self.view.event(event, self.state)
         return event
@@ -105,14 +105,14 @@ class Controller:
         """A sign of life in the journal when nothing else was written for a while, so that
         `orchestrator status` on another host can tell a live controller from a dead one."""
         if self.wall() - self.journal.events[-1].t >= HEARTBEAT_S:
-            self.record("heartbeat")
+            self.record(events.Heartbeat())
 
     def start(self) -> None:
         """Start the search, or resume it from its journal."""
         if self.state.started is None:
-            self.record("search_started", settings=asdict(self.settings))
+            self.record(events.SearchStarted(settings=asdict(self.settings)))
         else:
-            self.record("resumed")
+            self.record(events.Resumed())
             # a cancel is journaled before it is sent: send again any the last run may not have
             pending = [j.ref for j in self.state.live_jobs() if j.cancel_requested]
             if pending:
@@ -134,11 +134,11 @@ class Controller:
         if changed:
             if self.state.finished is not None:
                 self._extended_with = len(self.state.trials), changed
-            self.record("search_extended", settings=asdict(self.settings), changed=changed,
-                        reopened=self.state.finished is not None)
+            self.record(events.SearchExtended(settings=asdict(self.settings), changed=changed,
+                                              reopened=self.state.finished is not None))
         if self.state.extensions:
             for ended in policy.rejudged(self.rule, self.state, self.settings.search.metric):
-                self.record("trial_ended", **ended)
+                self.record(ended)
 
     # ------------------------------------------------------------------ observe
     def observe(self) -> None:
@@ -187,9 +187,9 @@ class Controller:
             self._end_search(policy.final_status(self.state), reason=policy.nothing_new(
                 self.rule, search, self._extended_with, len(trials)))
 
-    def _end_trial(self, trial: TrialRecord, how: str, step: int | None,
+    def _end_trial(self, trial: TrialRecord, how: TrialEnd, step: int | None,
                    reason: str = "") -> None:
-        self.record("trial_ended", trial=trial.trial, how=how, step=step, reason=reason)
+        self.record(events.TrialEnded(trial=trial.trial, how=how, step=step, reason=reason))
         self._tell_sampler(trial)
 
     def _tell_sampler(self, trial: TrialRecord) -> None:
@@ -202,13 +202,13 @@ class Controller:
         params = policy.typed(params)
         seed = int(params.get("seed", self.settings.train.seed + number - 1))
         output_dir = requests.trial_dir(self.search_dir, number)
-        self.record("trial_started", trial=number, seed=seed, output_dir=str(output_dir),
-                    params=params, sampler_trial=sampler_trial)
+        self.record(events.TrialStarted(trial=number, seed=seed, output_dir=str(output_dir),
+                                        params=params, sampler_trial=sampler_trial))
 
-    def _end_search(self, status: str, reason: str = "") -> None:
+    def _end_search(self, status: SearchStatus, reason: str = "") -> None:
         for trial in self.state.active_trials():
             self._end_trial(trial, TrialEnd.STOPPED, None, reason or "the search ended")
-        self.record("search_ended", status=status, reason=reason)
+        self.record(events.SearchEnded(status=status, reason=reason))
 
     # ------------------------------------------------------------------ act
     def act(self) -> None:
@@ -223,7 +223,7 @@ class Controller:
     def _cancel(self, jobs: list[JobRecord]) -> None:
         if not jobs:
             return
-        self.record("cancel", keys=[j.key for j in jobs], job_ids=[j.job_id for j in jobs])
+        self.record(events.Cancel(keys=[j.key for j in jobs], job_ids=[j.job_id for j in jobs]))
         self.scheduler.cancel([j.ref for j in jobs])
         self.cadence.cancelled()  # see the cancellations soon
 
@@ -270,13 +270,13 @@ class Controller:
             promoted = promote_best(self.state, self.rule, self.search_dir)
         except FileNotFoundError as exc:
             promoted = None
-            self.record("promote_failed", reason=(
+            self.record(events.PromoteFailed(reason=(
                 f"the best checkpoint is gone ({exc.filename}): something deleted it "
-                "(train.save_total_limit?); keep every checkpoint in the next search"))
+                "(train.save_total_limit?); keep every checkpoint in the next search")))
         except OSError as exc:
             raise OrchestratorError(
                 f"cannot copy the best checkpoint to {self.search_dir / 'best'}: {exc}; "
                 "free space or fix permissions, then run the same command again"
             ) from exc
         if promoted is not None:
-            self.record("promoted", **promoted)
+            self.record(events.Promoted(**promoted))

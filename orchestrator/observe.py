@@ -13,9 +13,10 @@ an evaluation that failed for good as an `evaluation` without a value.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from orchestrator import failures, policy, requests
+from orchestrator import events, failures, policy, requests
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.endings import Training
 from orchestrator.events import Event
@@ -33,7 +34,7 @@ from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
 
-Record = Callable[..., Event]  # the controller's record(name, **fields): journal, then apply
+Record = Callable[[Event], Event]  # the controller's record: journal, then apply
 
 RESULT_GRACE_S = 10.0
 FINAL_CHECKPOINT_GRACE_S = 30.0
@@ -85,7 +86,7 @@ class Observer:
             except IllegalTransition:
                 continue  # a lagging scheduler record; the table says we know better
             if new is not None:
-                self.record("job_state", key=job.key, job_id=job.job_id, state=new.value)
+                self.record(events.JobStateChanged(key=job.key, job_id=job.job_id, state=new))
                 changed = True
         return changed
 
@@ -100,9 +101,9 @@ class Observer:
             cause = failures.OOM
         else:
             cause = found.cause or failures.cause_from_text(found.reason)
-        self.record("job_failed", key=job.key, job_id=job.job_id, state=job.state.value,
-                    cause=cause, detail=found.reason,
-                    reason=self.failure_reason(job, found.reason))
+        self.record(events.JobFailed(
+            key=job.key, job_id=job.job_id, state=job.state, cause=cause, detail=found.reason,
+            reason=self.failure_reason(job, found.reason)))
 
     def failure_reason(self, job: JobRecord, detail: str | None = None) -> str:
         if detail is None:
@@ -125,12 +126,12 @@ class Observer:
         """New complete checkpoints, and the training's plan once it is written."""
         output_dir = Path(trial.output_dir)
         for checkpoint in complete_checkpoints(output_dir, known=trial.checkpoints):
-            self.record("checkpoint", trial=trial.trial, step=checkpoint.step,
-                        path=str(checkpoint.path))
+            self.record(events.Checkpoint(trial=trial.trial, step=checkpoint.step,
+                                          path=str(checkpoint.path)))
         if trial.max_steps is None and (output_dir / "plan.json").exists():
             try:
                 plan = read_json(output_dir / "plan.json")
-                self.record("plan", trial=trial.trial, max_steps=int(plan["max_steps"]))
+                self.record(events.Plan(trial=trial.trial, max_steps=int(plan["max_steps"])))
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # written atomically, so only a foreign file gets here; ignore it
 
@@ -146,16 +147,16 @@ class Observer:
     def _record_result(self, trial: TrialRecord, step: int, path: Path) -> None:
         jobs = self.state.attempts("infer", trial.trial, step)
         job_id = jobs[-1].job_id if jobs else None
-        base = dict(trial=trial.trial, step=step, job_id=job_id,
-                    checkpoint=trial.checkpoints[step], result=str(path),
-                    split=self.settings.search.split)
+        base = events.Evaluation(trial=trial.trial, step=step, value=None, job_id=job_id,
+                                 checkpoint=trial.checkpoints[step], result=str(path),
+                                 split=self.settings.search.split)
         try:
             value, metrics = read_metric(self.settings, path)
         except ResultError as exc:
             logs = [str(p) for p in self.scheduler.log_paths(jobs[-1].ref)] if job_id else []
-            self.record("evaluation", value=None, error=str(exc), logs=logs, **base)
+            self.record(replace(base, error=str(exc), logs=logs))
             return
-        self.record("evaluation", value=value, metrics=metrics, **base)
+        self.record(replace(base, value=value, metrics=metrics))
 
     def _waited(self, key: str, seconds: float) -> bool:
         """True once `seconds` have passed since this controller first asked about `key`."""
@@ -188,16 +189,17 @@ class Observer:
             return
         if job.state is JobState.SUCCEEDED:
             if self._final_checkpoint_seen(trial, job):
-                self.record("training_ended", trial=trial.trial, outcome="succeeded")
+                self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.SUCCEEDED))
         elif job.state is JobState.CANCELLED:
             reason = "cancelled by the controller" if job.cancel_requested else (
                 f"job {job.job_id} was cancelled outside the controller (scancel?)")
-            self.record("training_ended", trial=trial.trial, outcome="cancelled", reason=reason)
+            self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.CANCELLED,
+                                             reason=reason))
         else:
             plan = self.training_plan(trial)
             if isinstance(plan, policy.GiveUp):
-                self.record("training_ended", trial=trial.trial, outcome="failed",
-                            reason=plan.reason)
+                self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.FAILED,
+                                                 reason=plan.reason))
 
     def _after_inference(self, trial: TrialRecord, step: int, attempts: list[JobRecord]) -> None:
         job = attempts[-1]
@@ -220,9 +222,10 @@ class Observer:
         else:
             return  # the controller's act() retries it
         logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
-        self.record("evaluation", trial=trial.trial, step=step, value=None, job_id=job.job_id,
-                    checkpoint=trial.checkpoints[step], error=error, logs=logs,
-                    split=self.settings.search.split)
+        self.record(events.Evaluation(
+            trial=trial.trial, step=step, value=None, job_id=job.job_id,
+            checkpoint=trial.checkpoints[step], error=error, logs=logs,
+            split=self.settings.search.split))
 
     def settle_training(self) -> None:
         """At the finish: record how the training of trials that ended early ended."""
@@ -230,9 +233,11 @@ class Observer:
             attempts = self.state.attempts("train", trial.trial)
             if trial.training == Training.RUNNING and attempts and attempts[-1].state.terminal:
                 job = attempts[-1]
-                outcome = {JobState.SUCCEEDED: "succeeded", JobState.CANCELLED: "cancelled"}
+                outcome = {JobState.SUCCEEDED: Training.SUCCEEDED,
+                           JobState.CANCELLED: Training.CANCELLED}
                 reason = "" if job.state is JobState.SUCCEEDED else self.failure_reason(job)
                 if job.state is JobState.CANCELLED and job.cancel_requested:
                     reason = "cancelled by the controller: the trial had ended"
-                self.record("training_ended", trial=trial.trial,
-                            outcome=outcome.get(job.state, "failed"), reason=reason)
+                self.record(events.TrainingEnded(
+                    trial=trial.trial, outcome=outcome.get(job.state, Training.FAILED),
+                    reason=reason))

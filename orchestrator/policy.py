@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orchestrator.endings import SearchStatus, Training, TrialEnd
-from orchestrator.events import SearchExtended
+from orchestrator.events import SearchExtended, TrialEnded
 from orchestrator.failures import INPUT, NAN, OOM, OTHER
 from orchestrator.lifecycle import FAILURES
 from orchestrator.pruning import median_prune
@@ -202,24 +202,24 @@ def unfinished_work(state: SearchState) -> list[JobRecord]:
             and not (j.kind == "infer" and (j.trial, j.step) in state.evaluations)]
 
 
-def rejudged(rule: Rule, state: SearchState, metric: str) -> list[dict[str, Any]]:
+def rejudged(rule: Rule, state: SearchState, metric: str) -> list[TrialEnded]:
     """The `trial_ended` events that judge ended trials by the latest rule: none while the
     journal already says what the rule does (so calling it again records nothing)."""
     assert isinstance(state.current, SearchExtended)
     changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in state.current.changed.items())
-    ended: list[dict[str, Any]] = []
+    ended: list[TrialEnded] = []
     for trial in [t for t in state.trials.values() if t.ended is not None]:
         decision = decide_trial(rule, list(trial.checkpoints), state.results(trial.trial), True)
         if decision.verdict is Verdict.TARGET_REACHED:
             if (trial.ended, trial.ended_step) != (TrialEnd.TARGET_REACHED, decision.step):
-                ended.append(dict(trial=trial.trial, how=TrialEnd.TARGET_REACHED,
-                                  step=decision.step,
-                                  reason=f"re-judged: reaches {metric} {op(rule)} {rule.target}"))
+                ended.append(TrialEnded(
+                    trial=trial.trial, how=TrialEnd.TARGET_REACHED, step=decision.step,
+                    reason=f"re-judged: reaches {metric} {op(rule)} {rule.target}"))
         elif trial.ended == TrialEnd.TARGET_REACHED:  # never the old outcome as the new one's
-            ended.append(dict(trial=trial.trial, how=TrialEnd.STOPPED, step=trial.ended_step,
-                              reason=(
-                f"reached the target under the earlier settings ({changes}), "
-                f"not {metric} {op(rule)} {rule.target}")))
+            ended.append(TrialEnded(
+                trial=trial.trial, how=TrialEnd.STOPPED, step=trial.ended_step,
+                reason=(f"reached the target under the earlier settings ({changes}), "
+                        f"not {metric} {op(rule)} {rule.target}")))
     return ended
 
 

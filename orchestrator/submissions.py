@@ -22,14 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import requests
+from orchestrator import events, requests
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.events import Event
 from orchestrator.scheduler import JobRequest, Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
 
-Record = Callable[..., Event]  # the controller's record(name, **fields): journal, then apply
+Record = Callable[[Event], Event]  # the controller's record: journal, then apply
 
 
 class _NotYet(Exception):
@@ -84,15 +84,15 @@ class Submissions:
                 overrides: dict[str, Any]) -> None:
         """Intent, submission, job id. When the scheduler does not answer, the intent
         stays open: `settle` completes it."""
-        self.record("submit_intent", key=request.key, kind=request.kind, trial=trial, step=step,
-                    attempt=attempt, folder=str(request.folder), name=request.name,
-                    overrides=overrides)
+        self.record(events.SubmitIntent(
+            key=request.key, kind=request.kind, trial=trial, step=step, attempt=attempt,
+            folder=str(request.folder), name=request.name, overrides=overrides))
         try:
             job_id = self.scheduler.submit(request)
         except SchedulerUnavailable as exc:
             self._unavailable(exc)
             return
-        self.record("submitted", key=request.key, job_id=job_id)
+        self.record(events.Submitted(key=request.key, job_id=job_id))
         self.submitted()
 
     def settle(self) -> bool:
@@ -116,7 +116,7 @@ class Submissions:
         if self.retry_at is not None:
             self.retry_at = None
             self._backoff = self.settings.executor.poll_interval_s
-            self.record("scheduler_available")
+            self.record(events.SchedulerUp())
         return True
 
     def settle_all(self, sleep: Callable[[float], None]) -> None:
@@ -128,7 +128,7 @@ class Submissions:
 
     def _unavailable(self, exc: SchedulerUnavailable) -> None:
         if self.retry_at is None:
-            self.record("scheduler_unavailable", reason=str(exc))
+            self.record(events.SchedulerDown(reason=str(exc)))
         self.retry_at = self.clock() + self._backoff
         self._backoff = min(self._backoff * 2,
                             max(self.settings.executor.max_poll_interval_s, 1.0))
@@ -138,7 +138,7 @@ class Submissions:
         request = self.request_for(job)
         job_id = self.scheduler.recover(request)
         if job_id is not None:
-            self.record("submitted", key=job.key, job_id=job_id, recovered=True)
+            self.record(events.Submitted(key=job.key, job_id=job_id, recovered=True))
             return
         until = self._settle_until.pop(job.key, None)
         if until is not None and self.clock() < until:
@@ -146,9 +146,9 @@ class Submissions:
             raise _NotYet(until)  # the killed controller's sbatch may still land: look again
         trial = self.state.trials[job.trial]
         if trial.ended is not None or self.state.finished is not None:
-            self.record("submitted", key=job.key, job_id=None, abandoned=True)
+            self.record(events.Submitted(key=job.key, job_id=None, abandoned=True))
             return
-        self.record("submitted", key=job.key, job_id=self.scheduler.submit(request))
+        self.record(events.Submitted(key=job.key, job_id=self.scheduler.submit(request)))
 
     def request_for(self, job: JobRecord) -> JobRequest:
         """The request of a journaled job, rebuilt from the settings and the journal."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator import events
 from orchestrator.checkpoints import write_marker
 from orchestrator.controller import Controller
 from orchestrator.errors import SchedulerUnavailable
@@ -391,9 +392,9 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     first = Controller(settings, journal, sched, PlainView())
     first.start()
     first.decide()
-    first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
-                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
-                 name="search-0123abcd-train-t001-a0", overrides={})
+    first.record(events.SubmitIntent(key="train-t001-a0", kind="train", trial=1, step=None,
+                                     attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
+                                     name="search-0123abcd-train-t001-a0", overrides={}))
     if made_it:
         sched.submit(JobRequest("train-t001-a0", "train", "x", tmp_path, settings.executor.train))
     journal.close()
@@ -419,9 +420,9 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     first = Controller(settings, journal, sched, PlainView())
     first.start()
     first.decide()
-    first.record("submit_intent", key="train-t001-a0", kind="train", trial=1, step=None,
-                 attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
-                 name="search-0123abcd-train-t001-a0", overrides={})
+    first.record(events.SubmitIntent(key="train-t001-a0", kind="train", trial=1, step=None,
+                                     attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
+                                     name="search-0123abcd-train-t001-a0", overrides={}))
     journal.close()
     now = [0.0]
     journal = Journal(tmp_path / "journal.jsonl")
@@ -560,7 +561,7 @@ def test_a_heartbeat_is_journaled_only_after_a_silent_minute(
     journal = Journal(tmp_path / "journal.jsonl")
     controller = Controller(settings_for(tmp_path), journal, FakeScheduler(), PlainView(),
                             wall=lambda: now[0])
-    controller.record("resumed")
+    controller.record(events.Resumed())
     now[0] = journal.events[-1].t + silent_s
     controller._heartbeat()
     now[0] = journal.events[-1].t + 1.0  # a second later: the heartbeat is the latest entry

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator import policy
 from orchestrator.cadence import Cadence
-from orchestrator.events import decode
+from orchestrator.events import TrialEnded, decode
 from orchestrator.lifecycle import JobState
 from orchestrator.policy import GiveUp, Submit, Wait
 from orchestrator.settings import SearchSettings, TrainSettings
@@ -215,7 +215,8 @@ REJUDGED = [
 def test_ended_trials_rejudged_under_new_settings(
         record: TrialRecord, results: dict[tuple[int, int], float | None],
         expected: list[dict[str, Any]]) -> None:
-    assert policy.rejudged(RULE, state_of([record], results), "accuracy") == expected
+    assert policy.rejudged(RULE, state_of([record], results), "accuracy") == [
+        TrialEnded(**fields) for fields in expected]
 
 
 @pytest.mark.parametrize(("extended_with", "trials", "empty"), [
