@@ -36,8 +36,8 @@ from orchestrator.events import Event
 from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.observe import Observer
+from orchestrator.optuna_sampler import sampler_for
 from orchestrator.outcome import promote_best, write_outcome
-from orchestrator.sampler import sampler_for
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord

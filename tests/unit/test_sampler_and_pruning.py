@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
+from orchestrator.optuna_sampler import OptunaSampler, sampler_for
 from orchestrator.pruning import median_prune
-from orchestrator.sampler import OptunaSampler, draw, grid, grid_size, sampler_for
+from orchestrator.sampler import draw, grid, grid_size
 from orchestrator.settings import SearchSettings
 from orchestrator.stop_rule import Mode, Rule
 
