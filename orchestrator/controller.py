@@ -30,7 +30,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import failures, requests, sampler
+from orchestrator import failures, job_requests, layout, sampler
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.errors import OrchestratorError, SchedulerUnavailable
 from orchestrator.failures import JobFailure
@@ -292,9 +292,9 @@ class Controller:
         for checkpoint in complete_checkpoints(output_dir, known=trial.checkpoints):
             self.record("checkpoint", trial=trial.trial, step=checkpoint.step,
                         path=str(checkpoint.path))
-        if trial.max_steps is None and (output_dir / "plan.json").exists():
+        if trial.max_steps is None and layout.plan_path(output_dir).exists():
             try:
-                plan = read_json(output_dir / "plan.json")
+                plan = read_json(layout.plan_path(output_dir))
                 self.record("plan", trial=trial.trial, max_steps=int(plan["max_steps"]))
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # written atomically, so only a foreign file gets here; ignore it
@@ -324,8 +324,8 @@ class Controller:
 
     def _result_file(self, trial: int, step: int) -> Path:
         if self.settings.infer.command:
-            return requests.output_path(self.search_dir, trial, step)
-        return requests.result_path(self.search_dir, trial, step)
+            return layout.output_path(self.search_dir, trial, step)
+        return layout.result_path(self.search_dir, trial, step)
 
     def _read_metric(self, path: Path) -> tuple[float, dict[str, dict[str, float]]]:
         """The deciding split's metric, and every split's metrics (the report shows both)."""
@@ -374,7 +374,7 @@ class Controller:
     def _final_checkpoint_seen(self, trial: TrialRecord, job: JobRecord) -> bool:
         """Training ended: has its last checkpoint become visible (or waited long enough)?"""
         try:
-            step = int(read_json(Path(trial.output_dir) / "train_done.json")["global_step"])
+            step = int(read_json(layout.done_path(trial.output_dir))["global_step"])
         except (OSError, ValueError, KeyError, TypeError):
             return self._waited(job.key, FOREIGN_TRAIN_GRACE_S)
         saves = self._trial_train(trial).save_steps
@@ -559,8 +559,8 @@ class Controller:
 
     def _start_trial(self, number: int) -> None:
         params, sampler_trial = self._sample(number)
-        seed = int(params.get("seed", self.settings.train.seed + number - 1))
-        output_dir = requests.trial_dir(self.search_dir, number)
+        seed = layout.trial_seed(self.settings.train.seed, number, params)
+        output_dir = layout.trial_dir(self.search_dir, number)
         self.record("trial_started", trial=number, seed=seed, output_dir=str(output_dir),
                     params=params, sampler_trial=sampler_trial)
 
@@ -625,8 +625,8 @@ class Controller:
                 return  # _after_training records the end
             overrides = plan
         self._retire(attempts)
-        request = requests.train_request(self.settings, self.search_dir, trial.trial,
-                                         trial.seed, len(attempts), overrides)
+        request = job_requests.train_request(self.settings, self.search_dir, trial.trial,
+                                             trial.seed, len(attempts), overrides)
         self._submit(request, trial.trial, None, len(attempts), overrides)
 
     def _retire(self, attempts: list[JobRecord]) -> None:
@@ -654,9 +654,9 @@ class Controller:
                 if attempts and attempts[-1].cause == failures.INPUT:
                     continue  # a retry would fail the same way: _after_inference records it
                 self._retire(attempts)
-                request = requests.infer_request(self.settings, self.search_dir, trial.trial,
-                                                 step, trial.checkpoints[step], len(attempts),
-                                                 trial.params)
+                request = job_requests.infer_request(self.settings, self.search_dir, trial.trial,
+                                                     step, trial.checkpoints[step],
+                                                     len(attempts), trial.params)
                 self._submit(request, trial.trial, step, len(attempts))
                 slots -= 1
 
@@ -725,11 +725,12 @@ class Controller:
     def _request_for(self, job: JobRecord) -> JobRequest:
         trial = self.state.trials[job.trial]
         if job.kind == "train":
-            return requests.train_request(self.settings, self.search_dir, job.trial, trial.seed,
-                                          job.attempt, job.overrides)
+            return job_requests.train_request(self.settings, self.search_dir, job.trial,
+                                              trial.seed, job.attempt, job.overrides)
         assert job.step is not None
-        return requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
-                                      trial.checkpoints[job.step], job.attempt, trial.params)
+        return job_requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
+                                          trial.checkpoints[job.step], job.attempt,
+                                          trial.params)
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> None:
