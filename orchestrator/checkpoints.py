@@ -20,7 +20,6 @@ from orchestrator.fsutil import atomic_write_json
 from orchestrator.layout import COMPLETE_MARKER, step_of
 
 
-
 @dataclass(frozen=True, order=True)
 class Checkpoint:
     step: int

@@ -15,7 +15,6 @@ from orchestrator import layout
 from orchestrator.scheduler import JobRequest
 from orchestrator.settings import InferSpec, Settings, TrainSpec
 
-
 # `{train.learning_rate}` and the like give the trial's own (sampled) train settings
 TRAIN_PLACEHOLDERS = ("output_dir", "model", "trial", "seed", "search_dir", "train")
 INFER_PLACEHOLDERS = (*TRAIN_PLACEHOLDERS, "checkpoint", "step", "result")
