@@ -35,6 +35,7 @@ from orchestrator.settings import TrainSettings, TrainSpec
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
+
 class TrainOutOfMemory(RuntimeError):
     """CUDA ran out of memory. The message starts with `out of memory:` and says what to lower."""
 

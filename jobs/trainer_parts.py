@@ -58,12 +58,6 @@ _DROPOUT_ATTRS = (
 )
 
 
-class LossBecameNaN(RuntimeError):
-    """The training loss stopped being finite. The message starts with `loss became NaN at step`."""
-
-    failure_cause = failures.NAN
-
-
 def load_model_and_tokenizer(
     spec: TrainSpec, train_texts: Sequence[str]
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
@@ -193,6 +187,12 @@ def compute_metrics_for(n_labels: int) -> Callable[[EvalPrediction], dict[str, f
         return metrics.summary(np.asarray(prediction.label_ids).tolist(), predicted, n_labels)
 
     return compute
+
+
+class LossBecameNaN(RuntimeError):
+    """The training loss stopped being finite. The message starts with `loss became NaN at step`."""
+
+    failure_cause = failures.NAN
 
 
 class NanGuard(TrainerCallback):
