@@ -192,7 +192,7 @@ def resume(workdir: Path, prefix: str, scn: ByoScenario) -> dict[str, Any]:
     while True:
         events = journal_events(search_dir)
         submitted = any(e["event"] == "submitted" and e.get("job_id")
-                        and f"-s{victim_step:08d}-" in e["key"] for e in events)
+                        and layout.infer_key_stem(1, victim_step) in e["key"] for e in events)
         evaluated = {e["step"] for e in events if e["event"] == "evaluation"}
         if submitted and victim_step not in evaluated:
             break

@@ -262,9 +262,9 @@ def breakdown(search_dir: Path, events: list[dict[str, Any]]) -> Breakdown | Non
     trial = int(decision["trial"])
     ckpt = next(e for e in events if e["event"] == "checkpoint" and e["step"] == step)
     folder = Path(ckpt["path"])
-    marker = folder / "checkpoint_complete.json"
+    marker = folder / layout.COMPLETE_MARKER
     written = (marker if marker.exists() else folder / "trainer_state.json").stat().st_mtime
-    key_part = f"-t{trial:03d}-s{step:08d}-"
+    key_part = layout.infer_key_stem(trial, step)
     submitted = [e for e in events if e["event"] == "submitted" and key_part in e["key"]]
     evaluation = next(e for e in events if e["event"] == "evaluation" and e["step"] == step
                       and e["trial"] == trial)

@@ -51,7 +51,8 @@ def first_requests(settings: Settings) -> list[JobRequest]:
     search_dir = Path(settings.search.dir)
     step = settings.train.save_steps
     checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
-    return [job_requests.train_request(settings, search_dir, 1, settings.train.seed, 0),
+    seed = layout.trial_seed(settings.train.seed, 1)
+    return [job_requests.train_request(settings, search_dir, 1, seed, 0),
             job_requests.infer_request(settings, search_dir, 1, step, str(checkpoint), 0)]
 
 

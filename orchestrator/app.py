@@ -130,7 +130,8 @@ def dry_run(settings: Settings) -> str:
     search_dir = Path(settings.search.dir)
     step = settings.train.save_steps
     checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
-    train = job_requests.train_request(settings, search_dir, 1, settings.train.seed, 0)
+    train = job_requests.train_request(settings, search_dir, 1,
+                                       layout.trial_seed(settings.train.seed, 1), 0)
     infer = job_requests.infer_request(settings, search_dir, 1, step, str(checkpoint), 0)
     parts = []
     for request in (train, infer):

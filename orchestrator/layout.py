@@ -109,7 +109,12 @@ def train_key(trial: int, attempt: int) -> str:
 
 
 def infer_key(trial: int, step: int, attempt: int) -> str:
-    return f"infer-t{trial:03d}-s{step:08d}-a{attempt}"
+    return f"{infer_key_stem(trial, step)}-a{attempt}"
+
+
+def infer_key_stem(trial: int, step: int) -> str:
+    """What the keys of every attempt at evaluating `step` of `trial` start with."""
+    return f"infer-t{trial:03d}-s{step:08d}"
 
 
 def job_folder(search_dir: Path, key: str) -> Path:
