@@ -31,6 +31,7 @@ from bench.scenario import (
 )
 from bench.slurmtools import STATUS_COMMANDS, make_counter
 from bench.tracked import tracking_overrides, write_tracking_journal
+from orchestrator import layout
 
 
 def controller_start(runs: int = 5) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def resume(workdir: Path, prefix: str, scn: ByoScenario) -> dict[str, Any]:
     while True:
         events = journal_events(search_dir)
         submitted = any(e["event"] == "submitted" and e.get("job_id")
-                        and f"-s{victim_step:08d}-" in e["key"] for e in events)
+                        and layout.infer_key_stem(1, victim_step) in e["key"] for e in events)
         evaluated = {e["step"] for e in events if e["event"] == "evaluation"}
         if submitted and victim_step not in evaluated:
             break
@@ -206,9 +207,8 @@ def resume(workdir: Path, prefix: str, scn: ByoScenario) -> dict[str, Any]:
     evaluated = {e["step"] for e in events if e["event"] == "evaluation"}
     pending = sorted({e["step"] for e in events if e["event"] == "submit_intent"
                       and e["kind"] == "infer"} - evaluated)
-    evals = search_dir / "trials" / "001" / "evals"
     wait_until = time.monotonic() + 120
-    while any(not (evals / f"step-{s:08d}.out").exists() for s in pending):
+    while any(not layout.output_path(search_dir, 1, s).exists() for s in pending):
         if time.monotonic() > wait_until:
             break
         time.sleep(0.1)

@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.legacy_loop import legacy_run
 from bench.slurmtools import CallCounter, count_calls, final_rows, job_seconds, queue_wait_s
+from orchestrator import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 BYO = ROOT / "tests" / "fixtures" / "byo"
@@ -123,11 +124,11 @@ def write_tiny_legacy(folder: Path, prefix: str, overrides: list[str]) -> Legacy
     """The built-in jobs in the users' wrappers: training from the controller's own request
     builder (same TrainSpec, pickled), inference through `python -m jobs.infer --per-example`
     (the users' one-at-a-time evaluation)."""
-    from orchestrator import config, requests
+    from orchestrator import config, job_requests
 
     folder.mkdir(parents=True, exist_ok=True)
     settings = config.to_settings(config.compose(overrides))
-    request = requests.train_request(settings, folder, 1, settings.train.seed, 0)
+    request = job_requests.train_request(settings, folder, 1, settings.train.seed, 0)
     spec_path = folder / "train_spec.pkl"
     spec_path.write_bytes(pickle.dumps(request.spec))
     assets = Path(request.spec.data.cache_dir)
@@ -261,15 +262,14 @@ def breakdown(search_dir: Path, events: list[dict[str, Any]]) -> Breakdown | Non
     trial = int(decision["trial"])
     ckpt = next(e for e in events if e["event"] == "checkpoint" and e["step"] == step)
     folder = Path(ckpt["path"])
-    marker = folder / "checkpoint_complete.json"
+    marker = folder / layout.COMPLETE_MARKER
     written = (marker if marker.exists() else folder / "trainer_state.json").stat().st_mtime
-    key_part = f"-t{trial:03d}-s{step:08d}-"
+    key_part = layout.infer_key_stem(trial, step)
     submitted = [e for e in events if e["event"] == "submitted" and key_part in e["key"]]
     evaluation = next(e for e in events if e["event"] == "evaluation" and e["step"] == step
                       and e["trial"] == trial)
-    evals = search_dir / "trials" / f"{trial:03d}" / "evals"
-    result = next((p for p in (evals / f"step-{step:08d}.out", evals / f"step-{step:08d}.json")
-                   if p.exists()), None)
+    result = next((p for p in (layout.output_path(search_dir, trial, step),
+                               layout.result_path(search_dir, trial, step)) if p.exists()), None)
     t_result = result.stat().st_mtime if result else float("nan")
     return Breakdown(step, written, ckpt["t"], submitted[-1]["t"] if submitted else float("nan"),
                      t_result, evaluation["t"], decision["t"])

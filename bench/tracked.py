@@ -41,7 +41,7 @@ def submit_held(count: int, name: str, workers: int = 4) -> list[str]:
 
 def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> Path:
     """A journal in the overrides' search.dir whose controller tracks `job_ids`."""
-    from orchestrator import config, requests
+    from orchestrator import config, job_requests, layout
     from orchestrator.journal import Journal
 
     settings = config.to_settings(config.compose(list(overrides)))
@@ -52,19 +52,21 @@ def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> 
         if journal.events:
             raise SlurmError(f"{search_dir} already holds a journal")
         journal.append("search_started", settings=asdict(settings))
-        trial_dir = requests.trial_dir(search_dir, 1)
+        trial_dir = layout.trial_dir(search_dir, 1)
         journal.append("trial_started", trial=1, seed=settings.train.seed,
                        output_dir=str(trial_dir), params={}, sampler_trial=None)
         save = settings.train.save_steps
         for index, job_id in enumerate(job_ids):
             if index == 0:
-                request = requests.train_request(settings, search_dir, 1, settings.train.seed, 0)
+                request = job_requests.train_request(settings, search_dir, 1,
+                                                     settings.train.seed, 0)
                 step = None
             else:
                 step = index * save
-                checkpoint = str(trial_dir / f"checkpoint-{step}")
+                checkpoint = str(layout.checkpoint_dir(trial_dir, step))
                 journal.append("checkpoint", trial=1, step=step, path=checkpoint)
-                request = requests.infer_request(settings, search_dir, 1, step, checkpoint, 0)
+                request = job_requests.infer_request(settings, search_dir, 1, step, checkpoint,
+                                                     0)
             journal.append("submit_intent", key=request.key, kind=request.kind, trial=1,
                            step=step, attempt=0, folder=str(request.folder),
                            name=request.name, overrides={})

@@ -27,18 +27,6 @@ class Example(NamedTuple):
     label: int  # index into DataSettings.labels
 
 
-class Splits(NamedTuple):
-    train: list[Example]
-    val: list[Example]
-    test: list[Example]
-
-
-def load_splits(data: DataSettings) -> Splits:
-    """Train (first part of the train split), validation (its last part) and test."""
-    train, val = load_train_val(data)
-    return Splits(train, val, load_test(data))
-
-
 def load_train_val(data: DataSettings) -> tuple[list[Example], list[Example]]:
     """The train split cut into train and validation: what a training job needs."""
     return split_validation(_load_split(data, "train"), data.val_fraction)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.checkpoints import step_of
+from orchestrator import layout
 from orchestrator.fsutil import atomic_write_json
 from orchestrator.settings import DataSettings, InferSpec
 
@@ -84,7 +84,7 @@ def _evaluate(spec: InferSpec, batched: bool) -> dict[str, Any]:
         }
     result: dict[str, Any] = {
         "checkpoint": spec.checkpoint,
-        "step": step_of(Path(spec.checkpoint)),
+        "step": layout.step_of(Path(spec.checkpoint)),
         **scored["test"],  # at the top as before: readers of the test-only result keep working
         "metrics": scored,
         "seconds": seconds,  # both splits together
@@ -218,7 +218,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--labels", help="comma-separated class names (default: the checkpoint's)")
-    parser.add_argument("--cache-dir", default="assets", help="where synthetic data is generated")
+    parser.add_argument("--cache-dir", default=layout.ASSETS_DIR,
+                        help="where synthetic data is generated")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--per-example", action="store_true", help="the legacy one-at-a-time loop")

@@ -21,6 +21,7 @@ import random
 from pathlib import Path
 from typing import NamedTuple
 
+from orchestrator import layout
 from orchestrator.fsutil import atomic_write_text
 from orchestrator.settings import DataSettings
 
@@ -97,7 +98,7 @@ def settings_hash(data: DataSettings) -> str:
 
 def cache_root(data: DataSettings) -> Path:
     """`data.cache_dir`, or `./assets` when empty (the validator normally fills it in)."""
-    return Path(data.cache_dir or "assets")
+    return Path(data.cache_dir or layout.ASSETS_DIR)
 
 
 def ensure_synthetic(data: DataSettings) -> tuple[Path, Path]:

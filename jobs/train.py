@@ -2,10 +2,11 @@
 
 Theory of operation: `run(spec)` is called in the job's own process (through submitit, or
 directly in tests). It trains with the Hugging Face Trainer and leaves, under
-`spec.output_dir`, the files the controller reads while it runs:
+`spec.output_dir`, the files the controller reads while it runs (names in
+`orchestrator.layout`):
 - `plan.json` when training starts: how many steps and how often a checkpoint comes;
-- `checkpoint-<step>/` with `orchestrator.checkpoints.COMPLETE_MARKER` written last, the
-  signal that the checkpoint may be evaluated (see jobs.trainer_parts.CompletionMarker);
+- `checkpoint-<step>/` with `layout.COMPLETE_MARKER` written last, the signal that the
+  checkpoint may be evaluated (see jobs.trainer_parts.CompletionMarker);
 - `train_done.json` at the end, with the best checkpoint and the wall time.
 A job restarted on the same folder (requeue, preemption, a second submission) resumes from
 the last complete checkpoint with optimizer state. Checkpoints saved with save_only_model
@@ -14,8 +15,8 @@ so that a checkpoint being rewritten never carries the old run's completion mark
 
 Only rank 0 writes plan, markers and train_done.json; the Trainer handles the rest of a
 multi-process (accelerate/torchrun) run. This module imports only the standard library and
-`orchestrator` at the top: torch and transformers load inside `run`, so a light process
-(the controller) can import it.
+light `orchestrator` modules at the top: torch, transformers and `jobs.trainer_parts` (the
+Hugging Face pieces) load inside `run`, so a light process (the controller) can import it.
 """
 
 from __future__ import annotations
@@ -26,28 +27,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import failures
-from orchestrator.checkpoints import last_complete, step_of
+from orchestrator import failures, layout
+from orchestrator.checkpoints import last_complete
 from orchestrator.fsutil import atomic_write_json
 from orchestrator.settings import TrainSettings, TrainSpec
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
-PLAN_FILE = "plan.json"
-DONE_FILE = "train_done.json"
-
 
 class TrainOutOfMemory(RuntimeError):
     """CUDA ran out of memory. The message starts with `out of memory:` and says what to lower."""
 
     failure_cause = failures.OOM
-
-
-class LossBecameNaN(RuntimeError):
-    """The training loss stopped being finite. The message starts with `loss became NaN at step`."""
-
-    failure_cause = failures.NAN
 
 
 @contextmanager
@@ -99,19 +91,6 @@ def check_settings(train: TrainSettings) -> None:
         )
 
 
-def plan_dict(
-    spec: TrainSpec, max_steps: int, save_steps: int, num_train: int, num_val: int
-) -> dict[str, int]:
-    return {
-        "max_steps": int(max_steps),
-        "save_steps": int(save_steps),
-        "num_train_examples": num_train,
-        "num_val_examples": num_val,
-        "trial": spec.trial,
-        "seed": spec.seed,
-    }
-
-
 def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("importing the training job's libraries"):
         from jobs import trainer_parts as parts
@@ -152,7 +131,7 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
         "train_seconds": round(time.monotonic() - started, 3),
     }
     if trainer.is_world_process_zero():
-        atomic_write_json(output_dir / DONE_FILE, result)
+        atomic_write_json(layout.done_path(output_dir), result)
     return result
 
 
@@ -171,7 +150,7 @@ def _resume_point(output_dir: Path, args: TrainingArguments) -> str | None:
     rank0 = args.process_index == 0
     with args.main_process_first(local=False, desc="choosing the checkpoint to resume from"):
         if rank0:  # an earlier run's train_done.json would claim that this one has finished
-            (output_dir / DONE_FILE).unlink(missing_ok=True)
+            layout.done_path(output_dir).unlink(missing_ok=True)
         found = last_complete(output_dir)
         if found is None:
             return None
@@ -200,7 +179,7 @@ def _move_checkpoints_aside(output_dir: Path) -> Path:
     aside = output_dir / f"superseded-{time.strftime('%Y%m%d-%H%M%S')}"
     aside.mkdir(parents=True, exist_ok=True)
     for entry in output_dir.iterdir():
-        if step_of(entry) is not None and entry.is_dir():
+        if layout.step_of(entry) is not None and entry.is_dir():
             entry.rename(aside / entry.name)
     return aside
 
@@ -224,10 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     # the stop rule is not the training job's business; any valid target composes
     settings = config.to_settings(config.compose(["search.target=0.5", *args.overrides]))
     output_dir = args.output_dir.resolve()
-    cache = settings.data.cache_dir or str(output_dir.parent.parent / "assets")
+    cache = settings.data.cache_dir or str(layout.assets_dir(layout.search_dir_of(output_dir)))
     spec = TrainSpec(
         trial=args.trial,
-        seed=settings.train.seed + args.trial - 1,
+        seed=layout.trial_seed(settings.train.seed, args.trial),
         output_dir=str(output_dir),
         data=dataclasses.replace(settings.data, cache_dir=cache),
         model=settings.model,

@@ -1,11 +1,11 @@
 """The Hugging Face pieces of the training job: model loading, arguments, loss and callbacks.
 
 Imports torch and transformers at the top, so only `jobs.train.run` imports it (lazily):
-`jobs.train` itself stays importable in a light process.
+`jobs.train` itself stays importable in a light process. Nothing here imports `jobs.train`.
 
 Callbacks, and why each exists:
-- PlanWriter: writes plan.json once the Trainer knows max_steps, so that the controller
-  knows which checkpoints to expect.
+- PlanWriter: writes plan.json (`plan_dict`) once the Trainer knows max_steps, so that the
+  controller knows which checkpoints to expect.
 - CompletionMarker: the Trainer writes trainer_state.json last and not atomically, and has no
   completion marker; `on_save` runs after every file of the checkpoint is written (and after
   rotation), so the marker written there is the controller's "safe to evaluate".
@@ -43,7 +43,7 @@ from transformers import (
 from jobs import metrics
 from jobs.data import Example
 from jobs.tiny_model import ensure_tiny_model
-from jobs.train import PLAN_FILE, LossBecameNaN, plan_dict
+from orchestrator import failures, layout
 from orchestrator.checkpoints import write_marker
 from orchestrator.fsutil import atomic_write_json
 from orchestrator.settings import TrainSettings, TrainSpec
@@ -189,6 +189,12 @@ def compute_metrics_for(n_labels: int) -> Callable[[EvalPrediction], dict[str, f
     return compute
 
 
+class LossBecameNaN(RuntimeError):
+    """The training loss stopped being finite. The message starts with `loss became NaN at step`."""
+
+    failure_cause = failures.NAN
+
+
 class NanGuard(TrainerCallback):
     """Raises LossBecameNaN at the end of the first step whose loss was not finite."""
 
@@ -217,10 +223,24 @@ class CompletionMarker(TrainerCallback):
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        folder = self.output_dir / f"checkpoint-{state.global_step}"
+        folder = layout.checkpoint_dir(self.output_dir, state.global_step)
         # is_dir: writing the marker would otherwise create a folder holding only a marker.
         if state.is_world_process_zero and folder.is_dir():
             write_marker(folder, state.global_step)
+
+
+def plan_dict(
+    spec: TrainSpec, max_steps: int, save_steps: int, num_train: int, num_val: int
+) -> dict[str, int]:
+    """plan.json: what the controller needs to know which checkpoints will come."""
+    return {
+        "max_steps": int(max_steps),
+        "save_steps": int(save_steps),
+        "num_train_examples": num_train,
+        "num_val_examples": num_val,
+        "trial": spec.trial,
+        "seed": spec.seed,
+    }
 
 
 class PlanWriter(TrainerCallback):
@@ -234,7 +254,7 @@ class PlanWriter(TrainerCallback):
             plan = plan_dict(
                 self.spec, state.max_steps, state.save_steps, self.num_train, self.num_val
             )
-            atomic_write_json(Path(self.spec.output_dir) / PLAN_FILE, plan)
+            atomic_write_json(layout.plan_path(self.spec.output_dir), plan)
 
 
 class WeightedLossTrainer(Trainer):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import requests
+from orchestrator import job_requests, layout
 from orchestrator.errors import ConfigError, SchedulerUnavailable
 from orchestrator.scheduler import JobRequest
 from orchestrator.settings import SHARED_RESOURCES, ExecutorSettings, Settings
@@ -50,9 +50,10 @@ def first_requests(settings: Settings) -> list[JobRequest]:
     """A training and an inference job as the search's first ones will be submitted."""
     search_dir = Path(settings.search.dir)
     step = settings.train.save_steps
-    checkpoint = requests.trial_dir(search_dir, 1) / f"checkpoint-{step}"
-    return [requests.train_request(settings, search_dir, 1, settings.train.seed, 0),
-            requests.infer_request(settings, search_dir, 1, step, str(checkpoint), 0)]
+    checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
+    seed = layout.trial_seed(settings.train.seed, 1)
+    return [job_requests.train_request(settings, search_dir, 1, seed, 0),
+            job_requests.infer_request(settings, search_dir, 1, step, str(checkpoint), 0)]
 
 
 def key_of(executor: ExecutorSettings, kind: str, field: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator import admission, exit_codes, requests
+from orchestrator import admission, exit_codes, job_requests, layout
 from orchestrator.controller import HEARTBEAT_S, Controller
 from orchestrator.errors import (
     ConfigError,
@@ -130,10 +130,11 @@ def dry_run(settings: Settings) -> str:
 
     scheduler = SubmititScheduler(settings.executor.name, interactive=False)
     search_dir = Path(settings.search.dir)
-    train = requests.train_request(settings, search_dir, 1, settings.train.seed, 0)
-    infer = requests.infer_request(settings, search_dir, 1, settings.train.save_steps,
-                                   str(requests.trial_dir(search_dir, 1) /
-                                       f"checkpoint-{settings.train.save_steps}"), 0)
+    step = settings.train.save_steps
+    checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
+    train = job_requests.train_request(settings, search_dir, 1,
+                                       layout.trial_seed(settings.train.seed, 1), 0)
+    infer = job_requests.infer_request(settings, search_dir, 1, step, str(checkpoint), 0)
     parts = []
     for request in (train, infer):
         parts.append(f"# ---- {request.kind} job {request.key} (folder {request.folder})\n")

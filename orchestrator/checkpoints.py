@@ -3,7 +3,7 @@
 Theory of operation: the Hugging Face Trainer creates `checkpoint-<step>/` first and fills it
 over about a second; `trainer_state.json` is written last but not atomically, so it can be
 seen empty. There is no completion marker of its own. Our training job therefore writes
-`COMPLETE_MARKER` atomically from a callback's `on_save`, after everything else. Checkpoints
+`layout.COMPLETE_MARKER` atomically from a callback's `on_save`, after everything else. Checkpoints
 written by the users' own scripts have no marker; for them a checkpoint counts as complete
 when `trainer_state.json` parses and its `global_step` equals the folder's step. Anything
 else is still being written and is left alone until a later poll.
@@ -12,27 +12,18 @@ else is still being written and is left alone until a later poll.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.fsutil import atomic_write_json
-
-COMPLETE_MARKER = "checkpoint_complete.json"
-_NAME = re.compile(r"^checkpoint-(\d+)$")
+from orchestrator.layout import COMPLETE_MARKER, step_of
 
 
 @dataclass(frozen=True, order=True)
 class Checkpoint:
     step: int
     path: Path
-
-
-def step_of(path: Path) -> int | None:
-    """The step in a `checkpoint-<step>` folder name, or None for any other name."""
-    match = _NAME.match(path.name)
-    return int(match.group(1)) if match else None
 
 
 def write_marker(checkpoint_dir: str | Path, step: int) -> None:

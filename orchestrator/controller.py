@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import events, policy, requests
+from orchestrator import events, layout, policy
 from orchestrator.cadence import Cadence
 from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.errors import OrchestratorError
@@ -200,8 +200,8 @@ class Controller:
     def _start_trial(self, number: int) -> None:
         params, sampler_trial = self.sampler.ask(number)
         params = policy.typed(params)
-        seed = int(params.get("seed", self.settings.train.seed + number - 1))
-        output_dir = requests.trial_dir(self.search_dir, number)
+        seed = layout.trial_seed(self.settings.train.seed, number, params)
+        output_dir = layout.trial_dir(self.search_dir, number)
         self.record(events.TrialStarted(trial=number, seed=seed, output_dir=str(output_dir),
                                         params=params, sampler_trial=sampler_trial))
 

@@ -5,7 +5,7 @@ input error (bad data, a missing module, a bad argument, an unreadable model fol
 the trial at once, since a retry would fail the same way; out of memory re-plans the batch;
 a NaN loss ends the trial; anything else is retried. The job knows the cause best, so the
 job's entry point (`orchestrator.entrypoint`) classifies the exception it is about to die
-of and writes `<submitit folder>/<job id>_failure.json` ({cause, reason}) atomically before
+of and writes `layout.failure_path` (`<job id>_failure.json`, {cause, reason}) atomically before
 it re-raises; the scheduler adapter reads it back (`SubmititScheduler.failure`). A job that
 wrote nothing (killed, or a user's script that ran no Python of ours) is classified by the
 controller from its error text (`cause_from_text`), as before this file existed.
@@ -19,6 +19,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
+
+from orchestrator import layout
 
 CAUSES = ("input", "oom", "nan", "other")
 INPUT, OOM, NAN, OTHER = CAUSES
@@ -37,11 +39,6 @@ class JobInputError(RuntimeError):
     """The job's input is wrong: a retry would fail the same way. One actionable line."""
 
     failure_cause = INPUT
-
-
-def failure_path(folder: str | os.PathLike[str], job_id: str) -> Path:
-    """Where the job with `job_id` writes why it failed; beside submitit's own files."""
-    return Path(folder) / f"{job_id}_failure.json"
 
 
 def one_line(exc: BaseException) -> str:
@@ -113,6 +110,6 @@ def record_in_job(exc: BaseException) -> None:
     except Exception:  # not in a job, or an environment submitit cannot describe
         return
     try:
-        write(failure_path(folder, job_id), classify(exc))
+        write(layout.failure_path(folder, job_id), classify(exc))
     except OSError:
         pass  # the controller falls back to the error text

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator import events, failures, policy, requests
+from orchestrator import events, failures, layout, policy
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.endings import Training
 from orchestrator.events import Event
@@ -44,8 +44,8 @@ FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check 
 def result_file(settings: Settings, trial: int, step: int) -> Path:
     search_dir = Path(settings.search.dir)
     if settings.infer.command:
-        return requests.output_path(search_dir, trial, step)
-    return requests.result_path(search_dir, trial, step)
+        return layout.output_path(search_dir, trial, step)
+    return layout.result_path(search_dir, trial, step)
 
 
 def read_metric(settings: Settings, path: Path) -> tuple[float, dict[str, dict[str, float]]]:
@@ -128,9 +128,9 @@ class Observer:
         for checkpoint in complete_checkpoints(output_dir, known=trial.checkpoints):
             self.record(events.Checkpoint(trial=trial.trial, step=checkpoint.step,
                                           path=str(checkpoint.path)))
-        if trial.max_steps is None and (output_dir / "plan.json").exists():
+        if trial.max_steps is None and layout.plan_path(output_dir).exists():
             try:
-                plan = read_json(output_dir / "plan.json")
+                plan = read_json(layout.plan_path(output_dir))
                 self.record(events.Plan(trial=trial.trial, max_steps=int(plan["max_steps"])))
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # written atomically, so only a foreign file gets here; ignore it
@@ -166,7 +166,7 @@ class Observer:
     def _final_checkpoint_seen(self, trial: TrialRecord, job: JobRecord) -> bool:
         """Training ended: has its last checkpoint become visible (or waited long enough)?"""
         try:
-            step = int(read_json(Path(trial.output_dir) / "train_done.json")["global_step"])
+            step = int(read_json(layout.done_path(trial.output_dir))["global_step"])
         except (OSError, ValueError, KeyError, TypeError):
             return self._waited(job.key, FOREIGN_TRAIN_GRACE_S)
         saves = policy.trial_train(self.settings, trial).save_steps

@@ -15,13 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator import layout
 from orchestrator.events import encode
 from orchestrator.fsutil import atomic_write_json, atomic_write_text
 from orchestrator.state import EvalRecord, SearchState
 from orchestrator.stop_rule import Rule, best_of
 
-BEST_DIR = "best"
-BEST_INFO = "best.json"
 SPLITS = ("validation", "test")
 # what a checkpoint holds only to resume training: `best/` is for deploying (weights,
 # tokenizer, config), and the optimizer state alone is twice the model's size
@@ -41,7 +40,7 @@ def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, 
         return None
     evaluation = state.evaluations[key]
     source = Path(evaluation.checkpoint)
-    target = search_dir / BEST_DIR
+    target = layout.best_dir(search_dir)
     info = {"trial": key[0], "step": key[1], "checkpoint": str(source),
             "value": evaluation.value, "path": str(target)}
     _clear_interrupted(search_dir, target)
@@ -49,7 +48,7 @@ def promote_best(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, 
         return info
     staging = search_dir / f".best-{uuid.uuid4().hex[:8]}.tmp"
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns(*TRAINING_STATE))
-    atomic_write_json(staging / BEST_INFO, info)
+    atomic_write_json(staging / layout.BEST_INFO, info)
     if target.exists():
         retired = search_dir / f".best-retired-{uuid.uuid4().hex[:8]}"
         target.rename(retired)
@@ -73,7 +72,7 @@ def _clear_interrupted(search_dir: Path, target: Path) -> None:
 
 def _already_promoted(target: Path, info: dict[str, Any]) -> bool:
     try:
-        current = json.loads((target / BEST_INFO).read_text(encoding="utf-8"))
+        current = json.loads((target / layout.BEST_INFO).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return bool(current.get("trial") == info["trial"] and current.get("step") == info["step"])

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import events, requests
+from orchestrator import events, job_requests
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.events import Event
 from orchestrator.scheduler import JobRequest, Scheduler
@@ -70,14 +70,14 @@ class Submissions:
 
     def train(self, trial: TrialRecord, attempt: int, overrides: dict[str, Any]) -> None:
         """Submit a training attempt with these train settings overridden."""
-        request = requests.train_request(self.settings, self.search_dir, trial.trial,
-                                         trial.seed, attempt, overrides)
+        request = job_requests.train_request(self.settings, self.search_dir, trial.trial,
+                                             trial.seed, attempt, overrides)
         self._submit(request, trial.trial, None, attempt, overrides)
 
     def infer(self, trial: TrialRecord, step: int, attempt: int) -> None:
         """Submit an evaluation of the trial's checkpoint at `step`."""
-        request = requests.infer_request(self.settings, self.search_dir, trial.trial, step,
-                                         trial.checkpoints[step], attempt, trial.params)
+        request = job_requests.infer_request(self.settings, self.search_dir, trial.trial, step,
+                                             trial.checkpoints[step], attempt, trial.params)
         self._submit(request, trial.trial, step, attempt, {})
 
     def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int,
@@ -154,8 +154,9 @@ class Submissions:
         """The request of a journaled job, rebuilt from the settings and the journal."""
         trial = self.state.trials[job.trial]
         if job.kind == "train":
-            return requests.train_request(self.settings, self.search_dir, job.trial, trial.seed,
-                                          job.attempt, job.overrides)
+            return job_requests.train_request(self.settings, self.search_dir, job.trial,
+                                              trial.seed, job.attempt, job.overrides)
         assert job.step is not None
-        return requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
-                                      trial.checkpoints[job.step], job.attempt, trial.params)
+        return job_requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
+                                          trial.checkpoints[job.step], job.attempt,
+                                          trial.params)

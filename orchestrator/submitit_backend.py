@@ -8,7 +8,7 @@ are mapped onto `JobState` in the tables below and nowhere else.
 
 - slurm: one `sacct` call per poll for every tracked job; a failed call yields UNKNOWN for
   all of them (never "done", never "lost"). Every job has a name unique to its search and
-  key (`requests.job_name`), and the name, not only the id, says which job is ours: a row
+  key (`layout.job_name`), and the name, not only the id, says which job is ours: a row
   whose id matches but whose name does not is a job SLURM gave a reused id (our job is
   LOST), a cancel names the job (`scancel --name=N ID` refuses a job of another name), and
   a submission a killed controller never journaled is found by name (`recover`). A
@@ -44,7 +44,7 @@ import submitit
 from submitit.core.utils import FailedJobError
 from submitit.helpers import Checkpointable, TorchDistributedEnvironment
 
-from orchestrator import entrypoint, failures
+from orchestrator import entrypoint, failures, layout
 from orchestrator.errors import SchedulerError, SchedulerUnavailable
 from orchestrator.failures import JobFailure
 from orchestrator.lifecycle import JobState
@@ -497,7 +497,7 @@ class SubmititScheduler:
         error = self._debug_outcomes.get(ref.job_id)
         if error is not None:  # the exception itself: classified as the job would have
             return failures.classify(error)
-        written = failures.read(failures.failure_path(ref.folder, ref.job_id))
+        written = failures.read(layout.failure_path(ref.folder, ref.job_id))
         if written is not None:
             return written
         return JobFailure(None, self._error_text(ref))

@@ -21,7 +21,7 @@ from typing import Any
 
 from orchestrator import preflight
 from orchestrator.errors import ConfigError
-from orchestrator.requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
+from orchestrator.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
 from orchestrator.settings import Settings, TrainSettings, resolve_executor
 

@@ -87,29 +87,31 @@ def fake_scheduler(folder: Path) -> tuple[dict[str, str], Path]:
 SHADOW_TRAIN = '''"""Stand-in for jobs.train: checkpoints with the completion marker, no torch."""
 import json, os, time
 from pathlib import Path
+from orchestrator import layout
 from orchestrator.checkpoints import write_marker
 
 def run(spec):
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     last = spec.train.max_steps
-    (out / "plan.json").write_text(json.dumps({"max_steps": last}))
+    layout.plan_path(out).write_text(json.dumps({"max_steps": last}))
     for step in range(spec.train.save_steps, last + 1, spec.train.save_steps):
         time.sleep(0.3)
-        folder = out / f"checkpoint-{step}"
+        folder = layout.checkpoint_dir(out, step)
         folder.mkdir(exist_ok=True)
         (folder / "model.safetensors").write_bytes(os.urandom(64))
         write_marker(folder, step)
-    (out / "train_done.json").write_text(json.dumps({"global_step": last}))
+    layout.done_path(out).write_text(json.dumps({"global_step": last}))
     return {"global_step": last}
 '''
 
 SHADOW_INFER = '''"""Stand-in for jobs.infer: writes BADKIT_RESULTS[step] as the result."""
 import json, os
 from pathlib import Path
+from orchestrator import layout
 
 def run(spec):
-    step = int(Path(spec.checkpoint).name.split("-")[1])
+    step = layout.step_of(Path(spec.checkpoint))
     curve = [0.40, 0.55, 0.62, 0.70, 0.81, 0.76, 0.74, 0.72]
     raw = json.loads(os.environ.get("BADKIT_RESULTS", "{}")).get(str(step))
     text = raw if raw is not None else json.dumps({"accuracy": curve[step // 100 - 1]})

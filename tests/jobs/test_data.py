@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.data import Example, label_id, load_splits, load_test, split_validation
+from jobs.data import Example, load_test, load_train_val, split_validation
+from orchestrator.labels import label_id
 from orchestrator.settings import DataSettings
 
 STARS = {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive"}
@@ -32,10 +33,10 @@ def test_stars_map_to_three_classes(tmp_path: Path) -> None:
     test_rows: list[dict[str, object]] = [{"review": "ok", "stars": 3}, {"review": "x", "stars": 5}]
     test = _jsonl(tmp_path / "test.jsonl", test_rows)
     data = _files(train, test, text_column="review", label_column="stars", label_map=STARS)
-    splits = load_splits(data)
-    assert [e.label for e in splits.train + splits.val] == [0, 0, 1, 2, 2, 0, 0, 1, 2, 2]
-    assert splits.train[0] == Example("review 1", 0)
-    assert splits.test == [Example("ok", 1), Example("x", 2)]
+    train_set, val_set = load_train_val(data)
+    assert [e.label for e in train_set + val_set] == [0, 0, 1, 2, 2, 0, 0, 1, 2, 2]
+    assert train_set[0] == Example("review 1", 0)
+    assert load_test(data) == [Example("ok", 1), Example("x", 2)]
 
 
 def test_a_label_outside_the_map_names_file_line_and_value(tmp_path: Path) -> None:
@@ -43,7 +44,7 @@ def test_a_label_outside_the_map_names_file_line_and_value(tmp_path: Path) -> No
     data = _files(train, train, label_column="stars", label_map=STARS)
     expected = r"train\.csv: line 3: label '6' is not in data\.label_map"
     with pytest.raises(ValueError, match=expected):
-        load_splits(data)
+        load_train_val(data)
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
@@ -84,9 +85,9 @@ def test_validation_is_the_last_tenth_in_order() -> None:
 def test_files_validation_keeps_file_order(tmp_path: Path) -> None:
     rows = [f"row {i},{['negative', 'neutral', 'positive'][i % 3]}" for i in range(20)]
     train = _csv(tmp_path / "train.csv", "text,label", rows)
-    splits = load_splits(_files(train, train))
-    assert [e.text for e in splits.val] == ["row 18", "row 19"]
-    assert [e.text for e in splits.train] == [f"row {i}" for i in range(18)]
+    train_set, val_set = load_train_val(_files(train, train))
+    assert [e.text for e in val_set] == ["row 18", "row 19"]
+    assert [e.text for e in train_set] == [f"row {i}" for i in range(18)]
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, 0.999])
@@ -104,8 +105,9 @@ def test_an_unknown_extension_raises(tmp_path: Path) -> None:
 
 
 def test_synthetic_source_splits_4000_into_3600_and_400(tmp_path: Path) -> None:
-    splits = load_splits(DataSettings(cache_dir=str(tmp_path)))
-    assert (len(splits.train), len(splits.val), len(splits.test)) == (3600, 400, 2000)
+    data = DataSettings(cache_dir=str(tmp_path))
+    train_set, val_set = load_train_val(data)
+    assert (len(train_set), len(val_set), len(load_test(data))) == (3600, 400, 2000)
 
 
 def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:

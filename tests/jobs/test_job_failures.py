@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from job_helpers import train_spec
 
-from orchestrator import entrypoint, failures
+from orchestrator import entrypoint, failures, layout
 from orchestrator.settings import DataSettings, ModelSettings, TrainSpec
 
 
@@ -46,7 +46,7 @@ def test_a_bad_input_fails_the_training_job_with_cause_input(
     _in_a_local_job(monkeypatch, jobs, "31337")
     with pytest.raises(failures.JobInputError):
         entrypoint.call("jobs.train:run", spec)
-    found = failures.read(failures.failure_path(jobs, "31337"))
+    found = failures.read(layout.failure_path(jobs, "31337"))
     assert found is not None and found.cause == "input", found
     assert "\n" not in found.reason
     for fragment in fragments:

@@ -10,7 +10,8 @@ import pytest
 from job_helpers import TrainedRun, train_spec
 
 from jobs import train
-from orchestrator.checkpoints import COMPLETE_MARKER, complete_checkpoints
+from orchestrator.checkpoints import complete_checkpoints
+from orchestrator.layout import COMPLETE_MARKER
 from orchestrator.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parents[2]

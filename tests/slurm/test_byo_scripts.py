@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from searchkit import ROOT, byo_overrides, counting_path, sacct_jobs, search_dir
 
-from orchestrator.requests import job_name
+from orchestrator.layout import job_name
 from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
 
 pytestmark = pytest.mark.slurm

@@ -27,7 +27,7 @@ from typing import Any
 import faultkit as fk
 import pytest
 
-from orchestrator.requests import job_name
+from orchestrator.layout import job_name
 from tests.e2e.searchrun import events
 
 pytestmark = pytest.mark.slurm

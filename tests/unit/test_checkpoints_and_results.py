@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.checkpoints import (
-    COMPLETE_MARKER,
-    complete_checkpoints,
-    is_complete,
-    write_marker,
-)
+from orchestrator.checkpoints import complete_checkpoints, is_complete, write_marker
+from orchestrator.layout import COMPLETE_MARKER
 from orchestrator.results import ResultError, metric_from_json, metric_from_text
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

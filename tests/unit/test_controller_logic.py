@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import events
+from orchestrator import events, layout
 from orchestrator.checkpoints import write_marker
 from orchestrator.controller import Controller
 from orchestrator.errors import SchedulerUnavailable
@@ -108,7 +108,7 @@ class World:
         self.result_of: Callable[[float], dict[str, Any]] = lambda v: {"accuracy": v}
 
     def checkpoint(self, step: int, trial: int = 1) -> None:
-        path = self.dir / "trials" / f"{trial:03d}" / f"checkpoint-{step}"
+        path = layout.checkpoint_dir(layout.trial_dir(self.dir, trial), step)
         path.mkdir(parents=True, exist_ok=True)
         write_marker(path, step)
 

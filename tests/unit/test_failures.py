@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import entrypoint, failures
+from orchestrator import entrypoint, failures, layout
 from orchestrator.failures import JobFailure, JobInputError
 from orchestrator.scheduler import JobRef
 from orchestrator.submitit_backend import SubmititScheduler
@@ -69,7 +69,7 @@ def test_a_job_writes_why_it_failed_beside_submitits_files(
     _in_a_local_job(monkeypatch, tmp_path, "4242")
     with pytest.raises(ModuleNotFoundError):
         entrypoint.call("no_such_module_here:run", None)
-    path = failures.failure_path(tmp_path, "4242")
+    path = layout.failure_path(tmp_path, "4242")
     assert json.loads(path.read_text()) == {
         "cause": "input", "reason": "ModuleNotFoundError: No module named 'no_such_module_here'"}
     # the first task to fail knows why; a later one does not overwrite it
@@ -103,7 +103,7 @@ def test_a_users_script_that_fails_on_how_it_was_called_is_an_input_error(
     _in_a_local_job(monkeypatch, tmp_path, "77")
     with pytest.raises(Exception, match=r"status|cannot run"):
         entrypoint.run_command(argv, str(tmp_path / "out.txt"))
-    found = failures.read(failures.failure_path(tmp_path, "77"))
+    found = failures.read(layout.failure_path(tmp_path, "77"))
     assert found is not None and found.cause == cause and fragment in found.reason, found
 
 
@@ -113,7 +113,7 @@ def test_the_adapter_returns_what_the_job_wrote_else_the_error_text(tmp_path: Pa
     with open(tmp_path / "123_0_result.pkl", "wb") as handle:
         pickle.dump(("error", "Traceback ...\nRuntimeError: boom\n"), handle)
     assert backend.failure(ref) == JobFailure(None, "RuntimeError: boom")
-    failures.write(failures.failure_path(tmp_path, "123"), JobFailure("input", "bad column"))
+    failures.write(layout.failure_path(tmp_path, "123"), JobFailure("input", "bad column"))
     assert backend.failure(ref) == JobFailure("input", "bad column")
     (tmp_path / "124_failure.json").write_text('{"cause": "bogus"}')
     assert backend.failure(JobRef("124", tmp_path)) == JobFailure(None, "")

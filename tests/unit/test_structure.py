@@ -1,6 +1,8 @@
 """The structure a newcomer relies on, checked from the source alone (ast, no imports).
 
-- no import cycles between the modules of orchestrator/ and jobs/;
+- no import cycles between the modules of orchestrator/ and jobs/ (a lazy import inside a
+  function counts: neither module can be read or moved without the other), and the jobs
+  import only the light controller modules;
 - the pure modules (the stop rule, pruning, the sampler's draws, the policy, the lifecycles,
   the events) import nothing that does I/O, so they stay table-testable;
 - size limits: the controller's file at most 300 lines, no orchestrator module over 400,
@@ -90,6 +92,17 @@ def test_cycle_finder_finds_a_cycle() -> None:
 def test_no_import_cycles() -> None:
     cycle = _cycle(_graph())
     assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_jobs_import_only_light_controller_modules() -> None:
+    """The jobs share files and rules with the controller, not its machinery."""
+    allowed = {"orchestrator.settings", "orchestrator.fsutil", "orchestrator.checkpoints",
+               "orchestrator.layout", "orchestrator.failures", "orchestrator.labels",
+               "orchestrator.config"}  # config: `python -m jobs.train` composes the settings
+    graph = _graph()
+    used = {m for job, imported in graph.items() if job.startswith("jobs")
+            for m in imported if m.startswith("orchestrator")}
+    assert used <= allowed, sorted(used - allowed)
 
 
 # modules that decide, and so must be pure: they import only these (and each other)

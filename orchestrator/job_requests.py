@@ -1,30 +1,19 @@
-"""Building the job requests of a search: pure functions of the settings and the work."""
+"""Building the job requests of a search: pure functions of the settings and the work.
+
+A request says what one job runs (our job's spec, or a user's command with its placeholders
+filled), with which resources, under which key and scheduler name, and in which folder; every
+path and name comes from `orchestrator.layout`, and the `{seed}` from its one seed rule.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
 import shlex
 from pathlib import Path
 
+from orchestrator import layout
 from orchestrator.scheduler import JobRequest
 from orchestrator.settings import InferSpec, Settings, TrainSpec
-
-
-def trial_dir(search_dir: Path, trial: int) -> Path:
-    return search_dir / "trials" / f"{trial:03d}"
-
-
-def result_path(search_dir: Path, trial: int, step: int) -> Path:
-    """Where the built-in inference job writes its JSON result."""
-    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.json"
-
-
-def output_path(search_dir: Path, trial: int, step: int) -> Path:
-    """Where a user's own inference script's stdout is kept (the metric is read from it)."""
-    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.out"
-
 
 # `{train.learning_rate}` and the like give the trial's own (sampled) train settings
 TRAIN_PLACEHOLDERS = ("output_dir", "model", "trial", "seed", "search_dir", "train")
@@ -40,46 +29,30 @@ def expand(template: str, values: dict[str, object]) -> tuple[str, ...]:
     return tuple(word.format_map(values) for word in shlex.split(template))
 
 
-def job_name(search_dir: Path, key: str) -> str:
-    """What squeue shows: the search folder's name (made inert), a digest of its full path
-    and the job's key. Unique to this search and this job, so the scheduler can be asked
-    for it by name: to find a submission a killed controller never journaled, and to tell
-    our job from another that SLURM has given a reused id."""
-    digest = hashlib.sha1(str(search_dir.absolute()).encode()).hexdigest()[:6]
-    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', search_dir.name)[:40]}-{digest}-{key}"
-
-
-def train_key(trial: int, attempt: int) -> str:
-    return f"train-t{trial:03d}-a{attempt}"
-
-
-def infer_key(trial: int, step: int, attempt: int) -> str:
-    return f"infer-t{trial:03d}-s{step:08d}-a{attempt}"
-
-
 def _data(settings: Settings, search_dir: Path) -> object:
-    cache = settings.data.cache_dir or str(search_dir / "assets")
+    cache = settings.data.cache_dir or str(layout.assets_dir(search_dir))
     return dataclasses.replace(settings.data, cache_dir=str(Path(cache).resolve()))
 
 
 def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
                   attempt: int, overrides: dict[str, object] | None = None) -> JobRequest:
     """The training job of one attempt; `overrides` replace train settings (an OOM re-plan)."""
-    key = train_key(trial, attempt)
-    folder = search_dir / "jobs" / key
-    name = job_name(search_dir, key)
+    key = layout.train_key(trial, attempt)
+    folder = layout.job_folder(search_dir, key)
+    name = layout.job_name(search_dir, key)
+    output_dir = layout.trial_dir(search_dir, trial)
     train = dataclasses.replace(settings.train, **(overrides or {}))  # type: ignore[arg-type]
     if settings.train.command:
-        values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
+        values = dict(output_dir=output_dir, model=settings.model.name_or_path,
                       trial=trial, seed=seed, search_dir=search_dir, train=train)
         return JobRequest(key=key, kind="train", name=name, folder=folder,
                           resources=settings.executor.train,
                           command=expand(settings.train.command, values),
-                          output=str(trial_dir(search_dir, trial) / f"train-a{attempt}.out"))
+                          output=str(layout.train_output_path(search_dir, trial, attempt)))
     spec = TrainSpec(
         trial=trial,
         seed=seed,
-        output_dir=str(trial_dir(search_dir, trial)),
+        output_dir=str(output_dir),
         data=_data(settings, search_dir),  # type: ignore[arg-type]
         model=settings.model,
         train=train,
@@ -91,22 +64,25 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
 
 def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
                   attempt: int, params: dict[str, object] | None = None) -> JobRequest:
-    """The inference job of one checkpoint; `params` are its trial's sampled settings."""
-    key = infer_key(trial, step, attempt)
-    folder = search_dir / "jobs" / key
-    name = job_name(search_dir, key)
+    """The inference job of one checkpoint; `params` are its trial's sampled settings (a
+    sampled `seed` among them is the trial's seed, as training had it)."""
+    key = layout.infer_key(trial, step, attempt)
+    folder = layout.job_folder(search_dir, key)
+    name = layout.job_name(search_dir, key)
+    result = layout.result_path(search_dir, trial, step)
     if settings.infer.command:
-        values = dict(output_dir=trial_dir(search_dir, trial), model=settings.model.name_or_path,
-                      trial=trial, seed=settings.train.seed + trial - 1, search_dir=search_dir,
-                      checkpoint=checkpoint, step=step, result=result_path(search_dir, trial, step),
+        values = dict(output_dir=layout.trial_dir(search_dir, trial),
+                      model=settings.model.name_or_path, trial=trial,
+                      seed=layout.trial_seed(settings.train.seed, trial, params),
+                      search_dir=search_dir, checkpoint=checkpoint, step=step, result=result,
                       train=dataclasses.replace(settings.train, **(params or {})))  # type: ignore[arg-type]
         return JobRequest(key=key, kind="infer", name=name, folder=folder,
                           resources=settings.executor.infer,
                           command=expand(settings.infer.command, values),
-                          output=str(output_path(search_dir, trial, step)))
+                          output=str(layout.output_path(search_dir, trial, step)))
     spec = InferSpec(
         checkpoint=checkpoint,
-        result_path=str(result_path(search_dir, trial, step)),
+        result_path=str(result),
         data=_data(settings, search_dir),  # type: ignore[arg-type]
         batch_size=settings.infer.batch_size,
         max_length=settings.data.max_length,
