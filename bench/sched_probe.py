@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestrator import config
+from orchestrator.causes import JobFailure
 from orchestrator.controller import Controller
 from orchestrator.events import Event
-from orchestrator.failures import JobFailure
 from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.lock import SearchLock

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import failures, layout
+from orchestrator import causes, failures, layout
 from orchestrator.checkpoints import last_complete
 from orchestrator.fsutil import atomic_write_json
 from orchestrator.settings import TrainSettings, TrainSpec
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 class TrainOutOfMemory(RuntimeError):
     """CUDA ran out of memory. The message starts with `out of memory:` and says what to lower."""
 
-    failure_cause = failures.OOM
+    failure_cause = causes.OOM
 
 
 @contextmanager
@@ -51,7 +51,7 @@ def inputs(what: str) -> Iterator[None]:
     except failures.JobInputError:
         raise
     except Exception as exc:
-        if failures.classify(exc).cause == failures.OOM:
+        if failures.classify(exc).cause == causes.OOM:
             raise  # memory is not the input's fault
         raise failures.JobInputError(f"{what}: {failures.one_line(exc)}") from exc
 

@@ -43,7 +43,7 @@ from transformers import (
 from jobs import metrics
 from jobs.data import Example
 from jobs.tiny_model import ensure_tiny_model
-from orchestrator import failures, layout
+from orchestrator import causes, layout
 from orchestrator.checkpoints import write_marker
 from orchestrator.fsutil import atomic_write_json
 from orchestrator.settings import TrainSettings, TrainSpec
@@ -192,7 +192,7 @@ def compute_metrics_for(n_labels: int) -> Callable[[EvalPrediction], dict[str, f
 class LossBecameNaN(RuntimeError):
     """The training loss stopped being finite. The message starts with `loss became NaN at step`."""
 
-    failure_cause = failures.NAN
+    failure_cause = causes.NAN
 
 
 class NanGuard(TrainerCallback):

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from orchestrator import failures
+from orchestrator import causes, failures
 from orchestrator.fsutil import atomic_write_text
 
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
@@ -90,8 +90,8 @@ class ScriptFailed(RuntimeError):
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
-        self.failure_cause = failures.INPUT if code in failures.INPUT_EXIT_CODES else (
-            failures.OTHER)
+        self.failure_cause = causes.INPUT if code in causes.INPUT_EXIT_CODES else (
+            causes.OTHER)
 
 
 def run_command(argv: list[str], output: str) -> int:

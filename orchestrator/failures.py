@@ -18,21 +18,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
 
 from orchestrator import layout
-
-CAUSES = ("input", "oom", "nan", "other")
-INPUT, OOM, NAN, OTHER = CAUSES
-# a user's script exiting with one of these failed on how it was called, not on the node:
-# 126 not executable, 127 command not found (shells), 2 usage (argparse, bash syntax errors,
-# `python missing.py`)
-INPUT_EXIT_CODES = (2, 126, 127)
-
-
-class JobFailure(NamedTuple):
-    cause: str | None  # one of CAUSES; None: the job said nothing, classify its text
-    reason: str  # one line, "" when nothing is known
+from orchestrator.causes import CAUSES, INPUT, NAN, OOM, OTHER, JobFailure
 
 
 class JobInputError(RuntimeError):

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator import events, failures, layout, policy
+from orchestrator import causes, events, failures, layout, policy
+from orchestrator.causes import JobFailure
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.endings import Training
 from orchestrator.events import Event
-from orchestrator.failures import JobFailure
 from orchestrator.fsutil import read_json
 from orchestrator.lifecycle import (
     FAILURES,
@@ -98,7 +98,7 @@ class Observer:
             return
         found = self.scheduler.failure(job.ref) if job.job_id else JobFailure(None, "")
         if job.state is JobState.OUT_OF_MEMORY:
-            cause = failures.OOM
+            cause = causes.OOM
         else:
             cause = found.cause or failures.cause_from_text(found.reason)
         self.record(events.JobFailed(

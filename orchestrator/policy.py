@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from orchestrator.causes import INPUT, NAN, OOM, OTHER
 from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.events import SearchExtended, TrialEnded
-from orchestrator.failures import INPUT, NAN, OOM, OTHER
 from orchestrator.lifecycle import FAILURES
 from orchestrator.pruning import median_prune
 from orchestrator.settings import SearchSettings, Settings, TrainSettings

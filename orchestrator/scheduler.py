@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.failures import JobFailure
+from orchestrator.causes import JobFailure
 from orchestrator.lifecycle import JobState
 from orchestrator.settings import JobResources
 

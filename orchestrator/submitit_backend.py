@@ -45,8 +45,8 @@ from submitit.core.utils import FailedJobError
 from submitit.helpers import Checkpointable, TorchDistributedEnvironment
 
 from orchestrator import entrypoint, failures, layout
+from orchestrator.causes import JobFailure
 from orchestrator.errors import SchedulerError, SchedulerUnavailable
-from orchestrator.failures import JobFailure
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.settings import JobResources

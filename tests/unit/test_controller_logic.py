@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from orchestrator import events, layout
+from orchestrator.causes import JobFailure
 from orchestrator.checkpoints import write_marker
 from orchestrator.controller import Controller
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.events import JobFailed, Submitted, encode
-from orchestrator.failures import JobFailure
 from orchestrator.journal import Journal, read_events
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef, JobRequest

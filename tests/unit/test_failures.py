@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import entrypoint, failures, layout
-from orchestrator.failures import JobFailure, JobInputError
+from orchestrator.causes import JobFailure
+from orchestrator.failures import JobInputError
 from orchestrator.scheduler import JobRef
 from orchestrator.submitit_backend import SubmititScheduler
 

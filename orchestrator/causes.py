@@ -1,0 +1,23 @@
+"""Why a job failed, as a value carried between processes: input, oom, nan or other.
+
+The job writes its cause in a structured file (orchestrator.failures) and the controller's
+policy decides on it (orchestrator.policy): an input error is not retried, out of memory
+re-plans the batch, a NaN loss ends the trial, anything else is retried. Pure: both sides
+and the pure policy import it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+CAUSES = ("input", "oom", "nan", "other")
+INPUT, OOM, NAN, OTHER = CAUSES
+# a user's script exiting with one of these failed on how it was called, not on the node:
+# 126 not executable, 127 command not found (shells), 2 usage (argparse, bash syntax errors,
+# `python missing.py`)
+INPUT_EXIT_CODES = (2, 126, 127)
+
+
+class JobFailure(NamedTuple):
+    cause: str | None  # one of CAUSES; None: the job said nothing, classify its text
+    reason: str  # one line, "" when nothing is known
