@@ -1,0 +1,10 @@
+"""The jobs: what runs on the compute nodes, in the users' environment.
+
+`jobs.train` fine-tunes one classifier with the Hugging Face Trainer (the users' recipe,
+accelerate for several processes) and leaves plan, complete checkpoints and a done file
+where `orchestrator.layout` says; `jobs.infer` evaluates one checkpoint on the validation
+and test splits in length-sorted batches and writes one JSON result. `jobs.data` reads the
+users' CSV/JSONL files or a hub dataset, `jobs.synthetic` and `jobs.tiny_model` make the
+offline data and model the demo and the tests use. They import torch and transformers; the
+controller imports none of them.
+"""
