@@ -3,7 +3,7 @@
 
     python scripts/reliability.py [--kills N] [--soak]
 
-1. The kill -9 campaign on the real local SLURM cluster (tests/slurm/faultkit.py): one
+1. The kill -9 campaign on the real local SLURM cluster (tests/slurm/faults.py): one
    reference search, then N searches whose controller is killed at a stratified random
    point (by time or by journal line, the finish included), twice in two cases out of five,
    each rerun to its end and checked: same decision, nothing submitted or evaluated twice,
@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.slurm import faultkit  # noqa: E402
+from bench import faults  # noqa: E402
 
 OUT = ROOT / "RELIABILITY.md"
 PYTEST_FILES = ("tests/slurm/test_faults.py", "tests/e2e/test_bad_input.py")
@@ -75,7 +75,7 @@ LIMITATIONS = """\
   lose the jobs of whatever else runs on this shared cluster (other tests, benchmarks).
 - Kill points are sampled at 5 ms resolution over time and journal lines; a window shorter
   than that (between two system calls) is reached only by the targeted tests, which stall a
-  scheduler command at the exact point with a PATH wrapper (tests/slurm/faultkit.py).
+  scheduler command at the exact point with a PATH wrapper (tests/slurm/faults.py).
 - Every search uses the users' own fake scripts (tests/fixtures/byo): the built-in training
   and inference jobs (torch) meet faults only in tests/e2e/test_bad_input.py (bad data) and
   in the other suites' kill/resume tests.
@@ -157,8 +157,8 @@ def machine() -> str:
             f"Python {platform.python_version()}, commit {commit}")
 
 
-def campaign_section(title: str, reference: faultkit.Reference,
-                     cases: list[faultkit.KillCase], when: str) -> tuple[str, dict[str, object]]:
+def campaign_section(title: str, reference: faults.Reference,
+                     cases: list[faults.KillCase], when: str) -> tuple[str, dict[str, object]]:
     passed = sum(c.passed for c in cases)
     failed = [c for c in cases if not c.passed]
     walls = [c.wall_s for c in cases]
@@ -172,8 +172,8 @@ def campaign_section(title: str, reference: faultkit.Reference,
     }
     lines = [f"### {title}", "",
              f"Run {when}. Reference: `{reference.decision[0]}` at step "
-             f"{faultkit.DECISION_STEP}, {reference.duration_s:.1f} s "
-             f"({reference.timeline_s:.1f} s with pauses capped at {faultkit.GAP_CAP_S} s: "
+             f"{faults.DECISION_STEP}, {reference.duration_s:.1f} s "
+             f"({reference.timeline_s:.1f} s with pauses capped at {faults.GAP_CAP_S} s: "
              f"the kill moments are drawn over that), {reference.lines} journal lines. "
              f"{data['kills']} kills over {len(cases)} searches "
              f"({sum(len(c.kills) == 2 for c in cases)} killed twice); median "
@@ -215,7 +215,7 @@ def soak_from(previous: str) -> tuple[str, dict[str, object] | None]:
 def render(args: argparse.Namespace, started: datetime, wall_s: float,
            kills_text: str, soak: tuple[str, dict[str, object] | None],
            pytest_cases: list[Case], pytest_s: float,
-           reference: faultkit.Reference, cases: list[faultkit.KillCase]) -> str:
+           reference: faults.Reference, cases: list[faults.KillCase]) -> str:
     by_kind: dict[str, list[Case]] = {}
     for case in pytest_cases:
         by_kind.setdefault(kind_of(case.name), []).append(case)
@@ -240,7 +240,7 @@ def render(args: argparse.Namespace, started: datetime, wall_s: float,
         "",
         "The tests themselves: `tests/slurm/test_faults.py` (in CI: the random campaign with "
         "FAULTS_KILLS=10, the exact kill points, slurmctld, slurmdbd, the node) and "
-        "`tests/e2e/test_bad_input.py`; helpers in `tests/slurm/faultkit.py` and "
+        "`tests/e2e/test_bad_input.py`; helpers in `tests/slurm/faults.py` and "
         "`tests/e2e/badkit.py`. A case counts as passed when every assertion holds; a strict "
         "xfail test (an open controller bug, listed below) counts as tried, not passed.",
         "",
@@ -317,13 +317,13 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reliability-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"working in {workdir}")
-    up = subprocess.run([str(faultkit.LOCAL_SLURM), "up"], capture_output=True, text=True,
+    up = subprocess.run([str(faults.LOCAL_SLURM), "up"], capture_output=True, text=True,
                         check=False)
     if up.returncode != 0:
         print(f"scripts/local-slurm up failed:\n{up.stdout}{up.stderr}", file=sys.stderr)
         return 2
     say(f"kill -9 campaign: {kills} cases")
-    reference, cases = faultkit.run_campaign(workdir / "kills", kills, progress=say)
+    reference, cases = faults.run_campaign(workdir / "kills", kills, progress=say)
     when = f"{started:%Y-%m-%d}, N={kills}"
     title = f"Soak: {kills} kills" if args.soak else f"This run: {kills} kills"
     kills_text, data = campaign_section(title, reference, cases, when)
@@ -336,13 +336,13 @@ def main() -> int:
         soak = soak_from(previous)
         if not soak[0]:
             soak = (f"No soak (`--soak`, {SOAK_KILLS} kills) has been recorded yet.", None)
-    waited = faultkit.wait_for_benchmarks(say=say)
+    waited = faults.wait_for_benchmarks(say=say)
     if waited:
         say(f"waited {waited:.0f} s for benchmarks to end")
     try:
         pytest_cases, pytest_s = run_pytest(workdir)
     finally:
-        faultkit.restore_cluster()
+        faults.restore_cluster()
     text = render(args, started, time.monotonic() - t0, kills_text, soak, pytest_cases,
                   pytest_s, reference, cases)
     args.out.write_text(text)

@@ -1,7 +1,7 @@
 """Faults on the real local SLURM cluster, with the users' own fake scripts: kill -9 of the
 controller anywhere in a search, slurmctld restarted, slurmdbd (so sacct) down for a minute,
 the node drained or set DOWN under running jobs; and kill -9 at exact windows (a scheduler
-command stalled there by a PATH wrapper: tests/slurm/faultkit.py). Every search must end
+command stalled there by a PATH wrapper: bench/faults.py). Every search must end
 with the decision of an uninterrupted run, nothing submitted or evaluated twice, no result
 lost. A strict xfail test is an open controller bug, its reason in one line.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faultkit as fk
+from bench import faults as fk
 import pytest
 
 from orchestrator.requests import job_name

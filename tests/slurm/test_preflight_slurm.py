@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import faultkit as fk
+from bench import faults as fk
 import pytest
 from searchkit import byo_overrides, counting_path, search_dir
 

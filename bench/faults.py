@@ -1,5 +1,5 @@
 """Fault injection on the real local SLURM cluster, shared by tests/slurm/test_faults.py and
-scripts/reliability.py: the kill -9 campaign, scheduler-call wrappers that can stall at an
+scripts/reliability.py (so it lives outside tests/): the kill -9 campaign, scheduler-call wrappers that can stall at an
 exact point, and the daemon/node faults with their guaranteed repair.
 
 Every search here runs the users' own fake scripts (tests/fixtures/byo): training writes a
@@ -28,12 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # scripts/reliability.py imports this file directly
-    sys.path.insert(0, str(ROOT))
+from bench.scenario import journal_events
+from bench.slurmtools import which
 
-from tests.e2e.searchrun import events  # noqa: E402
-from tests.slurm.searchkit import which  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BYO = ROOT / "tests" / "fixtures" / "byo"
 LOCAL_SLURM = ROOT / "scripts" / "local-slurm"
@@ -105,20 +103,20 @@ def journal_lines(directory: Path) -> int:
 
 
 def last_event(directory: Path) -> str:
-    evs = events(directory)
+    evs = journal_events(directory)
     return str(evs[-1]["event"]) if evs else "(no journal)"
 
 
 def decision(directory: Path) -> Decision:
     summary = json.loads((directory / "summary.json").read_text())
-    ended = [(e["trial"], e["how"], e.get("step")) for e in events(directory)
+    ended = [(e["trial"], e["how"], e.get("step")) for e in journal_events(directory)
              if e["event"] == "trial_ended"]
     return str(summary["status"]), ended
 
 
 # --------------------------------------------------------------------------- tool wrappers
 WRAPPER = """#!/bin/sh
-# logs every call to {name}; see tests/slurm/faultkit.py (tool_wrappers)
+# logs every call to {name}; see bench/faults.py (tool_wrappers)
 log="{log}"
 parent=$PPID
 if [ "{name}" = sbatch ] && [ "$1" = --test-only ]; then  # the preflight: submits nothing
@@ -290,7 +288,7 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
     """
     found = Findings()
     problems = found.problems
-    evs = events(directory)
+    evs = journal_events(directory)
     raw = (directory / "journal.jsonl").read_text().splitlines()
     if len(raw) != len(evs):
         problems.append(f"journal has {len(raw) - len(evs)} unparsable line(s)")
@@ -415,7 +413,7 @@ def reference_run(workdir: Path) -> Reference:
     code = run(overrides(directory), controller_env(tools), workdir / "reference.log")
     duration = time.monotonic() - started
     problems = [] if code == 0 else [f"exit {code}"]
-    times = [float(e["t"]) - wall for e in events(directory)]
+    times = [float(e["t"]) - wall for e in journal_events(directory)]
     reference = Reference(decision(directory) if code == 0 else ("", []), duration,
                           len(times), times)
     found = check_search(directory, ("target_reached", [(1, "target_reached", 500)]), log)
@@ -491,7 +489,7 @@ def _kill_at(case: KillCase, args: list[str], env: dict[str, str], out: Path,
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         case.kills.append(f"{where} after {last_event(directory)}")
-        case.interrupted += sorted(in_flight(events(directory)))
+        case.interrupted += sorted(in_flight(journal_events(directory)))
         return True
     case.missed.append(f"{where}: ended first (exit {proc.returncode})")
     return False
