@@ -1,6 +1,7 @@
 """Fault injection on the real local SLURM cluster, shared by tests/slurm/test_faults.py and
-scripts/reliability.py (so it lives outside tests/): the kill -9 campaign, scheduler-call wrappers that can stall at an
-exact point, and the daemon/node faults with their guaranteed repair.
+scripts/reliability.py (so it lives outside tests/): the kill -9 campaign, scheduler-call
+wrappers that can stall at an exact point, and the daemon/node faults with their guaranteed
+repair.
 
 Every search here runs the users' own fake scripts (tests/fixtures/byo): training writes a
 checkpoint every `every_s` seconds, inference prints the legacy accuracy line from `CURVE`,
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.scenario import journal_events
-from bench.slurmtools import which
+from bench.slurmtools import cancel, sacct_since, squeue_rows, which
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,12 +204,8 @@ def sacct_rows(name_prefix: str, ids: Sequence[str] = ()) -> list[tuple[str, str
     """
     deadline = time.monotonic() + 20
     while True:
-        out = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-S", "now-3hours", "-o", "JobID,JobName%100,State"],
-            capture_output=True, text=True, check=False, timeout=60).stdout
-        rows = [tuple(line.split("|")[:3]) for line in out.splitlines() if line.count("|") >= 2]
-        mine = [(r[0], r[1], r[2].split()[0] if r[2] else "") for r in rows
-                if r[1].startswith(name_prefix)]
+        mine = [(r.job_id, r.name, r.state) for r in sacct_since(time.time() - 3 * 3600)
+                if r.name.startswith(name_prefix)]
         if {m[0] for m in mine} >= set(ids) or time.monotonic() > deadline:
             return mine
         time.sleep(1)
@@ -216,18 +213,14 @@ def sacct_rows(name_prefix: str, ids: Sequence[str] = ()) -> list[tuple[str, str
 
 def squeue_jobs(name_prefix: str) -> list[tuple[str, str, str, str]]:
     """(job id, name, state, reason) of this search's jobs that slurmctld still holds."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%r"], capture_output=True,
-                         text=True, check=False, timeout=60).stdout
-    rows = [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 3]
-    return [(r[0], r[1], r[2], r[3]) for r in rows if r[1].startswith(name_prefix)]
+    return [r for r in squeue_rows() if r[1].startswith(name_prefix)]
 
 
 def cancel_leftovers(directory: Path) -> list[str]:
     """scancel whatever job of this search slurmctld still holds (tests clean up after
     themselves); the ids cancelled."""
     ids = [r[0] for r in squeue_jobs(directory.name + "-")]
-    if ids:
-        subprocess.run(["scancel", *ids], capture_output=True, check=False, timeout=60)
+    cancel(ids)
     return ids
 
 

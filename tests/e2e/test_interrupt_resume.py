@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.submitit_backend import _group_members
-from tests.e2e.searchrun import cli, events, start, submissions, summary, wait_for
+from tests.support.cli import cli, start
+from tests.support.journal import events, submissions, summary, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import faults as fk
 import pytest
 
+from bench import faults as fk
 from orchestrator.requests import job_name
-from tests.e2e.searchrun import events
+from tests.support.journal import events
+from tests.support.slurm import job_state
 
 pytestmark = pytest.mark.slurm
 
@@ -225,7 +226,7 @@ def test_a_job_id_reused_by_another_job_is_never_cancelled(
         journal.write_text("".join(lines))
         assert fk.run(args, env, tmp_path / "second.log") == 0
         assert fk.decision(directory) == REFERENCE
-        state = fk.wait_for(lambda: slurm_state(foreign), 30, "the foreign job's sacct row")
+        state = fk.wait_for(lambda: job_state(foreign), 30, "the foreign job's sacct row")
         # still queued or running (a busy node may hold it PENDING), never cancelled
         assert state in ("RUNNING", "PENDING"), (
             f"the foreign job {foreign} was {state} by the controller")
@@ -233,14 +234,6 @@ def test_a_job_id_reused_by_another_job_is_never_cancelled(
         subprocess.run(["scancel", foreign], capture_output=True, check=False)
 
 
-def slurm_state(job_id: str) -> str:
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id],
-                         capture_output=True, text=True, check=False).stdout.split()
-    return out[0] if out else ""
-
-
-# --------------------------------------------------------------------------- slurmctld
-@pytest.mark.timeout(3600)
 def test_slurmctld_restarted_during_a_search(
         exclusive_cluster: object, tmp_path: Path, directory: Path,
         record_property: Record) -> None:

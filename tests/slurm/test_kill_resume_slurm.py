@@ -7,9 +7,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from searchkit import ONLY_FIFTH, byo_overrides, sacct_jobs, search_dir
 
-from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
+from tests.support.cli import cli, start
+from tests.support.journal import evaluations, events, submissions, summary, wait_for
+from tests.support.searches import ONLY_FIFTH, byo_overrides, search_dir
+from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
 

@@ -10,11 +10,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import faults as fk
 import pytest
-from searchkit import byo_overrides, counting_path, search_dir
 
-from tests.e2e.searchrun import cli, start, summary, wait_for
+from bench import faults as fk
+from tests.support.cli import cli, start
+from tests.support.journal import summary, wait_for
+from tests.support.searches import byo_overrides, search_dir
+from tests.support.slurm import counting_path
 
 pytestmark = pytest.mark.slurm
 
