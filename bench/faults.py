@@ -291,14 +291,35 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
     got = decision(directory)
     if got != reference:
         problems.append(f"decision {got} differs from the reference {reference}")
+    problems += _once_each(evs, max_attempts)
+    problems += _checkpoints_evaluated(directory, evs, require_values)
+    problems += _scheduler_clean(directory, evs, sbatch_log)
+    best = directory / "best" / "best.json"
+    if not best.exists() or json.loads(best.read_text())["step"] != DECISION_STEP:
+        problems.append("best/ does not hold the deciding checkpoint")
+    stale = sorted(p.name for p in directory.glob(".best-*"))
+    if stale:
+        problems.append(f"staging copies left behind: {stale}")
+    return found
+
+
+def _once_each(evs: Sequence[dict[str, Any]], max_attempts: int) -> list[str]:
+    """Every intent journaled once, every piece of work tried at most `max_attempts` times,
+    every checkpoint evaluated at most once."""
     intents = Counter(e["key"] for e in evs if e["event"] == "submit_intent")
-    problems += [f"{k}: {n} submit_intent events" for k, n in intents.items() if n > 1]
+    problems = [f"{k}: {n} submit_intent events" for k, n in intents.items() if n > 1]
     work = Counter((e["kind"], e["trial"], e.get("step")) for e in evs
                    if e["event"] == "submit_intent")
     problems += [f"{w}: submitted {n} times" for w, n in work.items() if n > max_attempts]
-    job_ids = {e["job_id"] for e in evs if e["event"] == "submitted" and e.get("job_id")}
     evaluated = Counter((e["trial"], e["step"]) for e in evs if e["event"] == "evaluation")
-    problems += [f"{k}: evaluated {n} times" for k, n in evaluated.items() if n > 1]
+    return problems + [f"{k}: evaluated {n} times" for k, n in evaluated.items() if n > 1]
+
+
+def _checkpoints_evaluated(directory: Path, evs: Sequence[dict[str, Any]],
+                           require_values: bool) -> list[str]:
+    """Every complete checkpoint up to the decision journaled and evaluated (with the curve's
+    value), unless the controller cancelled its evaluation before it delivered."""
+    problems = []
     values = {(e["trial"], e["step"]): e.get("value") for e in evs if e["event"] == "evaluation"}
     on_disk = sorted(int(p.name.split("-")[1]) for p in
                      (directory / "trials" / "001").glob("checkpoint-*")
@@ -314,15 +335,23 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
         elif require_values and values[(1, step)] != CURVE[step // 100 - 1]:
             problems.append(f"checkpoint {step}: value {values[(1, step)]}, "
                             f"expected {CURVE[step // 100 - 1]}")
+    return problems
 
+
+def _scheduler_clean(directory: Path, evs: Sequence[dict[str, Any]],
+                     sbatch_log: Path | None) -> list[str]:
+    """sacct knows only journaled jobs (the expected training jobs among them), sbatch ran
+    once per job name, and nothing of the search is left in the queue (cancelled if so)."""
+    problems = []
     prefix = directory.name + "-"
-
+    job_ids = {e["job_id"] for e in evs if e["event"] == "submitted" and e.get("job_id")}
     rows = sacct_rows(prefix, sorted(job_ids))
     orphans = [r for r in rows if r[0] not in job_ids]
     if orphans:
         problems.append(f"sacct holds jobs the journal does not know: {orphans}")
     trains = [r for r in rows if "-train-" in r[1] and r[0] in job_ids]
-    expected = len([k for k in intents if k.startswith("train-")])
+    expected = len({e["key"] for e in evs if e["event"] == "submit_intent"
+                    and e["key"].startswith("train-")})
     if len(trains) != expected:
         problems.append(f"sacct holds {len(trains)} journaled training jobs, expected "
                         f"{expected}: {trains}")
@@ -334,15 +363,8 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
     left = wait_until_gone(prefix)
     if left:
         problems.append(f"jobs still queued after the search ended: {left}")
-    if left:  # ours: do not leave them to the next test
-        cancel_leftovers(directory)
-    best = directory / "best" / "best.json"
-    if not best.exists() or json.loads(best.read_text())["step"] != DECISION_STEP:
-        problems.append("best/ does not hold the deciding checkpoint")
-    stale = sorted(p.name for p in directory.glob(".best-*"))
-    if stale:
-        problems.append(f"staging copies left behind: {stale}")
-    return found
+        cancel_leftovers(directory)  # ours: do not leave them to the next test
+    return problems
 
 
 # --------------------------------------------------------------------------- kill -9 campaign
