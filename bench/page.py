@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -125,7 +125,7 @@ def _run_rows(runs: Obj, names: list[str]) -> list[list[str]]:
     def exit_after(run: Obj) -> str:
         return _s(run["t_exit"] - run["t_launch"]) if run.get("t_exit") else "-"
 
-    spec = [
+    spec: list[tuple[str, Callable[[Obj], object]]] = [
         ("time to decision (s)", lambda r: _s(r.get("time_to_decision_s"))),
         ("decided: outcome, checkpoint step",
          lambda r: f"{r.get('outcome')}, {r.get('decided_step')}"),

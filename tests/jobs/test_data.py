@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.data import Example, label_id, load_splits, load_test, split_validation
+from jobs.data import Example, load_splits, load_test, split_validation
+from orchestrator.labels import label_id
 from orchestrator.settings import DataSettings
 
 STARS = {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive"}

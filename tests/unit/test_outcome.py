@@ -22,7 +22,7 @@ STARTED = [
     {"event": "submit_intent", "t": 1_700_000_002.0, "key": "train-t001-a0", "kind": "train",
      "trial": 1, "step": None, "attempt": 0, "folder": "/f"},
 ]
-EVALUATED = [
+EVALUATED: list[dict[str, Any]] = [
     *STARTED,
     {"event": "submitted", "t": 1_700_000_002.0, "key": "train-t001-a0", "job_id": "77"},
     {"event": "checkpoint", "t": 1_700_000_010.0, "trial": 1, "step": 100, "path": "/o/c-100"},
