@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import badkit as bk
-from tests.support.cli import cli
+from tests.support.cli import cli, start
 from tests.support.config_errors import assert_one_line_per_problem
 from tests.support.journal import by_step, strict_events, summary
 from tests.support.slurm import fake_scheduler
@@ -193,15 +192,15 @@ def test_data_file_deleted_after_the_checks_fails_the_trial_without_a_retry(
             f"data.test_file={test}", "model=tiny", "train.max_steps=20", "train.save_steps=10",
             "train.eval_steps=10", f"search.dir={directory}", "search.target=0.8",
             "search.train_retries=2", "executor.poll_interval_s=0.5", "--plain"]
-    proc = subprocess.Popen([bk.PY, "-m", "orchestrator", *args], cwd=bk.ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    log = tmp_path / "controller.log"
+    proc = start(*args, log=log)
     deadline = time.monotonic() + 60
     while not any(e["event"] == "submitted" for e in strict_events(directory)):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.01)
     train.unlink()  # after validation, before the job reads it
-    output, _ = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    output = log.read_text()
     assert proc.returncode == 3, output  # the search failed
     data = summary(directory)
     trial = data["trials"][0]
@@ -232,9 +231,7 @@ def test_unwritable_search_dir(tmp_path: Path, note: Note) -> None:
 def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     args = bk.search(directory, train=bk.own_train("--checkpoints 8 --every-s 0.6"))
-    with open(tmp_path / "first.log", "wb") as log:
-        proc = subprocess.Popen([bk.PY, "-m", "orchestrator", *args], cwd=bk.ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = start(*args, log=tmp_path / "first.log")
     deadline = time.monotonic() + 120
     while sum(e["event"] == "evaluation" for e in strict_events(directory)) < 2:
         assert time.monotonic() < deadline and proc.poll() is None
