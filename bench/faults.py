@@ -1,7 +1,7 @@
 """Fault injection on the real local SLURM cluster, shared by tests/slurm/test_faults.py and
 scripts/reliability.py (so it lives outside tests/): the kill -9 campaign, scheduler-call
-wrappers that can stall at an exact point, and the daemon/node faults with their guaranteed
-repair.
+wrappers that can stall at an exact point, and the invariants every faulted search must keep
+(the daemon and node faults are in bench.daemons).
 
 Every search here runs the users' own fake scripts (tests/fixtures/byo): training writes a
 checkpoint every `every_s` seconds, inference prints the legacy accuracy line from `CURVE`,
@@ -12,7 +12,6 @@ that every faulted run must reproduce.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -24,18 +23,17 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.scenario import journal_events
-from bench.slurmtools import cancel, sacct_since, squeue_rows, which
+from bench.slurmtools import SCHED_COMMANDS, cancel, sacct_since, squeue_rows, which
 
 ROOT = Path(__file__).resolve().parents[1]
 
 BYO = ROOT / "tests" / "fixtures" / "byo"
-LOCAL_SLURM = ROOT / "scripts" / "local-slurm"
 PY = sys.executable
 
 # only checkpoint 5 reaches 80 and the curve falls after it: the decision cannot depend on
@@ -43,7 +41,6 @@ PY = sys.executable
 CURVE = (40.0, 55.0, 62.0, 70.0, 81.0, 76.0, 74.0, 72.0, 71.0, 70.0, 69.0, 68.0)
 TARGET = 80.0
 DECISION_STEP = 500
-SCHEDULER_TOOLS = ("sbatch", "scancel", "sacct", "squeue", "scontrol")
 Decision = tuple[str, list[tuple[int, str, int | None]]]
 
 
@@ -178,7 +175,7 @@ def tool_wrappers(folder: Path) -> tuple[Path, Path]:
     bin_dir = folder / "tool-bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     log = folder / "scheduler-calls.log"
-    for name in SCHEDULER_TOOLS:
+    for name in SCHED_COMMANDS:
         script = bin_dir / name
         script.write_text(WRAPPER.format(name=name, log=log, real=which(name)))
         script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -529,84 +526,6 @@ def run_campaign(workdir: Path, kills: int, seed: int = 20261123,
         if progress:
             progress(case.line())
     return reference, cases
-
-
-# --------------------------------------------------------------------------- daemons, node
-def benchmarks_running() -> bool:
-    return subprocess.run(["pgrep", "-f", "python -m bench"], capture_output=True,
-                          check=False).returncode == 0
-
-
-def wait_for_benchmarks(timeout_s: float = 2700, poll_s: float = 30,
-                        say: Callable[[str], None] | None = None) -> float:
-    """Wait until no `python -m bench` runs (they time the shared cluster); seconds waited.
-
-    Raises TimeoutError after `timeout_s`: never stop a daemon under a benchmark.
-    """
-    started = time.monotonic()
-    while benchmarks_running():
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"benchmarks still running after {timeout_s:.0f} s")
-        if say:
-            say("waiting for `python -m bench` to finish before touching the daemons")
-        time.sleep(poll_s)
-    return time.monotonic() - started
-
-
-def daemon_pid(name: str) -> int:
-    """The pid in /run/<name>.pid, checked against /proc/PID/comm (pidfiles go stale)."""
-    pid = int(Path(f"/run/{name}.pid").read_text().split()[0])
-    comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    if comm != name:
-        raise RuntimeError(f"/run/{name}.pid holds {pid}, which is {comm!r}, not {name}")
-    return pid
-
-
-def stop_daemon(name: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
-    """Stop one daemon by its pidfile; returns its pid once the process is gone."""
-    pid = daemon_pid(name)
-    os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-                break  # a zombie of whoever started it: gone for our purpose
-        time.sleep(0.1)
-    return pid
-
-
-def node_name() -> str:
-    return subprocess.run(["hostname", "-s"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
-def set_node(state: str, reason: str = "faultkit test") -> subprocess.CompletedProcess[str]:
-    args = ["scontrol", "update", f"nodename={node_name()}", f"state={state}"]
-    if state != "resume":
-        args.append(f"reason={reason}")
-    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
-
-
-def node_state() -> str:
-    """The node's state as sinfo shows it (once, though it is in two partitions)."""
-    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
-                         check=False, timeout=60).stdout.split()
-    return ",".join(sorted(set(out)))
-
-
-def restore_cluster() -> None:
-    """Bring every daemon back and the node into service: safe to call at any time."""
-    subprocess.run([str(LOCAL_SLURM), "up"], capture_output=True, text=True, check=False,
-                   timeout=900)
-    set_node("resume")  # "Invalid node state" when it is already in service: harmless
-
-
-@contextlib.contextmanager
-def cluster_restored() -> Iterator[None]:
-    try:
-        yield
-    finally:
-        restore_cluster()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import faults  # noqa: E402
+from bench import daemons, faults  # noqa: E402
 
 OUT = ROOT / "RELIABILITY.md"
 PYTEST_FILES = ("tests/slurm/test_faults.py", "tests/e2e/test_bad_input.py")
@@ -345,7 +345,7 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reliability-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"working in {workdir}")
-    up = subprocess.run([str(faults.LOCAL_SLURM), "up"], capture_output=True, text=True,
+    up = subprocess.run([str(daemons.LOCAL_SLURM), "up"], capture_output=True, text=True,
                         check=False)
     if up.returncode != 0:
         print(f"scripts/local-slurm up failed:\n{up.stdout}{up.stderr}", file=sys.stderr)
@@ -364,13 +364,13 @@ def main() -> int:
         soak = soak_from(previous)
         if not soak[0]:
             soak = (f"No soak (`--soak`, {SOAK_KILLS} kills) has been recorded yet.", None)
-    waited = faults.wait_for_benchmarks(say=say)
+    waited = daemons.wait_for_benchmarks(say=say)
     if waited:
         say(f"waited {waited:.0f} s for benchmarks to end")
     try:
         pytest_cases, pytest_s = run_pytest(workdir)
     finally:
-        faults.restore_cluster()
+        daemons.restore_cluster()
     text = render(args, started, time.monotonic() - t0, kills_text, soak, pytest_cases,
                   pytest_s, reference, cases)
     args.out.write_text(text)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from bench import daemons
 from bench import faults as fk
 from orchestrator.requests import job_name
 from tests.support.journal import events
@@ -42,12 +43,12 @@ Record = Callable[[str, object], None]  # pytest's record_property fixture
 def exclusive_cluster(slurm_cluster: object, record_property: Record,
                       ) -> Iterator[object]:
     """The cluster, once no benchmark runs on it; always brought back afterwards."""
-    waited = fk.wait_for_benchmarks(BENCH_WAIT_S)
+    waited = daemons.wait_for_benchmarks(BENCH_WAIT_S)
     record_property("waited_for_benchmarks_s", round(waited))
     try:
         yield slurm_cluster
     finally:
-        fk.restore_cluster()
+        daemons.restore_cluster()
 
 
 @pytest.fixture
@@ -241,8 +242,8 @@ def test_slurmctld_restarted_during_a_search(
     proc = fk.start(fk.overrides(directory), fk.controller_env(tools), tmp_path / "c.log")
     try:
         fk.wait_for(lambda: _has(directory, "evaluation", step=200), 120, "two evaluations")
-        with fk.cluster_restored():
-            pid = fk.stop_daemon("slurmctld", signal.SIGTERM)
+        with daemons.cluster_restored():
+            pid = daemons.stop_daemon("slurmctld", signal.SIGTERM)
             down = time.monotonic()
         outage = time.monotonic() - down
         code = proc.wait(timeout=300)
@@ -271,7 +272,7 @@ def slurmctld_outage(slurm_cluster: object, tmp_path_factory: pytest.TempPathFac
                      ) -> Iterator[Outage]:
     """slurmctld down 15 s (longer than sbatch's own retries, ~9 s) while checkpoints keep
     coming; then, if the controller gave up, the same command once more."""
-    fk.wait_for_benchmarks(BENCH_WAIT_S)
+    daemons.wait_for_benchmarks(BENCH_WAIT_S)
     tmp = tmp_path_factory.mktemp("slurmctld-outage")
     directory = fk.new_search_dir(tmp, "ctld")
     tools, log = fk.tool_wrappers(tmp)
@@ -279,8 +280,8 @@ def slurmctld_outage(slurm_cluster: object, tmp_path_factory: pytest.TempPathFac
     proc = fk.start(args, env, tmp / "first.log")
     try:
         fk.wait_for(lambda: _has(directory, "evaluation", step=200), 120, "two evaluations")
-        with fk.cluster_restored():
-            fk.stop_daemon("slurmctld", signal.SIGTERM)
+        with daemons.cluster_restored():
+            daemons.stop_daemon("slurmctld", signal.SIGTERM)
             down = time.monotonic()
             time.sleep(15)
         outage = time.monotonic() - down
@@ -296,7 +297,7 @@ def slurmctld_outage(slurm_cluster: object, tmp_path_factory: pytest.TempPathFac
         if proc.poll() is None:
             proc.kill()
         fk.cancel_leftovers(directory)
-        fk.restore_cluster()
+        daemons.restore_cluster()
 
 
 @pytest.mark.timeout(3600)
@@ -338,8 +339,8 @@ def test_slurmdbd_down_for_a_minute_nothing_is_called_done_or_lost(
     try:
         fk.wait_for(lambda: _has(directory, "job_state", key="train-t001-a0", state="RUNNING"),
                     120, "training to run")
-        with fk.cluster_restored():
-            fk.stop_daemon("slurmdbd", signal.SIGTERM)
+        with daemons.cluster_restored():
+            daemons.stop_daemon("slurmdbd", signal.SIGTERM)
             failing = subprocess.run(["sacct", "-X", "-n", "-j", "1"], capture_output=True,
                                      check=False, timeout=60).returncode
             down = time.time()
@@ -410,8 +411,8 @@ def test_node_drained_under_running_training(
     try:
         fk.wait_for(lambda: _has(directory, "job_state", key="train-t001-a0", state="RUNNING"),
                     120, "training to run")
-        with fk.cluster_restored():
-            assert fk.set_node("drain").returncode == 0
+        with daemons.cluster_restored():
+            assert daemons.set_node("drain").returncode == 0
             drained = time.time()
             pending = fk.wait_for(lambda: [r for r in fk.squeue_jobs(prefix)
                                            if "-infer-" in r[1] and r[2] == "PENDING"],
@@ -425,7 +426,7 @@ def test_node_drained_under_running_training(
             assert checkpoints, "training stopped writing checkpoints on the drained node"
             still = {r[0] for r in fk.squeue_jobs(prefix) if r[2] == "PENDING"}
             assert {pending[0][0]} <= still, "a job started on the drained node"
-            node = fk.node_state()
+            node = daemons.node_state()
         code = proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
@@ -473,10 +474,10 @@ def test_node_down_under_running_jobs(
                     and any(k.startswith("infer-") and s == "RUNNING"
                             for _, k, s in _job_states(directory)), 120,
                     "training and an evaluation to run")
-        with fk.cluster_restored():
-            down = fk.set_node("down")
+        with daemons.cluster_restored():
+            down = daemons.set_node("down")
             assert down.returncode == 0, down.stderr
-            node = fk.node_state()
+            node = daemons.node_state()
             time.sleep(3)
         code = proc.wait(timeout=400)
     finally:
