@@ -38,6 +38,7 @@ from bench.scenario import (
     ByoScenario,
     Launched,
     RunResult,
+    journal_events,
     launch_legacy,
     launch_ours,
     legacy_result,
@@ -200,8 +201,7 @@ class Bench:
         if not tiny:
             raise RuntimeError("no tiny run to take a checkpoint from")
         search_dir = Path(tiny["runs"]["ours"]["extra"]["search_dir"])
-        events = [json.loads(line) for line in
-                  (search_dir / "journal.jsonl").read_text().splitlines() if line.strip()]
+        events = journal_events(search_dir)
         checkpoints = {e["step"]: e["path"] for e in events if e["event"] == "checkpoint"}
         step = tiny["runs"]["ours"]["decided_step"] or max(checkpoints)
         self.raw["inference"] = measure.inference_speed(
@@ -339,7 +339,7 @@ def _cluster_ok() -> bool:
     return proc.returncode == 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -359,6 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite --out from the existing --results")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.render_only:
         results = json.loads(args.results.read_text(encoding="utf-8"))
@@ -375,6 +380,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-", dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
+    bench = _measure(args, phases, workdir)
+    if not args.keep and args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        bench.log(f"kept {workdir}")
+    return 0
+
+
+def _measure(args: argparse.Namespace, phases: list[str], workdir: Path) -> Bench:
+    """Run the phases, then write results.json and the page; the bench that ran them."""
     tag = f"bench-{uuid.uuid4().hex[:6]}"
     plan = make_plan(args.quick, args.legacy_poll_s, args.legacy_settle_s)
     bench = Bench(plan, workdir, tag)
@@ -395,11 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, met in results["met"].items():
         bench.log(f"  {key}: {report.fmt(results[key])} (target {results['targets'][key]}): "
                   f"{report.verdict(met)}")
-    if not args.keep and args.workdir is None:
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        bench.log(f"kept {workdir}")
-    return 0
+    return bench
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from bench.scenario import (
     PY,
     ROOT,
     ByoScenario,
+    Launched,
     child_env,
     journal_events,
     launch_ours,
@@ -187,22 +188,38 @@ def resume(workdir: Path, prefix: str, scn: ByoScenario) -> dict[str, Any]:
     overrides = ours_byo_overrides(scn, search_dir)
     counter = make_counter(workdir / "calls-resume")
     first = launch_ours("resume-first", overrides, workdir / "resume-first.log", counter)
+    _wait_in_flight(first, search_dir, 3 * scn.save_steps)
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait()
+    t_kill = time.time()
+    pending = _wait_for_pending_results(search_dir)
+    t_ready = time.time()
+    second = launch_ours("resume-second", overrides, workdir / "resume-second.log", counter)
+    wait_all([second], 600)
+    return {"search_dir": str(search_dir), "killed_after_s": t_kill - first.t_launch,
+            "in_flight_at_kill": pending, "waited_for_in_flight_s": t_ready - t_kill,
+            **_rerun_figures(journal_events(search_dir), second)}
+
+
+def _wait_in_flight(first: Launched, search_dir: Path, victim_step: int) -> None:
+    """Until the evaluation of `victim_step` is submitted and not yet journaled (240 s)."""
     deadline = time.monotonic() + 240
-    victim_step = 3 * scn.save_steps
     while True:
         events = journal_events(search_dir)
         submitted = any(e["event"] == "submitted" and e.get("job_id")
                         and layout.infer_key_stem(1, victim_step) in e["key"] for e in events)
         evaluated = {e["step"] for e in events if e["event"] == "evaluation"}
         if submitted and victim_step not in evaluated:
-            break
+            return
         if time.monotonic() > deadline or first.process.poll() is not None:
             first.process.kill()
             raise RuntimeError(f"the first run never had step {victim_step} in flight")
         time.sleep(0.1)
-    os.kill(first.process.pid, signal.SIGKILL)
-    first.process.wait()
-    t_kill = time.time()
+
+
+def _wait_for_pending_results(search_dir: Path) -> list[int]:
+    """The steps whose evaluation the kill left in flight, once their jobs have written their
+    output (120 s at most)."""
     events = journal_events(search_dir)
     evaluated = {e["step"] for e in events if e["event"] == "evaluation"}
     pending = sorted({e["step"] for e in events if e["event"] == "submit_intent"
@@ -212,10 +229,11 @@ def resume(workdir: Path, prefix: str, scn: ByoScenario) -> dict[str, Any]:
         if time.monotonic() > wait_until:
             break
         time.sleep(0.1)
-    t_ready = time.time()
-    second = launch_ours("resume-second", overrides, workdir / "resume-second.log", counter)
-    wait_all([second], 600)
-    events = journal_events(search_dir)
+    return pending
+
+
+def _rerun_figures(events: list[dict[str, Any]], second: Launched) -> dict[str, Any]:
+    """What the rerun did, in seconds after its launch, from the journal."""
     resumed = next((e for e in events if e["event"] == "resumed"), None)
     if resumed is None:
         raise RuntimeError("the rerun journaled no `resumed` event")
@@ -224,10 +242,6 @@ def resume(workdir: Path, prefix: str, scn: ByoScenario) -> dict[str, Any]:
     ended = next((e for e in events if e["event"] == "search_ended"), None)
     intents = [e["key"].rsplit("-a", 1)[0] for e in events if e["event"] == "submit_intent"]
     return {
-        "search_dir": str(search_dir),
-        "killed_after_s": t_kill - first.t_launch,
-        "in_flight_at_kill": pending,
-        "waited_for_in_flight_s": t_ready - t_kill,
         "rerun_resumed_after_s": resumed["t"] - second.t_launch,
         "first_decision_event": first_decision["event"] if first_decision else None,
         "first_decision_step": first_decision.get("step") if first_decision else None,

@@ -3,7 +3,7 @@
 Theory of operation. Every scheduler call that a measured program makes is counted by a
 wrapper script of the same name placed first on that program's PATH: it appends one line
 `<unix time> <command> <args>` to a log and execs the real binary, so the program cannot
-tell the difference (searchkit.counting_path in tests/slurm does the same). Job-seconds come
+tell the difference (tests/support/slurm.py counting_path uses the same wrappers). Job-seconds come
 from sacct's Elapsed of every job allocation whose name starts with a run's prefix, read only
 once every such job has a final state (sacct lags slurmctld by a few seconds).
 """
@@ -218,15 +218,16 @@ def job_seconds(rows: Iterable[SacctRow]) -> float:
 
 
 # ---------------------------------------------------------------------------- clean-up
+def squeue_rows() -> list[tuple[str, str, str, str]]:
+    """(job id, name, state, reason) of every job slurmctld holds (none if squeue fails)."""
+    proc = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%r"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    rows = [line.split("|", 3) for line in proc.stdout.splitlines() if line.count("|") >= 3]
+    return [(r[0].strip(), r[1], r[2], r[3]) for r in rows]
+
+
 def live_jobs_with_prefix(prefix: str) -> list[str]:
-    proc = subprocess.run(["squeue", "-h", "-o", "%i|%j"], capture_output=True, text=True,
-                          timeout=60, check=False)
-    ids = []
-    for line in proc.stdout.splitlines():
-        job_id, _, name = line.partition("|")
-        if name.startswith(prefix):
-            ids.append(job_id.strip())
-    return ids
+    return [r[0] for r in squeue_rows() if r[1].startswith(prefix)]
 
 
 def cancel(job_ids: Sequence[str]) -> None:
@@ -268,10 +269,8 @@ def wait_for_idle(cpus: int, timeout_s: float) -> float:
 
 def other_jobs(prefix: str) -> list[str]:
     """Jobs in the queue that are not the bench's: they share the node and skew timings."""
-    proc = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T"], capture_output=True, text=True,
-                          timeout=60, check=False)
-    return [line for line in proc.stdout.splitlines()
-            if not line.partition("|")[2].startswith(prefix)]
+    return [f"{job_id}|{name}|{state}" for job_id, name, state, _ in squeue_rows()
+            if not name.startswith(prefix)]
 
 
 def slurm_version() -> str:

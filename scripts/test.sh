@@ -11,6 +11,6 @@ else
   echo "test.sh: not root on Debian: the SLURM tests will be skipped"
 fi
 export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
-.venv/bin/ruff check orchestrator jobs tests
+.venv/bin/ruff check orchestrator jobs tests bench scripts
 .venv/bin/mypy
 .venv/bin/python -m pytest -q -ra "$@"

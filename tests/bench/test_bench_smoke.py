@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,9 +95,7 @@ class FakeCluster:
         self.queued: dict[str, int] = {}
         self.argv: list[list[str]] = []
 
-    def __call__(self, argv: list[str]) -> object:
-        import subprocess
-
+    def __call__(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         self.argv.append(argv)
         if argv[0] == "sbatch":
             self.next_id += 1
@@ -124,7 +123,7 @@ def test_legacy_loop_trains_to_the_end_then_evaluates_in_step_order(tmp_path: Pa
     fake = FakeCluster(out_file, (40, 55, 62, 70, 81, 83, 84, 86, 85, 87))
     sleeps: list[float] = []
     loop = LegacyLoop(tmp_path / "run_train.sh", tmp_path / "run_inf.sh", "bert", output,
-                      out_file, 80.0, poll_s=30, settle_s=5, run=fake,  # type: ignore[arg-type]
+                      out_file, 80.0, poll_s=30, settle_s=5, run=fake,
                       sleep=sleeps.append)
     record = loop.run()
     assert [Path(p).name for p in record.checkpoints][:3] == [

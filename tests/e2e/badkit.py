@@ -1,6 +1,6 @@
 """Helpers for tests/e2e/test_bad_input.py: fast local searches with users' scripts that
-misbehave on purpose, stand-in built-in jobs that leave broken results, fake scheduler
-commands that log any call.
+misbehave on purpose, and stand-in built-in jobs that leave broken results (running the CLI,
+reading the journal and the fake scheduler commands are in tests/support).
 
 Also a script: `python badkit.py train|infer ...`, a user's training or inference script
 that can misbehave in the ways listed in `main`.
@@ -12,11 +12,9 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BYO = ROOT / "tests" / "fixtures" / "byo"
@@ -24,7 +22,6 @@ PY = sys.executable
 SELF = Path(__file__).resolve()
 # only checkpoint 5 reaches the target of 80 (percent, as users' scripts print it)
 CURVE = "40,55,62,70,81,76,74,72"
-SCHEDULER_TOOLS = ("sbatch", "scancel", "sacct", "squeue", "scontrol")
 
 
 # --------------------------------------------------------------------------- searches
@@ -47,40 +44,6 @@ def own_train(*flags: str) -> str:
 
 def own_infer(*flags: str) -> str:
     return f"{PY} {SELF} infer {{checkpoint}} --curve {CURVE} " + " ".join(flags)
-
-
-def run_cli(args: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PY, "-m", "orchestrator", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
-                               **(env or {})})
-
-
-def journal(directory: Path) -> list[dict[str, Any]]:
-    path = directory / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def summary(directory: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((directory / "summary.json").read_text())
-    return data
-
-
-def by_step(directory: Path) -> dict[int, dict[str, Any]]:
-    return {e["step"]: e for e in summary(directory)["evaluations"]}
-
-
-def fake_scheduler(folder: Path) -> tuple[dict[str, str], Path]:
-    """A PATH where sbatch/scancel/sacct/squeue/scontrol only log that they were called."""
-    bin_dir = folder / "fake-scheduler"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    log = folder / "scheduler-calls.log"
-    for name in SCHEDULER_TOOLS:
-        script = bin_dir / name
-        script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit 1\n')
-        script.chmod(0o755)
-    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}, log
 
 
 # --------------------------------------------------------------------------- built-in jobs

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import badkit as bk
-from tests.unit.config_lines import assert_one_line_per_problem
+from tests.support.cli import cli, start
+from tests.support.config_errors import assert_one_line_per_problem
+from tests.support.journal import by_step, strict_events, summary
+from tests.support.slurm import fake_scheduler
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +37,14 @@ def note(record_property: Callable[[str, object], None]) -> Note:
 
 
 def _ended(directory: Path) -> list[tuple[int, str, int | None]]:
-    return [(e["trial"], e["how"], e.get("step")) for e in bk.journal(directory)
+    return [(e["trial"], e["how"], e.get("step")) for e in strict_events(directory)
             if e["event"] == "trial_ended"]
 
 
 def _assert_failed_evaluation(directory: Path, step: int, fragment: str, note: Note) -> None:
     """The search reached its target anyway; `step` is a failed evaluation whose error says
     `fragment` on one line and names logs that exist."""
-    evaluation = bk.by_step(directory)[step]
+    evaluation = by_step(directory)[step]
     note(f"step {step} recorded as a failed evaluation: {evaluation['error']} (logs: "
          f"{len(evaluation['logs'] or [])} paths); the search went on: {_ended(directory)}")
     assert evaluation["value"] is None, evaluation
@@ -50,7 +52,7 @@ def _assert_failed_evaluation(directory: Path, step: int, fragment: str, note: N
     assert "\n" not in evaluation["error"]
     assert evaluation["logs"] and all(Path(p).exists() for p in evaluation["logs"]), evaluation
     assert _ended(directory) == REACHED
-    assert bk.summary(directory)["best"]["step"] == 500
+    assert summary(directory)["best"]["step"] == 500
 
 
 # --------------------------------------------------------------------------- bad outputs
@@ -58,7 +60,7 @@ def test_legacy_output_without_the_accuracy_line(tmp_path: Path, note: Note) -> 
     directory = tmp_path / "s"
     infer = f"{bk.PY} {bk.BYO / 'fake_infer.py'} {{checkpoint}} --curve {bk.CURVE} " \
             "--no-line-at 200"
-    done = bk.run_cli(bk.search(directory, infer=infer))
+    done = cli(*bk.search(directory, infer=infer))
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_failed_evaluation(directory, 200, "no line matching", note)
 
@@ -72,7 +74,7 @@ def test_users_metric_that_is_not_a_finite_number(tmp_path: Path, note: Note, fl
     directory = tmp_path / "s"
     args = bk.search(directory, infer=bk.own_infer(flag),
                      extra=("infer.metric_regex='accuracy is (\\S+) %'",))
-    done = bk.run_cli(args)
+    done = cli(*args)
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_failed_evaluation(directory, step, fragment, note)
 
@@ -93,22 +95,22 @@ def test_built_in_result_file_that_is_broken(tmp_path: Path, note: Note, raw: st
             "search.target=0.8", "train.max_steps=600", "train.save_steps=100",
             "train.eval_steps=100", "executor.poll_interval_s=0.5",
             "executor.max_poll_interval_s=1", "executor.fs_interval_s=0.1", "--plain"]
-    done = bk.run_cli(args, cwd=tmp_path, env={"PYTHONPATH": str(stand_in),
-                                              "BADKIT_RESULTS": json.dumps({"200": raw})})
+    done = cli(*args, cwd=tmp_path, env={"PYTHONPATH": str(stand_in),
+                                       "BADKIT_RESULTS": json.dumps({"200": raw})})
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_failed_evaluation(directory, 200, fragment, note)
-    assert bk.by_step(directory)[100]["value"] == 0.4  # the stand-ins did run
+    assert by_step(directory)[100]["value"] == 0.4  # the stand-ins did run
 
 
 def test_checkpoint_that_vanishes_before_its_evaluation(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     args = bk.search(directory, train=bk.own_train("--remove 300"),
                      infer=bk.own_infer("--read-checkpoint --sleep-s 0.5"))
-    done = bk.run_cli(args)
+    done = cli(*args)
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_failed_evaluation(directory, 300, "No such file or directory", note)
     assert not (directory / "trials" / "001" / "checkpoint-300").exists()
-    tried = Counter(e["step"] for e in bk.journal(directory) if e["event"] == "submit_intent"
+    tried = Counter(e["step"] for e in strict_events(directory) if e["event"] == "submit_intent"
                     and e["kind"] == "infer")
     assert tried[300] == 2  # retried once (search.eval_retries=1), then given up
 
@@ -118,9 +120,9 @@ def test_inference_program_that_does_not_exist(tmp_path: Path, note: Note) -> No
     train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 3 --every-s 0.2"
     args = bk.search(directory, train=train, infer="/nonexistent/run_inf.sh {checkpoint}",
                      eval_retries=0)
-    done = bk.run_cli(args)
+    done = cli(*args)
     assert done.returncode == 3, done.stdout + done.stderr  # the search failed
-    data = bk.summary(directory)
+    data = summary(directory)
     note(f"exit 3, status {data['status']}; each evaluation failed: "
          f"{data['evaluations'][0]['error']}")
     assert data["status"] == "failed"
@@ -133,14 +135,14 @@ def test_inference_program_that_does_not_exist(tmp_path: Path, note: Note) -> No
 
 def test_training_program_that_does_not_exist(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
-    done = bk.run_cli(bk.search(directory, train="/nonexistent/run_train.sh {output_dir}"))
+    done = cli(*bk.search(directory, train="/nonexistent/run_train.sh {output_dir}"))
     assert done.returncode == 3, done.stdout + done.stderr  # the search failed
-    trial = bk.summary(directory)["trials"][0]
+    trial = summary(directory)["trials"][0]
     note(f"exit 3, training_reason: {trial['training_reason']}")
     assert trial["training"] == "failed" and trial["ended"] == "train_failed"
     assert "/nonexistent/run_train.sh" in trial["training_reason"]
     assert "\n" not in trial["training_reason"]
-    assert bk.summary(directory)["status"] == "failed"
+    assert summary(directory)["status"] == "failed"
 
 
 # --------------------------------------------------------------------------- bad data
@@ -161,7 +163,7 @@ def test_data_file_that_the_training_job_would_refuse(tmp_path: Path, note: Note
                                                       fragment: str) -> None:
     """data.source=files is read on the login node before anything is submitted: exit 2,
     the file and the fix named, no search.dir made, no scheduler call."""
-    env, calls = bk.fake_scheduler(tmp_path)
+    env, calls = fake_scheduler(tmp_path)
     directory = tmp_path / "s"
     stars = ["1", "2", "3", "4", "5"] * 8
     header = "text,rating" if case == "no-label-column" else "text,stars"
@@ -169,9 +171,9 @@ def test_data_file_that_the_training_job_would_refuse(tmp_path: Path, note: Note
         stars[13] = "7"
     train = _write_csv(tmp_path / "train.csv", header, stars)
     test = _write_csv(tmp_path / "test.csv", "text,stars", stars[:10])
-    done = bk.run_cli(["run", "executor=slurm", "data=files", f"data.train_file={train}",
-                       f"data.test_file={test}", "model=tiny", f"search.dir={directory}",
-                       "search.target=0.8"], env=env)
+    done = cli("run", "executor=slurm", "data=files", f"data.train_file={train}",
+               f"data.test_file={test}", "model=tiny", f"search.dir={directory}",
+               "search.target=0.8", env=env)
     note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"data.train_file={train}: {fragment}" in done.stderr, done.stderr
@@ -190,17 +192,17 @@ def test_data_file_deleted_after_the_checks_fails_the_trial_without_a_retry(
             f"data.test_file={test}", "model=tiny", "train.max_steps=20", "train.save_steps=10",
             "train.eval_steps=10", f"search.dir={directory}", "search.target=0.8",
             "search.train_retries=2", "executor.poll_interval_s=0.5", "--plain"]
-    proc = subprocess.Popen([bk.PY, "-m", "orchestrator", *args], cwd=bk.ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    log = tmp_path / "controller.log"
+    proc = start(*args, log=log)
     deadline = time.monotonic() + 60
-    while not any(e["event"] == "submitted" for e in bk.journal(directory)):
+    while not any(e["event"] == "submitted" for e in strict_events(directory)):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.01)
     train.unlink()  # after validation, before the job reads it
-    output, _ = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    output = log.read_text()
     assert proc.returncode == 3, output  # the search failed
-    data = bk.summary(directory)
+    data = summary(directory)
     trial = data["trials"][0]
     assert data["status"] == "failed"
     assert trial["training"] == "failed" and trial["ended"] == "train_failed"
@@ -214,10 +216,10 @@ def test_data_file_deleted_after_the_checks_fails_the_trial_without_a_retry(
 
 # --------------------------------------------------------------------------- search.dir
 def test_unwritable_search_dir(tmp_path: Path, note: Note) -> None:
-    env, calls = bk.fake_scheduler(tmp_path)
+    env, calls = fake_scheduler(tmp_path)
     # root may write anywhere chmod allows it not to: a path under sysfs is refused even so
-    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8",
-                       "search.dir=/sys/orchestrator-test/search"], env=env)
+    done = cli("run", "executor=slurm", "search.target=0.8",
+               "search.dir=/sys/orchestrator-test/search", env=env)
     note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
@@ -229,11 +231,9 @@ def test_unwritable_search_dir(tmp_path: Path, note: Note) -> None:
 def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     args = bk.search(directory, train=bk.own_train("--checkpoints 8 --every-s 0.6"))
-    with open(tmp_path / "first.log", "wb") as log:
-        proc = subprocess.Popen([bk.PY, "-m", "orchestrator", *args], cwd=bk.ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = start(*args, log=tmp_path / "first.log")
     deadline = time.monotonic() + 120
-    while sum(e["event"] == "evaluation" for e in bk.journal(directory)) < 2:
+    while sum(e["event"] == "evaluation" for e in strict_events(directory)) < 2:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
@@ -242,9 +242,9 @@ def test_torn_last_line_then_the_same_command_resumes(tmp_path: Path, note: Note
     whole = len(journal.read_text().splitlines())
     with open(journal, "ab") as handle:  # as if killed in the middle of a write
         handle.write(b'{"event":"evaluation","trial":1,"st')
-    again = bk.run_cli(args)
+    again = cli(*args)
     assert again.returncode == 0, again.stdout + again.stderr
-    events = bk.journal(directory)  # every line parses: the torn one was cut off
+    events = strict_events(directory)  # every line parses: the torn one was cut off
     note(f"the torn line was cut off, the search resumed ({len(events) - whole} more events) "
          f"and ended {_ended(directory)}")
     assert any(e["event"] == "resumed" for e in events[whole:])
@@ -259,9 +259,9 @@ def test_journal_whose_only_line_is_torn_starts_the_search(tmp_path: Path, note:
     directory = tmp_path / "s"
     directory.mkdir()
     (directory / "journal.jsonl").write_bytes(b'{"event":"search_started","settings":{"da')
-    done = bk.run_cli(bk.search(directory))
+    done = cli(*bk.search(directory))
     assert done.returncode == 0, done.stdout + done.stderr
-    events = bk.journal(directory)
+    events = strict_events(directory)
     note(f"started afresh over the torn line; ended {_ended(directory)}")
     assert events[0]["event"] == "search_started" and "resumed" not in [
         e["event"] for e in events]
@@ -282,9 +282,9 @@ def test_journal_corrupted_in_the_middle(tmp_path: Path, note: Note, bad: bytes)
     journal = directory / "journal.jsonl"
     journal.write_bytes(b"\n".join([first, bad, last]) + b"\n")
     before = journal.read_bytes()
-    env, calls = bk.fake_scheduler(tmp_path)
-    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}"],
-                      env=env)
+    env, calls = fake_scheduler(tmp_path)
+    done = cli("run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
+              env=env)
     note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -297,18 +297,18 @@ def test_journal_corrupted_in_the_middle(tmp_path: Path, note: Note, bad: bytes)
 def test_search_dir_holding_a_different_search(tmp_path: Path, note: Note) -> None:
     directory = tmp_path / "s"
     train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 5 --every-s 0.2"
-    first = bk.run_cli(bk.search(directory, train=train))
+    first = cli(*bk.search(directory, train=train))
     assert first.returncode == 0, first.stdout + first.stderr
     before = (directory / "journal.jsonl").read_bytes()
     changed = bk.search(directory, train=train, target=85)
-    refused = bk.run_cli(changed)
+    refused = cli(*changed)
     note(f"exit {refused.returncode}: {refused.stderr.strip()}; --force-resume re-judges it")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "different settings (search.target)" in refused.stderr
     assert "--force-resume" in refused.stderr
     assert (directory / "journal.jsonl").read_bytes() == before
-    forced = bk.run_cli([*changed, "--force-resume"])
+    forced = cli(*changed, "--force-resume")
     # never the old outcome as if it met the new target: re-judged, nothing reaches 85
     assert forced.returncode == 1, forced.stdout + forced.stderr
     assert "status: exhausted" in forced.stdout
@@ -334,10 +334,10 @@ SLURM_BAD = [
                          ids=[" ".join(b[0]) for b in SLURM_BAD])
 def test_bad_configuration_on_slurm_makes_no_scheduler_call(
         tmp_path: Path, note: Note, overrides: list[str], fragment: str) -> None:
-    env, calls = bk.fake_scheduler(tmp_path)
+    env, calls = fake_scheduler(tmp_path)
     directory = tmp_path / "search"
-    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
-                       *overrides], env=env)
+    done = cli("run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
+               *overrides, env=env)
     note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert_one_line_per_problem(done.stderr)
@@ -347,9 +347,9 @@ def test_bad_configuration_on_slurm_makes_no_scheduler_call(
 
 
 def test_misspelt_key_names_the_key_it_meant(tmp_path: Path, note: Note) -> None:
-    env, calls = bk.fake_scheduler(tmp_path)
-    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8",
-                       f"search.dir={tmp_path / 's'}", "executor.train.partiton=gpu"], env=env)
+    env, calls = fake_scheduler(tmp_path)
+    done = cli("run", "executor=slurm", "search.target=0.8",
+               f"search.dir={tmp_path / 's'}", "executor.train.partiton=gpu", env=env)
     note(f"exit {done.returncode}: {done.stderr.strip()}")
     assert done.returncode == 2 and not calls.exists()
     assert len(done.stderr.strip().splitlines()) == 1

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.searchrun import ROOT, cli, summary
+from tests.support.cli import ROOT, cli
+from tests.support.journal import summary
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.searchrun import CONCURRENT, check_concurrent_outcome, evaluations, kill_and_resume
+from tests.support.cli import kill_and_resume
+from tests.support.journal import evaluations
+from tests.support.searches import CONCURRENT, check_concurrent_outcome
 
 pytestmark = pytest.mark.e2e
 

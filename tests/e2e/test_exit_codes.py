@@ -3,13 +3,15 @@ search's very first submission (nothing ever ran), 3 when the search failed."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from orchestrator import exit_codes
 from tests.e2e import badkit as bk
+from tests.support.cli import cli
+from tests.support.journal import summary
+from tests.support.slurm import fake_scheduler
 
 pytestmark = pytest.mark.e2e
 
@@ -23,17 +25,11 @@ def test_a_refused_first_submission_is_a_usage_error(tmp_path: Path,
     """sbatch refuses (a wrong account): exit 2 with sbatch's reason, nothing submitted.
     Usually `sbatch --test-only` (orchestrator/admission.py) already refuses it, naming the
     key; when it lets the job through, the refused first submission is still a usage error."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     accept = 'if [ "$1" = --test-only ]; then exit 0; fi\n' if test_only_passes else ""
-    for name in bk.SCHEDULER_TOOLS:
-        script = bin_dir / name
-        script.write_text(f'#!/bin/sh\n{accept}echo "{REFUSED}" >&2\nexit 1\n')
-        script.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env, _ = fake_scheduler(tmp_path, first=f'{accept}echo "{REFUSED}" >&2\n')
     directory = tmp_path / "s"
-    done = bk.run_cli(["run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
-                       "executor.train.account=nope", "--plain"], env=env, timeout=120)
+    done = cli("run", "executor=slurm", "search.target=0.8", f"search.dir={directory}",
+               "executor.train.account=nope", "--plain", env=env, timeout=120)
     assert done.returncode == exit_codes.USAGE, done.stdout + done.stderr
     if test_only_passes:
         error = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
@@ -47,7 +43,7 @@ def test_a_refused_first_submission_is_a_usage_error(tmp_path: Path,
 def test_a_failed_search_exits_3(tmp_path: Path) -> None:
     """Every training job fails (no retries): the search failed, exit 3, not 1."""
     directory = tmp_path / "s"
-    done = bk.run_cli(bk.search(directory, train=f"{bk.PY} -c 'import sys; sys.exit(7)'"),
-                      timeout=240)
+    done = cli(*bk.search(directory, train=f"{bk.PY} -c 'import sys; sys.exit(7)'"),
+               timeout=240)
     assert done.returncode == exit_codes.FAILED, done.stdout + done.stderr
-    assert bk.summary(directory)["status"] == "failed"
+    assert summary(directory)["status"] == "failed"

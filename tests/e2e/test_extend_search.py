@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.searchrun import cli, events, summary
+from tests.support.cli import cli
+from tests.support.journal import events, summary
 
 pytestmark = pytest.mark.e2e
 

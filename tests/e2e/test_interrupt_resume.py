@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.submitit_backend import _group_members
-from tests.e2e.searchrun import cli, events, start, submissions, summary, wait_for
+from tests.support.cli import cli, start
+from tests.support.journal import events, submissions, summary, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -44,5 +45,6 @@ def test_ctrl_c_names_the_running_jobs_and_the_resume_cancels_training(
     assert trial["ended_reason"].startswith("accuracy ") and "reached the target 0.8" in \
         trial["ended_reason"]
     assert not _group_members(int(train_id))  # the cancelled training really stopped
-    log = (directory / "jobs" / "train-t001-a0" / f"{train_id}_0_log.err").read_text()
-    assert "cancelled by the controller" in log and "Traceback" not in log, log[-2000:]
+    job_log = (directory / "jobs" / "train-t001-a0" / f"{train_id}_0_log.err").read_text()
+    assert "cancelled by the controller" in job_log and "Traceback" not in job_log, \
+        job_log[-2000:]

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
+from tests.support.cli import cli, start
+from tests.support.journal import evaluations, events, submissions, summary, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.searchrun import ROOT, events, kill_and_resume, summary
+from tests.support.cli import ROOT, kill_and_resume
+from tests.support.journal import events, summary
 
 pytestmark = pytest.mark.e2e
 BYO = ROOT / "tests" / "fixtures" / "byo"

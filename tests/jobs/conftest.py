@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from job_helpers import TrainedRun, train_spec
+from tests.support.job_settings import TrainedRun, train_spec
 
 
 @pytest.fixture(autouse=True)

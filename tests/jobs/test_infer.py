@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from job_helpers import TrainedRun
 
 from jobs import infer
+from tests.support.job_settings import TrainedRun
 
 LEGACY_REGEX = r"The generation accuracy is ([\d.]+) %"  # what the legacy loop parses
 

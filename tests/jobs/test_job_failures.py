@@ -7,10 +7,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from job_helpers import train_spec
 
 from orchestrator import entrypoint, failures, layout
 from orchestrator.settings import DataSettings, ModelSettings, TrainSpec
+from tests.support.job_settings import train_spec
 
 
 def _in_a_local_job(monkeypatch: pytest.MonkeyPatch, folder: Path, job_id: str) -> None:

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from job_helpers import TrainedRun, train_spec
 
 from jobs import train
 from orchestrator.checkpoints import complete_checkpoints
 from orchestrator.layout import COMPLETE_MARKER
 from orchestrator.settings import TrainSettings
+from tests.support.job_settings import TrainedRun, train_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

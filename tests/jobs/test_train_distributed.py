@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
 sys.path.insert(0, {helpers!r})
-from job_helpers import train_spec
+from tests.support.job_settings import train_spec
 from jobs import train
 from pathlib import Path
 train.run(train_spec(Path({out!r}), Path({cache!r}), max_steps=20, save_steps=10, eval_steps=10))

@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from searchkit import ROOT, byo_overrides, counting_path, sacct_jobs, search_dir
 
 from orchestrator.layout import job_name
-from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
+from tests.support.cli import ROOT, cli, start
+from tests.support.journal import evaluations, events, submissions, summary, wait_for
+from tests.support.searches import byo_overrides, search_dir
+from tests.support.slurm import counting_path, sacct_jobs
 
 pytestmark = pytest.mark.slurm
 

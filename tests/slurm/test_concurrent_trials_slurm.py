@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from searchkit import sacct_jobs, search_dir
 
-from tests.e2e.searchrun import CONCURRENT, check_concurrent_outcome, evaluations, kill_and_resume
+from tests.support.cli import kill_and_resume
+from tests.support.journal import evaluations
+from tests.support.searches import CONCURRENT, check_concurrent_outcome, search_dir
+from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
 

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from searchkit import ROOT, sacct_jobs, search_dir
 
-from tests.e2e.searchrun import TINY, summary
+from tests.support.cli import ROOT
+from tests.support.journal import summary
+from tests.support.searches import TINY, search_dir
+from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
 

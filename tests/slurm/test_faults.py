@@ -1,7 +1,7 @@
 """Faults on the real local SLURM cluster, with the users' own fake scripts: kill -9 of the
 controller anywhere in a search, slurmctld restarted, slurmdbd (so sacct) down for a minute,
 the node drained or set DOWN under running jobs; and kill -9 at exact windows (a scheduler
-command stalled there by a PATH wrapper: tests/slurm/faultkit.py). Every search must end
+command stalled there by a PATH wrapper: bench/faults.py). Every search must end
 with the decision of an uninterrupted run, nothing submitted or evaluated twice, no result
 lost. A strict xfail test is an open controller bug, its reason in one line.
 
@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faultkit as fk
 import pytest
 
+from bench import daemons
+from bench import faults as fk
 from orchestrator.layout import job_name
-from tests.e2e.searchrun import events
+from tests.support.journal import events
+from tests.support.slurm import job_state
 
 pytestmark = pytest.mark.slurm
 
@@ -41,12 +43,12 @@ Record = Callable[[str, object], None]  # pytest's record_property fixture
 def exclusive_cluster(slurm_cluster: object, record_property: Record,
                       ) -> Iterator[object]:
     """The cluster, once no benchmark runs on it; always brought back afterwards."""
-    waited = fk.wait_for_benchmarks(BENCH_WAIT_S)
+    waited = daemons.wait_for_benchmarks(BENCH_WAIT_S)
     record_property("waited_for_benchmarks_s", round(waited))
     try:
         yield slurm_cluster
     finally:
-        fk.restore_cluster()
+        daemons.restore_cluster()
 
 
 @pytest.fixture
@@ -225,7 +227,7 @@ def test_a_job_id_reused_by_another_job_is_never_cancelled(
         journal.write_text("".join(lines))
         assert fk.run(args, env, tmp_path / "second.log") == 0
         assert fk.decision(directory) == REFERENCE
-        state = fk.wait_for(lambda: slurm_state(foreign), 30, "the foreign job's sacct row")
+        state = fk.wait_for(lambda: job_state(foreign), 30, "the foreign job's sacct row")
         # still queued or running (a busy node may hold it PENDING), never cancelled
         assert state in ("RUNNING", "PENDING"), (
             f"the foreign job {foreign} was {state} by the controller")
@@ -233,14 +235,6 @@ def test_a_job_id_reused_by_another_job_is_never_cancelled(
         subprocess.run(["scancel", foreign], capture_output=True, check=False)
 
 
-def slurm_state(job_id: str) -> str:
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id],
-                         capture_output=True, text=True, check=False).stdout.split()
-    return out[0] if out else ""
-
-
-# --------------------------------------------------------------------------- slurmctld
-@pytest.mark.timeout(3600)
 def test_slurmctld_restarted_during_a_search(
         exclusive_cluster: object, tmp_path: Path, directory: Path,
         record_property: Record) -> None:
@@ -248,8 +242,8 @@ def test_slurmctld_restarted_during_a_search(
     proc = fk.start(fk.overrides(directory), fk.controller_env(tools), tmp_path / "c.log")
     try:
         fk.wait_for(lambda: _has(directory, "evaluation", step=200), 120, "two evaluations")
-        with fk.cluster_restored():
-            pid = fk.stop_daemon("slurmctld", signal.SIGTERM)
+        with daemons.cluster_restored():
+            pid = daemons.stop_daemon("slurmctld", signal.SIGTERM)
             down = time.monotonic()
         outage = time.monotonic() - down
         code = proc.wait(timeout=300)
@@ -278,7 +272,7 @@ def slurmctld_outage(slurm_cluster: object, tmp_path_factory: pytest.TempPathFac
                      ) -> Iterator[Outage]:
     """slurmctld down 15 s (longer than sbatch's own retries, ~9 s) while checkpoints keep
     coming; then, if the controller gave up, the same command once more."""
-    fk.wait_for_benchmarks(BENCH_WAIT_S)
+    daemons.wait_for_benchmarks(BENCH_WAIT_S)
     tmp = tmp_path_factory.mktemp("slurmctld-outage")
     directory = fk.new_search_dir(tmp, "ctld")
     tools, log = fk.tool_wrappers(tmp)
@@ -286,8 +280,8 @@ def slurmctld_outage(slurm_cluster: object, tmp_path_factory: pytest.TempPathFac
     proc = fk.start(args, env, tmp / "first.log")
     try:
         fk.wait_for(lambda: _has(directory, "evaluation", step=200), 120, "two evaluations")
-        with fk.cluster_restored():
-            fk.stop_daemon("slurmctld", signal.SIGTERM)
+        with daemons.cluster_restored():
+            daemons.stop_daemon("slurmctld", signal.SIGTERM)
             down = time.monotonic()
             time.sleep(15)
         outage = time.monotonic() - down
@@ -303,7 +297,7 @@ def slurmctld_outage(slurm_cluster: object, tmp_path_factory: pytest.TempPathFac
         if proc.poll() is None:
             proc.kill()
         fk.cancel_leftovers(directory)
-        fk.restore_cluster()
+        daemons.restore_cluster()
 
 
 @pytest.mark.timeout(3600)
@@ -345,8 +339,8 @@ def test_slurmdbd_down_for_a_minute_nothing_is_called_done_or_lost(
     try:
         fk.wait_for(lambda: _has(directory, "job_state", key="train-t001-a0", state="RUNNING"),
                     120, "training to run")
-        with fk.cluster_restored():
-            fk.stop_daemon("slurmdbd", signal.SIGTERM)
+        with daemons.cluster_restored():
+            daemons.stop_daemon("slurmdbd", signal.SIGTERM)
             failing = subprocess.run(["sacct", "-X", "-n", "-j", "1"], capture_output=True,
                                      check=False, timeout=60).returncode
             down = time.time()
@@ -417,8 +411,8 @@ def test_node_drained_under_running_training(
     try:
         fk.wait_for(lambda: _has(directory, "job_state", key="train-t001-a0", state="RUNNING"),
                     120, "training to run")
-        with fk.cluster_restored():
-            assert fk.set_node("drain").returncode == 0
+        with daemons.cluster_restored():
+            assert daemons.set_node("drain").returncode == 0
             drained = time.time()
             pending = fk.wait_for(lambda: [r for r in fk.squeue_jobs(prefix)
                                            if "-infer-" in r[1] and r[2] == "PENDING"],
@@ -432,7 +426,7 @@ def test_node_drained_under_running_training(
             assert checkpoints, "training stopped writing checkpoints on the drained node"
             still = {r[0] for r in fk.squeue_jobs(prefix) if r[2] == "PENDING"}
             assert {pending[0][0]} <= still, "a job started on the drained node"
-            node = fk.node_state()
+            node = daemons.node_state()
         code = proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
@@ -480,10 +474,10 @@ def test_node_down_under_running_jobs(
                     and any(k.startswith("infer-") and s == "RUNNING"
                             for _, k, s in _job_states(directory)), 120,
                     "training and an evaluation to run")
-        with fk.cluster_restored():
-            down = fk.set_node("down")
+        with daemons.cluster_restored():
+            down = daemons.set_node("down")
             assert down.returncode == 0, down.stderr
-            node = fk.node_state()
+            node = daemons.node_state()
             time.sleep(3)
         code = proc.wait(timeout=400)
     finally:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from searchkit import ONLY_FIFTH, byo_overrides, sacct_jobs, search_dir
 
-from tests.e2e.searchrun import cli, evaluations, events, start, submissions, summary, wait_for
+from tests.support.cli import cli, start
+from tests.support.journal import evaluations, events, submissions, summary, wait_for
+from tests.support.searches import ONLY_FIFTH, byo_overrides, search_dir
+from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
 
@@ -25,13 +28,14 @@ def test_kill_9_mid_search_then_resume_reattaches_and_decides_the_same(
 ) -> None:
     # training lingers after its last checkpoint, so only the controller's cancel ends it,
     # however slow the machine; only checkpoint 500 reaches the target
-    args = dict(every_s=1.5, infer_args="--sleep-s 2", linger_s=120, curve=ONLY_FIFTH)
+    args: dict[str, Any] = dict(every_s=1.5, infer_args="--sleep-s 2", linger_s=120,
+                                curve=ONLY_FIFTH)
     reference = search_dir(tmp_path)
-    done = cli("run", *byo_overrides(reference, **args), "--plain")  # type: ignore[arg-type]
+    done = cli("run", *byo_overrides(reference, **args), "--plain")
     assert done.returncode == 0, done.stderr
 
     directory = search_dir(tmp_path)
-    overrides = byo_overrides(directory, **args)  # type: ignore[arg-type]
+    overrides = byo_overrides(directory, **args)
     proc = start("run", *overrides, "--plain", log=tmp_path / "first.log")
     # kill while training runs and an evaluation is in flight
     wait_for(directory, lambda evs: len(evaluations(evs)) >= 2 and any(

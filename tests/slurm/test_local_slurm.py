@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:  # only for annotations: at runtime "conftest" may name another conftest.py
-    from conftest import SlurmCluster
+from tests.support.slurm import LOCAL_SLURM, SlurmCluster, run
 
 pytestmark = pytest.mark.slurm
-
-LOCAL_SLURM = Path(__file__).resolve().parents[2] / "scripts" / "local-slurm"
 
 DAEMONS = {
     "munged": "/run/munge/munged.pid",
@@ -26,10 +21,6 @@ DAEMONS = {
     "slurmctld": "/run/slurmctld.pid",
     "slurmd": "/run/slurmd.pid",
 }
-
-
-def run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def daemon_pids() -> dict[str, int | None]:

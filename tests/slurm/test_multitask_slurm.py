@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from searchkit import search_dir
 
-from tests.e2e.searchrun import TINY, cli, summary
+from tests.support.cli import cli
+from tests.support.journal import summary
+from tests.support.searches import TINY, search_dir
 
 pytestmark = pytest.mark.slurm
 

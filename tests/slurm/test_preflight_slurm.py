@@ -10,11 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
-import faultkit as fk
 import pytest
-from searchkit import byo_overrides, counting_path, search_dir
 
-from tests.e2e.searchrun import cli, start, summary, wait_for
+from bench import daemons
+from bench import faults as fk
+from tests.support.cli import cli, start
+from tests.support.journal import summary, wait_for
+from tests.support.searches import byo_overrides, search_dir
+from tests.support.slurm import counting_path
 
 pytestmark = pytest.mark.slurm
 
@@ -96,8 +99,8 @@ def test_a_resume_is_not_blocked_while_slurmctld_does_not_answer(slurm_cluster: 
     finally:
         if first.poll() is None:
             first.kill()
-    with fk.cluster_restored():
-        fk.stop_daemon("slurmctld", signal.SIGTERM)
+    with daemons.cluster_restored():
+        daemons.stop_daemon("slurmctld", signal.SIGTERM)
         rerun = start(*args, log=tmp_path / "rerun.log")
         try:
             fk.wait_for(lambda: "warning: cannot ask the scheduler"

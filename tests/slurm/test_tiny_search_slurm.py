@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from searchkit import sacct_jobs, search_dir
 
-from tests.e2e.searchrun import TINY, cli, summary
+from tests.support.cli import cli
+from tests.support.journal import summary
+from tests.support.searches import TINY, search_dir
+from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
 

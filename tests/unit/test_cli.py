@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from orchestrator import app, cli, config, exit_codes
 from orchestrator.cli import main
 from orchestrator.errors import ConfigError, SchedulerError, SubmissionRefused
-from tests.unit.config_lines import assert_one_line_per_problem
+from tests.support.config_errors import assert_one_line_per_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
-from tests.unit.config_lines import assert_one_line_per_problem
+from tests.support.config_errors import assert_one_line_per_problem
 
 BAD = [
     # (overrides, a fragment the message must contain)

@@ -107,10 +107,11 @@ class World:
         self.by_trial: dict[tuple[int, int], float] = {}  # (trial, step) -> value, if set
         self.result_of: Callable[[float], dict[str, Any]] = lambda v: {"accuracy": v}
 
-    def checkpoint(self, step: int, trial: int = 1) -> None:
-        path = layout.checkpoint_dir(layout.trial_dir(self.dir, trial), step)
-        path.mkdir(parents=True, exist_ok=True)
-        write_marker(path, step)
+    def checkpoint(self, *steps: int, trial: int = 1) -> None:
+        for step in steps:
+            path = layout.checkpoint_dir(layout.trial_dir(self.dir, trial), step)
+            path.mkdir(parents=True, exist_ok=True)
+            write_marker(path, step)
 
     def end_training(self, state: JobState = JobState.SUCCEEDED, error: str = "",
                      cause: str = "") -> None:
@@ -194,7 +195,7 @@ def test_the_trial_end_reason_is_the_stop_rules_with_its_values(tmp_path: Path) 
     sched = FakeScheduler()
     world = World(sched, tmp_path)
     world.auto_results = {100: 0.7025, 200: 0.6955}
-    world.script = {2: lambda: (world.checkpoint(100), world.checkpoint(200))}
+    world.script = {2: lambda: world.checkpoint(100, 200)}
     state = run(tmp_path, world, sched)
     assert state.trials[1].ended_reason == (
         "accuracy fell 0.7025 -> 0.6955 at step 200 (patience 1)")
@@ -209,7 +210,7 @@ def test_failed_inference_is_retried_then_recorded_and_the_search_goes_on(
     sched = FakeScheduler()
     world = World(sched, tmp_path)
     world.auto_results = {100: None, 200: 0.7}  # 100 fails every time
-    world.script = {2: lambda: (world.checkpoint(100), world.checkpoint(200)),
+    world.script = {2: lambda: world.checkpoint(100, 200),
                     6: world.end_training}
     state = run(tmp_path, world, sched, eval_retries=2)
     attempts = [r for _, r in sched.by_kind("infer") if "s00000100" in r.key]
@@ -373,7 +374,7 @@ def test_metric_fell_starts_the_next_trial_with_a_new_seed(tmp_path: Path) -> No
         for step in (100, 200):
             world.checkpoint(step, trial=2)
 
-    world.script = {2: lambda: (world.checkpoint(100), world.checkpoint(200)),
+    world.script = {2: lambda: world.checkpoint(100, 200),
                     12: second_trial}
     state = run(tmp_path, world, sched, max_trials=2)
     assert [t.ended for t in state.trials.values()] == ["metric_fell", "metric_fell"]
@@ -496,7 +497,7 @@ def test_submissions_wait_while_the_scheduler_does_not_answer(tmp_path: Path) ->
 def test_one_scheduler_query_per_poll_whatever_the_number_of_jobs(tmp_path: Path) -> None:
     sched = FakeScheduler()
     world = World(sched, tmp_path)
-    world.script = {2: lambda: [world.checkpoint(s) for s in range(100, 2100, 100)]}
+    world.script = {2: lambda: world.checkpoint(*range(100, 2100, 100))}
     journal = Journal(tmp_path / "journal.jsonl")
     controller = Controller(settings_for(tmp_path, max_concurrent_evals=20), journal, sched,
                             PlainView(), sleep=world.sleep)
@@ -519,7 +520,11 @@ def test_concurrent_trials_with_a_grid_and_the_median_rule(tmp_path: Path) -> No
                       (3, 200): 0.85}
 
     def checkpoints(step: int) -> Callable[[], None]:
-        return lambda: [world.checkpoint(step, trial=t) for t in (1, 2, 3)]
+        def write() -> None:
+            for t in (1, 2, 3):
+                world.checkpoint(step, trial=t)
+
+        return write
 
     world.script = {2: checkpoints(100), 6: checkpoints(200)}
     state = run(tmp_path, world, sched, space={"weight_decay": [0.0, 0.1, 0.2]},

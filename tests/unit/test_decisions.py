@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_controller_logic import FakeScheduler, World
 
 from orchestrator import config
 from orchestrator.app import _check_same_search, status_text
@@ -22,6 +21,7 @@ from orchestrator.observe import read_metric
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.view import PlainView
+from tests.unit.test_controller_logic import FakeScheduler, World
 
 FAST = ["executor.poll_interval_s=0.01", "executor.max_poll_interval_s=0.01",
         "executor.fs_interval_s=0.01", "search.drain_timeout_s=1"]
@@ -94,7 +94,7 @@ def loss_world(tmp_path: Path, losses: dict[int, float]) -> tuple[World, FakeSch
     world.result_of = lambda v: {"loss": v, "accuracy": 1 - v}
     world.auto_results = dict(losses)
     steps = sorted(losses)
-    world.script = {2: lambda: [world.checkpoint(s) for s in steps], 8: world.end_training}
+    world.script = {2: lambda: world.checkpoint(*steps), 8: world.end_training}
     return world, sched
 
 
@@ -134,7 +134,7 @@ def split_world(tmp_path: Path) -> tuple[World, FakeScheduler]:
                                               "test": {"accuracy": test, "n": 300}}}
 
     world.result_of = result
-    world.script = {2: lambda: [world.checkpoint(s) for s in (100, 200, 300)],
+    world.script = {2: lambda: world.checkpoint(100, 200, 300),
                     8: world.end_training}
     return world, sched
 
@@ -191,7 +191,7 @@ def first_search(tmp_path: Path, *overrides: str,
     sched = FakeScheduler()
     world = World(sched, tmp_path)
     world.auto_results = dict(results or {100: 0.7, 200: 0.85, 300: 0.86})
-    world.script = {2: lambda: [world.checkpoint(s) for s in (100, 200, 300)],
+    world.script = {2: lambda: world.checkpoint(100, 200, 300),
                     8: world.end_training}
     control(settings(tmp_path, "search.target=0.8", *overrides), world, sched)
     return sched
@@ -201,7 +201,7 @@ def rerun(tmp_path: Path, sched: FakeScheduler, *overrides: str,
           trial2: dict[int, float] | None = None) -> SearchState:
     world = World(sched, tmp_path)
     world.by_trial = {(2, s): v for s, v in (trial2 or {}).items()}
-    world.script = {3: lambda: [world.checkpoint(s, trial=2) for s in sorted(trial2 or {})],
+    world.script = {3: lambda: world.checkpoint(*sorted(trial2 or {}), trial=2),
                     9: world.end_training}
     return control(settings(tmp_path, *overrides), world, sched)
 

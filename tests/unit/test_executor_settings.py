@@ -8,6 +8,7 @@ import os
 import shlex
 import stat
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +270,7 @@ class _Refusing:
     def __init__(self) -> None:
         self.asked: list[JobRequest] = []
 
-    def preflight(self, requests: list[JobRequest]) -> list[Refusal]:
+    def preflight(self, requests: Sequence[JobRequest]) -> list[Refusal]:
         self.asked = list(requests)
         return [Refusal("train", "qos", "Invalid qos specification")]
 

@@ -24,11 +24,14 @@ from orchestrator.submitit_backend import (
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
+TERMINAL_IN_ORDER = sorted(TERMINAL, key=lambda s: s.value)
+
+
 def test_table_covers_every_state() -> None:
     assert set(TRANSITIONS) == set(JobState)
 
 
-@pytest.mark.parametrize("state", sorted(TERMINAL, key=lambda s: s.value))
+@pytest.mark.parametrize("state", TERMINAL_IN_ORDER)
 def test_terminal_states_absorb(state: JobState) -> None:
     for observed in JobState:
         if observed is state or observed is JobState.UNKNOWN:

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator import policy
 from orchestrator.cadence import Cadence
+from orchestrator.endings import Training, TrialEnd
 from orchestrator.events import TrialEnded, decode
 from orchestrator.lifecycle import JobState
 from orchestrator.policy import GiveUp, Submit, Wait
@@ -112,7 +113,8 @@ def trial(n: int = 1, *, training: str = "running", ended: str | None = None,
           step: int | None = None, checkpoints: tuple[int, ...] = (100, 200),
           reason: str = "") -> TrialRecord:
     return TrialRecord(n, 42, f"t{n}", checkpoints={s: f"c{s}" for s in checkpoints},
-                       training=training, training_reason=reason, ended=ended, ended_step=step)
+                       training=Training(training), training_reason=reason,
+                       ended=None if ended is None else TrialEnd(ended), ended_step=step)
 
 
 VERDICTS = [

@@ -1,6 +1,7 @@
 """Fault injection on the real local SLURM cluster, shared by tests/slurm/test_faults.py and
-scripts/reliability.py: the kill -9 campaign, scheduler-call wrappers that can stall at an
-exact point, and the daemon/node faults with their guaranteed repair.
+scripts/reliability.py (so it lives outside tests/): the kill -9 campaign, scheduler-call
+wrappers that can stall at an exact point, and the invariants every faulted search must keep
+(the daemon and node faults are in bench.daemons).
 
 Every search here runs the users' own fake scripts (tests/fixtures/byo): training writes a
 checkpoint every `every_s` seconds, inference prints the legacy accuracy line from `CURVE`,
@@ -11,7 +12,6 @@ that every faulted run must reproduce.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -23,20 +23,17 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # scripts/reliability.py imports this file directly
-    sys.path.insert(0, str(ROOT))
+from bench.scenario import journal_events
+from bench.slurmtools import SCHED_COMMANDS, cancel, sacct_since, squeue_rows, which
 
-from tests.e2e.searchrun import events  # noqa: E402
-from tests.slurm.searchkit import which  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BYO = ROOT / "tests" / "fixtures" / "byo"
-LOCAL_SLURM = ROOT / "scripts" / "local-slurm"
 PY = sys.executable
 
 # only checkpoint 5 reaches 80 and the curve falls after it: the decision cannot depend on
@@ -44,7 +41,6 @@ PY = sys.executable
 CURVE = (40.0, 55.0, 62.0, 70.0, 81.0, 76.0, 74.0, 72.0, 71.0, 70.0, 69.0, 68.0)
 TARGET = 80.0
 DECISION_STEP = 500
-SCHEDULER_TOOLS = ("sbatch", "scancel", "sacct", "squeue", "scontrol")
 Decision = tuple[str, list[tuple[int, str, int | None]]]
 
 
@@ -105,20 +101,20 @@ def journal_lines(directory: Path) -> int:
 
 
 def last_event(directory: Path) -> str:
-    evs = events(directory)
+    evs = journal_events(directory)
     return str(evs[-1]["event"]) if evs else "(no journal)"
 
 
 def decision(directory: Path) -> Decision:
     summary = json.loads((directory / "summary.json").read_text())
-    ended = [(e["trial"], e["how"], e.get("step")) for e in events(directory)
+    ended = [(e["trial"], e["how"], e.get("step")) for e in journal_events(directory)
              if e["event"] == "trial_ended"]
     return str(summary["status"]), ended
 
 
 # --------------------------------------------------------------------------- tool wrappers
 WRAPPER = """#!/bin/sh
-# logs every call to {name}; see tests/slurm/faultkit.py (tool_wrappers)
+# logs every call to {name}; see bench/faults.py (tool_wrappers)
 log="{log}"
 parent=$PPID
 if [ "{name}" = sbatch ] && [ "$1" = --test-only ]; then  # the preflight: submits nothing
@@ -179,7 +175,7 @@ def tool_wrappers(folder: Path) -> tuple[Path, Path]:
     bin_dir = folder / "tool-bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     log = folder / "scheduler-calls.log"
-    for name in SCHEDULER_TOOLS:
+    for name in SCHED_COMMANDS:
         script = bin_dir / name
         script.write_text(WRAPPER.format(name=name, log=log, real=which(name)))
         script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -205,12 +201,8 @@ def sacct_rows(name_prefix: str, ids: Sequence[str] = ()) -> list[tuple[str, str
     """
     deadline = time.monotonic() + 20
     while True:
-        out = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-S", "now-3hours", "-o", "JobID,JobName%100,State"],
-            capture_output=True, text=True, check=False, timeout=60).stdout
-        rows = [tuple(line.split("|")[:3]) for line in out.splitlines() if line.count("|") >= 2]
-        mine = [(r[0], r[1], r[2].split()[0] if r[2] else "") for r in rows
-                if r[1].startswith(name_prefix)]
+        mine = [(r.job_id, r.name, r.state) for r in sacct_since(time.time() - 3 * 3600)
+                if r.name.startswith(name_prefix)]
         if {m[0] for m in mine} >= set(ids) or time.monotonic() > deadline:
             return mine
         time.sleep(1)
@@ -218,18 +210,14 @@ def sacct_rows(name_prefix: str, ids: Sequence[str] = ()) -> list[tuple[str, str
 
 def squeue_jobs(name_prefix: str) -> list[tuple[str, str, str, str]]:
     """(job id, name, state, reason) of this search's jobs that slurmctld still holds."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%r"], capture_output=True,
-                         text=True, check=False, timeout=60).stdout
-    rows = [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 3]
-    return [(r[0], r[1], r[2], r[3]) for r in rows if r[1].startswith(name_prefix)]
+    return [r for r in squeue_rows() if r[1].startswith(name_prefix)]
 
 
 def cancel_leftovers(directory: Path) -> list[str]:
     """scancel whatever job of this search slurmctld still holds (tests clean up after
     themselves); the ids cancelled."""
     ids = [r[0] for r in squeue_jobs(directory.name + "-")]
-    if ids:
-        subprocess.run(["scancel", *ids], capture_output=True, check=False, timeout=60)
+    cancel(ids)
     return ids
 
 
@@ -290,7 +278,7 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
     """
     found = Findings()
     problems = found.problems
-    evs = events(directory)
+    evs = journal_events(directory)
     raw = (directory / "journal.jsonl").read_text().splitlines()
     if len(raw) != len(evs):
         problems.append(f"journal has {len(raw) - len(evs)} unparsable line(s)")
@@ -300,14 +288,35 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
     got = decision(directory)
     if got != reference:
         problems.append(f"decision {got} differs from the reference {reference}")
+    problems += _once_each(evs, max_attempts)
+    problems += _checkpoints_evaluated(directory, evs, require_values)
+    problems += _scheduler_clean(directory, evs, sbatch_log)
+    best = directory / "best" / "best.json"
+    if not best.exists() or json.loads(best.read_text())["step"] != DECISION_STEP:
+        problems.append("best/ does not hold the deciding checkpoint")
+    stale = sorted(p.name for p in directory.glob(".best-*"))
+    if stale:
+        problems.append(f"staging copies left behind: {stale}")
+    return found
+
+
+def _once_each(evs: Sequence[dict[str, Any]], max_attempts: int) -> list[str]:
+    """Every intent journaled once, every piece of work tried at most `max_attempts` times,
+    every checkpoint evaluated at most once."""
     intents = Counter(e["key"] for e in evs if e["event"] == "submit_intent")
-    problems += [f"{k}: {n} submit_intent events" for k, n in intents.items() if n > 1]
+    problems = [f"{k}: {n} submit_intent events" for k, n in intents.items() if n > 1]
     work = Counter((e["kind"], e["trial"], e.get("step")) for e in evs
                    if e["event"] == "submit_intent")
     problems += [f"{w}: submitted {n} times" for w, n in work.items() if n > max_attempts]
-    job_ids = {e["job_id"] for e in evs if e["event"] == "submitted" and e.get("job_id")}
     evaluated = Counter((e["trial"], e["step"]) for e in evs if e["event"] == "evaluation")
-    problems += [f"{k}: evaluated {n} times" for k, n in evaluated.items() if n > 1]
+    return problems + [f"{k}: evaluated {n} times" for k, n in evaluated.items() if n > 1]
+
+
+def _checkpoints_evaluated(directory: Path, evs: Sequence[dict[str, Any]],
+                           require_values: bool) -> list[str]:
+    """Every complete checkpoint up to the decision journaled and evaluated (with the curve's
+    value), unless the controller cancelled its evaluation before it delivered."""
+    problems = []
     values = {(e["trial"], e["step"]): e.get("value") for e in evs if e["event"] == "evaluation"}
     on_disk = sorted(int(p.name.split("-")[1]) for p in
                      (directory / "trials" / "001").glob("checkpoint-*")
@@ -323,15 +332,23 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
         elif require_values and values[(1, step)] != CURVE[step // 100 - 1]:
             problems.append(f"checkpoint {step}: value {values[(1, step)]}, "
                             f"expected {CURVE[step // 100 - 1]}")
+    return problems
 
+
+def _scheduler_clean(directory: Path, evs: Sequence[dict[str, Any]],
+                     sbatch_log: Path | None) -> list[str]:
+    """sacct knows only journaled jobs (the expected training jobs among them), sbatch ran
+    once per job name, and nothing of the search is left in the queue (cancelled if so)."""
+    problems = []
     prefix = directory.name + "-"
-
+    job_ids = {e["job_id"] for e in evs if e["event"] == "submitted" and e.get("job_id")}
     rows = sacct_rows(prefix, sorted(job_ids))
     orphans = [r for r in rows if r[0] not in job_ids]
     if orphans:
         problems.append(f"sacct holds jobs the journal does not know: {orphans}")
     trains = [r for r in rows if "-train-" in r[1] and r[0] in job_ids]
-    expected = len([k for k in intents if k.startswith("train-")])
+    expected = len({e["key"] for e in evs if e["event"] == "submit_intent"
+                    and e["key"].startswith("train-")})
     if len(trains) != expected:
         problems.append(f"sacct holds {len(trains)} journaled training jobs, expected "
                         f"{expected}: {trains}")
@@ -343,15 +360,8 @@ def check_search(directory: Path, reference: Decision, sbatch_log: Path | None,
     left = wait_until_gone(prefix)
     if left:
         problems.append(f"jobs still queued after the search ended: {left}")
-    if left:  # ours: do not leave them to the next test
-        cancel_leftovers(directory)
-    best = directory / "best" / "best.json"
-    if not best.exists() or json.loads(best.read_text())["step"] != DECISION_STEP:
-        problems.append("best/ does not hold the deciding checkpoint")
-    stale = sorted(p.name for p in directory.glob(".best-*"))
-    if stale:
-        problems.append(f"staging copies left behind: {stale}")
-    return found
+        cancel_leftovers(directory)  # ours: do not leave them to the next test
+    return problems
 
 
 # --------------------------------------------------------------------------- kill -9 campaign
@@ -415,7 +425,7 @@ def reference_run(workdir: Path) -> Reference:
     code = run(overrides(directory), controller_env(tools), workdir / "reference.log")
     duration = time.monotonic() - started
     problems = [] if code == 0 else [f"exit {code}"]
-    times = [float(e["t"]) - wall for e in events(directory)]
+    times = [float(e["t"]) - wall for e in journal_events(directory)]
     reference = Reference(decision(directory) if code == 0 else ("", []), duration,
                           len(times), times)
     found = check_search(directory, ("target_reached", [(1, "target_reached", 500)]), log)
@@ -491,7 +501,7 @@ def _kill_at(case: KillCase, args: list[str], env: dict[str, str], out: Path,
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         case.kills.append(f"{where} after {last_event(directory)}")
-        case.interrupted += sorted(in_flight(events(directory)))
+        case.interrupted += sorted(in_flight(journal_events(directory)))
         return True
     case.missed.append(f"{where}: ended first (exit {proc.returncode})")
     return False
@@ -516,84 +526,6 @@ def run_campaign(workdir: Path, kills: int, seed: int = 20261123,
         if progress:
             progress(case.line())
     return reference, cases
-
-
-# --------------------------------------------------------------------------- daemons, node
-def benchmarks_running() -> bool:
-    return subprocess.run(["pgrep", "-f", "python -m bench"], capture_output=True,
-                          check=False).returncode == 0
-
-
-def wait_for_benchmarks(timeout_s: float = 2700, poll_s: float = 30,
-                        say: Callable[[str], None] | None = None) -> float:
-    """Wait until no `python -m bench` runs (they time the shared cluster); seconds waited.
-
-    Raises TimeoutError after `timeout_s`: never stop a daemon under a benchmark.
-    """
-    started = time.monotonic()
-    while benchmarks_running():
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"benchmarks still running after {timeout_s:.0f} s")
-        if say:
-            say("waiting for `python -m bench` to finish before touching the daemons")
-        time.sleep(poll_s)
-    return time.monotonic() - started
-
-
-def daemon_pid(name: str) -> int:
-    """The pid in /run/<name>.pid, checked against /proc/PID/comm (pidfiles go stale)."""
-    pid = int(Path(f"/run/{name}.pid").read_text().split()[0])
-    comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    if comm != name:
-        raise RuntimeError(f"/run/{name}.pid holds {pid}, which is {comm!r}, not {name}")
-    return pid
-
-
-def stop_daemon(name: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
-    """Stop one daemon by its pidfile; returns its pid once the process is gone."""
-    pid = daemon_pid(name)
-    os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-                break  # a zombie of whoever started it: gone for our purpose
-        time.sleep(0.1)
-    return pid
-
-
-def node_name() -> str:
-    return subprocess.run(["hostname", "-s"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
-def set_node(state: str, reason: str = "faultkit test") -> subprocess.CompletedProcess[str]:
-    args = ["scontrol", "update", f"nodename={node_name()}", f"state={state}"]
-    if state != "resume":
-        args.append(f"reason={reason}")
-    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
-
-
-def node_state() -> str:
-    """The node's state as sinfo shows it (once, though it is in two partitions)."""
-    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
-                         check=False, timeout=60).stdout.split()
-    return ",".join(sorted(set(out)))
-
-
-def restore_cluster() -> None:
-    """Bring every daemon back and the node into service: safe to call at any time."""
-    subprocess.run([str(LOCAL_SLURM), "up"], capture_output=True, text=True, check=False,
-                   timeout=900)
-    set_node("resume")  # "Invalid node state" when it is already in service: harmless
-
-
-@contextlib.contextmanager
-def cluster_restored() -> Iterator[None]:
-    try:
-        yield
-    finally:
-        restore_cluster()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

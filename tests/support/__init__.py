@@ -1,0 +1,13 @@
+"""What the tests share, one module per concern (plain functions; fixtures stay in conftest.py):
+
+- `cli`: run the real CLI in a subprocess, as a user would (to its end, or in the background);
+- `journal`: read what a search left (journal events, summary.json);
+- `slurm`: scheduler commands (the local cluster, sacct/squeue views, PATH wrappers that log or
+  refuse every scheduler call);
+- `searches`: the argument lists of the standard searches (users' scripts, tiny model);
+- `config_errors`: the shape of configuration errors on stderr;
+- `job_settings`: settings for the short real training runs of tests/jobs.
+
+Everything that also serves bench/ or scripts/ lives there (bench.slurmtools, bench.faults),
+never here: those import nothing from tests/.
+"""

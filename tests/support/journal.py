@@ -1,0 +1,64 @@
+"""Read what a search left in its folder: the journal's events and summary.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Event = dict[str, Any]
+
+
+def events(search_dir: Path) -> list[Event]:
+    """The journal's events so far; a torn last line (the controller is writing) is skipped."""
+    path = search_dir / "journal.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass  # a torn tail while the controller writes
+    return out
+
+
+def strict_events(search_dir: Path) -> list[Event]:
+    """Every line of the journal, parsed: a line that does not parse raises."""
+    path = search_dir / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(search_dir: Path, predicate: Callable[[list[Event]], Any],
+             timeout: float = 300) -> list[Event]:
+    """Poll the journal until `predicate(events)` holds; its events then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        evs = events(search_dir)
+        if predicate(evs):
+            return evs
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting in {search_dir}: {events(search_dir)[-5:]}")
+
+
+def summary(search_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((search_dir / "summary.json").read_text())
+    return data
+
+
+def by_step(search_dir: Path) -> dict[int, dict[str, Any]]:
+    """summary.json's evaluations by checkpoint step."""
+    return {e["step"]: e for e in summary(search_dir)["evaluations"]}
+
+
+def submissions(evs: list[Event]) -> Counter[tuple[str, int, int | None]]:
+    """How many jobs were submitted per piece of work (kind, trial, step)."""
+    return Counter((e["kind"], e["trial"], e.get("step")) for e in evs
+                   if e["event"] == "submit_intent")
+
+
+def evaluations(evs: list[Event]) -> Counter[tuple[int, int]]:
+    return Counter((e["trial"], e["step"]) for e in evs if e["event"] == "evaluation")

@@ -1,0 +1,75 @@
+"""The argument lists of the standard searches the e2e and SLURM tests run, and the checks
+that several of them share."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.support.cli import PY, ROOT
+from tests.support.journal import evaluations, events, submissions, summary
+
+BYO = ROOT / "tests" / "fixtures" / "byo"
+
+# A short, deterministic tiny-BERT search: about 40 s of training on 2 cores.
+TINY = [
+    "data=synthetic", "model=tiny", "train.epochs=5", "train.save_steps=50",
+    "train.eval_steps=50", "data.synthetic_train_size=3000", "data.synthetic_test_size=1000",
+]
+
+# Three tiny trials at once over a learning-rate grid, short enough for 2 cores.
+CONCURRENT = [
+    "data=synthetic", "model=tiny", "data.synthetic_train_size=2000",
+    "data.synthetic_test_size=1000", "train.max_steps=200", "train.save_steps=100",
+    "train.eval_steps=100", "search.space={learning_rate: [5e-4, 1e-3, 2e-3]}",
+    "search.max_trials=3", "search.max_concurrent_trials=3", "search.max_concurrent_evals=3",
+    "search.target=0.99",
+]
+
+# target first met at checkpoint 5 (in percent, as the users' script prints it)
+CURVE = "40,55,62,70,81,83,84,86,85,87,88,88"
+# only checkpoint 5 reaches 80: the deciding step cannot depend on which of two
+# concurrent evaluations returns first
+ONLY_FIFTH = "40,55,62,70,81,76,74,72,71,70,69,68"
+
+
+def search_dir(tmp_path: Path) -> Path:
+    """A search.dir with a unique name: job names (and so sacct queries) derive from it."""
+    return tmp_path / f"s{uuid.uuid4().hex[:10]}"
+
+
+def byo_overrides(directory: Path, *, checkpoints: int = 12, every_s: float = 1.0,
+                  infer_args: str = "", target: float = 80.0, linger_s: float = 0,
+                  curve: str = CURVE) -> list[str]:
+    """A fast search on SLURM with the users' own fake scripts."""
+    train = f"{PY} {BYO / 'fake_train.py'} {{output_dir}} --checkpoints {checkpoints} " \
+            f"--every-s {every_s} --linger-s {linger_s}"
+    infer = f"{PY} {BYO / 'fake_infer.py'} {{checkpoint}} --curve {curve} {infer_args}"
+    return [
+        "executor=slurm", f"search.dir={directory}", f"search.target={target}",
+        f"train.command='{train}'", f"infer.command='{infer}'",
+        "executor.poll_interval_s=1", "executor.max_poll_interval_s=2",
+        "executor.fs_interval_s=0.2", "search.drain_timeout_s=30",
+    ]
+
+
+def check_concurrent_outcome(directory: Path) -> dict[str, Any]:
+    """Three trials ran at once, each once, nothing evaluated twice, the table written."""
+    evs = events(directory)
+    assert all(n == 1 for n in submissions(evs).values()), submissions(evs)
+    assert sorted(k for k in submissions(evs) if k[0] == "train") == [
+        ("train", 1, None), ("train", 2, None), ("train", 3, None)]
+    assert all(n == 1 for n in evaluations(evs).values())
+    started = [e for e in evs if e["event"] == "trial_started"]
+    assert [e["params"] for e in started] == [
+        {"learning_rate": 5e-4}, {"learning_rate": 1e-3}, {"learning_rate": 2e-3}]
+    # all three trained at the same time: each started before any trial ended
+    first_end = min(e["t"] for e in evs if e["event"] == "trial_ended")
+    assert all(e["t"] < first_end for e in started)
+    data = summary(directory)
+    assert [t["params"]["learning_rate"] for t in data["trials"]] == [5e-4, 1e-3, 2e-3]
+    assert all(t["job_hours"] > 0 for t in data["trials"])
+    report = (directory / "report.md").read_text()
+    assert "learning_rate=0.0005" in report and "job-hours" in report
+    return data
