@@ -283,7 +283,7 @@ def _sched(results: Obj, raw: Obj) -> str:
     return f"""## Scheduler queries per hour
 
 **Ours.** The real `orchestrator.controller.Controller` with the real
-`SubmititScheduler("slurm")` tracks N real jobs (submitted with `sbatch --hold`: real records
+`SlurmScheduler` tracks N real jobs (submitted with `sbatch --hold`: real records
 that sacct reports on every poll, no CPU used), injected as journaled submissions of one
 training job and N-1 inference jobs (`bench/tracked.py`), with the slurm executor's defaults
 (poll {poll:g} s backing off x1.5 to {cap:g} s). Its clock and sleep are virtual
