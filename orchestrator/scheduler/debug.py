@@ -24,7 +24,6 @@ class DebugScheduler(SubmititBackend):
 
     def __init__(self, interactive: bool | None = None) -> None:
         super().__init__(interactive)
-        self._live: dict[str, Any] = {}  # jobs submitted by this process, by id
         self._outcomes: dict[str, BaseException | None] = {}  # ran: its exception or None
 
     def executor(self, request: JobRequest, create: bool = True) -> submitit.Executor:
@@ -37,9 +36,6 @@ class DebugScheduler(SubmititBackend):
 
     def render(self, request: JobRequest) -> str:
         return f"# executor=debug: no sbatch script; runs {describe(request)} in this process\n"
-
-    def _submitted(self, job: submitit.Job[Any]) -> None:
-        self._live[str(job.job_id)] = job
 
     def recover(self, request: JobRequest) -> str | None:
         return None  # debug jobs live in the process that submitted them

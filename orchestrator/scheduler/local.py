@@ -43,7 +43,6 @@ class LocalScheduler(SubmititBackend):
 
     def __init__(self, interactive: bool | None = None) -> None:
         super().__init__(interactive)
-        self._live: dict[str, Any] = {}  # jobs this process started, by id
         self._kill_at: dict[str, float] = {}  # cancelled job id -> when SIGKILL follows
 
     def executor(self, request: JobRequest, create: bool = True) -> submitit.Executor:
@@ -63,9 +62,6 @@ class LocalScheduler(SubmititBackend):
                args: tuple[Any, ...]) -> submitit.Job[Any]:
         with _child_output_to(request.folder / "local-controller.log"), _own_session():
             return executor.submit(function, *args)
-
-    def _submitted(self, job: submitit.Job[Any]) -> None:
-        self._live[str(job.job_id)] = job
 
     def poll(self, jobs: Sequence[JobRef]) -> dict[str, JobState]:
         return {ref.job_id: self._state(ref) for ref in jobs}

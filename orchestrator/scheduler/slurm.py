@@ -172,9 +172,8 @@ class SlurmScheduler(SubmititBackend):
         function, args = super().job_callable(request)
         return (RequeueOnTimeout(function) if request.kind == "train" else function), args
 
-    def _check_reachable(self, request: JobRequest, text: str, detail: str) -> None:
-        if unreachable(text):
-            raise SchedulerUnavailable(f"submitting {request.key}: {detail}")
+    def _unanswered(self, error: str) -> bool:
+        return unreachable(error)
 
     def render(self, request: JobRequest, drop: Sequence[str] = ()) -> str:
         """The sbatch script `submit` sends for `request`, less the options in `drop`."""

@@ -7,6 +7,7 @@ and by `render` (the dry-run): the script a user is shown is the one that is sen
 
 from __future__ import annotations
 
+import abc
 import os
 import pickle
 import shlex
@@ -22,7 +23,7 @@ from submitit.core.utils import FailedJobError, JobPaths
 from submitit.helpers import TorchDistributedEnvironment
 
 from orchestrator import failures
-from orchestrator.errors import SchedulerError
+from orchestrator.errors import SchedulerError, SchedulerUnavailable
 from orchestrator.failures import JobFailure
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import in_job
@@ -99,7 +100,7 @@ def last_error_line(log: Path) -> str:
     return ""
 
 
-class SubmititBackend:
+class SubmititBackend(abc.ABC):
     """The `Scheduler` interface on one submitit executor. A backend supplies `executor`,
     `poll`, `cancel` and `render`, and replaces the other steps where it differs."""
 
@@ -109,20 +110,27 @@ class SubmititBackend:
     def __init__(self, interactive: bool | None = None) -> None:
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self._last_warning = -1e9
+        # the jobs this process submitted, by id: local and debug jobs are polled through
+        # them (SLURM's are rebuilt from their id alone)
+        self._live: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- what each one supplies
+    @abc.abstractmethod
     def executor(self, request: JobRequest, create: bool = True) -> submitit.Executor:
-        """The submitit executor for `request`; `create`: make its folder (not for render)."""
-        raise NotImplementedError
+        """The submitit executor for `request`, built alike for `submit` and `render`;
+        `create`: make its folder (a dry-run makes none where the executor allows)."""
 
+    @abc.abstractmethod
     def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
-        raise NotImplementedError
+        """See Scheduler.poll."""
 
+    @abc.abstractmethod
     def cancel(self, jobs: Sequence[JobRef]) -> None:
-        raise NotImplementedError
+        """See Scheduler.cancel."""
 
+    @abc.abstractmethod
     def render(self, request: JobRequest) -> str:
-        raise NotImplementedError
+        """See Scheduler.render."""
 
     # ---------------------------------------------------------------- submission
     def job_callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
@@ -137,23 +145,24 @@ class SubmititBackend:
             job = self._start(request, executor, function, args)
         except (subprocess.SubprocessError, OSError, FailedJobError) as exc:
             text = str(getattr(exc, "stderr", None) or exc)
-            self._check_reachable(request, text, last_line(text) or type(exc).__name__)
+            detail = last_line(text) or type(exc).__name__
+            if self._unanswered(text):
+                raise SchedulerUnavailable(f"submitting {request.key}: {detail}") from None
             raise SchedulerError(
-                f"submitting {request.key} failed: {last_line(text) or type(exc).__name__}; "
-                f"check executor.{request.kind}.partition/account/qos/setup, the script is "
-                f"in {request.folder}; then run the same command again") from None
-        self._submitted(job)
+                f"submitting {request.key} failed: {detail}; check executor.{request.kind}."
+                f"partition/account/qos/setup, the script is in {request.folder}; then run "
+                "the same command again") from None
+        self._live[str(job.job_id)] = job
         return str(job.job_id)
 
     def _start(self, request: JobRequest, executor: submitit.Executor, function: Any,
                args: tuple[Any, ...]) -> submitit.Job[Any]:
         return executor.submit(function, *args)
 
-    def _check_reachable(self, request: JobRequest, text: str, detail: str) -> None:
-        """Raise SchedulerUnavailable when a failed submission is the scheduler's silence."""
-
-    def _submitted(self, job: submitit.Job[Any]) -> None:
-        """Keep what this process needs of a job it just submitted."""
+    def _unanswered(self, error: str) -> bool:
+        """True when a failed submission's `error` is the scheduler's silence (try again
+        later) rather than a refusal."""
+        return False
 
     def recover(self, request: JobRequest) -> str | None:
         # a job's id is known only from its pickle; no folder: nothing was submitted
