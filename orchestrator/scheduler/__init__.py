@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from orchestrator.scheduler.submitit_jobs import SubmititBackend
 
 
-
 def _slurm() -> type[SubmititBackend]:
     from orchestrator.scheduler.slurm import SlurmScheduler
 

@@ -26,8 +26,8 @@ from orchestrator import failures
 from orchestrator.errors import SchedulerError, SchedulerUnavailable
 from orchestrator.failures import JobFailure
 from orchestrator.lifecycle import JobState
-from orchestrator.scheduler import in_job
 from orchestrator.scheduler.commands import last_line
+from orchestrator.scheduler.in_job import call, run_command
 from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
 from orchestrator.settings import JobResources
 
@@ -60,8 +60,8 @@ class Distributed:
 def in_job_call(request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
     """The function a job runs and its arguments: a user's script, or `module:function`."""
     if request.command:
-        return in_job.run_command, (list(request.command), request.output)
-    return in_job.call, (request.target, request.spec)
+        return run_command, (list(request.command), request.output)
+    return call, (request.target, request.spec)
 
 
 def describe(request: JobRequest) -> str:
