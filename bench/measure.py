@@ -51,7 +51,7 @@ def controller_start(runs: int = 5) -> dict[str, Any]:
 def sched_queries(workdir: Path, prefix: str, held: Sequence[str], ns: Sequence[int],
                   hours: float = 1.0, extra: Sequence[str] = (),
                   label: str = "") -> dict[str, Any]:
-    """Ours: the real Controller + SubmititScheduler over N held jobs for one virtual hour."""
+    """Ours: the real Controller + SlurmScheduler over N held jobs for one virtual hour."""
     out: dict[str, Any] = {}
     for n in ns:
         search_dir = workdir / f"{prefix}sched-n{n}{label}"

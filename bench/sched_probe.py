@@ -3,7 +3,7 @@
 Theory of operation. `orchestrator.controller.Controller` takes its clock and its sleep as
 arguments. Here both are virtual: each `sleep(fs_interval_s)` of the loop advances the clock
 instantly, so an hour of ticks (3,600 at the slurm executor's 1 s) runs in seconds to a
-minute, while every `poll` is the real `SubmititScheduler("slurm")` calling the real sacct
+minute, while every `poll` is the real `SlurmScheduler` calling the real sacct
 (through the bench's counting wrapper on PATH) about the real tracked jobs. The back-off
 schedule, which decides how many queries an hour costs, is the controller's own code,
 unchanged. Real time spent inside a tick does not advance the virtual clock, so the count is
@@ -31,8 +31,8 @@ from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.lock import SearchLock
 from orchestrator.scheduler import JobRef, JobRequest
+from orchestrator.scheduler.slurm import SlurmScheduler
 from orchestrator.state import SearchState
-from orchestrator.submitit_backend import SubmititScheduler
 
 
 class HorizonReached(Exception):
@@ -66,7 +66,7 @@ class QuietView:
 class PollTimes:
     """The real scheduler, with the virtual time of every poll written down."""
 
-    def __init__(self, inner: SubmititScheduler, clock: VirtualClock) -> None:
+    def __init__(self, inner: SlurmScheduler, clock: VirtualClock) -> None:
         self.inner, self.clock = inner, clock
         self.submit_settle_s = inner.submit_settle_s
         self.times: list[float] = []
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = config.to_settings(config.compose(list(args.overrides)))
     search_dir = Path(settings.search.dir)
     clock = VirtualClock(args.hours * 3600.0)
-    scheduler = PollTimes(SubmititScheduler("slurm", interactive=False), clock)
+    scheduler = PollTimes(SlurmScheduler(interactive=False), clock)
     wall0, cpu0 = time.monotonic(), time.process_time()
     with SearchLock(search_dir):
         journal = Journal(search_dir / "journal.jsonl")

@@ -24,6 +24,7 @@ from orchestrator.journal import Journal, read_events
 from orchestrator.lock import SearchLock, is_controller, read_holder
 from orchestrator.outcome import params_text, summary, why_ended
 from orchestrator.policy import changed_settings, rule_of
+from orchestrator.scheduler import make_scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Mode, Rule
@@ -64,14 +65,12 @@ def _check_same_search(journal: Journal, settings: Settings, force: bool) -> Non
 
 def run_search(settings: Settings, plain: bool = False, force_resume: bool = False) -> str:
     """Run or resume the search; returns its final status."""
-    from orchestrator.submitit_backend import SubmititScheduler
-
     search_dir = Path(settings.search.dir)
     with SearchLock(search_dir):
         journal = Journal(search_dir / JOURNAL)
         try:
             _check_same_search(journal, settings, force_resume)
-            scheduler = SubmititScheduler(settings.executor.name)
+            scheduler = make_scheduler(settings.executor.name)
             ended = any(isinstance(e, SearchEnded) for e in journal.events)
             if force_resume or not ended:  # an ended search submits nothing unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
@@ -126,9 +125,7 @@ def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
 
 def dry_run(settings: Settings) -> str:
     """The scripts that the first training job and a first inference job would use."""
-    from orchestrator.submitit_backend import SubmititScheduler
-
-    scheduler = SubmititScheduler(settings.executor.name, interactive=False)
+    scheduler = make_scheduler(settings.executor.name, interactive=False)
     search_dir = Path(settings.search.dir)
     step = settings.train.save_steps
     checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)

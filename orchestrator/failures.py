@@ -4,10 +4,10 @@ Theory of operation: what the controller does after a failure depends on its cau
 input error (bad data, a missing module, a bad argument, an unreadable model folder) ends
 the trial at once, since a retry would fail the same way; out of memory re-plans the batch;
 a NaN loss ends the trial; anything else is retried. The job knows the cause best, so the
-job's entry point (`orchestrator.entrypoint`) classifies the exception it is about to die
-of and writes `layout.failure_path` (`<job id>_failure.json`, {cause, reason}) atomically before
-it re-raises; the scheduler adapter reads it back (`SubmititScheduler.failure`). A job that
-wrote nothing (killed, or a user's script that ran no Python of ours) is classified by the
+job's entry point (`orchestrator.scheduler.in_job`) classifies the exception it is about to
+die of and writes `layout.failure_path` (`<job id>_failure.json`, {cause, reason}) atomically
+before it re-raises; the scheduler backend reads it back (`SubmititBackend.failure`). A job
+that wrote nothing (killed, or a user's script that ran no Python of ours) is classified by the
 controller from its error text (`cause_from_text`), as before this file existed.
 Standard library only: the jobs and the controller both import it.
 """
@@ -19,7 +19,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from orchestrator import layout
 from orchestrator.causes import CAUSES, INPUT, NAN, OOM, OTHER, JobFailure
 
 
@@ -85,19 +84,3 @@ def read(path: Path) -> JobFailure | None:
     if not isinstance(data, dict) or data.get("cause") not in CAUSES:
         return None
     return JobFailure(str(data["cause"]), str(data.get("reason", "")))
-
-
-def record_in_job(exc: BaseException) -> None:
-    """In a submitit job: write why it fails. Outside one (tests, `python -m jobs.train`,
-    the debug executor, which hands the exception itself over) this does nothing."""
-    try:
-        import submitit
-
-        env = submitit.JobEnvironment()
-        folder, job_id = env.paths.folder, env.job_id
-    except Exception:  # not in a job, or an environment submitit cannot describe
-        return
-    try:
-        write(layout.failure_path(folder, job_id), classify(exc))
-    except OSError:
-        pass  # the controller falls back to the error text

@@ -52,7 +52,7 @@ from orchestrator.events import (
     TrialStarted,
 )
 from orchestrator.lifecycle import JobState
-from orchestrator.scheduler import JobRef
+from orchestrator.scheduler.interface import JobRef
 
 
 @dataclass

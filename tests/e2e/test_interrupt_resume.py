@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.submitit_backend import _group_members
+from orchestrator.scheduler.local import group_members
 from tests.support.cli import cli, start
 from tests.support.journal import events, submissions, summary, wait_for
 
@@ -33,7 +33,7 @@ def test_ctrl_c_names_the_running_jobs_and_the_resume_cancels_training(
     said = log.read_text()
     assert f"train-t001-a0: job {train_id} (RUNNING)" in said, said
     assert "run the same command again to resume" in said
-    assert _group_members(int(train_id))  # training went on without its controller
+    assert group_members(int(train_id))  # training went on without its controller
 
     again = cli("run", *DEMO, f"search.dir={directory}", "--plain")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -44,7 +44,7 @@ def test_ctrl_c_names_the_running_jobs_and_the_resume_cancels_training(
     assert "cancelled by the controller" in trial["training_reason"]
     assert trial["ended_reason"].startswith("accuracy ") and "reached the target 0.8" in \
         trial["ended_reason"]
-    assert not _group_members(int(train_id))  # the cancelled training really stopped
+    assert not group_members(int(train_id))  # the cancelled training really stopped
     job_log = (directory / "jobs" / "train-t001-a0" / f"{train_id}_0_log.err").read_text()
     assert "cancelled by the controller" in job_log and "Traceback" not in job_log, \
         job_log[-2000:]

@@ -11,8 +11,8 @@ import pytest
 
 from orchestrator.lifecycle import JobState, as_seen_after_cancel
 from orchestrator.scheduler import JobRef, JobRequest
+from orchestrator.scheduler.local import LocalScheduler, group_members
 from orchestrator.settings import JobResources
-from orchestrator.submitit_backend import SubmititScheduler, _group_members
 
 pytestmark = pytest.mark.e2e
 
@@ -43,18 +43,18 @@ def test_a_cancelled_local_job_is_gone_and_cancelled(tmp_path: Path, stubborn: s
     request = JobRequest(key="train-t001-a0", kind="train", name="x-train-t001-a0",
                          folder=folder, resources=JobResources(timeout_min=5),
                          command=(sys.executable, "-c", code), output=str(tmp_path / "out"))
-    first = SubmititScheduler("local")
+    first = LocalScheduler()
     job_id = first.submit(request)
     ref = JobRef(job_id, folder, request.name)
     log = folder / f"{job_id}_0_log.out"
     _wait(lambda: log.exists() and "ready" in log.read_text(), 60)
-    assert len(_group_members(int(job_id))) >= 3  # submitit's controller, its task, the script
+    assert len(group_members(int(job_id))) >= 3  # submitit's controller, its task, the script
     # a resumed controller knows the job by its id alone
-    sched = SubmititScheduler("local") if resumed else first
+    sched = LocalScheduler() if resumed else first
     assert sched.poll([ref])[job_id] is JobState.RUNNING
     sched.cancel([ref])
     took = _wait(lambda: sched.poll([ref])[job_id].terminal, GONE_WITHIN_S)
-    assert not _group_members(int(job_id)), "a process of the cancelled job still runs"
+    assert not group_members(int(job_id)), "a process of the cancelled job still runs"
     seen = as_seen_after_cancel(sched.poll([ref])[job_id], cancel_requested=True)
     assert seen is JobState.CANCELLED, (seen, took)
     err = (folder / f"{job_id}_0_log.err").read_text()

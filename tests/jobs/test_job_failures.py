@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import entrypoint, failures, layout
+from orchestrator import failures, layout
+from orchestrator.scheduler import in_job
 from orchestrator.settings import DataSettings, ModelSettings, TrainSpec
 from tests.support.job_settings import train_spec
 
@@ -45,7 +46,7 @@ def test_a_bad_input_fails_the_training_job_with_cause_input(
     jobs = tmp_path / "jobs"
     _in_a_local_job(monkeypatch, jobs, "31337")
     with pytest.raises(failures.JobInputError):
-        entrypoint.call("jobs.train:run", spec)
+        in_job.call("jobs.train:run", spec)
     found = failures.read(layout.failure_path(jobs, "31337"))
     assert found is not None and found.cause == "input", found
     assert "\n" not in found.reason

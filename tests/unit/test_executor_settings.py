@@ -18,15 +18,15 @@ from orchestrator import admission
 from orchestrator.cli import main
 from orchestrator.config import compose, to_settings
 from orchestrator.errors import ConfigError, SchedulerUnavailable
-from orchestrator.scheduler import JobRequest
-from orchestrator.settings import ExecutorSettings, JobResources, resolve_executor
-from orchestrator.submitit_backend import (
-    Refusal,
-    SubmititScheduler,
-    _refusal_reason,
-    python_command,
+from orchestrator.scheduler import JobRequest, make_scheduler
+from orchestrator.scheduler.interface import Refusal
+from orchestrator.scheduler.slurm import (
+    SlurmScheduler,
+    refusal_reason,
     refused_option,
 )
+from orchestrator.scheduler.submitit_jobs import python_command
+from orchestrator.settings import ExecutorSettings, JobResources, resolve_executor
 
 # ---------------------------------------------------------------- shared settings
 
@@ -228,7 +228,7 @@ def test_dry_run_on_slurm_needs_no_slurm_installed(tmp_path: Path,
      None),
 ])
 def test_refusal_is_attributed(stderr: str, reason: str, option: str | None) -> None:
-    assert _refusal_reason(stderr) == reason
+    assert refusal_reason(stderr) == reason
     assert refused_option(reason) == option
 
 
@@ -310,13 +310,13 @@ def test_the_adapter_says_unreachable_when_sbatch_cannot_reach_slurmctld(
     settings = to_settings(compose(["executor=slurm", "search.target=0.8",
                                     f"search.dir={tmp_path / 's'}"]))
     with pytest.raises(SchedulerUnavailable):
-        SubmititScheduler("slurm").preflight(admission.first_requests(settings))
+        SlurmScheduler().preflight(admission.first_requests(settings))
 
 
 def test_local_and_debug_ask_nobody() -> None:
     settings = to_settings(compose(["search.target=0.8"]))
     for cluster in ("local", "debug"):
-        assert SubmititScheduler(cluster).preflight(admission.first_requests(settings)) == []
+        assert make_scheduler(cluster).preflight(admission.first_requests(settings)) == []
 
 
 def test_the_readme_cluster_command_gives_inference_jobs_the_account_and_setup(

@@ -1,4 +1,4 @@
-"""Why a job failed, as the job says it (orchestrator/failures.py, orchestrator/entrypoint.py)
+"""Why a job failed, as the job says it (orchestrator/failures.py, orchestrator/scheduler/in_job.py)
 and as the scheduler adapter reads it back."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import entrypoint, failures, layout
+from orchestrator import failures, layout
 from orchestrator.causes import JobFailure
 from orchestrator.failures import JobInputError
-from orchestrator.scheduler import JobRef
-from orchestrator.submitit_backend import SubmititScheduler
+from orchestrator.scheduler import JobRef, in_job
+from orchestrator.scheduler.local import LocalScheduler
 
 
 class _Nan(RuntimeError):
@@ -31,9 +31,9 @@ CLASSIFIED: list[tuple[BaseException, str, str]] = [
     (RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), "oom", "RuntimeError: CUDA"),
     (RuntimeError("NCCL watchdog timeout"), "other", "RuntimeError: NCCL watchdog timeout"),
     (ValueError(""), "other", "ValueError"),
-    (entrypoint.ScriptFailed("run.sh exited with status 127: not found", 127), "input", "127"),
-    (entrypoint.ScriptFailed("run.sh exited with status 2: usage: x", 2), "input", "usage"),
-    (entrypoint.ScriptFailed("run.sh exited with status 1: Traceback", 1), "other", "status 1"),
+    (in_job.ScriptFailed("run.sh exited with status 127: not found", 127), "input", "127"),
+    (in_job.ScriptFailed("run.sh exited with status 2: usage: x", 2), "input", "usage"),
+    (in_job.ScriptFailed("run.sh exited with status 1: Traceback", 1), "other", "status 1"),
 ]
 
 
@@ -69,7 +69,7 @@ def test_a_job_writes_why_it_failed_beside_submitits_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _in_a_local_job(monkeypatch, tmp_path, "4242")
     with pytest.raises(ModuleNotFoundError):
-        entrypoint.call("no_such_module_here:run", None)
+        in_job.call("no_such_module_here:run", None)
     path = layout.failure_path(tmp_path, "4242")
     assert json.loads(path.read_text()) == {
         "cause": "input", "reason": "ModuleNotFoundError: No module named 'no_such_module_here'"}
@@ -87,7 +87,7 @@ def test_outside_a_job_nothing_is_written(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModuleNotFoundError):
-        entrypoint.call("no_such_module_here:run", None)
+        in_job.call("no_such_module_here:run", None)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -103,13 +103,13 @@ def test_a_users_script_that_fails_on_how_it_was_called_is_an_input_error(
         fragment: str) -> None:
     _in_a_local_job(monkeypatch, tmp_path, "77")
     with pytest.raises(Exception, match=r"status|cannot run"):
-        entrypoint.run_command(argv, str(tmp_path / "out.txt"))
+        in_job.run_command(argv, str(tmp_path / "out.txt"))
     found = failures.read(layout.failure_path(tmp_path, "77"))
     assert found is not None and found.cause == cause and fragment in found.reason, found
 
 
 def test_the_adapter_returns_what_the_job_wrote_else_the_error_text(tmp_path: Path) -> None:
-    backend = SubmititScheduler("local")
+    backend = LocalScheduler()
     ref = JobRef("123", tmp_path)
     with open(tmp_path / "123_0_result.pkl", "wb") as handle:
         pickle.dump(("error", "Traceback ...\nRuntimeError: boom\n"), handle)

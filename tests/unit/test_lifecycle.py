@@ -13,10 +13,10 @@ from orchestrator.lifecycle import (
     transition,
 )
 from orchestrator.scheduler import JobRef
-from orchestrator.submitit_backend import (
+from orchestrator.scheduler.slurm import (
     SLURM_STATES,
     SacctRow,
-    SubmititScheduler,
+    SlurmScheduler,
     map_slurm_state,
     parse_sacct,
 )
@@ -96,7 +96,7 @@ def test_every_mapped_state_is_a_job_state() -> None:
 ], ids=["no-row", "ours", "unnamed-pending", "unnamed-ended", "foreign"])
 def test_a_row_counts_only_when_its_name_is_ours(row: SacctRow | None, state: JobState,
                                                  tmp_path: Path) -> None:
-    backend = SubmititScheduler("slurm")
+    backend = SlurmScheduler()
     ref = JobRef("77", tmp_path, "s-1a2b3c-train-t001-a0")
     assert backend._state_of(ref, row) is state
     assert ("another job ('bench-job')" in backend.failure(ref).reason) == (state is JobState.LOST)

@@ -11,7 +11,8 @@ HEAVY = ("torch", "transformers", "datasets", "accelerate", "sklearn")
 def test_importing_the_controller_does_not_import_ml_libraries() -> None:
     code = (
         "import sys, orchestrator.cli, orchestrator.app, orchestrator.controller, "
-        "orchestrator.config, orchestrator.submitit_backend, orchestrator.outcome, "
+        "orchestrator.config, orchestrator.scheduler.slurm, orchestrator.scheduler.local, "
+        "orchestrator.scheduler.debug, orchestrator.outcome, "
         "orchestrator.view\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )

@@ -7,6 +7,7 @@
   the events) import nothing that does I/O, so they stay table-testable;
 - size limits: the controller's file at most 300 lines, no orchestrator module over 400,
   no function over 50 lines in orchestrator/, jobs/, bench/ and scripts/.
+(submitit only under orchestrator/scheduler/: tests/unit/test_scheduler_package.py.)
 """
 
 from __future__ import annotations
@@ -176,10 +177,3 @@ def test_no_function_over_50_lines(folder: str) -> None:
                 if length > 50:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length})")
     assert not long, "functions over 50 lines: " + ", ".join(long)
-
-
-def test_submitit_only_in_the_scheduler_package() -> None:
-    outside = [str(p.relative_to(ROOT)) for p in _sources(*PACKAGES)
-               if "scheduler" not in p.relative_to(ROOT).parts[:2]
-               and any(m.split(".")[0] == "submitit" for m in _imports(p))]
-    assert not outside, f"submitit imported outside orchestrator/scheduler/: {outside}"

@@ -1,5 +1,9 @@
-"""What a submitted job runs. Imported in the job's process, so it stays light: the job's own
-module (jobs.train, jobs.infer) is imported there, never in the controller."""
+"""What a submitted job runs, inside the job's process (never in the controller's).
+
+It stays light: the job's own module (jobs.train, jobs.infer) is imported here, in the job,
+never in the controller. On an exception the job says why it failed
+(`orchestrator.failures`) in a file beside submitit's own, which the backend reads back.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from orchestrator import causes, failures
+from orchestrator import causes, failures, layout
 from orchestrator.fsutil import atomic_write_text
 
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
@@ -73,8 +77,24 @@ def call(target: str, spec: Any) -> Any:
             function = getattr(importlib.import_module(module_name), function_name)
             return function(spec)
         except Exception as exc:  # not KeyboardInterrupt/SystemExit: a cancel, a requeue
-            failures.record_in_job(exc)
+            record_failure(exc)
             raise
+
+
+def record_failure(exc: BaseException) -> None:
+    """In a submitit job: write why it fails. Outside one (tests, `python -m jobs.train`,
+    the debug executor, which hands the exception itself over) this does nothing."""
+    try:
+        import submitit  # the job runs under submitit already; a test need not
+
+        env = submitit.JobEnvironment()
+        folder, job_id = env.paths.folder, env.job_id
+    except Exception:  # not in a job, or an environment submitit cannot describe
+        return
+    try:
+        failures.write(layout.failure_path(folder, job_id), failures.classify(exc))
+    except OSError:
+        pass  # the controller falls back to the error text
 
 
 def _pump(source: IO[str], sink: IO[str], keep: list[str] | None) -> None:
@@ -104,7 +124,7 @@ def run_command(argv: list[str], output: str) -> int:
     try:
         return _run_command(argv, output)
     except Exception as exc:
-        failures.record_in_job(exc)
+        record_failure(exc)
         raise
 
 

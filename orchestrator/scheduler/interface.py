@@ -1,7 +1,7 @@
 """The small interface through which the controller uses a scheduler.
 
-Only `orchestrator.submitit_backend` implements it against submitit; tests may use any
-object with these methods. The controller never sees a raw scheduler state string.
+The backends of this package (slurm, local, debug) implement it on submitit; tests may use
+any object with these methods. The controller never sees a raw scheduler state string.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from orchestrator.causes import JobFailure
 from orchestrator.lifecycle import JobState
@@ -36,6 +36,16 @@ class JobRef:
     job_id: str
     folder: Path
     name: str = ""  # the scheduler's name for it; "" when not known
+
+
+class Refusal(NamedTuple):
+    """What the scheduler would refuse of a job (`sbatch --test-only`): the job kind, the
+    JobResources field at fault ("" when the scheduler's reason names none), and the
+    scheduler's own words."""
+
+    kind: str
+    field: str
+    reason: str
 
 
 class Scheduler(Protocol):

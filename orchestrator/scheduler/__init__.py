@@ -1,0 +1,63 @@
+"""The scheduler: the only package that talks to submitit and SLURM.
+
+Theory of operation: the controller knows a job only by its id, folder and name (`JobRef`)
+and talks to the `Scheduler` interface (`interface`); each backend rebuilds submitit's job
+object from a `JobRef` alone whenever it needs one, so a fresh controller re-attaches to the
+jobs of a killed one without pickled state. Raw states (sacct's `State`, a local process's
+exit, a debug run's outcome) are mapped onto `JobState` inside the backend and nowhere else.
+
+- `interface`: JobRequest, JobRef and the Scheduler protocol.
+- `submitit_jobs`: what the three backends share (the job's callable, its failure, its logs,
+  the submission template); `slurm`, `local`, `debug`: one module per submitit executor.
+- `commands`: the one place where sacct, squeue, scancel and `sbatch --test-only` are run,
+  counted, and a silent slurmctld turned into SchedulerUnavailable.
+- `in_job`: what a submitted job runs, inside the job's process (never in the controller).
+
+A dry-run (`render`) is built by the same executor builder a submission uses, so the script
+shown is the script sent. Importing this package imports no backend (nor submitit):
+`make_scheduler` imports the one it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from orchestrator.scheduler.interface import JobRef, JobRequest, Scheduler
+
+if TYPE_CHECKING:
+    from orchestrator.scheduler.submitit_jobs import SubmititBackend
+
+
+def _slurm() -> type[SubmititBackend]:
+    from orchestrator.scheduler.slurm import SlurmScheduler
+
+    return SlurmScheduler
+
+
+def _local() -> type[SubmititBackend]:
+    from orchestrator.scheduler.local import LocalScheduler
+
+    return LocalScheduler
+
+
+def _debug() -> type[SubmititBackend]:
+    from orchestrator.scheduler.debug import DebugScheduler
+
+    return DebugScheduler
+
+
+# executor name -> its backend class, imported only when asked for
+BACKENDS: dict[str, Callable[[], type[SubmititBackend]]] = {
+    "local": _local, "debug": _debug, "slurm": _slurm}
+
+
+def make_scheduler(cluster: str, interactive: bool | None = None) -> SubmititBackend:
+    """The backend for `executor=<cluster>`. `interactive` (default: stdin is a terminal)
+    lets the debug backend open pdb on a job's exception."""
+    if cluster not in BACKENDS:
+        raise ValueError(f"unknown executor {cluster!r}; expected one of {', '.join(BACKENDS)}")
+    return BACKENDS[cluster]()(interactive)
+
+
+__all__ = ["BACKENDS", "JobRef", "JobRequest", "Scheduler", "make_scheduler"]

@@ -1,0 +1,351 @@
+"""The SLURM backend: sbatch through submitit, states from sacct, names that prove a job ours.
+
+Theory of operation: one `sacct` call per poll for every tracked job; a failed call yields
+UNKNOWN for all of them (never "done", never "lost"). Every job has a name unique to its
+search and key (`requests.job_name`), and the name, not only the id, says which job is ours:
+a row whose id matches but whose name does not is a job SLURM gave a reused id (our job is
+LOST), a cancel names the job (`scancel --name=N ID` refuses a job of another name), and a
+submission a killed controller never journaled is found by name (`recover`). A submission
+slurmctld did not answer raises SchedulerUnavailable: it is tried again later. Raw sacct
+states become `JobState` in SLURM_STATES and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import submitit
+from submitit.core.utils import JobPaths
+from submitit.helpers import Checkpointable
+
+from orchestrator.causes import JobFailure
+from orchestrator.errors import SchedulerUnavailable
+from orchestrator.lifecycle import JobState
+from orchestrator.scheduler.commands import Commands, last_line, unreachable
+from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
+from orchestrator.scheduler.submitit_jobs import SubmititBackend, job_paths, python_command
+from orchestrator.settings import JobResources
+
+# sacct's State column -> JobState. "CANCELLED by 0" carries the uid: matched on its first
+# word. Anything not listed is UNKNOWN.
+SLURM_STATES: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "REQUEUE_FED": JobState.REQUEUED,
+    "REQUEUE_HOLD": JobState.REQUEUED,
+    "REQUEUED": JobState.REQUEUED,
+    "PREEMPTED": JobState.REQUEUED,
+    "SUSPENDED": JobState.PENDING,
+    "RESIZING": JobState.RUNNING,
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.RUNNING,
+    "STOPPED": JobState.RUNNING,
+    "COMPLETED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "REVOKED": JobState.CANCELLED,
+    "CANCELLED": JobState.CANCELLED,
+    "DEADLINE": JobState.TIMEOUT,
+    "TIMEOUT": JobState.TIMEOUT,
+    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,
+    "NODE_FAIL": JobState.NODE_FAIL,
+}
+
+
+def map_slurm_state(raw: str) -> JobState:
+    words = raw.split()
+    return SLURM_STATES.get(words[0].rstrip("+"), JobState.UNKNOWN) if words else JobState.UNKNOWN
+
+
+class SacctRow(NamedTuple):
+    state: JobState
+    name: str
+
+
+SACCT_FORMAT = "JobID,State,JobName"  # the name last: a foreign job's name may hold a "|"
+# slurmdbd's name for a job whose name slurmctld has not sent yet (seen for seconds after
+# sbatch, with PENDING and even COMPLETED rows)
+UNNAMED = "allocation"
+# an orphaned sbatch either reaches slurmctld or gives up within its MessageTimeout (10 s
+# by default)
+SBATCH_SETTLE_S = 15.0
+
+
+def parse_sacct(text: str) -> dict[str, SacctRow]:
+    """Job id -> its row, from `sacct -X -o JobID,State,JobName --parsable2` (with header)."""
+    rows: dict[str, SacctRow] = {}
+    for line in text.splitlines()[1:]:
+        job_id, _, rest = line.partition("|")
+        raw, _, name = rest.partition("|")
+        if job_id and "." not in job_id:
+            rows[job_id.strip()] = SacctRow(map_slurm_state(raw), name)
+    return rows
+
+
+# sbatch option (submitit's parameter name) -> the JobResources field it comes from
+SLURM_OPTIONS = {"partition": "partition", "account": "account", "qos": "qos",
+                 "constraint": "constraint", "time": "timeout_min",
+                 "cpus_per_task": "cpus_per_task", "mem": "mem_gb",
+                 "gpus_per_node": "gpus_per_node", "nodes": "nodes"}
+# words of slurmctld's refusal (lower case) -> the sbatch option it is about. A reason that
+# fits none (e.g. "Requested node configuration is not available": too many CPUs, too much
+# memory, or a combination) is reported for the whole job kind.
+REFUSALS = (("invalid partition", "partition"), ("partition", "partition"),
+            ("invalid account", "account"), ("invalid qos", "qos"), ("qos", "qos"),
+            ("invalid feature", "constraint"), ("time limit", "time"),
+            ("generic resource", "gpus_per_node"), ("gres", "gpus_per_node"),
+            ("memory", "mem"))
+
+
+def refused_option(reason: str) -> str | None:
+    """The sbatch option that slurmctld's refusal `reason` is about, if it says."""
+    lowered = reason.lower()
+    if "invalid account" in lowered or "account/partition" in lowered:
+        return "account"  # "Invalid account or account/partition combination specified"
+    if "policy" in lowered:
+        return None  # "Job violates accounting/QOS policy": a limit, of what is unsaid
+    return next((option for words, option in REFUSALS if words in lowered), None)
+
+
+def refusal_reason(stderr: str) -> str:
+    """slurmctld's reason from sbatch's stderr: `allocation failure: X` (--test-only),
+    `sbatch: error: Batch job submission failed: X`, `sbatch: error: X`."""
+    line = last_line(stderr)
+    for prefix in ("allocation failure:", "sbatch: error:", "Batch job submission failed:"):
+        line = line.split(prefix, 1)[-1].strip()
+    return line
+
+
+class RequeueOnTimeout(Checkpointable):
+    """A training job that SLURM stops for its time limit or preemption is requeued by
+    submitit under the same job id; the restarted job resumes from its last complete
+    checkpoint (jobs.train does that by itself), so nothing but the steps since is lost."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any) -> Any:
+        return self.function(*args)
+
+
+class _ScriptOnly(submitit.SlurmExecutor):
+    """A SlurmExecutor that only renders scripts: no srun needed on this machine."""
+
+    @classmethod
+    def affinity(cls) -> int:
+        return 1
+
+
+class SlurmScheduler(SubmititBackend):
+    """The `Scheduler` interface on submitit's SlurmExecutor."""
+
+    submit_settle_s = SBATCH_SETTLE_S
+
+    def __init__(self, interactive: bool | None = None) -> None:
+        super().__init__(interactive)
+        self.commands = Commands()
+        self._foreign: dict[str, str] = {}  # our job id -> the other job's name now using it
+
+    @property
+    def sacct_calls(self) -> int:
+        return self.commands.calls["sacct"]
+
+    # ---------------------------------------------------------------- submission
+    def executor(self, request: JobRequest, create: bool = True) -> submitit.SlurmExecutor:
+        if create:
+            request.folder.mkdir(parents=True, exist_ok=True)
+        # rendering a script (--dry-run, --test-only) needs no SLURM on this machine
+        kind = submitit.SlurmExecutor if create else _ScriptOnly
+        executor = kind(folder=request.folder, python=python_command(request.resources),
+                        max_num_timeout=request.resources.max_requeues)
+        executor.update_parameters(**slurm_parameters(request))
+        return executor
+
+    def job_callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
+        function, args = super().job_callable(request)
+        return (RequeueOnTimeout(function) if request.kind == "train" else function), args
+
+    def _unanswered(self, error: str) -> bool:
+        return unreachable(error)
+
+    def render(self, request: JobRequest, drop: Sequence[str] = ()) -> str:
+        """The sbatch script `submit` sends for `request`, less the options in `drop`."""
+        executor = self.executor(request, create=False)
+        for option in drop:
+            executor.parameters.pop(option, None)
+        command = " ".join(executor._submitit_command_str.split())
+        return str(executor._make_submission_file_text(command, "<uid>"))
+
+    def preflight(self, requests: Sequence[JobRequest]) -> list[Refusal]:
+        """Ask slurmctld with `sbatch --test-only` whether it would accept each request's job
+        as `submit` would send it; submits nothing. sbatch names only the first thing it
+        refuses, so each refused option is left out in turn to find the next one.
+        Raises SchedulerUnavailable when slurmctld does not answer (nothing can be said)."""
+        refusals: list[Refusal] = []
+        for request in requests:
+            sent = self.executor(request, create=False).parameters
+            dropped: list[str] = []
+            while True:
+                reason = self._test_only(request, dropped)
+                if reason is None:
+                    break
+                option = refused_option(reason)
+                if option is None or option in dropped or option not in sent:
+                    refusals.append(Refusal(request.kind, "", reason))
+                    break
+                refusals.append(Refusal(request.kind, SLURM_OPTIONS[option], reason))
+                dropped.append(option)
+        return refusals
+
+    def _test_only(self, request: JobRequest, drop: Sequence[str]) -> str | None:
+        """None when sbatch --test-only accepts the script, else slurmctld's reason."""
+        done = self.commands.run(["sbatch", "--test-only"], stdin=self.render(request, drop))
+        if done.returncode == 0:
+            return None
+        return refusal_reason(done.stderr) or f"sbatch exit status {done.returncode}"
+
+    # ---------------------------------------------------------------- recovery
+    def recover(self, request: JobRequest) -> str | None:
+        if not request.folder.exists():
+            return None  # sbatch never ran
+        jobs = self._jobs_named(request.name, since=request.folder.stat().st_mtime - 600)
+        if not jobs:
+            return None
+        *duplicates, (job_id, state) = sorted(jobs.items(), key=lambda j: int(j[0].split("_")[0]))
+        if duplicates:  # never two runs of one job: they would write the same folders
+            self.cancel([JobRef(i, request.folder, request.name) for i, _ in duplicates])
+        paths = job_paths(JobRef(job_id, request.folder))
+        if not paths.submitted_pickle.exists():
+            if state.terminal:
+                # it gave up waiting (60 s) for the pickle its killed controller never
+                # wrote: it ran nothing, so submitting afresh costs no retry
+                return None
+            _finish_submitit_files(request.folder, paths)
+        return job_id
+
+    def _jobs_named(self, name: str, since: float) -> dict[str, JobState]:
+        """Id -> state of the jobs called `name`: squeue (slurmctld, no lag) for those it
+        still holds, else sacct (the database) for those it has forgotten since `since`."""
+        day = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since))
+        queries = (["squeue", "-h", "-t", "all", "--name", name, "-o", "%i|%T"],
+                   ["sacct", "-X", "-n", "-P", "-S", day, "--name", name, "-o", "JobID,State"])
+        for command in queries:
+            try:
+                out = self.commands.output(command)
+            except SchedulerUnavailable as exc:
+                raise SchedulerUnavailable(f"looking for job {name}: {exc}") from None
+            jobs = {job_id: map_slurm_state(raw) for job_id, _, raw in
+                    (line.strip().partition("|") for line in out.splitlines())
+                    if job_id and "." not in job_id}
+            if jobs:
+                return jobs
+        return {}
+
+    # ---------------------------------------------------------------- states
+    def poll(self, jobs: Sequence[JobRef]) -> dict[str, JobState]:
+        if not jobs:
+            return {}
+        ids = sorted({ref.job_id.split("_")[0] for ref in jobs})
+        try:
+            output = self.commands.output(["sacct", "-X", "-o", SACCT_FORMAT, "--parsable2",
+                                           "-j", ",".join(ids)])
+        except SchedulerUnavailable as exc:
+            self._warn(f"sacct failed ({str(exc).removeprefix('sacct: ')}); "
+                       "job states stay as last seen until it answers")
+            return {ref.job_id: JobState.UNKNOWN for ref in jobs}
+        rows = parse_sacct(output)
+        return {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in jobs}
+
+    def _state_of(self, ref: JobRef, row: SacctRow | None) -> JobState:
+        if row is None:
+            return JobState.UNKNOWN  # sacct lags slurmctld: no row yet is not lost
+        if ref.name and row.name == UNNAMED:
+            # not told the name yet: PENDING is safe to believe whoever the job is (nothing
+            # follows from it); an end state is believed once the name says it is ours
+            return JobState.PENDING if row.state is JobState.PENDING else JobState.UNKNOWN
+        if ref.name and row.name != ref.name:
+            # slurmctld lost its state and gave our id to another job: ours is gone
+            self._foreign[ref.job_id] = row.name
+            return JobState.LOST
+        return row.state
+
+    # ---------------------------------------------------------------- cancel, failures
+    def cancel(self, jobs: Sequence[JobRef]) -> None:
+        """One `scancel --name=N ID` per job: slurmctld itself then refuses to cancel a job
+        of another name that holds a reused id. Jobs journaled before names were (none)
+        go in one plain call."""
+        named = sorted({(ref.name, ref.job_id) for ref in jobs if ref.name})
+        commands = [["scancel", f"--name={name}", job_id] for name, job_id in named]
+        unnamed = sorted({ref.job_id for ref in jobs if not ref.name})
+        commands += [["scancel", *unnamed]] if unnamed else []
+        for command in commands:
+            try:
+                self.commands.run(command)
+            except SchedulerUnavailable as exc:
+                # journaled already: the controller sends it again (drain, resume)
+                detail = str(exc).removeprefix("scancel: ")
+                self._warn(f"scancel failed ({detail}); the cancel is sent again later")
+                return
+
+    def failure(self, ref: JobRef) -> JobFailure:
+        if ref.job_id in self._foreign:
+            return JobFailure(None, f"SLURM gave job id {ref.job_id} to another job "
+                              f"({self._foreign[ref.job_id]!r}): slurmctld lost ours "
+                              "(restarted without its state?)")
+        return super().failure(ref)
+
+
+def slurm_parameters(request: JobRequest) -> dict[str, Any]:
+    """submitit's SlurmExecutor parameters (sbatch options) for `request`."""
+    res: JobResources = request.resources
+    params: dict[str, Any] = {
+        "job_name": request.name,
+        "time": res.timeout_min,
+        "nodes": res.nodes,
+        "ntasks_per_node": res.tasks_per_node,
+        "cpus_per_task": res.cpus_per_task,
+        "setup": list(_setup_lines(res)),
+        "additional_parameters": dict(res.additional),
+        "srun_args": list(res.srun_args),
+        "stderr_to_stdout": False,
+        "signal_delay_s": res.signal_delay_s,
+    }
+    optional: dict[str, Any] = {
+        "partition": res.partition,
+        "account": res.account,
+        "qos": res.qos,
+        "constraint": res.constraint,
+        "gpus_per_node": res.gpus_per_node or None,
+        "mem": f"{res.mem_gb:g}GB" if res.mem_gb else None,
+    }
+    params.update({k: v for k, v in optional.items() if v})
+    return params
+
+
+def _setup_lines(res: JobResources) -> list[str]:
+    lines: list[str] = []
+    if res.setup_template:
+        text = Path(res.setup_template).read_text(encoding="utf-8")
+        lines += [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#!")]
+    return lines + list(res.setup)
+
+
+def _finish_submitit_files(folder: Path, paths: JobPaths) -> None:
+    """Do what submitit does right after sbatch returns, for a controller killed before it
+    could: give the job its `<id>_submitted.pkl` (the job waits 60 s for it, then fails)
+    and its `<id>_submission.sh`. The newest temporary files are this submission's."""
+    pickles = sorted((p for p in folder.glob("*.pkl") if len(p.stem) == 32
+                      and all(c in "0123456789abcdef" for c in p.stem)),
+                     key=lambda p: p.stat().st_mtime)
+    if pickles:
+        pickles[-1].rename(paths.submitted_pickle)
+    scripts = sorted(folder.glob(".submission_file_*.sh"), key=lambda p: p.stat().st_mtime)
+    if scripts and not paths.submission_file.exists():
+        scripts[-1].rename(paths.submission_file)

@@ -1,0 +1,204 @@
+"""What the three submitit backends share: the callable a job runs, the submission itself
+(a template whose steps each backend may replace), why a finished job failed, its logs.
+
+A request becomes a submitit executor in one method, `executor`, used alike by `submit`
+and by `render` (the dry-run): the script a user is shown is the one that is sent.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import pickle
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import submitit
+from submitit.core.utils import FailedJobError, JobPaths
+from submitit.helpers import TorchDistributedEnvironment
+
+from orchestrator import failures, layout
+from orchestrator.causes import JobFailure
+from orchestrator.errors import SchedulerError, SchedulerUnavailable
+from orchestrator.lifecycle import JobState
+from orchestrator.scheduler.commands import last_line
+from orchestrator.scheduler.in_job import call, run_command
+from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
+from orchestrator.settings import JobResources
+
+
+def python_command(res: JobResources) -> str | None:
+    """submitit's `python=` (a shell command line, None: the controller's interpreter):
+    `res.python` split into words, each quoted, a path made absolute (jobs may start in
+    another directory)."""
+    if not res.python:
+        return None
+    words = [res.python] if Path(res.python).is_file() else shlex.split(res.python)
+    if "/" in words[0]:
+        words[0] = os.path.abspath(words[0])
+    return shlex.join(words)
+
+
+class Distributed:
+    """Runs in every task of a several-task job: exports torch.distributed's env:// variables
+    (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) from SLURM's, so that the
+    Trainer (through accelerate) forms one process group across the tasks."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any) -> Any:
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        return self.function(*args)
+
+
+def in_job_call(request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
+    """The function a job runs and its arguments: a user's script, or `module:function`."""
+    if request.command:
+        return run_command, (list(request.command), request.output)
+    return call, (request.target, request.spec)
+
+
+def describe(request: JobRequest) -> str:
+    if request.command:
+        return " ".join(request.command)
+    return f"{request.target}({type(request.spec).__name__})"
+
+
+def job_paths(ref: JobRef) -> JobPaths:
+    return JobPaths(ref.folder, job_id=ref.job_id, task_id=0)
+
+
+def load_outcome(path: Path) -> tuple[str, Any] | None:
+    """submitit's result pickle: ("success", value) or ("error", traceback text)."""
+    try:
+        with open(path, "rb") as handle:
+            outcome = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    return outcome if isinstance(outcome, tuple) and len(outcome) == 2 else None
+
+
+def outcome_state(path: Path) -> JobState:
+    outcome = load_outcome(path)
+    return JobState.SUCCEEDED if outcome and outcome[0] == "success" else JobState.FAILED
+
+
+def last_error_line(log: Path) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")[-20000:]
+    except OSError:
+        return ""
+    for line in reversed(text.splitlines()):
+        if "Error" in line or "error:" in line or "Exception" in line:
+            return line.strip()[:300]
+    return ""
+
+
+class SubmititBackend(abc.ABC):
+    """The `Scheduler` interface on one submitit executor. A backend supplies `executor`,
+    `poll`, `cancel` and `render`, and replaces the other steps where it differs."""
+
+    # see Scheduler.submit_settle_s: local and debug submissions die with the controller
+    submit_settle_s = 0.0
+
+    def __init__(self, interactive: bool | None = None) -> None:
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self._last_warning = -1e9
+        # the jobs this process submitted, by id: local and debug jobs are polled through
+        # them (SLURM's are rebuilt from their id alone)
+        self._live: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------- what each one supplies
+    @abc.abstractmethod
+    def executor(self, request: JobRequest, create: bool = True) -> submitit.Executor:
+        """The submitit executor for `request`, built alike for `submit` and `render`;
+        `create`: make its folder (a dry-run makes none where the executor allows)."""
+
+    @abc.abstractmethod
+    def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
+        """See Scheduler.poll."""
+
+    @abc.abstractmethod
+    def cancel(self, jobs: Sequence[JobRef]) -> None:
+        """See Scheduler.cancel."""
+
+    @abc.abstractmethod
+    def render(self, request: JobRequest) -> str:
+        """See Scheduler.render."""
+
+    # ---------------------------------------------------------------- submission
+    def job_callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
+        function, args = in_job_call(request)
+        tasks = request.resources.nodes * request.resources.tasks_per_node
+        return (Distributed(function) if tasks > 1 else function), args
+
+    def submit(self, request: JobRequest) -> str:
+        function, args = self.job_callable(request)
+        executor = self.executor(request)
+        try:
+            job = self._start(request, executor, function, args)
+        except (subprocess.SubprocessError, OSError, FailedJobError) as exc:
+            text = str(getattr(exc, "stderr", None) or exc)
+            detail = last_line(text) or type(exc).__name__
+            if self._unanswered(text):
+                raise SchedulerUnavailable(f"submitting {request.key}: {detail}") from None
+            raise SchedulerError(
+                f"submitting {request.key} failed: {detail}; check executor.{request.kind}."
+                f"partition/account/qos/setup, the script is in {request.folder}; then run "
+                "the same command again") from None
+        self._live[str(job.job_id)] = job
+        return str(job.job_id)
+
+    def _start(self, request: JobRequest, executor: submitit.Executor, function: Any,
+               args: tuple[Any, ...]) -> submitit.Job[Any]:
+        return executor.submit(function, *args)
+
+    def _unanswered(self, error: str) -> bool:
+        """True when a failed submission's `error` is the scheduler's silence (try again
+        later) rather than a refusal."""
+        return False
+
+    def recover(self, request: JobRequest) -> str | None:
+        # a job's id is known only from its pickle; no folder: nothing was submitted
+        found = sorted(request.folder.glob("*_submitted.pkl"))
+        return found[-1].name.removesuffix("_submitted.pkl") if found else None
+
+    def preflight(self, requests: Sequence[JobRequest]) -> list[Refusal]:
+        """What the scheduler would refuse of these jobs: nothing, but on SLURM."""
+        return []
+
+    # ---------------------------------------------------------------- failures, logs
+    def failure(self, ref: JobRef) -> JobFailure:
+        written = failures.read(layout.failure_path(ref.folder, ref.job_id))
+        if written is not None:
+            return written
+        return JobFailure(None, self._error_text(ref))
+
+    def _error_text(self, ref: JobRef) -> str:
+        paths = job_paths(ref)
+        if paths.result_pickle.exists():
+            outcome = load_outcome(paths.result_pickle)
+            if outcome and outcome[0] == "error":
+                return last_line(str(outcome[1]))
+        for log in (paths.stderr, paths.stdout):
+            line = last_error_line(log)
+            if line:
+                return line
+        return ""
+
+    def log_paths(self, ref: JobRef) -> list[Path]:
+        paths = job_paths(ref)
+        return [paths.stdout, paths.stderr]
+
+    def _warn(self, message: str) -> None:
+        """One line on stderr, at most once a minute: the scheduler is shared, keep calm."""
+        now = time.monotonic()
+        if now - self._last_warning >= 60:
+            self._last_warning = now
+            print(f"warning: {message}", file=sys.stderr, flush=True)
