@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.scenario import journal_events
 from bench.slurmtools import SCHED_COMMANDS, cancel, sacct_since, squeue_rows, which
+from orchestrator import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -319,7 +320,7 @@ def _checkpoints_evaluated(directory: Path, evs: Sequence[dict[str, Any]],
     problems = []
     values = {(e["trial"], e["step"]): e.get("value") for e in evs if e["event"] == "evaluation"}
     on_disk = sorted(int(p.name.split("-")[1]) for p in
-                     (directory / "trials" / "001").glob("checkpoint-*")
+                     layout.trial_dir(directory, 1).glob("checkpoint-*")
                      if (p / "trainer_state.json").exists())
     journaled = {e["step"] for e in evs if e["event"] == "checkpoint"}
     unneeded = cancelled_before_delivery(evs)

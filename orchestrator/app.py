@@ -117,7 +117,7 @@ def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
     if data["best"]:
         b = data["best"]
         lines.append(f"best: {data['metric']} {b['value']:.4f} (trial {b['trial']}, "
-                     f"step {b['step']})" + (f" copied to {search_dir / 'best'}"
+                     f"step {b['step']})" + (f" copied to {layout.best_dir(search_dir)}"
                                              if data["promoted"] else ""))
     lines.append(f"report: {search_dir / 'report.md'}")
     return "\n".join(lines) + "\n"

@@ -275,7 +275,7 @@ class Controller:
                 "(train.save_total_limit?); keep every checkpoint in the next search")))
         except OSError as exc:
             raise OrchestratorError(
-                f"cannot copy the best checkpoint to {self.search_dir / 'best'}: {exc}; "
+                f"cannot copy the best checkpoint to {layout.best_dir(self.search_dir)}: {exc}; "
                 "free space or fix permissions, then run the same command again"
             ) from exc
         if promoted is not None:
