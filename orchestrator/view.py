@@ -88,7 +88,7 @@ def _job_line(e: Event) -> str | None:
 def _trial_line(e: Event) -> str | None:
     match e:
         case TrialStarted():
-            return f"trial {e.trial} started (seed {e.seed})"
+            return f"trial {e.trial} started (seed {e.seed}{_params(e.params)})"
         case Checkpoint():
             return f"trial {e.trial}: checkpoint {e.step} complete"
         case Evaluation():
@@ -104,6 +104,13 @@ def _trial_line(e: Event) -> str | None:
             at = f" at step {e.step}" if e.step is not None else ""
             return f"trial {e.trial} ended: {e.how}{at}"
     return None
+
+
+def _params(params: dict[str, Any]) -> str:
+    """`; learning_rate=3e-05, per_device_batch_size=16`, or '' for a trial without any."""
+    pairs = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+             for k, v in sorted(params.items())]
+    return f"; {', '.join(pairs)}" if pairs else ""
 
 
 class PlainView:

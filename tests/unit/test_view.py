@@ -88,3 +88,17 @@ def test_a_rerun_of_a_finished_search_says_already_finished(
 ])
 def test_event_lines_carry_the_reason_and_no_none(event: dict[str, Any], line: str) -> None:
     assert describe(decode(event, "test")) == line
+
+
+@pytest.mark.parametrize(("params", "line"), [
+    ({}, "trial 2 started (seed 43)"),
+    ({"learning_rate": 3e-05, "per_device_batch_size": 16},
+     "trial 2 started (seed 43; learning_rate=3e-05, per_device_batch_size=16)"),
+    ({"weight_decay": 0.1, "scheduler": "cosine"},
+     "trial 2 started (seed 43; scheduler=cosine, weight_decay=0.1)"),
+])
+def test_the_started_line_shows_the_sampled_hyperparameters(params: dict[str, Any],
+                                                             line: str) -> None:
+    event = typed([{"event": "trial_started", "t": 1.0, "trial": 2, "seed": 43,
+                    "output_dir": "/o", "params": params, "sampler_trial": None}])[0]
+    assert describe(event) == line
