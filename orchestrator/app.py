@@ -17,12 +17,13 @@ from orchestrator.errors import (
     Interrupted,
     OrchestratorError,
     SchedulerError,
+    SearchDirError,
     SubmissionRefused,
 )
-from orchestrator.events import SearchEnded
+from orchestrator.events import Event, SearchEnded
 from orchestrator.journal import Journal, read_events
 from orchestrator.lock import SearchLock, is_controller, read_holder
-from orchestrator.outcome import params_text, summary, why_ended
+from orchestrator.outcome import params_text, summary, why_ended, write_outcome
 from orchestrator.policy import changed_settings, rule_of
 from orchestrator.scheduler import make_scheduler
 from orchestrator.settings import Settings
@@ -153,12 +154,7 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     path = search_dir / JOURNAL
     if not path.exists():
         raise OrchestratorError(f"{path} does not exist; is {search_dir} a search.dir?")
-    events, _ = read_events(path)
-    state = SearchState.replay(events)
-    if state.started is None:
-        raise OrchestratorError(f"{path} holds no search yet; run the search first")
-    search = state.settings()["search"]
-    rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"])
+    events, state, rule = _replay(path)
     data = summary(state, rule)
     now = time.time()
     alive, controller = liveness(read_holder(search_dir), events[-1].t, now,
@@ -167,6 +163,33 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     if as_json:
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     return _render_status(data, state, controller, code, now), code
+
+
+def _replay(path: Path) -> tuple[list[Event], SearchState, Rule]:
+    """A search's journal read without its lock (a torn last line is left out): its events,
+    their state and its stop rule."""
+    events, _ = read_events(path)
+    state = SearchState.replay(events)
+    if state.started is None:
+        raise OrchestratorError(f"{path} holds no search yet; run the search first")
+    search = state.settings()["search"]
+    rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"])
+    return events, state, rule
+
+
+def report(search_dir: Path) -> str:
+    """`orchestrator report`: summary.json, report.md and metric.png rewritten from the journal
+    alone (no scheduler call, no lock: a running controller's journal is only read, and each
+    file is replaced atomically, as the controller replaces it)."""
+    path = search_dir / JOURNAL
+    if not path.exists():
+        raise SearchDirError(
+            f"{path} does not exist; is {search_dir} a search.dir? Give the folder that "
+            "`orchestrator run ... search.dir=...` wrote, or run the search first")
+    _, state, rule = _replay(path)
+    data = write_outcome(state, rule, search_dir)
+    return (f"status: {data['status']}; {len(data['evaluations'])} evaluation(s)\n"
+            f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n")
 
 
 def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,

@@ -1,7 +1,7 @@
-"""`orchestrator run ...` and `orchestrator status DIR`.
+"""`orchestrator run ...`, `orchestrator status DIR` and `orchestrator report DIR`.
 
-Kept light on purpose: `--help` and `status` import neither Hydra nor submitit, and nothing
-here ever imports torch, transformers or datasets (login nodes).
+Kept light on purpose: `--help`, `status` and `report` import neither Hydra nor submitit, and
+nothing here ever imports torch, transformers or datasets (login nodes).
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show a search's state from its journal alone")
     status.add_argument("dir", type=Path)
     status.add_argument("--json", action="store_true", help="print summary.json's content")
+    report = sub.add_parser("report", help="rewrite a search's report.md, metric.png and "
+                            "summary.json from its journal alone (also while it runs)")
+    report.add_argument("dir", type=Path)
     return parser
 
 
@@ -111,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "status":
             return _status(args.dir, args.json)
+        if args.command == "report":
+            return _report(args.dir)
         return _run(args)
     except OrchestratorError as exc:
         if getattr(args, "traceback", False):
@@ -160,3 +165,10 @@ def _status(directory: Path, as_json: bool) -> int:
     text, code = app.status(directory, as_json)
     print(text, end="")
     return code
+
+
+def _report(directory: Path) -> int:
+    from orchestrator import app
+
+    print(app.report(directory), end="")
+    return 0
