@@ -37,7 +37,7 @@ from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.observe import Observer
 from orchestrator.optuna_sampler import sampler_for
-from orchestrator.outcome import promote_best, write_outcome
+from orchestrator.outcome import promote_best, refresh_outcome, write_outcome
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
@@ -72,6 +72,7 @@ class Controller:
                                        submitted=self.cadence.submitted)
         # trials there were, and what changed, when this run journaled search_extended
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
+        self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchState:
@@ -91,6 +92,9 @@ class Controller:
             return False
         self.act()
         self._heartbeat()
+        if self._outcome_stale:  # at most once a tick, however many evaluations landed
+            self._outcome_stale = False
+            refresh_outcome(self.state, self.rule, self.search_dir)
         self.view.refresh(self.state)
         return True
 
@@ -99,6 +103,7 @@ class Controller:
         event = self.journal.append(event)
         self.state.apply(event)
         self.view.event(event, self.state)
+        self._outcome_stale |= isinstance(event, events.Evaluation)
         return event
 
     def _heartbeat(self) -> None:

@@ -1,12 +1,13 @@
 """The outcome of a search: the promoted best checkpoint, summary.json, report.md, metric.png.
 
 Everything here is derived from the journal's state, so it can be rewritten at any time
-(at the end of a search, by a resumed controller, by `orchestrator status`) with the same
-result.
+(after each tick in which an evaluation landed, at the end of a search, by a resumed
+controller, by `orchestrator report`) with the same result for the same journal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -161,6 +162,14 @@ def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str,
     atomic_write_text(search_dir / "report.md", report(data))
     plot(data, search_dir / "metric.png")
     return data
+
+
+def refresh_outcome(state: SearchState, rule: Rule, search_dir: Path) -> None:
+    """The outcome files rewritten while the search runs (after an evaluation landed). Only a
+    convenience then: a full disk or a lost permission must not stop the search; the next
+    evaluation tries again, and `finish` writes them once more (and fails loudly there)."""
+    with contextlib.suppress(OSError):
+        write_outcome(state, rule, search_dir)
 
 
 def _fmt(value: float | None) -> str:

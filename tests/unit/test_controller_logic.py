@@ -574,3 +574,28 @@ def test_a_heartbeat_is_journaled_only_after_a_silent_minute(
     journal.close()
     evs, _ = read_events(tmp_path / "journal.jsonl")
     assert [e.event for e in evs].count("heartbeat") == beats
+
+
+def test_the_report_is_rewritten_once_a_tick_when_evaluations_land(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Curves while running: after a tick in which evaluations landed (three here, in one
+    tick), report.md and metric.png are rewritten once, before the search ends."""
+    from orchestrator import controller, outcome
+
+    seen: list[tuple[int, bool, bool]] = []  # evaluations, search ended, report.md's row
+
+    def spy(state: SearchState, rule: Any, search_dir: Path) -> None:
+        outcome.refresh_outcome(state, rule, search_dir)
+        report = (search_dir / "report.md").read_text()
+        seen.append((len(state.evaluations), state.finished is not None,
+                     f"| 1 | {max(s for _, s in state.evaluations)} |" in report))
+
+    monkeypatch.setattr(controller, "refresh_outcome", spy)
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.auto_results = {100: 0.6, 200: 0.65, 300: 0.7, 400: 0.75}
+    world.script = {2: lambda: world.checkpoint(100, 200, 300), 8: lambda: world.checkpoint(400),
+                    12: world.end_training}
+    state = run(tmp_path, world, sched, max_concurrent_evals=3)
+    assert state.finished is not None and len(state.evaluations) == 4
+    assert seen == [(3, False, True), (4, False, True)]
