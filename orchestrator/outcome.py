@@ -159,8 +159,8 @@ def iso(epoch_s: float) -> str:
 def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any]:
     data = summary(state, rule)
     atomic_write_json(search_dir / "summary.json", data)
+    plot(data, search_dir / "metric.png")  # first: report.md shows it, so it must be there
     atomic_write_text(search_dir / "report.md", report(data))
-    plot(data, search_dir / "metric.png")
     return data
 
 
