@@ -178,9 +178,10 @@ def _replay(path: Path) -> tuple[list[Event], SearchState, Rule]:
 
 
 def report(search_dir: Path) -> str:
-    """`orchestrator report`: summary.json, report.md and metric.png rewritten from the journal
-    alone (no scheduler call, no lock: a running controller's journal is only read, and each
-    file is replaced atomically, as the controller replaces it)."""
+    """`orchestrator report`: report.md and metric.png (and, once the search has ended,
+    summary.json) rewritten from the journal alone (no scheduler call, no lock: a running
+    controller's journal is only read, and each file is replaced atomically, as the
+    controller replaces it)."""
     path = search_dir / JOURNAL
     if not path.exists():
         raise SearchDirError(

@@ -98,8 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show a search's state from its journal alone")
     status.add_argument("dir", type=Path)
     status.add_argument("--json", action="store_true", help="print summary.json's content")
-    report = sub.add_parser("report", help="rewrite a search's report.md, metric.png and "
-                            "summary.json from its journal alone (also while it runs)")
+    report = sub.add_parser("report", help="rewrite a search's report.md and metric.png "
+                            "(summary.json once it ended) from its journal alone, also while "
+                            "it runs")
     report.add_argument("dir", type=Path)
     return parser
 

@@ -157,15 +157,18 @@ def iso(epoch_s: float) -> str:
 
 
 def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any]:
+    """report.md and metric.png at any time; summary.json only once the search has ended:
+    scripts (and the fault checks) take its presence to mean the search finished."""
     data = summary(state, rule)
-    atomic_write_json(search_dir / "summary.json", data)
+    if state.finished is not None:
+        atomic_write_json(search_dir / "summary.json", data)
     plot(data, search_dir / "metric.png")  # first: report.md shows it, so it must be there
     atomic_write_text(search_dir / "report.md", report(data))
     return data
 
 
 def refresh_outcome(state: SearchState, rule: Rule, search_dir: Path) -> None:
-    """The outcome files rewritten while the search runs (after an evaluation landed). Only a
+    """report.md and metric.png rewritten while the search runs (an evaluation landed). Only a
     convenience then: a full disk or a lost permission must not stop the search; the next
     evaluation tries again, and `finish` writes them once more (and fails loudly there)."""
     with contextlib.suppress(OSError):

@@ -43,7 +43,9 @@ def test_report_and_plot_show_evaluations_while_the_search_runs(tmp_path: Path) 
     try:
         report = _wait_for_a_row(directory, tmp_path / "run.log")
         # written by the controller itself, before the end, and readable in one piece
+        no_summary = not (directory / "summary.json").exists()  # it means "finished"
         assert not _ended(directory), "the search ended before a report was seen"
+        assert no_summary
         assert "status: **running**" in report
         assert (directory / "metric.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         on_demand = cli("report", str(directory))
