@@ -15,7 +15,6 @@ from orchestrator.controller import HEARTBEAT_S, Controller
 from orchestrator.errors import (
     ConfigError,
     Interrupted,
-    OrchestratorError,
     SchedulerError,
     SearchDirError,
     SubmissionRefused,
@@ -151,10 +150,7 @@ def status_text(search_dir: Path, as_json: bool = False) -> str:
 def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     """`orchestrator status`: the text, and the exit code (exit_codes.py): as `run`'s for an
     ended search, RUNNING while a controller runs it, INTERRUPTED when nothing does."""
-    path = search_dir / JOURNAL
-    if not path.exists():
-        raise OrchestratorError(f"{path} does not exist; is {search_dir} a search.dir?")
-    events, state, rule = _replay(path)
+    events, state, rule = _replay(search_dir)
     data = summary(state, rule)
     now = time.time()
     alive, controller = liveness(read_holder(search_dir), events[-1].t, now,
@@ -165,13 +161,19 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     return _render_status(data, state, controller, code, now), code
 
 
-def _replay(path: Path) -> tuple[list[Event], SearchState, Rule]:
+def _replay(search_dir: Path) -> tuple[list[Event], SearchState, Rule]:
     """A search's journal read without its lock (a torn last line is left out): its events,
-    their state and its stop rule."""
+    their state and its stop rule. No search there is a usage error (exit 2), never an exit
+    status a script could take for the search's own (1: ended without the target)."""
+    path = search_dir / JOURNAL
+    if not path.exists():
+        raise SearchDirError(
+            f"{path} does not exist; is {search_dir} a search.dir? Give the folder that "
+            "`orchestrator run ... search.dir=...` wrote, or run the search first")
     events, _ = read_events(path)
     state = SearchState.replay(events)
     if state.started is None:
-        raise OrchestratorError(f"{path} holds no search yet; run the search first")
+        raise SearchDirError(f"{path} holds no search yet; run the search first")
     search = state.settings()["search"]
     rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"])
     return events, state, rule
@@ -182,12 +184,7 @@ def report(search_dir: Path) -> str:
     summary.json) rewritten from the journal alone (no scheduler call, no lock: a running
     controller's journal is only read, and each file is replaced atomically, as the
     controller replaces it)."""
-    path = search_dir / JOURNAL
-    if not path.exists():
-        raise SearchDirError(
-            f"{path} does not exist; is {search_dir} a search.dir? Give the folder that "
-            "`orchestrator run ... search.dir=...` wrote, or run the search first")
-    _, state, rule = _replay(path)
+    _, state, rule = _replay(search_dir)
     data = write_outcome(state, rule, search_dir)
     return (f"status: {data['status']}; {len(data['evaluations'])} evaluation(s)\n"
             f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n")

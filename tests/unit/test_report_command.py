@@ -70,13 +70,16 @@ def test_report_replaces_stale_outcome_files(tmp_path: Path) -> None:
     assert "| 1 | 200 |" in (directory / "report.md").read_text()
 
 
+@pytest.mark.parametrize("command", ["report", "status"])
 @pytest.mark.parametrize("make", [False, True])
 def test_report_on_a_folder_without_a_journal_is_a_usage_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], make: bool) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], make: bool, command: str) -> None:
+    """Exit 2, never 1: a script reading `status` would take 1 for a search that ended
+    without reaching its target."""
     directory = tmp_path / "nothing"
     if make:
         directory.mkdir()
-    assert main(["report", str(directory)]) == exit_codes.USAGE
+    assert main([command, str(directory)]) == exit_codes.USAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert str(directory / "journal.jsonl") in err[0] and "search.dir" in err[0]
