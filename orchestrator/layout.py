@@ -9,6 +9,8 @@ and id, so that the writer and the reader of a file cannot disagree on where it 
     <search.dir>/
       trials/NNN/                  a trial's training output (`output_dir`)
         plan.json                  written by the training job when training starts
+        progress.json              rewritten by the training job at each logging step
+        tb/                        the trial's TensorBoard run (training, validation, test scalars)
         checkpoint-<step>/         ...with `checkpoint_complete.json` written last
         train_done.json            written by the training job when it ends
         train-aN.out               stdout of a user's training script, attempt N
@@ -32,6 +34,8 @@ from typing import Any
 
 PLAN_FILE = "plan.json"
 DONE_FILE = "train_done.json"
+PROGRESS_FILE = "progress.json"
+TENSORBOARD_DIR = "tb"
 COMPLETE_MARKER = "checkpoint_complete.json"
 BEST_INFO = "best.json"
 ASSETS_DIR = "assets"
@@ -62,6 +66,17 @@ def plan_path(output_dir: str | Path) -> Path:
 
 def done_path(output_dir: str | Path) -> Path:
     return Path(output_dir) / DONE_FILE
+
+
+def progress_path(output_dir: str | Path) -> Path:
+    """The training progress file: {step, max_steps, epoch, steps_per_s, examples_per_s, loss,
+    learning_rate, t} as JSON, rewritten atomically by the training job at each logging step."""
+    return Path(output_dir) / PROGRESS_FILE
+
+
+def tensorboard_dir(output_dir: str | Path) -> Path:
+    """The trial's TensorBoard run: the Trainer's `logging_dir` and where test scalars go."""
+    return Path(output_dir) / TENSORBOARD_DIR
 
 
 def checkpoint_dir(output_dir: str | Path, step: int) -> Path:
