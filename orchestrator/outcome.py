@@ -21,6 +21,7 @@ from orchestrator.events import encode
 from orchestrator.fsutil import atomic_write_json, atomic_write_text
 from orchestrator.state import EvalRecord, SearchState
 from orchestrator.stop_rule import Rule, best_of
+from orchestrator.tensorboard_events import sync_test_scalars
 
 SPLITS = ("validation", "test")
 # what a checkpoint holds only to resume training: `best/` is for deploying (weights,
@@ -160,6 +161,7 @@ def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str,
     """report.md and metric.png at any time; summary.json only once the search has ended:
     scripts (and the fault checks) take its presence to mean the search finished."""
     data = summary(state, rule)
+    sync_test_scalars(state, search_dir)  # test/<metric> in each trial's TensorBoard run
     if state.finished is not None:
         atomic_write_json(search_dir / "summary.json", data)
     plot(data, search_dir / "metric.png")  # first: report.md shows it, so it must be there
