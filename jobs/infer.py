@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jobs.device_facts import device_facts
 from orchestrator import layout
 from orchestrator.fsutil import atomic_write_json
 from orchestrator.settings import DataSettings, InferSpec
@@ -91,6 +92,7 @@ def _evaluate(spec: InferSpec, batched: bool) -> dict[str, Any]:
         "examples_per_s": len(examples) / seconds if seconds > 0 else None,
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
+        **device_facts(),  # device_name, peak_gpu_memory_bytes (None on CPU)
     }
     atomic_write_json(spec.result_path, result)
     _print_legacy_lines(result)

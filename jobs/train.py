@@ -93,8 +93,10 @@ def check_settings(train: TrainSettings) -> None:
 
 def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("importing the training job's libraries"):
+        from jobs import progress
         from jobs import trainer_parts as parts
         from jobs.data import load_train_val
+        from jobs.device_facts import training_facts
 
     output_dir = Path(spec.output_dir)
     with inputs("train.precision"):
@@ -121,14 +123,16 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
         weights=weights,
         nan_guard=guard,
     )
+    progress.attach(trainer, spec.output_dir)  # progress.json, step log lines, TensorBoard
     started = time.monotonic()
-    trainer.train(resume_from_checkpoint=resume)
+    output = trainer.train(resume_from_checkpoint=resume)
     state = trainer.state
     result = {
         "global_step": int(state.global_step),
         "best_checkpoint": state.best_model_checkpoint,
         "best_metric": None if state.best_metric is None else float(state.best_metric),
         "train_seconds": round(time.monotonic() - started, 3),
+        **training_facts(output.metrics),  # device_name, peak_gpu_memory_bytes, examples_per_s
     }
     if trainer.is_world_process_zero():
         atomic_write_json(layout.done_path(output_dir), result)

@@ -40,7 +40,7 @@ from transformers import (
     set_seed,
 )
 
-from jobs import metrics
+from jobs import metrics, tensorboard_job
 from jobs.data import Example
 from jobs.tiny_model import ensure_tiny_model
 from orchestrator import causes, layout
@@ -163,7 +163,7 @@ def training_arguments(spec: TrainSpec, precision: str) -> TrainingArguments:
         # every rank trains its own copy into the same folder (measured, transformers 5.23).
         use_cpu=not torch.cuda.is_available(),
         seed=spec.seed,
-        report_to="none",
+        report_to=tensorboard_job.report_to(t.report_to, spec.output_dir),
         disable_tqdm=True,  # one printed dict per log line reads better in a batch log
     )
 

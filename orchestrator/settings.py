@@ -82,6 +82,9 @@ class TrainSettings:
     # Bring your own script: an argument vector with placeholders {output_dir} {model}
     # {trial} {seed} {search_dir}; split like a shell would, but never run by one.
     command: str = ""
+    # auto: tensorboard when the job's environment has it, else none; or none, tensorboard,
+    # wandb (offline unless WANDB_MODE is set), mlflow
+    report_to: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ def append_scalars(path: Path, points: Iterable[Scalar], wall_time: float | None
 
     Creates the file with its version header; cuts a torn last record off first."""
     blob = path.read_bytes() if path.is_file() else b""
-    whole, present = 0, set()
+    whole, present = 0, set[tuple[str, int]]()
     for end, data in records(blob):
         whole = end
         present.update((tag, step) for tag, step, _ in scalars_of(data))

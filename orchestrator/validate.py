@@ -28,6 +28,7 @@ EXECUTORS = ("local", "debug", "slurm")
 SAMPLERS = ("grid", "random", "optuna")
 DATA_SOURCES = ("synthetic", "hub", "files")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+REPORT_TO = ("auto", "none", "tensorboard", "wandb", "mlflow")  # train.report_to
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup")
 # metrics the built-in inference job reports, with the range they live in
@@ -313,6 +314,7 @@ def _check_train(s: Settings) -> list[str]:
                  f"{t.eval_steps} when train.load_best_model_at_end=true")
     if t.warmup_steps < 0:
         p.append(f"train.warmup_steps={t.warmup_steps:g}: must be >= 0")
+    p += _one_of("train.report_to", t.report_to, REPORT_TO)
     return p
 
 

@@ -43,7 +43,8 @@ def test_plan_describes_the_schedule(trained_run: TrainedRun) -> None:
 def test_train_done_matches_the_returned_dict(trained_run: TrainedRun) -> None:
     result = trained_run.result
     assert _read(trained_run.output_dir / "train_done.json") == result
-    assert set(result) == {"global_step", "best_checkpoint", "best_metric", "train_seconds"}
+    assert set(result) == {"global_step", "best_checkpoint", "best_metric", "train_seconds",
+                           "device_name", "peak_gpu_memory_bytes", "examples_per_s"}
     assert result["global_step"] == 60
     assert Path(result["best_checkpoint"]).parent == trained_run.output_dir
     assert 0.0 <= result["best_metric"] <= 1.0

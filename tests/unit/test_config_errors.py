@@ -32,6 +32,8 @@ BAD = [
     (["train.learning_rate=-1"], "train.learning_rate=-1: must be > 0"),
     (["train.per_device_batch_size=big"], "train.per_device_batch_size: expected int"),
     (["train.save_steps=30", "train.eval_steps=20"], "multiple of train.eval_steps"),
+    (["train.report_to=comet"],
+     "train.report_to=comet: must be one of auto, none, tensorboard, wandb, mlflow"),
     (["data.val_fraction=2"], "data.val_fraction=2: must be between 0 and 1"),
     (["data.source=files", "data.train_file=/nope/train.csv", "data.test_file=/nope/t.csv"],
      "data.train_file=/nope/train.csv: no such file"),
