@@ -1,0 +1,46 @@
+"""TensorBoard over a whole search on the local executor: `tensorboard --logdir <search.dir>`
+finds, in each trial's run, the training loss and validation metrics the training job wrote
+and the test metric the controller added, one point per checkpoint step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator import layout
+from tests.support.cli import cli
+
+pytestmark = pytest.mark.e2e
+
+SHORT = ["executor=local", "data=synthetic", "model=tiny", "data.synthetic_train_size=2000",
+         "data.synthetic_test_size=600", "train.max_steps=200", "train.save_steps=100",
+         "train.eval_steps=100", "train.logging_steps=50", "search.target=0.99"]
+
+
+def test_a_trials_run_holds_training_validation_and_test_scalars(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import (  # type: ignore[import-untyped]
+        EventAccumulator,
+    )
+
+    directory = tmp_path / "search"
+    done = cli("run", *SHORT, f"search.dir={directory}", "--plain")
+    assert done.returncode == 1, done.stdout + done.stderr  # ended without the 0.99 target
+    trial = layout.trial_dir(directory, 1)
+    acc = EventAccumulator(str(layout.tensorboard_dir(trial)), size_guidance={"scalars": 0})
+    acc.Reload()
+    steps = {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    assert steps["train/loss"] == [50, 100, 150, 200]
+    assert steps["validation/accuracy"] == steps["validation/f1"] == [100, 200]
+    assert steps["test/accuracy"] == steps["test/f1_macro"] == [100, 200]
+    # the controller's points are the journal's values (float32 in the file)
+    journal = json.loads((directory / "summary.json").read_text())["evaluations"]
+    test_points = [e.value for e in acc.Scalars("test/accuracy")]
+    assert test_points == pytest.approx([e["value"] for e in journal], abs=1e-6)
+    assert json.loads(layout.progress_path(trial).read_text())["step"] == 200
+    # a second look (`orchestrator report`, a resumed controller) adds no duplicate point
+    assert cli("report", str(directory)).returncode == 0
+    again = EventAccumulator(str(layout.tensorboard_dir(trial)), size_guidance={"scalars": 0})
+    again.Reload()
+    assert [e.step for e in again.Scalars("test/accuracy")] == [100, 200]
