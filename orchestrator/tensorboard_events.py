@@ -19,12 +19,15 @@ so a rewritten (replaced) file would not be seen again, while appended points ar
 sync reads the file's own records back, drops a torn last record (a kill in the middle of an
 append), and appends only the (tag, step) points the journal has and the file lacks. So a
 resumed controller, `orchestrator report`, or a second sync in the same tick writes no
-duplicate point, and a point lost to a kill is written by the next sync.
+duplicate point, and a point lost to a kill is written by the next sync. The read and the
+append happen under an exclusive `flock` on the file, since `orchestrator report` may sync
+while the controller does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
 import struct
@@ -178,22 +181,25 @@ def _value(data: bytes) -> tuple[str, float]:
 def append_scalars(path: Path, points: Iterable[Scalar], wall_time: float | None = None) -> int:
     """Append the points `path` does not hold yet (by tag and step); return how many.
 
-    Creates the file with its version header; cuts a torn last record off first."""
-    blob = path.read_bytes() if path.is_file() else b""
-    whole, present = 0, set[tuple[str, int]]()
-    for end, data in records(blob):
-        whole = end
-        present.update((tag, step) for tag, step, _ in scalars_of(data))
-    new = [p for p in points if (p[0], p[1]) not in present]
-    if not new and whole == len(blob) and blob:
-        return 0
-    now = time.time() if wall_time is None else wall_time
-    out = b"" if whole else record(event(now, file_version="brain.Event:2"))
-    out += b"".join(record(event(now, step, scalars=[(tag, value)])) for tag, step, value in new)
+    Creates the file with its version header; cuts a torn last record off first. Under an
+    exclusive lock: `orchestrator report` may sync while the controller does."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "r+b" if path.exists() else "wb") as handle:
-        handle.truncate(whole)
-        handle.seek(whole)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        handle.seek(0)
+        blob = handle.read()
+        whole, present = 0, set[tuple[str, int]]()
+        for end, data in records(blob):
+            whole = end
+            present.update((tag, step) for tag, step, _ in scalars_of(data))
+        new = [p for p in points if (p[0], p[1]) not in present]
+        if not new and whole == len(blob) and blob:
+            return 0
+        now = time.time() if wall_time is None else wall_time
+        out = b"" if whole else record(event(now, file_version="brain.Event:2"))
+        out += b"".join(record(event(now, step, scalars=[(tag, value)]))
+                        for tag, step, value in new)
+        handle.truncate(whole)  # "a" mode: every write goes to the (new) end
         handle.write(out)
         handle.flush()
         os.fsync(handle.fileno())
