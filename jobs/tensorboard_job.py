@@ -9,8 +9,8 @@ have no internet, and `wandb sync` uploads the run later.
 TensorBoard writes into `layout.tensorboard_dir(output_dir)`, the trial's run, which the
 controller adds `test/<metric>` to (orchestrator.tensorboard_events). The Trainer's own
 callback logs `train/loss`, `train/learning_rate` and `eval/<metric>`; `TrialTensorBoard`
-adds every validation metric as `validation/<metric>`, the name the controller's test
-scalars sit beside.
+adds every validation metric as `validation/<metric>` under the inference job's metric names
+(`f1_macro`, not the Trainer's `f1`), so each sits beside the controller's `test/<metric>`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from orchestrator import layout
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
 # the Trainer's timing figures of an evaluation: speed, not quality
 _NOT_METRICS = ("_runtime", "_per_second")
+# the training job's macro averages under the inference job's names (jobs.metrics.report),
+# so that validation/f1_macro sits beside the controller's test/f1_macro
+_AS_INFERENCE_NAMES = {"precision": "precision_macro", "recall": "recall_macro",
+                       "f1": "f1_macro"}
 
 
 def report_to(setting: str, output_dir: str) -> list[str]:
@@ -69,6 +73,7 @@ class TrialTensorBoard(TensorBoardCallback):
             name = key.removeprefix("eval_")
             if key == name or name.endswith(_NOT_METRICS) or not _number(value):
                 continue
+            name = _AS_INFERENCE_NAMES.get(name, name)
             self.tb_writer.add_scalar(f"validation/{name}", value, state.global_step)
         self.tb_writer.flush()
 

@@ -32,7 +32,7 @@ def test_a_trials_run_holds_training_validation_and_test_scalars(tmp_path: Path)
     acc.Reload()
     steps = {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
     assert steps["train/loss"] == [50, 100, 150, 200]
-    assert steps["validation/accuracy"] == steps["validation/f1"] == [100, 200]
+    assert steps["validation/accuracy"] == steps["validation/f1_macro"] == [100, 200]
     assert steps["test/accuracy"] == steps["test/f1_macro"] == [100, 200]
     # the controller's points are the journal's values (float32 in the file)
     journal = json.loads((directory / "summary.json").read_text())["evaluations"]

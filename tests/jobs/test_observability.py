@@ -38,8 +38,9 @@ def test_the_progress_file_holds_the_contracts_keys_at_the_end(trained_run: Trai
 def test_auto_reports_to_the_trials_tensorboard_run(trained_run: TrainedRun) -> None:
     tags = _scalars(layout.tensorboard_dir(trained_run.output_dir))
     assert tags["train/loss"] == [10, 20, 30, 40, 50, 60]
-    for metric in ("accuracy", "f1", "loss"):
-        assert tags[f"validation/{metric}"] == [20, 40, 60]
+    for metric in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss"):
+        assert tags[f"validation/{metric}"] == [20, 40, 60]  # the test split's names
+    assert tags["eval/f1"] == [20, 40, 60]  # the Trainer's own, as it logs them
     assert not any(t.startswith("validation/") and t.endswith("_per_second") for t in tags)
     assert not (trained_run.output_dir / "runs").exists()  # the Trainer's default folder
 
