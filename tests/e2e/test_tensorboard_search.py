@@ -1,6 +1,7 @@
 """TensorBoard over a whole search on the local executor: `tensorboard --logdir <search.dir>`
 finds, in each trial's run, the training loss and validation metrics the training job wrote
-and the test metric the controller added, one point per checkpoint step."""
+and the test metric the controller added, one point per checkpoint step; with the users' own
+scripts, the test metric parsed from their inference log."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from orchestrator import layout
 from tests.support.cli import cli
+from tests.support.searches import CURVE, byo_overrides
 
 pytestmark = pytest.mark.e2e
 
@@ -44,3 +46,23 @@ def test_a_trials_run_holds_training_validation_and_test_scalars(tmp_path: Path)
     again = EventAccumulator(str(layout.tensorboard_dir(trial)), size_guidance={"scalars": 0})
     again.Reload()
     assert [e.step for e in again.Scalars("test/accuracy")] == [100, 200]
+
+
+def test_a_users_own_scripts_get_the_test_metric_too(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import (  # type: ignore[import-untyped]
+        EventAccumulator,
+    )
+
+    directory = tmp_path / "search"
+    overrides = [o.replace("executor=slurm", "executor=local") for o in byo_overrides(
+        directory, checkpoints=3, every_s=0.5, target=99.0)]
+    done = cli("run", *overrides, "--plain")
+    assert done.returncode == 1, done.stdout + done.stderr
+    trial = layout.trial_dir(directory, 1)
+    acc = EventAccumulator(str(layout.tensorboard_dir(trial)), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert acc.Tags()["scalars"] == ["test/accuracy"]  # the number parsed from its log
+    points = [(e.step, e.value) for e in acc.Scalars("test/accuracy")]
+    curve = [float(v) for v in CURVE.split(",")[:3]]  # what fake_infer.py prints, in percent
+    assert points == [(100, curve[0]), (200, curve[1]), (300, curve[2])]
+    assert not layout.progress_path(trial).exists()  # only the built-in job writes one
