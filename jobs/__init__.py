@@ -5,6 +5,8 @@ accelerate for several processes) and leaves plan, complete checkpoints and a do
 where `orchestrator.layout` says; `jobs.infer` evaluates one checkpoint on the validation
 and test splits in length-sorted batches and writes one JSON result. `jobs.data` reads the
 users' CSV/JSONL files or a hub dataset, `jobs.synthetic` and `jobs.tiny_model` make the
-offline data and model the demo and the tests use. They import torch and transformers; the
-controller imports none of them.
+offline data and model the demo and the tests use. `jobs.progress` (the progress file and
+the `step N/M` log lines), `jobs.tensorboard_job` (`train.report_to` and the trial's
+TensorBoard run) and `jobs.device_facts` (what a result ran on) are what the jobs show of
+themselves. They import torch and transformers; the controller imports none of them.
 """
