@@ -4,7 +4,9 @@ trial's TensorBoard run (train.report_to), and the device facts in their results
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -56,6 +58,29 @@ def test_the_inference_result_says_what_it_ran_on(trained_run: TrainedRun,
     result = infer.run(trained_run.infer_spec(tmp_path / "result.json", step=20))
     assert (result["device_name"], result["peak_gpu_memory_bytes"]) == ("CPU", None)
     assert result["examples_per_s"] > 0
+
+
+@pytest.mark.parametrize(("per_device", "accumulation", "processes", "began", "now", "rate"), [
+    (16, 1, 1, 0, 60, 6.0),     # 60 steps in 10 s
+    (16, 4, 2, 0, 60, 6.0),     # each optimizer step takes 16 x 4 x 2 examples
+    (16, 1, 1, 40, 60, 2.0),    # resumed at step 40: only this process's 20 steps count
+    (16, 1, 1, 60, 60, None),   # no step yet: no speed rather than a made-up one
+])
+def test_speed_counts_this_processs_steps_and_every_example_of_a_step(
+    per_device: int, accumulation: int, processes: int, began: int, now: int,
+    rate: float | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    writer = progress.ProgressFile(str(tmp_path))
+    writer.began_step = began
+    monkeypatch.setattr(time, "monotonic", lambda: writer.began_at + 10.0)
+    args: Any = SimpleNamespace(train_batch_size=per_device, world_size=processes,
+                                gradient_accumulation_steps=accumulation)
+    state: Any = SimpleNamespace(global_step=now, max_steps=100, epoch=1.5)
+    data = writer.snapshot(args, state)
+    assert (data["step"], data["max_steps"], data["epoch"]) == (now, 100, 1.5)
+    assert data["steps_per_s"] == rate
+    expected = None if rate is None else rate * per_device * accumulation * processes
+    assert data["examples_per_s"] == expected
 
 
 def test_none_writes_no_run_and_the_log_shows_the_step(
