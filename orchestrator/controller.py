@@ -71,7 +71,7 @@ class Controller:
         self.observer = Observer(settings, scheduler, self.state, self.record, clock)
         self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
                                        submitted=self.cadence.submitted)
-        self.retention = Retention(settings, self.state, self.record, self.rule)  # search.keep
+        self.retention = Retention(settings.search, self.state, self.record, self.rule)
         # trials there were, and what changed, when this run journaled search_extended
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
         self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old

@@ -34,7 +34,7 @@ from orchestrator.disk import ALL
 from orchestrator.events import CheckpointSized, Deleted, DeleteIntent, DeleteRefused, Event
 from orchestrator.outcome import TRAINING_STATE as RESUME_FILES
 from orchestrator.retention import Removal
-from orchestrator.settings import Settings
+from orchestrator.settings import SearchSettings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Rule
 
@@ -105,10 +105,10 @@ def carry_out(removal: Removal) -> None:
 class Retention:
     """search.keep, applied each tick (see the module's docstring)."""
 
-    def __init__(self, settings: Settings, state: SearchState, record: Record,
+    def __init__(self, search: SearchSettings, state: SearchState, record: Record,
                  rule: Rule) -> None:
-        self.settings = settings
-        self.search_dir = Path(settings.search.dir)
+        self.search = search
+        self.search_dir = Path(search.dir)
         self.state = state
         self.record = record
         self.rule = rule
@@ -117,7 +117,10 @@ class Retention:
         self.size_new()
         for removal in retention.pending(self.state):
             self._finish(removal)
-        for removal in retention.removals(self.state, self.settings.search, self.rule):
+        self.delete(retention.removals(self.state, self.search, self.rule))
+
+    def delete(self, removals: list[Removal]) -> None:
+        for removal in removals:
             self._delete(removal)
 
     def size_new(self) -> None:

@@ -71,3 +71,21 @@ def human(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{n} B"
+
+
+def summary_text(disk: Disk) -> str:
+    """One line for the live view and `status`: what the checkpoints hold, what was freed."""
+    return (f"checkpoints on disk: {human(disk.bytes)} (peak {human(disk.peak)}), "
+            f"freed {human(disk.freed)}")
+
+
+def event_line(e: Event, disk: Disk | None = None) -> str | None:
+    """The view's line for a retention event; None for the bookkeeping ones."""
+    total = f"; {summary_text(disk)}" if disk is not None else ""
+    if isinstance(e, Deleted):
+        what = "deleted" if e.what == ALL else "optimizer and RNG state deleted"
+        return (f"trial {e.trial}: checkpoint {e.step} {what} (search.keep), "
+                f"{human(e.bytes)} freed{total}")
+    if isinstance(e, DeleteRefused):
+        return f"trial {e.trial}: checkpoint {e.step} kept: {e.reason}"
+    return None

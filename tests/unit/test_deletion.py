@@ -14,15 +14,7 @@ from orchestrator.deletion import Retention, carry_out
 from orchestrator.endings import TrialEnd
 from orchestrator.events import Event
 from orchestrator.retention import Removal
-from orchestrator.settings import (
-    DataSettings,
-    ExecutorSettings,
-    InferSettings,
-    ModelSettings,
-    SearchSettings,
-    Settings,
-    TrainSettings,
-)
+from orchestrator.settings import SearchSettings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Mode, Rule
 
@@ -39,10 +31,8 @@ def make_checkpoint(search_dir: Path, trial: int, step: int) -> Path:
     return path
 
 
-def settings(search_dir: Path, **search: object) -> Settings:
-    return Settings(SearchSettings(dir=str(search_dir), target=0.99, **search),  # type: ignore[arg-type]
-                    ExecutorSettings(), DataSettings(), ModelSettings(), TrainSettings(),
-                    InferSettings())
+def search(search_dir: Path, keep: int | str = 1) -> SearchSettings:
+    return SearchSettings(dir=str(search_dir), target=0.99, keep=keep)
 
 
 class Killed(Exception):
@@ -88,7 +78,7 @@ def test_kept_and_deleted_and_figures(tmp_path: Path) -> None:
     best.mkdir(parents=True)
     (best / "model.safetensors").write_text("best")
     run = Run(ended_trial(tmp_path, VALUES))
-    Retention(settings(tmp_path), run.state, run.record, RULE).tick()
+    Retention(search(tmp_path), run.state, run.record, RULE).tick()
     trial = layout.trial_dir(tmp_path, 1)
     assert sorted(p.name for p in trial.iterdir()) == ["checkpoint-20"]
     assert sorted(p.name for p in (trial / "checkpoint-20").iterdir()) == [
@@ -111,10 +101,10 @@ def test_kill_at_any_event_then_resume_finishes(tmp_path: Path, kill_after: int)
     start = len(journal)
     dying = Run(journal, kill_after)
     with pytest.raises(Killed):
-        Retention(settings(tmp_path), dying.state, dying.record, RULE).tick()
+        Retention(search(tmp_path), dying.state, dying.record, RULE).tick()
     run = Run(journal)  # the next controller: a replay of what was journaled
-    Retention(settings(tmp_path), run.state, run.record, RULE).tick()
-    Retention(settings(tmp_path), run.state, run.record, RULE).tick()  # nothing more
+    Retention(search(tmp_path), run.state, run.record, RULE).tick()
+    Retention(search(tmp_path), run.state, run.record, RULE).tick()  # nothing more
     trial = layout.trial_dir(tmp_path, 1)
     assert sorted(p.name for p in trial.iterdir()) == ["checkpoint-20"]
     assert not (trial / "checkpoint-20" / "optimizer.pt").exists()
@@ -148,7 +138,7 @@ def test_symlinks_are_never_followed_out(tmp_path: Path) -> None:
     os.rename(thirty, outside / "ckpt30")
     thirty.symlink_to(outside / "ckpt30", target_is_directory=True)
     run = Run(journal)
-    Retention(settings(search_dir), run.state, run.record, RULE).tick()
+    Retention(search(search_dir), run.state, run.record, RULE).tick()
     assert not ten.exists() and not os.path.lexists(thirty)
     assert (outside / "precious.bin").read_text() == "keep me"
     assert (outside / "ckpt30" / "optimizer.pt").exists()
@@ -166,7 +156,7 @@ def test_a_trial_folder_linked_out_of_search_dir_is_refused(tmp_path: Path) -> N
             layout.trial_dir(search_dir, 1), e.step))) if isinstance(e, ev.Checkpoint) else e
         for e in journal[1:]]
     run = Run(journal)
-    Retention(settings(search_dir), run.state, run.record, RULE).tick()
+    Retention(search(search_dir), run.state, run.record, RULE).tick()
     assert len(list(layout.trial_dir(outside / "s", 1).iterdir())) == 3
     refused = [e for e in journal if isinstance(e, ev.DeleteRefused)]
     assert len(refused) == 3 and "outside search.dir" in refused[0].reason
@@ -175,7 +165,7 @@ def test_a_trial_folder_linked_out_of_search_dir_is_refused(tmp_path: Path) -> N
 
 def test_keep_all_deletes_nothing_but_measures(tmp_path: Path) -> None:
     run = Run(ended_trial(tmp_path, VALUES))
-    Retention(settings(tmp_path, keep="all"), run.state, run.record, RULE).tick()
+    Retention(search(tmp_path, keep="all"), run.state, run.record, RULE).tick()
     assert len(list(layout.trial_dir(tmp_path, 1).iterdir())) == 3
     assert run.state.disk.figures()["freed_bytes"] == 0
     assert run.state.disk.figures()["final_bytes"] > 0

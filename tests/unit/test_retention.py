@@ -134,3 +134,36 @@ def test_disk_figures_add_up() -> None:
     state.apply(ev.Deleted(trial=1, step=10, path="/c", what=ALL, bytes=100))  # a repeat
     state.apply(ev.Deleted(trial=1, step=20, path="/c", what=SLIM, bytes=60))
     assert state.disk.figures() == {"peak_bytes": 200, "final_bytes": 40, "freed_bytes": 160}
+
+
+CONFIG_CASES = [
+    (["train.save_total_limit=3"], "train.save_total_limit=3: the Trainer would delete "
+     "checkpoints before they are evaluated; drop it and set search.keep=N"),
+    (["search.space={save_total_limit: [2, 3]}"], "train.save_total_limit=(in search.space)"),
+    (["search.keep=0"], "search.keep=0: must be a number >= 1"),
+    (["search.keep=best"], "search.keep=best: must be a number >= 1"),
+    (["search.keep_optimizer=some"], "search.keep_optimizer=some: must be one of latest, all"),
+]
+
+
+@pytest.mark.parametrize(("words", "message"), CONFIG_CASES)
+def test_retention_settings_are_checked(tmp_path: Any, words: list[str], message: str) -> None:
+    from orchestrator import config
+    from orchestrator.errors import ConfigError
+
+    cfg = config.compose(["search.target=0.8", f"search.dir={tmp_path / 's'}", *words])
+    with pytest.raises(ConfigError) as caught:
+        config.to_settings(cfg)
+    assert any(p.startswith(message) for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(("words", "keep", "keep_optimizer"), [
+    ([], 1, "latest"), (["search.keep=all"], "all", "latest"),
+    (["search.keep=3", "search.keep_optimizer=all"], 3, "all")])
+def test_retention_settings_accepted(tmp_path: Any, words: list[str], keep: int | str,
+                                     keep_optimizer: str) -> None:
+    from orchestrator import config
+
+    cfg = config.compose(["search.target=0.8", f"search.dir={tmp_path / 's'}", *words])
+    search = config.to_settings(cfg).search
+    assert (search.keep, search.keep_optimizer) == (keep, keep_optimizer)
