@@ -12,7 +12,6 @@ from orchestrator.lifecycle import JobState
 from tests.support.journal import Event, events, summary
 
 
-
 def check_deletions_came_after_evaluation(evs: list[Event]) -> None:
     """No checkpoint was deleted before its evaluation was journaled and its inference
     jobs were seen ending: an evaluation in flight is never deleted under."""
