@@ -167,3 +167,22 @@ def test_retention_settings_accepted(tmp_path: Any, words: list[str], keep: int 
     cfg = config.compose(["search.target=0.8", f"search.dir={tmp_path / 's'}", *words])
     search = config.to_settings(cfg).search
     assert (search.keep, search.keep_optimizer) == (keep, keep_optimizer)
+
+
+def test_disk_is_shown_in_the_view_and_the_report() -> None:
+    from orchestrator.disk import human
+    from orchestrator.outcome import disk_lines
+    from orchestrator.view import describe
+
+    state = SearchState()
+    state.apply(ev.CheckpointSized(trial=1, step=10, bytes=1_300_000_000))
+    state.apply(ev.CheckpointSized(trial=1, step=20, bytes=1_300_000_000))
+    deleted = ev.Deleted(trial=1, step=10, path="/c", what="all", bytes=1_300_000_000)
+    state.apply(deleted)
+    assert describe(deleted, state) == (
+        "trial 1: checkpoint 10 deleted (search.keep), 1.3 GB freed; checkpoints on disk: "
+        "1.3 GB (peak 2.6 GB), freed 1.3 GB")
+    assert disk_lines({"disk": state.disk.figures()}) == [
+        "- disk (checkpoints): peak 2.6 GB, now 1.3 GB, freed 1.3 GB (search.keep)"]
+    assert disk_lines({}) == []  # a summary written before search.keep
+    assert [human(n) for n in (0, 999, 1000, 5_668_447)] == ["0 B", "999 B", "1.0 kB", "5.7 MB"]
