@@ -2,7 +2,7 @@
 with the default (keep=1, keep_optimizer=latest), side by side, and the bert-base estimate.
 
 Each run is the real CLI on the local executor (no cluster needed): one trial of 12
-checkpoints, a target out of reach so that every checkpoint is written and evaluated. A
+checkpoints (paced by STEPS), a target out of reach so that every checkpoint is written and evaluated. A
 sampler thread walks the trial folders every SAMPLE_S while it runs (our own measurement,
 independent of the controller's journaled figures, which are recorded beside it). The
 bert-base figures are an extrapolation, never a measurement: the measured peak and final of
@@ -24,6 +24,12 @@ from orchestrator.deletion import size_of
 
 SAMPLE_S = 0.2
 CHECKPOINTS = 12
+# training steps between checkpoints: about 12 s of tiny training on 2 shared cores, a little
+# more than one evaluation (most of it loading torch), so that evaluation keeps up with
+# training as it does for bert-base on a GPU (minutes per 250 steps, seconds per evaluation).
+# With 10 steps (0.6 s) every checkpoint waits for its evaluation and the peak ratio is 1.0:
+# a checkpoint is never deleted before it is evaluated.
+STEPS = 200
 BERT_PARAMS = 109_482_240  # bert-base-uncased + a 3-class head
 BERT_WEIGHTS = BERT_PARAMS * 4
 BERT_FULL = BERT_PARAMS * 12  # weights + Adam's two moments; scheduler and RNG are KB
@@ -34,7 +40,8 @@ def overrides(search_dir: Path, keep: str) -> list[str]:
     return ["executor=local", "data=synthetic", "model=tiny", f"search.dir={search_dir}",
             "search.target=0.999", "search.patience=99", f"search.keep={keep}",
             "data.synthetic_train_size=1200", "data.synthetic_test_size=300",
-            f"train.max_steps={CHECKPOINTS * 10}", "train.save_steps=10", "train.eval_steps=10",
+            f"train.max_steps={CHECKPOINTS * STEPS}", f"train.save_steps={STEPS}",
+            f"train.eval_steps={STEPS}",
             "train.early_stopping_patience=0", "train.load_best_model_at_end=false",
             "train.per_device_batch_size=16", "train.grad_accum_steps=1",
             "search.max_concurrent_evals=2", "executor.poll_interval_s=0.5",
