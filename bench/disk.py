@@ -3,8 +3,8 @@ with the default (keep=1, keep_optimizer=latest), side by side, and the bert-bas
 
 Each run is the real CLI on the local executor (no cluster needed): one trial of 12
 checkpoints (paced by STEPS), a target out of reach so that every checkpoint is written and
-evaluated. A sampler thread walks the trial folders every SAMPLE_S while it runs (our own measurement,
-independent of the controller's journaled figures, which are recorded beside it). The
+evaluated. A sampler thread walks the trial folders every SAMPLE_S while it runs (our own
+measurement, independent of the controller's journaled figures, recorded beside it). The
 bert-base figures are an extrapolation, never a measurement: the measured peak and final of
 each run in units of one measured full checkpoint, times a bert-base checkpoint's bytes
 (110 M parameters: 4-byte weights, plus 8 bytes of Adam state per parameter).
