@@ -75,6 +75,8 @@ def human(n: int) -> str:
 
 def summary_text(disk: Disk) -> str:
     """One line for the live view and `status`: what the checkpoints hold, what was freed."""
+    if not disk.sizes:
+        return "checkpoints on disk: none measured yet (or a journal from before search.keep)"
     return (f"checkpoints on disk: {human(disk.bytes)} (peak {human(disk.peak)}), "
             f"freed {human(disk.freed)}")
 
