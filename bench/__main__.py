@@ -9,6 +9,7 @@ Phases, in order (each one's failure is recorded and the others still run):
   rss        the real CLI tracking 1,000 jobs: memory, CPU, real-time query schedule
   resume     kill -9 mid-search, rerun, time to the first decision
   start      `orchestrator --help` wall time
+  disk       a tiny-model search's peak and final disk, search.keep=all against the default
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -32,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import measure, page, report
+from bench import disk, measure, page, report
 from bench.scenario import (
     ROOT,
     ByoScenario,
@@ -61,7 +62,7 @@ from bench.slurmtools import (
 )
 from bench.tracked import submit_held
 
-PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start")
+PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk")
 FULL_EVERY_S = 20.0
 
 
@@ -241,10 +242,14 @@ class Bench:
     def start(self) -> None:
         self.raw["controller_start"] = measure.controller_start()
 
+    def disk(self) -> None:
+        self.raw["disk"] = disk.measure(self.workdir, self.tag, ROOT)
+
     def run(self, phases: Sequence[str]) -> None:
         bodies: dict[str, Callable[[], None]] = {
             "scenario": self.scenario, "tiny": self.tiny, "infer": self.infer,
-            "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start}
+            "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
+            "disk": self.disk}
         try:
             for name in PHASES:
                 if name in phases:
@@ -283,6 +288,7 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out["controller_start_s"] = raw.get("controller_start", {}).get("median_s")
     out["controller_rss_mb_1000_jobs"] = raw.get("rss", {}).get("vm_hwm_mb")
     out["resume_s"] = raw.get("resume", {}).get("resume_s")
+    out["disk_peak_ratio"] = raw.get("disk", {}).get("peak_ratio")
     return out
 
 

@@ -72,6 +72,7 @@ def render(results: Obj) -> str:
         _sched(raw),
         _footprint(raw),
         _resume(raw),
+        _disk(raw),
         _inference(raw),
         _missed(results, raw),
         fill("gpu"),
@@ -388,3 +389,35 @@ def _errors(raw: Obj) -> str:
     if not errors:
         return ""
     return fill("errors", lines="\n".join(f"- `{k}`: {v}" for k, v in errors.items()))
+
+
+def _disk(raw: Obj) -> str:
+    """The disk phase (bench/disk.py): keep=all against the default, and bert-base."""
+    d: Obj = raw.get("disk", {})
+    runs: Obj = d.get("runs", {})
+    if not runs:
+        return ""
+    from orchestrator.disk import human
+
+    names = {"all": "search.keep=all", "1": "default (keep=1, latest)"}
+    rows = [[names.get(k, k), str(r["checkpoints"]), str(r["evaluated"]),
+             human(r["peak_bytes_sampled"]), human(r["final_bytes_walked"]),
+             f"{human(r['journal']['peak_bytes'])} / {human(r['journal']['final_bytes'])} / "
+             f"{human(r['journal']['freed_bytes'])}", _s(r["wall_s"], 0)]
+            for k, r in runs.items()]
+    bert: Obj = d.get("bert_base", {})
+    bert_text = "; ".join(f"{names.get(k, k)}: peak {human(v['peak_bytes'])}, final "
+                          f"{human(v['final_bytes'])}" for k, v in bert.items()) or "-"
+    users: Obj = d.get("users_search", {})
+    full = runs.get("all", {}).get("checkpoint_bytes", 0)
+    from bench.disk import BERT_FULL
+
+    return fill("disk", checkpoints=runs.get("all", {}).get("checkpoints"),
+                checkpoint_bytes=human(full), sample_s=d.get("sample_s"),
+                runs=table(["run", "checkpoints", "evaluated", "peak (sampled)",
+                            "final (walked)", "journal: peak / final / freed", "wall (s)"],
+                           rows),
+                peak_ratio=fmt(d.get("peak_ratio")), final_ratio=fmt(d.get("final_ratio")),
+                bert_full=human(BERT_FULL), bert=bert_text,
+                users_all=human(users.get("all_bytes", 0)),
+                users_final=human(users.get("default_final_bytes", 0)))

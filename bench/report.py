@@ -38,6 +38,7 @@ TARGETS: dict[str, Target] = {
     "controller_start_s": Target("<=", 1, "`orchestrator --help` wall time"),
     "controller_rss_mb_1000_jobs": Target("<=", 100, "controller peak RSS tracking 1,000 jobs"),
     "resume_s": Target("<=", 5, "kill -9, rerun: until its first decision"),
+    "disk_peak_ratio": Target("<=", 0.5, "peak disk, search.keep default / keep=all (tiny)"),
 }
 REQUIRED_KEYS = (*TARGETS, "legacy_sched_queries_per_hour")
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from orchestrator import admission, exit_codes, job_requests, layout
 from orchestrator.controller import HEARTBEAT_S, Controller
+from orchestrator.disk import human
+from orchestrator.disk import summary_text as disk_summary
 from orchestrator.errors import (
     ConfigError,
     Interrupted,
@@ -158,7 +160,7 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     code = status_code(data["status"], alive)
     if as_json:
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
-    return _render_status(data, state, controller, code, now), code
+    return _render_status(data, state, controller, code, now) + disk_status(search_dir, state), code
 
 
 def _replay(search_dir: Path) -> tuple[list[Event], SearchState, Rule]:
@@ -289,3 +291,12 @@ def _trial_lines(t: dict[str, Any], state: SearchState) -> list[str]:
         if job.failure and job.failure != why:
             lines.append(f"  {job.key} failed: {job.failure}")
     return lines
+
+
+def disk_status(search_dir: Path, state: SearchState) -> str:
+    """`status`'s disk line: the whole folder, measured now (one walk: status is run by
+    hand), and the checkpoints' figures from the journal (search.keep)."""
+    from orchestrator.deletion import size_of
+
+    return (f"disk: search folder {human(size_of(search_dir))}; "
+            f"{disk_summary(state.disk)}\n")

@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
                             "(summary.json once it ended) from its journal alone, also while "
                             "it runs")
     report.add_argument("dir", type=Path)
+    clean = sub.add_parser("clean", help="delete an ended search's checkpoints (best/ stays)")
+    clean.add_argument("dir", type=Path)
+    clean.add_argument("--keep", default="best",
+                       help="best (default: every checkpoint; best/ holds the copy), N (each "
+                       "trial's N best), or all (only finish a killed deletion)")
+    clean.add_argument("--keep-optimizer", choices=("latest", "all"), default="latest",
+                       help="all: what is kept keeps its optimizer and RNG state")
     return parser
 
 
@@ -117,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(args.dir, args.json)
         if args.command == "report":
             return _report(args.dir)
+        if args.command == "clean":
+            from orchestrator.clean import clean
+
+            print(clean(args.dir, args.keep, args.keep_optimizer), end="")
+            return 0
         return _run(args)
     except OrchestratorError as exc:
         if getattr(args, "traceback", False):

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from orchestrator import events, layout, policy
 from orchestrator.cadence import Cadence
+from orchestrator.deletion import Retention
 from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.errors import OrchestratorError
 from orchestrator.events import Event
@@ -70,6 +71,7 @@ class Controller:
         self.observer = Observer(settings, scheduler, self.state, self.record, clock)
         self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
                                        submitted=self.cadence.submitted)
+        self.retention = Retention(settings.search, self.state, self.record, self.rule)
         # trials there were, and what changed, when this run journaled search_extended
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
         self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old
@@ -91,6 +93,7 @@ class Controller:
         if self.state.finished is not None:
             return False
         self.act()
+        self.retention.tick()  # after the evaluations this tick journaled
         self._heartbeat()
         if self._outcome_stale:  # at most once a tick, however many evaluations landed
             self._outcome_stale = False
@@ -265,6 +268,7 @@ class Controller:
             # still live after the drain: re-ask once more so it cannot linger unnoticed
             self.scheduler.cancel([job.ref])
         self.observer.settle_training()
+        self.retention.tick()  # every trial has ended: keep only the best (best/ copies one)
         if self.state.promoted is None:
             self._promote()
         self.view.refresh(self.state)

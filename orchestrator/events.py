@@ -195,10 +195,55 @@ class SchedulerUp(Event):
     event = "scheduler_available"
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckpointSized(Event):
+    """A complete checkpoint's bytes on disk, measured once (the disk figures add these)."""
+
+    event = "checkpoint_sized"
+    trial: int
+    step: int
+    bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteIntent(Event):
+    """Retention (search.keep) is about to delete a checkpoint (`what`: all) or its
+    training state (`what`: training_state); a resumed controller finishes it."""
+
+    event = "delete_intent"
+    trial: int
+    step: int
+    path: str
+    what: str  # all | training_state
+    bytes: int  # what the deletion frees, measured before its first step
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deleted(Event):
+    event = "deleted"
+    trial: int
+    step: int
+    path: str
+    what: str
+    bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteRefused(Event):
+    """A checkpoint retention will not delete: its path leads out of search.dir."""
+
+    event = "delete_refused"
+    trial: int
+    step: int
+    path: str
+    reason: str
+
+
 KINDS: tuple[type[Event], ...] = (
     SearchStarted, SearchExtended, Resumed, Heartbeat, TrialStarted, SubmitIntent, Submitted,
     JobStateChanged, JobFailed, Cancel, Checkpoint, Plan, TrainingEnded, Evaluation,
     TrialEnded, SearchEnded, Promoted, PromoteFailed, SchedulerDown, SchedulerUp,
+    CheckpointSized, DeleteIntent, Deleted, DeleteRefused,
 )
 REGISTRY: dict[str, type[Event]] = {kind.event: kind for kind in KINDS}
 

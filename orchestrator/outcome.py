@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import layout
+from orchestrator.disk import human
 from orchestrator.events import encode
 from orchestrator.fsutil import atomic_write_json, atomic_write_text
 from orchestrator.state import EvalRecord, SearchState
@@ -105,6 +106,7 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
         "reason": (finished.reason if finished else "") or None,
         "job_hours": round(state.job_hours(now), 4),
         "resumes": state.resumes,
+        "disk": state.disk.figures(),  # the checkpoints' bytes (search.keep deletes)
     }
 
 
@@ -231,7 +233,17 @@ def _head_lines(data: dict[str, Any]) -> list[str]:
     if data["reason"]:
         lines.append(f"- ended because {data['reason']}")
     lines.append(f"- job-hours used: {data['job_hours']:.3f}")
+    lines += disk_lines(data)
     return lines
+
+
+def disk_lines(data: dict[str, Any]) -> list[str]:
+    """The checkpoints' disk figures (summary.json's `disk`), for report.md."""
+    disk = data.get("disk")
+    if not disk or not disk["peak_bytes"]:
+        return []
+    return [f"- disk (checkpoints): peak {human(disk['peak_bytes'])}, now "
+            f"{human(disk['final_bytes'])}, freed {human(disk['freed_bytes'])} (search.keep)"]
 
 
 def _trial_table(trials: list[dict[str, Any]]) -> list[str]:

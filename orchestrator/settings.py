@@ -222,6 +222,12 @@ class SearchSettings:
     early_stop: str = "none"  # none | median: stop trials below the others' median
     early_stop_min_trials: int = 2  # other trials with a result at the same step, to judge
     early_stop_grace_steps: int = 0  # never judge a checkpoint before this step
+    # retention, per trial: the best `keep` evaluated checkpoints by search.metric, the latest
+    # while training may resume from it, and every one not yet evaluated; `all`: keep every one
+    keep: int | str = 1
+    # latest: a checkpoint kept only for its metric loses its optimizer, scheduler and RNG
+    # state (no run resumes from it); all: checkpoints keep what they were saved with
+    keep_optimizer: str = "latest"
 
 
 @dataclass(frozen=True)

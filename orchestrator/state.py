@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.disk import Disk
 from orchestrator.endings import (
     SEARCH,
     TRAINING,
@@ -31,6 +32,10 @@ from orchestrator.errors import JournalCorrupt
 from orchestrator.events import (
     Cancel,
     Checkpoint,
+    CheckpointSized,
+    Deleted,
+    DeleteIntent,
+    DeleteRefused,
     Evaluation,
     Event,
     Heartbeat,
@@ -141,6 +146,7 @@ class SearchState:
     # (kind, trial, step) -> its jobs, oldest attempt first: the poll loop asks this for
     # every checkpoint on every tick, so it must not scan every job
     _by_work: dict[tuple[str, int, int | None], list[JobRecord]] = field(default_factory=dict)
+    disk: Disk = field(default_factory=Disk)  # retention: checkpoint sizes and deletions
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -204,6 +210,8 @@ class SearchState:
                 self.promoted = e
             case PromoteFailed():
                 self.promote_error = e.reason
+            case CheckpointSized() | DeleteIntent() | Deleted() | DeleteRefused():
+                self.disk.apply(e)
             case _:
                 raise TypeError(f"SearchState has no handler for the event {e.event!r}")
 

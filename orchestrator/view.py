@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from orchestrator import disk
 from orchestrator.events import (
     Cancel,
     Checkpoint,
@@ -36,7 +37,8 @@ def describe(event: Event, state: SearchState | None = None) -> str | None:
     if isinstance(event, Resumed) and state is not None and state.finished is not None:
         return (f"already finished ({state.finished.status}): nothing to resume, "
                 "nothing submitted; its outcome:")
-    return _search_line(event) or _job_line(event) or _trial_line(event)
+    return (_search_line(event) or _job_line(event) or _trial_line(event)
+            or disk.event_line(event, state.disk if state is not None else None))
 
 
 def _search_line(e: Event) -> str | None:
@@ -174,7 +176,7 @@ class RichView:
             mode = state.settings()["search"]["mode"]
             if best and mode == "min":
                 head = f"best so far: {min(best):.4f}"
-        return Group(head, jobs, metrics, *self._recent)
+        return Group(head, disk.summary_text(state.disk), jobs, metrics, *self._recent)
 
     def close(self) -> None:
         self._live.stop()

@@ -181,3 +181,24 @@ def test_results_writer_refuses_a_malformed_result(tmp_path: Path) -> None:
         report.write_results(tmp_path / "results.json", results)
     del results["resume_s"]
     assert "missing key resume_s" in report.check_schema(results)
+
+
+def test_the_disk_section_shows_both_runs_and_the_bert_base_estimate() -> None:
+    def run(keep: str, peak: int, final: int) -> dict[str, object]:
+        return {"keep": keep, "returncode": 1, "wall_s": 100.0, "checkpoints": 12,
+                "checkpoint_bytes": 5_668_447, "evaluated": 12, "peak_bytes_sampled": peak,
+                "final_bytes_walked": final, "best_bytes": 1_881_792,
+                "journal": {"peak_bytes": peak, "final_bytes": final, "freed_bytes": 0}}
+
+    raw = {"errors": {}, "disk": {
+        "runs": {"all": run("all", 68_032_488, 68_032_488), "1": run("1", 17_000_000, 1_919_953)},
+        "sample_s": 0.2, "peak_ratio": 0.25, "final_ratio": 0.028,
+        "bert_base": {"all": {"peak_bytes": 15_768_020_791, "final_bytes": 15_768_020_791},
+                      "1": {"peak_bytes": 3_900_000_000, "final_bytes": 444_991_205}},
+        "users_search": {"all_bytes": 141_888_983_040, "default_final_bytes": 5_255_147_520}}}
+    results = report.assemble("full", "now", {}, {**_headline(), "disk_peak_ratio": 0.25}, raw)
+    text = page.render(results)
+    assert "| default (keep=1, latest) | 12 | 12 | 17.0 MB | 1.9 MB |" in text
+    assert "**`disk_peak_ratio` = 0.25**" in text and "extrapolated, not measured" in text
+    assert "141.9 GB with keep=all" in text
+    assert results["met"]["disk_peak_ratio"] is True

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator import events
 from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.errors import JournalCorrupt
 from orchestrator.events import (
@@ -73,6 +74,13 @@ EXAMPLES: list[Event] = [
     PromoteFailed(t=18.0, reason="the best checkpoint is gone"),
     SchedulerDown(t=19.0, reason="connect failure"),
     SchedulerUp(t=20.0),
+]
+# retention (search.keep): issue 13
+EXAMPLES += [
+    events.CheckpointSized(t=21.0, trial=1, step=100, bytes=4096),
+    events.DeleteIntent(t=22.0, trial=1, step=100, path="/o/c-100", what="all", bytes=4096),
+    events.Deleted(t=23.0, trial=1, step=100, path="/o/c-100", what="all", bytes=4096),
+    events.DeleteRefused(t=24.0, trial=1, step=200, path="/o/c-200", reason="a symlink"),
 ]
 
 
