@@ -21,6 +21,7 @@ from orchestrator.errors import (
 )
 from orchestrator.events import Event, SearchEnded
 from orchestrator.journal import Journal, read_events
+from orchestrator.live import status_json, status_lines
 from orchestrator.lock import SearchLock, is_controller, read_holder
 from orchestrator.outcome import params_text, summary, why_ended, write_outcome
 from orchestrator.policy import changed_settings, rule_of
@@ -28,6 +29,7 @@ from orchestrator.scheduler import make_scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Mode, Rule
+from orchestrator.trials_table import job_state_text
 from orchestrator.view import make_view
 
 JOURNAL = "journal.jsonl"
@@ -157,6 +159,7 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
                                  socket.gethostname(), is_controller)
     code = status_code(data["status"], alive)
     if as_json:
+        data = {**data, **status_json(state)}  # summary.json's keys, and the trials table
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     return _render_status(data, state, controller, code, now), code
 
@@ -247,6 +250,7 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
     else:
         lines.append("best: - (no evaluation yet)" if not data["evaluations"] else
                      "best: - (every evaluation failed)")
+    lines += status_lines(state)
     for t in data["trials"]:
         lines += _trial_lines(t, state)
     failed = [e for e in data["evaluations"] if e["value"] is None]
@@ -256,7 +260,7 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
     live = state.live_jobs()
     lines.append(f"jobs: {len(state.jobs)} submitted, {len(live)} live as last journaled")
     for job in live:
-        lines.append(f"  {job.key}: job {job.job_id} {job.state.value}")
+        lines.append(f"  {job.key}: job {job.job_id} {job_state_text(job)}")
     return "\n".join(lines) + "\n"
 
 
