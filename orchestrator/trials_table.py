@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from orchestrator import progress as progress_words
-from orchestrator.progress import Progress
+from orchestrator.progress import Progress, describe, step_text
 from orchestrator.state import JobRecord, SearchState, TrialRecord
 
 COLUMNS = ("trial", "params", "state", "step", "best", "last", "why ended")
@@ -85,7 +84,7 @@ def rows(state: SearchState, progress: dict[int, Progress]) -> list[TrialRow]:
         last = results[max(results)] if results else None
         seen = progress.get(number) if trial.ended is None else None
         if seen is not None:
-            step = progress_words.step_text(seen, trial.max_steps)
+            step = step_text(seen, trial.max_steps)
         elif trial.checkpoints:
             step = f"{max(trial.checkpoints)}/{trial.max_steps or '?'}"
         else:
@@ -94,7 +93,7 @@ def rows(state: SearchState, progress: dict[int, Progress]) -> list[TrialRow]:
             trial=number, params=params_text(trial.params), state=_trial_state(state, trial),
             step=step, best=_fmt(pick(values) if values else None),
             last="failed" if results and last is None else _fmt(last), why=_why(trial),
-            progress=progress_words.describe(seen, trial.max_steps) if seen else ""))
+            progress=describe(seen, trial.max_steps) if seen else ""))
     return table
 
 
