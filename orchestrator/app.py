@@ -23,8 +23,9 @@ from orchestrator.events import Event, SearchEnded
 from orchestrator.journal import Journal, read_events
 from orchestrator.live import status_json, status_lines
 from orchestrator.lock import SearchLock, is_controller, read_holder
-from orchestrator.outcome import params_text, summary, why_ended, write_outcome
+from orchestrator.outcome import params_text, summary, why_ended
 from orchestrator.policy import changed_settings, rule_of
+from orchestrator.reports import write_outcome
 from orchestrator.scheduler import make_scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
@@ -190,7 +191,8 @@ def report(search_dir: Path) -> str:
     _, state, rule = _replay(search_dir)
     data = write_outcome(state, rule, search_dir)
     return (f"status: {data['status']}; {len(data['evaluations'])} evaluation(s)\n"
-            f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n")
+            f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n"
+            f"html: {search_dir / 'report.html'}\n")
 
 
 def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,
