@@ -123,6 +123,7 @@ def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
                      f"step {b['step']})" + (f" copied to {layout.best_dir(search_dir)}"
                                              if data["promoted"] else ""))
     lines.append(f"report: {search_dir / 'report.md'}")
+    lines.append(f"html: {search_dir / 'report.html'}")
     return "\n".join(lines) + "\n"
 
 
