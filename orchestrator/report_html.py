@@ -54,7 +54,7 @@ def _png(draw: Callable[[Any], None], size: tuple[float, float]) -> str:
         draw(fig)
         fig.tight_layout()
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")

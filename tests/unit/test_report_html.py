@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import report_data, report_html
+from orchestrator import report_data, report_html, reports
 from orchestrator.events import Event, decode
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Rule
@@ -103,3 +103,17 @@ def test_a_search_with_nothing_yet_gives_a_page(tmp_path: Path) -> None:
     page = report_html.write_html(SearchState.replay(events), Rule(0.8), tmp_path)
     text = page.read_text()
     assert "No job submitted yet" in text and "best none yet" in text
+
+
+def test_while_running_report_html_is_rewritten_at_most_every_30_s(tmp_path: Path) -> None:
+    state = _search(tmp_path, RESULT)
+    page = tmp_path / "report.html"
+    times = iter([1000.0, 1010.0, 1031.0])
+    for expected in (True, False, True):
+        page.unlink(missing_ok=True)
+        reports.refresh_outcome(state, Rule(0.8), tmp_path, clock=lambda: next(times))
+        assert page.exists() is expected
+        assert (tmp_path / "report.md").exists()  # report.md each time
+    page.unlink()
+    reports.write_outcome(state, Rule(0.8), tmp_path)  # the end: always
+    assert page.exists()
