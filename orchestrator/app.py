@@ -184,13 +184,13 @@ def _replay(search_dir: Path) -> tuple[list[Event], SearchState, Rule]:
     return events, state, rule
 
 
-def report(search_dir: Path) -> str:
+def report(search_dir: Path, x: str | None = None) -> str:
     """`orchestrator report`: report.md and metric.png (and, once the search has ended,
     summary.json) rewritten from the journal alone (no scheduler call, no lock: a running
     controller's journal is only read, and each file is replaced atomically, as the
     controller replaces it)."""
     _, state, rule = _replay(search_dir)
-    data = write_outcome(state, rule, search_dir)
+    data = write_outcome(state, rule, search_dir, x)  # x: report.html's axis, else report.x
     return (f"status: {data['status']}; {len(data['evaluations'])} evaluation(s)\n"
             f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n"
             f"html: {search_dir / 'report.html'}\n")

@@ -68,7 +68,7 @@ def timeline(state: SearchState, now: float) -> list[dict[str, Any]]:
     """Each submitted job: submitted, started (the first poll that saw it RUNNING: the
     journal's start, to the poll interval), ended (now while it runs)."""
     rows = []
-    for job in state.jobs.values():
+    for job in sorted(state.jobs.values(), key=lambda j: j.submitted_t or 0.0):
         if job.submitted_t is None or job.job_id is None:
             continue
         end = job.ended_t if job.ended_t is not None else now
@@ -122,12 +122,14 @@ def disk(search_dir: Path) -> dict[str, int]:
     return sizes
 
 
-def collect(state: SearchState, rule: Rule, search_dir: Path, now: float) -> dict[str, Any]:
+def collect(state: SearchState, rule: Rule, search_dir: Path, now: float,
+            x: str | None = None) -> dict[str, Any]:
+    """Everything report.html shows; `x` (step | examples) overrides the search's report.x."""
     data = summary(state, rule)
     settings = state.settings()
     return {
         "summary": data,
-        "x": (settings.get("report") or {}).get("x", "step"),
+        "x": x or (settings.get("report") or {}).get("x", "step"),
         "examples_per_step": {n: examples_per_step(settings, t.params)
                               for n, t in state.trials.items()},
         "curves": {n: log_history(state, n) for n in sorted(state.trials)},

@@ -180,6 +180,14 @@ def resources_section(c: dict[str, Any]) -> str:
                                     "<p class=note>No job result records its device.</p>"))
 
 
+def _x_note(c: dict[str, Any]) -> str:
+    if c["x"] != "examples":
+        return "<p class=note>x axis: the training step (report.x=step).</p>"
+    per = ", ".join(f"trial {n}: {k}" for n, k in sorted(c["examples_per_step"].items()))
+    return ("<p class=note>x axis: examples seen (report.x=examples): the step times the "
+            f"examples per step ({esc(per)}).</p>")
+
+
 def render(c: dict[str, Any]) -> str:
     data = c["summary"]
     direction = ">=" if data["mode"] == "max" else "<="
@@ -191,10 +199,10 @@ def render(c: dict[str, Any]) -> str:
                                    if data["reason"] else "") + "</p>")
     trials = table(["trial", "params", "state", "step", "best", "last", "why ended"],
                    [[r["trial"], r["params"], r["state"], r["step"], r["best"], r["last"],
-                     r["why"]] for r in c["trials_table"]], left=3)
+                     r["why"]] for r in c["trials_table"]], left=7)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Search report</title>"
             f"<style>{STYLE}</style></head><body><h1>Search report</h1>{head}"
-            f"<h2>{esc(data['metric'])} per trial</h2>{metric_figure(c)}"
+            f"<h2>{esc(data['metric'])} per trial</h2>{metric_figure(c)}{_x_note(c)}"
             f"<h2>Trials</h2>{trials}"
             f"<h2>Training and validation curves</h2>{curves_figure(c)}"
             f"<h2>Best checkpoint: per-class scores</h2>{scores_section(c)}"
@@ -205,12 +213,12 @@ def render(c: dict[str, Any]) -> str:
             "</p></body></html>\n")
 
 
-def write_html(state: SearchState, rule: Rule, search_dir: Path) -> Path:
+def write_html(state: SearchState, rule: Rule, search_dir: Path, x: str | None = None) -> Path:
     """Write report.html. A file the report reads but cannot make sense of (a foreign
     result, an edited trainer_state.json) gives a page that says so, never a failed search."""
     path = search_dir / "report.html"
     try:
-        page = render(collect(state, rule, search_dir, time.time()))
+        page = render(collect(state, rule, search_dir, time.time(), x))
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Search report"
                 f"</title></head><body><h1>Search report</h1><p>report.html could not be "

@@ -24,9 +24,10 @@ HTML_EVERY_S = 30.0
 _html_written: dict[Path, float] = {}  # search folder -> when (monotonic) this process last did
 
 
-def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str, Any]:
+def write_outcome(state: SearchState, rule: Rule, search_dir: Path,
+                  x: str | None = None) -> dict[str, Any]:
     data = outcome.write_outcome(state, rule, search_dir)
-    write_html(state, rule, search_dir)  # last: the slowest, and the others come first
+    write_html(state, rule, search_dir, x)  # last: the slowest, and the others come first
     return data
 
 

@@ -34,7 +34,8 @@ def test_report_html_is_one_self_contained_file(searched: Path) -> None:
     assert "<script" not in text and "<link" not in text
     assert text.count("data:image/png;base64,") == 2  # the metric, and the curves
     for words in ("Confusion matrix: counts", "row percentages", "<svg", "Job-hours used",
-                  "infer-t001-s00000050-a0", "CPU", "accuracy fell"):
+                  "infer-t001-s00000050-a0", "CPU", "accuracy fell",
+                  "x axis: examples seen (report.x=examples)", "trial 1: 32"):
         assert words in text, words
 
 
@@ -57,7 +58,8 @@ def test_the_browser_check_sees_a_broken_page(tmp_path: Path) -> None:
 
 def test_orchestrator_report_rewrites_it(searched: Path) -> None:
     (searched / "report.html").unlink()
-    done = cli("report", str(searched))
+    done = cli("report", str(searched), "--x", "step")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"html: {searched / 'report.html'}" in done.stdout
-    assert "Confusion matrix" in (searched / "report.html").read_text()
+    text = (searched / "report.html").read_text()
+    assert "Confusion matrix" in text and "x axis: the training step" in text
