@@ -92,7 +92,7 @@ class Observer:
             if new is not None or (seen is JobState.PENDING and reason != job.reason):
                 self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
                                                    state=new or job.state, reason=reason))
-                changed = True
+                changed |= new is not None  # a new reason alone does not hasten the polls
         return changed
 
     def classify(self, job: JobRecord) -> None:
