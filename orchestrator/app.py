@@ -23,13 +23,16 @@ from orchestrator.errors import (
 )
 from orchestrator.events import Event, SearchEnded
 from orchestrator.journal import Journal, read_events
+from orchestrator.live import status_json, status_lines
 from orchestrator.lock import SearchLock, is_controller, read_holder
-from orchestrator.outcome import params_text, summary, why_ended, write_outcome
+from orchestrator.outcome import params_text, summary, why_ended
 from orchestrator.policy import changed_settings, rule_of
+from orchestrator.reports import write_outcome
 from orchestrator.scheduler import make_scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Mode, Rule
+from orchestrator.trials_table import job_state_text
 from orchestrator.view import make_view
 
 JOURNAL = "journal.jsonl"
@@ -122,6 +125,7 @@ def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
                      f"step {b['step']})" + (f" copied to {layout.best_dir(search_dir)}"
                                              if data["promoted"] else ""))
     lines.append(f"report: {search_dir / 'report.md'}")
+    lines.append(f"html: {search_dir / 'report.html'}")
     return "\n".join(lines) + "\n"
 
 
@@ -159,6 +163,7 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
                                  socket.gethostname(), is_controller)
     code = status_code(data["status"], alive)
     if as_json:
+        data = {**data, **status_json(state)}  # summary.json's keys, and the trials table
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     return _render_status(data, state, controller, code, now) + disk_status(search_dir, state), code
 
@@ -181,15 +186,16 @@ def _replay(search_dir: Path) -> tuple[list[Event], SearchState, Rule]:
     return events, state, rule
 
 
-def report(search_dir: Path) -> str:
+def report(search_dir: Path, x: str | None = None) -> str:
     """`orchestrator report`: report.md and metric.png (and, once the search has ended,
     summary.json) rewritten from the journal alone (no scheduler call, no lock: a running
     controller's journal is only read, and each file is replaced atomically, as the
     controller replaces it)."""
     _, state, rule = _replay(search_dir)
-    data = write_outcome(state, rule, search_dir)
+    data = write_outcome(state, rule, search_dir, x)  # x: report.html's axis, else report.x
     return (f"status: {data['status']}; {len(data['evaluations'])} evaluation(s)\n"
-            f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n")
+            f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n"
+            f"html: {search_dir / 'report.html'}\n")
 
 
 def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,
@@ -249,6 +255,7 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
     else:
         lines.append("best: - (no evaluation yet)" if not data["evaluations"] else
                      "best: - (every evaluation failed)")
+    lines += status_lines(state)
     for t in data["trials"]:
         lines += _trial_lines(t, state)
     failed = [e for e in data["evaluations"] if e["value"] is None]
@@ -258,7 +265,7 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
     live = state.live_jobs()
     lines.append(f"jobs: {len(state.jobs)} submitted, {len(live)} live as last journaled")
     for job in live:
-        lines.append(f"  {job.key}: job {job.job_id} {job.state.value}")
+        lines.append(f"  {job.key}: job {job.job_id} {job_state_text(job)}")
     return "\n".join(lines) + "\n"
 
 

@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
                             "(summary.json once it ended) from its journal alone, also while "
                             "it runs")
     report.add_argument("dir", type=Path)
+    report.add_argument("--x", choices=("step", "examples"), default=None,
+                        help="report.html's x axis, instead of the search's report.x")
     clean = sub.add_parser("clean", help="delete an ended search's checkpoints (best/ stays)")
     clean.add_argument("dir", type=Path)
     clean.add_argument("--keep", default="best",
@@ -123,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             return _status(args.dir, args.json)
         if args.command == "report":
-            return _report(args.dir)
+            return _report(args.dir, args.x)
         if args.command == "clean":
             from orchestrator.clean import clean
 
@@ -180,8 +182,8 @@ def _status(directory: Path, as_json: bool) -> int:
     return code
 
 
-def _report(directory: Path) -> int:
+def _report(directory: Path, x: str | None = None) -> int:
     from orchestrator import app
 
-    print(app.report(directory), end="")
+    print(app.report(directory, x), end="")
     return 0

@@ -38,7 +38,8 @@ from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.observe import Observer
 from orchestrator.optuna_sampler import sampler_for
-from orchestrator.outcome import promote_best, refresh_outcome, write_outcome
+from orchestrator.outcome import promote_best
+from orchestrator.reports import refresh_outcome, write_outcome
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord

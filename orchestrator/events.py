@@ -94,6 +94,7 @@ class JobStateChanged(Event):
     key: str
     job_id: str
     state: JobState
+    reason: str = ""  # why a PENDING job waits, as the scheduler said (journals before 29 Nov)
 
 
 @dataclass(frozen=True, kw_only=True)

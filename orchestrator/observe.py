@@ -31,6 +31,7 @@ from orchestrator.lifecycle import (
 )
 from orchestrator.results import ResultError, evaluation_from_json, metric_from_text
 from orchestrator.scheduler import Scheduler
+from orchestrator.scheduler.interface import pending_reasons
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
 
@@ -76,6 +77,7 @@ class Observer:
     def poll(self, live: list[JobRecord]) -> bool:
         """Journal what ONE scheduler query says of the live jobs; True if any changed."""
         observed = self.scheduler.poll([job.ref for job in live])
+        reasons = pending_reasons(observed)
         changed = False
         for job in live:
             assert job.job_id is not None
@@ -85,9 +87,12 @@ class Observer:
                 new = transition(job.key, job.state, seen)
             except IllegalTransition:
                 continue  # a lagging scheduler record; the table says we know better
-            if new is not None:
-                self.record(events.JobStateChanged(key=job.key, job_id=job.job_id, state=new))
-                changed = True
+            # why a pending job waits is journaled for people (view, status) when it changes
+            reason = reasons.get(job.job_id, "") if (new or job.state) is JobState.PENDING else ""
+            if new is not None or (seen is JobState.PENDING and reason != job.reason):
+                self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
+                                                   state=new or job.state, reason=reason))
+                changed |= new is not None  # a new reason alone does not hasten the polls
         return changed
 
     def classify(self, job: JobRecord) -> None:

@@ -231,6 +231,13 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """report.html (written beside report.md)."""
+
+    x: str = "step"  # step | examples: the x axis of the metric per trial (examples seen)
+
+
+@dataclass(frozen=True)
 class Settings:
     search: SearchSettings
     executor: ExecutorSettings
@@ -238,3 +245,4 @@ class Settings:
     model: ModelSettings
     train: TrainSettings
     infer: InferSettings
+    report: ReportSettings = field(default_factory=ReportSettings)

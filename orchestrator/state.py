@@ -80,6 +80,7 @@ class JobRecord:
     submitted_t: float | None = None
     running_t: float | None = None  # first seen running
     ended_t: float | None = None
+    reason: str = ""  # why it is PENDING, as the scheduler's last poll said; "" otherwise
 
     def seconds(self, now: float) -> float:
         """Time the job held its resources: from first seen running to its end (else now).
@@ -241,6 +242,7 @@ class SearchState:
     def _job_state(self, e: JobStateChanged) -> None:
         job = self.jobs[e.key]
         job.state = e.state
+        job.reason = e.reason
         if job.state is JobState.RUNNING and job.running_t is None:
             job.running_t = e.t
         if job.state.terminal:

@@ -77,13 +77,17 @@ def settings_from(raw: dict[str, Any]) -> Settings:
     return resolved
 
 
+REPORT_X = ("step", "examples")
+
+
 def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
     return [] if value in choices else [f"{key}={value}: must be one of {', '.join(choices)}"]
 
 
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
-            *_check_commands(s), *preflight.problems(s)]
+            *_check_commands(s), *preflight.problems(s),
+            *_one_of("report.x", s.report.x, REPORT_X)]
 
 
 def _check_commands(s: Settings) -> list[str]:

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from orchestrator import disk
+from orchestrator import dashboard, disk
 from orchestrator.events import (
     Cancel,
     Checkpoint,
@@ -28,6 +28,9 @@ from orchestrator.events import (
     TrialStarted,
 )
 from orchestrator.lifecycle import FAILURES
+from orchestrator.live import ProgressReader
+from orchestrator.progress import Progress, worth_a_line
+from orchestrator.progress import describe as describe_progress
 from orchestrator.state import SearchState
 
 
@@ -76,7 +79,8 @@ def _job_line(e: Event) -> str | None:
         case JobStateChanged():
             if e.state in FAILURES:
                 return None  # the job_failed line that follows says it, with the reason
-            return f"job {e.job_id} ({e.key}) is {e.state.value}"
+            why = f" (waiting: {e.reason})" if e.reason else ""
+            return f"job {e.job_id} ({e.key}) is {e.state.value}{why}"
         case JobFailed():
             job = f" (job {e.job_id})" if e.job_id else ""
             detail = e.detail or e.reason or "no error message; see the job's logs"
@@ -120,6 +124,8 @@ class PlainView:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self._progress = ProgressReader()
+        self._told: dict[int, tuple[Progress, float]] = {}  # trial -> last line's, when
 
     def event(self, record: Event, state: SearchState) -> None:
         line = describe(record, state)
@@ -128,7 +134,16 @@ class PlainView:
             print(f"{stamp} {line}", file=self.stream, flush=True)
 
     def refresh(self, state: SearchState) -> None:
-        pass
+        """Once a tick: a progress line per running training, when it moved and at most
+        every progress.PLAIN_EVERY_S."""
+        now = time.time()
+        for trial, seen in sorted(self._progress.read(state).items()):
+            last, at = self._told.get(trial, (None, None))
+            if worth_a_line(seen, last, at, now):
+                self._told[trial] = (seen, now)
+                line = f"trial {trial}: {describe_progress(seen, state.trials[trial].max_steps)}"
+                print(f"{time.strftime('%H:%M:%S', time.localtime(now))} {line}",
+                      file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -143,6 +158,8 @@ class RichView:
 
         self.console = console or Console()
         self._recent: list[str] = []
+        self._progress = ProgressReader()
+        self._seen: dict[int, Progress] = {}  # read once a tick (refresh), drawn on events too
         self._live = Live(console=self.console, refresh_per_second=4, transient=False)
         self._live.start()
 
@@ -150,33 +167,14 @@ class RichView:
         line = describe(record, state)
         if line:
             self._recent = ([*self._recent, f"{time.strftime('%H:%M:%S')} {line}"])[-8:]
-        self.refresh(state)
+        self._live.update(self._render(state))
 
     def refresh(self, state: SearchState) -> None:
+        self._seen = self._progress.read(state)
         self._live.update(self._render(state))
 
     def _render(self, state: SearchState) -> Any:
-        from rich.console import Group
-        from rich.table import Table
-
-        jobs = Table(title="jobs", expand=True)
-        for column in ("job", "id", "state"):
-            jobs.add_column(column)
-        for job in list(state.jobs.values())[-12:]:
-            jobs.add_row(job.key, job.job_id or "-", job.state.value)
-        metrics = Table(title="metric per checkpoint", expand=True)
-        for column in ("trial", "step", "value"):
-            metrics.add_column(column)
-        for (trial, step), ev in sorted(state.evaluations.items())[-12:]:
-            metrics.add_row(str(trial), str(step), "failed" if ev.value is None
-                            else f"{ev.value:.4f}")
-        best = [v for v in state.all_results().values() if v is not None]
-        head = f"best so far: {max(best):.4f}" if best else "best so far: -"
-        if state.started:
-            mode = state.settings()["search"]["mode"]
-            if best and mode == "min":
-                head = f"best so far: {min(best):.4f}"
-        return Group(head, disk.summary_text(state.disk), jobs, metrics, *self._recent)
+        return dashboard.render(state, self._seen, self._recent)
 
     def close(self) -> None:
         self._live.stop()

@@ -48,6 +48,22 @@ class Refusal(NamedTuple):
     reason: str
 
 
+class Polled(dict[str, JobState]):
+    """What a poll may answer: job id -> state, and, from the same query, why each PENDING
+    job waits (`reasons`: the scheduler's own word, e.g. SLURM's Priority, Resources,
+    JobHeldUser). A plain mapping answers no reasons."""
+
+    def __init__(self, states: Mapping[str, JobState],
+                 reasons: Mapping[str, str] | None = None) -> None:
+        super().__init__(states)
+        self.reasons: dict[str, str] = dict(reasons or {})
+
+
+def pending_reasons(observed: Mapping[str, JobState]) -> Mapping[str, str]:
+    """Job id -> why it is PENDING, where the poll that answered `observed` said."""
+    return observed.reasons if isinstance(observed, Polled) else {}
+
+
 class Scheduler(Protocol):
     # How long after a killed controller journaled a submission its job can still appear:
     # kill -9 spares the sbatch it was running, which may reach slurmctld only after the
@@ -63,7 +79,8 @@ class Scheduler(Protocol):
         Raises SchedulerUnavailable when the scheduler cannot be asked."""
 
     def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
-        """The state of every job, from ONE batched scheduler query."""
+        """The state of every job, from ONE batched scheduler query (a `Polled` to say
+        why pending jobs wait)."""
 
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         """Ask the scheduler to end these jobs; idempotent."""

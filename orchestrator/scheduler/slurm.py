@@ -25,7 +25,7 @@ from orchestrator.causes import JobFailure
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler.commands import Commands, last_line, unreachable
-from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
+from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
 from orchestrator.scheduler.submitit_jobs import SubmititBackend, job_paths, python_command
 from orchestrator.settings import JobResources
 
@@ -67,9 +67,12 @@ def map_slurm_state(raw: str) -> JobState:
 class SacctRow(NamedTuple):
     state: JobState
     name: str
+    reason: str = ""  # why a PENDING job waits (Priority, Resources, JobHeldUser...), or ""
 
 
-SACCT_FORMAT = "JobID,State,JobName"  # the name last: a foreign job's name may hold a "|"
+# the name last: a foreign job's name may hold a "|". Reason: why a pending job waits, shown
+# to people from this same query (no squeue call of its own)
+SACCT_FORMAT = "JobID,State,Reason,JobName"
 # slurmdbd's name for a job whose name slurmctld has not sent yet (seen for seconds after
 # sbatch, with PENDING and even COMPLETED rows)
 UNNAMED = "allocation"
@@ -79,13 +82,21 @@ SBATCH_SETTLE_S = 15.0
 
 
 def parse_sacct(text: str) -> dict[str, SacctRow]:
-    """Job id -> its row, from `sacct -X -o JobID,State,JobName --parsable2` (with header)."""
+    """Job id -> its row, from `sacct -X -o SACCT_FORMAT --parsable2` (with its header, which
+    says the columns: JobID and State first, JobName last, a Reason between them or not)."""
+    lines = text.splitlines()
+    header = lines[0].split("|") if lines else []
+    with_reason = "Reason" in header
     rows: dict[str, SacctRow] = {}
-    for line in text.splitlines()[1:]:
-        job_id, _, rest = line.partition("|")
-        raw, _, name = rest.partition("|")
+    for line in lines[1:]:
+        cells = line.split("|", 3 if with_reason else 2)
+        if len(cells) < (4 if with_reason else 3):
+            continue
+        job_id, raw, name = cells[0].strip(), cells[1], cells[-1]
         if job_id and "." not in job_id:
-            rows[job_id.strip()] = SacctRow(map_slurm_state(raw), name)
+            state = map_slurm_state(raw)
+            reason = cells[2].strip() if with_reason and state is JobState.PENDING else ""
+            rows[job_id] = SacctRow(state, name, "" if reason == "None" else reason)
     return rows
 
 
@@ -249,9 +260,9 @@ class SlurmScheduler(SubmititBackend):
         return {}
 
     # ---------------------------------------------------------------- states
-    def poll(self, jobs: Sequence[JobRef]) -> dict[str, JobState]:
+    def poll(self, jobs: Sequence[JobRef]) -> Polled:
         if not jobs:
-            return {}
+            return Polled({})
         ids = sorted({ref.job_id.split("_")[0] for ref in jobs})
         try:
             output = self.commands.output(["sacct", "-X", "-o", SACCT_FORMAT, "--parsable2",
@@ -259,9 +270,11 @@ class SlurmScheduler(SubmititBackend):
         except SchedulerUnavailable as exc:
             self._warn(f"sacct failed ({str(exc).removeprefix('sacct: ')}); "
                        "job states stay as last seen until it answers")
-            return {ref.job_id: JobState.UNKNOWN for ref in jobs}
+            return Polled({ref.job_id: JobState.UNKNOWN for ref in jobs})
         rows = parse_sacct(output)
-        return {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in jobs}
+        states = {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in jobs}
+        return Polled(states, {job_id: rows[job_id].reason for job_id, state in states.items()
+                               if state is JobState.PENDING and rows[job_id].reason})
 
     def _state_of(self, ref: JobRef, row: SacctRow | None) -> JobState:
         if row is None:

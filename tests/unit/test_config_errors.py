@@ -40,6 +40,7 @@ BAD = [
     (["data.label_map={1: negative, 5: great}"], "data.label_map maps to great"),
     (["executor.train.setup_template=/nope.sh"], "setup_template=/nope.sh: no such file"),
     (["executor.infer.cpus_per_task=0"], "executor.infer.cpus_per_task=0: must be >= 1"),
+    (["report.x=time"], "report.x=time: must be one of step, examples"),
     (["search.dir={tmp}/a-file/search"], "a-file is not a folder"),
     (["search.max_trials"], "search.max_trials"),  # not key=value: Hydra's parse error
     (["infer.command='bash run_inf.sh {ckpt}'"], "infer.command: unknown placeholder {ckpt}"),

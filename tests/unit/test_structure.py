@@ -114,7 +114,8 @@ PURE = ("orchestrator.stop_rule", "orchestrator.pruning", "orchestrator.sampler"
         "orchestrator.policy", "orchestrator.lifecycle", "orchestrator.events",
         "orchestrator.endings", "orchestrator.causes", "orchestrator.state",
         "orchestrator.settings", "orchestrator.errors", "orchestrator.scheduler.interface",
-        "orchestrator.disk", "orchestrator.retention")
+        "orchestrator.disk", "orchestrator.retention",
+        "orchestrator.progress", "orchestrator.trials_table")
 PURE_STDLIB = {"__future__", "abc", "collections", "dataclasses", "enum", "functools",
                "itertools", "json", "math", "pathlib", "random", "re", "statistics", "typing",
                "types"}
