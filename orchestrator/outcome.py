@@ -350,7 +350,9 @@ def plot(data: dict[str, Any], path: Path) -> None:
                      f"{'>=' if data['mode'] == 'max' else '<='} {data['target']:g})")
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.png")
+        # unique: `orchestrator report` may draw while the controller does, and a shared name
+        # let one's replace() take the other's file away (FileNotFoundError in the controller)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.png")
         fig.savefig(tmp, dpi=150, bbox_inches="tight")
         plt.close(fig)
     tmp.replace(path)
