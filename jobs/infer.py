@@ -24,6 +24,7 @@ Only the standard library and `orchestrator` at the top: torch and transformers 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -50,6 +51,10 @@ def run_per_example(spec: InferSpec) -> dict[str, Any]:
 
 
 def _evaluate(spec: InferSpec, batched: bool) -> dict[str, Any]:
+    if spec.data.task == "regression":  # mae, rmse, r2 in the same result shape
+        from jobs.regression import evaluate
+
+        return evaluate(spec, _load, functools.partial(_forward, spec=spec, batched=batched))
     import torch
     import torch.nn.functional as F
 
@@ -199,6 +204,15 @@ def _print_legacy_lines(result: dict[str, Any]) -> None:
     print(f"length of dataset is {result['n']}", flush=True)
     print(f"The generation accuracy is {result['accuracy'] * 100} %.", flush=True)
     print(f"Total inference time is {result['seconds']} sec.", flush=True)
+
+
+def _forward(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel,
+             device: Any, *, spec: InferSpec, batched: bool) -> torch.Tensor:
+    """The model's outputs for `texts`, in their order (jobs.regression scores them)."""
+    max_length = _max_length(spec.max_length, model)
+    if batched:
+        return _batched_logits(texts, tokenizer, model, device, spec.batch_size, max_length)
+    return _one_at_a_time_logits(texts, tokenizer, model, device, max_length)
 
 
 def _checkpoint_labels(checkpoint: str) -> list[str]:

@@ -40,7 +40,7 @@ from transformers import (
     set_seed,
 )
 
-from jobs import metrics
+from jobs import heads, metrics
 from jobs.data import Example
 from jobs.tiny_model import ensure_tiny_model
 from orchestrator import causes, layout
@@ -65,15 +65,9 @@ def load_model_and_tokenizer(
     source = spec.model.name_or_path
     if source == "tiny":
         source = str(ensure_tiny_model(spec.model, spec.data, train_texts))
-    labels = list(spec.data.labels)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        config = AutoConfig.from_pretrained(
-            source,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-        )
+        config = AutoConfig.from_pretrained(source, **heads.head_config(spec.data))
     except OSError as err:
         raise OSError(
             f"model.name_or_path={source!r} could not be loaded ({err}); on an offline node "
@@ -87,7 +81,9 @@ def load_model_and_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
         config.pad_token_id = tokenizer.pad_token_id
     set_seed(spec.seed)  # a new classification head is initialised from the trial's seed
-    model = AutoModelForSequenceClassification.from_pretrained(source, config=config)
+    # a regression head on a classifier's weights: a new head (as a hub model's always is)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, config=config, ignore_mismatched_sizes=spec.data.task == heads.REGRESSION)
     return tokenizer, model
 
 
@@ -155,6 +151,7 @@ def training_arguments(spec: TrainSpec, precision: str) -> TrainingArguments:
         save_only_model=t.save_only_model,
         load_best_model_at_end=t.load_best_model_at_end,
         metric_for_best_model=t.metric_for_best_model,
+        greater_is_better=heads.greater_is_better(spec.data, t.metric_for_best_model),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         dataloader_num_workers=data_loader_workers(t.dataloader_num_workers),
@@ -283,11 +280,15 @@ class WeightedLossTrainer(Trainer):
         labels = inputs["labels"]
         outputs = model(**features)
         logits = outputs.logits.float()  # fp32 loss under bf16/fp16 autocast
-        weight = None if self.weights is None else self.weights.to(logits.device)
-        loss = F.cross_entropy(logits, labels, weight=weight)
+        loss = self.loss(logits, labels)
         if model.training:
             self.nan_guard.observe(loss, self.state.global_step + 1)
         return (loss, outputs) if return_outputs else loss
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The users' loss; jobs.regression.RegressionTrainer's is MSE."""
+        weight = None if self.weights is None else self.weights.to(logits.device)
+        return F.cross_entropy(logits, labels, weight=weight)
 
 
 def callbacks(

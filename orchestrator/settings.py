@@ -37,6 +37,9 @@ class DataSettings:
     synthetic_noise: float = 0.1  # fraction of labels flipped at random
     synthetic_seed: int = 0
     cache_dir: str = ""  # generated data and locally built models; default <search.dir>/assets
+    # classification: label_column holds classes (labels, label_map); regression: a number
+    # (one output, MSE loss; the inference job reports mae, rmse, r2)
+    task: str = "classification"
 
 
 @dataclass(frozen=True)
