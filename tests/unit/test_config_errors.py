@@ -54,6 +54,18 @@ BAD = [
     (["search.max_concurrent_trials=0"], "search.max_concurrent_trials=0: must be >= 1"),
     (["search.early_stop=sometimes"], "search.early_stop=sometimes"),
     (["train.command='run.sh {train.learning_rat}'"], "train.command: unknown placeholder"),
+    # data.task=regression (orchestrator/task_checks.py)
+    (["data.task=ranking"], "data.task=ranking: must be one of classification, regression"),
+    (["data.task=regression"], "data.task=regression with data.source=synthetic: that set has"),
+    (["data.source=synthetic_prices"], "data.source=synthetic_prices holds prices, not classes"),
+    (["data=synthetic_prices", "train.metric_for_best_model=mae"],
+     "search.metric=accuracy: a regression's inference job reports mae, rmse, r2, loss"),
+    (["data=synthetic_prices", "search.metric=mae"],
+     "train.metric_for_best_model=f1: a regression's validation reports mae"),
+    (["data=synthetic_prices", "search.metric=rmse", "search.target=-2",
+      "train.metric_for_best_model=rmse"], "search.target=-2: rmse is never negative"),
+    (["data=synthetic_prices", "search.metric=r2", "search.target=2",
+      "train.load_best_model_at_end=false"], "search.target=2: r2 is at most 1"),
 ]
 
 
