@@ -93,13 +93,15 @@ def check_settings(train: TrainSettings) -> None:
 
 def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("importing the training job's libraries"):
+        from jobs import faults
         from jobs import trainer_parts as parts
         from jobs.tasks import task_parts
 
     task = task_parts(spec)  # classification or regression (jobs.tasks)
     output_dir = Path(spec.output_dir)
-    with inputs("train.precision"):
-        precision = parts.resolve_precision(spec.train.precision)  # before the slow loading
+    fault = faults.fp16_nan_at(spec.train)  # None outside tests (jobs/faults.py)
+    with inputs("train.precision"):  # before the slow loading
+        precision = "fp32" if fault else parts.resolve_precision(spec.train.precision)
     with inputs(f"loading the data ({_data_name(spec)})"):
         train_set, val_set = task.load_train_val(spec.data)
     with inputs(f"loading model.name_or_path={spec.model.name_or_path}"):
@@ -108,7 +110,7 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("the train settings"):
         args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
-    guard = parts.NanGuard(precision)
+    guard = parts.NanGuard(precision) if fault is None else faults.NanAt(fault)
     trainer = task.trainer_class(
         model=model,
         args=args,

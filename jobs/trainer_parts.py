@@ -100,6 +100,8 @@ def encode(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max_
 def resolve_precision(precision: str) -> str:
     """"auto" becomes bf16 on a GPU that has it, fp16 on other GPUs, fp32 on CPU."""
     cuda = torch.cuda.is_available()
+    if precision == causes.NAN_RETRY_PRECISION:  # a NaN-in-fp16 trial's retry
+        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
     if precision == "auto":
         if not cuda:
             return "fp32"
@@ -207,10 +209,13 @@ class NanGuard(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if self.step is not None:
-            raise LossBecameNaN(
+            error = LossBecameNaN(
                 f"loss became NaN at step {self.step} (precision {self.precision}); set "
                 f"train.precision=fp32 (or bf16) or lower train.learning_rate, then run again"
             )
+            if self.precision == "fp16":  # the controller retries it once in bf16 or fp32
+                error.failure_cause = causes.NAN_FP16
+            raise error
 
 
 class CompletionMarker(TrainerCallback):

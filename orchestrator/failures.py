@@ -19,7 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from orchestrator.causes import CAUSES, INPUT, NAN, OOM, OTHER, JobFailure
+from orchestrator.causes import CAUSES, INPUT, NAN, NAN_FP16, OOM, OTHER, JobFailure
 
 
 class JobInputError(RuntimeError):
@@ -53,7 +53,7 @@ def cause_from_text(text: str) -> str:
     if "out of memory" in lowered or "outofmemoryerror" in lowered:
         return OOM
     if "loss became nan" in lowered:
-        return NAN
+        return NAN_FP16 if "(precision fp16)" in lowered else NAN
     return OTHER
 
 

@@ -28,6 +28,7 @@ EXECUTORS = ("local", "debug", "slurm")
 SAMPLERS = ("grid", "random", "optuna")
 DATA_SOURCES = ("synthetic", "hub", "files", "synthetic_prices")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+TRAIN_PRECISIONS = (*PRECISIONS, "bf16_or_fp32")  # the last: a NaN-in-fp16 retry's
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup")
 # metrics the built-in inference job reports, with the range they live in
@@ -297,7 +298,7 @@ def _check_data(s: Settings) -> list[str]:
 
 def _check_train(s: Settings) -> list[str]:
     t = s.train
-    p = _one_of("train.precision", t.precision, PRECISIONS)
+    p = _one_of("train.precision", t.precision, TRAIN_PRECISIONS)
     p += _one_of("infer.precision", s.infer.precision, PRECISIONS)
     p += _one_of("train.lr_scheduler", t.lr_scheduler, SCHEDULERS)
     if t.learning_rate <= 0:
