@@ -144,7 +144,7 @@ def _load_hub(data: DataSettings, split: str) -> Iterator[tuple[str, Any, str]]:
 
     where = f"{data.hub_name}[{split}]"
     try:
-        table = datasets.load_dataset(data.hub_name, split=split)
+        table = datasets.load_dataset(data.hub_name, data.hub_config or None, split=split)
     except Exception as err:  # network, cache and name errors all end the same way
         raise RuntimeError(
             f"could not load hub dataset {where}: {err}. On an offline node, load it once on a "

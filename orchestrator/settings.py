@@ -40,6 +40,7 @@ class DataSettings:
     # classification: label_column holds classes (labels, label_map); regression: a number
     # (one output, MSE loss; the inference job reports mae, rmse, r2)
     task: str = "classification"
+    hub_config: str = ""  # source=hub: the dataset's configuration (e.g. all_languages, en)
 
 
 @dataclass(frozen=True)

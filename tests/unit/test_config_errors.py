@@ -12,8 +12,8 @@ from tests.support.config_errors import assert_one_line_per_problem
 BAD = [
     # (overrides, a fragment the message must contain)
     (["executor=nope"], "executor/nope"),
-    (["data=nope"], "available options in 'data': files, synthetic, synthetic_prices, "
-                    "tweet_sentiment"),
+    (["data=nope"], "available options in 'data': amazon_reviews, files, synthetic, "
+                    "synthetic_prices, tweet_sentiment"),
     (["search.patiance=3"], "search.patiance: no such setting; did you mean search.patience?"),
     (["serch.patience=3"], "serch.patience: no such setting; did you mean search.patience?"),
     (["executor.infer.tim=3"], "the keys under executor.infer are timeout_min, cpus_per_task"),
