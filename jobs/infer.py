@@ -106,11 +106,17 @@ def _load(spec: InferSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, An
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from jobs import lora
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = _dtype(spec.precision, device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.checkpoint)
-        model = AutoModelForSequenceClassification.from_pretrained(spec.checkpoint, dtype=dtype)
+        if lora.is_adapter(spec.checkpoint):  # train.lora: base + adapter (jobs/lora.py)
+            model = lora.load(spec.checkpoint, dtype)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(spec.checkpoint,
+                                                                       dtype=dtype)
     except OSError as err:
         raise OSError(
             f"{spec.checkpoint}: cannot load tokenizer and model ({err}); is it a complete "

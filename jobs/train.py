@@ -93,7 +93,7 @@ def check_settings(train: TrainSettings) -> None:
 
 def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("importing the training job's libraries"):
-        from jobs import faults
+        from jobs import faults, lora
         from jobs import trainer_parts as parts
         from jobs.tasks import task_parts
 
@@ -107,6 +107,7 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs(f"loading model.name_or_path={spec.model.name_or_path}"):
         tokenizer, model = parts.load_model_and_tokenizer(spec, [e.text for e in train_set])
         task.prepare(model)
+        model = lora.wrap(spec, model)  # itself unless train.lora (jobs/lora.py)
     with inputs("the train settings"):
         args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
@@ -118,7 +119,8 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
         eval_dataset=task.encode(tokenizer, val_set, spec.data.max_length),
         processing_class=tokenizer,  # saved into every checkpoint: inference loads it there
         compute_metrics=task.compute_metrics(),
-        callbacks=parts.callbacks(spec, guard, len(train_set), len(val_set)),
+        callbacks=[*lora.callbacks(spec, model),
+                   *parts.callbacks(spec, guard, len(train_set), len(val_set))],
         weights=task.weights(train_set),
         nan_guard=guard,
     )

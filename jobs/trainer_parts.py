@@ -40,7 +40,7 @@ from transformers import (
     set_seed,
 )
 
-from jobs import heads, metrics
+from jobs import heads, lora, metrics
 from jobs.data import Example
 from jobs.tiny_model import ensure_tiny_model
 from orchestrator import causes, layout
@@ -83,7 +83,8 @@ def load_model_and_tokenizer(
     set_seed(spec.seed)  # a new classification head is initialised from the trial's seed
     # a regression head on a classifier's weights: a new head (as a hub model's always is)
     model = AutoModelForSequenceClassification.from_pretrained(
-        source, config=config, ignore_mismatched_sizes=spec.data.task == heads.REGRESSION)
+        source, config=config, ignore_mismatched_sizes=spec.data.task == heads.REGRESSION,
+        **lora.load_kwargs(spec))
     return tokenizer, model
 
 

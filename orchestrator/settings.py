@@ -58,6 +58,17 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class LoraSettings:
+    """Parameter-efficient fine-tuning through peft (train.lora; null: off)."""
+
+    r: int = 8  # the rank of the update matrices
+    alpha: int = 16  # their scale is alpha / r
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ()  # empty: peft's default for the model type
+    quantize: str = ""  # "" or 4bit (QLoRA through bitsandbytes: a CUDA GPU only)
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """The users' recipe (legacy-loop.md), as Hugging Face Trainer knobs."""
 
@@ -86,6 +97,8 @@ class TrainSettings:
     # Bring your own script: an argument vector with placeholders {output_dir} {model}
     # {trial} {seed} {search_dir}; split like a shell would, but never run by one.
     command: str = ""
+    # LoRA adapters instead of every weight; checkpoints and best/ hold the adapter
+    lora: LoraSettings | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator import preflight, task_checks
+from orchestrator import lora_checks, preflight, task_checks
 from orchestrator.errors import ConfigError
 from orchestrator.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
@@ -83,7 +83,8 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
-            *_check_commands(s), *preflight.problems(s), *task_checks.problems(s)]
+            *_check_commands(s), *preflight.problems(s), *task_checks.problems(s),
+            *lora_checks.problems(s)]
 
 
 def _check_commands(s: Settings) -> list[str]:

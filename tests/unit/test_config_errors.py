@@ -66,6 +66,13 @@ BAD = [
       "train.metric_for_best_model=rmse"], "search.target=-2: rmse is never negative"),
     (["data=synthetic_prices", "search.metric=r2", "search.target=2",
       "train.load_best_model_at_end=false"], "search.target=2: r2 is at most 1"),
+    # train.lora (orchestrator/lora_checks.py)
+    (["train.lora={r: 0}"], "train.lora.r=0: must be >= 1"),
+    (["train.lora={dropout: 1.5}"], "train.lora.dropout=1.5: must be in [0, 1)"),
+    (["train.lora={quantize: 8bit}"], "train.lora.quantize=8bit: must be empty or 4bit"),
+    (["executor=slurm", "train.lora={quantize: 4bit}"],
+     "train.lora.quantize=4bit: QLoRA (bitsandbytes) needs a CUDA GPU and "
+     "executor.train.gpus_per_node=0 asks for none"),
 ]
 
 
