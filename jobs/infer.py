@@ -228,6 +228,12 @@ def _checkpoint_labels(checkpoint: str) -> list[str]:
     return [id2label[key] for key in sorted(id2label, key=int)]
 
 
+def _checkpoint_task(checkpoint: str) -> str:
+    """regression for a checkpoint trained with data.task=regression (jobs.regression)."""
+    config = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
+    return "regression" if config.get("problem_type") == "regression" else "classification"
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m jobs.infer", description="Evaluate one checkpoint on a test set."
@@ -250,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     labels = args.labels.split(",") if args.labels else _checkpoint_labels(args.checkpoint)
     data = DataSettings(
+        task=_checkpoint_task(args.checkpoint),
         source="files" if args.data_file else "synthetic",
         test_file=args.data_file or "",
         text_column=args.text_column,

@@ -172,7 +172,7 @@ def _check_search(s: Settings) -> list[str]:
 
 def _check_space(s: Settings) -> list[str]:
     p: list[str] = []
-    fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"command"}
+    fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"command", "lora"}
     for name, spec in s.search.space.items():
         key = f"search.space.{name}"
         if name not in fields:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -74,3 +75,48 @@ def test_the_legacy_lines(capsys: pytest.CaptureFixture[str]) -> None:
         "length of dataset is 3", "The mean absolute error is 1.5 .",
         "The root mean squared error is 2.0 .", "The r2 score is 0.5 .",
         "Total inference time is 0.1 sec."]
+
+
+@pytest.fixture(scope="module")
+def price_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    from jobs import train
+    from tests.support.job_settings import train_spec
+
+    out = tmp_path_factory.mktemp("prices") / "trial-1"
+    spec = train_spec(out, cache_dir, max_steps=60, metric_for_best_model="mae")
+    data = _prices(cache_dir, synthetic_train_size=800, synthetic_test_size=200, max_length=32)
+    train.run(dataclasses.replace(spec, data=data))
+    return out
+
+
+def test_a_regression_checkpoint_is_scored_in_dollars(price_run: Path, cache_dir: Path,
+                                                       tmp_path: Path) -> None:
+    from jobs import infer
+    from orchestrator.settings import InferSpec
+
+    config = json.loads((price_run / "checkpoint-60" / "config.json").read_text())
+    assert (config["problem_type"], len(config["id2label"])) == ("regression", 1)
+    assert config["regression_std"] > 1
+    data = _prices(cache_dir, synthetic_train_size=800, synthetic_test_size=200, max_length=32)
+    scored = [infer.run(InferSpec(checkpoint=str(price_run / f"checkpoint-{step}"),
+                                  result_path=str(tmp_path / f"{step}.json"), data=data,
+                                  max_length=32)) for step in (20, 60)]
+    assert scored[1]["mae"] < scored[0]["mae"]
+    assert set(scored[1]["metrics"]) == {"validation", "test"}
+    assert scored[1]["n"] == 200 and scored[1]["loss"] == pytest.approx(scored[1]["rmse"] ** 2)
+    state = json.loads((price_run / "checkpoint-60" / "trainer_state.json").read_text())
+    seen = [e["eval_mae"] for e in state["log_history"] if e.get("step") == 60 and "eval_mae" in e]
+    assert scored[1]["metrics"]["validation"]["mae"] == pytest.approx(seen[0], rel=1e-4)
+
+
+def test_the_inference_command_knows_a_regression_checkpoint(price_run: Path, cache_dir: Path,
+                                                             tmp_path: Path) -> None:
+    from jobs import infer
+
+    data = _prices(cache_dir, synthetic_train_size=800, synthetic_test_size=200)
+    test_file = prices.ensure_prices(data)[1]
+    result = tmp_path / "r.json"
+    assert infer.main(["--checkpoint", str(price_run / "checkpoint-60"), "--result", str(result),
+                       "--data-file", str(test_file), "--label-column", "price",
+                       "--max-length", "32"]) == 0
+    assert {"mae", "rmse", "r2"} <= set(json.loads(result.read_text()))

@@ -113,7 +113,8 @@ def test_the_jobs_import_only_light_controller_modules() -> None:
 PURE = ("orchestrator.stop_rule", "orchestrator.pruning", "orchestrator.sampler",
         "orchestrator.policy", "orchestrator.lifecycle", "orchestrator.events",
         "orchestrator.endings", "orchestrator.causes", "orchestrator.state",
-        "orchestrator.settings", "orchestrator.errors", "orchestrator.scheduler.interface")
+        "orchestrator.settings", "orchestrator.errors", "orchestrator.scheduler.interface",
+        "orchestrator.task_checks")
 PURE_STDLIB = {"__future__", "abc", "collections", "dataclasses", "enum", "functools",
                "itertools", "json", "math", "pathlib", "random", "re", "statistics", "typing",
                "types"}
