@@ -32,6 +32,7 @@ from typing import Any
 from orchestrator import sampler
 from orchestrator.labels import label_index, label_key
 from orchestrator.settings import DataSettings, Settings, TrainSettings
+from orchestrator.target_scan import TargetScan
 
 # what the training job's evaluation reports (jobs.metrics.summary, plus the Trainer's loss),
 # with or without the Trainer's "eval_" prefix
@@ -56,8 +57,8 @@ def warnings(settings: Settings) -> list[str]:
 # --------------------------------------------------------------------------- data files
 def _check_files(s: Settings) -> list[str]:
     d = s.data
-    if d.source != "files" or d.task == "regression":
-        return []  # a regression's numbers are checked by the job, row by row
+    if d.source != "files":
+        return []
     found: list[str] = []
     for key, split in (("train_file", "train"), ("test_file", "test")):
         name = getattr(d, key)
@@ -75,7 +76,7 @@ def scan_file(path: Path, where: str, data: DataSettings, is_train: bool) -> lis
         rows = _csv_rows(path, "\t" if suffix == ".tsv" else ",", data)
     else:
         return [f"{where}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl"]
-    scan = _Scan(data)
+    scan = TargetScan(data) if data.task == "regression" else _Scan(data)
     try:
         for line, row in rows:
             scan.add(line, row)
