@@ -69,3 +69,20 @@ def test_4bit_on_a_cpu_is_refused_with_one_line(tmp_path: Path, cache_dir: Path)
     with pytest.raises(ValueError, match=r"^train.lora.quantize=4bit: QLoRA \(bitsandbytes\) "
                                          r"needs a CUDA GPU and this node has none"):
         lora.load_kwargs(spec)
+
+
+def test_a_lora_regression_keeps_its_scale_in_the_checkpoint(tmp_path: Path,
+                                                             cache_dir: Path) -> None:
+    import dataclasses
+
+    out = tmp_path / "trial-1"
+    spec = train_spec(out, cache_dir, max_steps=20, lora=LORA, metric_for_best_model="mae")
+    data = dataclasses.replace(small_data(cache_dir), source="synthetic_prices",
+                               task="regression", label_column="price")
+    train.run(dataclasses.replace(spec, data=data))
+    head = json.loads((out / "checkpoint-20" / "config.json").read_text())
+    assert head["problem_type"] == "regression" and head["regression_std"] > 1
+    result = infer.run(InferSpec(checkpoint=str(out / "checkpoint-20"),
+                                 result_path=str(tmp_path / "r.json"), data=data,
+                                 batch_size=32, max_length=32))
+    assert result["mae"] > 0 and result["n"] == 300
