@@ -24,6 +24,7 @@ Only the standard library and `orchestrator` at the top: torch and transformers 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -51,6 +52,10 @@ def run_per_example(spec: InferSpec) -> dict[str, Any]:
 
 
 def _evaluate(spec: InferSpec, batched: bool) -> dict[str, Any]:
+    if spec.data.task == "regression":  # mae, rmse, r2 in the same result shape
+        from jobs.regression import evaluate
+
+        return evaluate(spec, _load, functools.partial(_forward, spec=spec, batched=batched))
     import torch
     import torch.nn.functional as F
 
@@ -103,11 +108,17 @@ def _load(spec: InferSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, An
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from jobs import lora
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = _dtype(spec.precision, device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.checkpoint)
-        model = AutoModelForSequenceClassification.from_pretrained(spec.checkpoint, dtype=dtype)
+        if lora.is_adapter(spec.checkpoint):  # train.lora: base + adapter (jobs/lora.py)
+            model = lora.load(spec.checkpoint, dtype)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(spec.checkpoint,
+                                                                       dtype=dtype)
     except OSError as err:
         raise OSError(
             f"{spec.checkpoint}: cannot load tokenizer and model ({err}); is it a complete "
@@ -203,11 +214,26 @@ def _print_legacy_lines(result: dict[str, Any]) -> None:
     print(f"Total inference time is {result['seconds']} sec.", flush=True)
 
 
+def _forward(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel,
+             device: Any, *, spec: InferSpec, batched: bool) -> torch.Tensor:
+    """The model's outputs for `texts`, in their order (jobs.regression scores them)."""
+    max_length = _max_length(spec.max_length, model)
+    if batched:
+        return _batched_logits(texts, tokenizer, model, device, spec.batch_size, max_length)
+    return _one_at_a_time_logits(texts, tokenizer, model, device, max_length)
+
+
 def _checkpoint_labels(checkpoint: str) -> list[str]:
     """The class names in the checkpoint's config.json, in id order."""
     config = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
     id2label = config.get("id2label") or {}
     return [id2label[key] for key in sorted(id2label, key=int)]
+
+
+def _checkpoint_task(checkpoint: str) -> str:
+    """regression for a checkpoint trained with data.task=regression (jobs.regression)."""
+    config = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
+    return "regression" if config.get("problem_type") == "regression" else "classification"
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -232,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     labels = args.labels.split(",") if args.labels else _checkpoint_labels(args.checkpoint)
     data = DataSettings(
+        task=_checkpoint_task(args.checkpoint),
         source="files" if args.data_file else "synthetic",
         test_file=args.data_file or "",
         text_column=args.text_column,

@@ -93,34 +93,36 @@ def check_settings(train: TrainSettings) -> None:
 
 def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("importing the training job's libraries"):
-        from jobs import progress
+        from jobs import faults, lora, progress
         from jobs import trainer_parts as parts
-        from jobs.data import load_train_val
         from jobs.device_facts import training_facts
+        from jobs.tasks import task_parts
 
+    task = task_parts(spec)  # classification or regression (jobs.tasks)
     output_dir = Path(spec.output_dir)
-    with inputs("train.precision"):
-        precision = parts.resolve_precision(spec.train.precision)  # before the slow loading
+    fault = faults.fp16_nan_at(spec.train)  # None outside tests (jobs/faults.py)
+    with inputs("train.precision"):  # before the slow loading
+        precision = "fp32" if fault else parts.resolve_precision(spec.train.precision)
     with inputs(f"loading the data ({_data_name(spec)})"):
-        train_set, val_set = load_train_val(spec.data)
+        train_set, val_set = task.load_train_val(spec.data)
     with inputs(f"loading model.name_or_path={spec.model.name_or_path}"):
         tokenizer, model = parts.load_model_and_tokenizer(spec, [e.text for e in train_set])
+        task.prepare(model)
+        model = lora.wrap(spec, model)  # itself unless train.lora (jobs/lora.py)
     with inputs("the train settings"):
         args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
-    guard = parts.NanGuard(precision)
-    weights = None
-    if spec.train.class_weighted_loss:
-        weights = parts.class_weights([e.label for e in train_set], len(spec.data.labels))
-    trainer = parts.WeightedLossTrainer(
+    guard = parts.NanGuard(precision) if fault is None else faults.NanAt(fault)
+    trainer = task.trainer_class(
         model=model,
         args=args,
-        train_dataset=parts.encode(tokenizer, train_set, spec.data.max_length),
-        eval_dataset=parts.encode(tokenizer, val_set, spec.data.max_length),
+        train_dataset=task.encode(tokenizer, train_set, spec.data.max_length),
+        eval_dataset=task.encode(tokenizer, val_set, spec.data.max_length),
         processing_class=tokenizer,  # saved into every checkpoint: inference loads it there
-        compute_metrics=parts.compute_metrics_for(len(spec.data.labels)),
-        callbacks=parts.callbacks(spec, guard, len(train_set), len(val_set)),
-        weights=weights,
+        compute_metrics=task.compute_metrics(),
+        callbacks=[*lora.callbacks(spec, model),
+                   *parts.callbacks(spec, guard, len(train_set), len(val_set))],
+        weights=task.weights(train_set),
         nan_guard=guard,
     )
     progress.attach(trainer, spec.output_dir)  # progress.json, step log lines, TensorBoard

@@ -40,7 +40,7 @@ from transformers import (
     set_seed,
 )
 
-from jobs import metrics, tensorboard_job
+from jobs import heads, lora, metrics, tensorboard_job
 from jobs.data import Example
 from jobs.tiny_model import ensure_tiny_model
 from orchestrator import causes, layout
@@ -65,15 +65,9 @@ def load_model_and_tokenizer(
     source = spec.model.name_or_path
     if source == "tiny":
         source = str(ensure_tiny_model(spec.model, spec.data, train_texts))
-    labels = list(spec.data.labels)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        config = AutoConfig.from_pretrained(
-            source,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-        )
+        config = AutoConfig.from_pretrained(source, **heads.head_config(spec.data))
     except OSError as err:
         raise OSError(
             f"model.name_or_path={source!r} could not be loaded ({err}); on an offline node "
@@ -87,7 +81,10 @@ def load_model_and_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
         config.pad_token_id = tokenizer.pad_token_id
     set_seed(spec.seed)  # a new classification head is initialised from the trial's seed
-    model = AutoModelForSequenceClassification.from_pretrained(source, config=config)
+    # a regression head on a classifier's weights: a new head (as a hub model's always is)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, config=config, ignore_mismatched_sizes=spec.data.task == heads.REGRESSION,
+        **lora.load_kwargs(spec))
     return tokenizer, model
 
 
@@ -104,6 +101,8 @@ def encode(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max_
 def resolve_precision(precision: str) -> str:
     """"auto" becomes bf16 on a GPU that has it, fp16 on other GPUs, fp32 on CPU."""
     cuda = torch.cuda.is_available()
+    if precision == causes.NAN_RETRY_PRECISION:  # a NaN-in-fp16 trial's retry
+        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
     if precision == "auto":
         if not cuda:
             return "fp32"
@@ -155,6 +154,7 @@ def training_arguments(spec: TrainSpec, precision: str) -> TrainingArguments:
         save_only_model=t.save_only_model,
         load_best_model_at_end=t.load_best_model_at_end,
         metric_for_best_model=t.metric_for_best_model,
+        greater_is_better=heads.greater_is_better(spec.data, t.metric_for_best_model),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         dataloader_num_workers=data_loader_workers(t.dataloader_num_workers),
@@ -210,10 +210,13 @@ class NanGuard(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if self.step is not None:
-            raise LossBecameNaN(
+            error = LossBecameNaN(
                 f"loss became NaN at step {self.step} (precision {self.precision}); set "
                 f"train.precision=fp32 (or bf16) or lower train.learning_rate, then run again"
             )
+            if self.precision == "fp16":  # the controller retries it once in bf16 or fp32
+                error.failure_cause = causes.NAN_FP16
+            raise error
 
 
 class CompletionMarker(TrainerCallback):
@@ -283,11 +286,15 @@ class WeightedLossTrainer(Trainer):
         labels = inputs["labels"]
         outputs = model(**features)
         logits = outputs.logits.float()  # fp32 loss under bf16/fp16 autocast
-        weight = None if self.weights is None else self.weights.to(logits.device)
-        loss = F.cross_entropy(logits, labels, weight=weight)
+        loss = self.loss(logits, labels)
         if model.training:
             self.nan_guard.observe(loss, self.state.global_step + 1)
         return (loss, outputs) if return_outputs else loss
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The users' loss; jobs.regression.RegressionTrainer's is MSE."""
+        weight = None if self.weights is None else self.weights.to(logits.device)
+        return F.cross_entropy(logits, labels, weight=weight)
 
 
 def callbacks(

@@ -3,7 +3,8 @@
 Theory of operation: what the controller does after a failure depends on its cause. An
 input error (bad data, a missing module, a bad argument, an unreadable model folder) ends
 the trial at once, since a retry would fail the same way; out of memory re-plans the batch;
-a NaN loss ends the trial; anything else is retried. The job knows the cause best, so the
+a NaN loss ends the trial (one in fp16, cause nan_fp16, is first retried in bf16 or fp32);
+anything else is retried. The job knows the cause best, so the
 job's entry point (`orchestrator.scheduler.in_job`) classifies the exception it is about to
 die of and writes `layout.failure_path` (`<job id>_failure.json`, {cause, reason}) atomically
 before it re-raises; the scheduler backend reads it back (`SubmititBackend.failure`). A job
@@ -19,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from orchestrator.causes import CAUSES, INPUT, NAN, OOM, OTHER, JobFailure
+from orchestrator.causes import CAUSES, INPUT, NAN, NAN_FP16, OOM, OTHER, JobFailure
 
 
 class JobInputError(RuntimeError):
@@ -53,7 +54,7 @@ def cause_from_text(text: str) -> str:
     if "out of memory" in lowered or "outofmemoryerror" in lowered:
         return OOM
     if "loss became nan" in lowered:
-        return NAN
+        return NAN_FP16 if "(precision fp16)" in lowered else NAN
     return OTHER
 
 

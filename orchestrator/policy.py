@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from orchestrator.causes import INPUT, NAN, OOM, OTHER
+from orchestrator.causes import INPUT, NAN, NAN_FP16, NAN_RETRY_PRECISION, OOM, OTHER
 from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.events import SearchExtended, TrialEnded
 from orchestrator.lifecycle import FAILURES
@@ -97,9 +97,10 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     """What follows a trial's training attempts so far (the last one's cause journaled).
 
     Out of memory: halve the per-device batch and double gradient accumulation (the
-    effective batch stays the same), at most `max_oom_replans` times. A NaN loss is not
-    retried: the same settings would diverge again; nor is an input error. Anything else
-    is retried as it was, `train_retries` times.
+    effective batch stays the same), at most `max_oom_replans` times. A NaN loss in fp16
+    (the users' own fix): once more in bf16 where the GPU has it, else fp32. Any other NaN
+    loss is not retried: the same settings would diverge again; nor is an input error.
+    Anything else is retried as it was, `train_retries` times.
     """
     if not attempts:
         return Submit(dict(params))
@@ -109,7 +110,9 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     if last.cause == INPUT:
         return GiveUp(f"{last.failure}; an input error, not retried (a retry would fail "
                       "the same way): fix it, then run again with a new search.dir")
-    if last.cause == NAN:
+    if last.cause == NAN_FP16 and sum(1 for a in attempts if a.cause == NAN_FP16) == 1:
+        return Submit({**last.overrides, "precision": NAN_RETRY_PRECISION})
+    if last.cause in (NAN, NAN_FP16):
         return GiveUp(f"{last.failure}; lower train.learning_rate or use "
                       "train.precision=fp32, then start a new search.dir")
     if last.cause == OOM:

@@ -32,6 +32,7 @@ from typing import Any
 from orchestrator import sampler
 from orchestrator.labels import label_index, label_key
 from orchestrator.settings import DataSettings, Settings, TrainSettings
+from orchestrator.target_scan import TargetScan
 
 # what the training job's evaluation reports (jobs.metrics.summary, plus the Trainer's loss),
 # with or without the Trainer's "eval_" prefix
@@ -75,7 +76,7 @@ def scan_file(path: Path, where: str, data: DataSettings, is_train: bool) -> lis
         rows = _csv_rows(path, "\t" if suffix == ".tsv" else ",", data)
     else:
         return [f"{where}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl"]
-    scan = _Scan(data)
+    scan = TargetScan(data) if data.task == "regression" else _Scan(data)
     try:
         for line, row in rows:
             scan.add(line, row)
@@ -347,7 +348,7 @@ def _check_recipe(s: Settings) -> list[str]:
                      "train.load_best_model_at_end=true (the Trainer's early stopping keeps "
                      "the best model); set it, or train.early_stopping_patience=0")
     metric = t.metric_for_best_model.removeprefix("eval_")
-    if metric not in TRAINER_METRICS:
+    if metric not in TRAINER_METRICS and s.data.task != "regression":  # task_checks has it
         close = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall",
                  "acc": "accuracy"}.get(metric)
         hint = f"; use train.metric_for_best_model={close}" if close else ""

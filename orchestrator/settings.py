@@ -37,6 +37,10 @@ class DataSettings:
     synthetic_noise: float = 0.1  # fraction of labels flipped at random
     synthetic_seed: int = 0
     cache_dir: str = ""  # generated data and locally built models; default <search.dir>/assets
+    # classification: label_column holds classes (labels, label_map); regression: a number
+    # (one output, MSE loss; the inference job reports mae, rmse, r2)
+    task: str = "classification"
+    hub_config: str = ""  # source=hub: the dataset's configuration (e.g. all_languages, en)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,17 @@ class ModelSettings:
     tiny_heads: int = 2
     tiny_intermediate: int = 512
     tiny_init_range: float = 0.05  # 0.02 (BERT's) never learns at this size: ml-on-cpu.md
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Parameter-efficient fine-tuning through peft (train.lora; null: off)."""
+
+    r: int = 8  # the rank of the update matrices
+    alpha: int = 16  # their scale is alpha / r
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ()  # empty: peft's default for the model type
+    quantize: str = ""  # "" or 4bit (QLoRA through bitsandbytes: a CUDA GPU only)
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,8 @@ class TrainSettings:
     # auto: tensorboard when the job's environment has it, else none; or none, tensorboard,
     # wandb (offline unless WANDB_MODE is set), mlflow
     report_to: str = "auto"
+    # LoRA adapters instead of every weight; checkpoints and best/ hold the adapter
+    lora: LoraSettings | None = None
 
 
 @dataclass(frozen=True)

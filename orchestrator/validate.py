@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator import preflight
+from orchestrator import lora_checks, preflight, task_checks
 from orchestrator.errors import ConfigError
 from orchestrator.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
@@ -26,16 +26,17 @@ from orchestrator.shape import build
 
 EXECUTORS = ("local", "debug", "slurm")
 SAMPLERS = ("grid", "random", "optuna")
-DATA_SOURCES = ("synthetic", "hub", "files")
+DATA_SOURCES = ("synthetic", "hub", "files", "synthetic_prices")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 REPORT_TO = ("auto", "none", "tensorboard", "wandb", "mlflow")  # train.report_to
+TRAIN_PRECISIONS = (*PRECISIONS, "bf16_or_fp32")  # the last: a NaN-in-fp16 retry's
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup")
 # metrics the built-in inference job reports, with the range they live in
 FRACTION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 UNBOUNDED_METRICS = ("loss",)
 LOWER_IS_BETTER = ("loss", "mae", "rmse")
-HIGHER_IS_BETTER_PREFIXES = ("accuracy", "precision", "recall", "f1")
+HIGHER_IS_BETTER_PREFIXES = ("accuracy", "precision", "recall", "f1", "r2")
 SPLITS = ("test", "validation")
 
 
@@ -86,8 +87,8 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
-            *_check_commands(s), *preflight.problems(s),
-            *_one_of("report.x", s.report.x, REPORT_X)]
+            *_check_commands(s), *preflight.problems(s), *task_checks.problems(s),
+            *lora_checks.problems(s), *_one_of("report.x", s.report.x, REPORT_X)]
 
 
 def _check_commands(s: Settings) -> list[str]:
@@ -139,7 +140,7 @@ def _check_search(s: Settings) -> list[str]:
     elif search.metric == "loss" and search.target < 0:
         p.append(f"search.target={search.target:g}: loss is never negative")
     known = FRACTION_METRICS + UNBOUNDED_METRICS
-    if search.metric not in known and not s.infer.command:
+    if search.metric not in known and not s.infer.command and not task_checks.is_regression(s):
         p.append(f"search.metric={search.metric}: the inference job reports {', '.join(known)}")
     natural = natural_mode(search.metric)
     if search.mode in ("max", "min") and natural not in (None, search.mode) \
@@ -193,7 +194,7 @@ def _check_retention(s: Settings) -> list[str]:
 
 def _check_space(s: Settings) -> list[str]:
     p: list[str] = []
-    fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"command"}
+    fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"command", "lora"}
     for name, spec in s.search.space.items():
         key = f"search.space.{name}"
         if name not in fields:
@@ -303,10 +304,12 @@ def _check_data(s: Settings) -> list[str]:
                 p.append(f"data.{key}={value}: not readable")
     if d.source == "hub" and not d.hub_name:
         p.append("data.hub_name: missing; data.source=hub needs a dataset name")
-    if len(d.labels) < 2:
+    if task_checks.is_regression(s):
+        pass  # no classes: labels and label_map are not used
+    elif len(d.labels) < 2:
         p.append(f"data.labels={list(d.labels)}: a classifier needs at least 2 labels")
     bad = sorted({v for v in d.label_map.values() if v not in d.labels})
-    if bad:
+    if bad and not task_checks.is_regression(s):
         p.append(f"data.label_map maps to {', '.join(bad)}, not in data.labels "
                  f"{list(d.labels)}")
     if not 0.0 < d.val_fraction < 1.0:
@@ -318,7 +321,7 @@ def _check_data(s: Settings) -> list[str]:
 
 def _check_train(s: Settings) -> list[str]:
     t = s.train
-    p = _one_of("train.precision", t.precision, PRECISIONS)
+    p = _one_of("train.precision", t.precision, TRAIN_PRECISIONS)
     p += _one_of("infer.precision", s.infer.precision, PRECISIONS)
     p += _one_of("train.lr_scheduler", t.lr_scheduler, SCHEDULERS)
     if t.learning_rate <= 0:

@@ -16,7 +16,7 @@ fi
 # -qq: recent pip (26.3 here) shows the build backend's warnings, and setuptools warns at
 # length about every editable install ("Editable installation. ... Please be careful with
 # folders..."); errors still show, and the import check below catches a broken install
-.venv/bin/pip install -qq -e '.[jobs,dev,optuna]' 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/pip install -qq -e '.[jobs,dev,optuna,lora]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import torch, transformers, submitit, hydra' \
   || { echo "install.sh: the environment is incomplete (see pip's output above)" >&2; exit 1; }
 # Debian's chromium: the headless browser that tests/e2e/test_report_html.py opens

@@ -71,3 +71,34 @@ def test_bert_base_has_the_users_dropout() -> None:
 def test_every_file_opens_with_the_command_that_uses_it(relative: str) -> None:
     lines = [ln for ln in (CONF / relative).read_text().splitlines() if "@package" not in ln]
     assert lines[0].startswith("# orchestrator run ")
+
+
+# --- the other workloads (issue 15)
+@pytest.mark.parametrize("relative", ["data/synthetic_prices.yaml", "data/amazon_reviews.yaml",
+                                      "model/distilbert_multilingual.yaml",
+                                      "train/small_gpu.yaml"])
+def test_the_other_workloads_open_with_their_command(relative: str) -> None:
+    test_every_file_opens_with_the_command_that_uses_it(relative)
+
+
+def test_synthetic_prices_is_a_regression() -> None:
+    data = _build(DataSettings, _load("data/synthetic_prices.yaml"))
+    assert (data.task, data.source, data.label_column) == ("regression", "synthetic_prices",
+                                                          "price")
+
+
+def test_amazon_reviews_maps_stars_to_three_classes() -> None:
+    data = _build(DataSettings, _load("data/amazon_reviews.yaml"))
+    assert (data.hub_name, data.hub_config) == ("mteb/amazon_reviews_multi", "all_languages")
+    assert data.label_map == {"0": "negative", "1": "negative", "2": "neutral",
+                              "3": "positive", "4": "positive"}
+
+
+def test_small_gpu_is_the_4gb_recipe() -> None:
+    from orchestrator import config
+
+    train = config.compose(["train=small_gpu", "model=bert_base", "search.target=0.8"])["train"]
+    assert {k: train[k] for k in ("per_device_batch_size", "grad_accum_steps", "precision",
+                                  "eval_steps", "save_steps", "learning_rate", "epochs")} == {
+        "per_device_batch_size": 6, "grad_accum_steps": 2, "precision": "fp16",
+        "eval_steps": 100, "save_steps": 100, "learning_rate": 2e-5, "epochs": 12}

@@ -3,10 +3,12 @@ that several of them share."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+from orchestrator import layout
 from tests.support.cli import PY, ROOT
 from tests.support.journal import evaluations, events, submissions, summary
 
@@ -26,6 +28,31 @@ CONCURRENT = [
     "search.max_trials=3", "search.max_concurrent_trials=3", "search.max_concurrent_evals=3",
     "search.target=0.99",
 ]
+
+# A short regression (data.task=regression): the tiny BERT learns prices from descriptions;
+# the MAE (dollars) falls from about 20 at step 50 to about 6 by step 200. Patience 3 rides
+# over the small bumps of a 2000-example set.
+PRICES = [
+    "data=synthetic_prices", "model=tiny", "search.metric=mae", "train.metric_for_best_model=mae",
+    "data.synthetic_train_size=2000", "data.synthetic_test_size=500", "train.max_steps=400",
+    "train.save_steps=50", "train.eval_steps=50", "search.patience=3",
+    "search.max_concurrent_evals=1", "search.target=8",
+]
+
+
+def check_price_search(directory: Path) -> dict[str, Any]:
+    """A price search that stopped on its MAE target: falls, in dollars, before the end."""
+    data = summary(directory)
+    assert (data["status"], data["metric"], data["mode"]) == ("target_reached", "mae", "min")
+    values = [e["value"] for e in data["evaluations"]]
+    assert values[0] > 8 >= data["best"]["value"] == min(values), values
+    assert data["best"]["step"] < data["trials"][0]["max_steps"]
+    best = json.loads(layout.result_path(directory, 1, data["best"]["step"]).read_text())
+    assert {"mae", "rmse", "r2", "loss"} <= set(best["metrics"]["test"])
+    assert best["mae"] == data["best"]["value"] and best["r2"] > 0.5
+    assert "confusion_matrix" not in best and "per_class" not in best
+    return data
+
 
 # target first met at checkpoint 5 (in percent, as the users' script prints it)
 CURVE = "40,55,62,70,81,83,84,86,85,87,88,88"

@@ -12,7 +12,8 @@ from tests.support.config_errors import assert_one_line_per_problem
 BAD = [
     # (overrides, a fragment the message must contain)
     (["executor=nope"], "executor/nope"),
-    (["data=nope"], "available options in 'data': files, synthetic, tweet_sentiment"),
+    (["data=nope"], "available options in 'data': amazon_reviews, files, synthetic, "
+                    "synthetic_prices, tweet_sentiment"),
     (["search.patiance=3"], "search.patiance: no such setting; did you mean search.patience?"),
     (["serch.patience=3"], "serch.patience: no such setting; did you mean search.patience?"),
     (["executor.infer.tim=3"], "the keys under executor.infer are timeout_min, cpus_per_task"),
@@ -56,6 +57,30 @@ BAD = [
     (["search.max_concurrent_trials=0"], "search.max_concurrent_trials=0: must be >= 1"),
     (["search.early_stop=sometimes"], "search.early_stop=sometimes"),
     (["train.command='run.sh {train.learning_rat}'"], "train.command: unknown placeholder"),
+    # data.task=regression (orchestrator/task_checks.py)
+    (["data.task=ranking"], "data.task=ranking: must be one of classification, regression"),
+    (["data.task=regression"], "data.task=regression with data.source=synthetic: that set has"),
+    (["data.source=synthetic_prices"], "data.source=synthetic_prices holds prices, not classes"),
+    (["data=synthetic_prices", "train.metric_for_best_model=mae"],
+     "search.metric=accuracy: a regression's inference job reports mae, rmse, r2, loss"),
+    (["data=synthetic_prices", "search.metric=mae"],
+     "train.metric_for_best_model=f1: a regression's validation reports mae"),
+    (["data=synthetic_prices", "search.metric=rmse", "search.target=-2",
+      "train.metric_for_best_model=rmse"], "search.target=-2: rmse is never negative"),
+    (["data=synthetic_prices", "search.metric=r2", "search.target=2",
+      "train.load_best_model_at_end=false"], "search.target=2: r2 is at most 1"),
+    (["data=files", "data.task=regression", "data.label_column=price",
+      "data.train_file={tmp}/prices.csv", "data.test_file={tmp}/prices.csv",
+      "search.metric=mae", "train.metric_for_best_model=mae"],
+     "data.train_file={tmp}/prices.csv: 2 of 4 rows have no finite number in "
+     "data.label_column=price (line 3: 'cheap', line 5: ''); data.task=regression needs"),
+    # train.lora (orchestrator/lora_checks.py)
+    (["train.lora={r: 0}"], "train.lora.r=0: must be >= 1"),
+    (["train.lora={dropout: 1.5}"], "train.lora.dropout=1.5: must be in [0, 1)"),
+    (["train.lora={quantize: 8bit}"], "train.lora.quantize=8bit: must be empty or 4bit"),
+    (["executor=slurm", "train.lora={quantize: 4bit}"],
+     "train.lora.quantize=4bit: QLoRA (bitsandbytes) needs a CUDA GPU and "
+     "executor.train.gpus_per_node=0 asks for none"),
 ]
 
 
@@ -65,11 +90,12 @@ def test_bad_configuration_exits_2_with_one_line_and_submits_nothing(
 ) -> None:
     search_dir = tmp_path / "search"
     (tmp_path / "a-file").write_text("x")
+    (tmp_path / "prices.csv").write_text("text,price\na,1.5\nb,cheap\nc,3\nd,\n")
     base = ["search.target=0.8", f"search.dir={search_dir}"]
     code = main(["run", *base, *(o.replace("{tmp}", str(tmp_path)) for o in overrides)])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert fragment in err
+    assert fragment.replace("{tmp}", str(tmp_path)) in err
     assert_one_line_per_problem(err)
     assert not search_dir.exists()  # nothing journaled, nothing submitted
 
@@ -83,7 +109,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path,
     assert code == 2
     for fragment in ("search.target=79.43", "search.patience=0", "search.mode=up",
                      "train.learning_rate=-1"):
-        assert fragment in err
+        assert fragment.replace("{tmp}", str(tmp_path)) in err
 
 
 def test_cfg_job_prints_the_composed_config(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,6 +49,8 @@ def test_the_job_classifies_the_exception_it_dies_of(exc: BaseException, cause: 
 @pytest.mark.parametrize(("text", "cause"), [
     ("jobs.train.TrainOutOfMemory: out of memory: per_device_batch_size=64", "oom"),
     ("jobs.train.LossBecameNaN: loss became NaN at step 120", "nan"),
+    ("LossBecameNaN: loss became NaN at step 7 (precision fp16); set train.precision=fp32",
+     "nan_fp16"),
     ("orchestrator.failures.JobInputError: loading model.name_or_path=/m: OSError", "input"),
     ("ModuleNotFoundError: No module named 'transformers'", "input"),
     ("RuntimeError: boom", "other"),

@@ -62,6 +62,19 @@ NEXT_TRAINING = [
     (attempts((F, "nan")), {},
      GiveUp("boom 0; lower train.learning_rate or use train.precision=fp32, then start a "
             "new search.dir")),
+    # a NaN loss in fp16: once more in bf16 (where the GPU has it) or fp32, keeping what an
+    # earlier re-plan changed; a second NaN, in any precision, gives up
+    (attempts((F, "nan_fp16")), {}, Submit({"precision": "bf16_or_fp32"})),
+    ([attempt(F, "nan_fp16", overrides={"per_device_batch_size": 32, "grad_accum_steps": 4})],
+     {}, Submit({"per_device_batch_size": 32, "grad_accum_steps": 4,
+                 "precision": "bf16_or_fp32"})),
+    (attempts((OOM, "oom"), (F, "nan_fp16")), {}, Submit({"precision": "bf16_or_fp32"})),
+    (attempts((F, "nan_fp16"), (F, "nan")), {},
+     GiveUp("boom 1; lower train.learning_rate or use train.precision=fp32, then start a "
+            "new search.dir")),
+    (attempts((F, "nan_fp16"), (F, "nan_fp16")), {},
+     GiveUp("boom 1; lower train.learning_rate or use train.precision=fp32, then start a "
+            "new search.dir")),
 ]
 
 

@@ -115,7 +115,9 @@ PURE = ("orchestrator.stop_rule", "orchestrator.pruning", "orchestrator.sampler"
         "orchestrator.endings", "orchestrator.causes", "orchestrator.state",
         "orchestrator.settings", "orchestrator.errors", "orchestrator.scheduler.interface",
         "orchestrator.disk", "orchestrator.retention",
-        "orchestrator.progress", "orchestrator.trials_table")
+        "orchestrator.progress", "orchestrator.trials_table",
+        "orchestrator.task_checks")
+
 PURE_STDLIB = {"__future__", "abc", "collections", "dataclasses", "enum", "functools",
                "itertools", "json", "math", "pathlib", "random", "re", "statistics", "typing",
                "types"}
