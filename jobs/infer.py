@@ -69,13 +69,9 @@ def _evaluate(spec: InferSpec, batched: bool) -> dict[str, Any]:
     tokenizer, model, device, dtype = _load(spec)
     examples = [e for split in splits.values() for e in split]
     texts = [e.text for e in examples]
-    max_length = _max_length(spec.max_length, model)
     started = time.perf_counter()
     with torch.inference_mode():
-        if batched:
-            logits = _batched_logits(texts, tokenizer, model, device, spec.batch_size, max_length)
-        else:
-            logits = _one_at_a_time_logits(texts, tokenizer, model, device, max_length)
+        logits = _forward(texts, tokenizer, model, device, spec=spec, batched=batched)
     seconds = time.perf_counter() - started
     logits = logits[:, _column_order(model, spec.data.labels)]
     scored: dict[str, dict[str, Any]] = {}

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase
 
 from jobs.data import raw_rows, split_validation
+from jobs.device_facts import device_facts
 from jobs.trainer_parts import WeightedLossTrainer
 from orchestrator import layout
 from orchestrator.fsutil import atomic_write_json
@@ -164,6 +165,7 @@ def evaluate(spec: InferSpec, load: Callable[[InferSpec], tuple[Any, Any, Any, A
         **scored["test"], "metrics": scored, "seconds": seconds,
         "examples_per_s": len(texts) / seconds if seconds > 0 else None,
         "device": str(device), "dtype": str(dtype).removeprefix("torch."),
+        **device_facts(),  # device_name, peak_gpu_memory_bytes (None on CPU)
     }
     atomic_write_json(spec.result_path, result)
     print_legacy_lines(result)
