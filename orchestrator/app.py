@@ -79,6 +79,7 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
                 controller = Controller(settings, journal, scheduler, view)
                 try:
                     state = controller.run()
+                    _notify(settings, journal, state)
                 except SchedulerError as exc:
                     if any(j.job_id for j in controller.state.jobs.values()):
                         raise
@@ -92,6 +93,35 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
             journal.close()
     assert state.finished is not None
     print(_closing_lines(search_dir, state, rule_of(settings)), end="")
+    return state.finished.status.value
+
+
+def _notify(settings: Settings, journal: Journal, state: SearchState) -> None:
+    """search.notify, once per end of the search (orchestrator.notify)."""
+    from orchestrator import notify
+
+    data = summary(state, rule_of(settings))
+    notify.notify_once(settings.search.notify, journal, data, Path(settings.search.dir))
+
+
+def carry_out(search_dir: Path) -> str:
+    """`orchestrator cancel` with no controller alive: take the lock and run the controller
+    with the journal's own settings; its first tick finds the cancel request
+    (orchestrator.cancelling). SearchDirError ("in use by") when a controller holds the lock."""
+    from orchestrator.validate import settings_from
+    from orchestrator.view import PlainView
+
+    with SearchLock(search_dir):
+        journal = Journal(search_dir / JOURNAL)
+        try:
+            settings = settings_from(SearchState.replay(journal.events).settings())
+            scheduler = make_scheduler(settings.executor.name, interactive=False)
+            controller = Controller(settings, journal, scheduler, PlainView())
+            state = controller.run()
+            _notify(settings, journal, state)
+        finally:
+            journal.close()
+    assert state.finished is not None
     return state.finished.status.value
 
 
@@ -215,7 +245,8 @@ def status_code(search_status: str, controller_alive: bool) -> int:
     if search_status == "running":
         return exit_codes.INTERRUPTED
     return {"target_reached": exit_codes.TARGET_REACHED,
-            "failed": exit_codes.FAILED}.get(search_status, exit_codes.NOT_REACHED)
+            "failed": exit_codes.FAILED,
+            "cancelled": exit_codes.CANCELLED}.get(search_status, exit_codes.NOT_REACHED)
 
 
 def _duration(elapsed_s: float) -> str:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import exit_codes
+from orchestrator import exit_codes, outside
 from orchestrator.errors import ConfigError, OrchestratorError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -37,6 +37,7 @@ exit status:
        (nothing was submitted)
   3    the search failed (jobs failed beyond their retries, or the scheduler refused
        a submission after jobs had run)
+  6    the search was cancelled (`orchestrator cancel`)
   130  interrupted (Ctrl-C); run the same command again to resume
 """
 
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                             "(summary.json once it ended) from its journal alone, also while "
                             "it runs")
     report.add_argument("dir", type=Path)
+    outside.add_parsers(sub)  # watch, cancel, ls
     return parser
 
 
@@ -117,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(args.dir, args.json)
         if args.command == "report":
             return _report(args.dir)
-        return _run(args)
+        code = outside.dispatch(args)
+        return code if code is not None else _run(args)
     except OrchestratorError as exc:
         if getattr(args, "traceback", False):
             raise

@@ -219,6 +219,9 @@ class SearchSettings:
     early_stop: str = "none"  # none | median: stop trials below the others' median
     early_stop_min_trials: int = 2  # other trials with a result at the same step, to judge
     early_stop_grace_steps: int = 0  # never judge a checkpoint before this step
+    # run once when the search ends: an argument vector (never a shell) with placeholders
+    # {status} {best_value} {search_dir} {report}; a failure is a warning (orchestrator.notify)
+    notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

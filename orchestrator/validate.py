@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator import preflight
+from orchestrator import notify, preflight
 from orchestrator.errors import ConfigError
 from orchestrator.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
@@ -82,7 +82,7 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
-            *_check_commands(s), *preflight.problems(s)]
+            *_check_commands(s), *preflight.problems(s), *notify.problems(s.search.notify)]
 
 
 def _check_commands(s: Settings) -> list[str]:
