@@ -185,10 +185,23 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     now = time.time()
     alive, controller = liveness(read_holder(search_dir), events[-1].t, now,
                                  socket.gethostname(), is_controller)
+    if not alive and state.finished is None and layout.controller_job_path(search_dir).exists():
+        alive, controller = _detached(search_dir, controller)
     code = status_code(data["status"], alive)
     if as_json:
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     return _render_status(data, state, controller, code, now), code
+
+
+def _detached(search_dir: Path, line: str) -> tuple[bool, str]:
+    """A controller detached as a SLURM job (run --detach) is running the search while its
+    job is queued or running (requeued before its time limit): one sacct call."""
+    from orchestrator.detach import detached_job, detached_state
+
+    ref, state = detached_job(search_dir), detached_state(search_dir)
+    if ref is None or state is None:
+        return False, line
+    return True, f"controller: SLURM job {ref.job_id} ({state}; run --detach)"
 
 
 def _replay(search_dir: Path) -> tuple[list[Event], SearchState, Rule]:

@@ -1,4 +1,5 @@
 """`orchestrator cancel DIR`: end a running search from outside, through a request file.
+(The controller's side; the command's is `cancel_command`.)
 
 Theory of operation. The caller writes `layout.cancel_request_path` (atomically: a fresh
 request id, who asked, when) and then makes sure some controller carries it out:
@@ -25,8 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator import exit_codes, layout
-from orchestrator.errors import SearchDirError
+from orchestrator import layout
 from orchestrator.events import CancelRequested, Event, SearchEnded
 from orchestrator.fsutil import atomic_write_json
 
@@ -68,54 +68,3 @@ def requested(search_dir: Path, journal: Sequence[Event],
         return not any(isinstance(e, SearchEnded) for e in journal[seen[-1]:])
     record(CancelRequested(request=request["request"], by=str(request.get("by", ""))))
     return True
-
-
-def cancel(search_dir: Path, wait_s: float, poll_s: float = 1.0) -> tuple[str, int]:
-    """`orchestrator cancel`: the text to print and the exit code (CANCELLED once it is
-    done; an ended search keeps its own; RUNNING when a live controller has not finished
-    within `wait_s`)."""
-    from orchestrator import app
-
-    _, state, _ = app._replay(search_dir)
-    if state.finished is not None:
-        return (f"the search already ended ({state.finished.status}); nothing to cancel\n",
-                exit_codes.of_status(state.finished.status.value))
-    write_request(search_dir)
-    deadline = time.monotonic() + wait_s
-    told = False
-    while True:
-        done = ended(search_dir)
-        if done is not None:
-            return f"status: {done}\n", exit_codes.of_status(done)
-        try:
-            status = app.carry_out(search_dir)  # none alive: this process is the controller
-            return f"status: {status}\n", exit_codes.of_status(status)
-        except SearchDirError as exc:
-            if "in use by" not in str(exc):
-                raise
-        if not told:
-            print("a live controller runs the search: asked it to cancel; waiting for it "
-                  "to end", flush=True)
-            told = True
-        if time.monotonic() >= deadline:
-            return (f"the controller was asked to cancel and has not ended yet; follow it "
-                    f"with `orchestrator watch {search_dir}`\n", exit_codes.RUNNING)
-        time.sleep(poll_s)
-
-
-def ended(search_dir: Path) -> str | None:
-    """The search's final status once it has ended and its outcome (summary.json) is
-    written; None before. Reads the journal without a lock."""
-    from orchestrator.journal import read_events
-    from orchestrator.state import SearchState
-
-    events, _ = read_events(search_dir / "journal.jsonl")
-    state = SearchState.replay(events)
-    if state.finished is None:
-        return None
-    summary = search_dir / "summary.json"
-    try:
-        written = summary.stat().st_mtime >= state.finished.t - 1.0
-    except OSError:
-        return None
-    return state.finished.status.value if written else None

@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config-dir", type=Path, default=None,
                      help="a config folder to use instead of the project's conf/")
     run.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+    run.add_argument("--detach", action="store_true",
+                     help="run the controller in the background (local: a detached process; "
+                     "slurm: a small SLURM job) and return at once")
     # Hydra's habit: refused with the search.space equivalent (a search tries settings itself)
     run.add_argument("-m", "--multirun", action="store_true", help=argparse.SUPPRESS)
     status = sub.add_parser("status", help="show a search's state from its journal alone")
@@ -110,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # --detach reruns them
     if rest and args.command == "run" and not any(r.startswith("-") for r in rest):
         args.overrides += rest  # overrides after a flag: `run a=1 --dry-run b=2`
     elif rest:
@@ -159,6 +163,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(app.dry_run(settings), end="")
         return 0
+    if args.detach:
+        from orchestrator import detach
+
+        text, code = detach.detach(settings, args.argv)
+        print(text, end="")
+        return code
     status = app.run_search(settings, plain=args.plain, force_resume=args.force_resume)
     return exit_codes.of_status(status)
 

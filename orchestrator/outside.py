@@ -40,9 +40,9 @@ def dispatch(args: argparse.Namespace) -> int | None:
     if args.command == "watch":
         return _watch(args.dir, args.plain, args.interval)
     if args.command == "cancel":
-        from orchestrator import cancelling
+        from orchestrator import cancel_command
 
-        text, code = cancelling.cancel(args.dir, args.wait)
+        text, code = cancel_command.cancel(args.dir, args.wait)
         print(text, end="")
         return code
     if args.command == "ls":

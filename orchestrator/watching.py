@@ -7,7 +7,8 @@ and shows it in the same view `run` uses (rich on a terminal, a line per event w
 `--plain`). It makes no scheduler call and takes no lock, so any number of watchers, on any
 host that sees the folder, change nothing. It ends when the search has ended and its
 outcome is written, with the exit code `run` would have returned; or, when no controller
-has run the search for `gone_after_s`, with INTERRUPTED (5), as `status` says it.
+has run the search for `gone_after_s` (15 minutes for a controller detached as a SLURM job:
+a requeued one waits in the queue), with INTERRUPTED (5), as `status` says it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import cancelling, exit_codes
+from orchestrator import exit_codes, layout
+from orchestrator.cancel_command import ended
 from orchestrator.errors import SearchDirError
 from orchestrator.events import Event, decode
 from orchestrator.lock import is_controller, read_holder
 from orchestrator.state import SearchState
 
 JOURNAL = "journal.jsonl"
+DETACHED_GONE_AFTER_S = 900.0
 
 
 class JournalTail:
@@ -59,13 +62,16 @@ def watch(search_dir: Path, view: object, interval_s: float = 1.0,
     _wait_for_journal(path, start_wait_s, interval_s)
     tail, state = JournalTail(path), SearchState()
     alive = alive or controller_alive
+    if layout.controller_job_path(search_dir).exists():
+        # a detached SLURM controller requeued before its time limit waits in the queue
+        gone_after_s = max(gone_after_s, DETACHED_GONE_AFTER_S)
     last_alive = time.monotonic()
     while True:
         for event in tail.new_events():
             state.apply(event)
             view.event(event, state)  # type: ignore[attr-defined]
         view.refresh(state)  # type: ignore[attr-defined]
-        done = cancelling.ended(search_dir) if state.finished is not None else None
+        done = ended(search_dir) if state.finished is not None else None
         if done is not None:
             return exit_codes.of_status(done), f"search ended: {done}"
         last_t = state_last_t(path)
@@ -81,8 +87,8 @@ def _wait_for_journal(path: Path, wait_s: float, interval_s: float) -> None:
     """A detached controller may not have opened its journal yet."""
     deadline = time.monotonic() + wait_s
     while not path.exists():
-        starting = any((path.parent / n).exists()
-                       for n in ("controller.log", "controller-job.json"))
+        starting = any(p.exists() for p in (layout.controller_log_path(path.parent),
+                                            layout.controller_job_path(path.parent)))
         if not starting or time.monotonic() >= deadline:
             raise SearchDirError(
                 f"{path} does not exist; is {path.parent} a search.dir? Give the folder that "
