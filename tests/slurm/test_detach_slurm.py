@@ -32,8 +32,8 @@ def _detach(args: list[str]) -> str:
 
 def _job_state(job_id: str) -> str:
     out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "State"],
-                         capture_output=True, text=True, check=False).stdout.split()
-    return out[-1] if out else ""
+                         capture_output=True, text=True, check=False).stdout.splitlines()
+    return out[-1].split()[0] if out and out[-1].strip() else ""  # "CANCELLED by 0"
 
 
 def _wait_job_ended(job_id: str, timeout: float = 120) -> str:
@@ -126,7 +126,7 @@ def test_a_controller_job_with_a_2_minute_limit_comes_back_by_itself(
     assert sum(e["event"] == "resumed" for e in events(directory)) >= 1
     _no_duplicates(directory)
     log = (directory / "jobs" / "controller" / f"{job}_0_log.err").read_text()
-    assert "requeued" in log.lower(), log[-2000:]  # submitit requeued the same job id
+    assert "due to job requeue" in log.lower(), log[-2000:]  # the same job id, requeued
     assert _wait_job_ended(job) == "COMPLETED"
 
 
