@@ -9,6 +9,7 @@ Phases, in order (each one's failure is recorded and the others still run):
   rss        the real CLI tracking 1,000 jobs: memory, CPU, real-time query schedule
   resume     kill -9 mid-search, rerun, time to the first decision
   start      `orchestrator --help` wall time
+  footprint  the real CLI tracking 10 trials and 200 jobs: CPU s per hour, peak RSS
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -32,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import measure, page, report
+from bench import footprint, measure, page, report
 from bench.scenario import (
     ROOT,
     ByoScenario,
@@ -61,7 +62,7 @@ from bench.slurmtools import (
 )
 from bench.tracked import submit_held
 
-PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start")
+PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "footprint")
 FULL_EVERY_S = 20.0
 
 
@@ -241,10 +242,17 @@ class Bench:
     def start(self) -> None:
         self.raw["controller_start"] = measure.controller_start()
 
+    def footprint(self) -> None:
+        held = self._ensure_held(footprint.JOBS)
+        time.sleep(6)
+        window = 600.0 if self.plan.mode == "full" else 120.0
+        self.raw["footprint"] = footprint.footprint(self.workdir, f"{self.tag}-", held, window)
+
     def run(self, phases: Sequence[str]) -> None:
         bodies: dict[str, Callable[[], None]] = {
             "scenario": self.scenario, "tiny": self.tiny, "infer": self.infer,
-            "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start}
+            "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
+            "footprint": self.footprint}
         try:
             for name in PHASES:
                 if name in phases:
@@ -283,6 +291,8 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out["controller_start_s"] = raw.get("controller_start", {}).get("median_s")
     out["controller_rss_mb_1000_jobs"] = raw.get("rss", {}).get("vm_hwm_mb")
     out["resume_s"] = raw.get("resume", {}).get("resume_s")
+    out["controller_cpu_s_per_hour"] = raw.get("footprint", {}).get("cpu_s_per_hour")
+    out["controller_rss_mb_10_trials"] = raw.get("footprint", {}).get("vm_hwm_mb")
     return out
 
 
