@@ -60,9 +60,11 @@ def write_trials_journal(overrides: Sequence[str], job_ids: Sequence[str],
                     journal.append("checkpoint", trial=trial, step=step, path=checkpoint)
                     request = job_requests.infer_request(settings, search_dir, trial, step,
                                                          checkpoint, 0)
+                # no name: the held jobs have their own, which a named job would read as
+                # an id SLURM gave to another job (LOST, then retried)
                 journal.append("submit_intent", key=request.key, kind=request.kind,
                                trial=trial, step=step, attempt=0, folder=str(request.folder),
-                               name=request.name, overrides={})
+                               name="", overrides={})
                 journal.append("submitted", key=request.key, job_id=job_id)
     finally:
         journal.close()
