@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator import exit_codes
-from tests.support.cli import cli
+from tests.support.cli import cli, start
 from tests.support.journal import evaluations, events, submissions, summary, wait_for
 from tests.support.searches import byo_overrides, search_dir
-from tests.support.slurm import sacct_jobs
+from tests.support.slurm import counting_path, sacct_jobs
 
 pytestmark = pytest.mark.slurm
 
@@ -69,9 +69,11 @@ def test_a_detached_search_completes_with_the_controller_as_a_slurm_job(
     job = _detach(args)
     wait_for(directory, lambda evs: any(e["event"] == "submitted" for e in evs), timeout=120)
     assert cli("status", str(directory)).returncode == exit_codes.RUNNING
-    watched = cli("watch", str(directory), "--plain", timeout=600)
+    counting, calls = counting_path(tmp_path)  # every scheduler command watch might run
+    watched = cli("watch", str(directory), "--plain", env=counting, timeout=600)
     assert watched.returncode == exit_codes.TARGET_REACHED, watched.stdout + watched.stderr
     assert "search ended: target_reached" in watched.stdout
+    assert not calls.exists() or not calls.read_text().strip()  # files only: zero calls
     assert _wait_job_ended(job) == "COMPLETED"
     ours = sacct_jobs(directory.name)
     controller = [r for r in ours if r[1].endswith("-controller")]
@@ -120,8 +122,14 @@ def test_a_controller_job_with_a_2_minute_limit_comes_back_by_itself(
     args = [*byo_overrides(directory, every_s=15, curve=LAST),
             "executor.controller.timeout_min=2", "executor.controller.signal_delay_s=60"]
     job = _detach(args)
-    watched = cli("watch", str(directory), "--plain", timeout=900)
-    assert watched.returncode == exit_codes.TARGET_REACHED, watched.stdout
+    wait_for(directory, lambda evs: any(e["event"] == "submitted" for e in evs), timeout=120)
+    watch = start("watch", str(directory), "--plain", log=tmp_path / "watch.log")
+    codes = []  # status while it runs: 4 throughout, the requeued job waiting included
+    while watch.poll() is None:
+        codes.append(cli("status", str(directory)).returncode)
+        time.sleep(3)
+    assert watch.returncode == exit_codes.TARGET_REACHED, (tmp_path / "watch.log").read_text()
+    assert set(codes[:-2]) == {exit_codes.RUNNING}, codes
     assert summary(directory)["status"] == "target_reached"
     assert sum(e["event"] == "resumed" for e in events(directory)) >= 1
     _no_duplicates(directory)
