@@ -45,13 +45,14 @@ class _Detached:
 
 def _detach(args: list[str], env: dict[str, str], out: Path) -> None:
     with open(out, "ab") as log:
-        subprocess.run([faults.PY, "-m", "orchestrator", "run", *args, "--detach"], env=env,
+        subprocess.run([faults.PY, "-m", "orchestrator", *args, "--detach"], env=env,
                        stdout=log, stderr=subprocess.STDOUT, check=False, timeout=120)
 
 
 def _kill_detached(case: faults.KillCase, args: list[str], env: dict[str, str], out: Path,
                    directory: Path, lines: int, then_s: float, where: str) -> bool:
-    """Detach the search and kill -9 its controller (inside its SLURM job) at the point."""
+    """Detach the search (`args` start with `run`, as faults.overrides) and kill -9 its
+    controller (inside its SLURM job) at the point."""
     started = time.time()
     _detach(args, env, out)
     proc = _Detached(directory, started)
