@@ -22,9 +22,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from orchestrator import layout
 from orchestrator.fsutil import atomic_write_json
+from orchestrator.lifecycle import JobState
 from orchestrator.lock import read_holder
 from orchestrator.scheduler import JobRef, JobRequest, make_scheduler
 from orchestrator.settings import JobResources, Settings
@@ -119,7 +121,7 @@ def submit_controller(settings: Settings, argv: Sequence[str]) -> tuple[str, int
     request = controller_request(settings, argv)
     existing = scheduler.recover(request)
     if existing is not None:
-        state = scheduler.poll([JobRef(existing, request.folder, request.name)])[existing]
+        state = _settled(scheduler, JobRef(existing, request.folder, request.name))
         if not state.terminal:
             _record(search_dir, existing, request)
             return (f"the search's controller already runs as SLURM job {existing} "
@@ -128,6 +130,20 @@ def submit_controller(settings: Settings, argv: Sequence[str]) -> tuple[str, int
     _record(search_dir, job_id, request)
     return (f"controller submitted as SLURM job {job_id} ({request.name})\n"
             f"log:        {request.folder}/{job_id}_0_log.out\n" + follow_lines(search_dir), 0)
+
+
+def _settled(scheduler: Any, ref: JobRef, tries: int = 10, wait_s: float = 2.0) -> JobState:
+    """The job's state once sacct knows it: a job that just ended (a controller killed a
+    moment ago) is UNKNOWN for a few seconds, and UNKNOWN must not read as "still running",
+    nor as "gone" (that would run two controllers): asked again, then taken as running."""
+    state = JobState.UNKNOWN
+    for attempt in range(tries):
+        state = scheduler.poll([ref])[ref.job_id]
+        if state is not JobState.UNKNOWN:
+            break
+        if attempt < tries - 1:
+            time.sleep(wait_s)
+    return state
 
 
 def _record(search_dir: Path, job_id: str, request: JobRequest) -> None:
