@@ -10,6 +10,7 @@ Phases, in order (each one's failure is recorded and the others still run):
   resume     kill -9 mid-search, rerun, time to the first decision
   start      `orchestrator --help` wall time
   disk       a tiny-model search's peak and final disk, search.keep=all against the default
+  footprint  the real CLI tracking 10 trials and 200 jobs: CPU s per hour, peak RSS
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -33,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import disk, measure, page, report
+from bench import disk, footprint, measure, page, report
 from bench.scenario import (
     ROOT,
     ByoScenario,
@@ -62,7 +63,8 @@ from bench.slurmtools import (
 )
 from bench.tracked import submit_held
 
-PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk")
+PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk",
+          "footprint")
 FULL_EVERY_S = 20.0
 
 
@@ -245,11 +247,17 @@ class Bench:
     def disk(self) -> None:
         self.raw["disk"] = disk.measure(self.workdir, self.tag, ROOT)
 
+    def footprint(self) -> None:
+        held = self._ensure_held(footprint.JOBS)
+        time.sleep(6)
+        window = 600.0 if self.plan.mode == "full" else 120.0
+        self.raw["footprint"] = footprint.footprint(self.workdir, f"{self.tag}-", held, window)
+
     def run(self, phases: Sequence[str]) -> None:
         bodies: dict[str, Callable[[], None]] = {
             "scenario": self.scenario, "tiny": self.tiny, "infer": self.infer,
             "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
-            "disk": self.disk}
+            "disk": self.disk, "footprint": self.footprint}
         try:
             for name in PHASES:
                 if name in phases:
@@ -289,6 +297,8 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out["controller_rss_mb_1000_jobs"] = raw.get("rss", {}).get("vm_hwm_mb")
     out["resume_s"] = raw.get("resume", {}).get("resume_s")
     out["disk_peak_ratio"] = raw.get("disk", {}).get("peak_ratio")
+    out["controller_cpu_s_per_hour"] = raw.get("footprint", {}).get("cpu_s_per_hour")
+    out["controller_rss_mb_10_trials"] = raw.get("footprint", {}).get("vm_hwm_mb")
     return out
 
 

@@ -71,6 +71,7 @@ def render(results: Obj) -> str:
         _tiny(raw),
         _sched(raw),
         _footprint(raw),
+        _login_footprint(raw),
         _resume(raw),
         _disk(raw),
         _inference(raw),
@@ -263,6 +264,16 @@ def _footprint(raw: Obj) -> str:
         status_calls=rss.get("status_calls"), cpu=_s(rss.get("cpu_s")),
         cpu_share=_s(100 * (rss.get("cpu_share") or 0), 0),
         probe_rss=", ".join(f"N={n}: {d.get('max_rss_mb', 0):.0f} MB" for n, d in sched.items()))
+
+
+def _login_footprint(raw: Obj) -> str:
+    f: Obj = raw.get("footprint", {})
+    if not f:
+        return ""
+    return fill("login_footprint", trials=f.get("trials"), jobs=f.get("jobs"),
+                window=_s(f.get("window_s"), 0), cpu_per_hour=_s(f.get("cpu_s_per_hour")),
+                warmup=_s(f.get("warmup_s"), 0), cpu_total=_s(f.get("cpu_s_total"), 2),
+                vm_hwm=_s(f.get("vm_hwm_mb")), status_calls=f.get("status_calls"))
 
 
 def _resume(raw: Obj) -> str:

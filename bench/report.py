@@ -39,6 +39,10 @@ TARGETS: dict[str, Target] = {
     "controller_rss_mb_1000_jobs": Target("<=", 100, "controller peak RSS tracking 1,000 jobs"),
     "resume_s": Target("<=", 5, "kill -9, rerun: until its first decision"),
     "disk_peak_ratio": Target("<=", 0.5, "peak disk, search.keep default / keep=all (tiny)"),
+    "controller_cpu_s_per_hour": Target(
+        "<=", 36, "controller CPU s per hour tracking 10 trials, 200 jobs (1 % of a core)"),
+    "controller_rss_mb_10_trials": Target(
+        "<=", 150, "controller peak RSS tracking 10 trials, 200 jobs"),
 }
 REQUIRED_KEYS = (*TARGETS, "legacy_sched_queries_per_hour")
 

@@ -84,6 +84,7 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
                 controller = Controller(settings, journal, scheduler, view)
                 try:
                     state = controller.run()
+                    _notify(settings, journal, state)
                 except SchedulerError as exc:
                     if any(j.job_id for j in controller.state.jobs.values()):
                         raise
@@ -97,6 +98,35 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
             journal.close()
     assert state.finished is not None
     print(_closing_lines(search_dir, state, rule_of(settings)), end="")
+    return state.finished.status.value
+
+
+def _notify(settings: Settings, journal: Journal, state: SearchState) -> None:
+    """search.notify, once per end of the search (orchestrator.notify)."""
+    from orchestrator import notify
+
+    data = summary(state, rule_of(settings))
+    notify.notify_once(settings.search.notify, journal, data, Path(settings.search.dir))
+
+
+def carry_out(search_dir: Path) -> str:
+    """`orchestrator cancel` with no controller alive: take the lock and run the controller
+    with the journal's own settings; its first tick finds the cancel request
+    (orchestrator.cancelling). SearchDirError ("in use by") when a controller holds the lock."""
+    from orchestrator.validate import settings_from
+    from orchestrator.view import PlainView
+
+    with SearchLock(search_dir):
+        journal = Journal(search_dir / JOURNAL)
+        try:
+            settings = settings_from(SearchState.replay(journal.events).settings())
+            scheduler = make_scheduler(settings.executor.name, interactive=False)
+            controller = Controller(settings, journal, scheduler, PlainView())
+            state = controller.run()
+            _notify(settings, journal, state)
+        finally:
+            journal.close()
+    assert state.finished is not None
     return state.finished.status.value
 
 
@@ -161,11 +191,24 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     now = time.time()
     alive, controller = liveness(read_holder(search_dir), events[-1].t, now,
                                  socket.gethostname(), is_controller)
+    if not alive and state.finished is None and layout.controller_job_path(search_dir).exists():
+        alive, controller = _detached(search_dir, controller)
     code = status_code(data["status"], alive)
     if as_json:
         data = {**data, **status_json(state)}  # summary.json's keys, and the trials table
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     return _render_status(data, state, controller, code, now) + disk_status(search_dir, state), code
+
+
+def _detached(search_dir: Path, line: str) -> tuple[bool, str]:
+    """A controller detached as a SLURM job (run --detach) is running the search while its
+    job is queued or running (requeued before its time limit): one sacct call."""
+    from orchestrator.detach import detached_job, detached_state
+
+    ref, state = detached_job(search_dir), detached_state(search_dir)
+    if ref is None or state is None:
+        return False, line
+    return True, f"controller: SLURM job {ref.job_id} ({state}; run --detach)"
 
 
 def _replay(search_dir: Path) -> tuple[list[Event], SearchState, Rule]:
@@ -223,7 +266,8 @@ def status_code(search_status: str, controller_alive: bool) -> int:
     if search_status == "running":
         return exit_codes.INTERRUPTED
     return {"target_reached": exit_codes.TARGET_REACHED,
-            "failed": exit_codes.FAILED}.get(search_status, exit_codes.NOT_REACHED)
+            "failed": exit_codes.FAILED,
+            "cancelled": exit_codes.CANCELLED}.get(search_status, exit_codes.NOT_REACHED)
 
 
 def _duration(elapsed_s: float) -> str:

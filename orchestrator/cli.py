@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import exit_codes
+from orchestrator import exit_codes, outside
 from orchestrator.errors import ConfigError, OrchestratorError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -37,6 +37,7 @@ exit status:
        (nothing was submitted)
   3    the search failed (jobs failed beyond their retries, or the scheduler refused
        a submission after jobs had run)
+  6    the search was cancelled (`orchestrator cancel`)
   130  interrupted (Ctrl-C); run the same command again to resume
 """
 
@@ -93,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config-dir", type=Path, default=None,
                      help="a config folder to use instead of the project's conf/")
     run.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+    run.add_argument("--detach", action="store_true",
+                     help="run the controller in the background (local: a detached process; "
+                     "slurm: a small SLURM job) and return at once")
     # Hydra's habit: refused with the search.space equivalent (a search tries settings itself)
     run.add_argument("-m", "--multirun", action="store_true", help=argparse.SUPPRESS)
     status = sub.add_parser("status", help="show a search's state from its journal alone")
@@ -111,12 +115,14 @@ def _parser() -> argparse.ArgumentParser:
                        "trial's N best), or all (only finish a killed deletion)")
     clean.add_argument("--keep-optimizer", choices=("latest", "all"), default="latest",
                        help="all: what is kept keeps its optimizer and RNG state")
+    outside.add_parsers(sub)  # watch, cancel, ls
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # --detach reruns them
     if rest and args.command == "run" and not any(r.startswith("-") for r in rest):
         args.overrides += rest  # overrides after a flag: `run a=1 --dry-run b=2`
     elif rest:
@@ -131,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(clean(args.dir, args.keep, args.keep_optimizer), end="")
             return 0
-        return _run(args)
+        code = outside.dispatch(args)
+        return code if code is not None else _run(args)
     except OrchestratorError as exc:
         if getattr(args, "traceback", False):
             raise
@@ -170,6 +177,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(app.dry_run(settings), end="")
         return 0
+    if args.detach:
+        from orchestrator import detach
+
+        text, code = detach.detach(settings, args.argv)
+        print(text, end="")
+        return code
     status = app.run_search(settings, plain=args.plain, force_resume=args.force_resume)
     return exit_codes.of_status(status)
 

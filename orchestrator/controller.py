@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import events, layout, policy
+from orchestrator import cancelling, events, layout, policy
 from orchestrator.cadence import Cadence
 from orchestrator.deletion import Retention
 from orchestrator.endings import SearchStatus, Training, TrialEnd
@@ -89,6 +89,9 @@ class Controller:
         """One round of observe, decide, act; False once the search has ended."""
         if self.state.finished is not None:
             return False  # a rerun of an ended search with nothing new: only the finish
+        if cancelling.requested(self.search_dir, self.journal.events, self.record):
+            self._end_search(SearchStatus.CANCELLED, reason=cancelling.REASON)
+            return False
         self.observe()
         self.decide()
         if self.state.finished is not None:

@@ -52,6 +52,7 @@ class SearchStatus(str, enum.Enum):
     METRIC_FELL = "metric_fell"
     EXHAUSTED = "exhausted"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # `orchestrator cancel` ended it from outside
 
     def __str__(self) -> str:
         return self.value
@@ -86,6 +87,7 @@ SEARCH: dict[SearchStatus, frozenset[SearchStatus]] = {
     SearchStatus.METRIC_FELL: _REOPENED,
     SearchStatus.EXHAUSTED: _REOPENED,
     SearchStatus.FAILED: _REOPENED,
+    SearchStatus.CANCELLED: _REOPENED,
 }
 
 

@@ -240,11 +240,30 @@ class DeleteRefused(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class CancelRequested(Event):
+    """`orchestrator cancel` asked for the search's end (the request file's id and author)."""
+
+    event = "cancel_requested"
+    request: str
+    by: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notified(Event):
+    """search.notify is about to run for the search's end (journaled first: at most once)."""
+
+    event = "notified"
+    argv: list[str]
+    status: str
+
+
 KINDS: tuple[type[Event], ...] = (
     SearchStarted, SearchExtended, Resumed, Heartbeat, TrialStarted, SubmitIntent, Submitted,
     JobStateChanged, JobFailed, Cancel, Checkpoint, Plan, TrainingEnded, Evaluation,
     TrialEnded, SearchEnded, Promoted, PromoteFailed, SchedulerDown, SchedulerUp,
     CheckpointSized, DeleteIntent, Deleted, DeleteRefused,
+    CancelRequested, Notified,
 )
 REGISTRY: dict[str, type[Event]] = {kind.event: kind for kind in KINDS}
 

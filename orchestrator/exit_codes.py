@@ -11,10 +11,12 @@ USAGE = 2  # a usage or configuration error, or a submission refused before anyt
 FAILED = 3  # the search failed: jobs failed beyond their retries
 RUNNING = 4  # status: a live controller is running the search
 INTERRUPTED = 5  # status: unfinished and no controller alive; rerun the command to resume
+CANCELLED = 6  # the search was ended by `orchestrator cancel`
 KEYBOARD_INTERRUPT = 130  # Ctrl-C (128 + SIGINT)
 
 _OF_STATUS = {"target_reached": TARGET_REACHED, "metric_fell": NOT_REACHED,
-              "exhausted": NOT_REACHED, "failed": FAILED}
+              "exhausted": NOT_REACHED, "failed": FAILED,
+              "cancelled": CANCELLED}
 
 
 def of_status(status: str) -> int:

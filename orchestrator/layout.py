@@ -149,3 +149,19 @@ def job_name(search_dir: Path, key: str) -> str:
 def failure_path(folder: str | os.PathLike[str], job_id: str) -> Path:
     """Where the job with `job_id` writes why it failed; beside submitit's own files."""
     return Path(folder) / f"{job_id}_failure.json"
+
+
+# ----------------------------------------------------------------- from outside the controller
+def cancel_request_path(search_dir: Path) -> Path:
+    """`orchestrator cancel` writes it ({request, by, t}); the controller checks it each tick."""
+    return search_dir / "cancel.request"
+
+
+def controller_log_path(search_dir: Path) -> Path:
+    """A detached controller's stdout and stderr (`orchestrator run --detach`)."""
+    return search_dir / "controller.log"
+
+
+def controller_job_path(search_dir: Path) -> Path:
+    """A detached SLURM controller's job: {job_id, folder, name} (`run --detach`)."""
+    return search_dir / "controller-job.json"

@@ -44,7 +44,7 @@ class SearchLock:
         atomic_write_json(
             self.search_dir / HOLDER_NAME,
             {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
-             "argv": sys.argv},
+             "argv": sys.argv, "slurm_job_id": os.environ.get("SLURM_JOB_ID")},
         )
         return self
 

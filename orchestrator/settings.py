@@ -158,6 +158,26 @@ class JobResources:
 
 
 @dataclass(frozen=True)
+class ControllerResources:
+    """The detached controller's own SLURM job (`run --detach` on executor=slurm): one CPU,
+    a little memory; requeued before its time limit, as often as max_requeues allows."""
+
+    timeout_min: int = 1440
+    mem_gb: float = 1.0
+    # empty: the shared executor.<key>, as for train and infer
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    setup_template: str = ""
+    setup: tuple[str, ...] = ()
+    python: str = ""
+    mail_user: str = ""  # SLURM's own mail about the controller job
+    mail_type: str = ""  # e.g. END,FAIL (sbatch --mail-type)
+    signal_delay_s: int = 120  # requeue this long before the time limit
+    max_requeues: int = 100  # a search of days outlives many time limits
+
+
+@dataclass(frozen=True)
 class ExecutorSettings:
     """Where jobs run: `local` processes, in-process `debug`, or `slurm`."""
 
@@ -178,6 +198,7 @@ class ExecutorSettings:
     python: str = ""
     train: JobResources = field(default_factory=JobResources)
     infer: JobResources = field(default_factory=JobResources)
+    controller: ControllerResources = field(default_factory=ControllerResources)
 
 
 SHARED_RESOURCES = ("partition", "account", "qos", "constraint", "setup_template", "setup",
@@ -245,6 +266,9 @@ class SearchSettings:
     # latest: a checkpoint kept only for its metric loses its optimizer, scheduler and RNG
     # state (no run resumes from it); all: checkpoints keep what they were saved with
     keep_optimizer: str = "latest"
+    # run once when the search ends: an argument vector (never a shell) with placeholders
+    # {status} {best_value} {search_dir} {report}; a failure is a warning (orchestrator.notify)
+    notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

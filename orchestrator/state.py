@@ -31,6 +31,7 @@ from orchestrator.endings import (
 from orchestrator.errors import JournalCorrupt
 from orchestrator.events import (
     Cancel,
+    CancelRequested,
     Checkpoint,
     CheckpointSized,
     Deleted,
@@ -41,6 +42,7 @@ from orchestrator.events import (
     Heartbeat,
     JobFailed,
     JobStateChanged,
+    Notified,
     Plan,
     Promoted,
     PromoteFailed,
@@ -179,6 +181,8 @@ class SearchState:
                     self.resumes += 1
             case Heartbeat() | SchedulerDown() | SchedulerUp():
                 pass  # only for people and `orchestrator status` (the journal's last time)
+            case CancelRequested() | Notified():
+                pass  # read from the journal itself (orchestrator.cancelling, notify)
             case TrialStarted():
                 self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
                                                    params=dict(e.params),

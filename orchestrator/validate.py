@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator import lora_checks, preflight, task_checks
+from orchestrator import lora_checks, notify, preflight, task_checks
 from orchestrator.errors import ConfigError
 from orchestrator.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
@@ -88,7 +88,8 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
             *_check_commands(s), *preflight.problems(s), *task_checks.problems(s),
-            *lora_checks.problems(s), *_one_of("report.x", s.report.x, REPORT_X)]
+            *lora_checks.problems(s), *_one_of("report.x", s.report.x, REPORT_X),
+            *notify.problems(s.search.notify)]
 
 
 def _check_commands(s: Settings) -> list[str]:
@@ -263,6 +264,28 @@ def _check_executor(s: Settings) -> list[str]:
                      "sbatch_templates/")
         if e.name != "slurm" and res.nodes > 1:
             p.append(f"executor.{kind}.nodes={res.nodes}: executor={e.name} runs on one machine")
+    return p + _check_controller(e.controller)
+
+
+MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
+              "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS")
+
+
+def _check_controller(c: Any) -> list[str]:
+    """executor.controller.*: the detached controller's job (orchestrator.detach)."""
+    p: list[str] = []
+    if c.timeout_min < 1 or c.max_requeues < 0 or c.signal_delay_s < 0 or c.mem_gb < 0:
+        p.append("executor.controller: timeout_min must be >= 1; mem_gb, signal_delay_s and "
+                 "max_requeues >= 0")
+    p += _check_python("executor.controller.python", c.python)
+    if c.setup_template and not Path(c.setup_template).is_file():
+        p.append(f"executor.controller.setup_template={c.setup_template}: no such file")
+    bad = [w for w in c.mail_type.split(",") if w and w.strip().upper() not in MAIL_TYPES]
+    if bad:
+        p.append(f"executor.controller.mail_type={c.mail_type}: unknown {', '.join(bad)}; "
+                 f"one or more (comma-separated) of {', '.join(MAIL_TYPES)}")
+    if c.mail_type and not c.mail_user:
+        p.append("executor.controller.mail_type needs executor.controller.mail_user")
     return p
 
 

@@ -7,7 +7,9 @@
    reference search, then N searches whose controller is killed at a stratified random
    point (by time or by journal line, the finish included), twice in two cases out of five,
    each rerun to its end and checked: same decision, nothing submitted or evaluated twice,
-   no result lost, nothing left queued. Default N=10; --soak runs 100 (or N if larger).
+   no result lost, nothing left queued. Every third case detaches the controller as its own
+   SLURM job (`run --detach`), kill -9s it inside that job and detaches again
+   (bench/detached_kills.py). Default N=10; --soak runs 100 (or N if larger).
 2. The targeted kill windows and the daemon/node faults (tests/slurm/test_faults.py, less
    the random campaign) and the bad-input cases (tests/e2e/test_bad_input.py), through
    pytest with --junitxml: one row per case. The daemon tests wait until no `python -m

@@ -12,8 +12,10 @@ states become `JobState` in SLURM_STATES and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -134,6 +136,27 @@ def refusal_reason(stderr: str) -> str:
     return line
 
 
+# A controller inside an allocation (a detached controller's job, salloc, srun) carries that
+# allocation's SLURM_* variables. sbatch exports the environment to the job it submits, and
+# srun there reads them (SLURM_CPUS_PER_TASK, SLURM_MEM_PER_NODE, SLURM_NTASKS...) as its own:
+# the child would ask for the parent's resources. Only where slurm.conf lives is kept.
+KEEP_SLURM_VARIABLES = frozenset({"SLURM_CONF"})
+
+
+@contextlib.contextmanager
+def outside_allocation() -> Iterator[None]:
+    """os.environ without the allocation's SLURM_* variables, while a job is submitted (the
+    controller is single-threaded; they are put back after)."""
+    saved = {k: v for k, v in os.environ.items()
+             if k.startswith("SLURM_") and k not in KEEP_SLURM_VARIABLES}
+    for key in saved:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 class RequeueOnTimeout(Checkpointable):
     """A training job that SLURM stops for its time limit or preemption is requeued by
     submitit under the same job id; the restarted job resumes from its last complete
@@ -181,10 +204,16 @@ class SlurmScheduler(SubmititBackend):
 
     def job_callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
         function, args = super().job_callable(request)
-        return (RequeueOnTimeout(function) if request.kind == "train" else function), args
+        requeued = request.kind in ("train", "controller")  # the controller: orchestrator.detach
+        return (RequeueOnTimeout(function) if requeued else function), args
 
     def _unanswered(self, error: str) -> bool:
         return unreachable(error)
+
+    def _start(self, request: JobRequest, executor: submitit.Executor, function: Any,
+               args: tuple[Any, ...]) -> submitit.Job[Any]:
+        with outside_allocation():
+            return executor.submit(function, *args)
 
     def render(self, request: JobRequest, drop: Sequence[str] = ()) -> str:
         """The sbatch script `submit` sends for `request`, less the options in `drop`."""
@@ -217,7 +246,8 @@ class SlurmScheduler(SubmititBackend):
 
     def _test_only(self, request: JobRequest, drop: Sequence[str]) -> str | None:
         """None when sbatch --test-only accepts the script, else slurmctld's reason."""
-        done = self.commands.run(["sbatch", "--test-only"], stdin=self.render(request, drop))
+        with outside_allocation():
+            done = self.commands.run(["sbatch", "--test-only"], stdin=self.render(request, drop))
         if done.returncode == 0:
             return None
         return refusal_reason(done.stderr) or f"sbatch exit status {done.returncode}"

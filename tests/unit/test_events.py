@@ -18,12 +18,14 @@ from orchestrator.events import (
     KINDS,
     REGISTRY,
     Cancel,
+    CancelRequested,
     Checkpoint,
     Evaluation,
     Event,
     Heartbeat,
     JobFailed,
     JobStateChanged,
+    Notified,
     Plan,
     Promoted,
     PromoteFailed,
@@ -74,6 +76,8 @@ EXAMPLES: list[Event] = [
     PromoteFailed(t=18.0, reason="the best checkpoint is gone"),
     SchedulerDown(t=19.0, reason="connect failure"),
     SchedulerUp(t=20.0),
+    CancelRequested(t=21.0, request="abc123", by="pid 1 on login1"),
+    Notified(t=22.0, argv=["notify-send", "search cancelled"], status="cancelled"),
 ]
 # retention (search.keep): issue 13
 EXAMPLES += [
