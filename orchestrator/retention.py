@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from orchestrator.disk import ALL, TRAINING_STATE
 from orchestrator.endings import Training
-from orchestrator.settings import SearchSettings
+from orchestrator.settings import SearchSettings, Settings
 from orchestrator.state import SearchState, TrialRecord
 from orchestrator.stop_rule import Mode, Rule, best_of
 
@@ -100,3 +100,26 @@ def _trial_removals(state: SearchState, trial: TrialRecord, rule: Rule, k: int,
 def pending(state: SearchState) -> list[Removal]:
     """Deletions journaled as intended and not yet journaled as done (a kill between)."""
     return sorted(Removal(e.trial, e.step, e.path, e.what) for e in state.disk.pending.values())
+
+
+def problems(s: Settings) -> list[str]:
+    """search.keep, search.keep_optimizer, and the Trainer's own retention, which would race
+    the controller's (it deletes by age, maybe before a checkpoint is evaluated)."""
+    keep = s.search.keep
+    p: list[str] = []
+    if keep != "all" and not (isinstance(keep, int) and keep >= 1):
+        p.append(f"search.keep={keep}: must be a number >= 1 (the best checkpoints kept per "
+                 "trial) or all")
+    p += _one_of_keep_optimizer(s.search.keep_optimizer)
+    limit = s.train.save_total_limit
+    if limit is not None or "save_total_limit" in s.search.space:
+        shown = limit if limit is not None else "(in search.space)"
+        p.append(f"train.save_total_limit={shown}: the Trainer would delete checkpoints "
+                 "before they are evaluated; drop it and set search.keep=N (the controller "
+                 "keeps the N best by search.metric, the latest, and those not yet evaluated)")
+    return p
+
+
+def _one_of_keep_optimizer(value: str) -> list[str]:
+    return [] if value in ("latest", "all") else [
+        f"search.keep_optimizer={value}: must be one of latest, all"]

@@ -179,10 +179,8 @@ class SearchState:
             case Resumed():
                 if self.finished is None:  # rerunning a finished search resumes nothing
                     self.resumes += 1
-            case Heartbeat() | SchedulerDown() | SchedulerUp():
-                pass  # only for people and `orchestrator status` (the journal's last time)
-            case CancelRequested() | Notified():
-                pass  # read from the journal itself (orchestrator.cancelling, notify)
+            case Heartbeat() | SchedulerDown() | SchedulerUp() | CancelRequested() | Notified():
+                pass  # for people, `status`, and readers of the journal itself (cancelling, notify)
             case TrialStarted():
                 self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
                                                    params=dict(e.params),

@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator import lora_checks, notify, preflight, task_checks
+from orchestrator import lora_checks, notify, preflight, retention, task_checks
 from orchestrator.errors import ConfigError
 from orchestrator.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
@@ -172,24 +172,6 @@ def _check_search(s: Settings) -> list[str]:
         p.append(f"search.budget_job_hours={search.budget_job_hours:g}: must be >= 0 (0: none)")
     if search.early_stop_min_trials < 1:
         p.append(f"search.early_stop_min_trials={search.early_stop_min_trials}: must be >= 1")
-    return p
-
-
-def _check_retention(s: Settings) -> list[str]:
-    """search.keep, search.keep_optimizer, and the Trainer's own retention, which would race
-    the controller's (it deletes by age, maybe before a checkpoint is evaluated)."""
-    keep = s.search.keep
-    p: list[str] = []
-    if keep != "all" and not (isinstance(keep, int) and keep >= 1):
-        p.append(f"search.keep={keep}: must be a number >= 1 (the best checkpoints kept per "
-                 "trial) or all")
-    p += _one_of("search.keep_optimizer", s.search.keep_optimizer, ("latest", "all"))
-    limit = s.train.save_total_limit
-    if limit is not None or "save_total_limit" in s.search.space:
-        shown = limit if limit is not None else "(in search.space)"
-        p.append(f"train.save_total_limit={shown}: the Trainer would delete checkpoints "
-                 "before they are evaluated; drop it and set search.keep=N (the controller "
-                 "keeps the N best by search.metric, the latest, and those not yet evaluated)")
     return p
 
 
@@ -363,7 +345,7 @@ def _check_train(s: Settings) -> list[str]:
     if t.warmup_steps < 0:
         p.append(f"train.warmup_steps={t.warmup_steps:g}: must be >= 0")
     p += _one_of("train.report_to", t.report_to, REPORT_TO)
-    p += _check_retention(s)
+    p += retention.problems(s)
     return p
 
 
