@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,10 @@ def test_no_function_over_50_lines(folder: str) -> None:
                 if length > 50:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length})")
     assert not long, "functions over 50 lines: " + ", ".join(long)
+
+
+def test_test_files_have_unique_names() -> None:
+    # the test folders are not packages: pytest imports each file by its bare name, and a
+    # second file of the same name anywhere under tests/ stops the whole run at collection
+    names = Counter(path.name for path in (ROOT / "tests").rglob("test_*.py"))
+    assert not [name for name, count in names.items() if count > 1]
