@@ -119,7 +119,8 @@ def curves_figure(c: dict[str, Any]) -> str:
 def scores_section(c: dict[str, Any]) -> str:
     scores = c["best_scores"]
     if scores is None:
-        return "<p class=note>No per-class scores: no best checkpoint with a JSON result.</p>"
+        return ("<p class=note>No per-class scores: no best checkpoint yet, or its result has "
+                "none (a regression, or your own inference script's plain output).</p>")
     per_class = [(name, f"{s['precision']:.4f}", f"{s['recall']:.4f}", f"{s['f1']:.4f}",
                   s.get("support")) for name, s in scores["per_class"].items()]
     labels = scores["labels"] or [str(i) for i in range(len(scores["matrix"]))]
