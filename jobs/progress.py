@@ -82,7 +82,9 @@ class StepLog(TrainerCallback):
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        shown = {k: v for k, v in (logs or {}).items() if k != "total_flos"}
+        # floats as PrinterCallback prints them ('0.4123'): regexes over job logs keep working
+        shown = {k: f"{v:.4g}" if isinstance(v, float) else v
+                 for k, v in (logs or {}).items() if k != "total_flos"}
         if state.is_local_process_zero:
             print(f"step {state.global_step}/{state.max_steps} {shown}", flush=True)
 
