@@ -19,16 +19,4 @@ fi
 .venv/bin/pip install -qq -e '.[jobs,dev,optuna,lora]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import torch, transformers, submitit, hydra' \
   || { echo "install.sh: the environment is incomplete (see pip's output above)" >&2; exit 1; }
-# Debian's chromium: the headless browser that tests/e2e/test_report_html.py opens
-# report.html in. Only as root on Debian; elsewhere that test says it is skipped (CI fails it).
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-      || { apt-get update -qq >/dev/null && \
-           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-      || echo "install.sh: chromium not installed (apt-get failed); the browser test skips" >&2
-  else
-    echo "install.sh: chromium not installed (needs root on Debian); the browser test skips"
-  fi
-fi
 echo "install.sh: .venv ready in $(( $(date +%s) - t0 )) s"
