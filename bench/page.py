@@ -85,7 +85,18 @@ def render(results: Obj) -> str:
 def _intro(results: Obj, raw: Obj) -> str:
     return fill("intro", mode=results.get("mode"), wall=_s(raw.get("wall_s"), 0),
                 generated=results.get("generated"),
-                commit=_get(results, "machine", "git_commit"))
+                commit=_get(results, "machine", "git_commit"), later=_later(raw))
+
+
+def _later(raw: Obj) -> str:
+    """Phases added after that run, measured in a later `--only` run on the same machine and
+    folded into results.json (`raw.later_phases`): said, never passed off as the same run."""
+    later = raw.get("later_phases")
+    if not isinstance(later, dict):
+        return ""
+    return (f" Exception: the phases {', '.join(later.get('phases', []))} were added later and "
+            f"measured in a separate `--only` run (mode {later.get('mode')}, "
+            f"{later.get('generated')}, commit `{later.get('git_commit')}`), on the same machine.")
 
 
 def _machine(results: Obj) -> str:
