@@ -27,6 +27,7 @@ from orchestrator.live import status_json, status_lines
 from orchestrator.lock import SearchLock, is_controller, read_holder
 from orchestrator.outcome import params_text, summary, why_ended
 from orchestrator.policy import changed_settings, rule_of
+from orchestrator.progress import duration
 from orchestrator.reports import write_outcome
 from orchestrator.scheduler import make_scheduler
 from orchestrator.settings import Settings
@@ -254,7 +255,7 @@ def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, hos
         if is_alive(holder["pid"]):
             return True, f"controller: running ({who})"
         return False, f"controller: not running (was {who})"
-    seen = f"last journal entry {_duration(age)} ago"
+    seen = f"last journal entry {duration(age)} ago"
     if age < STALE_AFTER_S:
         return True, f"controller: running, as far as {host} can tell ({who}; {seen})"
     return False, f"controller: not running, as far as {host} can tell ({who}; {seen})"
@@ -270,15 +271,6 @@ def status_code(search_status: str, controller_alive: bool) -> int:
             "cancelled": exit_codes.CANCELLED}.get(search_status, exit_codes.NOT_REACHED)
 
 
-def _duration(elapsed_s: float) -> str:
-    seconds = round(elapsed_s)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def _render_status(data: dict[str, Any], state: SearchState, controller: str, code: int,
                    now: float) -> str:
     direction = ">=" if data["mode"] == "max" else "<="
@@ -288,7 +280,7 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
         lines.append("interrupted: run the same command to resume")
     if data["started_at"] is not None:
         end = data["finished_at"] if data["finished_at"] is not None else now
-        elapsed = _duration(end - data["started_at"])
+        elapsed = duration(end - data["started_at"])
         lines.append(f"started {data['started_at_iso']}, elapsed {elapsed}"
                      f"{'' if data['finished_at'] is None else ' (finished)'}; "
                      f"job-hours {data['job_hours']:.3f}")

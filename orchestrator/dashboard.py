@@ -23,8 +23,7 @@ def head_line(state: SearchState, now: float) -> str:
     if state.current is None:
         return "starting"
     search = state.settings()["search"]
-    values = [v for v in state.all_results().values() if v is not None]
-    best = (min if search["mode"] == "min" else max)(values) if values else None
+    best = state.best_value()
     direction = "<=" if search["mode"] == "min" else ">="
     started = state.started.t if state.started is not None else now
     end = state.finished.t if state.finished is not None else now

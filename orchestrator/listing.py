@@ -59,9 +59,8 @@ def row(search_dir: Path, root: Path, now: float) -> tuple[str, ...]:
     if state.started is None:
         return (name, "empty", "-", "-", "0", "0", "0", "-")
     last_t = events[-1].t
-    mode = state.settings()["search"]["mode"]
-    values = [v for v in state.all_results().values() if v is not None]
-    best = "-" if not values else f"{(min if mode == 'min' else max)(values):.4f}"
+    value = state.best_value()
+    best = "-" if value is None else f"{value:.4f}"
     live = state.live_jobs()
     running = sum(1 for j in live if j.state is JobState.RUNNING)
     return (name, state.status.value, controller_of(search_dir, last_t, now), best,

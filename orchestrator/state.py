@@ -287,6 +287,13 @@ class SearchState:
     def all_results(self) -> dict[tuple[int, int], float | None]:
         return {key: e.value for key, e in self.evaluations.items()}
 
+    def best_value(self) -> float | None:
+        """The best evaluated value so far under the search's mode (None: none yet)."""
+        values = [v for v in self.all_results().values() if v is not None]
+        if not values or self.current is None:
+            return None
+        return (min if self.settings()["search"]["mode"] == "min" else max)(values)
+
     def job_hours(self, now: float, trial: int | None = None) -> float:
         jobs = [j for j in self.jobs.values() if trial is None or j.trial == trial]
         return sum(j.seconds(now) for j in jobs) / 3600.0
