@@ -17,6 +17,8 @@ and id, so that the writer and the reader of a file cannot disagree on where it 
         evals/step-XXXXXXXX.json   the built-in inference job's result
         evals/step-XXXXXXXX.out    a user's inference script's stdout (the metric's source)
       jobs/<key>/                  submitit's folder of one job; `<id>_failure.json` in it
+      evaluators/<queue>/          infer.placement=worker|with_training: evaluation tasks
+                                   (orchestrator.work_queue has the protocol)
       best/                        a copy of the best checkpoint, with best.json
       assets/                      generated data and locally built models (default cache)
 
@@ -118,6 +120,11 @@ def jobs_dir(search_dir: Path) -> Path:
     return search_dir / "jobs"
 
 
+def evaluators_dir(search_dir: Path) -> Path:
+    """The work queues of long-lived evaluators (orchestrator.work_queue)."""
+    return search_dir / "evaluators"
+
+
 # ----------------------------------------------------------------- jobs
 def train_key(trial: int, attempt: int) -> str:
     return f"train-t{trial:03d}-a{attempt}"
@@ -125,6 +132,11 @@ def train_key(trial: int, attempt: int) -> str:
 
 def infer_key(trial: int, step: int, attempt: int) -> str:
     return f"{infer_key_stem(trial, step)}-a{attempt}"
+
+
+def worker_key(slot: int, attempt: int) -> str:
+    """A long-lived evaluator job (infer.placement=worker): its slot (1..infer.workers)."""
+    return f"worker-w{slot:02d}-a{attempt}"
 
 
 def infer_key_stem(trial: int, step: int) -> str:

@@ -132,6 +132,22 @@ class InferSpec:
 
 
 @dataclass(frozen=True)
+class EvaluatorSpec:
+    """Everything a long-lived evaluator needs (jobs.worker): the queue it takes tasks from
+    (orchestrator.work_queue) and the inference settings every task shares; each task names
+    its checkpoint and result (or the user's command and its output file)."""
+
+    search_dir: str
+    queue: str  # work_queue.WORKERS, or work_queue.trial_queue(n) for with_training
+    infer: InferSpec  # checkpoint and result_path empty: each task gives its own
+    idle_s: float = 300.0  # exit after this long without a task
+    # with_training: the trial's output folder. The evaluator beside training exits once
+    # training has ended (work_queue.TRAINING_ENDED) and every complete checkpoint in it has
+    # a result, a failure, or no task coming (idle_s)
+    trial_dir: str = ""
+
+
+@dataclass(frozen=True)
 class JobResources:
     """What one kind of job (train or infer) asks the scheduler for."""
 
@@ -227,6 +243,13 @@ class InferSettings:
     # {result} {search_dir}; its metric is read from its output with metric_regex
     command: str = ""
     metric_regex: str = r"The generation accuracy is ([\d.]+) %"
+    # where evaluations run (orchestrator.placement): job, one inference job per checkpoint;
+    # worker, `workers` long-lived inference jobs fed checkpoints through files
+    # (orchestrator.work_queue); with_training, an evaluator beside training in the training
+    # job's own allocation. A worker or evaluator with nothing to do for worker_idle_s exits.
+    placement: str = "job"
+    workers: int = 1
+    worker_idle_s: float = 300.0
 
 
 @dataclass(frozen=True)

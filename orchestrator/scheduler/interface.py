@@ -19,7 +19,7 @@ from orchestrator.settings import JobResources
 @dataclass(frozen=True)
 class JobRequest:
     key: str  # unique within the search; also the job's folder name
-    kind: str  # "train" or "infer"
+    kind: str  # "train", "infer" or "worker" (a long-lived evaluator, infer.placement=worker)
     name: str  # the name the scheduler shows
     folder: Path
     resources: JobResources
@@ -27,6 +27,11 @@ class JobRequest:
     spec: Any = None
     command: tuple[str, ...] = ()  # or: an argument vector, run without a shell ...
     output: str = ""  # ... whose stdout is kept in this file
+    # an evaluation task, not a job: the work queue it is posted to (orchestrator.work_queue;
+    # infer.placement=worker or with_training); "" for a job the scheduler runs
+    queue: str = ""
+    # infer.placement=with_training: the evaluator the training job starts beside training
+    beside: Any = None  # EvaluatorSpec | None
 
 
 @dataclass(frozen=True)
