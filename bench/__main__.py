@@ -11,6 +11,8 @@ Phases, in order (each one's failure is recorded and the others still run):
   start      `orchestrator --help` wall time
   disk       a tiny-model search's peak and final disk, search.keep=all against the default
   footprint  the real CLI tracking 10 trials and 200 jobs: CPU s per hour, peak RSS
+  busy       tenants keep every slot full (~60 s queue wait): legacy, job, worker, with_training
+  placements the standard scenario with each infer.placement: overhead, ratio to the limit
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -29,11 +31,12 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import busy as busy_cluster
 from bench import disk, footprint, measure, page, report
 from bench.scenario import (
     ROOT,
@@ -64,7 +67,7 @@ from bench.slurmtools import (
 from bench.tracked import submit_held
 
 PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk",
-          "footprint")
+          "footprint", "busy", "placements")
 FULL_EVERY_S = 20.0
 
 
@@ -82,6 +85,7 @@ class Plan:
     sched_ns: tuple[int, ...]
     infer_repeats: int
     resume_scenario: ByoScenario
+    busy_plan: busy_cluster.BusyPlan = field(default_factory=busy_cluster.BusyPlan)
 
 
 def our_polls() -> tuple[float, float]:
@@ -106,10 +110,12 @@ def make_plan(quick: bool, legacy_poll_s: float, settle_s: float) -> Plan:
         note = (f"{poll:g} s: --quick scales the legacy {legacy_poll_s:g} s poll by the "
                 f"checkpoint interval ({scn.every_s:g} s / {FULL_EVERY_S:g} s)")
         return Plan("quick", scn, poll, note, ours, settle_s, 0.80, 40.0, 1000, (1, 10, 200),
-                    1, resume_scn)
+                    1, resume_scn, busy_cluster.BusyPlan(wait_s=20.0, legacy_poll_s=poll,
+                                                 settle_s=settle_s))
     scn = ByoScenario(every_s=FULL_EVERY_S, infer_s=10.0)
     return Plan("full", scn, legacy_poll_s, f"{legacy_poll_s:g} s (the legacy default)", ours,
-                settle_s, 0.80, 150.0, 1000, (1, 10, 200), 3, resume_scn)
+                settle_s, 0.80, 150.0, 1000, (1, 10, 200), 3, resume_scn,
+                busy_cluster.BusyPlan(legacy_poll_s=legacy_poll_s, settle_s=settle_s))
 
 
 # ---------------------------------------------------------------------------- phases
@@ -253,11 +259,20 @@ class Bench:
         window = 600.0 if self.plan.mode == "full" else 120.0
         self.raw["footprint"] = footprint.footprint(self.workdir, f"{self.tag}-", held, window)
 
+    def busy(self) -> None:
+        self.raw["busy"] = busy_cluster.busy(self.workdir, self.tag, self.plan.busy_plan,
+                                             self._counter, self.log)
+
+    def placements(self) -> None:
+        self.raw["placements"] = busy_cluster.placements(self.workdir, self.tag,
+                                                         self.plan.scenario, self._counter)
+
     def run(self, phases: Sequence[str]) -> None:
         bodies: dict[str, Callable[[], None]] = {
             "scenario": self.scenario, "tiny": self.tiny, "infer": self.infer,
             "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
-            "disk": self.disk, "footprint": self.footprint}
+            "disk": self.disk, "footprint": self.footprint, "busy": self.busy,
+            "placements": self.placements}
         try:
             for name in PHASES:
                 if name in phases:
@@ -299,6 +314,7 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out["disk_peak_ratio"] = raw.get("disk", {}).get("peak_ratio")
     out["controller_cpu_s_per_hour"] = raw.get("footprint", {}).get("cpu_s_per_hour")
     out["controller_rss_mb_10_trials"] = raw.get("footprint", {}).get("vm_hwm_mb")
+    out.update(busy_cluster.headline(raw))
     return out
 
 
@@ -373,6 +389,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where runs go (default: a new folder in /tmp, removed at the end)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--busy-wait-s", type=float, default=None,
+                        help="busy phase: the queue wait the tenants keep (default 60; 20 in "
+                             "--quick)")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite --out from the existing --results")
     return parser
@@ -408,6 +427,8 @@ def _measure(args: argparse.Namespace, phases: list[str], workdir: Path) -> Benc
     """Run the phases, then write results.json and the page; the bench that ran them."""
     tag = f"bench-{uuid.uuid4().hex[:6]}"
     plan = make_plan(args.quick, args.legacy_poll_s, args.legacy_settle_s)
+    if args.busy_wait_s is not None:
+        plan = replace(plan, busy_plan=replace(plan.busy_plan, wait_s=args.busy_wait_s))
     bench = Bench(plan, workdir, tag)
     bench.log(f"mode {plan.mode}, work folder {workdir}, job names {tag}-*")
     started = time.time()
