@@ -15,6 +15,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from bench import busy_page
 from bench.legacy_loop import legacy_run
 from bench.report import TARGETS, fmt, table, verdict
 
@@ -75,6 +76,8 @@ def render(results: Obj) -> str:
         _resume(raw),
         _disk(raw),
         _inference(raw),
+        busy_page.busy(results, raw),
+        busy_page.placements(results, raw),
         _missed(results, raw),
         fill("gpu"),
         _errors(raw),
@@ -337,6 +340,7 @@ def _missed(results: Obj, raw: Obj) -> str:
     notes += [fill("missed.other", key=key, value=fmt(results.get(key)))
               for key in ("controller_start_s", "controller_rss_mb_1000_jobs", "resume_s")
               if met.get(key) is False]
+    notes += busy_page.missed(results, raw)
     return fill("missed", notes="\n\n".join(notes)) if notes else fill("missed.none")
 
 

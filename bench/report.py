@@ -43,6 +43,12 @@ TARGETS: dict[str, Target] = {
         "<=", 36, "controller CPU s per hour tracking 10 trials, 200 jobs (1 % of a core)"),
     "controller_rss_mb_10_trials": Target(
         "<=", 150, "controller peak RSS tracking 10 trials, 200 jobs"),
+    "busy_time_to_decision_ratio": Target(
+        ">=", 6, "busy cluster (~60 s queue wait): legacy time to decision / the best placement"),
+    "eval_overhead_s_per_checkpoint_worker": Target(
+        "<=", 1.0, "infer.placement=worker: checkpoint written -> result, minus the evaluation"),
+    "standard_to_limit_ratio": Target(
+        "<=", 1.05, "standard scenario, best placement: our time / (deciding checkpoint + 1 eval)"),
 }
 REQUIRED_KEYS = (*TARGETS, "legacy_sched_queries_per_hour")
 
