@@ -12,18 +12,9 @@ from typing import Any
 import pytest
 
 from bench import busy, busy_page, page, report
-from bench.busy import (
-    Overhead,
-    QueueRow,
-    best_time,
-    limit_s,
-    overhead_after_first,
-    overheads,
-    parse_queue,
-    release_choice,
-    wait_stats,
-)
+from bench.busy import Overhead, best_time, limit_s, overhead_after_first, overheads, wait_stats
 from bench.slurmtools import parse_sacct_rows, queue_wait_s, sacct_time
+from bench.tenants import QueueRow, parse_queue, release_choice
 
 T0 = 1_800_000_000.0
 TENANT = "bench-x-tenant-"
