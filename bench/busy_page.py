@@ -7,6 +7,7 @@ Values only: the text is in bench/BENCHMARKS.md.in (sections `busy`, `placements
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -18,6 +19,7 @@ from bench.scenario import ByoScenario
 
 Obj = Mapping[str, Any]
 COLUMNS = ("legacy", *PLACEMENTS)
+KIND = re.compile(r"-(train|infer|inf|worker)(?=-|$)")
 
 
 def _fill(name: str, **values: Any) -> str:
@@ -43,9 +45,10 @@ def _evaluators(run: Obj) -> str:
 
 
 def _jobs(run: Obj) -> str:
-    names = [str(j["name"]) for j in run.get("jobs", [])]
-    kinds = {k: sum(1 for n in names if f"-{k}" in n) for k in ("train", "inf", "worker")}
-    return f"{len(names)} (" + ", ".join(f"{v} {k}" for k, v in kinds.items() if v) + ")"
+    # the kind is the last such word: the run's own name may hold one (busy-worker-train-...)
+    kinds = [(KIND.findall(str(j["name"])) or ["other"])[-1] for j in run.get("jobs", [])]
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    return f"{len(kinds)} (" + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")"
 
 
 def run_rows(runs: Obj, names: tuple[str, ...]) -> list[list[str]]:
