@@ -194,7 +194,7 @@ class Evaluators:
 
 
 def run_placed(tmp_path: Path, placement_name: str, script: dict[int, Any],
-               results: dict[int, float], die_on: tuple[str, ...] = (),
+               results: dict[int, float | None], die_on: tuple[str, ...] = (),
                **search: Any) -> tuple[SearchState, FakeScheduler]:
     sched = FakeScheduler()
     world = World(sched, tmp_path)
