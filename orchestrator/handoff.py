@@ -32,9 +32,18 @@ from orchestrator.scheduler.interface import (
 )
 from orchestrator.settings import Settings
 from orchestrator.state import SearchState
-from orchestrator.work_queue import MISSING, Found, Task, Where, post, snapshot, where, withdraw
+from orchestrator.work_queue import (
+    MISSING,
+    TASK_PREFIX,
+    Found,
+    Task,
+    Where,
+    post,
+    snapshot,
+    where,
+    withdraw,
+)
 
-TASK_PREFIX = "task:"  # a task's id in the journal: task:<key>
 _KEY = re.compile(r"^infer-t(\d+)-s(\d+)-a\d+$")
 
 
