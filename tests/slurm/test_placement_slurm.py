@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.cli import cli, start
 from tests.support.journal import evaluations, events, submissions, summary, wait_for
-from tests.support.searches import TINY, ONLY_FIFTH, byo_overrides, search_dir
+from tests.support.searches import ONLY_FIFTH, TINY, byo_overrides, search_dir
 from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
