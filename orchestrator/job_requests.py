@@ -47,13 +47,20 @@ def _infer_spec(settings: Settings, search_dir: Path, checkpoint: str = "",
     )
 
 
+# a worker takes no new task in the last minutes of its time limit: one evaluation must fit
+WORKER_MARGIN_S = 300.0
+
+
 def evaluator_spec(settings: Settings, search_dir: Path, queue: str,
-                   trial_dir: str = "") -> EvaluatorSpec:
-    """What a long-lived evaluator runs with: a worker job's (queue `workers`), or the one
-    beside a trial's training (its queue and output folder)."""
+                   trial_dir: str = "", timeout_min: int = 0) -> EvaluatorSpec:
+    """What a long-lived evaluator runs with: a worker job's (queue `workers`, its time
+    limit), or the one beside a trial's training (its queue and output folder)."""
+    limit = timeout_min * 60.0
     return EvaluatorSpec(search_dir=str(search_dir.resolve()), queue=queue,
                          infer=_infer_spec(settings, search_dir),
-                         idle_s=settings.infer.worker_idle_s, trial_dir=trial_dir)
+                         idle_s=settings.infer.worker_idle_s, trial_dir=trial_dir,
+                         max_s=max(limit - WORKER_MARGIN_S, limit / 2) if limit else 0.0,
+                         preload=not settings.infer.command)
 
 
 def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int) -> JobRequest:
@@ -63,7 +70,8 @@ def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int
     return JobRequest(key=key, kind="worker", name=layout.job_name(search_dir, key),
                       folder=layout.job_folder(search_dir, key),
                       resources=settings.executor.infer, target="jobs.worker:run",
-                      spec=evaluator_spec(settings, search_dir, work_queue.WORKERS))
+                      spec=evaluator_spec(settings, search_dir, work_queue.WORKERS,
+                                          timeout_min=settings.executor.infer.timeout_min))
 
 
 def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
