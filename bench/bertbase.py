@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import io
 import json
 import os
@@ -68,8 +67,10 @@ def build_model(folder: Path, data: DataSettings,
 
     vocab = tiny_model.build_vocab(e.text for e in load_train_val(data)[0])
     labels = list(data.labels)
-    config = BertConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                        label2id={n: i for i, n in enumerate(labels)}, **(overrides or {}))
+    settings: dict[str, Any] = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                                "label2id": {n: i for i, n in enumerate(labels)},
+                                **(overrides or {})}
+    config = BertConfig(**settings)  # BertConfig()'s defaults for everything else
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = BertForSequenceClassification(config)
