@@ -123,6 +123,7 @@ def measure_cpu(workdir: Path, examples: int = CPU_EXAMPLES, threads: int = 1,
     from jobs import infer
 
     folder, data, out = _prepare(workdir, examples, overrides)
+    load_before = os.getloadavg()[0]  # other processes on the cores slow both modes
     runs: dict[str, list[dict[str, Any]]] = {"batched": [], "per_example": []}
     for i in range(repeats):
         for mode, function in (("batched", infer.run), ("per_example", infer.run_per_example)):
@@ -134,6 +135,7 @@ def measure_cpu(workdir: Path, examples: int = CPU_EXAMPLES, threads: int = 1,
     speed = {mode: statistics.median(r["examples_per_s"] for r in rs) for mode, rs in runs.items()}
     return {**out, "threads": threads, "torch_threads": torch.get_num_threads(),
             "batch_size": CPU_BATCH, "repeats": repeats, "examples_per_s": speed,
+            "cores": os.cpu_count(), "load_average": [load_before, os.getloadavg()[0]],
             "speedup": speed["batched"] / speed["per_example"], "runs": runs}
 
 
@@ -171,11 +173,12 @@ def _child(args: list[str], out: Path, env: Mapping[str, str], timeout: float) -
     return json.loads(proc.stdout)
 
 
-def phase(workdir: Path, threads: int = 1) -> dict[str, Any]:
+def phase(workdir: Path, threads: int = 1, repeats: int = 2) -> dict[str, Any]:
     """The bench phase: the CPU comparison (GPU hidden) and, in a second child, the GPU
     figure or its absence. Neither imports torch into the bench process."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    cpu = _child(["--cpu", "--threads", str(threads)], workdir / "bertbase-cpu",
+    cpu = _child(["--cpu", "--threads", str(threads), "--repeats", str(repeats)],
+                 workdir / "bertbase-cpu",
                  {**env, "CUDA_VISIBLE_DEVICES": ""}, 1800)
     gpu = _child(["--gpu"], workdir / "bertbase-gpu", env, 1800)
     return {"cpu": cpu, "gpu": gpu}

@@ -461,11 +461,12 @@ def _bertbase(raw: Obj) -> str:
              _s(1000 / speed["per_example"], 1), _s(cpu["speedup"], 2)]]
     model: Obj = cpu["model"]
     return fill("bertbase", parameters=f"{model['parameters'] / 1e6:.1f} M",
-                layers=model["layers"], hidden=model["hidden"], vocab=model["vocab_size"],
+                layers=model["layers"], hidden=model["hidden"], vocab=f"{model['vocab_size']:,}",
                 tokenizer=model["tokenizer"], tokenizer_vocab=model["tokenizer_vocab"],
                 examples=cpu["examples"], tokens_mean=_s(cpu["tokens_mean"], 1),
                 tokens_min=cpu["tokens_min"], tokens_max=cpu["tokens_max"],
-                threads=cpu["threads"], repeats=cpu["repeats"],
+                threads=cpu["threads"], repeats=cpu["repeats"], cores=cpu.get("cores", "-"),
+                load=" and ".join(f"{v:.1f}" for v in cpu.get("load_average", [])) or "-",
                 speeds=table(["mode", "examples/s", "ms per example", "one at a time is x slower"],
                              rows),
                 speedup=fmt(cpu["speedup"]), gpu=_bertbase_gpu(_get(raw, "bertbase", "gpu")))

@@ -26,6 +26,7 @@ def test_cpu_measure_runs_both_modes_on_the_same_examples(tmp_path: Path) -> Non
         assert len(runs) == 2 and {r["n"] for r in runs} == {40}
         assert {r["device"] for r in runs} == {"cpu"} and {r["dtype"] for r in runs} == {"float32"}
     assert result["torch_threads"] == 1 and result["batch_size"] == bertbase.CPU_BATCH
+    assert len(result["load_average"]) == 2
     model = result["model"]
     assert (model["layers"], model["hidden"], model["vocab_size"]) == (2, 64, 30522)
     assert 3 <= result["tokens_min"] <= result["tokens_mean"] <= result["tokens_max"] <= 128
@@ -48,7 +49,8 @@ def _raw(gpu: dict[str, Any]) -> dict[str, Any]:
                      "parameters": 109_484_547, "tokenizer": bertbase.TOKENIZER_NOTE,
                      "tokenizer_vocab": 347},
            "examples": 512, "tokens_mean": 10.4, "tokens_min": 5, "tokens_max": 21,
-           "threads": 1, "torch_threads": 1, "batch_size": 64, "repeats": 1,
+           "threads": 1, "torch_threads": 1, "batch_size": 64, "repeats": 1, "cores": 2,
+           "load_average": [3.25, 4.0],
            "examples_per_s": {"batched": 25.0, "per_example": 12.5}, "speedup": 2.0,
            "runs": {}}
     return {"errors": {}, "bertbase": {"cpu": cpu, "gpu": gpu}}
@@ -84,4 +86,5 @@ def test_the_page_and_the_headline_keys(gpu: dict[str, Any], key: float | None,
     assert "**10.4 tokens per" in text and "**`inference_speedup_bertbase_cpu` = 2.00**" in text
     assert "| `jobs.infer.run_per_example` (one at a time) | 12.5 | 80.0 | 2.00 |" in text
     assert "| `inference_speedup_bertbase_cpu` | 2.00 | reference | - |" in text
+    assert "load average was 3.2 and 4.0 (start and end) on its 2 cores" in text
     assert shown in text and "$" not in text.split("## Inference throughput")[1]
