@@ -11,6 +11,7 @@ Phases, in order (each one's failure is recorded and the others still run):
   start      `orchestrator --help` wall time
   disk       a tiny-model search's peak and final disk, search.keep=all against the default
   footprint  the real CLI tracking 10 trials and 200 jobs: CPU s per hour, peak RSS
+  bertbase   a bert-base-shaped model: batched vs one at a time on CPU; bf16 on a GPU if any
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -34,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import disk, footprint, measure, page, report
+from bench import bertbase, disk, footprint, measure, page, report
 from bench.scenario import (
     ROOT,
     ByoScenario,
@@ -64,7 +65,7 @@ from bench.slurmtools import (
 from bench.tracked import submit_held
 
 PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk",
-          "footprint")
+          "footprint", "bertbase")
 FULL_EVERY_S = 20.0
 
 
@@ -253,11 +254,15 @@ class Bench:
         window = 600.0 if self.plan.mode == "full" else 120.0
         self.raw["footprint"] = footprint.footprint(self.workdir, f"{self.tag}-", held, window)
 
+    def bertbase(self) -> None:
+        # in children (bench.bertbase): the CPU figure with the GPU hidden, then the GPU's
+        self.raw["bertbase"] = bertbase.phase(self.workdir, threads=1)
+
     def run(self, phases: Sequence[str]) -> None:
         bodies: dict[str, Callable[[], None]] = {
             "scenario": self.scenario, "tiny": self.tiny, "infer": self.infer,
             "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
-            "disk": self.disk, "footprint": self.footprint}
+            "disk": self.disk, "footprint": self.footprint, "bertbase": self.bertbase}
         try:
             for name in PHASES:
                 if name in phases:
@@ -299,6 +304,9 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out["disk_peak_ratio"] = raw.get("disk", {}).get("peak_ratio")
     out["controller_cpu_s_per_hour"] = raw.get("footprint", {}).get("cpu_s_per_hour")
     out["controller_rss_mb_10_trials"] = raw.get("footprint", {}).get("vm_hwm_mb")
+    bert = raw.get("bertbase", {})
+    out["inference_speedup_bertbase_cpu"] = bert.get("cpu", {}).get("speedup")
+    out["inference_bf16_examples_per_s_gpu"] = bert.get("gpu", {}).get("examples_per_s")
     return out
 
 
