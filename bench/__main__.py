@@ -13,6 +13,7 @@ Phases, in order (each one's failure is recorded and the others still run):
   footprint  the real CLI tracking 10 trials and 200 jobs: CPU s per hour, peak RSS
   busy       tenants keep every slot full (~60 s queue wait): legacy, job, worker, with_training
   placements the standard scenario with each infer.placement: overhead, ratio to the limit
+  bertbase   a bert-base-shaped model: batched vs one at a time on CPU; bf16 on a GPU if any
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -36,8 +37,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import bertbase, disk, footprint, measure, page, report
 from bench import busy as busy_cluster
-from bench import disk, footprint, measure, page, report
 from bench.scenario import (
     ROOT,
     ByoScenario,
@@ -67,7 +68,7 @@ from bench.slurmtools import (
 from bench.tracked import submit_held
 
 PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk",
-          "footprint", "busy", "placements")
+          "footprint", "bertbase", "busy", "placements")
 FULL_EVERY_S = 20.0
 
 
@@ -267,12 +268,16 @@ class Bench:
         self.raw["placements"] = busy_cluster.placements(self.workdir, self.tag,
                                                          self.plan.scenario, self._counter)
 
+    def bertbase(self) -> None:
+        # in children (bench.bertbase): the CPU figure with the GPU hidden, then the GPU's
+        self.raw["bertbase"] = bertbase.phase(self.workdir, threads=1)
+
     def run(self, phases: Sequence[str]) -> None:
         bodies: dict[str, Callable[[], None]] = {
             "scenario": self.scenario, "tiny": self.tiny, "infer": self.infer,
             "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
-            "disk": self.disk, "footprint": self.footprint, "busy": self.busy,
-            "placements": self.placements}
+            "disk": self.disk, "footprint": self.footprint, "bertbase": self.bertbase,
+            "busy": self.busy, "placements": self.placements}
         try:
             for name in PHASES:
                 if name in phases:
@@ -315,6 +320,9 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out["controller_cpu_s_per_hour"] = raw.get("footprint", {}).get("cpu_s_per_hour")
     out["controller_rss_mb_10_trials"] = raw.get("footprint", {}).get("vm_hwm_mb")
     out.update(busy_cluster.headline(raw))
+    bert = raw.get("bertbase", {})
+    out["inference_speedup_bertbase_cpu"] = bert.get("cpu", {}).get("speedup")
+    out["inference_bf16_examples_per_s_gpu"] = bert.get("gpu", {}).get("examples_per_s")
     return out
 
 

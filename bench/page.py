@@ -76,6 +76,7 @@ def render(results: Obj) -> str:
         _resume(raw),
         _disk(raw),
         _inference(raw),
+        _bertbase(raw),
         busy_page.busy(results, raw),
         busy_page.placements(results, raw),
         _missed(results, raw),
@@ -114,6 +115,8 @@ def _headline(results: Obj, raw: Obj) -> str:
              verdict(met.get(key))] for key, target in TARGETS.items()]
     legacy = results.get("legacy_sched_queries_per_hour")
     rows.append(["`legacy_sched_queries_per_hour`", fmt(legacy), "reference", "-"])
+    rows.append(["`inference_speedup_bertbase_cpu`",
+                 fmt(results.get("inference_speedup_bertbase_cpu")), "reference", "-"])
     poll = _get(raw, "scenario", "legacy_poll_note") or "-"
     if results.get("mode") == "quick":
         note = fill("headline.quick", poll=poll)
@@ -447,3 +450,38 @@ def _disk(raw: Obj) -> str:
                 bert_full=human(BERT_FULL), bert=bert_text,
                 users_all=human(users.get("all_bytes", 0)),
                 users_final=human(users.get("default_final_bytes", 0)))
+
+
+def _bertbase(raw: Obj) -> str:
+    """The bertbase phase (bench/bertbase.py): batched vs one at a time on CPU, GPU bf16."""
+    cpu: Obj = _get(raw, "bertbase", "cpu") or {}
+    if not cpu:
+        return ""
+    speed: Obj = cpu["examples_per_s"]
+    batched = (f"`jobs.infer.run` (batched, batch {cpu['batch_size']}, length-sorted, "
+               "padded per batch)")
+    rows = [[batched, _s(speed["batched"]), _s(1000 / speed["batched"], 1), "1.0"],
+            ["`jobs.infer.run_per_example` (one at a time)", _s(speed["per_example"]),
+             _s(1000 / speed["per_example"], 1), _s(cpu["speedup"], 2)]]
+    model: Obj = cpu["model"]
+    return fill("bertbase", parameters=f"{model['parameters'] / 1e6:.1f} M",
+                layers=model["layers"], hidden=model["hidden"], vocab=f"{model['vocab_size']:,}",
+                tokenizer=model["tokenizer"], tokenizer_vocab=model["tokenizer_vocab"],
+                examples=cpu["examples"], tokens_mean=_s(cpu["tokens_mean"], 1),
+                tokens_min=cpu["tokens_min"], tokens_max=cpu["tokens_max"],
+                threads=cpu["threads"], repeats=cpu["repeats"], cores=cpu.get("cores", "-"),
+                load=" and ".join(f"{v:.1f}" for v in cpu.get("load_average", [])) or "-",
+                speeds=table(["mode", "examples/s", "ms per example", "one at a time is x slower"],
+                             rows),
+                speedup=fmt(cpu["speedup"]), gpu=_bertbase_gpu(_get(raw, "bertbase", "gpu")))
+
+
+def _bertbase_gpu(gpu: Obj | None) -> str:
+    if not gpu or not gpu.get("available"):
+        return fill("bertbase.no_gpu")
+    rate = gpu["examples_per_s"]
+    return fill("bertbase.gpu", device=gpu["device_name"], batch=gpu["batch_size"],
+                examples=gpu["examples"], tokens_mean=_s(gpu["tokens_mean"], 1),
+                repeats=gpu["repeats"], rate=f"{rate:,.0f}",
+                runs=", ".join(f"{r['examples_per_s']:,.0f}" for r in gpu["runs"]),
+                met=verdict(rate >= TARGETS["inference_bf16_examples_per_s_gpu"].value))

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from orchestrator import job_requests, layout
+from orchestrator import job_requests
 from orchestrator.errors import ConfigError, SchedulerUnavailable
 from orchestrator.scheduler import JobRequest
 from orchestrator.settings import SHARED_RESOURCES, ExecutorSettings, Settings
@@ -42,18 +41,24 @@ class RefusalLike(Protocol):
     def reason(self) -> str: ...
 
 
+class Refused(NamedTuple):
+    kind: str
+    field: str
+    reason: str
+
+
 class Asks(Protocol):
     def preflight(self, requests: Sequence[JobRequest]) -> Sequence[RefusalLike]: ...
 
 
 def first_requests(settings: Settings) -> list[JobRequest]:
-    """A training and an inference job as the search's first ones will be submitted."""
-    search_dir = Path(settings.search.dir)
-    step = settings.train.save_steps
-    checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
-    seed = layout.trial_seed(settings.train.seed, 1)
-    return [job_requests.train_request(settings, search_dir, 1, seed, 0),
-            job_requests.infer_request(settings, search_dir, 1, step, str(checkpoint), 0)]
+    """The search's first jobs as they will be submitted (job_requests.first_requests)."""
+    return job_requests.first_requests(settings)
+
+
+def resources_of(kind: str) -> str:
+    """The executor.<key> whose resources a kind of job asks for: a worker job, infer's."""
+    return "infer" if kind == "worker" else kind
 
 
 def key_of(executor: ExecutorSettings, kind: str, field: str) -> str:
@@ -68,7 +73,8 @@ def key_of(executor: ExecutorSettings, kind: str, field: str) -> str:
 def refusal_lines(executor: ExecutorSettings, refusals: Sequence[RefusalLike]) -> list[str]:
     """One actionable line per refusal (a shared key refused for both kinds: once)."""
     lines: list[str] = []
-    for r in refusals:
+    for refused in refusals:
+        r = Refused(resources_of(refused.kind), refused.field, refused.reason)
         if r.field:
             value: Any = getattr(getattr(executor, r.kind), r.field)
             shown = f"{value:g}" if isinstance(value, float) else str(value)

@@ -163,14 +163,8 @@ def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
 def dry_run(settings: Settings) -> str:
     """The scripts that the first training job and a first inference job would use."""
     scheduler = make_scheduler(settings.executor.name, interactive=False)
-    search_dir = Path(settings.search.dir)
-    step = settings.train.save_steps
-    checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
-    train = job_requests.train_request(settings, search_dir, 1,
-                                       layout.trial_seed(settings.train.seed, 1), 0)
-    infer = job_requests.infer_request(settings, search_dir, 1, step, str(checkpoint), 0)
     parts = []
-    for request in (train, infer):
+    for request in job_requests.first_requests(settings):
         parts.append(f"# ---- {request.kind} job {request.key} (folder {request.folder})\n")
         parts.append(scheduler.render(request))
         if not parts[-1].endswith("\n"):

@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import cancelling, events, layout, policy
+from orchestrator import cancelling, events, handoff, layout, policy
 from orchestrator.cadence import Cadence
 from orchestrator.deletion import Retention
 from orchestrator.endings import SearchStatus, Training, TrialEnd
@@ -61,11 +61,11 @@ class Controller:
         self.settings = settings
         self.search_dir = Path(settings.search.dir)
         self.journal = journal
-        self.scheduler = scheduler
         self.view = view
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.rule = policy.rule_of(settings)
         self.state = SearchState.replay(journal.events)
+        self.scheduler = scheduler = handoff.placed(settings, scheduler, self.state)
         self.sampler = sampler_for(settings.search)
         executor = settings.executor
         self.cadence = Cadence(executor.poll_interval_s, executor.max_poll_interval_s, clock)
@@ -230,6 +230,7 @@ class Controller:
             return  # the scheduler does not answer: nothing new is submitted meanwhile
         for trial in self.state.active_trials():
             self._ensure_training(trial)
+        self.submissions.workers()  # infer.placement=worker: its long-lived evaluators
         self._submit_evaluations()
 
     def _cancel(self, jobs: list[JobRecord]) -> None:

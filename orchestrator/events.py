@@ -77,6 +77,8 @@ class SubmitIntent(Event):
     folder: str
     name: str  # the scheduler's name for the job
     overrides: dict[str, Any]  # train settings this attempt changed
+    # a task posted to this work queue (orchestrator.work_queue), not a job; "": a job
+    queue: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +97,7 @@ class JobStateChanged(Event):
     job_id: str
     state: JobState
     reason: str = ""  # why a PENDING job waits, as the scheduler said (journals before 29 Nov)
+    runner: str = ""  # a task: the id of the job whose evaluator took it (work_queue)
 
 
 @dataclass(frozen=True, kw_only=True)

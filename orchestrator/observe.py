@@ -31,9 +31,10 @@ from orchestrator.lifecycle import (
 )
 from orchestrator.results import ResultError, evaluation_from_json, metric_from_text
 from orchestrator.scheduler import Scheduler
-from orchestrator.scheduler.interface import pending_reasons
+from orchestrator.scheduler.interface import pending_reasons, task_runners
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
+from orchestrator.work_queue import where
 
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
 
@@ -77,7 +78,7 @@ class Observer:
     def poll(self, live: list[JobRecord]) -> bool:
         """Journal what ONE scheduler query says of the live jobs; True if any changed."""
         observed = self.scheduler.poll([job.ref for job in live])
-        reasons = pending_reasons(observed)
+        reasons, runners = pending_reasons(observed), task_runners(observed)
         changed = False
         for job in live:
             assert job.job_id is not None
@@ -91,7 +92,8 @@ class Observer:
             reason = reasons.get(job.job_id, "") if (new or job.state) is JobState.PENDING else ""
             if new is not None or (seen is JobState.PENDING and reason != job.reason):
                 self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
-                                                   state=new or job.state, reason=reason))
+                                                   state=new or job.state, reason=reason,
+                                                   runner=runners.get(job.job_id, "")))
                 changed |= new is not None  # a new reason alone does not hasten the polls
         return changed
 
@@ -151,7 +153,7 @@ class Observer:
 
     def _record_result(self, trial: TrialRecord, step: int, path: Path) -> None:
         jobs = self.state.attempts("infer", trial.trial, step)
-        job_id = jobs[-1].job_id if jobs else None
+        job_id = self._done_by(jobs[-1]) if jobs else None
         base = events.Evaluation(trial=trial.trial, step=step, value=None, job_id=job_id,
                                  checkpoint=trial.checkpoints[step], result=str(path),
                                  split=self.settings.search.split)
@@ -162,6 +164,15 @@ class Observer:
             self.record(replace(base, error=str(exc), logs=logs))
             return
         self.record(replace(base, value=value, metrics=metrics))
+
+    @staticmethod
+    def _done_by(job: JobRecord) -> str | None:
+        """The id of the job that did an evaluation: a task's is its evaluator's job
+        (journaled when the poll saw the claim; read from the queue when the result came
+        first)."""
+        if not job.queue:
+            return job.job_id
+        return job.runner or where(Path(job.folder), job.key).runner or job.job_id
 
     def _waited(self, key: str, seconds: float) -> bool:
         """True once `seconds` have passed since this controller first asked about `key`."""

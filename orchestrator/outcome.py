@@ -107,7 +107,19 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
         "job_hours": round(state.job_hours(now), 4),
         "resumes": state.resumes,
         "disk": state.disk.figures(),  # the checkpoints' bytes (search.keep deletes)
+        # where evaluations ran (infer.placement), and the scheduler's jobs by kind: under
+        # worker and with_training there are fewer inference jobs than evaluations
+        "placement": settings.get("infer", {}).get("placement", "job"),
+        "scheduler_jobs": _scheduler_jobs(state),
     }
+
+
+def _scheduler_jobs(state: SearchState) -> dict[str, int]:
+    counts = {"train": 0, "infer": 0, "worker": 0}
+    for job in state.jobs.values():
+        if job.job_id is not None and not job.queue:
+            counts[job.kind] = counts.get(job.kind, 0) + 1
+    return counts
 
 
 def _best(state: SearchState, rule: Rule) -> dict[str, Any] | None:
@@ -233,6 +245,9 @@ def _head_lines(data: dict[str, Any]) -> list[str]:
     if data["reason"]:
         lines.append(f"- ended because {data['reason']}")
     lines.append(f"- job-hours used: {data['job_hours']:.3f}")
+    jobs = ", ".join(f"{n} {kind}" for kind, n in data["scheduler_jobs"].items() if n)
+    lines.append(f"- {len(data['evaluations'])} evaluation(s), placement "
+                 f"{data['placement']}; scheduler jobs: {jobs or 'none'}")
     lines += disk_lines(data)
     return lines
 

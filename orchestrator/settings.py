@@ -145,6 +145,12 @@ class EvaluatorSpec:
     # training has ended (work_queue.TRAINING_ENDED) and every complete checkpoint in it has
     # a result, a failure, or no task coming (idle_s)
     trial_dir: str = ""
+    # a worker job: take no new task after this long (its time limit, less a margin), and
+    # exit; the controller submits another when work waits. 0: no limit
+    max_s: float = 0.0
+    # import torch and load and tokenize the data at start, while the first checkpoint is
+    # awaited; False when every task is a user's command (infer.command)
+    preload: bool = True
 
 
 @dataclass(frozen=True)

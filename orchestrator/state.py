@@ -83,12 +83,17 @@ class JobRecord:
     running_t: float | None = None  # first seen running
     ended_t: float | None = None
     reason: str = ""  # why it is PENDING, as the scheduler's last poll said; "" otherwise
+    # an evaluation task (infer.placement=worker|with_training): its work queue, and the id
+    # of the job whose evaluator took it (orchestrator.work_queue); "" for a job
+    queue: str = ""
+    runner: str = ""
 
     def seconds(self, now: float) -> float:
         """Time the job held its resources: from first seen running to its end (else now).
         Queue time is not counted, so the total only grows; a job that was never seen
-        running (it started and ended between two polls) counts nothing."""
-        if self.running_t is None:
+        running (it started and ended between two polls) counts nothing. A task holds
+        none of its own: its evaluator's job (a worker, or training) counts them."""
+        if self.running_t is None or self.queue:
             return 0.0
         return max(0.0, (self.ended_t or now) - self.running_t)
 
@@ -231,7 +236,7 @@ class SearchState:
 
     def _intended(self, e: SubmitIntent) -> None:
         job = JobRecord(e.key, e.kind, e.trial, e.step, e.attempt, e.folder, e.name,
-                        overrides=dict(e.overrides), intent_t=e.t)
+                        overrides=dict(e.overrides), intent_t=e.t, queue=e.queue)
         self.jobs[e.key] = job
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
         work.append(job)
@@ -245,6 +250,7 @@ class SearchState:
         job = self.jobs[e.key]
         job.state = e.state
         job.reason = e.reason
+        job.runner = e.runner or job.runner
         if job.state is JobState.RUNNING and job.running_t is None:
             job.running_t = e.t
         if job.state.terminal:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import events, job_requests
+from orchestrator import events, job_requests, placement
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.events import Event
 from orchestrator.scheduler import JobRequest, Scheduler
@@ -75,10 +75,19 @@ class Submissions:
         self._submit(request, trial.trial, None, attempt, overrides)
 
     def infer(self, trial: TrialRecord, step: int, attempt: int) -> None:
-        """Submit an evaluation of the trial's checkpoint at `step`."""
+        """Submit an evaluation of the trial's checkpoint at `step`: a job, or a task for a
+        long-lived evaluator (orchestrator.placement)."""
+        queue = placement.queue_for(self.state, self.settings, trial.trial)
         request = job_requests.infer_request(self.settings, self.search_dir, trial.trial, step,
-                                             trial.checkpoints[step], attempt, trial.params)
+                                             trial.checkpoints[step], attempt, trial.params,
+                                             queue)
         self._submit(request, trial.trial, step, attempt, {})
+
+    def workers(self) -> None:
+        """Submit the worker jobs placement=worker wants now (orchestrator.placement)."""
+        for slot, attempt in placement.workers_due(self.state, self.settings):
+            request = job_requests.worker_request(self.settings, self.search_dir, slot, attempt)
+            self._submit(request, placement.WORKER_TRIAL, slot, attempt, {})
 
     def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int,
                 overrides: dict[str, Any]) -> None:
@@ -86,7 +95,8 @@ class Submissions:
         stays open: `settle` completes it."""
         self.record(events.SubmitIntent(
             key=request.key, kind=request.kind, trial=trial, step=step, attempt=attempt,
-            folder=str(request.folder), name=request.name, overrides=overrides))
+            folder=str(request.folder), name=request.name, overrides=overrides,
+            queue=request.queue))
         try:
             job_id = self.scheduler.submit(request)
         except SchedulerUnavailable as exc:
@@ -144,14 +154,18 @@ class Submissions:
         if until is not None and self.clock() < until:
             self._settle_until[job.key] = until
             raise _NotYet(until)  # the killed controller's sbatch may still land: look again
-        trial = self.state.trials[job.trial]
-        if trial.ended is not None or self.state.finished is not None:
+        trial = self.state.trials.get(job.trial)  # none for a worker: it serves them all
+        if (trial is not None and trial.ended is not None) or self.state.finished is not None:
             self.record(events.Submitted(key=job.key, job_id=None, abandoned=True))
             return
         self.record(events.Submitted(key=job.key, job_id=self.scheduler.submit(request)))
 
     def request_for(self, job: JobRecord) -> JobRequest:
         """The request of a journaled job, rebuilt from the settings and the journal."""
+        if job.kind == "worker":
+            assert job.step is not None
+            return job_requests.worker_request(self.settings, self.search_dir, job.step,
+                                               job.attempt)
         trial = self.state.trials[job.trial]
         if job.kind == "train":
             return job_requests.train_request(self.settings, self.search_dir, job.trial,
@@ -159,4 +173,4 @@ class Submissions:
         assert job.step is not None
         return job_requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
                                           trial.checkpoints[job.step], job.attempt,
-                                          trial.params)
+                                          trial.params, job.queue)

@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator import lora_checks, notify, preflight, retention, task_checks
+from orchestrator import lora_checks, notify, placement, preflight, retention, task_checks
 from orchestrator.errors import ConfigError
 from orchestrator.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLDERS, expand
 from orchestrator.sampler import grid_size
@@ -346,6 +346,7 @@ def _check_train(s: Settings) -> list[str]:
         p.append(f"train.warmup_steps={t.warmup_steps:g}: must be >= 0")
     p += _one_of("train.report_to", t.report_to, REPORT_TO)
     p += retention.problems(s)
+    p += placement.problems(s)
     return p
 
 

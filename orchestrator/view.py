@@ -27,11 +27,12 @@ from orchestrator.events import (
     TrialEnded,
     TrialStarted,
 )
-from orchestrator.lifecycle import FAILURES
+from orchestrator.lifecycle import FAILURES, JobState
 from orchestrator.live import ProgressReader
 from orchestrator.progress import Progress, worth_a_line
 from orchestrator.progress import describe as describe_progress
 from orchestrator.state import SearchState
+from orchestrator.work_queue import TASK_PREFIX
 
 
 def describe(event: Event, state: SearchState | None = None) -> str | None:
@@ -73,12 +74,17 @@ def _search_line(e: Event) -> str | None:
 
 def _job_line(e: Event) -> str | None:
     match e:
+        case Submitted() if e.job_id and e.job_id.startswith(TASK_PREFIX):
+            return f"posted {e.key} for an evaluator (infer.placement)"
         case Submitted() if e.job_id:
             suffix = " (recovered)" if e.recovered else ""
             return f"submitted {e.key} as job {e.job_id}{suffix}"
         case JobStateChanged():
             if e.state in FAILURES:
                 return None  # the job_failed line that follows says it, with the reason
+            if e.job_id.startswith(TASK_PREFIX):
+                return (f"{e.key} taken by the evaluator in job {e.runner}" if e.runner
+                        and e.state is JobState.RUNNING else None)
             why = f" (waiting: {e.reason})" if e.reason else ""
             return f"job {e.job_id} ({e.key}) is {e.state.value}{why}"
         case JobFailed():

@@ -41,6 +41,7 @@ from orchestrator import layout
 from orchestrator.fsutil import atomic_write_json, atomic_write_text
 
 WORKERS = "workers"  # the queue of the worker jobs (infer.placement=worker)
+TASK_PREFIX = "task:"  # a task's id in the journal, where a job's id would be: task:<key>
 POSTED, CLAIMED, DONE, FAILED, RUNNERS = "posted", "claimed", "done", "failed", "runners"
 STOP_FILE = "stop"
 TRAINING_ENDED_FILE = "training_ended"

@@ -56,17 +56,26 @@ class Refusal(NamedTuple):
 class Polled(dict[str, JobState]):
     """What a poll may answer: job id -> state, and, from the same query, why each PENDING
     job waits (`reasons`: the scheduler's own word, e.g. SLURM's Priority, Resources,
-    JobHeldUser). A plain mapping answers no reasons."""
+    JobHeldUser), and which job's evaluator took each task (`runners`). A plain mapping
+    answers neither."""
 
     def __init__(self, states: Mapping[str, JobState],
-                 reasons: Mapping[str, str] | None = None) -> None:
+                 reasons: Mapping[str, str] | None = None,
+                 runners: Mapping[str, str] | None = None) -> None:
         super().__init__(states)
         self.reasons: dict[str, str] = dict(reasons or {})
+        # an evaluation task's id -> the id of the job whose evaluator took it
+        self.runners: dict[str, str] = dict(runners or {})
 
 
 def pending_reasons(observed: Mapping[str, JobState]) -> Mapping[str, str]:
     """Job id -> why it is PENDING, where the poll that answered `observed` said."""
     return observed.reasons if isinstance(observed, Polled) else {}
+
+
+def task_runners(observed: Mapping[str, JobState]) -> Mapping[str, str]:
+    """Task id -> the job whose evaluator took it, where the poll that answered said."""
+    return observed.runners if isinstance(observed, Polled) else {}
 
 
 class Scheduler(Protocol):

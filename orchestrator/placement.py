@@ -1,0 +1,110 @@
+"""Where evaluations run (`infer.placement`): pure decisions over what the controller knows.
+
+Theory of operation. An evaluation attempt is always journaled the same way (intent, then
+its id; orchestrator.submissions), so retries, concurrency limits and the stop rule do not
+care where it runs. Only its queue differs (`queue_for`):
+- `job`: none; one inference job per checkpoint, each waiting in the scheduler's queue;
+- `worker`: the `workers` work queue (orchestrator.work_queue), served by `infer.workers`
+  long-lived worker jobs. A worker is submitted when the search starts, so that its queue
+  wait passes while training waits and runs, and again whenever a task waits with no worker
+  live (the last one exited idle, or died: its claimed task is then LOST and retried). A
+  slot whose workers failed more than `search.eval_retries` times is closed; once every
+  slot is closed the queue has no evaluator and evaluations go to jobs (`serving`);
+- `with_training`: the trial's own queue, served by the evaluator beside its training, in
+  the training job's allocation, while that job lives; a checkpoint found after it ended,
+  or between two training attempts, goes to a job.
+A task whose evaluator is gone (its job ended while it was claimed, or its queue has no
+evaluator left) is LOST (orchestrator.handoff) and retried like a lost job.
+"""
+
+from __future__ import annotations
+
+from orchestrator.lifecycle import FAILURES, JobState
+from orchestrator.settings import Settings
+from orchestrator.state import JobRecord, SearchState
+from orchestrator.work_queue import WORKERS, trial_queue
+
+PLACEMENTS = ("job", "worker", "with_training")
+# a worker job's `trial` in the journal (it serves every trial); its `step` is its slot
+WORKER_TRIAL = 0
+
+
+def problems(s: Settings) -> list[str]:
+    """The infer.placement keys' configuration problems, one line each."""
+    infer, p = s.infer, []
+    if infer.placement not in PLACEMENTS:
+        p.append(f"infer.placement={infer.placement!r}: use one of {', '.join(PLACEMENTS)}")
+    elif infer.placement != "job" and s.executor.name == "debug":
+        p.append(f"infer.placement={infer.placement}: the debug executor runs each job inside "
+                 "the controller, one at a time, so a long-lived evaluator would never return; "
+                 "use executor=local (or infer.placement=job)")
+    if infer.workers < 1:
+        p.append(f"infer.workers={infer.workers}: must be >= 1")
+    if infer.worker_idle_s <= 0:
+        p.append(f"infer.worker_idle_s={infer.worker_idle_s:g}: must be > 0 (seconds)")
+    return p
+
+
+def worker_attempts(state: SearchState, slot: int) -> list[JobRecord]:
+    return state.attempts("worker", WORKER_TRIAL, slot)
+
+
+def _closed(attempts: list[JobRecord], eval_retries: int) -> bool:
+    """A worker slot gives up after more than eval_retries failed workers (a worker that
+    exited idle, or was cancelled, did not fail)."""
+    return sum(1 for a in attempts if a.state in FAILURES) > eval_retries
+
+
+def _busy(job: JobRecord) -> bool:
+    """Live, or journaled as intended and not yet settled."""
+    return job.live or (job.job_id is None and not job.abandoned)
+
+
+def serving(state: SearchState, settings: Settings, queue: str) -> bool:
+    """Whether an evaluator takes this queue's tasks now, or will (a worker still to come)."""
+    if queue == WORKERS:
+        return any(not _closed(worker_attempts(state, slot), settings.search.eval_retries)
+                   for slot in range(1, settings.infer.workers + 1))
+    trial = int(queue.removeprefix("trial-"))
+    training = state.attempts("train", trial)
+    return bool(training) and training[-1].live
+
+
+def queue_for(state: SearchState, settings: Settings, trial: int) -> str:
+    """The work queue of a new evaluation attempt of `trial`; "" for a job."""
+    placement = settings.infer.placement
+    queue = {"worker": WORKERS, "with_training": trial_queue(trial)}.get(placement, "")
+    return queue if queue and serving(state, settings, queue) else ""
+
+
+def _waiting(state: SearchState) -> bool:
+    """A task of the workers' queue that no worker has taken yet."""
+    return any(j.queue == WORKERS and _busy(j) and j.state is not JobState.RUNNING
+               for j in state.jobs.values())
+
+
+def workers_due(state: SearchState, settings: Settings) -> list[tuple[int, int]]:
+    """The worker jobs to submit now, as (slot, attempt)."""
+    if (settings.infer.placement != "worker" or state.finished is not None
+            or not state.active_trials()):
+        return []
+    due = []
+    waiting = _waiting(state)
+    for slot in range(1, settings.infer.workers + 1):
+        attempts = worker_attempts(state, slot)
+        if attempts and _busy(attempts[-1]):
+            continue
+        if _closed(attempts, settings.search.eval_retries):
+            continue
+        if not attempts or waiting:
+            due.append((slot, len(attempts)))
+    return due
+
+
+def runner_ended(state: SearchState, runner: str) -> bool:
+    """Whether the job an evaluator ran in (a worker, or a training job) has ended; a job
+    this search does not know is taken as alive (its claim is not taken away)."""
+    for job in state.jobs.values():
+        if job.job_id == runner and not job.queue:
+            return job.state.terminal
+    return False
