@@ -202,7 +202,7 @@ def side_result(side: Side, infer_s: float) -> dict[str, Any]:
 def busy(workdir: Path, tag: str, plan: BusyPlan, counter: Counter,
          log: Callable[[str], None]) -> dict[str, Any]:
     """Tenants fill the node; the legacy loop and every placement run side by side."""
-    out: dict[str, Any] = {"plan": asdict(plan), "waited_for_idle_s": wait_for_idle(8, 300)}
+    out: dict[str, Any] = {"plan": asdict(plan), "waited_for_idle_s": wait_for_idle(8, 120)}
     tenants = Tenants(f"{tag}-tenant-", plan.wait_s, plan.gap_s, log)
     t_start = time.time()
     try:
