@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +17,9 @@ import pytest
 
 from jobs import infer, worker
 from orchestrator import work_queue
-from orchestrator.settings import EvaluatorSpec
-from orchestrator.work_queue import Task, Where
+from orchestrator.work_queue import Where
+from tests.support.evaluators import evaluator_spec, script, task, wait_for
 from tests.support.job_settings import TrainedRun
-
-
-def evaluator_spec(run: TrainedRun, search: Path, idle_s: float = 30.0,
-                   queue: str = work_queue.WORKERS, trial_dir: str = "") -> EvaluatorSpec:
-    infer_spec = replace(run.infer_spec(Path("unused")), checkpoint="", result_path="")
-    return EvaluatorSpec(str(search), queue, infer_spec, idle_s, trial_dir)
-
-
-def task(run: TrainedRun | None, out: Path, step: int, trial: int = 1, attempt: int = 1,
-         checkpoint: str = "", command: tuple[str, ...] = ()) -> Task:
-    key = f"infer-t{trial:03d}-s{step:08d}-a{attempt}"
-    where = checkpoint or str((run.output_dir if run else out) / f"checkpoint-{step}")
-    return Task(key, trial, step, where, str(out / f"{key}.json"), command)
-
-
-def wait_for(condition: Any, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_tasks_score_as_the_inference_job_does_tokenized_once_and_fast(
@@ -87,19 +66,12 @@ def test_stop_and_idle_exit(trained_run: TrainedRun, tmp_path: Path, setup: Any,
     assert [b["runner"] for b in beat] == ["w1"] and beat[0]["exited"] == exit_reason
 
 
-def _script(tmp_path: Path, name: str, body: str) -> str:
-    path = tmp_path / name
-    path.write_text(f"#!{sys.executable}\nimport sys\n{body}\n")
-    path.chmod(0o755)
-    return str(path)
-
-
 def test_a_bad_task_fails_alone_and_the_worker_goes_on(trained_run: TrainedRun,
                                                        tmp_path: Path) -> None:
     qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
-    good = _script(tmp_path, "good.py", "print('The generation accuracy is 50.0 %.')")
-    usage = _script(tmp_path, "usage.py", "print('usage: x', file=sys.stderr); sys.exit(2)")
-    crash = _script(tmp_path, "crash.py", "sys.exit(3)")
+    good = script(tmp_path, "good.py", "print('The generation accuracy is 50.0 %.')")
+    usage = script(tmp_path, "usage.py", "print('usage: x', file=sys.stderr); sys.exit(2)")
+    crash = script(tmp_path, "crash.py", "sys.exit(3)")
     tasks = [task(None, tmp_path, 20, checkpoint=str(tmp_path / "nope")),  # no checkpoint
              task(None, tmp_path, 40, command=(good, "{checkpoint}")),
              task(None, tmp_path, 60, command=(usage,)),
