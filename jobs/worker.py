@@ -43,14 +43,9 @@ BEAT_S = 5.0  # the most between two heartbeats
 
 def runner_id(given: str = "") -> str:
     """The scheduler's id of the job this runs in: `given`, else submitit's, else pid<N>."""
-    if given:
-        return given
-    try:
-        import submitit
+    from orchestrator.scheduler.in_job import job_id
 
-        return str(submitit.JobEnvironment().job_id)
-    except Exception:  # not in a submitit job
-        return f"pid{os.getpid()}"
+    return given or job_id()
 
 
 def run(spec: EvaluatorSpec, runner: str = "", parent: int = 0) -> dict[str, Any]:

@@ -209,7 +209,7 @@ def beside(spec: Any) -> Iterator[None]:
     if spec is None or _rank() != 0:
         yield
         return
-    evaluator = _Beside(spec, _job_id())
+    evaluator = _Beside(spec, job_id())
     evaluator.start()
     try:
         yield
@@ -232,7 +232,8 @@ def _rank() -> int:
     return 0
 
 
-def _job_id() -> str:
+def job_id() -> str:
+    """The scheduler's id of the job this process runs in; pid<N> outside a submitit job."""
     try:
         import submitit
 
