@@ -200,7 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open(args.spec, "rb") as handle:
         spec = pickle.load(handle)
-    run(spec, args.runner, args.parent)
+    try:
+        run(spec, args.runner, args.parent)
+    except KeyboardInterrupt:  # the local executor's cancel reaches the job's whole group
+        print("evaluator: cancelled", file=sys.stderr, flush=True)
+        return 130
     return 0
 
 
