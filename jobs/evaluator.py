@@ -59,6 +59,16 @@ class Evaluator:
     def __init__(self, spec: InferSpec) -> None:
         import torch
 
+        # imported now, not at the first checkpoint: a worker does this while it waits (the
+        # model's base classes and sklearn's metrics are most of a first evaluation's time)
+        from transformers import (  # noqa: F401
+            AutoModelForSequenceClassification,
+            AutoTokenizer,
+            PreTrainedModel,
+        )
+
+        from jobs import metrics  # noqa: F401
+
         if spec.cpu_threads > 0:
             torch.set_num_threads(spec.cpu_threads)
         self.spec = spec
