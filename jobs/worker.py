@@ -65,6 +65,11 @@ class _Worker:
         self.evaluator: Any = None
         self.load_error: BaseException | None = None
         self.load_s = 0.0
+        # a job requeued under the same id (SLURM, at its time limit) left its claims open:
+        # nobody else will end them, and the controller sees the job alive
+        for task in work_queue.claimed_by(self.qdir, runner):
+            work_queue.fail(self.qdir, task, runner, causes.OTHER,
+                            "the evaluator's job was restarted while it evaluated this")
         self._load()  # before the first task arrives: overlaps the wait for a checkpoint
 
     def _load(self) -> None:

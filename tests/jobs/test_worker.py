@@ -66,6 +66,17 @@ def test_stop_and_idle_exit(trained_run: TrainedRun, tmp_path: Path, setup: Any,
     assert [b["runner"] for b in beat] == ["w1"] and beat[0]["exited"] == exit_reason
 
 
+def test_a_restarted_job_fails_the_claims_its_first_run_left(trained_run: TrainedRun,
+                                                             tmp_path: Path) -> None:
+    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    left = task(trained_run, tmp_path, 20)
+    work_queue.post(qdir, left)
+    assert work_queue.claim(qdir, "w1") == left  # the first run of job w1, requeued since
+    summary = worker.run(evaluator_spec(trained_run, tmp_path, idle_s=0.2), "w1")
+    assert summary["evaluated"] == 0
+    assert work_queue.where(qdir, left.key).where is Where.FAILED
+
+
 def test_a_bad_task_fails_alone_and_the_worker_goes_on(trained_run: TrainedRun,
                                                        tmp_path: Path) -> None:
     qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
