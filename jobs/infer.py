@@ -30,10 +30,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jobs.evaluator import Evaluator
-from jobs.evaluator import column_order as _column_order  # noqa: F401 (tests use it here)
+from jobs.evaluator import Evaluator, column_order
 from orchestrator import layout
 from orchestrator.settings import DataSettings, InferSpec
+
+_column_order = column_order  # where it was before jobs.evaluator (tests/jobs/test_infer.py)
 
 
 def run(spec: InferSpec) -> dict[str, Any]:
