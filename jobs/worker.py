@@ -70,7 +70,8 @@ class _Worker:
         for task in work_queue.claimed_by(self.qdir, runner):
             work_queue.fail(self.qdir, task, runner, causes.OTHER,
                             "the evaluator's job was restarted while it evaluated this")
-        self._load()  # before the first task arrives: overlaps the wait for a checkpoint
+        if spec.preload:  # before the first task arrives: overlaps the wait for a checkpoint
+            self._load()
 
     def _load(self) -> None:
         started = time.perf_counter()
@@ -111,6 +112,8 @@ class _Worker:
             return "stop"
         if self.parent and os.getppid() != self.parent:
             return "training job gone"
+        if self.spec.max_s and time.time() - self.started_t > self.spec.max_s:
+            return f"near its time limit ({self.spec.max_s:g} s of work)"
         if self.spec.trial_dir:
             if not work_queue.training_ended(self.qdir):
                 return ""  # beside training: stay while it runs, however long

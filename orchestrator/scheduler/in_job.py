@@ -255,6 +255,7 @@ class _Beside:
 
     def start(self) -> None:
         self.qdir.mkdir(parents=True, exist_ok=True)
+        work_queue.clear_training_ended(self.qdir)  # a retry: the last attempt's has ended
         path = self.qdir / SPEC_FILE
         temporary = path.with_name(f".{SPEC_FILE}.{os.getpid()}")
         temporary.write_bytes(pickle.dumps(self.spec))
