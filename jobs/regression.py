@@ -15,9 +15,7 @@ not apply; validation refuses the settings that would need them.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,11 +24,8 @@ import torch.nn.functional as F
 from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase
 
 from jobs.data import raw_rows, split_validation
-from jobs.device_facts import device_facts
 from jobs.trainer_parts import WeightedLossTrainer
-from orchestrator import layout
-from orchestrator.fsutil import atomic_write_json
-from orchestrator.settings import DataSettings, InferSpec, TrainSpec
+from orchestrator.settings import DataSettings, TrainSpec
 
 METRICS = ("mae", "rmse", "r2")
 MEAN_KEY, STD_KEY = "regression_mean", "regression_std"
@@ -137,21 +132,13 @@ class Regression:
 
 
 # --------------------------------------------------------------------------- inference
-def evaluate(spec: InferSpec, load: Callable[[InferSpec], tuple[Any, Any, Any, Any]],
-             forward: Callable[..., torch.Tensor]) -> dict[str, Any]:
-    """The inference job for a regression checkpoint: the same JSON shape as a classifier's
-    (the test split's metrics at the top, both splits under `metrics`), mae / rmse / r2.
-    `load` and `forward` are jobs.infer's (model loading, batched or one-at-a-time outputs)."""
-    splits = {"validation": load_train_val(spec.data)[1]} if spec.validation else {}
-    splits["test"] = load_split(spec.data, "test")
-    tokenizer, model, device, dtype = load(spec)
-    texts = [t.text for split in splits.values() for t in split]
+def score(splits: dict[str, list[Target]], outputs: torch.Tensor,
+          model: PreTrainedModel) -> dict[str, dict[str, Any]]:
+    """A regression checkpoint's metrics per split (mae / rmse / r2, in the target's units),
+    from its `outputs` for the splits' texts in order: jobs.evaluator puts them in the same
+    result shape as a classifier's (the test split's at the top, both under `metrics`)."""
     scale = Scale(float(getattr(model.config, MEAN_KEY, 0.0)),
                   float(getattr(model.config, STD_KEY, 1.0)))
-    started = time.perf_counter()
-    with torch.inference_mode():
-        outputs = forward(texts, tokenizer, model, device)
-    seconds = time.perf_counter() - started
     predicted = scale.to_units(outputs[:, 0].double().numpy())
     scored: dict[str, dict[str, Any]] = {}
     start = 0
@@ -160,16 +147,7 @@ def evaluate(spec: InferSpec, load: Callable[[InferSpec], tuple[Any, Any, Any, A
         truth = [t.value for t in split]
         found = metrics(truth, rows.tolist())
         scored[name] = {"n": len(split), **found, "loss": found["rmse"] ** 2}
-    result: dict[str, Any] = {
-        "checkpoint": spec.checkpoint, "step": layout.step_of(Path(spec.checkpoint)),
-        **scored["test"], "metrics": scored, "seconds": seconds,
-        "examples_per_s": len(texts) / seconds if seconds > 0 else None,
-        "device": str(device), "dtype": str(dtype).removeprefix("torch."),
-        **device_facts(),  # device_name, peak_gpu_memory_bytes (None on CPU)
-    }
-    atomic_write_json(spec.result_path, result)
-    print_legacy_lines(result)
-    return result
+    return scored
 
 
 def print_legacy_lines(result: dict[str, Any]) -> None:

@@ -65,7 +65,7 @@ class Controller:
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.rule = policy.rule_of(settings)
         self.state = SearchState.replay(journal.events)
-        self.scheduler = scheduler = handoff.placed(settings, scheduler, self.state)
+        self.scheduler = scheduler = handoff.placed(settings, scheduler, self.state, clock)
         self.sampler = sampler_for(settings.search)
         executor = settings.executor
         self.cadence = Cadence(executor.poll_interval_s, executor.max_poll_interval_s, clock)

@@ -6,7 +6,9 @@ evaluation attempt is a task posted to a work queue (orchestrator.work_queue), n
 posts the task, polling reads where each task is (posted: PENDING, claimed: RUNNING, done:
 SUCCEEDED, failed: FAILED) and cancelling withdraws it. A task is LOST when its evaluator is
 gone: claimed by a job that has ended, posted to a queue that no evaluator serves any more,
-or its file gone. So the submission protocol (intent, id, recovery by key), the lifecycle
+or its file gone; each only after LOST_GRACE_S on the controller's clock (UNKNOWN until
+then: no change), since a shared file system may show the job's end before the evaluator's
+last rename or result. So the submission protocol (intent, id, recovery by key), the lifecycle
 table, retries and the concurrency limits apply to tasks unchanged. `Placed` routes each
 call: requests with a `queue` and ids with the task prefix go to the Handoff, everything
 else to the scheduler; a poll makes one scheduler query for the jobs, as before, and reads
@@ -16,6 +18,7 @@ the queues for the tasks.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -45,6 +48,7 @@ from orchestrator.work_queue import (
 )
 
 _KEY = re.compile(r"^infer-t(\d+)-s(\d+)-a\d+$")
+LOST_GRACE_S = 10.0
 
 
 def is_task(job_id: str) -> bool:
@@ -68,10 +72,13 @@ class Handoff:
     submit_settle_s = 0.0  # a post is one atomic write: it lands with the controller or never
 
     def __init__(self, serving: Callable[[str], bool], runner_ended: Callable[[str], bool],
-                 runner_logs: Callable[[str], list[Path]]) -> None:
+                 runner_logs: Callable[[str], list[Path]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.serving = serving
         self.runner_ended = runner_ended
         self.runner_logs = runner_logs
+        self.clock = clock
+        self._lost_since: dict[str, float] = {}  # task id -> when it first looked lost
 
     def submit(self, request: JobRequest) -> str:
         post(request.folder, task_of(request))
@@ -87,20 +94,26 @@ class Handoff:
         for ref in jobs:
             queue = snapshots.setdefault(ref.folder, snapshot(ref.folder))
             found = queue.get(ref.job_id.removeprefix(TASK_PREFIX), MISSING)
-            states[ref.job_id] = self._state(ref.folder.name, found)
+            states[ref.job_id] = self._state(ref.job_id, ref.folder.name, found)
             if found.runner:
                 runners[ref.job_id] = found.runner
             if states[ref.job_id] is JobState.PENDING:
                 reasons[ref.job_id] = "waiting for an evaluator"
         return Polled(states, reasons, runners)
 
-    def _state(self, queue: str, found: Found) -> JobState:
+    def _state(self, task_id: str, queue: str, found: Found) -> JobState:
         if found.where is Where.POSTED:
-            return JobState.PENDING if self.serving(queue) else JobState.LOST
-        if found.where is Where.CLAIMED:
-            return JobState.LOST if self.runner_ended(found.runner) else JobState.RUNNING
-        return {Where.DONE: JobState.SUCCEEDED, Where.FAILED: JobState.FAILED}.get(
-            found.where, JobState.LOST)
+            seen = JobState.PENDING if self.serving(queue) else JobState.LOST
+        elif found.where is Where.CLAIMED:
+            seen = JobState.LOST if self.runner_ended(found.runner) else JobState.RUNNING
+        else:
+            seen = {Where.DONE: JobState.SUCCEEDED, Where.FAILED: JobState.FAILED}.get(
+                found.where, JobState.LOST)
+        if seen is not JobState.LOST:
+            self._lost_since.pop(task_id, None)
+            return seen
+        first = self._lost_since.setdefault(task_id, self.clock())
+        return seen if self.clock() - first >= LOST_GRACE_S else JobState.UNKNOWN
 
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         for ref in jobs:
@@ -163,9 +176,11 @@ class Placed:
         return self.jobs.render(request)
 
 
-def placed(settings: Settings, scheduler: Scheduler, state: SearchState) -> Scheduler:
-    """The scheduler the controller uses: `scheduler` itself under infer.placement=job."""
-    if settings.infer.placement == "job":
+def placed(settings: Settings, scheduler: Scheduler, state: SearchState,
+           clock: Callable[[], float] = time.monotonic) -> Scheduler:
+    """The scheduler the controller uses: `scheduler` itself under infer.placement=job,
+    unless the journal has tasks (a rerun that changed the placement)."""
+    if settings.infer.placement == "job" and not any(j.queue for j in state.jobs.values()):
         return scheduler
 
     def runner_logs(runner: str) -> list[Path]:
@@ -174,5 +189,5 @@ def placed(settings: Settings, scheduler: Scheduler, state: SearchState) -> Sche
 
     tasks = Handoff(serving=lambda queue: placement.serving(state, settings, queue),
                     runner_ended=lambda runner: placement.runner_ended(state, runner),
-                    runner_logs=runner_logs)
+                    runner_logs=runner_logs, clock=clock)
     return Placed(scheduler, tasks)

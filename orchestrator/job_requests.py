@@ -137,8 +137,9 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
 
 def first_requests(settings: Settings) -> list[JobRequest]:
     """The jobs the search submits first, as the scheduler will see them: a training job,
-    and an inference job, or a worker job (placement=worker); with_training has none
-    (its evaluator runs in the training job)."""
+    and an inference job, or a worker job (placement=worker, with the same resources);
+    with_training's evaluator runs in the training job, but a checkpoint found after
+    training ended still goes to an inference job."""
     search_dir = Path(settings.search.dir)
     step = settings.train.save_steps
     checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
@@ -146,6 +147,6 @@ def first_requests(settings: Settings) -> list[JobRequest]:
                               0)]
     if settings.infer.placement == "worker":
         requests.append(worker_request(settings, search_dir, 1, 0))
-    elif settings.infer.placement != "with_training":
+    else:
         requests.append(infer_request(settings, search_dir, 1, step, str(checkpoint), 0))
     return requests

@@ -19,6 +19,7 @@ evaluator left) is LOST (orchestrator.handoff) and retried like a lost job.
 
 from __future__ import annotations
 
+from orchestrator.causes import OOM
 from orchestrator.lifecycle import FAILURES, JobState
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState
@@ -49,10 +50,27 @@ def worker_attempts(state: SearchState, slot: int) -> list[JobRecord]:
     return state.attempts("worker", WORKER_TRIAL, slot)
 
 
-def _closed(attempts: list[JobRecord], eval_retries: int) -> bool:
-    """A worker slot gives up after more than eval_retries failed workers (a worker that
-    exited idle, or was cancelled, did not fail)."""
-    return sum(1 for a in attempts if a.state in FAILURES) > eval_retries
+def _finished_by(state: SearchState, job: JobRecord) -> bool:
+    """Whether a worker finished at least one task (evaluated it, or failed it itself)."""
+    return job.job_id is not None and any(
+        t.queue and t.runner == job.job_id and t.state in (JobState.SUCCEEDED, JobState.FAILED)
+        for t in state.jobs.values())
+
+
+def _closed(state: SearchState, attempts: list[JobRecord], eval_retries: int) -> bool:
+    """A worker slot gives up after more than eval_retries workers in a row that failed,
+    or ended without finishing a task although one waited (every worker after the first is
+    submitted for a waiting task: one that takes none is broken, e.g. its environment). A
+    worker that finished a task, whatever its end, starts the count again."""
+    in_a_row = 0
+    for n, job in reversed(list(enumerate(attempts))):
+        if not job.state.terminal:
+            continue
+        if _finished_by(state, job):
+            break
+        if job.state in FAILURES or n > 0:
+            in_a_row += 1
+    return in_a_row > eval_retries
 
 
 def _busy(job: JobRecord) -> bool:
@@ -63,40 +81,47 @@ def _busy(job: JobRecord) -> bool:
 def serving(state: SearchState, settings: Settings, queue: str) -> bool:
     """Whether an evaluator takes this queue's tasks now, or will (a worker still to come)."""
     if queue == WORKERS:
-        return any(not _closed(worker_attempts(state, slot), settings.search.eval_retries)
+        return any(not _closed(state, worker_attempts(state, slot), settings.search.eval_retries)
                    for slot in range(1, settings.infer.workers + 1))
     trial = int(queue.removeprefix("trial-"))
     training = state.attempts("train", trial)
     return bool(training) and training[-1].live
 
 
-def queue_for(state: SearchState, settings: Settings, trial: int) -> str:
-    """The work queue of a new evaluation attempt of `trial`; "" for a job."""
+def queue_for(state: SearchState, settings: Settings, trial: int,
+              attempts: list[JobRecord] | None = None) -> str:
+    """The work queue of a new evaluation attempt of `trial`; "" for a job. A checkpoint
+    whose evaluation ran out of memory in an evaluator (beside training, say) goes to a
+    job: the same evaluator would run out again."""
     placement = settings.infer.placement
     queue = {"worker": WORKERS, "with_training": trial_queue(trial)}.get(placement, "")
+    if any(a.queue and a.cause == OOM for a in attempts or ()):
+        return ""
     return queue if queue and serving(state, settings, queue) else ""
 
 
-def _waiting(state: SearchState) -> bool:
-    """A task of the workers' queue that no worker has taken yet."""
-    return any(j.queue == WORKERS and _busy(j) and j.state is not JobState.RUNNING
-               for j in state.jobs.values())
+def _waiting(state: SearchState) -> int:
+    """Tasks of the workers' queue that no worker has taken yet (as far as the journal says:
+    a task claimed since the last poll still counts)."""
+    return sum(1 for j in state.jobs.values()
+               if j.queue == WORKERS and _busy(j) and j.state is not JobState.RUNNING)
 
 
 def workers_due(state: SearchState, settings: Settings) -> list[tuple[int, int]]:
-    """The worker jobs to submit now, as (slot, attempt)."""
+    """The worker jobs to submit now, as (slot, attempt): every slot when the search
+    starts; later, one per waiting task beyond the workers alive."""
     if (settings.infer.placement != "worker" or state.finished is not None
             or not state.active_trials()):
         return []
-    due = []
-    waiting = _waiting(state)
-    for slot in range(1, settings.infer.workers + 1):
-        attempts = worker_attempts(state, slot)
+    slots = {slot: worker_attempts(state, slot) for slot in range(1, settings.infer.workers + 1)}
+    alive = sum(1 for attempts in slots.values() if attempts and _busy(attempts[-1]))
+    waiting, due = _waiting(state), list[tuple[int, int]]()
+    for slot, attempts in slots.items():
         if attempts and _busy(attempts[-1]):
             continue
-        if _closed(attempts, settings.search.eval_retries):
+        if _closed(state, attempts, settings.search.eval_retries):
             continue
-        if not attempts or waiting:
+        if not attempts or waiting > alive + len(due):
             due.append((slot, len(attempts)))
     return due
 
@@ -104,7 +129,6 @@ def workers_due(state: SearchState, settings: Settings) -> list[tuple[int, int]]
 def runner_ended(state: SearchState, runner: str) -> bool:
     """Whether the job an evaluator ran in (a worker, or a training job) has ended; a job
     this search does not know is taken as alive (its claim is not taken away)."""
-    for job in state.jobs.values():
-        if job.job_id == runner and not job.queue:
-            return job.state.terminal
-    return False
+    jobs = [j for j in state.jobs.values() if j.job_id == runner and not j.queue]
+    # SLURM may give an ended job's id to a new one (and a pid comes back): alive if any is
+    return bool(jobs) and all(j.state.terminal for j in jobs)

@@ -77,7 +77,8 @@ class Submissions:
     def infer(self, trial: TrialRecord, step: int, attempt: int) -> None:
         """Submit an evaluation of the trial's checkpoint at `step`: a job, or a task for a
         long-lived evaluator (orchestrator.placement)."""
-        queue = placement.queue_for(self.state, self.settings, trial.trial)
+        queue = placement.queue_for(self.state, self.settings, trial.trial,
+                                    self.state.attempts("infer", trial.trial, step))
         request = job_requests.infer_request(self.settings, self.search_dir, trial.trial, step,
                                              trial.checkpoints[step], attempt, trial.params,
                                              queue)

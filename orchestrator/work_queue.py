@@ -218,6 +218,11 @@ def mark_training_ended(qdir: Path) -> None:
     atomic_write_text(qdir / TRAINING_ENDED_FILE, f"{time.time()}\n")
 
 
+def clear_training_ended(qdir: Path) -> None:
+    """A new training attempt starts: the last attempt's word no longer holds."""
+    (qdir / TRAINING_ENDED_FILE).unlink(missing_ok=True)
+
+
 def training_ended(qdir: Path) -> bool:
     return (qdir / TRAINING_ENDED_FILE).exists()
 

@@ -3,6 +3,15 @@
 It stays light: the job's own module (jobs.train, jobs.infer) is imported here, in the job,
 never in the controller. On an exception the job says why it failed
 (`orchestrator.failures`) in a file beside submitit's own, which the backend reads back.
+
+With infer.placement=with_training the training job also runs an evaluator beside its
+training (`beside`): a `python -m jobs.worker` subprocess on the trial's work queue, started
+before training and, once training has returned, told so (work_queue.mark_training_ended)
+and waited for while it evaluates the trial's last checkpoints. An evaluator that dies while
+training runs has its claimed tasks failed (the controller retries them) and is started
+again, at most MAX_EVALUATOR_RESTARTS times. When training fails or the job is cancelled the
+evaluator is stopped: it never outlives its job (it also watches its parent process, and
+SLURM ends every process of a cancelled job).
 """
 
 from __future__ import annotations
@@ -10,16 +19,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from orchestrator import causes, failures, layout
+from orchestrator import causes, failures, layout, work_queue
 from orchestrator.fsutil import atomic_write_text
 
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
@@ -122,13 +132,15 @@ def run_command(argv: list[str], output: str) -> int:
     A script that cannot be started, or exits 2, 126 or 127, failed on its input.
     """
     try:
-        return _run_command(argv, output)
+        return run_script(argv, output)
     except Exception as exc:
         record_failure(exc)
         raise
 
 
-def _run_command(argv: list[str], output: str) -> int:
+def run_script(argv: list[str], output: str) -> int:
+    """`run_command` without recording a failure: the evaluator beside training, or a
+    worker, runs a user's inference script per task this way (jobs.worker)."""
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, errors="replace")
@@ -170,3 +182,139 @@ def _stop(process: subprocess.Popen[str], grace_s: float = 0.5) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# ---------------------------------------------------------------- the evaluator beside training
+MAX_EVALUATOR_RESTARTS = 3
+SPEC_FILE = "evaluator-spec.pkl"  # in the queue's folder: what `python -m jobs.worker` reads
+_STOP_GRACE_S = 5.0
+
+
+def call_beside(evaluator: Any, target: str, spec: Any) -> Any:
+    """`call`, with the evaluator `evaluator` (an EvaluatorSpec) running beside it."""
+    with beside(evaluator):
+        return call(target, spec)
+
+
+def run_command_beside(evaluator: Any, argv: list[str], output: str) -> int:
+    """`run_command` (a user's training script), with the evaluator beside it."""
+    with beside(evaluator):
+        return run_command(argv, output)
+
+
+@contextlib.contextmanager
+def beside(spec: Any) -> Iterator[None]:
+    """Run an evaluator (jobs.worker on `spec`, an EvaluatorSpec) beside the block: started
+    before it, drained after it returns, stopped when it raises. Task 0 of a job only."""
+    if spec is None or _rank() != 0:
+        yield
+        return
+    evaluator = _Beside(spec, job_id())
+    evaluator.start()
+    try:
+        yield
+    except BaseException:
+        evaluator.stop("the training beside it failed or was cancelled")
+        raise
+    try:
+        with _cancellable():
+            evaluator.drain()
+    except BaseException:
+        evaluator.stop("the job was cancelled while it evaluated the last checkpoints")
+        raise
+
+
+def _rank() -> int:
+    """This task's global rank: RANK (exported for torch.distributed), else SLURM's."""
+    for name in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def job_id() -> str:
+    """The scheduler's id of the job this process runs in; pid<N> outside a submitit job."""
+    try:
+        import submitit
+
+        return str(submitit.JobEnvironment().job_id)
+    except Exception:  # not in a submitit job (a test, a manual run)
+        return f"pid{os.getpid()}"
+
+
+class _Beside:
+    """One evaluator subprocess, watched by a thread that restarts it if it dies."""
+
+    def __init__(self, spec: Any, runner: str) -> None:
+        self.qdir = work_queue.queue_dir(spec.search_dir, spec.queue)
+        self.spec, self.runner = spec, runner
+        self.restarts = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self.qdir.mkdir(parents=True, exist_ok=True)
+        work_queue.clear_training_ended(self.qdir)  # a retry: the last attempt's has ended
+        path = self.qdir / SPEC_FILE
+        temporary = path.with_name(f".{SPEC_FILE}.{os.getpid()}")
+        temporary.write_bytes(pickle.dumps(self.spec))
+        os.replace(temporary, path)
+        self._spawn()
+        self._watcher.start()
+
+    def _spawn(self) -> None:
+        root = str(Path(layout.__file__).resolve().parents[1])  # where jobs/ lies too
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+        # stdout and stderr are the job's own: its log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobs.worker", str(self.qdir / SPEC_FILE),
+             "--runner", self.runner, "--parent", str(os.getpid())], env=env)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            assert self.process is not None
+            code = self.process.poll()
+            if code is None:
+                self._stopping.wait(0.2)
+                continue
+            if code == 0:
+                return  # told to stop, idle, or drained
+            self._fail_claims(f"the evaluator beside training exited with status {code}")
+            if self.restarts >= MAX_EVALUATOR_RESTARTS or self._stopping.is_set():
+                print(f"the evaluator beside training exited with status {code}; not "
+                      "restarted", file=sys.stderr, flush=True)
+                return
+            self.restarts += 1
+            print(f"the evaluator beside training exited with status {code}: restart "
+                  f"{self.restarts}/{MAX_EVALUATOR_RESTARTS}", file=sys.stderr, flush=True)
+            self._spawn()
+
+    def _fail_claims(self, reason: str) -> None:
+        for task in work_queue.claimed_by(self.qdir, self.runner):
+            work_queue.fail(self.qdir, task, self.runner, causes.OTHER, reason)
+
+    def drain(self) -> None:
+        """Training returned: say so, and wait for the evaluator to finish the trial."""
+        work_queue.mark_training_ended(self.qdir)
+        _join(self._watcher.join, self._watcher.is_alive)
+
+    def stop(self, reason: str) -> None:
+        self._stopping.set()
+        _join(self._watcher.join, self._watcher.is_alive)
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._fail_claims(reason)
+
+
+def _join(join: Callable[[float], None], alive: Callable[[], bool]) -> None:
+    # in short waits: a signal (the cancel) must reach the main thread's handler meanwhile
+    while alive():
+        join(0.2)

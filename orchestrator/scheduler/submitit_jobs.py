@@ -27,7 +27,7 @@ from orchestrator.causes import JobFailure
 from orchestrator.errors import SchedulerError, SchedulerUnavailable
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler.commands import last_line
-from orchestrator.scheduler.in_job import call, run_command
+from orchestrator.scheduler.in_job import call, call_beside, run_command, run_command_beside
 from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
 from orchestrator.settings import JobResources
 
@@ -58,7 +58,12 @@ class Distributed:
 
 
 def in_job_call(request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
-    """The function a job runs and its arguments: a user's script, or `module:function`."""
+    """The function a job runs and its arguments: a user's script, or `module:function`;
+    with `request.beside`, an evaluator runs beside it (infer.placement=with_training)."""
+    if request.beside is not None:
+        if request.command:
+            return run_command_beside, (request.beside, list(request.command), request.output)
+        return call_beside, (request.beside, request.target, request.spec)
     if request.command:
         return run_command, (list(request.command), request.output)
     return call, (request.target, request.spec)

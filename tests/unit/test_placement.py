@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from orchestrator import placement, work_queue
-from orchestrator.handoff import Handoff, Placed
+from orchestrator.handoff import LOST_GRACE_S, Handoff, Placed
 from orchestrator.journal import Journal
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler import JobRef
@@ -133,10 +133,15 @@ def test_the_handoff_reads_a_tasks_state_from_its_queue(
         work_queue.fail(q, t, "41", "oom", "CUDA out of memory")
     if setup == "withdrawn":
         work_queue.withdraw(q, t.key)
+    now = [0.0]
     handoff = Handoff(serving=lambda _: serving, runner_ended=lambda _: ended,
-                      runner_logs=lambda r: [Path(f"/logs/{r}.out")])
+                      runner_logs=lambda r: [Path(f"/logs/{r}.out")], clock=lambda: now[0])
     ref = JobRef("task:" + t.key, q)
     polled = handoff.poll([ref])
+    if state is JobState.LOST:  # a shared file system may lag: lost only after a grace
+        assert polled[ref.job_id] is JobState.UNKNOWN
+        now[0] = LOST_GRACE_S
+        polled = handoff.poll([ref])
     assert polled[ref.job_id] is state
     assert polled.runners.get(ref.job_id, "") == runner
     failure = handoff.failure(ref)
@@ -318,5 +323,85 @@ def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> N
     state.apply(events.SubmitIntent(key="infer-t001-s00000100-a0", kind="infer", trial=1,
                                     step=100, attempt=0, folder="q", name="n", overrides={},
                                     queue="workers"))
-    assert placement.workers_due(state, settings) == [(1, 1), (2, 1)]
+    assert placement.workers_due(state, settings) == [(1, 1)]  # one task waits: one worker
     assert placement.runner_ended(state, "1") and not placement.runner_ended(state, "99")
+
+
+def _worker(state: SearchState, slot: int, attempt: int, job_id: str,
+            end: JobState | None = None) -> None:
+    from orchestrator import events
+
+    key = f"worker-w{slot:02d}-a{attempt}"
+    state.apply(events.SubmitIntent(key=key, kind="worker", trial=0, step=slot,
+                                    attempt=attempt, folder="f", name="n", overrides={}))
+    state.apply(events.Submitted(key=key, job_id=job_id))
+    if end is not None:
+        state.apply(events.JobStateChanged(key=key, job_id=job_id, state=end))
+
+
+def _searching(tmp_path: Path, workers: int = 1) -> tuple[SearchState, Settings]:
+    from orchestrator import events
+
+    settings = replace(settings_for(tmp_path, eval_retries=2),
+                       infer=InferSettings(placement="worker", workers=workers))
+    state = SearchState()
+    state.apply(events.SearchStarted(settings={}))
+    state.apply(events.TrialStarted(trial=1, seed=1, output_dir="x", params={},
+                                    sampler_trial=None))
+    return state, settings
+
+
+def _waiting_task(state: SearchState, step: int) -> None:
+    from orchestrator import events
+
+    state.apply(events.SubmitIntent(key=f"infer-t001-s{step:08d}-a0", kind="infer", trial=1,
+                                    step=step, attempt=0, folder="q", name="n", overrides={},
+                                    queue="workers"))
+
+
+def test_workers_that_take_no_waiting_task_close_their_slot(tmp_path: Path) -> None:
+    state, settings = _searching(tmp_path)
+    _worker(state, 1, 0, "10", JobState.SUCCEEDED)  # the first: it idled before any work
+    _waiting_task(state, 100)
+    for attempt, job_id in ((1, "11"), (2, "12")):  # each exits without taking the task
+        assert placement.workers_due(state, settings) == [(1, attempt)]
+        _worker(state, 1, attempt, job_id, JobState.SUCCEEDED)
+    assert placement.workers_due(state, settings) == [(1, 3)]
+    _worker(state, 1, 3, "13", JobState.SUCCEEDED)
+    assert placement.workers_due(state, settings) == []  # eval_retries=2: three in a row
+    assert not placement.serving(state, settings, work_queue.WORKERS)
+    assert placement.queue_for(state, settings, 1) == ""  # the next goes to a job
+
+
+def test_one_new_worker_per_waiting_task_beyond_those_alive(tmp_path: Path) -> None:
+    state, settings = _searching(tmp_path, workers=3)
+    _worker(state, 1, 0, "10")  # alive
+    _worker(state, 2, 0, "20", JobState.SUCCEEDED)
+    _worker(state, 3, 0, "30", JobState.SUCCEEDED)
+    _waiting_task(state, 100)
+    assert placement.workers_due(state, settings) == []  # the live one will take it
+    _waiting_task(state, 200)
+    assert placement.workers_due(state, settings) == [(2, 1)]
+
+
+def test_a_reused_job_id_is_alive_while_its_newest_job_lives(tmp_path: Path) -> None:
+    state, _ = _searching(tmp_path)
+    _worker(state, 1, 0, "500", JobState.SUCCEEDED)
+    assert placement.runner_ended(state, "500")
+    _worker(state, 1, 1, "500")  # SLURM gave the old id to the new worker
+    assert not placement.runner_ended(state, "500")
+
+
+def test_an_evaluation_that_ran_out_of_memory_in_an_evaluator_goes_to_a_job(
+        tmp_path: Path) -> None:
+    from orchestrator import events
+
+    state, settings = _searching(tmp_path)
+    _worker(state, 1, 0, "10")
+    _waiting_task(state, 100)
+    key = "infer-t001-s00000100-a0"
+    state.apply(events.Submitted(key=key, job_id="task:" + key))
+    state.apply(events.JobFailed(key=key, cause="oom", reason="CUDA out of memory"))
+    attempts = state.attempts("infer", 1, 100)
+    assert placement.queue_for(state, settings, 1) == "workers"
+    assert placement.queue_for(state, settings, 1, attempts) == ""

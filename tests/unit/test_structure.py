@@ -101,7 +101,10 @@ def test_the_jobs_import_only_light_controller_modules() -> None:
     allowed = {"orchestrator.settings", "orchestrator.fsutil", "orchestrator.checkpoints",
                "orchestrator.layout", "orchestrator.failures", "orchestrator.causes",
                "orchestrator.labels",
-               "orchestrator.config"}  # config: `python -m jobs.train` composes the settings
+               "orchestrator.config",  # config: `python -m jobs.train` composes the settings
+               # jobs.worker: the queue's file protocol, and a user's script run per task
+               # (and the job's id) as a job runs them
+               "orchestrator.work_queue", "orchestrator.scheduler.in_job"}
     graph = _graph()
     used = {m for job, imported in graph.items() if job.startswith("jobs")
             for m in imported if m.startswith("orchestrator")}

@@ -1,0 +1,220 @@
+"""The long-lived evaluator: takes evaluation tasks from a work queue until told to stop.
+
+Theory of operation. A worker job (infer.placement=worker) or the evaluator beside training
+(with_training: `orchestrator.scheduler.in_job.beside` starts `python -m jobs.worker`)
+imports torch and transformers and loads the evaluation splits once, at its start, while it
+waits for its first checkpoint; then it loops over `orchestrator.work_queue`:
+
+- the controller's stop file: exit 0 after the current task;
+- claim the earliest posted task (a rename: one evaluator wins it) and do it: a built-in
+  task is scored by `jobs.evaluator.Evaluator`, which tokenizes the splits once per
+  tokenizer, and its result is jobs.infer's JSON plus "runner"; a user's command
+  (infer.command) runs without a shell and its stdout is kept in the task's result file.
+  Then the claim moves to done/. Any exception in a task (a broken checkpoint, out of
+  memory) fails that task alone (failed/, with orchestrator.failures' cause and line): the
+  evaluator goes on with the next one;
+- nothing posted: exit after `idle_s` without a task; beside training (`trial_dir` set) the
+  idle clock runs only once training has ended, and the evaluator exits as soon as every
+  complete checkpoint of its trial has a result or a failure and no task is open;
+- a heartbeat (work_queue.beat) at most every ~5 s and at each task's start and end.
+
+Its runner id, which names its claims and which the controller journals as the job that did
+the evaluation, is the scheduler's id of the job it runs in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orchestrator import causes, failures, layout, work_queue
+from orchestrator.checkpoints import complete_checkpoints
+from orchestrator.settings import EvaluatorSpec
+
+POLL_S = 0.1  # between looks at an empty queue
+BEAT_S = 5.0  # the most between two heartbeats
+
+
+def runner_id(given: str = "") -> str:
+    """The scheduler's id of the job this runs in: `given`, else submitit's, else pid<N>."""
+    from orchestrator.scheduler.in_job import job_id
+
+    return given or job_id()
+
+
+def run(spec: EvaluatorSpec, runner: str = "", parent: int = 0) -> dict[str, Any]:
+    """Evaluate tasks until stopped, idle or drained; a summary of what was done.
+    `parent`: exit when that process is gone (the training job beside which this runs)."""
+    return _Worker(spec, runner_id(runner), parent).loop()
+
+
+class _Worker:
+    def __init__(self, spec: EvaluatorSpec, runner: str, parent: int) -> None:
+        self.spec, self.runner, self.parent = spec, runner, parent
+        self.qdir = work_queue.queue_dir(spec.search_dir, spec.queue)
+        self.started_t = time.time()
+        self.evaluated = self.failed = 0
+        self.task_key = ""
+        self.last_beat = 0.0
+        self.evaluator: Any = None
+        self.load_error: BaseException | None = None
+        self.load_s = 0.0
+        # a job requeued under the same id (SLURM, at its time limit) left its claims open:
+        # nobody else will end them, and the controller sees the job alive
+        for task in work_queue.claimed_by(self.qdir, runner):
+            work_queue.fail(self.qdir, task, runner, causes.OTHER,
+                            "the evaluator's job was restarted while it evaluated this")
+        if spec.preload:  # before the first task arrives: overlaps the wait for a checkpoint
+            self._load()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            from jobs.evaluator import Evaluator
+
+            self.evaluator = Evaluator(self.spec.infer)
+            self.load_error = None
+        except Exception as exc:  # bad data: every built-in task fails with it, not the worker
+            self.load_error = exc
+        self.load_s = time.perf_counter() - started
+        print(f"evaluator {self.runner}: imports and data loaded in {self.load_s:.2f} s",
+              flush=True)
+
+    def loop(self) -> dict[str, Any]:
+        idle_since = time.monotonic()
+        self.beat(force=True)
+        while True:
+            reason = self._why_exit(idle_since)
+            if reason:
+                break
+            task = work_queue.claim(self.qdir, self.runner)
+            if task is None:
+                self.beat()
+                time.sleep(POLL_S)
+                continue
+            self.do(task)
+            idle_since = time.monotonic()
+        self.beat(force=True, exited=reason)
+        print(f"evaluator {self.runner}: exits ({reason}) after {self.evaluated} evaluations, "
+              f"{self.failed} failed", flush=True)
+        return {"runner": self.runner, "evaluated": self.evaluated, "failed": self.failed,
+                "exit": reason, "load_s": self.load_s,
+                "tokenizations": getattr(self.evaluator, "tokenizations", 0)}
+
+    def _why_exit(self, idle_since: float) -> str:
+        if work_queue.stop_requested(self.qdir):
+            return "stop"
+        if self.parent and os.getppid() != self.parent:
+            return "training job gone"
+        if self.spec.max_s and time.time() - self.started_t > self.spec.max_s:
+            return f"near its time limit ({self.spec.max_s:g} s of work)"
+        if self.spec.trial_dir:
+            if not work_queue.training_ended(self.qdir):
+                return ""  # beside training: stay while it runs, however long
+            if drained(self.spec, self.qdir):
+                return "training ended, every checkpoint evaluated"
+            idle_since = max(idle_since, _ended_at(self.qdir))
+        if time.monotonic() - idle_since > self.spec.idle_s:
+            return f"idle for {self.spec.idle_s:g} s"
+        return ""
+
+    def do(self, task: work_queue.Task) -> None:
+        self.task_key = task.key
+        self.beat(force=True)
+        try:
+            if task.command:
+                from orchestrator.scheduler.in_job import run_script
+
+                run_script(list(task.command), task.result)
+            else:
+                self._evaluate(task)
+        except Exception as exc:  # one task's failure, never the evaluator's
+            failure = failures.classify(exc)
+            print(f"evaluator {self.runner}: {task.key} failed: {failure.reason}",
+                  file=sys.stderr, flush=True)
+            work_queue.fail(self.qdir, task, self.runner, failure.cause or causes.OTHER,
+                            failure.reason)
+            self.failed += 1
+            _release_gpu_memory()
+        else:
+            work_queue.finish(self.qdir, task, self.runner)
+            self.evaluated += 1
+        self.task_key = ""
+        self.beat(force=True)
+
+    def _evaluate(self, task: work_queue.Task) -> None:
+        if self.evaluator is None:
+            self._load()  # the data may have been fixed since; else fail with its error
+            if self.load_error is not None:
+                raise self.load_error
+        self.evaluator.evaluate(task.checkpoint, task.result, extra={"runner": self.runner})
+
+    def beat(self, force: bool = False, **more: Any) -> None:
+        now = time.monotonic()
+        if force or now - self.last_beat >= BEAT_S:
+            self.last_beat = now
+            work_queue.beat(self.qdir, self.runner, task=self.task_key,
+                            evaluated=self.evaluated, failed=self.failed,
+                            started_t=self.started_t, **more)
+
+
+def drained(spec: EvaluatorSpec, qdir: Path) -> bool:
+    """Beside training, once it has ended: no task open, and every complete checkpoint of
+    the trial has its result (or its output, for a user's script) or a failed task."""
+    found = work_queue.snapshot(qdir)
+    if any(f.where in (work_queue.Where.POSTED, work_queue.Where.CLAIMED)
+           for f in found.values()):
+        return False
+    search, trial = Path(spec.search_dir), int(Path(spec.trial_dir).name)
+    failed = [key for key, f in found.items() if f.where is work_queue.Where.FAILED]
+    for checkpoint in complete_checkpoints(spec.trial_dir):
+        stem = layout.infer_key_stem(trial, checkpoint.step)
+        if not (layout.result_path(search, trial, checkpoint.step).exists()
+                or layout.output_path(search, trial, checkpoint.step).exists()
+                or any(key.startswith(stem) for key in failed)):
+            return False
+    return True
+
+
+def _ended_at(qdir: Path) -> float:
+    """When training ended, on this process's monotonic clock."""
+    try:
+        age = time.time() - (qdir / work_queue.TRAINING_ENDED_FILE).stat().st_mtime
+    except OSError:
+        return time.monotonic()
+    return time.monotonic() - max(0.0, age)
+
+
+def _release_gpu_memory() -> None:
+    # after an out-of-memory the next checkpoint must not inherit the cached blocks
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.worker",
+                                     description="A long-lived evaluator on a work queue.")
+    parser.add_argument("spec", help="a pickled orchestrator.settings.EvaluatorSpec")
+    parser.add_argument("--runner", default="", help="the id of the job this runs in")
+    parser.add_argument("--parent", type=int, default=0,
+                        help="exit when this process (the training job's) is gone")
+    args = parser.parse_args(argv)
+    with open(args.spec, "rb") as handle:
+        spec = pickle.load(handle)
+    try:
+        run(spec, args.runner, args.parent)
+    except KeyboardInterrupt:  # the local executor's cancel reaches the job's whole group
+        print("evaluator: cancelled", file=sys.stderr, flush=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

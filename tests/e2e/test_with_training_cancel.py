@@ -1,0 +1,51 @@
+"""A cancelled training job on the local executor takes the evaluator beside it along
+(infer.placement=with_training): no process of the job outlives the cancel."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator import work_queue
+from orchestrator.scheduler import JobRef, JobRequest
+from orchestrator.scheduler.local import LocalScheduler, group_members
+from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+
+pytestmark = pytest.mark.e2e
+
+
+def _wait(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(0.2)
+
+
+def test_a_cancelled_training_job_stops_its_evaluator(tmp_path: Path) -> None:
+    data = DataSettings(cache_dir=str(tmp_path / "cache"), synthetic_train_size=100,
+                        synthetic_test_size=20)
+    infer = InferSpec(checkpoint="", result_path="", data=data)
+    spec = EvaluatorSpec(str(tmp_path), work_queue.trial_queue(1), infer, idle_s=300.0,
+                         trial_dir=str(tmp_path / "trials" / "001"))
+    folder = tmp_path / "jobs" / "train-t001-a0"
+    request = JobRequest(key="train-t001-a0", kind="train", name="x-train-t001-a0",
+                         folder=folder, resources=JobResources(timeout_min=5),
+                         command=(sys.executable, "-c", "import time; time.sleep(300)"),
+                         output=str(tmp_path / "out"), beside=spec)
+    scheduler = LocalScheduler()
+    job_id = scheduler.submit(request)
+    qdir = work_queue.queue_dir(tmp_path, work_queue.trial_queue(1))
+    _wait(lambda: work_queue.runners(qdir), 120)  # the evaluator's first heartbeat
+    (beat,) = work_queue.runners(qdir)
+    assert beat["runner"] == job_id  # it names its claims by the training job's id
+    assert beat["pid"] in group_members(int(job_id))
+    ref = JobRef(job_id, folder, request.name)
+    scheduler.cancel([ref])
+    _wait(lambda: scheduler.poll([ref])[job_id].terminal, 15)
+    _wait(lambda: not group_members(int(job_id)), 5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(beat["pid"], 0)

@@ -1,0 +1,124 @@
+"""jobs.worker: the long-lived evaluator on a work queue, with tiny real checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs import infer, worker
+from orchestrator import work_queue
+from orchestrator.work_queue import Where
+from tests.support.evaluators import evaluator_spec, script, task, wait_for
+from tests.support.job_settings import TrainedRun
+
+
+def test_tasks_score_as_the_inference_job_does_tokenized_once_and_fast(
+        trained_run: TrainedRun, tmp_path: Path) -> None:
+    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    spec = evaluator_spec(trained_run, tmp_path, idle_s=1.0)
+    summary: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: summary.update(worker.run(spec, "w1")))
+    thread.start()
+    overheads, posts = [], []
+    for attempt, step in enumerate((20, 40, 60, 40), start=1):  # one at a time, as they come
+        posted = task(trained_run, tmp_path, step, attempt=attempt)
+        started = time.perf_counter()
+        work_queue.post(qdir, posted)
+        wait_for(lambda k=posted.key: work_queue.where(qdir, k).where is Where.DONE)
+        result = json.loads(Path(posted.result).read_text())
+        overheads.append(time.perf_counter() - started - result["seconds"])
+        posts.append((posted, step))
+    thread.join()
+    for attempt, (posted, step) in enumerate(posts, start=1):
+        result = json.loads(Path(posted.result).read_text())
+        alone = infer.run(trained_run.infer_spec(tmp_path / f"alone-{attempt}.json", step))
+        assert result.pop("runner") == "w1"
+        for key in ("seconds", "examples_per_s", "peak_gpu_memory_bytes"):
+            result.pop(key), alone.pop(key)
+        assert result == alone  # the same JSON as jobs.infer's, but for "runner"
+    assert summary["exit"].startswith("idle") and summary["evaluated"] == 4
+    assert summary["tokenizations"] == 1  # one tokenizer: the splits tokenized once
+    print(f"overhead per task after the first: {statistics.median(overheads[1:]):.3f} s, "
+          f"first {overheads[0]:.3f} s, imports and data {summary['load_s']:.2f} s")
+    assert statistics.median(overheads[1:]) < 1.0
+
+
+@pytest.mark.parametrize(("setup", "exit_reason"), [
+    (lambda qdir: work_queue.request_stop(qdir), "stop"),
+    (lambda qdir: None, "idle for 0.2 s"),
+])
+def test_stop_and_idle_exit(trained_run: TrainedRun, tmp_path: Path, setup: Any,
+                            exit_reason: str) -> None:
+    setup(work_queue.queue_dir(tmp_path, work_queue.WORKERS))
+    summary = worker.run(evaluator_spec(trained_run, tmp_path, idle_s=0.2), "w1")
+    assert summary["exit"] == exit_reason and summary["evaluated"] == 0
+    beat = work_queue.runners(work_queue.queue_dir(tmp_path, work_queue.WORKERS))
+    assert [b["runner"] for b in beat] == ["w1"] and beat[0]["exited"] == exit_reason
+
+
+def test_a_restarted_job_fails_the_claims_its_first_run_left(trained_run: TrainedRun,
+                                                             tmp_path: Path) -> None:
+    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    left = task(trained_run, tmp_path, 20)
+    work_queue.post(qdir, left)
+    assert work_queue.claim(qdir, "w1") == left  # the first run of job w1, requeued since
+    summary = worker.run(evaluator_spec(trained_run, tmp_path, idle_s=0.2), "w1")
+    assert summary["evaluated"] == 0
+    assert work_queue.where(qdir, left.key).where is Where.FAILED
+
+
+def test_a_bad_task_fails_alone_and_the_worker_goes_on(trained_run: TrainedRun,
+                                                       tmp_path: Path) -> None:
+    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    good = script(tmp_path, "good.py", "print('The generation accuracy is 50.0 %.')")
+    usage = script(tmp_path, "usage.py", "print('usage: x', file=sys.stderr); sys.exit(2)")
+    crash = script(tmp_path, "crash.py", "sys.exit(3)")
+    tasks = [task(None, tmp_path, 20, checkpoint=str(tmp_path / "nope")),  # no checkpoint
+             task(None, tmp_path, 40, command=(good, "{checkpoint}")),
+             task(None, tmp_path, 60, command=(usage,)),
+             task(None, tmp_path, 80, command=(crash,)),
+             task(None, tmp_path, 100, command=(str(tmp_path / "missing.sh"),)),
+             task(trained_run, tmp_path, 60, trial=2)]
+    for posted in tasks:
+        work_queue.post(qdir, posted)
+    summary = worker.run(evaluator_spec(trained_run, tmp_path, idle_s=0.2), "w1")
+    assert (summary["evaluated"], summary["failed"]) == (2, 4)
+    found = work_queue.snapshot(qdir)
+    assert [(found[t.key].where, found[t.key].cause) for t in tasks] == [
+        (Where.FAILED, "input"), (Where.DONE, None), (Where.FAILED, "input"),
+        (Where.FAILED, "other"), (Where.FAILED, "input"), (Where.DONE, None)]
+    assert Path(tasks[1].result).read_text() == "The generation accuracy is 50.0 %.\n"
+    assert "usage: x" in found[tasks[2].key].reason
+    assert json.loads(Path(tasks[5].result).read_text())["step"] == 60
+
+
+def _start_worker(spec_path: Path, runner: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "jobs.worker", str(spec_path),
+                             "--runner", runner], env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_two_workers_do_every_task_exactly_once(trained_run: TrainedRun, tmp_path: Path) -> None:
+    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    spec_path = tmp_path / "spec.pkl"
+    spec_path.write_bytes(pickle.dumps(evaluator_spec(trained_run, tmp_path, idle_s=1.0)))
+    tasks = [task(trained_run, tmp_path, step, trial=trial)
+             for trial in (1, 2) for step in (20, 40, 60)]
+    for posted in tasks:
+        work_queue.post(qdir, posted)
+    workers = [_start_worker(spec_path, runner) for runner in ("a", "b")]
+    assert [w.wait(120) for w in workers] == [0, 0]
+    done = sorted(os.listdir(qdir / work_queue.DONE))
+    assert sorted(n.partition("@")[0] for n in done) == sorted(t.key for t in tasks)
+    assert os.listdir(qdir / work_queue.CLAIMED) == []
+    runners = {json.loads(Path(t.result).read_text())["runner"] for t in tasks}
+    assert runners <= {"a", "b"}

@@ -1,0 +1,61 @@
+"""infer.placement=with_training on the real cluster: the evaluator beside training names
+its claims by the SLURM job's id, and `scancel` of the training job ends it too."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator import work_queue
+from orchestrator.scheduler import JobRef, JobRequest
+from orchestrator.scheduler.slurm import SlurmScheduler
+from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from tests.support.searches import search_dir
+
+pytestmark = pytest.mark.slurm
+
+
+def _wait(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_scancel_of_a_training_job_ends_the_evaluator_beside_it(slurm_cluster: object,
+                                                                 tmp_path: Path) -> None:
+    directory = search_dir(tmp_path)
+    data = DataSettings(cache_dir=str(tmp_path / "cache"), synthetic_train_size=100,
+                        synthetic_test_size=20)
+    infer = InferSpec(checkpoint="", result_path="", data=data)
+    spec = EvaluatorSpec(str(directory), work_queue.trial_queue(1), infer, idle_s=300.0,
+                         trial_dir=str(directory / "trials" / "001"))
+    folder = directory / "jobs" / "train-t001-a0"
+    request = JobRequest(key="train-t001-a0", kind="train", name=f"{directory.name}-train",
+                         folder=folder, resources=JobResources(timeout_min=5),
+                         command=(sys.executable, "-c", "import time; time.sleep(300)"),
+                         output=str(directory / "out"), beside=spec)
+    scheduler = SlurmScheduler(interactive=False)
+    job_id = scheduler.submit(request)
+    ref = JobRef(job_id, folder, request.name)
+    qdir = work_queue.queue_dir(directory, work_queue.trial_queue(1))
+    try:
+        _wait(lambda: work_queue.runners(qdir), 300)  # queued, then the evaluator's beat
+        (beat,) = work_queue.runners(qdir)
+        assert beat["runner"] == job_id and _alive(beat["pid"])
+    finally:
+        scheduler.cancel([ref])
+    _wait(lambda: scheduler.poll([ref])[job_id].terminal, 120)
+    _wait(lambda: not _alive(beat["pid"]), 30)

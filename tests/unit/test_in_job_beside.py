@@ -1,0 +1,49 @@
+"""in_job_call starts an evaluator beside training only when the request says so, and
+only in task 0 (the evaluator itself: tests/jobs/test_with_training.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.scheduler import JobRequest, in_job
+from orchestrator.scheduler.submitit_jobs import in_job_call
+from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+
+
+def _spec(tmp_path: Path) -> EvaluatorSpec:
+    infer = InferSpec(checkpoint="", result_path="", data=DataSettings())
+    return EvaluatorSpec(str(tmp_path), "trial-001", infer, trial_dir=str(tmp_path / "t"))
+
+
+@pytest.mark.parametrize(("command", "beside", "function"), [
+    ((), False, in_job.call),
+    (("train.sh",), False, in_job.run_command),
+    ((), True, in_job.call_beside),
+    (("train.sh",), True, in_job.run_command_beside),
+])
+def test_the_job_runs_its_evaluator_only_when_asked(tmp_path: Path, command: tuple[str, ...],
+                                                    beside: bool, function: object) -> None:
+    spec = _spec(tmp_path) if beside else None
+    request = JobRequest(key="train-t001-a0", kind="train", name="x", folder=tmp_path,
+                         resources=JobResources(), target="jobs.train:run", spec="S",
+                         command=command, output="out", beside=spec)
+    called, args = in_job_call(request)
+    assert called is function
+    assert (args[0] is spec) == beside  # the evaluator's spec first, else none at all
+
+
+@pytest.mark.parametrize("rank", [("RANK", "1"), ("SLURM_PROCID", "2")])
+def test_only_task_0_starts_an_evaluator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         rank: tuple[str, str]) -> None:
+    monkeypatch.setenv(*rank)
+    with in_job.beside(_spec(tmp_path)):
+        pass
+    assert not (tmp_path / "evaluators").exists()  # no queue folder, no spec, no process
+
+
+def test_no_spec_no_evaluator(tmp_path: Path) -> None:
+    with in_job.beside(None):
+        pass
+    assert list(tmp_path.iterdir()) == []
