@@ -18,6 +18,10 @@ waits for its first checkpoint; then it loops over `orchestrator.work_queue`:
   complete checkpoint of its trial has a result or a failure and no task is open;
 - a heartbeat (work_queue.beat) at most every ~5 s and at each task's start and end.
 
+SIGTERM (scancel; SLURM sends it to every process of the job, and submitit's job process
+ignores it until KillWait ends) means the job is going: the evaluator takes no new task and
+leaves; the task it was doing fails with that reason, and the controller hands it on.
+
 Its runner id, which names its claims and which the controller journals as the job that did
 the evaluation, is the scheduler's id of the job it runs in.
 """
@@ -27,7 +31,9 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,7 +57,10 @@ def runner_id(given: str = "") -> str:
 def run(spec: EvaluatorSpec, runner: str = "", parent: int = 0) -> dict[str, Any]:
     """Evaluate tasks until stopped, idle or drained; a summary of what was done.
     `parent`: exit when that process is gone (the training job beside which this runs)."""
-    return _Worker(spec, runner_id(runner), parent).loop()
+    worker = _Worker(spec, runner_id(runner), parent)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, worker.terminate)
+    return worker.loop()
 
 
 class _Worker:
@@ -65,6 +74,7 @@ class _Worker:
         self.evaluator: Any = None
         self.load_error: BaseException | None = None
         self.load_s = 0.0
+        self.terminated = False  # SIGTERM: the job is being cancelled or requeued
         # a job requeued under the same id (SLURM, at its time limit) left its claims open:
         # nobody else will end them, and the controller sees the job alive
         for task in work_queue.claimed_by(self.qdir, runner):
@@ -107,7 +117,12 @@ class _Worker:
                 "exit": reason, "load_s": self.load_s,
                 "tokenizations": getattr(self.evaluator, "tokenizations", 0)}
 
+    def terminate(self, signum: int, frame: Any) -> None:
+        self.terminated = True
+
     def _why_exit(self, idle_since: float) -> str:
+        if self.terminated:
+            return "its job got SIGTERM (cancelled, or requeued)"
         if work_queue.stop_requested(self.qdir):
             return "stop"
         if self.parent and os.getppid() != self.parent:
@@ -136,6 +151,10 @@ class _Worker:
                 self._evaluate(task)
         except Exception as exc:  # one task's failure, never the evaluator's
             failure = failures.classify(exc)
+            if self.terminated:  # the command died of the same signal: say why
+                failure = failure._replace(cause=causes.OTHER, reason=(
+                    f"its evaluator's job {self.runner} was cancelled while it evaluated "
+                    f"this ({failure.reason})"))
             print(f"evaluator {self.runner}: {task.key} failed: {failure.reason}",
                   file=sys.stderr, flush=True)
             work_queue.fail(self.qdir, task, self.runner, failure.cause or causes.OTHER,

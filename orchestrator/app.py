@@ -293,7 +293,11 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
         lines.append("failed evaluations:")
         lines += [f"  trial {e['trial']} step {e['step']}: {e['error'] or '-'}" for e in failed]
     live = state.live_jobs()
-    lines.append(f"jobs: {len(state.jobs)} submitted, {len(live)} live as last journaled")
+    tasks = sum(1 for job in state.jobs.values() if job.queue)
+    handed = f" (and {tasks} evaluation(s) handed to evaluators, {data['placement']})" if (
+        tasks) else ""
+    lines.append(f"jobs: {len(state.jobs) - tasks} submitted{handed}, {len(live)} live as "
+                 "last journaled")
     for job in live:
         lines.append(f"  {job.key}: job {job.job_id} {job_state_text(job)}")
     return "\n".join(lines) + "\n"

@@ -26,4 +26,4 @@ fi
 export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
 .venv/bin/ruff check orchestrator jobs tests bench scripts
 .venv/bin/mypy
-.venv/bin/python -m pytest -q -ra "$@"
+.venv/bin/python -m pytest -q -ra --durations=25 "$@"

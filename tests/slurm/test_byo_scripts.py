@@ -69,7 +69,10 @@ def test_failed_inference_is_retried_and_scancel_is_reported(slurm_cluster: obje
 def test_training_over_its_time_limit_is_requeued_and_resumes(slurm_cluster: object,
                                                               tmp_path: Path) -> None:
     directory = search_dir(tmp_path)
-    overrides = byo_overrides(directory, checkpoints=10, every_s=3.0, target=99.0)
+    # 18 s of training (6 checkpoints 3 s apart) with runs of 15 s at most: requeued once or
+    # twice. A requeue costs ~30 s here (SLURM's signal comes up to 60 s early, and the
+    # requeued job waits ~15 s), so no more checkpoints than that needs
+    overrides = byo_overrides(directory, checkpoints=6, every_s=3.0, target=99.0)
     # one-minute limit, warned 45 s before: each run gets ~15 s, then is requeued
     overrides += ["executor.train.timeout_min=1", "executor.train.signal_delay_s=45",
                   "search.patience=3"]
@@ -83,7 +86,7 @@ def test_training_over_its_time_limit_is_requeued_and_resumes(slurm_cluster: obj
     first_run = states.index("RUNNING")
     assert {"REQUEUED", "PENDING"} & set(states[first_run:]), states
     assert all(count == 1 for count in evaluations(evs).values())
-    assert len(evaluations(evs)) == 10
+    assert len(evaluations(evs)) == 6
     log = next((directory / "jobs" / "train-t001-a0").glob("*_0_log.out")).read_text()
     starts = re.findall(r"starting after step (\d+)", log)
     assert len(starts) >= 2 and int(starts[-1]) > 0, log
@@ -94,11 +97,14 @@ def test_status_queries_per_poll_stay_constant_with_20_jobs(slurm_cluster: objec
                                                            tmp_path: Path) -> None:
     directory = search_dir(tmp_path)
     env, log = counting_path(tmp_path)
+    start_t = time.time()
+    # every evaluation that starts in the first 35 s runs on to then (as --sleep-s 25 did
+    # for the first wave on the 8-CPU node): all 20 jobs are tracked at once for a long
+    # while; the later waves (the node runs 7 evaluations beside training) end at once
     overrides = byo_overrides(directory, checkpoints=19, every_s=0.05, target=99.0,
-                              infer_args="--sleep-s 25", linger_s=30)
+                              infer_args=f"--sleep-until {start_t + 35:.0f}", linger_s=30)
     overrides += ["search.max_concurrent_evals=19", "executor.poll_interval_s=2",
                   "executor.max_poll_interval_s=2", "search.patience=30"]
-    start_t = time.time()
     done = cli("run", *overrides, "--plain", env=env, timeout=600)
     elapsed = time.time() - start_t
     assert done.returncode == 1, done.stdout + done.stderr

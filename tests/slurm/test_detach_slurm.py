@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slurm
 
 NEVER = "40,45,50,55,60,62,64,66,68,70,72,74"  # never reaches 80: runs until cancelled
 LAST = "40,45,50,55,60,62,64,66,68,70,72,81"  # reaches 80 at the last checkpoint only
+LAST_OF_SIX = "40,45,50,55,60,81"  # the same with 6 checkpoints
 
 
 def _detach(args: list[str]) -> str:
@@ -118,8 +119,10 @@ def test_scancel_the_controller_then_detach_again_completes_without_duplicates(
 def test_a_controller_job_with_a_2_minute_limit_comes_back_by_itself(
         slurm_cluster: object, tmp_path: Path) -> None:
     directory = search_dir(tmp_path)
-    # about 3 minutes of training: longer than the controller's time limit
-    args = [*byo_overrides(directory, every_s=15, curve=LAST),
+    # 90 s of training (6 checkpoints 15 s apart, 80 reached at the last): longer than the
+    # controller's first run, which its signal (60 s before the limit, up to 60 s earlier:
+    # SLURM's resolution) ends within 60 s, so the search needs the requeued controller
+    args = [*byo_overrides(directory, checkpoints=6, every_s=15, curve=LAST_OF_SIX),
             "executor.controller.timeout_min=2", "executor.controller.signal_delay_s=60"]
     job = _detach(args)
     wait_for(directory, lambda evs: any(e["event"] == "submitted" for e in evs), timeout=120)

@@ -1,5 +1,5 @@
 """Faults on the real local SLURM cluster, with the users' own fake scripts: kill -9 of the
-controller anywhere in a search, slurmctld restarted, slurmdbd (so sacct) down for a minute,
+controller anywhere in a search, slurmctld restarted, slurmdbd (so sacct) down for a while,
 the node drained or set DOWN under running jobs; and kill -9 at exact windows (a scheduler
 command stalled there by a PATH wrapper: bench/faults.py). Every search must end
 with the decision of an uninterrupted run, nothing submitted or evaluated twice, no result
@@ -7,7 +7,8 @@ lost. A strict xfail test is an open controller bug, its reason in one line.
 
 The daemon and node tests first wait until no `python -m bench` runs (benchmarks time this
 shared cluster), and always bring the cluster back in their teardown. The kill campaign's
-size is FAULTS_KILLS (default 10); `python scripts/reliability.py --soak` runs 100.
+size is FAULTS_KILLS (default 6 in CI, two of them detached; about 11 s a case);
+`python scripts/reliability.py` runs 10 and `--soak` 100.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ pytestmark = pytest.mark.slurm
 
 REFERENCE: fk.Decision = ("target_reached", [(1, "target_reached", fk.DECISION_STEP)])
 BENCH_WAIT_S = float(os.environ.get("FAULTS_BENCH_WAIT_S", "2700"))
+# how long slurmdbd stays down: the decision comes ~11 s into the outage (RELIABILITY.md), so
+# 30 s keeps it inside on a machine twice as slow; scripts/reliability.py keeps the minute
+SLURMDBD_DOWN_S = float(os.environ.get("FAULTS_SLURMDBD_DOWN_S", "30"))
 Record = Callable[[str, object], None]  # pytest's record_property fixture
 
 
@@ -77,7 +81,7 @@ def _assert_clean(found: fk.Findings) -> None:
 @pytest.mark.timeout(1800)
 def test_kill_9_at_random_points_reaches_the_same_decision(
         slurm_cluster: object, tmp_path: Path, record_property: Record) -> None:
-    kills = int(os.environ.get("FAULTS_KILLS", "10"))
+    kills = int(os.environ.get("FAULTS_KILLS", "6"))
     lines: list[str] = []
     reference, cases = fk.run_campaign(tmp_path, kills, progress=lines.append)
     record_property("campaign", "\n".join(lines))
@@ -327,7 +331,7 @@ def test_slurmctld_down_15s_the_search_completes_without_a_rerun(
 
 # --------------------------------------------------------------------------- slurmdbd
 @pytest.mark.timeout(3600)
-def test_slurmdbd_down_for_a_minute_nothing_is_called_done_or_lost(
+def test_slurmdbd_down_nothing_is_called_done_or_lost(
         exclusive_cluster: object, tmp_path: Path, directory: Path,
         record_property: Record) -> None:
     tools, log = fk.tool_wrappers(tmp_path)
@@ -344,7 +348,7 @@ def test_slurmdbd_down_for_a_minute_nothing_is_called_done_or_lost(
             failing = subprocess.run(["sacct", "-X", "-n", "-j", "1"], capture_output=True,
                                      check=False, timeout=60).returncode
             down = time.time()
-            time.sleep(60)
+            time.sleep(SLURMDBD_DOWN_S)
             up = time.time()
         code = proc.wait(timeout=300)
     finally:
@@ -365,7 +369,7 @@ def test_slurmdbd_down_for_a_minute_nothing_is_called_done_or_lost(
     meanwhile = [e for e in evs if e["event"] == "evaluation" and down < e["t"] < up]
     sacct_failures = (tmp_path / "c.log").read_text().count("warning: sacct failed")
     record_property("notes", (
-        f"job_state events while sacct was down: {len(during)} "
+        f"slurmdbd down {up - down:.0f} s: job_state events while sacct was down: {len(during)} "
         f"({dict(Counter(s for _, s in during)) or 'none'}); evaluations recorded meanwhile "
         f"from result files: {len(meanwhile)}; "
         f"decided {decided - down:.0f} s into the outage; the finish waited for sacct and "

@@ -20,7 +20,10 @@ def test_two_task_training_forms_one_process_group(slurm_cluster: object,
     directory = search_dir(tmp_path)
     done = cli("run", "executor=slurm", *TINY, "train.max_steps=100", "train.save_steps=50",
                "train.eval_steps=50", "executor.train.tasks_per_node=2",
-               "search.target=0.99", f"search.dir={directory}", "--plain", timeout=900)
+               "search.target=0.99", f"search.dir={directory}",
+               # the tests' cadence (the SLURM default backs off to 75 s between polls)
+               "executor.poll_interval_s=1", "executor.max_poll_interval_s=2", "--plain",
+               timeout=900)
     assert done.returncode == 1, done.stdout + done.stderr  # 0.99 is out of reach
     data = summary(directory)
     trial = data["trials"][0]

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slurm
 
 def test_a_nan_in_fp16_is_retried_once_on_slurm(slurm_cluster: object, tmp_path: Path) -> None:
     directory = search_dir(tmp_path)
+    # 150 steps: the retry goes well past the NaN step; the search need not reach its target
     done = cli("run", "executor=slurm", *TINY, "train.precision=fp16", "search.target=0.80",
-               "search.train_retries=0", f"search.dir={directory}",
+               "train.max_steps=150", "search.train_retries=0", f"search.dir={directory}",
                "executor.poll_interval_s=1", "executor.max_poll_interval_s=2", "--plain",
                env={"JOBS_FAULT_FP16_NAN_AT": "60"}, timeout=900)
     assert done.returncode in (0, 1), done.stdout + done.stderr

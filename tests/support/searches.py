@@ -20,11 +20,12 @@ TINY = [
     "train.eval_steps=50", "data.synthetic_train_size=3000", "data.synthetic_test_size=1000",
 ]
 
-# Three tiny trials at once over a learning-rate grid, short enough for 2 cores.
+# Three tiny trials at once over a learning-rate grid, short enough for 2 cores: two
+# checkpoints each (the tests count 6 evaluations); the value is never the point.
 CONCURRENT = [
     "data=synthetic", "model=tiny", "data.synthetic_train_size=2000",
-    "data.synthetic_test_size=1000", "train.max_steps=200", "train.save_steps=100",
-    "train.eval_steps=100", "search.space={learning_rate: [5e-4, 1e-3, 2e-3]}",
+    "data.synthetic_test_size=1000", "train.max_steps=100", "train.save_steps=50",
+    "train.eval_steps=50", "search.space={learning_rate: [5e-4, 1e-3, 2e-3]}",
     "search.max_trials=3", "search.max_concurrent_trials=3", "search.max_concurrent_evals=3",
     "search.target=0.99",
 ]
