@@ -191,3 +191,14 @@ def test_the_page_shows_both_sections_and_the_missed_targets() -> None:
     assert "### `standard_to_limit_ratio`" not in text
     assert "$" not in text.split("## Busy cluster")[1]  # every placeholder filled
     assert sacct_time("2026-11-30T02:10:00") is not None
+
+
+def test_the_phases_are_chosen_with_only_and_the_wait_by_option() -> None:
+    from bench import __main__ as cli
+
+    assert {"busy", "placements"} <= set(cli.PHASES)
+    args = cli._parser().parse_args(["--only", "busy,placements", "--busy-wait-s", "20"])
+    assert args.only.split(",") == ["busy", "placements"] and args.busy_wait_s == 20.0
+    full, quick = cli.make_plan(False, 30.0, 5.0), cli.make_plan(True, 30.0, 5.0)
+    assert full.busy_plan.wait_s == 60.0 and full.busy_plan.legacy_poll_s == 30.0
+    assert quick.busy_plan.legacy_poll_s == quick.legacy_poll_s < 30.0
