@@ -93,14 +93,16 @@ def _intro(results: Obj, raw: Obj) -> str:
 
 
 def _later(raw: Obj) -> str:
-    """Phases added after that run, measured in a later `--only` run on the same machine and
-    folded into results.json (`raw.later_phases`): said, never passed off as the same run."""
+    """Phases added after that run, measured in later `--only` runs on the same machine and
+    folded into results.json (`raw.later_phases`: one entry, or a list of them): said, never
+    passed off as the same run."""
     later = raw.get("later_phases")
-    if not isinstance(later, dict):
-        return ""
-    return (f" Exception: the phases {', '.join(later.get('phases', []))} were added later and "
-            f"measured in a separate `--only` run (mode {later.get('mode')}, "
-            f"{later.get('generated')}, commit `{later.get('git_commit')}`), on the same machine.")
+    runs = [later] if isinstance(later, dict) else later if isinstance(later, list) else []
+    return "".join(
+        f" Exception: the phases {', '.join(run.get('phases', []))} were added later and "
+        f"measured in a separate `--only` run (mode {run.get('mode')}, "
+        f"{run.get('generated')}, commit `{run.get('git_commit')}`), on the same machine."
+        for run in runs if isinstance(run, dict))
 
 
 def _machine(results: Obj) -> str:
