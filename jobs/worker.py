@@ -58,9 +58,13 @@ def run(spec: EvaluatorSpec, runner: str = "", parent: int = 0) -> dict[str, Any
     """Evaluate tasks until stopped, idle or drained; a summary of what was done.
     `parent`: exit when that process is gone (the training job beside which this runs)."""
     worker = _Worker(spec, runner_id(runner), parent)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, worker.terminate)
-    return worker.loop()
+    if threading.current_thread() is not threading.main_thread():
+        return worker.loop()
+    previous = signal.signal(signal.SIGTERM, worker.terminate)
+    try:
+        return worker.loop()
+    finally:  # run in a test's process: its later children must not inherit this handler
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Worker:
