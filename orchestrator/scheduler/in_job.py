@@ -175,7 +175,7 @@ def run_script(argv: list[str], output: str) -> int:
     return code
 
 
-def _stop(process: subprocess.Popen[str], grace_s: float = 0.5) -> None:
+def _stop(process: subprocess.Popen[Any], grace_s: float = 0.5) -> None:
     process.terminate()
     try:
         process.wait(grace_s)
@@ -303,14 +303,8 @@ class _Beside:
     def stop(self, reason: str) -> None:
         self._stopping.set()
         _join(self._watcher.join, self._watcher.is_alive)
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(_STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if self.process is not None and self.process.poll() is None:
+            _stop(self.process, _STOP_GRACE_S)
         self._fail_claims(reason)
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,10 @@ from orchestrator import work_queue
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.local import LocalScheduler, group_members
 from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from tests.support.journal import wait_until
 
 pytestmark = pytest.mark.e2e
 
-
-def _wait(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {timeout} s"
-        time.sleep(0.2)
 
 
 def test_a_cancelled_training_job_stops_its_evaluator(tmp_path: Path) -> None:
@@ -38,15 +32,15 @@ def test_a_cancelled_training_job_stops_its_evaluator(tmp_path: Path) -> None:
     scheduler = LocalScheduler()
     job_id = scheduler.submit(request)
     qdir = work_queue.queue_dir(tmp_path, work_queue.trial_queue(1))
-    _wait(lambda: work_queue.runners(qdir), 120)  # the evaluator's first heartbeat
+    wait_until(lambda: work_queue.runners(qdir), 120)  # the evaluator's first heartbeat
     (beat,) = work_queue.runners(qdir)
     assert beat["runner"] == job_id  # it names its claims by the training job's id
     assert beat["pid"] in group_members(int(job_id))
     ref = JobRef(job_id, folder, request.name)
     scheduler.cancel([ref])
-    _wait(lambda: scheduler.poll([ref])[job_id].terminal, 15)
-    _wait(lambda: not group_members(int(job_id)), 5)
-    _wait(lambda: not _running(beat["pid"]), 5)  # gone, or a zombie not yet reaped
+    wait_until(lambda: scheduler.poll([ref])[job_id].terminal, 15)
+    wait_until(lambda: not group_members(int(job_id)), 5)
+    wait_until(lambda: not _running(beat["pid"]), 5)  # gone, or a zombie not yet reaped
 
 
 def _running(pid: int) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,11 @@ from orchestrator import work_queue
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.slurm import SlurmScheduler
 from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from tests.support.journal import wait_until
 from tests.support.searches import search_dir
 
 pytestmark = pytest.mark.slurm
 
-
-def _wait(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {timeout} s"
-        time.sleep(0.5)
 
 
 def _alive(pid: int) -> bool:
@@ -52,10 +46,11 @@ def test_scancel_of_a_training_job_ends_the_evaluator_beside_it(slurm_cluster: o
     ref = JobRef(job_id, folder, request.name)
     qdir = work_queue.queue_dir(directory, work_queue.trial_queue(1))
     try:
-        _wait(lambda: work_queue.runners(qdir), 300)  # queued, then the evaluator's beat
+        # queued, then the evaluator's first heartbeat
+        wait_until(lambda: work_queue.runners(qdir), 300, every_s=0.5)
         (beat,) = work_queue.runners(qdir)
         assert beat["runner"] == job_id and _alive(beat["pid"])
     finally:
         scheduler.cancel([ref])
-    _wait(lambda: scheduler.poll([ref])[job_id].terminal, 120)
-    _wait(lambda: not _alive(beat["pid"]), 30)
+    wait_until(lambda: scheduler.poll([ref])[job_id].terminal, 120, every_s=0.5)
+    wait_until(lambda: not _alive(beat["pid"]), 30, every_s=0.5)

@@ -44,6 +44,14 @@ def wait_for(search_dir: Path, predicate: Callable[[list[Event]], Any],
     raise AssertionError(f"timed out waiting in {search_dir}: {events(search_dir)[-5:]}")
 
 
+def wait_until(predicate: Callable[[], Any], timeout: float, every_s: float = 0.2) -> None:
+    """Poll `predicate` until it holds; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(every_s)
+
+
 def summary(search_dir: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((search_dir / "summary.json").read_text())
     return data
