@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.layout import job_name
+from orchestrator.lifecycle import JobState
 from tests.support.cli import ROOT, cli, start
 from tests.support.journal import evaluations, events, submissions, summary, wait_for
 from tests.support.searches import byo_overrides, search_dir
@@ -69,10 +70,10 @@ def test_failed_inference_is_retried_and_scancel_is_reported(slurm_cluster: obje
 def test_training_over_its_time_limit_is_requeued_and_resumes(slurm_cluster: object,
                                                               tmp_path: Path) -> None:
     directory = search_dir(tmp_path)
-    # 18 s of training (6 checkpoints 3 s apart) with runs of 15 s at most: requeued once or
-    # twice. A requeue costs ~30 s here (SLURM's signal comes up to 60 s early, and the
-    # requeued job waits ~15 s), so no more checkpoints than that needs
-    overrides = byo_overrides(directory, checkpoints=6, every_s=3.0, target=99.0)
+    # 30 s of training (10 checkpoints 3 s apart). The warning is due 15 s into a run, but
+    # slurmctld checks time limits on a timer, so it comes 15-30 s in: with 18 s of training
+    # (tried to save CI time) the first run sometimes ended before its warning, unrequeued
+    overrides = byo_overrides(directory, checkpoints=10, every_s=3.0, target=99.0)
     # one-minute limit, warned 45 s before: each run gets ~15 s, then is requeued
     overrides += ["executor.train.timeout_min=1", "executor.train.signal_delay_s=45",
                   "search.patience=3"]
@@ -82,11 +83,13 @@ def test_training_over_its_time_limit_is_requeued_and_resumes(slurm_cluster: obj
     assert submissions(evs)[("train", 1, None)] == 1  # requeued, never resubmitted
     states = [e["state"] for e in evs if e["event"] == "job_state"
               and e["key"] == "train-t001-a0"]
-    assert "RUNNING" in states and states[-1] == "SUCCEEDED"
-    first_run = states.index("RUNNING")
-    assert {"REQUEUED", "PENDING"} & set(states[first_run:]), states
+    # which states a poll sees depends on when it falls: a run of ~15 s can start and be
+    # requeued between two polls (CI once saw PENDING, REQUEUED, PENDING, RUNNING). What must
+    # hold: the time limit was never taken for an end, and the job's own log shows the resume
+    assert "RUNNING" in states and states[-1] == "SUCCEEDED", states
+    assert not any(JobState(state).terminal for state in states[:-1]), states
     assert all(count == 1 for count in evaluations(evs).values())
-    assert len(evaluations(evs)) == 6
+    assert len(evaluations(evs)) == 10
     log = next((directory / "jobs" / "train-t001-a0").glob("*_0_log.out")).read_text()
     starts = re.findall(r"starting after step (\d+)", log)
     assert len(starts) >= 2 and int(starts[-1]) > 0, log
