@@ -145,6 +145,7 @@ class _Worker:
 
     def do(self, task: work_queue.Task) -> None:
         self.task_key = task.key
+        start = time.monotonic()
         self.beat(force=True)
         try:
             if task.command:
@@ -162,11 +163,11 @@ class _Worker:
             print(f"evaluator {self.runner}: {task.key} failed: {failure.reason}",
                   file=sys.stderr, flush=True)
             work_queue.fail(self.qdir, task, self.runner, failure.cause or causes.OTHER,
-                            failure.reason)
+                            failure.reason, held_s=time.monotonic() - start)
             self.failed += 1
             _release_gpu_memory()
         else:
-            work_queue.finish(self.qdir, task, self.runner)
+            work_queue.finish(self.qdir, task, self.runner, held_s=time.monotonic() - start)
             self.evaluated += 1
         self.task_key = ""
         self.beat(force=True)

@@ -34,6 +34,7 @@ from orchestrator.settings import Settings
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Mode, Rule
 from orchestrator.trials_table import job_state_text
+from orchestrator.usage import usage_text
 from orchestrator.view import make_view
 
 JOURNAL = "journal.jsonl"
@@ -277,7 +278,7 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
         elapsed = duration(end - data["started_at"])
         lines.append(f"started {data['started_at_iso']}, elapsed {elapsed}"
                      f"{'' if data['finished_at'] is None else ' (finished)'}; "
-                     f"job-hours {data['job_hours']:.3f}")
+                     f"{usage_text(data)}")
     if data["best"]:
         b = data["best"]
         lines.append(f"best: {data['metric']} {b['value']:.4f} at trial {b['trial']} "

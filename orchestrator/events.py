@@ -98,6 +98,7 @@ class JobStateChanged(Event):
     state: JobState
     reason: str = ""  # why a PENDING job waits, as the scheduler said (journals before 29 Nov)
     runner: str = ""  # a task: the id of the job whose evaluator took it (work_queue)
+    held_s: float = 0.0  # an ended task: the seconds its evaluator spent on it (0: not said)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,6 +31,7 @@ from orchestrator.scheduler.interface import (
     Polled,
     Scheduler,
     pending_reasons,
+    task_held,
     task_runners,
 )
 from orchestrator.settings import Settings
@@ -41,6 +42,7 @@ from orchestrator.work_queue import (
     Found,
     Task,
     Where,
+    held_s,
     post,
     snapshot,
     where,
@@ -90,16 +92,19 @@ class Handoff:
 
     def poll(self, jobs: Sequence[JobRef]) -> Polled:
         snapshots: dict[Path, dict[str, Found]] = {}
-        states, reasons, runners = {}, {}, {}
+        states, reasons, runners, held = {}, {}, {}, {}
         for ref in jobs:
             queue = snapshots.setdefault(ref.folder, snapshot(ref.folder))
-            found = queue.get(ref.job_id.removeprefix(TASK_PREFIX), MISSING)
+            key = ref.job_id.removeprefix(TASK_PREFIX)
+            found = queue.get(key, MISSING)
             states[ref.job_id] = self._state(ref.job_id, ref.folder.name, found)
             if found.runner:
                 runners[ref.job_id] = found.runner
             if states[ref.job_id] is JobState.PENDING:
                 reasons[ref.job_id] = "waiting for an evaluator"
-        return Polled(states, reasons, runners)
+            if found.where in (Where.DONE, Where.FAILED):  # read once: an ended task is not
+                held[ref.job_id] = held_s(ref.folder, key, found)  # polled again
+        return Polled(states, reasons, runners, held)
 
     def _state(self, task_id: str, queue: str, found: Found) -> JobState:
         if found.where is Where.POSTED:
@@ -156,7 +161,8 @@ class Placed:
         observed = self.jobs.poll(real) if real else Polled({})
         seen = self.tasks.poll(tasks)
         return Polled({**observed, **seen}, {**pending_reasons(observed), **seen.reasons},
-                      {**task_runners(observed), **seen.runners})
+                      {**task_runners(observed), **seen.runners},
+                      {**task_held(observed), **seen.held})
 
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         tasks = [ref for ref in jobs if is_task(ref.job_id)]

@@ -31,7 +31,7 @@ from orchestrator.lifecycle import (
 )
 from orchestrator.results import ResultError, evaluation_from_json, metric_from_text
 from orchestrator.scheduler import Scheduler
-from orchestrator.scheduler.interface import pending_reasons, task_runners
+from orchestrator.scheduler.interface import pending_reasons, task_held, task_runners
 from orchestrator.settings import Settings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
 from orchestrator.work_queue import where
@@ -79,6 +79,7 @@ class Observer:
         """Journal what ONE scheduler query says of the live jobs; True if any changed."""
         observed = self.scheduler.poll([job.ref for job in live])
         reasons, runners = pending_reasons(observed), task_runners(observed)
+        held = task_held(observed)
         changed = False
         for job in live:
             assert job.job_id is not None
@@ -93,7 +94,8 @@ class Observer:
             if new is not None or (seen is JobState.PENDING and reason != job.reason):
                 self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
                                                    state=new or job.state, reason=reason,
-                                                   runner=runners.get(job.job_id, "")))
+                                                   runner=runners.get(job.job_id, ""),
+                                                   held_s=held.get(job.job_id, 0.0)))
                 changed |= new is not None  # a new reason alone does not hasten the polls
         return changed
 

@@ -23,6 +23,7 @@ from orchestrator.fsutil import atomic_write_json, atomic_write_text
 from orchestrator.state import EvalRecord, SearchState
 from orchestrator.stop_rule import Rule, best_of
 from orchestrator.tensorboard_events import sync_test_scalars
+from orchestrator.usage import usage, usage_text
 
 SPLITS = ("validation", "test")
 # what a checkpoint holds only to resume training: `best/` is for deploying (weights,
@@ -105,6 +106,8 @@ def summary(state: SearchState, rule: Rule) -> dict[str, Any]:
         "finished_at_iso": iso(finished.t) if finished else None,
         "reason": (finished.reason if finished else "") or None,
         "job_hours": round(state.job_hours(now), 4),
+        # by kind, in GPU-hours, and a worker's hours without an evaluation (orchestrator.usage)
+        **usage(state, now),
         "resumes": state.resumes,
         "disk": state.disk.figures(),  # the checkpoints' bytes (search.keep deletes)
         # where evaluations ran (infer.placement), and the scheduler's jobs by kind: under
@@ -244,7 +247,7 @@ def _head_lines(data: dict[str, Any]) -> list[str]:
                      f"resumed {data['resumes']} time(s)")
     if data["reason"]:
         lines.append(f"- ended because {data['reason']}")
-    lines.append(f"- job-hours used: {data['job_hours']:.3f}")
+    lines.append("- " + usage_text(data))
     jobs = ", ".join(f"{n} {kind}" for kind, n in data["scheduler_jobs"].items() if n)
     lines.append(f"- {len(data['evaluations'])} evaluation(s), placement "
                  f"{data['placement']}; scheduler jobs: {jobs or 'none'}")

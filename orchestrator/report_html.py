@@ -20,6 +20,7 @@ from orchestrator.outcome import params_text, why_ended
 from orchestrator.report_data import collect
 from orchestrator.state import SearchState
 from orchestrator.stop_rule import Rule
+from orchestrator.usage import usage_text
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;
@@ -174,11 +175,15 @@ def resources_section(c: dict[str, Any]) -> str:
             else f"{f['peak_gpu_memory_bytes'] / 2**30:.2f} GiB",
             "-" if f.get("examples_per_s") is None else f"{f['examples_per_s']:.1f}")
            for f in c["gpu"]]
-    return (f"<p>Job-hours used: <b>{data['job_hours']:.3f}</b> (from each job's first "
-            "RUNNING poll to its end).</p><h3>Disk</h3>" + table(["folder", "size"], rows)
+    return (f"<p>{html.escape(_sentence(usage_text(data)))} (from each job's first RUNNING poll to "
+            "its end).</p><h3>Disk</h3>" + table(["folder", "size"], rows)
             + "<h3>Devices</h3>" + (table(["job", "device", "peak GPU memory", "examples/s"],
                                           gpu, left=2) if gpu else
                                     "<p class=note>No job result records its device.</p>"))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _x_note(c: dict[str, Any]) -> str:

@@ -87,6 +87,7 @@ class JobRecord:
     # of the job whose evaluator took it (orchestrator.work_queue); "" for a job
     queue: str = ""
     runner: str = ""
+    held_s: float = 0.0  # an ended task: its evaluator's seconds on it, as the evaluator said
 
     def seconds(self, now: float) -> float:
         """Time the job held its resources: from first seen running to its end (else now).
@@ -251,6 +252,7 @@ class SearchState:
         job.state = e.state
         job.reason = e.reason
         job.runner = e.runner or job.runner
+        job.held_s = e.held_s or job.held_s
         if job.state is JobState.RUNNING and job.running_t is None:
             job.running_t = e.t
         if job.state.terminal:

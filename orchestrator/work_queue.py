@@ -9,8 +9,9 @@ evaluator inside trial NNN's training job:
     posted/<key>.json            the controller posted a task (an atomic write). The key is
                                  the evaluation attempt's, as a job's: infer-tNNN-sSSSSSSSS-aA
     claimed/<key>@<runner>.json  an evaluator took it: a rename, so exactly one of several wins
-    done/<key>@<runner>.json     it wrote the task's result, then moved its claim here
-    failed/<key>@<runner>.json   it could not: the task with {cause, reason}, written
+    done/<key>@<runner>.json     it wrote the task's result, then this (the task with
+                                 held_s, its seconds on it), before the claim is removed
+    failed/<key>@<runner>.json   it could not: the task with {cause, reason, held_s}, written
                                  atomically before the claim is removed
     stop                         the controller's word: exit after the current task
     training_ended               with_training: the training beside the evaluator returned
@@ -159,6 +160,19 @@ def where(qdir: Path, key: str) -> Found:
     return snapshot(qdir).get(key, MISSING)
 
 
+def held_s(qdir: Path, key: str, found: Found) -> float:
+    """The seconds an evaluator spent on an ended task (done or failed), as it wrote them;
+    0.0 when it wrote none (an evaluator of an earlier version) or the task has not ended."""
+    folder = {Where.DONE: DONE, Where.FAILED: FAILED}.get(found.where)
+    if folder is None:
+        return 0.0
+    try:
+        data = json.loads((qdir / folder / _claim_name(key, found.runner)).read_text("utf-8"))
+        return max(0.0, float(data.get("held_s") or 0.0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
+
+
 def request_stop(qdir: Path) -> None:
     atomic_write_text(qdir / STOP_FILE, f"{time.time()}\n")
 
@@ -184,17 +198,20 @@ def claim(qdir: Path, runner: str) -> Task | None:
     return None
 
 
-def finish(qdir: Path, task: Task, runner: str) -> None:
-    """The result is written: move the claim to done/."""
-    (qdir / DONE).mkdir(parents=True, exist_ok=True)
+def finish(qdir: Path, task: Task, runner: str, held_s: float = 0.0) -> None:
+    """The result is written: say so in done/ (atomically, with the seconds the evaluator
+    spent on it: the report counts a worker's idle time), then drop the claim."""
     name = _claim_name(task.key, runner)
-    os.replace(qdir / CLAIMED / name, qdir / DONE / name)
+    atomic_write_json(qdir / DONE / name, {**task.to_json(), "held_s": held_s})
+    (qdir / CLAIMED / name).unlink(missing_ok=True)
 
 
-def fail(qdir: Path, task: Task, runner: str, cause: str, reason: str) -> None:
+def fail(qdir: Path, task: Task, runner: str, cause: str, reason: str,
+         held_s: float = 0.0) -> None:
     """The task failed: say why (in failed/, atomically), then drop the claim."""
     name = _claim_name(task.key, runner)
-    atomic_write_json(qdir / FAILED / name, {**task.to_json(), "cause": cause, "reason": reason})
+    atomic_write_json(qdir / FAILED / name, {**task.to_json(), "cause": cause, "reason": reason,
+                                             "held_s": held_s})
     (qdir / CLAIMED / name).unlink(missing_ok=True)
 
 

@@ -56,16 +56,19 @@ class Refusal(NamedTuple):
 class Polled(dict[str, JobState]):
     """What a poll may answer: job id -> state, and, from the same query, why each PENDING
     job waits (`reasons`: the scheduler's own word, e.g. SLURM's Priority, Resources,
-    JobHeldUser), and which job's evaluator took each task (`runners`). A plain mapping
-    answers neither."""
+    JobHeldUser), which job's evaluator took each task (`runners`) and how long it spent on
+    each ended one (`held`). A plain mapping answers none of them."""
 
     def __init__(self, states: Mapping[str, JobState],
                  reasons: Mapping[str, str] | None = None,
-                 runners: Mapping[str, str] | None = None) -> None:
+                 runners: Mapping[str, str] | None = None,
+                 held: Mapping[str, float] | None = None) -> None:
         super().__init__(states)
         self.reasons: dict[str, str] = dict(reasons or {})
         # an evaluation task's id -> the id of the job whose evaluator took it
         self.runners: dict[str, str] = dict(runners or {})
+        # an ended task's id -> the seconds its evaluator spent on it
+        self.held: dict[str, float] = dict(held or {})
 
 
 def pending_reasons(observed: Mapping[str, JobState]) -> Mapping[str, str]:
@@ -76,6 +79,11 @@ def pending_reasons(observed: Mapping[str, JobState]) -> Mapping[str, str]:
 def task_runners(observed: Mapping[str, JobState]) -> Mapping[str, str]:
     """Task id -> the job whose evaluator took it, where the poll that answered said."""
     return observed.runners if isinstance(observed, Polled) else {}
+
+
+def task_held(observed: Mapping[str, JobState]) -> Mapping[str, float]:
+    """Ended task id -> its evaluator's seconds on it, where the poll that answered said."""
+    return observed.held if isinstance(observed, Polled) else {}
 
 
 class Scheduler(Protocol):

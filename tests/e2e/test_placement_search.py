@@ -39,12 +39,21 @@ def test_users_scripts_evaluated_by_a_long_lived_evaluator(tmp_path: Path,
     assert all(n == 1 for n in evaluations(evs).values())
     kinds = {kind for kind, _, _ in submissions(evs)}
     ids = {e["job_id"] for e in data["evaluations"]}
+    held = data["job_hours_by_kind"]
     if placement == "worker":
         assert data["scheduler_jobs"] == {"train": 1, "infer": 0, "worker": 1}
         assert ids == {data["jobs"]["worker-w01-a0"]["job_id"]}
+        # it waited for the first checkpoint and between them (its few ms on each script
+        # vanish in the hours' rounding); each task's seconds came from the worker itself
+        assert 0 < data["worker_idle_hours"] <= held["worker"]
+        ended = [e for e in evs if e["event"] == "job_state" and e["state"] == "SUCCEEDED"
+                 and e["key"].startswith("infer-")]
+        assert ended and all(e["held_s"] > 0 for e in ended)
     else:
         assert data["scheduler_jobs"] == {"train": 1, "infer": 0, "worker": 0}
         assert ids == {data["jobs"]["train-t001-a0"]["job_id"]}
+        assert held["worker"] == data["worker_idle_hours"] == 0
+    assert held["infer"] == 0 and held["train"] > 0 and data["gpu_hours"] == 0
     assert kinds <= {"train", "infer", "worker"}
     by_step = {e["step"]: e for e in data["evaluations"]}
     assert by_step[100]["value"] == 40.0  # the script's own line, read from its stdout

@@ -405,3 +405,18 @@ def test_an_evaluation_that_ran_out_of_memory_in_an_evaluator_goes_to_a_job(
     attempts = state.attempts("infer", 1, 100)
     assert placement.queue_for(state, settings, 1) == "workers"
     assert placement.queue_for(state, settings, 1, attempts) == ""
+
+
+def test_an_ended_tasks_seconds_reach_the_journal(tmp_path: Path) -> None:
+    q = tmp_path / "q"
+    for t in (task(1, 100), task(1, 200), task(1, 300)):
+        work_queue.post(q, t)
+    work_queue.finish(q, work_queue.claim(q, "7") or task(0, 0), "7", held_s=12.5)
+    work_queue.fail(q, work_queue.claim(q, "7") or task(0, 0), "7", "oom", "out of memory",
+                    held_s=3.0)
+    handoff = Handoff(serving=lambda queue: True, runner_ended=lambda runner: False,
+                      runner_logs=lambda runner: [], clock=lambda: 0.0)
+    ids = ["task:" + task(1, step).key for step in (100, 200, 300)]
+    polled = handoff.poll([JobRef(i, q) for i in ids])
+    assert [polled[i] for i in ids] == [JobState.SUCCEEDED, JobState.FAILED, JobState.PENDING]
+    assert polled.held == {ids[0]: 12.5, ids[1]: 3.0}
