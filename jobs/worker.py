@@ -16,7 +16,14 @@ waits for its first checkpoint; then it loops over `orchestrator.work_queue`:
 - nothing posted: exit after `idle_s` without a task; beside training (`trial_dir` set) the
   idle clock runs only once training has ended, and the evaluator exits as soon as every
   complete checkpoint of its trial has a result or a failure and no task is open;
-- a heartbeat (work_queue.beat) at most every ~5 s and at each task's start and end.
+- a heartbeat (work_queue.beat) at most every ~5 s and at each task's start and end;
+- a task still running after `task_limit_s` (infer.task_timeout_s, else the inference
+  jobs' time limit) fails, so that a hung evaluation does not hold its checkpoint for the
+  rest of a long job: a user's command is stopped and the evaluator goes on; a built-in
+  evaluation cannot be stopped from inside its own process, so a watchdog thread fails the
+  task and the evaluator exits (EXIT_OVERRAN). Its job then ends (a worker: the controller
+  submits another when work waits) or, beside training, it is restarted. One lock keeps
+  the watchdog and the task's own end from both writing its outcome.
 
 SIGTERM (scancel; SLURM sends it to every process of the job, and submitit's job process
 ignores it until KillWait ends) means the job is going: the evaluator takes no new task and
@@ -45,6 +52,7 @@ from orchestrator.settings import EvaluatorSpec
 
 POLL_S = 0.1  # between looks at an empty queue
 BEAT_S = 5.0  # the most between two heartbeats
+EXIT_OVERRAN = 75  # the evaluator left because a built-in evaluation ran over its limit
 
 
 def runner_id(given: str = "") -> str:
@@ -79,6 +87,7 @@ class _Worker:
         self.load_error: BaseException | None = None
         self.load_s = 0.0
         self.terminated = False  # SIGTERM: the job is being cancelled or requeued
+        self.outcome = threading.Lock()  # a task's end, or its watchdog's verdict: one wins
         # a job requeued under the same id (SLURM, at its time limit) left its claims open:
         # nobody else will end them, and the controller sees the job alive
         for task in work_queue.claimed_by(self.qdir, runner):
@@ -147,30 +156,61 @@ class _Worker:
         self.task_key = task.key
         start = time.monotonic()
         self.beat(force=True)
+        limit = self.spec.task_limit_s
+        watchdog = threading.Timer(limit, self._overran, (task, start))
+        watchdog.daemon = True
+        error: Exception | None = None
         try:
             if task.command:
                 from orchestrator.scheduler.in_job import run_script
 
-                run_script(list(task.command), task.result)
+                run_script(list(task.command), task.result, limit_s=limit)
             else:
+                if limit:
+                    watchdog.start()
                 self._evaluate(task)
         except Exception as exc:  # one task's failure, never the evaluator's
-            failure = failures.classify(exc)
-            if self.terminated:  # the command died of the same signal: say why
-                failure = failure._replace(cause=causes.OTHER, reason=(
-                    f"its evaluator's job {self.runner} was cancelled while it evaluated "
-                    f"this ({failure.reason})"))
-            print(f"evaluator {self.runner}: {task.key} failed: {failure.reason}",
-                  file=sys.stderr, flush=True)
-            work_queue.fail(self.qdir, task, self.runner, failure.cause or causes.OTHER,
-                            failure.reason, held_s=time.monotonic() - start)
-            self.failed += 1
-            _release_gpu_memory()
-        else:
-            work_queue.finish(self.qdir, task, self.runner, held_s=time.monotonic() - start)
-            self.evaluated += 1
-        self.task_key = ""
+            error = exc
+        watchdog.cancel()
+        with self.outcome:  # a watchdog firing now finds the task ended
+            if error is not None:
+                self._failed(task, error, start)
+            else:
+                work_queue.finish(self.qdir, task, self.runner, held_s=time.monotonic() - start)
+                self.evaluated += 1
+            self.task_key = ""
         self.beat(force=True)
+
+    def _failed(self, task: work_queue.Task, exc: Exception, start: float) -> None:
+        failure = failures.classify(exc)
+        if self.terminated:  # the command died of the same signal: say why
+            failure = failure._replace(cause=causes.OTHER, reason=(
+                f"its evaluator's job {self.runner} was cancelled while it evaluated "
+                f"this ({failure.reason})"))
+        print(f"evaluator {self.runner}: {task.key} failed: {failure.reason}",
+              file=sys.stderr, flush=True)
+        work_queue.fail(self.qdir, task, self.runner, failure.cause or causes.OTHER,
+                        failure.reason, held_s=time.monotonic() - start)
+        self.failed += 1
+        _release_gpu_memory()
+
+    def _overran(self, task: work_queue.Task, start: float) -> None:
+        """The watchdog: the built-in evaluation of `task` ran over its limit. Fail it, then
+        leave: the evaluation cannot be stopped from inside this process."""
+        with self.outcome:
+            if self.task_key != task.key:
+                return  # it ended as the timer fired
+            limit = self.spec.task_limit_s
+            reason = (f"the evaluation ran over its limit of {limit:g} s (infer.task_timeout_s, "
+                      f"else executor.infer.timeout_min); its evaluator (job {self.runner}) "
+                      "exits so that a hung evaluation frees the job")
+            work_queue.fail(self.qdir, task, self.runner, causes.OTHER, reason,
+                            held_s=time.monotonic() - start)
+            print(f"evaluator {self.runner}: {task.key} failed: {reason}", file=sys.stderr,
+                  flush=True)
+            self.failed += 1
+            self.beat(force=True, exited=f"{task.key} ran over its limit")
+            os._exit(EXIT_OVERRAN)
 
     def _evaluate(self, task: work_queue.Task) -> None:
         if self.evaluator is None:

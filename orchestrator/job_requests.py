@@ -60,7 +60,9 @@ def evaluator_spec(settings: Settings, search_dir: Path, queue: str,
                          infer=_infer_spec(settings, search_dir),
                          idle_s=settings.infer.worker_idle_s, trial_dir=trial_dir,
                          max_s=max(limit - WORKER_MARGIN_S, limit / 2) if limit else 0.0,
-                         preload=not settings.infer.command)
+                         preload=not settings.infer.command,
+                         task_limit_s=(settings.infer.task_timeout_s
+                                       or settings.executor.infer.timeout_min * 60.0))
 
 
 def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int) -> JobRequest:

@@ -43,6 +43,9 @@ def problems(s: Settings) -> list[str]:
         p.append(f"infer.workers={infer.workers}: must be >= 1")
     if infer.worker_idle_s <= 0:
         p.append(f"infer.worker_idle_s={infer.worker_idle_s:g}: must be > 0 (seconds)")
+    if infer.task_timeout_s < 0:
+        p.append(f"infer.task_timeout_s={infer.task_timeout_s:g}: must be >= 0 (seconds; 0: "
+                 "executor.infer.timeout_min)")
     return p
 
 

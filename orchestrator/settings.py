@@ -151,6 +151,9 @@ class EvaluatorSpec:
     # import torch and load and tokenize the data at start, while the first checkpoint is
     # awaited; False when every task is a user's command (infer.command)
     preload: bool = True
+    # a task running longer fails: a user's command is stopped and the evaluator goes on; a
+    # built-in evaluation cannot be stopped from inside, so the evaluator exits. 0: no limit
+    task_limit_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,11 @@ class InferSettings:
     placement: str = "job"
     workers: int = 1
     worker_idle_s: float = 300.0
+    # an evaluation in a worker or beside training that runs longer fails (cause other,
+    # retried within search.eval_retries) and its evaluator exits: a hung evaluator must not
+    # hold its checkpoint for the rest of a long job. 0: executor.infer.timeout_min, the
+    # time an inference job would get
+    task_timeout_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -138,9 +138,10 @@ def run_command(argv: list[str], output: str) -> int:
         raise
 
 
-def run_script(argv: list[str], output: str) -> int:
+def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
     """`run_command` without recording a failure: the evaluator beside training, or a
-    worker, runs a user's inference script per task this way (jobs.worker)."""
+    worker, runs a user's inference script per task this way (jobs.worker). A script still
+    running after `limit_s` (0: no limit) is stopped, and fails."""
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, errors="replace")
@@ -149,6 +150,16 @@ def run_script(argv: list[str], output: str) -> int:
             f"cannot run {argv[0]}: {exc.strerror or exc}; check the command "
             "(train.command / infer.command) and that the script exists and is executable"
         ) from exc
+    overran = threading.Event()
+
+    def overrun() -> None:
+        overran.set()
+        _stop(process)
+
+    timer = threading.Timer(limit_s, overrun)
+    timer.daemon = True
+    if limit_s:
+        timer.start()
     with _cancellable(), process:
         kept: list[str] = []
         errors: list[str] = []
@@ -168,11 +179,24 @@ def run_script(argv: list[str], output: str) -> int:
             _announce()
             _stop(process)  # the script may ignore SIGINT: it must not outlive its job
             raise _Announced from None
+        finally:
+            timer.cancel()
+    if overran.is_set():
+        raise ScriptFailed(f"{_program(argv)} ran over its limit of {limit_s:g} s "
+                           "(infer.task_timeout_s) and was stopped", code)
     if code:
         last = next((ln.strip() for ln in reversed(errors) if ln.strip()), "no stderr")
-        raise ScriptFailed(f"{Path(argv[0]).name} exited with status {code}: {last}", code)
+        raise ScriptFailed(f"{_program(argv)} exited with status {code}: {last}", code)
     atomic_write_text(output, "".join(kept))
     return code
+
+
+def _program(argv: list[str]) -> str:
+    """The name a user knows their script by: `eval.py` of `python eval.py ...`."""
+    name = Path(argv[0]).name
+    if name.startswith("python") and len(argv) > 1 and not argv[1].startswith("-"):
+        return Path(argv[1]).name
+    return name
 
 
 def _stop(process: subprocess.Popen[Any], grace_s: float = 0.5) -> None:

@@ -17,11 +17,12 @@ from tests.support.searches import BYO, ONLY_FIFTH
 pytestmark = pytest.mark.e2e
 
 
-def byo_local(directory: Path, placement: str) -> list[str]:
+def byo_local(directory: Path, placement: str, infer_args: str = "",
+              target: float = 80) -> list[str]:
     train = f"{PY} {BYO / 'fake_train.py'} {{output_dir}} --checkpoints 8 --every-s 1 " \
             "--linger-s 60"
-    infer = f"{PY} {BYO / 'fake_infer.py'} {{checkpoint}} --curve {ONLY_FIFTH}"
-    return ["run", "executor=local", f"search.dir={directory}", "search.target=80",
+    infer = f"{PY} {BYO / 'fake_infer.py'} {{checkpoint}} --curve {ONLY_FIFTH} {infer_args}"
+    return ["run", "executor=local", f"search.dir={directory}", f"search.target={target:g}",
             f"train.command='{train}'", f"infer.command='{infer}'",
             f"infer.placement={placement}", "executor.poll_interval_s=0.5",
             "executor.max_poll_interval_s=1", "executor.fs_interval_s=0.2", "--plain"]
@@ -83,3 +84,23 @@ def test_the_tiny_bert_is_evaluated_beside_its_training(tmp_path: Path) -> None:
     queue = work_queue.queue_dir(directory, work_queue.trial_queue(1))
     assert sorted(work_queue.snapshot(queue)) == [
         f"infer-t001-s{s:08d}-a0" for s in (100, 200, 300)]
+
+
+def test_a_hung_evaluation_in_a_worker_is_stopped_and_handed_on(tmp_path: Path) -> None:
+    directory = tmp_path / "s"
+    hang = f"--hang-once-at 200 --state-dir {tmp_path / 'state'}"
+    # out of reach: the trial ends when its metric falls at step 600, which the stop rule
+    # judges in step order, so only once step 200's retry has its result
+    done = cli(*byo_local(directory, "worker", hang, target=99), "infer.task_timeout_s=3",
+               timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = summary(directory)
+    assert data["status"] == "metric_fell" and data["best"]["step"] == 500
+    evs = events(directory)
+    assert all(n == 1 for n in evaluations(evs).values())
+    assert {e["step"]: e["value"] for e in data["evaluations"]}[200] == 55.0
+    assert submissions(evs)[("infer", 1, 200)] == 2  # the hung task, then its retry
+    failed = [e for e in evs if e["event"] == "job_failed"]
+    assert [e["key"] for e in failed] == ["infer-t001-s00000200-a0"]
+    assert "fake_infer.py ran over its limit of 3 s (infer.task_timeout_s)" in failed[0]["reason"]
+    assert data["scheduler_jobs"]["worker"] == 1  # the worker stopped the script, went on

@@ -122,3 +122,46 @@ def test_two_workers_do_every_task_exactly_once(trained_run: TrainedRun, tmp_pat
     assert os.listdir(qdir / work_queue.CLAIMED) == []
     runners = {json.loads(Path(t.result).read_text())["runner"] for t in tasks}
     assert runners <= {"a", "b"}
+
+
+def test_a_users_command_over_its_limit_is_stopped_and_the_worker_goes_on(
+        trained_run: TrainedRun, tmp_path: Path) -> None:
+    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    hangs = script(tmp_path, "hangs.py", "import time; time.sleep(60)")
+    good = script(tmp_path, "good.py", "print('The generation accuracy is 50.0 %.')")
+    tasks = [task(None, tmp_path, 20, command=(hangs,)), task(None, tmp_path, 40, command=(good,))]
+    for posted in tasks:
+        work_queue.post(qdir, posted)
+    started = time.monotonic()
+    spec = evaluator_spec(trained_run, tmp_path, idle_s=0.2, task_limit_s=1.0)
+    summary = worker.run(spec, "w1")
+    assert time.monotonic() - started < 20  # not the script's 60 s
+    assert (summary["evaluated"], summary["failed"]) == (1, 1)
+    hung = work_queue.where(qdir, tasks[0].key)
+    assert (hung.where, hung.cause) == (Where.FAILED, "other")
+    assert "hangs.py ran over its limit of 1 s" in hung.reason
+    assert 1.0 <= work_queue.held_s(qdir, tasks[0].key, hung) < 10
+
+
+def test_a_hung_evaluation_fails_its_task_and_its_evaluator_exits(
+        trained_run: TrainedRun, tmp_path: Path) -> None:
+    """An evaluation that never returns (as a read from a dead NFS server does) cannot be
+    stopped from inside its process: the watchdog fails the task, and the worker leaves."""
+    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    hung = task(trained_run, tmp_path, 20)
+    work_queue.post(qdir, hung)
+    spec_path = tmp_path / "spec.pkl"
+    spec_path.write_bytes(pickle.dumps(evaluator_spec(trained_run, tmp_path, idle_s=30.0,
+                                                      task_limit_s=2.0)))
+    hang = ("import sys, time; from jobs import evaluator, worker; "
+            "evaluator.Evaluator.evaluate = lambda *a, **k: time.sleep(600); "
+            "sys.exit(worker.main(sys.argv[1:]))")
+    process = subprocess.Popen([sys.executable, "-c", hang, str(spec_path), "--runner", "w1"],
+                               env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert process.wait(120) == worker.EXIT_OVERRAN  # long before its 30 s idle exit
+    found = work_queue.where(qdir, hung.key)
+    assert (found.where, found.cause) == (Where.FAILED, "other")
+    assert "ran over its limit of 2 s" in found.reason and "job w1" in found.reason
+    assert 2.0 <= work_queue.held_s(qdir, hung.key, found) < 30
+    assert os.listdir(qdir / work_queue.CLAIMED) == []
+    assert work_queue.runners(qdir)[0]["exited"] == f"{hung.key} ran over its limit"

@@ -15,9 +15,11 @@ from tests.support.job_settings import TrainedRun
 
 
 def evaluator_spec(run: TrainedRun, search: Path, idle_s: float = 30.0,
-                   queue: str = work_queue.WORKERS, trial_dir: str = "") -> EvaluatorSpec:
+                   queue: str = work_queue.WORKERS, trial_dir: str = "",
+                   task_limit_s: float = 0.0) -> EvaluatorSpec:
     infer_spec = replace(run.infer_spec(Path("unused")), checkpoint="", result_path="")
-    return EvaluatorSpec(str(search), queue, infer_spec, idle_s, trial_dir)
+    return EvaluatorSpec(str(search), queue, infer_spec, idle_s, trial_dir,
+                         task_limit_s=task_limit_s)
 
 
 def task(run: TrainedRun | None, out: Path, step: int, trial: int = 1, attempt: int = 1,
