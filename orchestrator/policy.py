@@ -6,7 +6,9 @@ has a table test (tests/unit/test_policy.py):
 - a failed training attempt: retried as it was, re-planned after running out of memory
   (the one place that halves the batch), or given up with a sentence that says why;
 - a failed inference: retried while `search.eval_retries` allows and its cause is not the
-  input (a retry would fail the same way);
+  input (a retry would fail the same way); a task that no evaluator ever took (it was lost
+  because its evaluator was gone: with_training's job ended just after the post) ran
+  nothing and is not counted;
 - a trial's verdict as the `trial_ended` it journals, and ended trials judged again after
   a rerun with new settings;
 - the search's final status when no trial reached the target;
@@ -23,7 +25,7 @@ from typing import Any
 from orchestrator.causes import INPUT, NAN, NAN_FP16, NAN_RETRY_PRECISION, OOM, OTHER
 from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.events import SearchExtended, TrialEnded
-from orchestrator.lifecycle import FAILURES
+from orchestrator.lifecycle import FAILURES, JobState
 from orchestrator.pruning import median_prune
 from orchestrator.settings import SearchSettings, Settings, TrainSettings
 from orchestrator.state import JobRecord, SearchState, TrialRecord
@@ -154,7 +156,17 @@ def evaluations_due(state: SearchState,
 
 def may_retry_inference(attempts: list[JobRecord], eval_retries: int) -> bool:
     """Whether a checkpoint whose evaluations so far failed is submitted (once more)."""
-    return len(attempts) <= eval_retries and not (attempts and attempts[-1].cause == INPUT)
+    # one task lost before any evaluator took it is free; only one, so that a queue that
+    # keeps losing tasks (its folder deleted under the controller) cannot loop
+    free = 1 if any(_never_taken(a) for a in attempts) else 0
+    return (len(attempts) - free <= eval_retries
+            and not (attempts and attempts[-1].cause == INPUT))
+
+
+def _never_taken(attempt: JobRecord) -> bool:
+    """A task lost before any evaluator claimed it: it ran nothing. Its retry goes to a job
+    (placement.queue_for: no evaluator serves that queue any more)."""
+    return bool(attempt.queue) and not attempt.runner and attempt.state is JobState.LOST
 
 
 # ---------------------------------------------------------------- trials and the search

@@ -176,8 +176,11 @@ class Evaluators:
     def __init__(self, world: World, sched: FakeScheduler, search_dir: Path) -> None:
         self.world, self.sched, self.dir = world, sched, search_dir
         self.die_on: set[str] = set()  # task keys whose evaluator's job dies holding them
+        self.deaf = False  # take nothing: as an evaluator still loading, or a slow NFS
 
     def tick(self) -> None:
+        if self.deaf:
+            return
         for job_id, request in list(self.sched.requests.items()):
             if self.sched.states[job_id] is not JobState.RUNNING:
                 continue
@@ -200,12 +203,12 @@ class Evaluators:
 
 def run_placed(tmp_path: Path, placement_name: str, script: dict[int, Any],
                results: dict[int, float | None], die_on: tuple[str, ...] = (),
-               **search: Any) -> tuple[SearchState, FakeScheduler]:
+               deaf: bool = False, **search: Any) -> tuple[SearchState, FakeScheduler]:
     sched = FakeScheduler()
     world = World(sched, tmp_path)
     world.auto_results = results
     evaluators = Evaluators(world, sched, tmp_path)
-    evaluators.die_on = set(die_on)
+    evaluators.die_on, evaluators.deaf = set(die_on), deaf
     plain_sleep = world.sleep
 
     def sleep(seconds: float) -> None:
@@ -297,6 +300,19 @@ def test_with_training_a_checkpoint_seen_after_training_ended_goes_to_a_job(
     assert state.jobs["infer-t001-s00000200-a0"].queue == ""
     assert [r.key for _, r in sched.by_kind("infer")] == ["infer-t001-s00000200-a0"]
     assert sorted(state.evaluations) == [(1, 100), (1, 200)]
+
+
+def test_a_task_its_evaluator_never_took_is_not_one_of_the_retries(tmp_path: Path) -> None:
+    """with_training: the training job ends with a checkpoint posted to its evaluator but not
+    taken. That task ran nothing: with search.eval_retries=0 the checkpoint still goes to an
+    inference job."""
+    state, sched = run_placed(
+        tmp_path, "with_training", {2: lambda w: w.checkpoint(100), 6: lambda w: w.end_training()},
+        {100: 0.5}, deaf=True, eval_retries=0)
+    lost = state.jobs["infer-t001-s00000100-a0"]
+    assert (lost.queue, lost.runner, lost.state) == ("trial-001", "", JobState.LOST)
+    assert [r.key for _, r in sched.by_kind("infer")] == ["infer-t001-s00000100-a1"]
+    assert state.evaluations[(1, 100)].value == 0.5
 
 
 def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> None:

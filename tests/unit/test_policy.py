@@ -98,6 +98,11 @@ def infer(state: JobState, cause: str | None = None, n: int = 0) -> JobRecord:
                      job_id=str(n), state=state, cause=cause)
 
 
+def task(state: JobState, runner: str, cause: str | None = "other", n: int = 0) -> JobRecord:
+    """An evaluation handed to an evaluator (infer.placement): `runner` "" if none took it."""
+    return replace(infer(state, cause, n), job_id=f"task:{n}", queue="trial-001", runner=runner)
+
+
 EVALUATE = [
     # (attempts so far, eval_retries, submit one now?, may a failure be retried?)
     ([], 2, True, True),
@@ -109,6 +114,12 @@ EVALUATE = [
     ([infer(F, "other")], 0, False, False),
     ([infer(F, "input")], 2, False, False),  # a retry would fail the same way
     ([infer(JobState.LOST, "other")], 2, True, True),
+    # a task no evaluator took (its evaluator was gone) ran nothing: not one of the retries
+    ([task(JobState.LOST, runner="")], 0, True, True),
+    ([task(JobState.LOST, runner=""), infer(F, "other", 1)], 0, False, False),
+    ([task(JobState.LOST, runner=""), task(JobState.LOST, runner="", n=1)], 0, False, False),
+    ([task(JobState.LOST, runner="7")], 0, False, False),  # it died evaluating it: counted
+    ([task(F, runner="7")], 0, False, False),
 ]
 
 
