@@ -150,16 +150,7 @@ def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
             f"cannot run {argv[0]}: {exc.strerror or exc}; check the command "
             "(train.command / infer.command) and that the script exists and is executable"
         ) from exc
-    overran = threading.Event()
-
-    def overrun() -> None:
-        overran.set()
-        _stop(process)
-
-    timer = threading.Timer(limit_s, overrun)
-    timer.daemon = True
-    if limit_s:
-        timer.start()
+    timer, overran = _limited(process, limit_s)
     with _cancellable(), process:
         kept: list[str] = []
         errors: list[str] = []
@@ -189,6 +180,23 @@ def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
         raise ScriptFailed(f"{_program(argv)} exited with status {code}: {last}", code)
     atomic_write_text(output, "".join(kept))
     return code
+
+
+def _limited(process: subprocess.Popen[Any],
+             limit_s: float) -> tuple[threading.Timer, threading.Event]:
+    """A started timer that stops `process` after `limit_s` (0: never), and the event it
+    sets when it does."""
+    overran = threading.Event()
+
+    def overrun() -> None:
+        overran.set()
+        _stop(process)
+
+    timer = threading.Timer(limit_s, overrun)
+    timer.daemon = True
+    if limit_s:
+        timer.start()
+    return timer, overran
 
 
 def _program(argv: list[str]) -> str:
