@@ -10,9 +10,9 @@ waits for its first checkpoint; then it loops over `orchestrator.work_queue`:
   task is scored by `jobs.evaluator.Evaluator`, which tokenizes the splits once per
   tokenizer, and its result is jobs.infer's JSON plus "runner"; a user's command
   (infer.command) runs without a shell and its stdout is kept in the task's result file.
-  Then the claim moves to done/. Any exception in a task (a broken checkpoint, out of
-  memory) fails that task alone (failed/, with orchestrator.failures' cause and line): the
-  evaluator goes on with the next one;
+  Then the claim, rewritten with the seconds spent on the task, moves to done/. Any
+  exception in a task (a broken checkpoint, out of memory) fails that task alone (failed/,
+  with orchestrator.failures' cause and line): the evaluator goes on with the next one;
 - nothing posted: exit after `idle_s` without a task; beside training (`trial_dir` set) the
   idle clock runs only once training has ended, and the evaluator exits as soon as every
   complete checkpoint of its trial has a result or a failure and no task is open;
@@ -20,10 +20,12 @@ waits for its first checkpoint; then it loops over `orchestrator.work_queue`:
 - a task still running after `task_limit_s` (infer.task_timeout_s, else the inference
   jobs' time limit) fails, so that a hung evaluation does not hold its checkpoint for the
   rest of a long job: a user's command is stopped and the evaluator goes on; a built-in
-  evaluation cannot be stopped from inside its own process, so a watchdog thread fails the
-  task and the evaluator exits (EXIT_OVERRAN). Its job then ends (a worker: the controller
-  submits another when work waits) or, beside training, it is restarted. One lock keeps
-  the watchdog and the task's own end from both writing its outcome.
+  evaluation cannot be stopped from inside its own process, so a watchdog thread dumps
+  every thread's stack to the log (where it hung), fails the task and exits the evaluator
+  (work_queue.EXIT_OVERRAN; faulthandler exits it anyway if those writes hang too). Its job
+  then ends (a worker: the controller submits another when work waits) or, beside
+  training, it is restarted. One lock, and a mark set as the evaluation returns, keep the
+  watchdog and the task's own end from both writing its outcome.
 
 SIGTERM (scancel; SLURM sends it to every process of the job, and submitit's job process
 ignores it until KillWait ends) means the job is going: the evaluator takes no new task and
@@ -36,6 +38,7 @@ the evaluation, is the scheduler's id of the job it runs in.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import pickle
 import signal
@@ -52,7 +55,8 @@ from orchestrator.settings import EvaluatorSpec
 
 POLL_S = 0.1  # between looks at an empty queue
 BEAT_S = 5.0  # the most between two heartbeats
-EXIT_OVERRAN = 75  # the evaluator left because a built-in evaluation ran over its limit
+EXIT_OVERRAN = work_queue.EXIT_OVERRAN
+OVERRAN_WRITES_S = 60.0  # the most the watchdog waits for its own writes before exiting
 
 
 def runner_id(given: str = "") -> str:
@@ -82,6 +86,7 @@ class _Worker:
         self.started_t = time.time()
         self.evaluated = self.failed = 0
         self.task_key = ""
+        self.returned = ""  # the key of the task whose evaluation has just returned
         self.last_beat = 0.0
         self.evaluator: Any = None
         self.load_error: BaseException | None = None
@@ -171,12 +176,14 @@ class _Worker:
                 self._evaluate(task)
         except Exception as exc:  # one task's failure, never the evaluator's
             error = exc
-        watchdog.cancel()
-        with self.outcome:  # a watchdog firing now finds the task ended
+        finally:
+            self.returned = task.key  # a watchdog firing from now on leaves the task be
+            watchdog.cancel()
+        with self.outcome:
             if error is not None:
                 self._failed(task, error, start)
             else:
-                work_queue.finish(self.qdir, task, self.runner, held_s=time.monotonic() - start)
+                work_queue.finish(self.qdir, task, self.runner, seconds=time.monotonic() - start)
                 self.evaluated += 1
             self.task_key = ""
         self.beat(force=True)
@@ -190,7 +197,7 @@ class _Worker:
         print(f"evaluator {self.runner}: {task.key} failed: {failure.reason}",
               file=sys.stderr, flush=True)
         work_queue.fail(self.qdir, task, self.runner, failure.cause or causes.OTHER,
-                        failure.reason, held_s=time.monotonic() - start)
+                        failure.reason, seconds=time.monotonic() - start)
         self.failed += 1
         _release_gpu_memory()
 
@@ -198,19 +205,26 @@ class _Worker:
         """The watchdog: the built-in evaluation of `task` ran over its limit. Fail it, then
         leave: the evaluation cannot be stopped from inside this process."""
         with self.outcome:
-            if self.task_key != task.key:
+            if self.task_key != task.key or self.returned == task.key:
                 return  # it ended as the timer fired
-            limit = self.spec.task_limit_s
-            reason = (f"the evaluation ran over its limit of {limit:g} s (infer.task_timeout_s, "
-                      f"else executor.infer.timeout_min); its evaluator (job {self.runner}) "
-                      "exits so that a hung evaluation frees the job")
-            work_queue.fail(self.qdir, task, self.runner, causes.OTHER, reason,
-                            held_s=time.monotonic() - start)
-            print(f"evaluator {self.runner}: {task.key} failed: {reason}", file=sys.stderr,
-                  flush=True)
-            self.failed += 1
-            self.beat(force=True, exited=f"{task.key} ran over its limit")
-            os._exit(EXIT_OVERRAN)
+            # the writes below go to the file system the evaluation may be hung on: exit
+            # anyway if they hang too
+            faulthandler.dump_traceback_later(OVERRAN_WRITES_S, exit=True)
+            try:
+                limit = self.spec.task_limit_s
+                reason = (f"the evaluation ran over its limit of {limit:g} s "
+                          "(infer.task_timeout_s, else executor.infer.timeout_min); its "
+                          f"evaluator (job {self.runner}) exits so that a hung evaluation "
+                          "frees the job; its stack is in the job's log")
+                print(f"evaluator {self.runner}: {task.key} failed: {reason}",
+                      file=sys.stderr, flush=True)
+                faulthandler.dump_traceback(sys.stderr, all_threads=True)
+                work_queue.fail(self.qdir, task, self.runner, causes.OTHER, reason,
+                                seconds=time.monotonic() - start)
+                self.failed += 1
+                self.beat(force=True, exited=f"{task.key} ran over its limit")
+            finally:
+                os._exit(EXIT_OVERRAN)
 
     def _evaluate(self, task: work_queue.Task) -> None:
         if self.evaluator is None:

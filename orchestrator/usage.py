@@ -3,12 +3,15 @@
 A pure function of the journaled state. A job holds its resources from its first RUNNING
 poll to its end (JobRecord.seconds); a GPU-hour is one of those hours times the GPUs the job
 asked for (`executor.<train|infer>.gpus_per_node` x `nodes`; a worker job asks for the
-inference resources). A worker job (infer.placement=worker) is idle while it holds its
-allocation without an evaluation: its held time less the seconds it spent on its tasks, as
-it wrote them in each task's done or failed file (work_queue.finish); for a task without
-them (a live one, or an evaluator of an earlier version), from the poll that saw it
-claimed to the poll that saw it end. An evaluator beside training holds nothing of its
-own: its time is the training job's.
+inference resources), as the latest run's settings say: the journal keeps settings per run,
+not per job, and GPUs asked for only through `executor.*.additional` are not seen.
+
+A worker job (infer.placement=worker) is idle while it holds its allocation without an
+evaluation: its held time less the seconds it spent on its tasks, as it wrote them in each
+task's done or failed file (work_queue.finish); for a task without them (a live one, or an
+evaluator of an earlier version), from the poll that saw it claimed to the poll that saw
+it end. An evaluator beside training holds nothing of its own: its time is the training
+job's.
 """
 
 from __future__ import annotations

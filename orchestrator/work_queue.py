@@ -9,8 +9,8 @@ evaluator inside trial NNN's training job:
     posted/<key>.json            the controller posted a task (an atomic write). The key is
                                  the evaluation attempt's, as a job's: infer-tNNN-sSSSSSSSS-aA
     claimed/<key>@<runner>.json  an evaluator took it: a rename, so exactly one of several wins
-    done/<key>@<runner>.json     it wrote the task's result, then this (the task with
-                                 held_s, its seconds on it), before the claim is removed
+    done/<key>@<runner>.json     it wrote the task's result, rewrote its claim with held_s
+                                 (its seconds on the task), then moved the claim here
     failed/<key>@<runner>.json   it could not: the task with {cause, reason, held_s}, written
                                  atomically before the claim is removed
     stop                         the controller's word: exit after the current task
@@ -46,6 +46,9 @@ TASK_PREFIX = "task:"  # a task's id in the journal, where a job's id would be: 
 POSTED, CLAIMED, DONE, FAILED, RUNNERS = "posted", "claimed", "done", "failed", "runners"
 STOP_FILE = "stop"
 TRAINING_ENDED_FILE = "training_ended"
+# an evaluator's exit status when a built-in evaluation ran over its limit (jobs.worker):
+# beside training, such an exit is not one of the evaluator's restarts (in_job.beside)
+EXIT_OVERRAN = 75
 _KEY = re.compile(r"^infer-t(\d+)-s(\d+)-a(\d+)$")
 
 
@@ -198,20 +201,22 @@ def claim(qdir: Path, runner: str) -> Task | None:
     return None
 
 
-def finish(qdir: Path, task: Task, runner: str, held_s: float = 0.0) -> None:
-    """The result is written: say so in done/ (atomically, with the seconds the evaluator
-    spent on it: the report counts a worker's idle time), then drop the claim."""
+def finish(qdir: Path, task: Task, runner: str, seconds: float = 0.0) -> None:
+    """The result is written: move the claim to done/, in one rename, so that no one sees a
+    task both done and still claimed. The claim is first rewritten (atomically) with the
+    seconds the evaluator spent on it: the report counts a worker's idle time."""
+    (qdir / DONE).mkdir(parents=True, exist_ok=True)
     name = _claim_name(task.key, runner)
-    atomic_write_json(qdir / DONE / name, {**task.to_json(), "held_s": held_s})
-    (qdir / CLAIMED / name).unlink(missing_ok=True)
+    atomic_write_json(qdir / CLAIMED / name, {**task.to_json(), "held_s": seconds})
+    os.replace(qdir / CLAIMED / name, qdir / DONE / name)
 
 
 def fail(qdir: Path, task: Task, runner: str, cause: str, reason: str,
-         held_s: float = 0.0) -> None:
+         seconds: float = 0.0) -> None:
     """The task failed: say why (in failed/, atomically), then drop the claim."""
     name = _claim_name(task.key, runner)
     atomic_write_json(qdir / FAILED / name, {**task.to_json(), "cause": cause, "reason": reason,
-                                             "held_s": held_s})
+                                             "held_s": seconds})
     (qdir / CLAIMED / name).unlink(missing_ok=True)
 
 

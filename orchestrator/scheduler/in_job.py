@@ -141,10 +141,12 @@ def run_command(argv: list[str], output: str) -> int:
 def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
     """`run_command` without recording a failure: the evaluator beside training, or a
     worker, runs a user's inference script per task this way (jobs.worker). A script still
-    running after `limit_s` (0: no limit) is stopped, and fails."""
+    running after `limit_s` (0: no limit) is stopped, and fails. It runs in a session of its
+    own, so that a stop reaches whatever it started (bash, torchrun, DataLoader workers):
+    they hold its output pipes, and the evaluator reads them to their end."""
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, errors="replace")
+                                   text=True, errors="replace", start_new_session=True)
     except OSError as exc:  # no such program, not executable, not a program
         raise failures.JobInputError(
             f"cannot run {argv[0]}: {exc.strerror or exc}; check the command "
@@ -164,12 +166,12 @@ def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
             code = process.wait()
         except KeyboardInterrupt:
             if _in_process():
-                _stop(process)
+                _stop(process, group=True)
                 raise
             # the line first: submitit's job process SIGKILLs this task 1 s after its SIGINT
             _announce()
-            _stop(process)  # the script may ignore SIGINT: it must not outlive its job
-            raise _Announced from None
+            _stop(process, group=True)  # the script may ignore SIGINT: it must not outlive
+            raise _Announced from None  # its job
         finally:
             timer.cancel()
     if overran.is_set():
@@ -189,8 +191,9 @@ def _limited(process: subprocess.Popen[Any],
     overran = threading.Event()
 
     def overrun() -> None:
-        overran.set()
-        _stop(process)
+        if process.poll() is None:  # not if it ended as the timer fired
+            overran.set()
+            _stop(process, group=True)
 
     timer = threading.Timer(limit_s, overrun)
     timer.daemon = True
@@ -207,12 +210,23 @@ def _program(argv: list[str]) -> str:
     return name
 
 
-def _stop(process: subprocess.Popen[Any], grace_s: float = 0.5) -> None:
-    process.terminate()
+def _stop(process: subprocess.Popen[Any], grace_s: float = 0.5, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`; `group`: to its whole process group (a process
+    started with start_new_session leads one)."""
+    def send(sig: signal.Signals) -> None:
+        try:
+            if group:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
+
+    send(signal.SIGTERM)
     try:
         process.wait(grace_s)
     except subprocess.TimeoutExpired:
-        process.kill()
+        send(signal.SIGKILL)
         process.wait()
 
 
@@ -314,6 +328,13 @@ class _Beside:
             if code == 0:
                 return  # told to stop, idle, or drained
             self._fail_claims(f"the evaluator beside training exited with status {code}")
+            if code == work_queue.EXIT_OVERRAN and not self._stopping.is_set():
+                # it failed its hung task itself: each such exit costs that task a retry
+                # (search.eval_retries), so these restarts are bounded without the count
+                print("the evaluator beside training left a hung evaluation: restarted",
+                      file=sys.stderr, flush=True)
+                self._spawn()
+                continue
             if self.restarts >= MAX_EVALUATOR_RESTARTS or self._stopping.is_set():
                 print(f"the evaluator beside training exited with status {code}; not "
                       "restarted", file=sys.stderr, flush=True)

@@ -127,7 +127,10 @@ def test_two_workers_do_every_task_exactly_once(trained_run: TrainedRun, tmp_pat
 def test_a_users_command_over_its_limit_is_stopped_and_the_worker_goes_on(
         trained_run: TrainedRun, tmp_path: Path) -> None:
     qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
-    hangs = script(tmp_path, "hangs.py", "import time; time.sleep(60)")
+    # it starts a child that holds its output pipes, as bash, torchrun or DataLoader
+    # workers do: stopping the script alone would leave the evaluator reading them
+    hangs = script(tmp_path, "hangs.py",
+                   "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)")
     good = script(tmp_path, "good.py", "print('The generation accuracy is 50.0 %.')")
     tasks = [task(None, tmp_path, 20, command=(hangs,)), task(None, tmp_path, 40, command=(good,))]
     for posted in tasks:

@@ -3,10 +3,14 @@ only in task 0 (the evaluator itself: tests/jobs/test_with_training.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from orchestrator import work_queue
 from orchestrator.scheduler import JobRequest, in_job
 from orchestrator.scheduler.submitit_jobs import in_job_call
 from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
@@ -47,3 +51,26 @@ def test_no_spec_no_evaluator(tmp_path: Path) -> None:
     with in_job.beside(None):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("exits", "spawns"), [
+    # an evaluator that failed a hung evaluation itself (EXIT_OVERRAN) is restarted without
+    # using one of its MAX_EVALUATOR_RESTARTS: each such exit costs that task a retry instead
+    ([work_queue.EXIT_OVERRAN] * 5 + [0], 6),
+    ([1] * 10, 1 + in_job.MAX_EVALUATOR_RESTARTS),  # crashes: restarted 3 times, then not
+    ([1, work_queue.EXIT_OVERRAN, 1, 1, 1, 1], 5),
+])
+def test_evaluator_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            exits: list[int], spawns: int) -> None:
+    codes = iter(exits)
+    spawned: list[int] = []
+
+    def spawn(self: Any) -> None:
+        code = next(codes)
+        spawned.append(code)
+        self.process = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+
+    monkeypatch.setattr(in_job._Beside, "_spawn", spawn)
+    with in_job.beside(_spec(tmp_path)):
+        pass  # training returned at once: the evaluator is drained, restarts and all
+    assert len(spawned) == spawns

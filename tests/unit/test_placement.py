@@ -427,9 +427,9 @@ def test_an_ended_tasks_seconds_reach_the_journal(tmp_path: Path) -> None:
     q = tmp_path / "q"
     for t in (task(1, 100), task(1, 200), task(1, 300)):
         work_queue.post(q, t)
-    work_queue.finish(q, work_queue.claim(q, "7") or task(0, 0), "7", held_s=12.5)
+    work_queue.finish(q, work_queue.claim(q, "7") or task(0, 0), "7", seconds=12.5)
     work_queue.fail(q, work_queue.claim(q, "7") or task(0, 0), "7", "oom", "out of memory",
-                    held_s=3.0)
+                    seconds=3.0)
     handoff = Handoff(serving=lambda queue: True, runner_ended=lambda runner: False,
                       runner_logs=lambda runner: [], clock=lambda: 0.0)
     ids = ["task:" + task(1, step).key for step in (100, 200, 300)]

@@ -120,7 +120,7 @@ PURE = ("orchestrator.stop_rule", "orchestrator.pruning", "orchestrator.sampler"
         "orchestrator.settings", "orchestrator.errors", "orchestrator.scheduler.interface",
         "orchestrator.disk", "orchestrator.retention",
         "orchestrator.progress", "orchestrator.trials_table",
-        "orchestrator.task_checks")
+        "orchestrator.task_checks", "orchestrator.usage")
 
 PURE_STDLIB = {"__future__", "abc", "collections", "dataclasses", "enum", "functools",
                "itertools", "json", "math", "pathlib", "random", "re", "statistics", "typing",
