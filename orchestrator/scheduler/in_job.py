@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from orchestrator import causes, failures, layout, work_queue
 from orchestrator.fsutil import atomic_write_text
+from orchestrator.scheduler.processes import descendants
 
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
 CANCELLED_STATUS = 130
@@ -141,12 +142,12 @@ def run_command(argv: list[str], output: str) -> int:
 def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
     """`run_command` without recording a failure: the evaluator beside training, or a
     worker, runs a user's inference script per task this way (jobs.worker). A script still
-    running after `limit_s` (0: no limit) is stopped, and fails. It runs in a session of its
-    own, so that a stop reaches whatever it started (bash, torchrun, DataLoader workers):
-    they hold its output pipes, and the evaluator reads them to their end."""
+    running after `limit_s` (0: no limit) is stopped, and fails, with whatever it started
+    (bash, torchrun, DataLoader workers): they hold its output pipes, which are read to their
+    end. It stays in the job's process group: the local executor's cancel reaches it."""
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, errors="replace", start_new_session=True)
+                                   text=True, errors="replace")
     except OSError as exc:  # no such program, not executable, not a program
         raise failures.JobInputError(
             f"cannot run {argv[0]}: {exc.strerror or exc}; check the command "
@@ -166,12 +167,12 @@ def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
             code = process.wait()
         except KeyboardInterrupt:
             if _in_process():
-                _stop(process, group=True)
+                _stop(process)
                 raise
             # the line first: submitit's job process SIGKILLs this task 1 s after its SIGINT
             _announce()
-            _stop(process, group=True)  # the script may ignore SIGINT: it must not outlive
-            raise _Announced from None  # its job
+            _stop(process)  # the script may ignore SIGINT: it must not outlive its job
+            raise _Announced from None
         finally:
             timer.cancel()
     if overran.is_set():
@@ -193,7 +194,7 @@ def _limited(process: subprocess.Popen[Any],
     def overrun() -> None:
         if process.poll() is None:  # not if it ended as the timer fired
             overran.set()
-            _stop(process, group=True)
+            _stop_tree(process)
 
     timer = threading.Timer(limit_s, overrun)
     timer.daemon = True
@@ -210,24 +211,29 @@ def _program(argv: list[str]) -> str:
     return name
 
 
-def _stop(process: subprocess.Popen[Any], grace_s: float = 0.5, group: bool = False) -> None:
-    """SIGTERM, then SIGKILL after `grace_s`; `group`: to its whole process group (a process
-    started with start_new_session leads one)."""
-    def send(sig: signal.Signals) -> None:
-        try:
-            if group:
-                os.killpg(process.pid, sig)
-            else:
-                process.send_signal(sig)
-        except (ProcessLookupError, PermissionError):
-            pass  # already gone
-
-    send(signal.SIGTERM)
+def _stop(process: subprocess.Popen[Any], grace_s: float = 0.5) -> None:
+    process.terminate()
     try:
         process.wait(grace_s)
     except subprocess.TimeoutExpired:
-        send(signal.SIGKILL)
+        process.kill()
         process.wait()
+
+
+def _stop_tree(process: subprocess.Popen[Any]) -> None:
+    """`_stop`, and then whatever the process started, found before it went (orphans are
+    adopted by another parent): a script's children hold its output pipes."""
+    started = descendants(process.pid)
+    for pid in started:
+        _kill(pid, signal.SIGTERM)
+    _stop(process)
+    for pid in started:
+        _kill(pid, signal.SIGKILL)
+
+
+def _kill(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
 
 
 # ---------------------------------------------------------------- the evaluator beside training

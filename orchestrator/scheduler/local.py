@@ -27,6 +27,7 @@ import submitit
 
 from orchestrator.lifecycle import JobState
 from orchestrator.scheduler.interface import JobRef, JobRequest
+from orchestrator.scheduler.processes import group_members
 from orchestrator.scheduler.submitit_jobs import (
     SubmititBackend,
     describe,
@@ -149,23 +150,6 @@ def _local_alive(pid: int) -> bool:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state != "Z" and b"submitit" in cmdline
-
-
-def group_members(pgid: int) -> list[int]:
-    """The live (not zombie) processes of process group `pgid`: a local job and everything
-    it started, since the job's own session made its first process the group's leader."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
-
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:

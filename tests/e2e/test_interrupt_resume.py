@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.scheduler.local import group_members
+from orchestrator.scheduler.processes import group_members
 from tests.support.cli import cli, start
 from tests.support.journal import events, submissions, summary, wait_for
 

@@ -10,7 +10,8 @@ import pytest
 
 from orchestrator import work_queue
 from orchestrator.scheduler import JobRef, JobRequest
-from orchestrator.scheduler.local import LocalScheduler, group_members
+from orchestrator.scheduler.local import LocalScheduler
+from orchestrator.scheduler.processes import group_members
 from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
 from tests.support.journal import wait_until
 
