@@ -94,7 +94,12 @@ class JobRecord:
         Queue time is not counted, so the total only grows; a job that was never seen
         running (it started and ended between two polls) counts nothing. A task holds
         none of its own: its evaluator's job (a worker, or training) counts them."""
-        if self.running_t is None or self.queue:
+        return 0.0 if self.queue else self.span(now)
+
+    def span(self, now: float) -> float:
+        """From the poll that first saw it running to the one that saw it end (else now);
+        0 when no poll saw it running."""
+        if self.running_t is None:
             return 0.0
         return max(0.0, (self.ended_t or now) - self.running_t)
 

@@ -57,11 +57,7 @@ def _worker_idle_s(state: SearchState, now: float) -> float:
 
 
 def _task_s(task: JobRecord, now: float) -> float:
-    if task.held_s:
-        return task.held_s
-    if task.running_t is None:
-        return 0.0  # claimed and ended between two polls: too short to see
-    return max(0.0, (task.ended_t or now) - task.running_t)
+    return task.held_s or task.span(now)
 
 
 def usage_text(data: dict[str, Any]) -> str:

@@ -99,6 +99,7 @@ class Found:
     runner: str = ""  # the job id of the evaluator that claimed it
     cause: str | None = None  # FAILED: input | oom | nan | other (orchestrator.causes)
     reason: str = ""  # FAILED: one line
+    held_s: float = 0.0  # FAILED: the evaluator's seconds on it (DONE: see `held_s`)
 
 
 MISSING = Found(Where.MISSING)
@@ -154,7 +155,8 @@ def snapshot(qdir: Path) -> dict[str, Found]:
             data = json.loads((qdir / FAILED / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        found[key] = Found(Where.FAILED, runner, data.get("cause"), str(data.get("reason", "")))
+        found[key] = Found(Where.FAILED, runner, data.get("cause"), str(data.get("reason", "")),
+                           _seconds(data))
     return found
 
 
@@ -165,14 +167,21 @@ def where(qdir: Path, key: str) -> Found:
 
 def held_s(qdir: Path, key: str, found: Found) -> float:
     """The seconds an evaluator spent on an ended task (done or failed), as it wrote them;
-    0.0 when it wrote none (an evaluator of an earlier version) or the task has not ended."""
-    folder = {Where.DONE: DONE, Where.FAILED: FAILED}.get(found.where)
-    if folder is None:
-        return 0.0
+    0.0 when it wrote none (an evaluator of an earlier version) or the task has not ended.
+    A failed task's was read with its cause (`snapshot`); a done one's file is read here."""
+    if found.where is not Where.DONE:
+        return found.held_s
     try:
-        data = json.loads((qdir / folder / _claim_name(key, found.runner)).read_text("utf-8"))
+        data = json.loads((qdir / DONE / _claim_name(key, found.runner)).read_text("utf-8"))
+    except (OSError, ValueError):
+        return 0.0
+    return _seconds(data)
+
+
+def _seconds(data: Any) -> float:
+    try:
         return max(0.0, float(data.get("held_s") or 0.0))
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (TypeError, ValueError, AttributeError):
         return 0.0
 
 
