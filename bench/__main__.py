@@ -91,7 +91,7 @@ class Plan:
 
 def our_polls() -> tuple[float, float]:
     """The slurm executor's first poll interval and its back-off cap (conf/executor/slurm.yaml)."""
-    from orchestrator import config
+    from orchestrator.config import compose as config
 
     settings = config.to_settings(config.compose(["executor=slurm", "search.target=0.8"]))
     return settings.executor.poll_interval_s, settings.executor.max_poll_interval_s

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.settings import DataSettings, InferSpec
+from orchestrator.config.settings import DataSettings, InferSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LENGTH = 128

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench import faults
 from bench.scenario import journal_events
-from orchestrator.lock import is_controller, read_holder
+from orchestrator.journal.lock import is_controller, read_holder
 
 
 class _Detached:

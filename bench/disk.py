@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.deletion import size_of
+from orchestrator.engine.deletion import size_of
 
 SAMPLE_S = 0.2
 CHECKPOINTS = 12

@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.scenario import journal_events
 from bench.slurmtools import SCHED_COMMANDS, cancel, sacct_since, squeue_rows, which
-from orchestrator import layout
+from orchestrator.common import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,8 +34,10 @@ def write_trials_journal(overrides: Sequence[str], job_ids: Sequence[str],
                          trials: int) -> Path:
     """A journal whose controller runs `trials` trials and tracks `job_ids`, spread evenly
     (each trial: its training job, then inference jobs of its checkpoints)."""
-    from orchestrator import config, job_requests, layout
-    from orchestrator.journal import Journal
+    from orchestrator.common import layout
+    from orchestrator.config import compose as config
+    from orchestrator.engine import job_requests
+    from orchestrator.journal.jsonl import Journal
 
     settings = config.to_settings(config.compose(list(overrides)))
     search_dir = Path(settings.search.dir)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.settings import DataSettings, InferSpec
+from orchestrator.config.settings import DataSettings, InferSpec
 
 # conf/data/synthetic.yaml, the data the tiny search trained and evaluated on
 SYNTHETIC = DataSettings(name="synthetic", source="synthetic", max_length=32)

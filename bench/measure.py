@@ -32,7 +32,7 @@ from bench.scenario import (
 )
 from bench.slurmtools import STATUS_COMMANDS, make_counter
 from bench.tracked import tracking_overrides, write_tracking_journal
-from orchestrator import layout
+from orchestrator.common import layout
 
 
 def controller_start(runs: int = 5) -> dict[str, Any]:

@@ -428,7 +428,7 @@ def _disk(raw: Obj) -> str:
     runs: Obj = d.get("runs", {})
     if not runs:
         return ""
-    from orchestrator.disk import human
+    from orchestrator.model.ledger import human
 
     names = {"all": "search.keep=all", "1": "default (keep=1, latest)"}
     rows = [[names.get(k, k), str(r["checkpoints"]), str(r["evaluated"]),

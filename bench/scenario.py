@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.legacy_loop import legacy_run
 from bench.slurmtools import CallCounter, count_calls, final_rows, job_seconds, queue_wait_s
-from orchestrator import layout
+from orchestrator.common import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 BYO = ROOT / "tests" / "fixtures" / "byo"
@@ -124,7 +124,8 @@ def write_tiny_legacy(folder: Path, prefix: str, overrides: list[str]) -> Legacy
     """The built-in jobs in the users' wrappers: training from the controller's own request
     builder (same TrainSpec, pickled), inference through `python -m jobs.infer --per-example`
     (the users' one-at-a-time evaluation)."""
-    from orchestrator import config, job_requests
+    from orchestrator.config import compose as config
+    from orchestrator.engine import job_requests
 
     folder.mkdir(parents=True, exist_ok=True)
     settings = config.to_settings(config.compose(overrides))

@@ -1,6 +1,6 @@
 """One hour of a controller's life on a virtual clock, with every scheduler call real.
 
-Theory of operation. `orchestrator.controller.Controller` takes its clock and its sleep as
+Theory of operation. `orchestrator.engine.controller.Controller` takes its clock and its sleep as
 arguments. Here both are virtual: each `sleep(fs_interval_s)` of the loop advances the clock
 instantly, so an hour of ticks (3,600 at the slurm executor's 1 s) runs in seconds to a
 minute, while every `poll` is the real `SlurmScheduler` calling the real sacct
@@ -23,16 +23,16 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from orchestrator import config
-from orchestrator.causes import JobFailure
-from orchestrator.controller import Controller
-from orchestrator.events import Event
-from orchestrator.journal import Journal
-from orchestrator.lifecycle import JobState
-from orchestrator.lock import SearchLock
+from orchestrator.common.causes import JobFailure
+from orchestrator.config import compose as config
+from orchestrator.engine.controller import Controller
+from orchestrator.journal.jsonl import Journal
+from orchestrator.journal.lock import SearchLock
+from orchestrator.model.events import Event
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import JobState
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.slurm import SlurmScheduler
-from orchestrator.state import SearchState
 
 
 class HorizonReached(Exception):

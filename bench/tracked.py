@@ -41,8 +41,10 @@ def submit_held(count: int, name: str, workers: int = 4) -> list[str]:
 
 def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> Path:
     """A journal in the overrides' search.dir whose controller tracks `job_ids`."""
-    from orchestrator import config, job_requests, layout
-    from orchestrator.journal import Journal
+    from orchestrator.common import layout
+    from orchestrator.config import compose as config
+    from orchestrator.engine import job_requests
+    from orchestrator.journal.jsonl import Journal
 
     settings = config.to_settings(config.compose(list(overrides)))
     search_dir = Path(settings.search.dir)

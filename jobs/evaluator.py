@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.device_facts import device_facts
-from orchestrator import causes, layout
-from orchestrator.fsutil import atomic_write_json
-from orchestrator.settings import InferSpec
+from orchestrator.common import causes, layout
+from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.config.settings import InferSpec
 
 if TYPE_CHECKING:
     import torch

@@ -3,7 +3,7 @@
 `JOBS_FAULT_FP16_NAN_AT=<step>`: an attempt whose train.precision is fp16 trains in fp32 (a
 CPU has no fp16 training) and reports its loss as NaN at that step, in fp16, as an fp16
 overflow on a GPU would. The controller's answer (retry once in bf16 or fp32; see
-orchestrator.policy.next_training) can so be tested end to end on a CPU: the retry runs
+orchestrator.decide.policy.next_training) can so be tested end to end on a CPU: the retry runs
 with train.precision=bf16_or_fp32, which this fault leaves alone.
 """
 
@@ -14,7 +14,7 @@ import os
 import torch
 
 from jobs.trainer_parts import NanGuard
-from orchestrator.settings import TrainSettings
+from orchestrator.config.settings import TrainSettings
 
 ENV = "JOBS_FAULT_FP16_NAN_AT"
 

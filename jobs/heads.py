@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.settings import DataSettings
+from orchestrator.config.settings import DataSettings
 
 REGRESSION = "regression"
 

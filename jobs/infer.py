@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from jobs.evaluator import Evaluator, column_order
-from orchestrator import layout
-from orchestrator.settings import DataSettings, InferSpec
+from orchestrator.common import layout
+from orchestrator.config.settings import DataSettings, InferSpec
 
 _column_order = column_order  # where it was before jobs.evaluator (tests/jobs/test_infer.py)
 

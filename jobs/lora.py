@@ -31,8 +31,8 @@ from transformers import (
     TrainingArguments,
 )
 
-from orchestrator import layout
-from orchestrator.settings import TrainSpec
+from orchestrator.common import layout
+from orchestrator.config.settings import TrainSpec
 
 ADAPTER_CONFIG = "adapter_config.json"
 HEAD_MODULES = ("pre_classifier", "classifier", "score")

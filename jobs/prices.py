@@ -19,8 +19,8 @@ import random
 from pathlib import Path
 
 from jobs.synthetic import cache_root
-from orchestrator.fsutil import atomic_write_text
-from orchestrator.settings import DataSettings
+from orchestrator.common.fsutil import atomic_write_text
+from orchestrator.config.settings import DataSettings
 
 # Bump when the generator changes, so that old cached files are not reused.
 GENERATOR_VERSION = 1

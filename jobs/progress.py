@@ -23,8 +23,8 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from transformers.trainer_callback import PrinterCallback
 
 from jobs import tensorboard_job
-from orchestrator import layout
-from orchestrator.fsutil import atomic_write_json
+from orchestrator.common import layout
+from orchestrator.common.fsutil import atomic_write_json
 
 KEYS = ("step", "max_steps", "epoch", "steps_per_s", "examples_per_s", "loss", "learning_rate",
         "t")

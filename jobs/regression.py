@@ -25,7 +25,7 @@ from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBas
 
 from jobs.data import raw_rows, split_validation
 from jobs.trainer_parts import WeightedLossTrainer
-from orchestrator.settings import DataSettings, TrainSpec
+from orchestrator.config.settings import DataSettings, TrainSpec
 
 METRICS = ("mae", "rmse", "r2")
 MEAN_KEY, STD_KEY = "regression_mean", "regression_std"

@@ -21,9 +21,9 @@ import random
 from pathlib import Path
 from typing import NamedTuple
 
-from orchestrator import layout
-from orchestrator.fsutil import atomic_write_text
-from orchestrator.settings import DataSettings
+from orchestrator.common import layout
+from orchestrator.common.fsutil import atomic_write_text
+from orchestrator.config.settings import DataSettings
 
 # Bump when the generator changes, so that old cached files are not reused.
 GENERATOR_VERSION = 1

@@ -15,7 +15,7 @@ from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBas
 from jobs import trainer_parts as parts
 from jobs.data import Example, load_train_val
 from jobs.heads import REGRESSION
-from orchestrator.settings import DataSettings, TrainSpec
+from orchestrator.config.settings import DataSettings, TrainSpec
 
 
 class Classification:

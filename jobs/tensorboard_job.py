@@ -7,7 +7,7 @@ into the trial's folder) unless the user set WANDB_MODE / WANDB_DIR: compute nod
 have no internet, and `wandb sync` uploads the run later.
 
 TensorBoard writes into `layout.tensorboard_dir(output_dir)`, the trial's run, which the
-controller adds `test/<metric>` to (orchestrator.tensorboard_events). The Trainer's own
+controller adds `test/<metric>` to (orchestrator.reporting.tensorboard_events). The Trainer's own
 callback logs `train/loss`, `train/learning_rate` and `eval/<metric>`; `TrialTensorBoard`
 adds every validation metric as `validation/<metric>` under the inference job's metric names
 (`f1_macro`, not the Trainer's `f1`), so each sits beside the controller's `test/<metric>`.
@@ -22,7 +22,7 @@ from typing import Any
 from transformers import Trainer, TrainerControl, TrainerState, TrainingArguments
 from transformers.integrations.integration_utils import TensorBoardCallback
 
-from orchestrator import layout
+from orchestrator.common import layout
 
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
 # the Trainer's timing figures of an evaluation: speed, not quality

@@ -3,7 +3,7 @@
 Theory of operation: `run(spec)` is called in the job's own process (through submitit, or
 directly in tests). It trains with the Hugging Face Trainer and leaves, under
 `spec.output_dir`, the files the controller reads while it runs (names in
-`orchestrator.layout`):
+`orchestrator.common.layout`):
 - `plan.json` when training starts: how many steps and how often a checkpoint comes;
 - `checkpoint-<step>/` with `layout.COMPLETE_MARKER` written last, the signal that the
   checkpoint may be evaluated (see jobs.trainer_parts.CompletionMarker);
@@ -27,10 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import causes, failures, layout
-from orchestrator.checkpoints import last_complete
-from orchestrator.fsutil import atomic_write_json
-from orchestrator.settings import TrainSettings, TrainSpec
+from orchestrator.common import causes, failures, layout
+from orchestrator.common.checkpoints import last_complete
+from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.config.settings import TrainSettings, TrainSpec
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import dataclasses
 
-    from orchestrator import config
+    from orchestrator.config import compose as config
 
     parser = argparse.ArgumentParser(prog="python -m jobs.train", description=main.__doc__)
     parser.add_argument("--output-dir", required=True, type=Path)

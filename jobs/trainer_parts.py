@@ -43,10 +43,10 @@ from transformers import (
 from jobs import heads, lora, metrics, tensorboard_job
 from jobs.data import Example
 from jobs.tiny_model import ensure_tiny_model
-from orchestrator import causes, layout
-from orchestrator.checkpoints import write_marker
-from orchestrator.fsutil import atomic_write_json
-from orchestrator.settings import TrainSettings, TrainSpec
+from orchestrator.common import causes, layout
+from orchestrator.common.checkpoints import write_marker
+from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.config.settings import TrainSettings, TrainSpec
 
 # Config attributes that hold dropout, across the BERT family (BERT, RoBERTa, DistilBERT...).
 _DROPOUT_ATTRS = (

@@ -3,7 +3,7 @@
 Theory of operation. A worker job (infer.placement=worker) or the evaluator beside training
 (with_training: `orchestrator.scheduler.in_job.beside` starts `python -m jobs.worker`)
 imports torch and transformers and loads the evaluation splits once, at its start, while it
-waits for its first checkpoint; then it loops over `orchestrator.work_queue`:
+waits for its first checkpoint; then it loops over `orchestrator.placement.work_queue`:
 
 - the controller's stop file: exit 0 after the current task;
 - claim the earliest posted task (a rename: one evaluator wins it) and do it: a built-in
@@ -12,7 +12,7 @@ waits for its first checkpoint; then it loops over `orchestrator.work_queue`:
   (infer.command) runs without a shell and its stdout is kept in the task's result file.
   Then the claim, rewritten with the seconds spent on the task, moves to done/. Any
   exception in a task (a broken checkpoint, out of memory) fails that task alone (failed/,
-  with orchestrator.failures' cause and line): the evaluator goes on with the next one;
+  with orchestrator.common.failures' cause and line): the evaluator goes on with the next one;
 - nothing posted: exit after `idle_s` without a task; beside training (`trial_dir` set) the
   idle clock runs only once training has ended, and the evaluator exits as soon as every
   complete checkpoint of its trial has a result or a failure and no task is open;
@@ -49,9 +49,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator import causes, failures, layout, work_queue
-from orchestrator.checkpoints import complete_checkpoints
-from orchestrator.settings import EvaluatorSpec
+from orchestrator.common import causes, failures, layout
+from orchestrator.common.checkpoints import complete_checkpoints
+from orchestrator.config.settings import EvaluatorSpec
+from orchestrator.placement import work_queue
 
 POLL_S = 0.1  # between looks at an empty queue
 BEAT_S = 5.0  # the most between two heartbeats
@@ -279,7 +280,7 @@ def _release_gpu_memory() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.worker",
                                      description="A long-lived evaluator on a work queue.")
-    parser.add_argument("spec", help="a pickled orchestrator.settings.EvaluatorSpec")
+    parser.add_argument("spec", help="a pickled orchestrator.config.settings.EvaluatorSpec")
     parser.add_argument("--runner", default="", help="the id of the job this runs in")
     parser.add_argument("--parent", type=int, default=0,
                         help="exit when this process (the training job's) is gone")

@@ -16,6 +16,9 @@ exit, a debug run's outcome) are mapped onto `JobState` inside the backend and n
 A dry-run (`render`) is built by the same executor builder a submission uses, so the script
 shown is the script sent. Importing this package imports no backend (nor submitit):
 `make_scheduler` imports the one it is asked for.
+
+May import: common, model.transitions, config.settings, placement.work_queue.
+(`in_job` runs a user's script per task as a job runs it; the interface names job states.)
 """
 
 from __future__ import annotations

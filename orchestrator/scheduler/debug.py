@@ -12,9 +12,9 @@ from typing import Any
 
 import submitit
 
-from orchestrator import failures
-from orchestrator.causes import JobFailure
-from orchestrator.lifecycle import JobState
+from orchestrator.common import failures
+from orchestrator.common.causes import JobFailure
+from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.interface import JobRef, JobRequest
 from orchestrator.scheduler.submitit_jobs import SubmititBackend, describe, in_job_call
 

@@ -2,7 +2,7 @@
 
 It stays light: the job's own module (jobs.train, jobs.infer) is imported here, in the job,
 never in the controller. On an exception the job says why it failed
-(`orchestrator.failures`) in a file beside submitit's own, which the backend reads back.
+(`orchestrator.common.failures`) in a file beside submitit's own, which the backend reads back.
 
 With infer.placement=with_training the training job also runs an evaluator beside its
 training (`beside`): a `python -m jobs.worker` subprocess on the trial's work queue, started
@@ -29,8 +29,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from orchestrator import causes, failures, layout, work_queue
-from orchestrator.fsutil import atomic_write_text
+from orchestrator.common import causes, failures, layout
+from orchestrator.common.fsutil import atomic_write_text
+from orchestrator.placement import work_queue
 from orchestrator.scheduler.processes import descendants
 
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
@@ -81,7 +82,7 @@ def _announce() -> None:
 
 def call(target: str, spec: Any) -> Any:
     """Run `module:function` on `spec` inside the job's process; on an exception, leave
-    why (input, oom, nan, other: orchestrator.failures) where the controller looks."""
+    why (input, oom, nan, other: orchestrator.common.failures) where the controller looks."""
     with _cancellable():
         try:
             module_name, _, function_name = target.partition(":")
@@ -316,7 +317,7 @@ class _Beside:
         self._watcher.start()
 
     def _spawn(self) -> None:
-        root = str(Path(layout.__file__).resolve().parents[1])  # where jobs/ lies too
+        root = str(Path(layout.__file__).resolve().parents[2])  # where jobs/ lies too
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
         # stdout and stderr are the job's own: its log

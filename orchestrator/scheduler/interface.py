@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from orchestrator.causes import JobFailure
-from orchestrator.lifecycle import JobState
-from orchestrator.settings import JobResources
+from orchestrator.common.causes import JobFailure
+from orchestrator.config.settings import JobResources
+from orchestrator.model.transitions import JobState
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class JobRequest:
     spec: Any = None
     command: tuple[str, ...] = ()  # or: an argument vector, run without a shell ...
     output: str = ""  # ... whose stdout is kept in this file
-    # an evaluation task, not a job: the work queue it is posted to (orchestrator.work_queue;
+    # an evaluation task, not a job: the work queue it is posted to (placement.work_queue;
     # infer.placement=worker or with_training); "" for a job the scheduler runs
     queue: str = ""
     # infer.placement=with_training: the evaluator the training job starts beside training
@@ -108,7 +108,7 @@ class Scheduler(Protocol):
         """Ask the scheduler to end these jobs; idempotent."""
 
     def failure(self, job: JobRef) -> JobFailure:
-        """Why a finished job failed: the cause the job itself wrote (orchestrator.failures),
+        """Why a finished job failed: the cause the job itself wrote (orchestrator.common.failures),
         or None when it wrote none, and a short reason (its error's line), or ''."""
 
     def log_paths(self, job: JobRef) -> list[Path]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import submitit
 
-from orchestrator.lifecycle import JobState
+from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.interface import JobRef, JobRequest
 from orchestrator.scheduler.processes import group_members
 from orchestrator.scheduler.submitit_jobs import (

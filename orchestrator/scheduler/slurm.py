@@ -23,13 +23,13 @@ import submitit
 from submitit.core.utils import JobPaths
 from submitit.helpers import Checkpointable
 
-from orchestrator.causes import JobFailure
+from orchestrator.common.causes import JobFailure
+from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
-from orchestrator.lifecycle import JobState
+from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.commands import Commands, last_line, unreachable
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
 from orchestrator.scheduler.submitit_jobs import SubmititBackend, job_paths, python_command
-from orchestrator.settings import JobResources
 
 # sacct's State column -> JobState. "CANCELLED by 0" carries the uid: matched on its first
 # word. Anything not listed is UNKNOWN.
@@ -204,7 +204,7 @@ class SlurmScheduler(SubmititBackend):
 
     def job_callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
         function, args = super().job_callable(request)
-        requeued = request.kind in ("train", "controller")  # the controller: orchestrator.detach
+        requeued = request.kind in ("train", "controller")  # the controller: engine.detach
         return (RequeueOnTimeout(function) if requeued else function), args
 
     def _unanswered(self, error: str) -> bool:

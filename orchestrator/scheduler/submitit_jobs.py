@@ -22,14 +22,14 @@ import submitit
 from submitit.core.utils import FailedJobError, JobPaths
 from submitit.helpers import TorchDistributedEnvironment
 
-from orchestrator import failures, layout
-from orchestrator.causes import JobFailure
+from orchestrator.common import failures, layout
+from orchestrator.common.causes import JobFailure
+from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerError, SchedulerUnavailable
-from orchestrator.lifecycle import JobState
+from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.commands import last_line
 from orchestrator.scheduler.in_job import call, call_beside, run_command, run_command_beside
 from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
-from orchestrator.settings import JobResources
 
 
 def python_command(res: JobResources) -> str | None:

@@ -50,8 +50,8 @@ def own_infer(*flags: str) -> str:
 SHADOW_TRAIN = '''"""Stand-in for jobs.train: checkpoints with the completion marker, no torch."""
 import json, os, time
 from pathlib import Path
-from orchestrator import layout
-from orchestrator.checkpoints import write_marker
+from orchestrator.common import layout
+from orchestrator.common.checkpoints import write_marker
 
 def run(spec):
     out = Path(spec.output_dir)
@@ -71,7 +71,7 @@ def run(spec):
 SHADOW_INFER = '''"""Stand-in for jobs.infer: writes BADKIT_RESULTS[step] as the result."""
 import json, os
 from pathlib import Path
-from orchestrator import layout
+from orchestrator.common import layout
 
 def run(spec):
     step = layout.step_of(Path(spec.checkpoint))

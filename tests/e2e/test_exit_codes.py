@@ -23,7 +23,7 @@ REFUSED = "sbatch: error: Batch job submission failed: Invalid account or accoun
 def test_a_refused_first_submission_is_a_usage_error(tmp_path: Path,
                                                      test_only_passes: bool) -> None:
     """sbatch refuses (a wrong account): exit 2 with sbatch's reason, nothing submitted.
-    Usually `sbatch --test-only` (orchestrator/admission.py) already refuses it, naming the
+    Usually `sbatch --test-only` (orchestrator/config/admission.py) already refuses it, naming the
     key; when it lets the job through, the refused first submission is still a usage error."""
     accept = 'if [ "$1" = --test-only ]; then exit 0; fi\n' if test_only_passes else ""
     env, _ = fake_scheduler(tmp_path, first=f'{accept}echo "{REFUSED}" >&2\n')

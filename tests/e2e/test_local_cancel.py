@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lifecycle import JobState, as_seen_after_cancel
+from orchestrator.config.settings import JobResources
+from orchestrator.model.transitions import JobState, as_seen_after_cancel
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.local import LocalScheduler
 from orchestrator.scheduler.processes import group_members
-from orchestrator.settings import JobResources
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import work_queue
+from orchestrator.common import layout
+from orchestrator.placement import work_queue
 from tests.support.cli import PY, cli
 from tests.support.journal import evaluations, events, submissions, summary
 from tests.support.searches import BYO, ONLY_FIFTH
@@ -81,7 +82,7 @@ def test_the_tiny_bert_is_evaluated_beside_its_training(tmp_path: Path) -> None:
     result = json.loads(Path(data["evaluations"][0]["result"]).read_text())
     assert {"accuracy", "metrics", "examples_per_s"} <= set(result)
     assert result["runner"] == train_id
-    queue = work_queue.queue_dir(directory, work_queue.trial_queue(1))
+    queue = work_queue.queue_dir(directory, layout.trial_queue(1))
     assert sorted(work_queue.snapshot(queue)) == [
         f"infer-t001-s{s:08d}-a0" for s in (100, 200, 300)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import layout
+from orchestrator.common import layout
 from tests.support.cli import PY, cli, start
 from tests.support.journal import events, summary, wait_for
 from tests.support.retention import check_kept

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import layout
+from orchestrator.common import layout
 from tests.support.cli import cli
 from tests.support.searches import CURVE, byo_overrides
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import work_queue
+from orchestrator.common import layout
+from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.local import LocalScheduler
 from orchestrator.scheduler.processes import group_members
-from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
 from tests.support.journal import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +24,7 @@ def test_a_cancelled_training_job_stops_its_evaluator(tmp_path: Path) -> None:
     data = DataSettings(cache_dir=str(tmp_path / "cache"), synthetic_train_size=100,
                         synthetic_test_size=20)
     infer = InferSpec(checkpoint="", result_path="", data=data)
-    spec = EvaluatorSpec(str(tmp_path), work_queue.trial_queue(1), infer, idle_s=300.0,
+    spec = EvaluatorSpec(str(tmp_path), layout.trial_queue(1), infer, idle_s=300.0,
                          trial_dir=str(tmp_path / "trials" / "001"))
     folder = tmp_path / "jobs" / "train-t001-a0"
     request = JobRequest(key="train-t001-a0", kind="train", name="x-train-t001-a0",
@@ -32,7 +33,7 @@ def test_a_cancelled_training_job_stops_its_evaluator(tmp_path: Path) -> None:
                          output=str(tmp_path / "out"), beside=spec)
     scheduler = LocalScheduler()
     job_id = scheduler.submit(request)
-    qdir = work_queue.queue_dir(tmp_path, work_queue.trial_queue(1))
+    qdir = work_queue.queue_dir(tmp_path, layout.trial_queue(1))
     wait_until(lambda: work_queue.runners(qdir), 120)  # the evaluator's first heartbeat
     (beat,) = work_queue.runners(qdir)
     assert beat["runner"] == job_id  # it names its claims by the training job's id

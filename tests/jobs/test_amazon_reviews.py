@@ -6,8 +6,8 @@ from pathlib import Path
 
 from jobs import infer, train
 from jobs.data import load_test
-from orchestrator import config
-from orchestrator.settings import InferSpec, Settings, TrainSpec
+from orchestrator.config import compose as config
+from orchestrator.config.settings import InferSpec, Settings, TrainSpec
 from tests.support.job_settings import small_train
 from tests.support.reviews import write_reviews
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from orchestrator.settings import DataSettings, ModelSettings, TrainSettings
+from orchestrator.config.settings import DataSettings, ModelSettings, TrainSettings
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -95,7 +95,7 @@ def test_amazon_reviews_maps_stars_to_three_classes() -> None:
 
 
 def test_small_gpu_is_the_4gb_recipe() -> None:
-    from orchestrator import config
+    from orchestrator.config import compose as config
 
     train = config.compose(["train=small_gpu", "model=bert_base", "search.target=0.8"])["train"]
     assert {k: train[k] for k in ("per_device_batch_size", "grad_accum_steps", "precision",

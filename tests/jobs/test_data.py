@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from jobs.data import Example, load_test, load_train_val, split_validation
-from orchestrator.labels import label_id
-from orchestrator.settings import DataSettings
+from orchestrator.common.labels import label_id
+from orchestrator.config.settings import DataSettings
 
 STARS = {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive"}
 

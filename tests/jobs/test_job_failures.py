@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import failures, layout
+from orchestrator.common import failures, layout
+from orchestrator.config.settings import DataSettings, ModelSettings, TrainSpec
 from orchestrator.scheduler import in_job
-from orchestrator.settings import DataSettings, ModelSettings, TrainSpec
 from tests.support.job_settings import train_spec
 
 

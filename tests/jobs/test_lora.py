@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from jobs import infer, lora, train
-from orchestrator.layout import COMPLETE_MARKER
-from orchestrator.settings import InferSpec, LoraSettings
+from orchestrator.common.layout import COMPLETE_MARKER
+from orchestrator.config.settings import InferSpec, LoraSettings
 from tests.support.job_settings import small_data, train_spec
 
 LORA = LoraSettings(r=8, alpha=16, dropout=0.0, target_modules=("query", "value"))

@@ -9,7 +9,7 @@ import pytest
 
 from jobs import faults, train
 from jobs.trainer_parts import resolve_precision
-from orchestrator import failures
+from orchestrator.common import failures
 from tests.support.job_settings import train_spec
 
 
@@ -32,7 +32,7 @@ def test_a_nan_in_fp32_stays_nan(tmp_path: Path, cache_dir: Path) -> None:
 
 
 def test_the_fault_leaves_other_precisions_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator.settings import TrainSettings
+    from orchestrator.config.settings import TrainSettings
 
     monkeypatch.setenv(faults.ENV, "7")
     assert faults.fp16_nan_at(TrainSettings(precision="fp16")) == 7

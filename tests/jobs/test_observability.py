@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from jobs import infer, progress, tensorboard_job, train
-from orchestrator import layout
+from orchestrator.common import layout
 from tests.support.job_settings import TrainedRun, train_spec
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs import prices, regression
-from orchestrator.settings import DataSettings
+from orchestrator.config.settings import DataSettings
 
 
 def _prices(cache: Path, **changes: object) -> DataSettings:
@@ -92,7 +92,7 @@ def price_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path
 def test_a_regression_checkpoint_is_scored_in_dollars(price_run: Path, cache_dir: Path,
                                                        tmp_path: Path) -> None:
     from jobs import infer
-    from orchestrator.settings import InferSpec
+    from orchestrator.config.settings import InferSpec
 
     config = json.loads((price_run / "checkpoint-60" / "config.json").read_text())
     assert (config["problem_type"], len(config["id2label"])) == ("regression", 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobs.synthetic import CLASSES, ensure_synthetic, generate_examples
-from orchestrator.settings import DataSettings
+from orchestrator.config.settings import DataSettings
 
 
 def _data(cache: Path, **changes: object) -> DataSettings:

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from jobs.tiny_model import SPECIAL_TOKENS, build_vocab, ensure_tiny_model
-from orchestrator.settings import DataSettings, ModelSettings
+from orchestrator.config.settings import DataSettings, ModelSettings
 
 TEXTS = ["The food was GOOD!", "the food was bad", "good, good food", "a typo: fod", "bad"]
 

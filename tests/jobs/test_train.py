@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from jobs import train
-from orchestrator.checkpoints import complete_checkpoints
-from orchestrator.layout import COMPLETE_MARKER
-from orchestrator.settings import TrainSettings
+from orchestrator.common.checkpoints import complete_checkpoints
+from orchestrator.common.layout import COMPLETE_MARKER
+from orchestrator.config.settings import TrainSettings
 from tests.support.job_settings import TrainedRun, train_spec
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.checkpoints import complete_checkpoints
+from orchestrator.common.checkpoints import complete_checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """

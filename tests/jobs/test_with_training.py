@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import layout, work_queue
-from orchestrator.checkpoints import complete_checkpoints
+from orchestrator.common import layout
+from orchestrator.common.checkpoints import complete_checkpoints
+from orchestrator.placement import work_queue
+from orchestrator.placement.work_queue import Task, Where
 from orchestrator.scheduler import in_job
-from orchestrator.work_queue import Task, Where
 from tests.support.evaluators import evaluator_spec, script, wait_for
 from tests.support.job_settings import TrainedRun
 

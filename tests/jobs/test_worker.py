@@ -16,15 +16,16 @@ from typing import Any
 import pytest
 
 from jobs import infer, worker
-from orchestrator import work_queue
-from orchestrator.work_queue import Where
+from orchestrator.common import layout
+from orchestrator.placement import work_queue
+from orchestrator.placement.work_queue import Where
 from tests.support.evaluators import evaluator_spec, script, task, wait_for
 from tests.support.job_settings import TrainedRun
 
 
 def test_tasks_score_as_the_inference_job_does_tokenized_once_and_fast(
         trained_run: TrainedRun, tmp_path: Path) -> None:
-    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
     spec = evaluator_spec(trained_run, tmp_path, idle_s=1.0)
     summary: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: summary.update(worker.run(spec, "w1")))
@@ -59,16 +60,16 @@ def test_tasks_score_as_the_inference_job_does_tokenized_once_and_fast(
 ])
 def test_stop_and_idle_exit(trained_run: TrainedRun, tmp_path: Path, setup: Any,
                             exit_reason: str) -> None:
-    setup(work_queue.queue_dir(tmp_path, work_queue.WORKERS))
+    setup(work_queue.queue_dir(tmp_path, layout.WORKERS))
     summary = worker.run(evaluator_spec(trained_run, tmp_path, idle_s=0.2), "w1")
     assert summary["exit"] == exit_reason and summary["evaluated"] == 0
-    beat = work_queue.runners(work_queue.queue_dir(tmp_path, work_queue.WORKERS))
+    beat = work_queue.runners(work_queue.queue_dir(tmp_path, layout.WORKERS))
     assert [b["runner"] for b in beat] == ["w1"] and beat[0]["exited"] == exit_reason
 
 
 def test_a_restarted_job_fails_the_claims_its_first_run_left(trained_run: TrainedRun,
                                                              tmp_path: Path) -> None:
-    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
     left = task(trained_run, tmp_path, 20)
     work_queue.post(qdir, left)
     assert work_queue.claim(qdir, "w1") == left  # the first run of job w1, requeued since
@@ -79,7 +80,7 @@ def test_a_restarted_job_fails_the_claims_its_first_run_left(trained_run: Traine
 
 def test_a_bad_task_fails_alone_and_the_worker_goes_on(trained_run: TrainedRun,
                                                        tmp_path: Path) -> None:
-    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
     good = script(tmp_path, "good.py", "print('The generation accuracy is 50.0 %.')")
     usage = script(tmp_path, "usage.py", "print('usage: x', file=sys.stderr); sys.exit(2)")
     crash = script(tmp_path, "crash.py", "sys.exit(3)")
@@ -108,7 +109,7 @@ def _start_worker(spec_path: Path, runner: str) -> subprocess.Popen[bytes]:
 
 
 def test_two_workers_do_every_task_exactly_once(trained_run: TrainedRun, tmp_path: Path) -> None:
-    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
     spec_path = tmp_path / "spec.pkl"
     spec_path.write_bytes(pickle.dumps(evaluator_spec(trained_run, tmp_path, idle_s=1.0)))
     tasks = [task(trained_run, tmp_path, step, trial=trial)
@@ -126,7 +127,7 @@ def test_two_workers_do_every_task_exactly_once(trained_run: TrainedRun, tmp_pat
 
 def test_a_users_command_over_its_limit_is_stopped_and_the_worker_goes_on(
         trained_run: TrainedRun, tmp_path: Path) -> None:
-    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
     # it starts a child that holds its output pipes, as bash, torchrun or DataLoader
     # workers do: stopping the script alone would leave the evaluator reading them
     hangs = script(tmp_path, "hangs.py",
@@ -150,7 +151,7 @@ def test_a_hung_evaluation_fails_its_task_and_its_evaluator_exits(
         trained_run: TrainedRun, tmp_path: Path) -> None:
     """An evaluation that never returns (as a read from a dead NFS server does) cannot be
     stopped from inside its process: the watchdog fails the task, and the worker leaves."""
-    qdir = work_queue.queue_dir(tmp_path, work_queue.WORKERS)
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
     hung = task(trained_run, tmp_path, 20)
     work_queue.post(qdir, hung)
     spec_path = tmp_path / "spec.pkl"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.layout import job_name
-from orchestrator.lifecycle import JobState
+from orchestrator.common.layout import job_name
+from orchestrator.model.transitions import JobState
 from tests.support.cli import ROOT, cli, start
 from tests.support.journal import evaluations, events, submissions, summary, wait_for
 from tests.support.searches import byo_overrides, search_dir

@@ -29,7 +29,7 @@ import pytest
 
 from bench import daemons
 from bench import faults as fk
-from orchestrator.layout import job_name
+from orchestrator.common.layout import job_name
 from tests.support.journal import events
 from tests.support.slurm import job_state
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.checkpoints import is_complete
+from orchestrator.common.checkpoints import is_complete
 from tests.support.cli import PY, cli, start
 from tests.support.journal import evaluations, events, submissions
 from tests.support.retention import check_kept

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import work_queue
+from orchestrator.common import layout
+from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.slurm import SlurmScheduler
-from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
 from tests.support.journal import wait_until
 from tests.support.searches import search_dir
 
@@ -34,7 +35,7 @@ def test_scancel_of_a_training_job_ends_the_evaluator_beside_it(slurm_cluster: o
     data = DataSettings(cache_dir=str(tmp_path / "cache"), synthetic_train_size=100,
                         synthetic_test_size=20)
     infer = InferSpec(checkpoint="", result_path="", data=data)
-    spec = EvaluatorSpec(str(directory), work_queue.trial_queue(1), infer, idle_s=300.0,
+    spec = EvaluatorSpec(str(directory), layout.trial_queue(1), infer, idle_s=300.0,
                          trial_dir=str(directory / "trials" / "001"))
     folder = directory / "jobs" / "train-t001-a0"
     request = JobRequest(key="train-t001-a0", kind="train", name=f"{directory.name}-train",
@@ -44,7 +45,7 @@ def test_scancel_of_a_training_job_ends_the_evaluator_beside_it(slurm_cluster: o
     scheduler = SlurmScheduler(interactive=False)
     job_id = scheduler.submit(request)
     ref = JobRef(job_id, folder, request.name)
-    qdir = work_queue.queue_dir(directory, work_queue.trial_queue(1))
+    qdir = work_queue.queue_dir(directory, layout.trial_queue(1))
     try:
         # queued, then the evaluator's first heartbeat
         wait_until(lambda: work_queue.runners(qdir), 300, every_s=0.5)

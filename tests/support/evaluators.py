@@ -8,14 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator import work_queue
-from orchestrator.settings import EvaluatorSpec
-from orchestrator.work_queue import Task
+from orchestrator.common import layout
+from orchestrator.config.settings import EvaluatorSpec
+from orchestrator.placement.work_queue import Task
 from tests.support.job_settings import TrainedRun
 
 
 def evaluator_spec(run: TrainedRun, search: Path, idle_s: float = 30.0,
-                   queue: str = work_queue.WORKERS, trial_dir: str = "",
+                   queue: str = layout.WORKERS, trial_dir: str = "",
                    task_limit_s: float = 0.0) -> EvaluatorSpec:
     infer_spec = replace(run.infer_spec(Path("unused")), checkpoint="", result_path="")
     return EvaluatorSpec(str(search), queue, infer_spec, idle_s, trial_dir,

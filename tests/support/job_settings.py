@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.settings import DataSettings, InferSpec, ModelSettings, TrainSettings, TrainSpec
+from orchestrator.config.settings import (
+    DataSettings,
+    InferSpec,
+    ModelSettings,
+    TrainSettings,
+    TrainSpec,
+)
 
 
 def small_data(cache_dir: Path) -> DataSettings:

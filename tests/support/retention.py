@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator import layout
-from orchestrator.checkpoints import is_complete
-from orchestrator.deletion import size_of
-from orchestrator.lifecycle import JobState
+from orchestrator.common import layout
+from orchestrator.common.checkpoints import is_complete
+from orchestrator.engine.deletion import size_of
+from orchestrator.model.transitions import JobState
 from tests.support.journal import Event, events, summary
 
 

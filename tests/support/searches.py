@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from orchestrator import layout
+from orchestrator.common import layout
 from tests.support.cli import PY, ROOT
 from tests.support.journal import evaluations, events, submissions, summary
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.checkpoints import complete_checkpoints, is_complete, write_marker
-from orchestrator.layout import COMPLETE_MARKER
-from orchestrator.results import ResultError, metric_from_json, metric_from_text
+from orchestrator.common.checkpoints import complete_checkpoints, is_complete, write_marker
+from orchestrator.common.layout import COMPLETE_MARKER
+from orchestrator.engine.results import ResultError, metric_from_json, metric_from_text
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -107,7 +107,7 @@ SPLIT_RESULTS = [
 @pytest.mark.parametrize(("content", "split", "expected"), SPLIT_RESULTS)
 def test_the_deciding_split_is_read_from_the_result(tmp_path: Path, content: dict[str, object],
                                                     split: str, expected: float | str) -> None:
-    from orchestrator.results import evaluation_from_json
+    from orchestrator.engine.results import evaluation_from_json
 
     path = tmp_path / "r.json"
     path.write_text(json.dumps(content))

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from orchestrator import app, cli, config, exit_codes
-from orchestrator.cli import main
+from orchestrator import exit_codes
+from orchestrator.cli import main as cli
+from orchestrator.cli.main import main
+from orchestrator.config import compose as config
+from orchestrator.engine import app
 from orchestrator.errors import ConfigError, SchedulerError, SubmissionRefused
 from tests.support.config_errors import assert_one_line_per_problem
 
@@ -348,14 +351,14 @@ def test_run_help_lists_groups_documentation_and_exit_statuses(
         assert listed, (folder.name, out)
         assert [o.rstrip("*") for o in listed[1].split(" | ")] == options
     assert "local*" in out and "synthetic*" in out  # the defaults are marked
-    assert "orchestrator/settings.py" in out and "conf/config.yaml" in out
+    assert "orchestrator/config/settings.py" in out and "conf/config.yaml" in out
     for code, meaning in ((0, "target was reached"), (1, "without reaching"), (2, "usage"),
                           (3, "failed"), (130, "interrupted")):
         assert re.search(rf"^  {code} +.*{meaning}", out, re.MULTILINE), (code, out)
 
 
 def test_run_help_imports_no_hydra() -> None:
-    code = ("import sys\nfrom orchestrator.cli import main\n"
+    code = ("import sys\nfrom orchestrator.cli.main import main\n"
             "try:\n    main(['run', '--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('hydra', 'submitit', 'omegaconf') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from tests.support.config_errors import assert_one_line_per_problem
 
 BAD = [
@@ -57,7 +57,7 @@ BAD = [
     (["search.max_concurrent_trials=0"], "search.max_concurrent_trials=0: must be >= 1"),
     (["search.early_stop=sometimes"], "search.early_stop=sometimes"),
     (["train.command='run.sh {train.learning_rat}'"], "train.command: unknown placeholder"),
-    # data.task=regression (orchestrator/task_checks.py)
+    # data.task=regression (orchestrator/config/task_checks.py)
     (["data.task=ranking"], "data.task=ranking: must be one of classification, regression"),
     (["data.task=regression"], "data.task=regression with data.source=synthetic: that set has"),
     (["data.source=synthetic_prices"], "data.source=synthetic_prices holds prices, not classes"),
@@ -74,7 +74,7 @@ BAD = [
       "search.metric=mae", "train.metric_for_best_model=mae"],
      "data.train_file={tmp}/prices.csv: 2 of 4 rows have no finite number in "
      "data.label_column=price (line 3: 'cheap', line 5: ''); data.task=regression needs"),
-    # train.lora (orchestrator/lora_checks.py)
+    # train.lora (orchestrator/config/lora_checks.py)
     (["train.lora={r: 0}"], "train.lora.r=0: must be >= 1"),
     (["train.lora={dropout: 1.5}"], "train.lora.dropout=1.5: must be in [0, 1)"),
     (["train.lora={quantize: 8bit}"], "train.lora.quantize=8bit: must be empty or 4bit"),

@@ -16,16 +16,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import events, layout
-from orchestrator.causes import JobFailure
-from orchestrator.checkpoints import write_marker
-from orchestrator.controller import Controller
-from orchestrator.errors import SchedulerUnavailable
-from orchestrator.events import JobFailed, Submitted, encode
-from orchestrator.journal import Journal, read_events
-from orchestrator.lifecycle import JobState
-from orchestrator.scheduler import JobRef, JobRequest
-from orchestrator.settings import (
+from orchestrator.common import layout
+from orchestrator.common.causes import JobFailure
+from orchestrator.common.checkpoints import write_marker
+from orchestrator.config.settings import (
     DataSettings,
     ExecutorSettings,
     InferSettings,
@@ -34,9 +28,16 @@ from orchestrator.settings import (
     Settings,
     TrainSettings,
 )
-from orchestrator.state import SearchState
-from orchestrator.validate import resolved_mode
-from orchestrator.view import PlainView
+from orchestrator.config.validate import resolved_mode
+from orchestrator.engine.controller import Controller
+from orchestrator.errors import SchedulerUnavailable
+from orchestrator.journal.jsonl import Journal, read_events
+from orchestrator.model import events
+from orchestrator.model.events import JobFailed, Submitted, encode
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import JobState
+from orchestrator.scheduler import JobRef, JobRequest
+from orchestrator.view.live import PlainView
 
 
 class FakeScheduler:
@@ -319,7 +320,7 @@ COLUMN = ("loading the data (data.train_file=/x/train.csv): ValueError: /x/train
     ("other", "RuntimeError: NCCL timeout", 3, "FAILED: other: RuntimeError: NCCL timeout"),
     ("", "RuntimeError: boom", 3, "train-t001-a2 (job 102) FAILED: other: RuntimeError: boom"),
     # nothing written, but the text says it is one of ours that failed on its input
-    ("", "orchestrator.failures.JobInputError: loading the data: bad", 1, "FAILED: input:"),
+    ("", "orchestrator.common.failures.JobInputError: loading the data: bad", 1, "FAILED: input:"),
 ], ids=["input", "missing-module", "other", "nothing-written", "input-by-text"])
 def test_an_input_failure_ends_the_trial_at_once_and_other_failures_are_retried(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], cause: str, error: str,
@@ -580,7 +581,8 @@ def test_the_report_is_rewritten_once_a_tick_when_evaluations_land(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Curves while running: after a tick in which evaluations landed (three here, in one
     tick), report.md and metric.png are rewritten once, before the search ends."""
-    from orchestrator import controller, outcome
+    from orchestrator.engine import controller
+    from orchestrator.reporting import outcome
 
     seen: list[tuple[int, bool, bool]] = []  # evaluations, search ended, report.md's row
 

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config
-from orchestrator.app import _check_same_search, status_text
-from orchestrator.controller import Controller
+from orchestrator.config import compose as config
+from orchestrator.config.settings import Settings
+from orchestrator.engine.app import _check_same_search, status_text
+from orchestrator.engine.controller import Controller
+from orchestrator.engine.observe import read_metric
 from orchestrator.errors import ConfigError
-from orchestrator.events import Event, SearchExtended, decode
-from orchestrator.journal import Journal, read_events
-from orchestrator.observe import read_metric
-from orchestrator.settings import Settings
-from orchestrator.state import SearchState
-from orchestrator.view import PlainView
+from orchestrator.journal.jsonl import Journal, read_events
+from orchestrator.model.events import Event, SearchExtended, decode
+from orchestrator.model.state import SearchState
+from orchestrator.view.live import PlainView
 from tests.unit.test_controller_logic import FakeScheduler, World
 
 FAST = ["executor.poll_interval_s=0.01", "executor.max_poll_interval_s=0.01",

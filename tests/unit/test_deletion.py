@@ -1,4 +1,4 @@
-"""The deletion protocol (orchestrator.deletion) on a real folder: kill anywhere, symlinks."""
+"""The deletion protocol (engine.deletion) on a real folder: kill anywhere, symlinks."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import events as ev
-from orchestrator import layout
-from orchestrator.checkpoints import complete_checkpoints, is_complete, write_marker
-from orchestrator.deletion import Retention, carry_out
-from orchestrator.endings import TrialEnd
-from orchestrator.events import Event
-from orchestrator.retention import Removal
-from orchestrator.settings import SearchSettings
-from orchestrator.state import SearchState
-from orchestrator.stop_rule import Mode, Rule
+from orchestrator.common import layout
+from orchestrator.common.checkpoints import complete_checkpoints, is_complete, write_marker
+from orchestrator.config.settings import SearchSettings
+from orchestrator.decide.retention import Removal
+from orchestrator.decide.stop_rule import Mode, Rule
+from orchestrator.engine.deletion import Retention, carry_out
+from orchestrator.model import events as ev
+from orchestrator.model.events import Event
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import TrialEnd
 
 FILES = {"model.safetensors": 3000, "optimizer.pt": 6000, "scheduler.pt": 10,
          "rng_state.pth": 20, "trainer_state.json": 5, "config.json": 7}

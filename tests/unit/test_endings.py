@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.endings import (
+from orchestrator.errors import JournalCorrupt
+from orchestrator.model.events import Event, decode
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import (
     SEARCH,
     TRAINING,
     TRIAL,
@@ -20,9 +23,6 @@ from orchestrator.endings import (
     TrialEnd,
     move,
 )
-from orchestrator.errors import JournalCorrupt
-from orchestrator.events import Event, decode
-from orchestrator.state import SearchState
 
 TR, STOPPED = TrialEnd.TARGET_REACHED, TrialEnd.STOPPED
 # every (from, to) a journal written today may hold; anything else must raise

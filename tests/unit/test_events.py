@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import events
-from orchestrator.endings import SearchStatus, Training, TrialEnd
 from orchestrator.errors import JournalCorrupt
-from orchestrator.events import (
+from orchestrator.journal.jsonl import Journal, read_events
+from orchestrator.model import events
+from orchestrator.model.events import (
     KINDS,
     REGISTRY,
     Cancel,
@@ -44,9 +44,8 @@ from orchestrator.events import (
     decode,
     encode,
 )
-from orchestrator.journal import Journal, read_events
-from orchestrator.lifecycle import JobState
-from orchestrator.state import SearchState
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import JobState, SearchStatus, Training, TrialEnd
 
 SETTINGS = {"search": {"target": 0.8, "metric": "accuracy"}}
 EXAMPLES: list[Event] = [

@@ -1,5 +1,5 @@
 """executor.python, the executor.* settings shared by both job kinds, and the SLURM
-admission check's pure parts (orchestrator/admission.py: which option a refusal is about,
+admission check's pure parts (orchestrator/config/admission.py: which option a refusal is about,
 the lines a user reads)."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import admission
-from orchestrator.cli import main
-from orchestrator.config import compose, to_settings
+from orchestrator.cli.main import main
+from orchestrator.config import admission
+from orchestrator.config.compose import compose, to_settings
+from orchestrator.config.settings import ExecutorSettings, JobResources, resolve_executor
 from orchestrator.errors import ConfigError, SchedulerUnavailable
 from orchestrator.scheduler import JobRequest, make_scheduler
 from orchestrator.scheduler.interface import Refusal
@@ -26,7 +27,6 @@ from orchestrator.scheduler.slurm import (
     refused_option,
 )
 from orchestrator.scheduler.submitit_jobs import python_command
-from orchestrator.settings import ExecutorSettings, JobResources, resolve_executor
 
 # ---------------------------------------------------------------- shared settings
 

@@ -1,5 +1,5 @@
-"""Why a job failed, as the job says it (orchestrator/failures.py, orchestrator/scheduler/in_job.py)
-and as the scheduler adapter reads it back."""
+"""Why a job failed, as the job says it (orchestrator/common/failures.py,
+orchestrator/scheduler/in_job.py) and as the scheduler adapter reads it back."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import failures, layout
-from orchestrator.causes import JobFailure
-from orchestrator.failures import JobInputError
+from orchestrator.common import failures, layout
+from orchestrator.common.causes import JobFailure
+from orchestrator.common.failures import JobInputError
 from orchestrator.scheduler import JobRef, in_job
 from orchestrator.scheduler.local import LocalScheduler
 
@@ -51,7 +51,7 @@ def test_the_job_classifies_the_exception_it_dies_of(exc: BaseException, cause: 
     ("jobs.train.LossBecameNaN: loss became NaN at step 120", "nan"),
     ("LossBecameNaN: loss became NaN at step 7 (precision fp16); set train.precision=fp32",
      "nan_fp16"),
-    ("orchestrator.failures.JobInputError: loading model.name_or_path=/m: OSError", "input"),
+    ("orchestrator.common.failures.JobInputError: loading model.name_or_path=/m: OSError", "input"),
     ("ModuleNotFoundError: No module named 'transformers'", "input"),
     ("RuntimeError: boom", "other"),
     ("", "other"),

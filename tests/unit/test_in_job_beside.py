@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import work_queue
+from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRequest, in_job
 from orchestrator.scheduler.submitit_jobs import in_job_call
-from orchestrator.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
 
 
 def _spec(tmp_path: Path) -> EvaluatorSpec:

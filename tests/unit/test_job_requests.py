@@ -1,5 +1,5 @@
-"""The job requests a search submits (orchestrator/job_requests.py) and the layout they share
-with the jobs (orchestrator/layout.py): the seed rule, paths and names."""
+"""The job requests a search submits (orchestrator/engine/job_requests.py) and the layout they share
+with the jobs (orchestrator/common/layout.py): the seed rule, paths and names."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, layout
-from orchestrator.job_requests import infer_request, train_request
-from orchestrator.settings import Settings
+from orchestrator.common import layout
+from orchestrator.config import compose as config
+from orchestrator.config.settings import Settings
+from orchestrator.engine.job_requests import infer_request, train_request
 
 COMMANDS = ["train.command='python train.py --seed {seed} --out {output_dir}'",
             "infer.command='python infer.py --seed {seed} {checkpoint}'",

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import JournalCorrupt
-from orchestrator.events import Checkpoint
-from orchestrator.journal import Journal, read_events
-from orchestrator.state import SearchState
+from orchestrator.journal.jsonl import Journal, read_events
+from orchestrator.model.events import Checkpoint
+from orchestrator.model.state import SearchState
 
 
 def _journal_with(tmp_path: Path, n: int) -> Path:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lifecycle import (
+from orchestrator.model.transitions import (
     TERMINAL,
     TRANSITIONS,
     IllegalTransition,

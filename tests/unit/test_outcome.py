@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.events import Event, decode
-from orchestrator.outcome import summary, write_outcome
-from orchestrator.state import SearchState
-from orchestrator.stop_rule import Rule
+from orchestrator.decide.stop_rule import Rule
+from orchestrator.model.events import Event, decode
+from orchestrator.model.state import SearchState
+from orchestrator.reporting.outcome import summary, write_outcome
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}
@@ -88,7 +88,7 @@ def test_the_figure_is_slide_sized(tmp_path: Path, events: list[dict[str, Any]])
 
 
 def test_the_legend_names_each_trials_settings_and_end() -> None:
-    from orchestrator.outcome import _trial_label
+    from orchestrator.reporting.outcome import _trial_label
 
     data = summary(SearchState.replay(typed(EVALUATED)), Rule(0.8))
     assert _trial_label(data["trials"][0], 1) == (

@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 
-from orchestrator import cancelling, detach, exit_codes, layout, listing, notify
-from orchestrator.config import compose, to_settings
-from orchestrator.endings import SEARCH, SearchStatus, move
+from orchestrator import exit_codes
+from orchestrator.cli import cmd_ls as listing
+from orchestrator.cli.cmd_watch import JournalTail
+from orchestrator.common import layout
+from orchestrator.config.compose import compose, to_settings
+from orchestrator.engine import cancel_request as cancelling
+from orchestrator.engine import detach, notify
 from orchestrator.errors import ConfigError
-from orchestrator.events import CancelRequested, Event, Notified, SearchEnded, encode
+from orchestrator.model.events import CancelRequested, Event, Notified, SearchEnded, encode
+from orchestrator.model.transitions import SEARCH, SearchStatus, move
 from orchestrator.scheduler.slurm import outside_allocation
-from orchestrator.watching import JournalTail
 
 
 def test_cancelled_is_an_end_with_its_own_exit_status_and_may_be_reopened() -> None:
@@ -149,7 +153,7 @@ def test_the_controller_job_asks_for_one_cpu_and_the_shared_settings(tmp_path: P
     assert res.setup == ("module load x",)
     assert res.additional == {"mail_user": "me@x", "mail_type": "END,FAIL"}
     assert request.spec == ["run", "executor=slurm", "--plain"]
-    assert request.target == "orchestrator.detach:controller_job"
+    assert request.target == "orchestrator.engine.detach:controller_job"
 
 
 @pytest.mark.parametrize("overrides, problem", [

@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from orchestrator import placement, work_queue
-from orchestrator.handoff import LOST_GRACE_S, Handoff, Placed
-from orchestrator.journal import Journal
-from orchestrator.lifecycle import JobState
+from orchestrator.common import layout
+from orchestrator.config.settings import InferSettings, Settings
+from orchestrator.decide import placement
+from orchestrator.journal.jsonl import Journal
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import JobState
+from orchestrator.placement import work_queue
+from orchestrator.placement.tasks import LOST_GRACE_S, Handoff, Placed
+from orchestrator.placement.work_queue import Task, Where
 from orchestrator.scheduler import JobRef
-from orchestrator.settings import InferSettings, Settings
-from orchestrator.state import SearchState
-from orchestrator.view import PlainView
-from orchestrator.work_queue import Task, Where
+from orchestrator.view.live import PlainView
 from tests.unit.test_controller_logic import FakeScheduler, World, settings_for
 
 
@@ -185,7 +187,7 @@ class Evaluators:
             if self.sched.states[job_id] is not JobState.RUNNING:
                 continue
             if request.kind == "worker":
-                self._take(work_queue.queue_dir(self.dir, work_queue.WORKERS), job_id)
+                self._take(work_queue.queue_dir(self.dir, layout.WORKERS), job_id)
             elif request.kind == "train" and request.beside is not None:
                 self._take(work_queue.queue_dir(self.dir, request.beside.queue), job_id)
 
@@ -220,7 +222,7 @@ def run_placed(tmp_path: Path, placement_name: str, script: dict[int, Any],
     settings: Settings = replace(settings_for(tmp_path, **search),
                                  infer=InferSettings(placement=placement_name))
     journal = Journal(tmp_path / "journal.jsonl")
-    from orchestrator.controller import Controller
+    from orchestrator.engine.controller import Controller
 
     controller = Controller(settings, journal, sched, PlainView(),
                             clock=lambda: float(world.ticks), sleep=sleep)
@@ -320,7 +322,7 @@ def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> N
                                                                    workers=2))
     state = SearchState()
     assert placement.workers_due(state, settings) == []  # no trial yet
-    from orchestrator import events
+    from orchestrator.model import events
 
     for e in (events.SearchStarted(settings={}), events.TrialStarted(
             trial=1, seed=1, output_dir="x", params={}, sampler_trial=None)):
@@ -345,7 +347,7 @@ def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> N
 
 def _worker(state: SearchState, slot: int, attempt: int, job_id: str,
             end: JobState | None = None) -> None:
-    from orchestrator import events
+    from orchestrator.model import events
 
     key = f"worker-w{slot:02d}-a{attempt}"
     state.apply(events.SubmitIntent(key=key, kind="worker", trial=0, step=slot,
@@ -356,7 +358,7 @@ def _worker(state: SearchState, slot: int, attempt: int, job_id: str,
 
 
 def _searching(tmp_path: Path, workers: int = 1) -> tuple[SearchState, Settings]:
-    from orchestrator import events
+    from orchestrator.model import events
 
     settings = replace(settings_for(tmp_path, eval_retries=2),
                        infer=InferSettings(placement="worker", workers=workers))
@@ -368,7 +370,7 @@ def _searching(tmp_path: Path, workers: int = 1) -> tuple[SearchState, Settings]
 
 
 def _waiting_task(state: SearchState, step: int) -> None:
-    from orchestrator import events
+    from orchestrator.model import events
 
     state.apply(events.SubmitIntent(key=f"infer-t001-s{step:08d}-a0", kind="infer", trial=1,
                                     step=step, attempt=0, folder="q", name="n", overrides={},
@@ -385,7 +387,7 @@ def test_workers_that_take_no_waiting_task_close_their_slot(tmp_path: Path) -> N
     assert placement.workers_due(state, settings) == [(1, 3)]
     _worker(state, 1, 3, "13", JobState.SUCCEEDED)
     assert placement.workers_due(state, settings) == []  # eval_retries=2: three in a row
-    assert not placement.serving(state, settings, work_queue.WORKERS)
+    assert not placement.serving(state, settings, layout.WORKERS)
     assert placement.queue_for(state, settings, 1) == ""  # the next goes to a job
 
 
@@ -410,7 +412,7 @@ def test_a_reused_job_id_is_alive_while_its_newest_job_lives(tmp_path: Path) -> 
 
 def test_an_evaluation_that_ran_out_of_memory_in_an_evaluator_goes_to_a_job(
         tmp_path: Path) -> None:
-    from orchestrator import events
+    from orchestrator.model import events
 
     state, settings = _searching(tmp_path)
     _worker(state, 1, 0, "10")

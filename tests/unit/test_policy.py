@@ -1,4 +1,4 @@
-"""The controller's pure decisions (orchestrator.policy), one table each; the same decisions
+"""The controller's pure decisions (orchestrator.decide.policy), one table each; the same decisions
 run end to end against the in-memory scheduler in test_controller_logic.py."""
 
 from __future__ import annotations
@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 
-from orchestrator import policy
-from orchestrator.cadence import Cadence
-from orchestrator.endings import Training, TrialEnd
-from orchestrator.events import TrialEnded, decode
-from orchestrator.lifecycle import JobState
-from orchestrator.policy import GiveUp, Submit, Wait
-from orchestrator.settings import SearchSettings, TrainSettings
-from orchestrator.state import JobRecord, SearchState, TrialRecord
-from orchestrator.stop_rule import Mode, Rule
+from orchestrator.config.settings import SearchSettings, TrainSettings
+from orchestrator.decide import policy
+from orchestrator.decide.policy import GiveUp, Submit, Wait
+from orchestrator.decide.stop_rule import Mode, Rule
+from orchestrator.engine.cadence import Cadence
+from orchestrator.model.events import TrialEnded, decode
+from orchestrator.model.state import JobRecord, SearchState, TrialRecord
+from orchestrator.model.transitions import JobState, Training, TrialEnd
 
 BASE = TrainSettings(per_device_batch_size=64, grad_accum_steps=2)
 SEARCH = SearchSettings(target=0.8, train_retries=1, max_oom_replans=2)

@@ -1,4 +1,4 @@
-"""Input errors found before anything is submitted (orchestrator/preflight.py): data files
+"""Input errors found before anything is submitted (orchestrator/config/preflight.py): data files
 scanned with the standard library, the model folder, contradicting train settings; all of
 them in the one ConfigError with the other problems, exit 2, no search folder made."""
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import preflight
-from orchestrator.cli import main
-from orchestrator.settings import (
+from orchestrator.cli.main import main
+from orchestrator.config import preflight
+from orchestrator.config.settings import (
     DataSettings,
     ExecutorSettings,
     InferSettings,

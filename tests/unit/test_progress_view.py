@@ -12,16 +12,19 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from orchestrator import app, dashboard, layout, trials_table
-from orchestrator.events import Event, decode, encode
-from orchestrator.lifecycle import JobState
-from orchestrator.live import ProgressReader
-from orchestrator.observe import Observer
-from orchestrator.progress import Progress, describe, parse, worth_a_line
+from orchestrator.common import layout
+from orchestrator.engine import app
+from orchestrator.engine.observe import Observer
+from orchestrator.model import trials_table
+from orchestrator.model.events import Event, decode, encode
+from orchestrator.model.progress import Progress, describe, parse, worth_a_line
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.interface import JobRef, Polled, pending_reasons
 from orchestrator.scheduler.slurm import parse_sacct
-from orchestrator.state import SearchState
-from orchestrator.view import PlainView, RichView
+from orchestrator.view import dashboard
+from orchestrator.view.live import PlainView, RichView
+from orchestrator.view.progress_reader import ProgressReader
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 GOOD = {"step": 340, "max_steps": 791, "epoch": 1.3, "steps_per_s": 28.2,

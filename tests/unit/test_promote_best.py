@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator.events import Evaluation
-from orchestrator.outcome import promote_best
-from orchestrator.state import SearchState
-from orchestrator.stop_rule import Rule
+from orchestrator.decide.stop_rule import Rule
+from orchestrator.model.events import Evaluation
+from orchestrator.model.state import SearchState
+from orchestrator.reporting.outcome import promote_best
 
 
 def _state(checkpoint: Path, step: int = 300, value: float = 0.9) -> SearchState:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator import exit_codes
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}

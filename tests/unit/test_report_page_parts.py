@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator import report_data, report_html, reports
-from orchestrator.events import Event, decode
-from orchestrator.state import SearchState
-from orchestrator.stop_rule import Rule
+from orchestrator.decide.stop_rule import Rule
+from orchestrator.model.events import Event, decode
+from orchestrator.model.state import SearchState
+from orchestrator.reporting import files as reports
+from orchestrator.reporting import report_data, report_html
 
 SETTINGS = {"search": {"dir": "/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0, "split": "test"},

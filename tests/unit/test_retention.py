@@ -1,4 +1,4 @@
-"""search.keep's decisions (orchestrator.retention): which checkpoints go, as a table."""
+"""search.keep's decisions (orchestrator.decide.retention): which checkpoints go, as a table."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import events as ev
-from orchestrator.endings import Training, TrialEnd
-from orchestrator.lifecycle import JobState
-from orchestrator.retention import Removal, best_steps, removals
-from orchestrator.settings import SearchSettings
-from orchestrator.state import SearchState
-from orchestrator.stop_rule import Mode, Rule
+from orchestrator.config.settings import SearchSettings
+from orchestrator.decide.retention import Removal, best_steps, removals
+from orchestrator.decide.stop_rule import Mode, Rule
+from orchestrator.model import events as ev
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import JobState, Training, TrialEnd
 
 MAX = Rule(0.99, Mode.MAX)
 
@@ -115,7 +114,7 @@ def test_a_deletion_journaled_is_not_wanted_again_and_a_slim_one_may_still_go() 
 @pytest.mark.parametrize("values", [{10: 0.7, 20: 0.9, 30: 0.1}, {10: 0.7, 20: 0.7, 30: 0.7}])
 def test_the_checkpoint_best_is_copied_from_is_never_deleted_whole(
         values: dict[int, float]) -> None:
-    from orchestrator.stop_rule import best_of
+    from orchestrator.decide.stop_rule import best_of
 
     state = state_of({1: {"values": values, "ended": TrialEnd.COMPLETE},
                       2: {"values": {10: 0.2}, "ended": TrialEnd.COMPLETE}})
@@ -148,7 +147,7 @@ CONFIG_CASES = [
 
 @pytest.mark.parametrize(("words", "message"), CONFIG_CASES)
 def test_retention_settings_are_checked(tmp_path: Any, words: list[str], message: str) -> None:
-    from orchestrator import config
+    from orchestrator.config import compose as config
     from orchestrator.errors import ConfigError
 
     cfg = config.compose(["search.target=0.8", f"search.dir={tmp_path / 's'}", *words])
@@ -162,7 +161,7 @@ def test_retention_settings_are_checked(tmp_path: Any, words: list[str], message
     (["search.keep=3", "search.keep_optimizer=all"], 3, "all")])
 def test_retention_settings_accepted(tmp_path: Any, words: list[str], keep: int | str,
                                      keep_optimizer: str) -> None:
-    from orchestrator import config
+    from orchestrator.config import compose as config
 
     cfg = config.compose(["search.target=0.8", f"search.dir={tmp_path / 's'}", *words])
     search = config.to_settings(cfg).search
@@ -170,9 +169,9 @@ def test_retention_settings_accepted(tmp_path: Any, words: list[str], keep: int 
 
 
 def test_disk_is_shown_in_the_view_and_the_report() -> None:
-    from orchestrator.disk import human
-    from orchestrator.outcome import disk_lines
-    from orchestrator.view import describe
+    from orchestrator.model.ledger import human
+    from orchestrator.reporting.outcome import disk_lines
+    from orchestrator.view.live import describe
 
     state = SearchState()
     state.apply(ev.CheckpointSized(trial=1, step=10, bytes=1_300_000_000))

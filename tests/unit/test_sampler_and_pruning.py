@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator.optuna_sampler import OptunaSampler, sampler_for
-from orchestrator.pruning import median_prune
-from orchestrator.sampler import draw, grid, grid_size
-from orchestrator.settings import SearchSettings
-from orchestrator.stop_rule import Mode, Rule
+from orchestrator.config.settings import SearchSettings
+from orchestrator.decide.optuna_sampler import OptunaSampler, sampler_for
+from orchestrator.decide.pruning import median_prune
+from orchestrator.decide.sampler import draw, grid, grid_size
+from orchestrator.decide.stop_rule import Mode, Rule
 
 SPACE = {"learning_rate": [1e-3, 3e-3], "per_device_batch_size": [16, 32, 64]}
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.scheduler import BACKENDS, make_scheduler
 from orchestrator.scheduler.commands import Commands
 from orchestrator.scheduler.interface import JobRequest
-from orchestrator.settings import JobResources
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "orchestrator" / "scheduler"

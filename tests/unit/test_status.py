@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator import app, exit_codes
-from orchestrator.cli import main
-from orchestrator.events import Event, decode
-from orchestrator.state import SearchState
+from orchestrator import exit_codes
+from orchestrator.cli.main import main
+from orchestrator.engine import app
+from orchestrator.model.events import Event, decode
+from orchestrator.model.state import SearchState
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}
@@ -166,7 +167,7 @@ def test_ctrl_c_names_the_jobs_that_keep_running(events: list[dict[str, Any]],
 
 def test_the_cli_prints_the_interrupted_lines_and_exits_130(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestrator import cli
+    from orchestrator.cli import main as cli
     from orchestrator.errors import Interrupted
 
     def interrupted(_: Any) -> int:
@@ -179,7 +180,7 @@ def test_the_cli_prints_the_interrupted_lines_and_exits_130(
 
 
 def test_pid_check_needs_an_orchestrator_process(live_controller: int) -> None:
-    from orchestrator.lock import is_controller
+    from orchestrator.journal.lock import is_controller
 
     assert is_controller(live_controller)
     assert not is_controller(os.getpid())  # alive, but pytest, not a controller

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from orchestrator.stop_rule import Mode, Rule, Verdict, best_of, decide_trial, explain
+from orchestrator.decide.stop_rule import Mode, Rule, Verdict, best_of, decide_trial, explain
 
 MAX = Rule(target=0.80)
 MIN = Rule(target=10.0, mode=Mode.MIN)

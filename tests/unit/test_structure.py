@@ -3,8 +3,10 @@
 - no import cycles between the modules of orchestrator/ and jobs/ (a lazy import inside a
   function counts: neither module can be read or moved without the other), and the jobs
   import only the light controller modules;
-- the pure modules (the stop rule, pruning, the sampler's draws, the policy, the lifecycles,
-  the events) import nothing that does I/O, so they stay table-testable;
+- each folder imports only what its __init__.py's `May import:` line allows (the rule lives
+  with the folder a newcomer opens), and only a handful of modules sit at the top;
+- the pure folders (`Pure: yes`: model/, decide/) and the leaves they build on import nothing
+  that does I/O, so they stay table-testable;
 - size limits: the controller's file at most 300 lines, no orchestrator module over 400,
   no function over 50 lines in orchestrator/, jobs/, bench/ and scripts/.
 (submitit only under orchestrator/scheduler/: tests/unit/test_scheduler_package.py.)
@@ -82,8 +84,8 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
 def test_the_graph_sees_known_imports() -> None:
     """Guards the checker itself: a graph that missed imports would find no cycle."""
     graph = _graph()
-    assert "orchestrator.stop_rule" in graph["orchestrator.pruning"]
-    assert "orchestrator.settings" in graph["jobs.train"]
+    assert "orchestrator.decide.stop_rule" in graph["orchestrator.decide.pruning"]
+    assert "orchestrator.config.settings" in graph["jobs.train"]
 
 
 def test_cycle_finder_finds_a_cycle() -> None:
@@ -96,65 +98,134 @@ def test_no_import_cycles() -> None:
     assert not cycle, "import cycle: " + " -> ".join(cycle)
 
 
-def test_the_jobs_import_only_light_controller_modules() -> None:
-    """The jobs share files and rules with the controller, not its machinery."""
-    allowed = {"orchestrator.settings", "orchestrator.fsutil", "orchestrator.checkpoints",
-               "orchestrator.layout", "orchestrator.failures", "orchestrator.causes",
-               "orchestrator.labels",
-               "orchestrator.config",  # config: `python -m jobs.train` composes the settings
-               # jobs.worker: the queue's file protocol, and a user's script run per task
-               # (and the job's id) as a job runs them
-               "orchestrator.work_queue", "orchestrator.scheduler.in_job"}
+# The rules live with the folders: each folder's __init__.py says what it owns and, on a
+# `May import:` line, which other folders (or single modules) it may import; `Pure: yes` makes
+# it a pure folder. The top-level modules (errors, exit_codes) are open to all.
+OPEN_TO_ALL = {"orchestrator", "orchestrator.errors", "orchestrator.exit_codes"}
+# the modules outside the pure folders that pure code builds on; they are held to the same rule
+PURE_LEAVES = ("orchestrator.errors", "orchestrator.config.settings",
+               "orchestrator.common.causes", "orchestrator.common.layout",
+               "orchestrator.scheduler.interface")
+
+
+def _rules(package: Path) -> tuple[set[str], bool]:
+    """What a package's docstring allows it to import, and whether it declares itself pure."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8")))
+    assert doc, f"{package.relative_to(ROOT)}/__init__.py opens with no docstring"
+    text = " ".join(doc.split())
+    assert "May import:" in text, f"{package.relative_to(ROOT)}: no `May import:` line"
+    allowed = text.split("May import:", 1)[1].split(".)", 1)[0].split(". ", 1)[0]
+    names = {name.strip().rstrip(".") for name in allowed.split(",") if name.strip()}
+    prefix = "" if package.name == "jobs" else "orchestrator."
+    return {prefix + name for name in names}, "Pure: yes" in text
+
+
+def _folders() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "orchestrator").glob("*/__init__.py"))
+
+
+def _owner(module: str) -> str:
+    """The folder a module lives in (orchestrator.decide for orchestrator.decide.policy)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "orchestrator" and len(parts) > 2 else module
+
+
+def _covered(imported: str, allowed: set[str]) -> bool:
+    # `from orchestrator.engine import notify` imports the package too: a folder's __init__.py
+    # holds only its docstring, so reaching it on the way to an allowed module is allowed
+    return any(imported == a or imported.startswith(a + ".") or a.startswith(imported + ".")
+               for a in allowed)
+
+
+@pytest.mark.parametrize("folder", [*_folders(), ROOT / "jobs"], ids=lambda p: p.name)
+def test_each_folder_imports_only_what_its_docstring_allows(folder: Path) -> None:
+    allowed, _ = _rules(folder)
+    here = _module_name(folder / "__init__.py")
     graph = _graph()
-    used = {m for job, imported in graph.items() if job.startswith("jobs")
-            for m in imported if m.startswith("orchestrator")}
-    assert used <= allowed, sorted(used - allowed)
+    bad = sorted(f"{module} -> {imported}" for module, imports in graph.items()
+                 if module == here or module.startswith(here + ".")
+                 for imported in imports
+                 if imported.startswith("orchestrator")
+                 and _owner(imported) not in (here, *OPEN_TO_ALL)
+                 and not _covered(imported, allowed))
+    assert not bad, f"{here} imports beyond its `May import:` line: " + ", ".join(bad)
 
 
-# modules that decide, and so must be pure, with the pure modules they build on: they import
-# only each other and these parts of the standard library. `pathlib` is there for paths as
-# values (a job's folder in a JobRef); no file is touched (test_pure_modules_touch_no_files).
-PURE = ("orchestrator.stop_rule", "orchestrator.pruning", "orchestrator.sampler",
-        "orchestrator.policy", "orchestrator.lifecycle", "orchestrator.events",
-        "orchestrator.endings", "orchestrator.causes", "orchestrator.state",
-        "orchestrator.settings", "orchestrator.errors", "orchestrator.scheduler.interface",
-        "orchestrator.disk", "orchestrator.retention",
-        "orchestrator.progress", "orchestrator.trials_table",
-        "orchestrator.task_checks", "orchestrator.usage")
+def test_the_folder_rules_are_read() -> None:
+    """Guards the reader itself: a rule that read as empty would forbid nothing and pass."""
+    allowed, pure = _rules(ROOT / "orchestrator" / "decide")
+    assert "orchestrator.model" in allowed and pure
+    allowed, pure = _rules(ROOT / "jobs")
+    assert "orchestrator.common" in allowed and not pure
+    assert not _covered("orchestrator.engine.controller", allowed)
+
+
+def test_the_folders_hold_only_their_docstring_at_the_top() -> None:
+    # scheduler/ is the exception: its __init__ is the factory (`make_scheduler`), as submitit's
+    # `AutoExecutor` is, and it imports a backend only when asked for one
+    for folder in (f for f in _folders() if f.name != "scheduler"):
+        body = ast.parse((folder / "__init__.py").read_text(encoding="utf-8")).body
+        assert len(body) == 1, f"{folder.name}/__init__.py: code beside the docstring"
+
+
+def test_at_most_a_handful_of_modules_at_the_top() -> None:
+    top = sorted(p.name for p in (ROOT / "orchestrator").glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "errors.py", "exit_codes.py"]
+
+
+# pure code (the pure folders, and the leaves they build on) imports only pure code and these
+# parts of the standard library. `pathlib` is there for paths as values (a job's folder in a
+# JobRef); no file is touched (test_pure_modules_touch_no_files).
+def _pure_modules() -> list[str]:
+    pure_folders = [_module_name(f / "__init__.py") for f in _folders() if _rules(f)[1]]
+    return sorted({m for m in _graph() if _owner(m) in pure_folders} | set(PURE_LEAVES))
+
 
 PURE_STDLIB = {"__future__", "abc", "collections", "dataclasses", "enum", "functools",
-               "itertools", "json", "math", "pathlib", "random", "re", "statistics", "typing",
-               "types"}
+               "hashlib", "itertools", "json", "math", "pathlib", "random", "re", "statistics",
+               "typing", "types"}
+# the optional library a pure module may use for computation only (the Optuna sampler's
+# in-memory study), imported where it is used
+PURE_THIRD_PARTY = {"optuna"}
 FILE_CALLS = {"open", "print", "input", "exec", "eval", "read_text", "read_bytes",
               "write_text", "write_bytes", "exists", "is_file", "is_dir", "mkdir", "iterdir",
               "glob", "rglob", "unlink", "rename", "replace", "stat", "touch", "rmdir", "load",
               "dump"}
 
 
+def _module_path(module: str) -> Path:
+    path = ROOT / (module.replace(".", "/") + ".py")
+    return path if path.exists() else ROOT / module.replace(".", "/") / "__init__.py"
+
+
 def _io_imports(module: str) -> set[str]:
     """What `module` imports beyond the pure standard library and the other pure modules."""
-    path = ROOT / (module.replace(".", "/") + ".py")
-    ours = set(_graph())
+    ours, pure = set(_graph()), set(_pure_modules())
     bad = set()
-    for imported in _imports(path):
+    for imported in _imports(_module_path(module)):
         if imported.startswith(("orchestrator", "jobs")):
-            if imported in ours and imported not in PURE:  # not `module.Name`
+            if imported in ours and imported not in pure | OPEN_TO_ALL:  # not `module.Name`
                 bad.add(imported)
-        elif imported.split(".")[0] not in PURE_STDLIB:
+        elif imported.split(".")[0] not in PURE_STDLIB | PURE_THIRD_PARTY:
             bad.add(imported)
     return bad
 
 
-@pytest.mark.parametrize("module", PURE)
+def test_the_pure_folders_are_found() -> None:
+    pure = _pure_modules()
+    assert {"orchestrator.decide.stop_rule", "orchestrator.model.state"} <= set(pure)
+    assert "orchestrator.engine.controller" not in pure
+
+
+@pytest.mark.parametrize("module", _pure_modules())
 def test_pure_modules_import_nothing_that_does_io(module: str) -> None:
-    path = ROOT / (module.replace(".", "/") + ".py")
-    assert path.exists(), f"{module}: the layering table names a module that is gone"
+    assert _module_path(module).exists(), f"{module}: the pure leaves name a module that is gone"
     assert _io_imports(module) == set()
 
 
-@pytest.mark.parametrize("module", PURE)
+@pytest.mark.parametrize("module", _pure_modules())
 def test_pure_modules_touch_no_files(module: str) -> None:
-    tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+    tree = ast.parse(_module_path(module).read_text(encoding="utf-8"))
     called = {n.func.id if isinstance(n.func, ast.Name) else n.func.attr
               for n in ast.walk(tree) if isinstance(n, ast.Call)
               and isinstance(n.func, (ast.Name, ast.Attribute))}
@@ -167,7 +238,7 @@ def _lines(path: Path) -> int:
 
 
 def test_the_controller_file_is_short() -> None:
-    assert _lines(ROOT / "orchestrator" / "controller.py") <= 300
+    assert _lines(ROOT / "orchestrator" / "engine" / "controller.py") <= 300
 
 
 @pytest.mark.parametrize("path", _sources("orchestrator"), ids=lambda p: p.name)

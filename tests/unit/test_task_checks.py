@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import config
+from orchestrator.config import compose as config
 
 PRICES = ["data=synthetic_prices", "train.metric_for_best_model=mae"]
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import layout
-from orchestrator import tensorboard_events as tbe
-from orchestrator.events import Event, decode
-from orchestrator.outcome import write_outcome
-from orchestrator.state import SearchState
-from orchestrator.stop_rule import Rule
+from orchestrator.common import layout
+from orchestrator.decide.stop_rule import Rule
+from orchestrator.model.events import Event, decode
+from orchestrator.model.state import SearchState
+from orchestrator.reporting import tensorboard_events as tbe
+from orchestrator.reporting.outcome import write_outcome
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}

@@ -1,4 +1,4 @@
-"""What the jobs held (orchestrator.usage): job-hours by kind, GPU-hours, a worker's idle
+"""What the jobs held (orchestrator.model.usage): job-hours by kind, GPU-hours, a worker's idle
 hours, and the sentence the reports print."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import events
-from orchestrator.lifecycle import JobState
-from orchestrator.state import SearchState
-from orchestrator.usage import usage, usage_text
+from orchestrator.model import events
+from orchestrator.model.state import SearchState
+from orchestrator.model.transitions import JobState
+from orchestrator.model.usage import usage, usage_text
 
 H = 3600.0
 

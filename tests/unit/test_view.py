@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from orchestrator.events import Event, Resumed, decode
-from orchestrator.state import SearchState
-from orchestrator.view import PlainView, RichView, describe
+from orchestrator.model.events import Event, Resumed, decode
+from orchestrator.model.state import SearchState
+from orchestrator.view.live import PlainView, RichView, describe
 
 EVENTS = [
     {"event": "search_started", "t": 0.0, "settings": {

@@ -1,0 +1,27 @@
+"""Why a job failed, as a value carried between processes: input, oom, nan or other.
+
+The job writes its cause in a structured file (orchestrator.common.failures) and the controller's
+policy decides on it (orchestrator.decide.policy): an input error is not retried, out of memory
+re-plans the batch, a NaN loss ends the trial (after one retry in bf16 or fp32 when it
+happened in fp16), anything else is retried. Pure: both sides
+and the pure policy import it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+CAUSES = ("input", "oom", "nan", "other", "nan_fp16")
+# nan_fp16: the loss became NaN in fp16, whose range is small: bf16 or fp32 may not diverge
+INPUT, OOM, NAN, OTHER, NAN_FP16 = CAUSES
+# the precision a NaN-in-fp16 trial is retried in: bf16 where the GPU has it, else fp32
+NAN_RETRY_PRECISION = "bf16_or_fp32"
+# a user's script exiting with one of these failed on how it was called, not on the node:
+# 126 not executable, 127 command not found (shells), 2 usage (argparse, bash syntax errors,
+# `python missing.py`)
+INPUT_EXIT_CODES = (2, 126, 127)
+
+
+class JobFailure(NamedTuple):
+    cause: str | None  # one of CAUSES; None: the job said nothing, classify its text
+    reason: str  # one line, "" when nothing is known

@@ -1,0 +1,65 @@
+"""Which checkpoints exist and which are complete.
+
+Theory of operation: the Hugging Face Trainer creates `checkpoint-<step>/` first and fills it
+over about a second; `trainer_state.json` is written last but not atomically, so it can be
+seen empty. There is no completion marker of its own. Our training job therefore writes
+`layout.COMPLETE_MARKER` atomically from a callback's `on_save`, after everything else. Checkpoints
+written by the users' own scripts have no marker; for them a checkpoint counts as complete
+when `trainer_state.json` parses and its `global_step` equals the folder's step. Anything
+else is still being written and is left alone until a later poll.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.common.layout import COMPLETE_MARKER, step_of
+
+
+@dataclass(frozen=True, order=True)
+class Checkpoint:
+    step: int
+    path: Path
+
+
+def write_marker(checkpoint_dir: str | Path, step: int) -> None:
+    """Mark a checkpoint complete. Call after every file of the checkpoint is written."""
+    atomic_write_json(Path(checkpoint_dir) / COMPLETE_MARKER, {"global_step": step})
+
+
+def is_complete(path: Path) -> bool:
+    step = step_of(path)
+    if step is None:
+        return False
+    if (path / COMPLETE_MARKER).is_file():
+        return True
+    try:
+        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and state.get("global_step") == step
+
+
+def complete_checkpoints(output_dir: str | Path,
+                         known: Container[int] = ()) -> list[Checkpoint]:
+    """Complete checkpoints under `output_dir`, in step order, leaving out the `known` steps
+    (not opened again: a poll loop calls this often). A missing folder has none."""
+    found: list[Checkpoint] = []
+    try:
+        entries = list(Path(output_dir).iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        step = step_of(entry)
+        if step is not None and step not in known and entry.is_dir() and is_complete(entry):
+            found.append(Checkpoint(step, entry))
+    return sorted(found)
+
+
+def last_complete(output_dir: str | Path) -> Checkpoint | None:
+    found = complete_checkpoints(output_dir)
+    return found[-1] if found else None

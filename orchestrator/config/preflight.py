@@ -1,0 +1,393 @@
+"""Input errors found before anything is submitted: the data files, the model, the recipe.
+
+Theory of operation: a training job that fails on its input fails minutes (or a queue wait)
+after the submission, and a retry cannot fix it. What the login node can see for itself is
+checked here instead, with the standard library only (the controller never imports
+datasets, torch or transformers), and joins validate's one ConfigError:
+- `data.source=files`: every row of train_file and test_file is read the way jobs/data.py
+  reads it (csv for .csv/.tsv, JSON lines for .jsonl/.ndjson), streamed, all rows, nothing
+  kept but counts: missing columns, labels neither data.label_map nor data.labels covers
+  (with counts and the fix), empty files, a split too small for data.val_fraction.
+- the model: a local path (absolute, ./, ../, ~, or an existing folder) must be a folder
+  with a readable config.json; a hub name on an offline machine must be in the Hugging
+  Face cache. That is an error only where the jobs see this machine's environment and file
+  system (executor local or debug); on SLURM the compute nodes may differ (set-up lines,
+  another cache), so it is a warning there.
+- train settings that contradict each other, as the Trainer would find them at its start.
+Nothing is refused that the jobs would accept: each check mirrors the job's own code.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orchestrator.common.labels import label_index, label_key
+from orchestrator.config.settings import DataSettings, Settings, TrainSettings
+from orchestrator.config.target_scan import TargetScan
+from orchestrator.decide import sampler
+
+# what the training job's evaluation reports (jobs.metrics.summary, plus the Trainer's loss),
+# with or without the Trainer's "eval_" prefix
+TRAINER_METRICS = ("accuracy", "precision", "recall", "f1", "loss")
+SHOWN_LABELS = 5  # offending label values named in a message
+MANY_LABELS = 50  # more distinct offending values than this: probably the wrong column
+TRACKED_LABELS = 1000  # distinct offending values counted one by one; the rest are summed
+MEMO_LABELS = 10000  # distinct raw labels whose verdict is remembered
+
+
+def problems(settings: Settings) -> list[str]:
+    """Every input problem the jobs would fail on, one line each."""
+    return [*_check_files(settings), *_check_model(settings, errors=True),
+            *_check_recipe(settings), *_check_grid(settings)]
+
+
+def warnings(settings: Settings) -> list[str]:
+    """What will probably fail but cannot be known from here (another node's environment)."""
+    return [*_check_model(settings, errors=False), *_check_hub_data(settings)]
+
+
+# --------------------------------------------------------------------------- data files
+def _check_files(s: Settings) -> list[str]:
+    d = s.data
+    if d.source != "files":
+        return []
+    found: list[str] = []
+    for key, split in (("train_file", "train"), ("test_file", "test")):
+        name = getattr(d, key)
+        if name and Path(name).is_file() and os.access(name, os.R_OK):
+            found += scan_file(Path(name), f"data.{key}={name}", d, split == "train")
+    return found
+
+
+def scan_file(path: Path, where: str, data: DataSettings, is_train: bool) -> list[str]:
+    """The problems jobs/data.py would meet reading `path`; all rows are read, one at a time."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows = _jsonl_rows(path, data)
+    elif suffix in (".csv", ".tsv"):
+        rows = _csv_rows(path, "\t" if suffix == ".tsv" else ",", data)
+    else:
+        return [f"{where}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl"]
+    scan = TargetScan(data) if data.task == "regression" else _Scan(data)
+    try:
+        for line, row in rows:
+            scan.add(line, row)
+    except _Unreadable as exc:
+        return [f"{where}: {exc}"]
+    return scan.problems(where, is_train)
+
+
+class _Unreadable(Exception):
+    """The job would stop reading the file here."""
+
+
+_MISSING = object()  # a column absent from a row (JSONL) or from the header (CSV)
+
+
+def _csv_rows(path: Path, delimiter: str, data: DataSettings) -> Iterator[tuple[int, Any]]:
+    """(line, (text, label, row's columns)) per row, as csv.DictReader gives them to the job:
+    blank lines skipped, a short row's missing fields None, the last of duplicate names."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, None)
+            while header == []:
+                header = next(reader, None)
+            if header is None:
+                return
+            index = {name: i for i, name in enumerate(header)}
+            text_at = index.get(data.text_column, -1)
+            label_at = index.get(data.label_column, -1)
+            for row in reader:
+                if not row:
+                    continue
+                text = _MISSING if text_at < 0 else row[text_at] if text_at < len(row) else None
+                label = _MISSING if label_at < 0 else (
+                    row[label_at] if label_at < len(row) else None)
+                yield reader.line_num, (text, label, header)
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not UTF-8 ({exc}); re-save it as UTF-8") from None
+    except csv.Error as exc:
+        raise _Unreadable(f"not valid CSV near line {reader.line_num} ({exc})") from None
+
+
+def _jsonl_rows(path: Path, data: DataSettings) -> Iterator[tuple[int, Any]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    raise _Unreadable(f"line {number} is not valid JSON ({exc})") from None
+                if not isinstance(row, dict):
+                    raise _Unreadable(f"line {number} is not a JSON object")
+                yield number, (row.get(data.text_column, _MISSING),
+                               row.get(data.label_column, _MISSING), row)
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not UTF-8 ({exc}); re-save it as UTF-8") from None
+
+
+class _Scan:
+    """Counts over the rows of one file; keeps no row."""
+
+    def __init__(self, data: DataSettings) -> None:
+        self.data = data
+        self.rows = 0
+        self.missing: dict[str, tuple[int, int, list[str]]] = {}  # key -> first line, n, cols
+        self.bad: Counter[str] = Counter()
+        self.first_at: dict[str, int] = {}
+        self.untracked = 0
+        self._verdict: dict[tuple[type, Any], object] = {}  # raw label -> key if bad, or None
+
+    def add(self, line: int, row: tuple[Any, Any, Any]) -> None:
+        text, label, columns = row
+        self.rows += 1
+        if text is _MISSING or label is _MISSING:
+            for name, value in ((self.data.text_column, text), (self.data.label_column, label)):
+                if value is _MISSING:
+                    first, n, cols = self.missing.get(name, (line, 0, sorted(map(str, columns))))
+                    self.missing[name] = (first, n + 1, cols)
+            return
+        # 1, 1.0 and True are equal as dict keys but not as labels: the type is in the key
+        memo = (type(label), label if isinstance(label, str | int | float | bool)
+                or label is None else json.dumps(label, sort_keys=True))
+        key = self._verdict.get(memo, _MISSING)
+        if key is _MISSING:
+            key = _bad_label(label, self.data)
+            if len(self._verdict) < MEMO_LABELS:  # a text column taken for labels: no memo
+                self._verdict[memo] = key
+        if key is None:
+            return
+        assert isinstance(key, str)
+        if key in self.bad or len(self.bad) < TRACKED_LABELS:
+            self.bad[key] += 1
+            self.first_at.setdefault(key, line)
+        else:
+            self.untracked += 1
+
+    def problems(self, where: str, is_train: bool) -> list[str]:
+        d = self.data
+        if self.rows == 0:
+            return [f"{where}: no rows; it needs a header and at least one row of data"]
+        found = []
+        for key, name in (("data.text_column", d.text_column),
+                          ("data.label_column", d.label_column)):
+            if name in self.missing:
+                first, count, cols = self.missing[name]
+                rows = "" if count == self.rows else \
+                    f" in {count} of {self.rows} rows, first at line {first}"
+                found.append(f"{where}: no column {name!r} ({key}){rows}; its columns: "
+                             f"{', '.join(cols) or 'none'}; set {key}")
+        if self.bad:
+            found.append(self._label_problem(where))
+        if is_train and not found:
+            n_val = max(1, round(self.rows * d.val_fraction))
+            if 0 < d.val_fraction < 1 and n_val >= self.rows:
+                rows = "1 row leaves" if self.rows == 1 else f"{self.rows} rows leave"
+                found.append(f"{where}: {rows} no train examples once "
+                             f"data.val_fraction={d.val_fraction:g} is cut off; add rows")
+        return found
+
+    def _label_problem(self, where: str) -> str:
+        d = self.data
+        total = sum(self.bad.values()) + self.untracked
+        shown = ", ".join(f"{_short(key)!r} ({n} row{'s' * (n > 1)}, first at line "
+                          f"{self.first_at[key]})" for key, n in self.bad.most_common(SHOWN_LABELS))
+        more = len(self.bad) - SHOWN_LABELS
+        shown += f" and {more} other values" if more > 0 else ""
+        shown += f" and {self.untracked} more rows" if self.untracked else ""
+        labels = ", ".join(d.labels)
+        if len(self.bad) > MANY_LABELS:
+            fix = (f"{len(self.bad)}{'+' * bool(self.untracked)} different values: is "
+                   f"data.label_column={d.label_column} the column of labels?")
+        elif d.label_map:
+            entries = [f"{_yaml_key(k)}: {v}" for k, v in d.label_map.items()]
+            entries += [f"{_yaml_key(k)}: <class>"
+                        for k, _ in self.bad.most_common(SHOWN_LABELS) if k not in d.label_map]
+            fix = (f"map every value to one of data.labels [{labels}]: "
+                   f"data.label_map='{{{', '.join(entries)}}}'")
+        elif all(re.fullmatch(r"-?\d+", k) for k in self.bad):
+            fix = (f"integer labels index data.labels [{labels}] (0 to {len(d.labels) - 1}): "
+                   "add the missing classes to data.labels or map values with "
+                   "data.label_map='{raw: class, ...}'")
+        else:
+            values = sorted(self.bad, key=str)[:SHOWN_LABELS]
+            fix = (f"name the classes as the file does (data.labels=[{', '.join(values)}]) or "
+                   f"map them: data.label_map='{{{_yaml_key(values[0])}: <one of {labels}>, "
+                   "...}'")
+        rows = "1 row has" if total == 1 else f"{total} rows have"
+        return (f"{where}: {rows} a {d.label_column!r} label that neither "
+                f"data.label_map nor data.labels [{labels}] covers: {shown}; {fix}")
+
+
+def _yaml_key(entry: str) -> str:
+    return entry if entry else '""'  # inside the single quotes a shell command line uses
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 40 else value[:37] + "..."
+
+
+def _bad_label(raw: Any, data: DataSettings) -> str | None:
+    """None if the jobs' own rule (common.labels) covers `raw`, else the key compared."""
+    return None if label_index(raw, data) is not None else label_key(raw)
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def offline() -> bool:
+    """huggingface_hub's own switch (HF_HUB_OFFLINE, or transformers' older name)."""
+    return _truthy("HF_HUB_OFFLINE") or _truthy("TRANSFORMERS_OFFLINE")
+
+
+def hf_home() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
+    return Path(os.path.expandvars(os.environ.get("HF_HOME", str(default)))).expanduser()
+
+
+def hub_cache() -> Path:
+    """Where huggingface_hub keeps downloads (its constants.HF_HUB_CACHE, same order)."""
+    legacy = os.environ.get("HUGGINGFACE_HUB_CACHE", str(hf_home() / "hub"))
+    return Path(os.path.expandvars(os.environ.get("HF_HUB_CACHE", legacy))).expanduser()
+
+
+def in_hub_cache(repo_id: str, kind: str = "model", needed: str = "config.json") -> bool:
+    """True when a snapshot of `repo_id` with file `needed` is in the hub cache."""
+    folder = hub_cache() / f"{kind}s--{repo_id.replace('/', '--')}" / "snapshots"
+    try:
+        return any((snapshot / needed).exists() for snapshot in folder.iterdir())
+    except OSError:
+        return False
+
+
+def is_local_path(name: str) -> bool:
+    """A path, not a hub name: transformers tries a local folder first, then the hub."""
+    return (name.startswith(("/", "./", "../", "~")) or name in (".", "..")
+            or name.count("/") > 1 or Path(name).expanduser().is_dir())
+
+
+def _check_model(s: Settings, errors: bool) -> list[str]:
+    """errors=True: what is certain (a missing local folder; offline without the model
+    where the jobs share this environment); errors=False: what is only likely."""
+    if s.train.command:
+        return []  # users' scripts load {model} their own way
+    name = s.model.name_or_path
+    key = f"model.name_or_path={name}"
+    if name == "tiny":
+        m = s.model
+        if errors and m.tiny_hidden % max(m.tiny_heads, 1):
+            return [f"model.tiny_hidden={m.tiny_hidden} must be a multiple of "
+                    f"model.tiny_heads={m.tiny_heads}"]
+        return []
+    if is_local_path(name):
+        return _check_model_folder(key, Path(name).expanduser()) if errors else []
+    if not offline() or in_hub_cache(name):
+        return []
+    shares_environment = s.executor.name in ("local", "debug")
+    if errors != shares_environment:
+        return []
+    where = "" if shares_environment else " (the jobs run elsewhere: if their set-up lines " \
+        "give them internet or another cache, ignore this)"
+    return [f"{key}: not in the Hugging Face cache ({hub_cache()}) and HF_HUB_OFFLINE=1: the "
+            f"jobs cannot download it{where}; download it once where there is internet "
+            f"(huggingface-cli download {name}) or set model.name_or_path to a local folder"]
+
+
+def _check_model_folder(key: str, path: Path) -> list[str]:
+    hint = "point it at a folder holding a saved model (config.json and weights)"
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        return [f"{key}: {path} {what}; {hint}"]
+    config = path / "config.json"
+    if not config.is_file():
+        return [f"{key}: {path} has no config.json; {hint}"]
+    try:
+        parsed = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{key}: {config} cannot be read as JSON ({exc}); re-save the model"]
+    if not isinstance(parsed, dict):
+        return [f"{key}: {config} is not a JSON object; re-save the model"]
+    return []
+
+
+def _check_hub_data(s: Settings) -> list[str]:
+    d = s.data
+    if d.source != "hub" or not d.hub_name or not offline() or s.train.command:
+        return []
+    prepared = hf_home() / "datasets"
+    prepared = Path(os.environ.get("HF_DATASETS_CACHE", str(prepared))).expanduser()
+    if (prepared / d.hub_name.replace("/", "___")).exists():
+        return []
+    if (hub_cache() / f"datasets--{d.hub_name.replace('/', '--')}").exists():
+        return []
+    return [f"data.hub_name={d.hub_name}: not in the Hugging Face cache and HF_HUB_OFFLINE=1: "
+            "the jobs will not load it; load it once where there is internet (it fills the "
+            "cache) or use data=files"]
+
+
+# --------------------------------------------------------------------------- the recipe
+def _check_recipe(s: Settings) -> list[str]:
+    """Train settings the Trainer (or jobs.train.check_settings) refuses at its start."""
+    if s.train.command:
+        return []  # users' scripts: train.* reach them only as placeholders
+    t, found = s.train, []
+    if t.early_stopping_patience > 0 and not t.load_best_model_at_end:
+        found.append(f"train.early_stopping_patience={t.early_stopping_patience} needs "
+                     "train.load_best_model_at_end=true (the Trainer's early stopping keeps "
+                     "the best model); set it, or train.early_stopping_patience=0")
+    metric = t.metric_for_best_model.removeprefix("eval_")
+    if metric not in TRAINER_METRICS and s.data.task != "regression":  # task_checks has it
+        close = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall",
+                 "acc": "accuracy"}.get(metric)
+        hint = f"; use train.metric_for_best_model={close}" if close else ""
+        found.append(f"train.metric_for_best_model={t.metric_for_best_model}: the training "
+                     f"job's evaluation reports {', '.join(TRAINER_METRICS)} (macro averages)"
+                     f"{hint}")
+    if s.model.dropout is not None and not 0 <= s.model.dropout < 1:
+        found.append(f"model.dropout={s.model.dropout:g}: must be in [0, 1)")
+    return found
+
+
+def _check_grid(s: Settings) -> list[str]:
+    """The trials a grid will run, each with its own train settings, checked as the base
+    ones (and save/eval steps alignment, which validate checks on the base only). Random and
+    optuna draw: a bad draw ends its trial at its start (an input error, not retried)."""
+    space, search = s.search.space, s.search
+    names = {f.name for f in dataclasses.fields(TrainSettings)} - {"command"}
+    if (not space or search.sampler != "grid" or s.train.command or set(space) - names
+            or not all(isinstance(v, list) and v for v in space.values())):
+        return []  # nothing to check, or validate reports the space itself
+    base = set(_check_recipe(s))
+    found: dict[str, str] = {}  # problem -> the first trial that has it
+    points = sampler.grid(space)[:search.max_trials]
+    for number, params in enumerate(points, start=1):
+        try:
+            train = dataclasses.replace(s.train, **params)
+            trial = [*_check_recipe(dataclasses.replace(s, train=train)),
+                     *_misaligned(train)]
+        except TypeError:  # a choice of the wrong type: validate's business
+            continue
+        for problem in trial:
+            if problem not in base:
+                shown = ", ".join(f"{k}={v}" for k, v in params.items())
+                found.setdefault(problem, f"search.space: trial {number} ({shown}): {problem}")
+    return list(found.values())
+
+
+def _misaligned(t: TrainSettings) -> list[str]:
+    if t.load_best_model_at_end and t.eval_steps >= 1 and t.save_steps % t.eval_steps:
+        return [f"train.save_steps={t.save_steps} must be a multiple of train.eval_steps="
+                f"{t.eval_steps} when train.load_best_model_at_end=true"]
+    return []

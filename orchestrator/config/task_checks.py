@@ -1,0 +1,62 @@
+"""Configuration problems of `data.task` (classification | regression), one line each.
+
+A regression reads a number from data.label_column and reports mae, rmse, r2 and loss;
+classification-only settings (data.labels, data.label_map, train.class_weighted_loss) are
+ignored for it, and those that would make the search ask for a class metric are refused
+here, with the fix. Pure: validate calls it with the settings.
+"""
+
+from __future__ import annotations
+
+from orchestrator.config.settings import Settings
+
+TASKS = ("classification", "regression")
+REGRESSION_METRICS = ("mae", "rmse", "r2", "loss")  # what jobs.regression reports
+REGRESSION_ONLY_SOURCES = ("synthetic_prices",)
+CLASSIFICATION_ONLY_SOURCES = ("synthetic",)
+
+
+def is_regression(s: Settings) -> bool:
+    return s.data.task == "regression"
+
+
+def problems(s: Settings) -> list[str]:
+    task, source = s.data.task, s.data.source
+    if task not in TASKS:
+        return [f"data.task={task}: must be one of {', '.join(TASKS)}"]
+    if task == "classification":
+        if source in REGRESSION_ONLY_SOURCES:
+            return [f"data.source={source} holds prices, not classes: set data.task=regression "
+                    "(data=synthetic_prices does)"]
+        return []
+    if source in CLASSIFICATION_ONLY_SOURCES:
+        return [f"data.task=regression with data.source={source}: that set has classes, not "
+                "numbers; use data=synthetic_prices, or data=files with data.label_column "
+                "naming a numeric column"]
+    return [*_search_metric(s), *_best_model_metric(s)]
+
+
+def _search_metric(s: Settings) -> list[str]:
+    metric, target = s.search.metric, s.search.target
+    if s.infer.command:
+        return []  # a user's script reports whatever its regex reads
+    if metric not in REGRESSION_METRICS:
+        return [f"search.metric={metric}: a regression's inference job reports "
+                f"{', '.join(REGRESSION_METRICS)}; e.g. search.metric=mae"]
+    if target is None:
+        return []  # validate reports it
+    if metric in ("mae", "rmse", "loss") and target < 0:
+        return [f"search.target={target:g}: {metric} is never negative"]
+    if metric == "r2" and target > 1:
+        return [f"search.target={target:g}: r2 is at most 1"]
+    return []
+
+
+def _best_model_metric(s: Settings) -> list[str]:
+    t = s.train
+    metric = t.metric_for_best_model.removeprefix("eval_")
+    if t.command or not t.load_best_model_at_end or metric in REGRESSION_METRICS:
+        return []
+    return [f"train.metric_for_best_model={t.metric_for_best_model}: a regression's validation "
+            f"reports {', '.join(REGRESSION_METRICS)}; use train.metric_for_best_model=mae (or "
+            "train.load_best_model_at_end=false)"]

@@ -1,0 +1,299 @@
+"""The controller: observe, decide, act, until the stop rule says the search is over.
+
+Theory of operation. `start` journals the search's start, or resumes it from the journal
+(re-sending the cancels the last run may not have sent). Then each `tick`:
+1. observe - on the poll cadence (`cadence`), one batched scheduler query for every live
+   job, then the file system: checkpoints, training plans, results (`observe`). Every new
+   fact is journaled (and so applied to the state) as it is found.
+2. decide - the pure stop rule and `policy` on each active trial's results; a verdict is
+   journaled as `trial_ended`, the search's own end as `search_ended`. Journaled decisions
+   are final: a resumed controller replays them. The one exception is a rerun with new
+   settings (`search_extended`: a new target, more trials): it reopens an ended search and
+   ended trials are judged again by the new rule, so an old outcome is never reported as
+   meeting a new target. New trials take their parameters from the `sampler.Sampler`.
+3. act - cancel the jobs of ended trials, (re)submit training, submit inference for new
+   checkpoints up to the concurrency limit, each through `submissions` (never a job lost
+   or doubled, whatever kills the controller).
+`finish` cancels what is left, waits a bounded time for it to end, promotes the best
+checkpoint and writes the outcome files; each step is idempotent, so a controller killed
+while finishing finishes again. Two clocks are injected: `clock` (monotonic) paces polls
+and grace periods; `wall` is compared with the journal's times (budget, heartbeat).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.common import layout
+from orchestrator.config.settings import Settings
+from orchestrator.decide import policy
+from orchestrator.decide.optuna_sampler import sampler_for
+from orchestrator.engine import cancel_request as cancelling
+from orchestrator.engine.cadence import Cadence
+from orchestrator.engine.deletion import Retention
+from orchestrator.engine.observe import Observer
+from orchestrator.engine.submissions import Submissions
+from orchestrator.errors import OrchestratorError
+from orchestrator.journal.jsonl import Journal
+from orchestrator.model import events
+from orchestrator.model.events import Event
+from orchestrator.model.state import JobRecord, SearchState, TrialRecord
+from orchestrator.model.transitions import JobState, SearchStatus, Training, TrialEnd
+from orchestrator.placement import tasks as handoff
+from orchestrator.reporting.files import refresh_outcome, write_outcome
+from orchestrator.reporting.outcome import promote_best
+from orchestrator.scheduler import Scheduler
+
+HEARTBEAT_S = 60.0  # journal a heartbeat when nothing else was journaled for this long
+
+
+class View(Protocol):
+    def event(self, record: Event, state: SearchState) -> None: ...
+    def refresh(self, state: SearchState) -> None: ...
+
+
+class Controller:
+    def __init__(self, settings: Settings, journal: Journal, scheduler: Scheduler, view: View,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.search_dir = Path(settings.search.dir)
+        self.journal = journal
+        self.view = view
+        self.clock, self.sleep, self.wall = clock, sleep, wall
+        self.rule = policy.rule_of(settings)
+        self.state = SearchState.replay(journal.events)
+        self.scheduler = scheduler = handoff.placed(settings, scheduler, self.state, clock)
+        self.sampler = sampler_for(settings.search)
+        executor = settings.executor
+        self.cadence = Cadence(executor.poll_interval_s, executor.max_poll_interval_s, clock)
+        self.observer = Observer(settings, scheduler, self.state, self.record, clock)
+        self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
+                                       submitted=self.cadence.submitted)
+        self.retention = Retention(settings.search, self.state, self.record, self.rule)
+        # trials there were, and what changed, when this run journaled search_extended
+        self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
+        self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> SearchState:
+        self.start()
+        while self.tick():
+            self.sleep(self.settings.executor.fs_interval_s)
+        self.finish()
+        return self.state
+
+    def tick(self) -> bool:
+        """One round of observe, decide, act; False once the search has ended."""
+        if self.state.finished is not None:
+            return False  # a rerun of an ended search with nothing new: only the finish
+        if cancelling.requested(self.search_dir, self.journal.events, self.record):
+            self._end_search(SearchStatus.CANCELLED, reason=cancelling.REASON)
+            return False
+        self.observe()
+        self.decide()
+        if self.state.finished is not None:
+            return False
+        self.act()
+        self.retention.tick()  # after the evaluations this tick journaled
+        self._heartbeat()
+        if self._outcome_stale:  # at most once a tick, however many evaluations landed
+            self._outcome_stale = False
+            refresh_outcome(self.state, self.rule, self.search_dir)
+        self.view.refresh(self.state)
+        return True
+
+    def record(self, event: Event) -> Event:
+        """Journal first, then apply: the only way the controller's knowledge changes."""
+        event = self.journal.append(event)
+        self.state.apply(event)
+        self.view.event(event, self.state)
+        self._outcome_stale |= isinstance(event, events.Evaluation)
+        return event
+
+    def _heartbeat(self) -> None:
+        """A sign of life in the journal when nothing else was written for a while, so that
+        `orchestrator status` on another host can tell a live controller from a dead one."""
+        if self.wall() - self.journal.events[-1].t >= HEARTBEAT_S:
+            self.record(events.Heartbeat())
+
+    def start(self) -> None:
+        """Start the search, or resume it from its journal."""
+        if self.state.started is None:
+            self.record(events.SearchStarted(settings=asdict(self.settings)))
+        else:
+            self.record(events.Resumed())
+            # a cancel is journaled before it is sent: send again any the last run may not have
+            pending = [j.ref for j in self.state.live_jobs() if j.cancel_requested]
+            if pending:
+                self.scheduler.cancel(pending)
+            self.submissions.expect_late(self.wall())
+        self._extend()
+        self.submissions.settle()
+        known = {t.sampler_trial for t in self.state.trials.values()}
+        self.sampler.abandon_unknown({n for n in known if n is not None})
+        for trial in self.state.trials.values():
+            if trial.ended is not None:
+                self._tell_sampler(trial)  # idempotent: a kill may have come before it
+
+    def _extend(self) -> None:
+        """Rerun with new settings (a new target, more trials): journal them, reopening an
+        ended search, and judge what was already evaluated by the new rule (idempotent: a
+        kill may have come between search_extended and the judgements)."""
+        changed = policy.changed_settings(self.state.settings(), asdict(self.settings))
+        if changed:
+            if self.state.finished is not None:
+                self._extended_with = len(self.state.trials), changed
+            self.record(events.SearchExtended(settings=asdict(self.settings), changed=changed,
+                                              reopened=self.state.finished is not None))
+        if self.state.extensions:
+            for ended in policy.rejudged(self.rule, self.state, self.settings.search.metric):
+                self.record(ended)
+
+    # ------------------------------------------------------------------ observe
+    def observe(self) -> None:
+        now = self.clock()
+        if self.cadence.due(now):
+            self.cadence.polled(now, self._poll())
+        for trial in self.state.active_trials():
+            self.observer.scan(trial)
+        self.observer.collect_results()
+        self.observer.finished_jobs()
+
+    def _poll(self) -> bool:
+        live = self.state.live_jobs()
+        changed = self.observer.poll(live)
+        # SLURM requeues a NODE_FAIL'd batch job by itself (JobRequeue=1) under the same id.
+        # For us that attempt is over (a retry may follow): cancel the copy at once, so it
+        # neither runs beside the retry nor outlives the search unseen.
+        self._cancel([job for job in live if job.state is JobState.NODE_FAIL
+                      and not job.cancel_requested])
+        for job in live:
+            self.observer.classify(job)  # printed with its reason; retries depend on it
+        return changed
+
+    # ------------------------------------------------------------------ decide
+    def decide(self) -> None:
+        search, trials = self.settings.search, self.state.trials
+        for trial in self.state.active_trials():
+            ended = policy.verdict(self.rule, trial, self.state.results(trial.trial),
+                                   search.metric)
+            if ended is not None:
+                self._end_trial(trial, *ended)
+        for number, step, why in policy.pruned(self.rule, self.state, search):
+            self._end_trial(trials[number], TrialEnd.PRUNED, step, why)
+        if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
+            self._end_search(SearchStatus.TARGET_REACHED)
+            return
+        used = self.state.job_hours(self.wall())
+        if search.budget_job_hours and used >= search.budget_job_hours:
+            self._end_search(policy.final_status(self.state), reason=(
+                f"the jobs used {used:.3f} of search.budget_job_hours={search.budget_job_hours}"))
+            return
+        while (len(self.state.active_trials()) < search.max_concurrent_trials
+               and len(trials) < self.sampler.size(search.max_trials)):
+            self._start_trial(max(trials, default=0) + 1)
+        if not self.state.active_trials():
+            self._end_search(policy.final_status(self.state), reason=policy.nothing_new(
+                self.rule, search, self._extended_with, len(trials)))
+
+    def _end_trial(self, trial: TrialRecord, how: TrialEnd, step: int | None,
+                   reason: str = "") -> None:
+        self.record(events.TrialEnded(trial=trial.trial, how=how, step=step, reason=reason))
+        self._tell_sampler(trial)
+
+    def _tell_sampler(self, trial: TrialRecord) -> None:
+        if trial.sampler_trial is not None:
+            best = policy.best_value(self.state.results(trial.trial), self.rule)
+            self.sampler.tell(trial.sampler_trial, best)
+
+    def _start_trial(self, number: int) -> None:
+        params, sampler_trial = self.sampler.ask(number)
+        params = policy.typed(params)
+        seed = layout.trial_seed(self.settings.train.seed, number, params)
+        output_dir = layout.trial_dir(self.search_dir, number)
+        self.record(events.TrialStarted(trial=number, seed=seed, output_dir=str(output_dir),
+                                        params=params, sampler_trial=sampler_trial))
+
+    def _end_search(self, status: SearchStatus, reason: str = "") -> None:
+        for trial in self.state.active_trials():
+            self._end_trial(trial, TrialEnd.STOPPED, None, reason or "the search ended")
+        self.record(events.SearchEnded(status=status, reason=reason))
+
+    # ------------------------------------------------------------------ act
+    def act(self) -> None:
+        ended = {t.trial for t in self.state.trials.values() if t.ended is not None}
+        self._cancel([j for j in policy.unfinished_work(self.state) if j.trial in ended])
+        if not self.submissions.settle():
+            return  # the scheduler does not answer: nothing new is submitted meanwhile
+        for trial in self.state.active_trials():
+            self._ensure_training(trial)
+        self.submissions.workers()  # infer.placement=worker: its long-lived evaluators
+        self._submit_evaluations()
+
+    def _cancel(self, jobs: list[JobRecord]) -> None:
+        if not jobs:
+            return
+        self.record(events.Cancel(keys=[j.key for j in jobs], job_ids=[j.job_id for j in jobs]))
+        self.scheduler.cancel([j.ref for j in jobs])
+        self.cadence.cancelled()  # see the cancellations soon
+
+    def _ensure_training(self, trial: TrialRecord) -> None:
+        if trial.training != Training.RUNNING:
+            return
+        plan = self.observer.training_plan(trial)
+        if not isinstance(plan, policy.Submit):
+            return  # still running, or ended: observe() records how
+        attempts = self.state.attempts("train", trial.trial)
+        self._retire(attempts)
+        self.submissions.train(trial, len(attempts), plan.overrides)
+
+    def _retire(self, attempts: list[JobRecord]) -> None:
+        """Before a retry: make sure the failed attempt's id can never run again. SLURM may
+        requeue a NODE_FAIL'd job by itself, which would then run beside the retry."""
+        if attempts and attempts[-1].job_id is not None and not attempts[-1].cancel_requested:
+            self._cancel([attempts[-1]])
+
+    def _submit_evaluations(self) -> None:
+        for trial, step, attempts in policy.evaluations_due(self.state, self.settings.search):
+            self._retire(attempts)
+            self.submissions.infer(trial, step, len(attempts))
+
+    # ------------------------------------------------------------------ finish
+    def finish(self) -> None:
+        self.submissions.settle_all(self.sleep)  # one made but not journaled is cancelled
+        self._cancel(policy.unfinished_work(self.state))
+        deadline = self.clock() + self.settings.search.drain_timeout_s
+        while self.state.live_jobs() and self.clock() < deadline:
+            self.sleep(self.settings.executor.poll_interval_s)
+            self._poll()
+        for job in self.state.live_jobs():
+            # still live after the drain: re-ask once more so it cannot linger unnoticed
+            self.scheduler.cancel([job.ref])
+        self.observer.settle_training()
+        self.retention.tick()  # every trial has ended: keep only the best (best/ copies one)
+        if self.state.promoted is None:
+            self._promote()
+        self.view.refresh(self.state)
+        write_outcome(self.state, self.rule, self.search_dir)
+
+    def _promote(self) -> None:
+        try:
+            promoted = promote_best(self.state, self.rule, self.search_dir)
+        except FileNotFoundError as exc:
+            promoted = None
+            self.record(events.PromoteFailed(reason=(
+                f"the best checkpoint is gone ({exc.filename}): something deleted it "
+                "(train.save_total_limit?); keep every checkpoint in the next search")))
+        except OSError as exc:
+            raise OrchestratorError(
+                f"cannot copy the best checkpoint to {layout.best_dir(self.search_dir)}: {exc}; "
+                "free space or fix permissions, then run the same command again"
+            ) from exc
+        if promoted is not None:
+            self.record(events.Promoted(**promoted))

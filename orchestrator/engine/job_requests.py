@@ -1,0 +1,155 @@
+"""Building the job requests of a search: pure functions of the settings and the work.
+
+A request says what one job runs (our job's spec, or a user's command with its placeholders
+filled), with which resources, under which key and scheduler name, and in which folder; every
+path and name comes from `orchestrator.common.layout`, and the `{seed}` from its one seed rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+
+from orchestrator.common import layout
+from orchestrator.config.settings import EvaluatorSpec, InferSpec, Settings, TrainSpec
+from orchestrator.placement import work_queue
+from orchestrator.scheduler import JobRequest
+
+# `{train.learning_rate}` and the like give the trial's own (sampled) train settings
+TRAIN_PLACEHOLDERS = ("output_dir", "model", "trial", "seed", "search_dir", "train")
+INFER_PLACEHOLDERS = (*TRAIN_PLACEHOLDERS, "checkpoint", "step", "result")
+
+
+def expand(template: str, values: dict[str, object]) -> tuple[str, ...]:
+    """Split `template` like a shell, then fill placeholders in each word.
+
+    Splitting first means a value with spaces or shell syntax stays one inert argument.
+    Raises KeyError for an unknown placeholder and ValueError for bad quoting.
+    """
+    return tuple(word.format_map(values) for word in shlex.split(template))
+
+
+def _data(settings: Settings, search_dir: Path) -> object:
+    cache = settings.data.cache_dir or str(layout.assets_dir(search_dir))
+    return dataclasses.replace(settings.data, cache_dir=str(Path(cache).resolve()))
+
+
+def _infer_spec(settings: Settings, search_dir: Path, checkpoint: str = "",
+                result: str = "") -> InferSpec:
+    return InferSpec(
+        checkpoint=checkpoint,
+        result_path=result,
+        data=_data(settings, search_dir),  # type: ignore[arg-type]
+        batch_size=settings.infer.batch_size,
+        max_length=settings.data.max_length,
+        precision=settings.infer.precision,
+        cpu_threads=settings.executor.infer.cpus_per_task,
+    )
+
+
+# a worker takes no new task in the last minutes of its time limit: one evaluation must fit
+WORKER_MARGIN_S = 300.0
+
+
+def evaluator_spec(settings: Settings, search_dir: Path, queue: str,
+                   trial_dir: str = "", timeout_min: int = 0) -> EvaluatorSpec:
+    """What a long-lived evaluator runs with: a worker job's (queue `workers`, its time
+    limit), or the one beside a trial's training (its queue and output folder)."""
+    limit = timeout_min * 60.0
+    return EvaluatorSpec(search_dir=str(search_dir.resolve()), queue=queue,
+                         infer=_infer_spec(settings, search_dir),
+                         idle_s=settings.infer.worker_idle_s, trial_dir=trial_dir,
+                         max_s=max(limit - WORKER_MARGIN_S, limit / 2) if limit else 0.0,
+                         preload=not settings.infer.command,
+                         task_limit_s=(settings.infer.task_timeout_s
+                                       or settings.executor.infer.timeout_min * 60.0))
+
+
+def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int) -> JobRequest:
+    """A worker job (infer.placement=worker): it evaluates the tasks of the `workers` queue,
+    with the inference jobs' resources."""
+    key = layout.worker_key(slot, attempt)
+    return JobRequest(key=key, kind="worker", name=layout.job_name(search_dir, key),
+                      folder=layout.job_folder(search_dir, key),
+                      resources=settings.executor.infer, target="jobs.worker:run",
+                      spec=evaluator_spec(settings, search_dir, layout.WORKERS,
+                                          timeout_min=settings.executor.infer.timeout_min))
+
+
+def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
+                  attempt: int, overrides: dict[str, object] | None = None) -> JobRequest:
+    """The training job of one attempt; `overrides` replace train settings (an OOM re-plan).
+    With infer.placement=with_training it starts an evaluator beside training."""
+    key = layout.train_key(trial, attempt)
+    folder = layout.job_folder(search_dir, key)
+    name = layout.job_name(search_dir, key)
+    output_dir = layout.trial_dir(search_dir, trial)
+    train = dataclasses.replace(settings.train, **(overrides or {}))  # type: ignore[arg-type]
+    beside = evaluator_spec(settings, search_dir, layout.trial_queue(trial),
+                            str(output_dir.resolve())) if (
+        settings.infer.placement == "with_training") else None
+    if settings.train.command:
+        values = dict(output_dir=output_dir, model=settings.model.name_or_path,
+                      trial=trial, seed=seed, search_dir=search_dir, train=train)
+        return JobRequest(key=key, kind="train", name=name, folder=folder,
+                          resources=settings.executor.train,
+                          command=expand(settings.train.command, values),
+                          output=str(layout.train_output_path(search_dir, trial, attempt)),
+                          beside=beside)
+    spec = TrainSpec(
+        trial=trial,
+        seed=seed,
+        output_dir=str(output_dir),
+        data=_data(settings, search_dir),  # type: ignore[arg-type]
+        model=settings.model,
+        train=train,
+        cpu_threads=settings.executor.train.cpus_per_task,
+    )
+    return JobRequest(key=key, kind="train", name=name, folder=folder,
+                      resources=settings.executor.train, target="jobs.train:run", spec=spec,
+                      beside=beside)
+
+
+def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
+                  attempt: int, params: dict[str, object] | None = None,
+                  queue: str = "") -> JobRequest:
+    """The inference job of one checkpoint; `params` are its trial's sampled settings (a
+    sampled `seed` among them is the trial's seed, as training had it). With a `queue`
+    (decide.placement) it is a task for a long-lived evaluator, its folder the queue's."""
+    key = layout.infer_key(trial, step, attempt)
+    folder = work_queue.queue_dir(search_dir, queue) if queue else (
+        layout.job_folder(search_dir, key))
+    name = layout.job_name(search_dir, key)
+    result = layout.result_path(search_dir, trial, step)
+    if settings.infer.command:
+        values = dict(output_dir=layout.trial_dir(search_dir, trial),
+                      model=settings.model.name_or_path, trial=trial,
+                      seed=layout.trial_seed(settings.train.seed, trial, params),
+                      search_dir=search_dir, checkpoint=checkpoint, step=step, result=result,
+                      train=dataclasses.replace(settings.train, **(params or {})))  # type: ignore[arg-type]
+        return JobRequest(key=key, kind="infer", name=name, folder=folder,
+                          resources=settings.executor.infer,
+                          command=expand(settings.infer.command, values),
+                          output=str(layout.output_path(search_dir, trial, step)), queue=queue)
+    return JobRequest(key=key, kind="infer", name=name, folder=folder,
+                      resources=settings.executor.infer, target="jobs.infer:run",
+                      spec=_infer_spec(settings, search_dir, checkpoint, str(result)),
+                      queue=queue)
+
+
+def first_requests(settings: Settings) -> list[JobRequest]:
+    """The jobs the search submits first, as the scheduler will see them: a training job,
+    and an inference job, or a worker job (placement=worker, with the same resources);
+    with_training's evaluator runs in the training job, but a checkpoint found after
+    training ended still goes to an inference job."""
+    search_dir = Path(settings.search.dir)
+    step = settings.train.save_steps
+    checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
+    requests = [train_request(settings, search_dir, 1, layout.trial_seed(settings.train.seed, 1),
+                              0)]
+    if settings.infer.placement == "worker":
+        requests.append(worker_request(settings, search_dir, 1, 0))
+    else:
+        requests.append(infer_request(settings, search_dir, 1, step, str(checkpoint), 0))
+    return requests

@@ -1,0 +1,263 @@
+"""Observing: what the scheduler and the file system say, journaled as facts.
+
+Theory of operation. The scheduler is asked about every live job in one batched query;
+each change goes through the lifecycle table and is journaled as `job_state`, and a failed
+attempt's cause is journaled once (`job_failed`) since what follows depends on it. The
+file system is read for new complete checkpoints, the training plan and inference results.
+A job's end can be seen before its last files are (shared file systems cache "no such
+file" answers), so a file missing after its job ended is trusted only after a grace
+period on the controller's clock. Training that ended is journaled as `training_ended`,
+an evaluation that failed for good as an `evaluation` without a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from orchestrator.common import causes, failures, layout
+from orchestrator.common.causes import JobFailure
+from orchestrator.common.checkpoints import complete_checkpoints
+from orchestrator.common.fsutil import read_json
+from orchestrator.config.settings import Settings
+from orchestrator.decide import policy
+from orchestrator.engine.results import ResultError, evaluation_from_json, metric_from_text
+from orchestrator.model import events
+from orchestrator.model.events import Event
+from orchestrator.model.state import JobRecord, SearchState, TrialRecord
+from orchestrator.model.transitions import (
+    FAILURES,
+    IllegalTransition,
+    JobState,
+    Training,
+    as_seen_after_cancel,
+    transition,
+)
+from orchestrator.placement.work_queue import where
+from orchestrator.scheduler import Scheduler
+from orchestrator.scheduler.interface import pending_reasons, task_held, task_runners
+
+Record = Callable[[Event], Event]  # the controller's record: journal, then apply
+
+RESULT_GRACE_S = 10.0
+FINAL_CHECKPOINT_GRACE_S = 30.0
+FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
+
+
+def result_file(settings: Settings, trial: int, step: int) -> Path:
+    search_dir = Path(settings.search.dir)
+    if settings.infer.command:
+        return layout.output_path(search_dir, trial, step)
+    return layout.result_path(search_dir, trial, step)
+
+
+def read_metric(settings: Settings, path: Path) -> tuple[float, dict[str, dict[str, float]]]:
+    """The deciding split's metric, and every split's metrics (the report shows both)."""
+    search = settings.search
+    if settings.infer.command:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ResultError(f"cannot read {path}: {exc.strerror}") from exc
+        value = metric_from_text(text, settings.infer.metric_regex, str(path))
+        # one number: the user's script decides what it scores; we record it as search.split
+        return value, {search.split: {search.metric: value}}
+    return evaluation_from_json(path, search.metric, search.split)
+
+
+class Observer:
+    def __init__(self, settings: Settings, scheduler: Scheduler, state: SearchState,
+                 record: Record, clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self.scheduler = scheduler
+        self.state = state
+        self.record = record
+        self.clock = clock
+        self._missing_since: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ the scheduler
+    def poll(self, live: list[JobRecord]) -> bool:
+        """Journal what ONE scheduler query says of the live jobs; True if any changed."""
+        observed = self.scheduler.poll([job.ref for job in live])
+        reasons, runners = pending_reasons(observed), task_runners(observed)
+        held = task_held(observed)
+        changed = False
+        for job in live:
+            assert job.job_id is not None
+            seen = as_seen_after_cancel(observed.get(job.job_id, JobState.UNKNOWN),
+                                        job.cancel_requested)
+            try:
+                new = transition(job.key, job.state, seen)
+            except IllegalTransition:
+                continue  # a lagging scheduler record; the table says we know better
+            # why a pending job waits is journaled for people (view, status) when it changes
+            reason = reasons.get(job.job_id, "") if (new or job.state) is JobState.PENDING else ""
+            if new is not None or (seen is JobState.PENDING and reason != job.reason):
+                self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
+                                                   state=new or job.state, reason=reason,
+                                                   runner=runners.get(job.job_id, ""),
+                                                   held_s=held.get(job.job_id, 0.0)))
+                changed |= new is not None  # a new reason alone does not hasten the polls
+        return changed
+
+    def classify(self, job: JobRecord) -> None:
+        """Journal once why an attempt failed: what follows depends on it. The job's own
+        word (orchestrator.common.failures) first; SLURM's OUT_OF_MEMORY (the job was killed, it
+        could write nothing) and the error's text for jobs that wrote nothing."""
+        if job.cause is not None or job.state not in FAILURES:
+            return
+        found = self.scheduler.failure(job.ref) if job.job_id else JobFailure(None, "")
+        if job.state is JobState.OUT_OF_MEMORY:
+            cause = causes.OOM
+        else:
+            cause = found.cause or failures.cause_from_text(found.reason)
+        self.record(events.JobFailed(
+            key=job.key, job_id=job.job_id, state=job.state, cause=cause, detail=found.reason,
+            reason=self.failure_reason(job, found.reason)))
+
+    def failure_reason(self, job: JobRecord, detail: str | None = None) -> str:
+        if detail is None:
+            detail = self.scheduler.failure(job.ref).reason if job.job_id else ""
+        logs = ", ".join(str(p) for p in self.scheduler.log_paths(job.ref)) if job.job_id else ""
+        text = f"{job.kind} job {job.job_id} ended {job.state.value}"
+        return text + (f": {detail}" if detail else "") + (f" (logs: {logs})" if logs else "")
+
+    def training_plan(self, trial: TrialRecord) -> policy.Submit | policy.Wait | policy.GiveUp:
+        """What follows the trial's training attempts, their last failure classified."""
+        attempts = self.state.attempts("train", trial.trial)
+        if attempts:
+            self.classify(attempts[-1])
+        return policy.next_training(attempts, trial.params,
+                                    policy.trial_train(self.settings, trial),
+                                    self.settings.search)
+
+    # ------------------------------------------------------------------ the file system
+    def scan(self, trial: TrialRecord) -> None:
+        """New complete checkpoints, and the training's plan once it is written."""
+        output_dir = Path(trial.output_dir)
+        for checkpoint in complete_checkpoints(output_dir, known=trial.checkpoints):
+            self.record(events.Checkpoint(trial=trial.trial, step=checkpoint.step,
+                                          path=str(checkpoint.path)))
+        if trial.max_steps is None and layout.plan_path(output_dir).exists():
+            try:
+                plan = read_json(layout.plan_path(output_dir))
+                self.record(events.Plan(trial=trial.trial, max_steps=int(plan["max_steps"])))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # written atomically, so only a foreign file gets here; ignore it
+
+    def collect_results(self) -> None:
+        for trial in self.state.active_trials():
+            for step in sorted(trial.checkpoints):
+                if (trial.trial, step) in self.state.evaluations:
+                    continue
+                path = result_file(self.settings, trial.trial, step)
+                if path.exists():
+                    self._record_result(trial, step, path)
+
+    def _record_result(self, trial: TrialRecord, step: int, path: Path) -> None:
+        jobs = self.state.attempts("infer", trial.trial, step)
+        job_id = self._done_by(jobs[-1]) if jobs else None
+        base = events.Evaluation(trial=trial.trial, step=step, value=None, job_id=job_id,
+                                 checkpoint=trial.checkpoints[step], result=str(path),
+                                 split=self.settings.search.split)
+        try:
+            value, metrics = read_metric(self.settings, path)
+        except ResultError as exc:
+            logs = [str(p) for p in self.scheduler.log_paths(jobs[-1].ref)] if job_id else []
+            self.record(replace(base, error=str(exc), logs=logs))
+            return
+        self.record(replace(base, value=value, metrics=metrics))
+
+    @staticmethod
+    def _done_by(job: JobRecord) -> str | None:
+        """The id of the job that did an evaluation: a task's is its evaluator's job
+        (journaled when the poll saw the claim; read from the queue when the result came
+        first)."""
+        if not job.queue:
+            return job.job_id
+        return job.runner or where(Path(job.folder), job.key).runner or job.job_id
+
+    def _waited(self, key: str, seconds: float) -> bool:
+        """True once `seconds` have passed since this controller first asked about `key`."""
+        first = self._missing_since.setdefault(key, self.clock())
+        return self.clock() - first >= seconds
+
+    def _final_checkpoint_seen(self, trial: TrialRecord, job: JobRecord) -> bool:
+        """Training ended: has its last checkpoint become visible (or waited long enough)?"""
+        try:
+            step = int(read_json(layout.done_path(trial.output_dir))["global_step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self._waited(job.key, FOREIGN_TRAIN_GRACE_S)
+        saves = policy.trial_train(self.settings, trial).save_steps
+        expected = step in trial.checkpoints or (step % saves != 0 and bool(trial.checkpoints))
+        return expected or self._waited(job.key, FINAL_CHECKPOINT_GRACE_S)
+
+    # ------------------------------------------------------------------ jobs that ended
+    def finished_jobs(self) -> None:
+        for trial in self.state.active_trials():
+            train = self.state.attempts("train", trial.trial)
+            if train and trial.training == Training.RUNNING:
+                self._after_training(trial, train[-1])
+            for step in sorted(trial.checkpoints):
+                jobs = self.state.attempts("infer", trial.trial, step)
+                if jobs and (trial.trial, step) not in self.state.evaluations:
+                    self._after_inference(trial, step, jobs)
+
+    def _after_training(self, trial: TrialRecord, job: JobRecord) -> None:
+        if not job.state.terminal:
+            return
+        if job.state is JobState.SUCCEEDED:
+            if self._final_checkpoint_seen(trial, job):
+                self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.SUCCEEDED))
+        elif job.state is JobState.CANCELLED:
+            reason = "cancelled by the controller" if job.cancel_requested else (
+                f"job {job.job_id} was cancelled outside the controller (scancel?)")
+            self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.CANCELLED,
+                                             reason=reason))
+        else:
+            plan = self.training_plan(trial)
+            if isinstance(plan, policy.GiveUp):
+                self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.FAILED,
+                                                 reason=plan.reason))
+
+    def _after_inference(self, trial: TrialRecord, step: int, attempts: list[JobRecord]) -> None:
+        job = attempts[-1]
+        if not job.state.terminal:
+            return
+        if job.state is JobState.SUCCEEDED:
+            path = result_file(self.settings, trial.trial, step)
+            if path.exists():
+                self._record_result(trial, step, path)
+                return
+            if not self._waited(job.key, RESULT_GRACE_S):
+                return
+            error = f"job {job.job_id} ended without writing its result {path}"
+        elif job.state is JobState.CANCELLED and job.cancel_requested:
+            return
+        elif job.state is JobState.CANCELLED:
+            error = f"job {job.job_id} was cancelled outside the controller (scancel?)"
+        elif not policy.may_retry_inference(attempts, self.settings.search.eval_retries):
+            error = job.failure or self.failure_reason(job)
+        else:
+            return  # the controller's act() retries it
+        logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
+        self.record(events.Evaluation(
+            trial=trial.trial, step=step, value=None, job_id=job.job_id,
+            checkpoint=trial.checkpoints[step], error=error, logs=logs,
+            split=self.settings.search.split))
+
+    def settle_training(self) -> None:
+        """At the finish: record how the training of trials that ended early ended."""
+        for trial in self.state.trials.values():
+            attempts = self.state.attempts("train", trial.trial)
+            if trial.training == Training.RUNNING and attempts and attempts[-1].state.terminal:
+                job = attempts[-1]
+                outcome = {JobState.SUCCEEDED: Training.SUCCEEDED,
+                           JobState.CANCELLED: Training.CANCELLED}
+                reason = "" if job.state is JobState.SUCCEEDED else self.failure_reason(job)
+                if job.state is JobState.CANCELLED and job.cancel_requested:
+                    reason = "cancelled by the controller: the trial had ended"
+                self.record(events.TrainingEnded(
+                    trial=trial.trial, outcome=outcome.get(job.state, Training.FAILED),
+                    reason=reason))

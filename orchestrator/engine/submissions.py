@@ -1,0 +1,179 @@
+"""Submitting jobs so that none is ever lost or doubled, whatever kills the controller.
+
+Theory of operation. A submission journals its intent (`submit_intent`, with the job's
+key and the scheduler name derived from it), submits, then journals the job id
+(`submitted`). An intent without an id is open: a kill came between the two, or the
+scheduler did not answer. Before anything new is submitted, every open intent is settled:
+the scheduler is asked for a job of that name (`Scheduler.recover`); found, its id is
+journaled; not found, the work is submitted now, or abandoned when its trial or the search
+has ended meanwhile.
+
+Two waits guard the settling. While the scheduler does not answer (SchedulerUnavailable)
+nothing is submitted; it is asked again after a back-off that doubles from
+`executor.poll_interval_s` up to `executor.max_poll_interval_s`. And an intent a killed
+controller left is not submitted afresh until `Scheduler.submit_settle_s` has passed since
+it was journaled: kill -9 spares the sbatch it was running, whose job may reach the
+scheduler after this controller first looked for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config.settings import Settings
+from orchestrator.decide import placement
+from orchestrator.engine import job_requests
+from orchestrator.errors import SchedulerUnavailable
+from orchestrator.model import events
+from orchestrator.model.events import Event
+from orchestrator.model.state import JobRecord, SearchState, TrialRecord
+from orchestrator.scheduler import JobRequest, Scheduler
+
+Record = Callable[[Event], Event]  # the controller's record: journal, then apply
+
+
+class _NotYet(Exception):
+    """A submission a killed controller left open is not found yet, but may still appear."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+class Submissions:
+    def __init__(self, settings: Settings, scheduler: Scheduler, state: SearchState,
+                 record: Record, clock: Callable[[], float],
+                 submitted: Callable[[], None]) -> None:
+        self.settings = settings
+        self.submitted = submitted  # told of each job submitted (to see it start soon)
+        self.search_dir = Path(settings.search.dir)
+        self.scheduler = scheduler
+        self.state = state
+        self.record = record
+        self.clock = clock
+        # while the scheduler does not answer: when to try again, and how long to wait
+        # after that (doubling up to max_poll_interval_s)
+        self.retry_at: float | None = None
+        self._backoff = settings.executor.poll_interval_s
+        # intents a killed controller left open, by key: until when (our clock) a job not
+        # found yet may still appear, and when to look again
+        self._settle_until: dict[str, float] = {}
+        self.look_again_at: float | None = None
+
+    def expect_late(self, wall_now: float) -> None:
+        """On resume: the open intents' jobs may still appear until submit_settle_s has
+        passed since each was journaled (a wall-clock time, turned into ours)."""
+        settle = self.scheduler.submit_settle_s
+        self._settle_until = {
+            j.key: self.clock() + max(0.0, (j.intent_t or 0.0) + settle - wall_now)
+            for j in self.state.open_intents()}
+
+    def train(self, trial: TrialRecord, attempt: int, overrides: dict[str, Any]) -> None:
+        """Submit a training attempt with these train settings overridden."""
+        request = job_requests.train_request(self.settings, self.search_dir, trial.trial,
+                                             trial.seed, attempt, overrides)
+        self._submit(request, trial.trial, None, attempt, overrides)
+
+    def infer(self, trial: TrialRecord, step: int, attempt: int) -> None:
+        """Submit an evaluation of the trial's checkpoint at `step`: a job, or a task for a
+        long-lived evaluator (orchestrator.decide.placement)."""
+        queue = placement.queue_for(self.state, self.settings, trial.trial,
+                                    self.state.attempts("infer", trial.trial, step))
+        request = job_requests.infer_request(self.settings, self.search_dir, trial.trial, step,
+                                             trial.checkpoints[step], attempt, trial.params,
+                                             queue)
+        self._submit(request, trial.trial, step, attempt, {})
+
+    def workers(self) -> None:
+        """Submit the worker jobs placement=worker wants now (orchestrator.decide.placement)."""
+        for slot, attempt in placement.workers_due(self.state, self.settings):
+            request = job_requests.worker_request(self.settings, self.search_dir, slot, attempt)
+            self._submit(request, placement.WORKER_TRIAL, slot, attempt, {})
+
+    def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int,
+                overrides: dict[str, Any]) -> None:
+        """Intent, submission, job id. When the scheduler does not answer, the intent
+        stays open: `settle` completes it."""
+        self.record(events.SubmitIntent(
+            key=request.key, kind=request.kind, trial=trial, step=step, attempt=attempt,
+            folder=str(request.folder), name=request.name, overrides=overrides,
+            queue=request.queue))
+        try:
+            job_id = self.scheduler.submit(request)
+        except SchedulerUnavailable as exc:
+            self._unavailable(exc)
+            return
+        self.record(events.Submitted(key=request.key, job_id=job_id))
+        self.submitted()
+
+    def settle(self) -> bool:
+        """Complete every submission journaled as intended but not as made (a kill, or a
+        scheduler that did not answer); False while the scheduler still does not answer or
+        a killed controller's submission may still appear."""
+        if self.retry_at is not None and self.clock() < self.retry_at:
+            return False
+        if self.look_again_at is not None and self.clock() < self.look_again_at:
+            return False
+        self.look_again_at = None
+        for job in self.state.open_intents():
+            try:
+                self._complete(job)
+            except SchedulerUnavailable as exc:
+                self._unavailable(exc)
+                return False
+            except _NotYet as wait:
+                self.look_again_at = wait.until
+                return False
+        if self.retry_at is not None:
+            self.retry_at = None
+            self._backoff = self.settings.executor.poll_interval_s
+            self.record(events.SchedulerUp())
+        return True
+
+    def settle_all(self, sleep: Callable[[float], None]) -> None:
+        """At the finish: settle at once (no back-off), waiting out a late submission, so
+        that one made but not journaled is found, then cancelled."""
+        self.retry_at = None
+        while not self.settle() and self.look_again_at is not None:
+            sleep(max(self.look_again_at - self.clock(), 0.0))
+
+    def _unavailable(self, exc: SchedulerUnavailable) -> None:
+        if self.retry_at is None:
+            self.record(events.SchedulerDown(reason=str(exc)))
+        self.retry_at = self.clock() + self._backoff
+        self._backoff = min(self._backoff * 2,
+                            max(self.settings.executor.max_poll_interval_s, 1.0))
+
+    def _complete(self, job: JobRecord) -> None:
+        """A submission journaled as intended but not as done: find it, or make it now."""
+        request = self.request_for(job)
+        job_id = self.scheduler.recover(request)
+        if job_id is not None:
+            self.record(events.Submitted(key=job.key, job_id=job_id, recovered=True))
+            return
+        until = self._settle_until.pop(job.key, None)
+        if until is not None and self.clock() < until:
+            self._settle_until[job.key] = until
+            raise _NotYet(until)  # the killed controller's sbatch may still land: look again
+        trial = self.state.trials.get(job.trial)  # none for a worker: it serves them all
+        if (trial is not None and trial.ended is not None) or self.state.finished is not None:
+            self.record(events.Submitted(key=job.key, job_id=None, abandoned=True))
+            return
+        self.record(events.Submitted(key=job.key, job_id=self.scheduler.submit(request)))
+
+    def request_for(self, job: JobRecord) -> JobRequest:
+        """The request of a journaled job, rebuilt from the settings and the journal."""
+        if job.kind == "worker":
+            assert job.step is not None
+            return job_requests.worker_request(self.settings, self.search_dir, job.step,
+                                               job.attempt)
+        trial = self.state.trials[job.trial]
+        if job.kind == "train":
+            return job_requests.train_request(self.settings, self.search_dir, job.trial,
+                                              trial.seed, job.attempt, job.overrides)
+        assert job.step is not None
+        return job_requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
+                                          trial.checkpoints[job.step], job.attempt,
+                                          trial.params, job.queue)

@@ -1,0 +1,92 @@
+"""One controller per search directory, and who holds it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import filelock
+
+from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.errors import SearchDirError
+
+LOCK_NAME = ".controller.lock"
+HOLDER_NAME = "controller.json"
+
+
+class SearchLock:
+    """An exclusive, non-blocking lock on `search_dir`; the holder's host and pid beside it.
+
+    The OS releases the lock when the process dies (kill -9 included), so a stale holder
+    file never blocks a resume: only a live controller does.
+    """
+
+    def __init__(self, search_dir: Path) -> None:
+        self.search_dir = search_dir
+        self._lock = filelock.FileLock(str(search_dir / LOCK_NAME), timeout=0)
+
+    def __enter__(self) -> SearchLock:
+        try:
+            self.search_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SearchDirError(f"cannot create search.dir {self.search_dir}: {exc.strerror}; "
+                                "pick a folder you can write") from None
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise SearchDirError(self._busy_message()) from None
+        atomic_write_json(
+            self.search_dir / HOLDER_NAME,
+            {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
+             "argv": sys.argv, "slurm_job_id": os.environ.get("SLURM_JOB_ID")},
+        )
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._lock.release()
+
+    def _busy_message(self) -> str:
+        try:
+            holder = json.loads((self.search_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+            who = f"pid {holder['pid']} on host {holder['host']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another controller"
+        return (
+            f"{self.search_dir} is in use by {who}; wait for it to finish, stop it, or pick "
+            "another search.dir"
+        )
+
+
+def read_holder(search_dir: Path) -> dict[str, Any] | None:
+    """The last controller that held `search_dir` (host, pid, since, argv), if recorded."""
+    try:
+        holder = json.loads((search_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):
+        return None
+    return holder
+
+
+def is_controller(pid: int) -> bool:
+    """On this host: is `pid` a live orchestrator process? A bare pid check is not enough:
+    the pid of a controller that ended may belong to any other process now."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    # `python -m orchestrator ...`, or the console script `.../bin/orchestrator ...`
+    args = [a.decode(errors="replace") for a in cmdline.split(b"\0")]
+    return "-m\0orchestrator" in "\0".join(args) or any(
+        Path(a).name == "orchestrator" for a in args[:2])

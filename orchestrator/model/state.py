@@ -1,0 +1,317 @@
+"""What the controller knows: a fold of the journal's events, and nothing else.
+
+Theory of operation: `SearchState.apply` is the only writer of this state and it takes one
+journal event at a time, so replaying the journal of a killed controller rebuilds what it
+knew, byte for byte. The controller appends an event to the journal first and applies it
+second. `apply` is an explicit fold: one `case` per event class (orchestrator.model.events), and
+a kind without one is an error, never skipped. How a trial, its training and the search end
+moves only through the tables of model.transitions. Queries below derive everything else
+(what is live, what needs evaluating) instead of storing it, so there is nothing to keep
+consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import JournalCorrupt
+from orchestrator.model.events import (
+    Cancel,
+    CancelRequested,
+    Checkpoint,
+    CheckpointSized,
+    Deleted,
+    DeleteIntent,
+    DeleteRefused,
+    Evaluation,
+    Event,
+    Heartbeat,
+    JobFailed,
+    JobStateChanged,
+    Notified,
+    Plan,
+    Promoted,
+    PromoteFailed,
+    Resumed,
+    SchedulerDown,
+    SchedulerUp,
+    SearchEnded,
+    SearchExtended,
+    SearchStarted,
+    SubmitIntent,
+    Submitted,
+    TrainingEnded,
+    TrialEnded,
+    TrialStarted,
+)
+from orchestrator.model.ledger import Disk
+from orchestrator.model.transitions import (
+    SEARCH,
+    TRAINING,
+    TRIAL,
+    IllegalMove,
+    JobState,
+    SearchStatus,
+    Training,
+    TrialEnd,
+    move,
+)
+from orchestrator.scheduler.interface import JobRef
+
+
+@dataclass
+class JobRecord:
+    key: str
+    kind: str  # train | infer
+    trial: int
+    step: int | None
+    attempt: int
+    folder: str
+    name: str  # the scheduler's name for it (unique to the search and the key)
+    job_id: str | None = None  # None: the intent is journaled, the submission not yet
+    abandoned: bool = False  # the intent was dropped: its work was no longer needed
+    state: JobState = JobState.SUBMITTED
+    cancel_requested: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)  # train settings this attempt changed
+    cause: str | None = None  # why it failed: input | oom | nan | other (journaled once)
+    failure: str = ""
+    intent_t: float | None = None  # when the intent was journaled (wall clock)
+    submitted_t: float | None = None
+    running_t: float | None = None  # first seen running
+    ended_t: float | None = None
+    reason: str = ""  # why it is PENDING, as the scheduler's last poll said; "" otherwise
+    # an evaluation task (infer.placement=worker|with_training): its work queue, and the id
+    # of the job whose evaluator took it (orchestrator.placement.work_queue); "" for a job
+    queue: str = ""
+    runner: str = ""
+    held_s: float = 0.0  # an ended task: its evaluator's seconds on it, as the evaluator said
+
+    def seconds(self, now: float) -> float:
+        """Time the job held its resources: from first seen running to its end (else now).
+        Queue time is not counted, so the total only grows; a job that was never seen
+        running (it started and ended between two polls) counts nothing. A task holds
+        none of its own: its evaluator's job (a worker, or training) counts them."""
+        return 0.0 if self.queue else self.span(now)
+
+    def span(self, now: float) -> float:
+        """From the poll that first saw it running to the one that saw it end (else now);
+        0 when no poll saw it running."""
+        if self.running_t is None:
+            return 0.0
+        return max(0.0, (self.ended_t or now) - self.running_t)
+
+    @property
+    def ref(self) -> JobRef:
+        assert self.job_id is not None
+        return JobRef(self.job_id, Path(self.folder), self.name)
+
+    @property
+    def live(self) -> bool:
+        return self.job_id is not None and not self.state.terminal
+
+
+@dataclass
+class TrialRecord:
+    trial: int
+    seed: int
+    output_dir: str
+    checkpoints: dict[int, str] = field(default_factory=dict)
+    max_steps: int | None = None
+    training: Training = Training.RUNNING
+    training_reason: str = ""
+    ended: TrialEnd | None = None  # None: running
+    ended_step: int | None = None
+    ended_reason: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # sampled train settings
+    sampler_trial: int | None = None  # the sampler's own number for it (optuna)
+
+
+@dataclass
+class EvalRecord:
+    trial: int
+    step: int
+    value: float | None  # None: the evaluation failed for good
+    job_id: str | None
+    checkpoint: str
+    result: str = ""
+    error: str = ""
+    logs: list[str] = field(default_factory=list)
+    split: str = "test"  # the split `value` is from (journals before search.split: test)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> its metrics
+
+
+@dataclass
+class SearchState:
+    started: SearchStarted | None = None
+    trials: dict[int, TrialRecord] = field(default_factory=dict)
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    evaluations: dict[tuple[int, int], EvalRecord] = field(default_factory=dict)
+    finished: SearchEnded | None = None
+    promoted: Promoted | None = None
+    promote_error: str = ""
+    resumes: int = 0
+    # the latest settings: search_started's, or the last search_extended's (a rerun with new
+    # settings: a new target, more trials); the stop rule, status and summary use these
+    current: SearchStarted | SearchExtended | None = None
+    extensions: int = 0
+    # (kind, trial, step) -> its jobs, oldest attempt first: the poll loop asks this for
+    # every checkpoint on every tick, so it must not scan every job
+    _by_work: dict[tuple[str, int, int | None], list[JobRecord]] = field(default_factory=dict)
+    disk: Disk = field(default_factory=Disk)  # retention: checkpoint sizes and deletions
+
+    @classmethod
+    def replay(cls, events: Iterable[Event]) -> SearchState:
+        state = cls()
+        for number, event in enumerate(events, start=1):
+            try:
+                state.apply(event)
+            except IllegalMove as exc:
+                raise JournalCorrupt(
+                    f"the journal's event {number} ({event.event}): {exc}, which no controller "
+                    "journals; the journal was edited: repair it, or move the whole search.dir "
+                    "aside to start afresh") from exc
+        return state
+
+    @property
+    def status(self) -> SearchStatus:
+        return self.finished.status if self.finished is not None else SearchStatus.RUNNING
+
+    def apply(self, e: Event) -> None:
+        """The fold: one handler per kind of event. IllegalMove when an end or a status
+        moves where its table (orchestrator.model.transitions) forbids."""
+        match e:
+            case SearchStarted():
+                self.started = self.current = e
+            case SearchExtended():
+                self._extended(e)
+            case Resumed():
+                if self.finished is None:  # rerunning a finished search resumes nothing
+                    self.resumes += 1
+            case Heartbeat() | SchedulerDown() | SchedulerUp() | CancelRequested() | Notified():
+                pass  # for people, `status`, and readers of the journal itself (cancelling, notify)
+            case TrialStarted():
+                self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
+                                                   params=dict(e.params),
+                                                   sampler_trial=e.sampler_trial)
+            case SubmitIntent():
+                self._intended(e)
+            case Submitted():
+                self._submitted(e)
+            case JobStateChanged():
+                self._job_state(e)
+            case JobFailed():
+                self.jobs[e.key].cause, self.jobs[e.key].failure = e.cause, e.reason
+            case Cancel():
+                for key in e.keys:
+                    self.jobs[key].cancel_requested = True
+            case Checkpoint():
+                self.trials[e.trial].checkpoints[e.step] = e.path
+            case Plan():
+                self.trials[e.trial].max_steps = e.max_steps
+            case TrainingEnded():
+                self._training_ended(e)
+            case Evaluation():
+                self._evaluated(e)
+            case TrialEnded():
+                self._trial_ended(e)
+            case SearchEnded():
+                move(SEARCH, "the search", self.status, e.status)
+                self.finished = e
+            case Promoted():
+                self.promoted = e
+            case PromoteFailed():
+                self.promote_error = e.reason
+            case CheckpointSized() | DeleteIntent() | Deleted() | DeleteRefused():
+                self.disk.apply(e)
+            case _:
+                raise TypeError(f"SearchState has no handler for the event {e.event!r}")
+
+    # ------------------------------------------------------------------ event handlers
+    def _extended(self, e: SearchExtended) -> None:
+        # reopens an ended search: its end and its best/ are decided again under the new
+        # settings; ended trials stay ended, re-judged by `trial_ended` events that follow
+        if self.finished is not None:
+            move(SEARCH, "the search", self.status, SearchStatus.RUNNING)
+        self.current = e
+        self.extensions += 1
+        self.finished = self.promoted = None
+        self.promote_error = ""
+
+    def _intended(self, e: SubmitIntent) -> None:
+        job = JobRecord(e.key, e.kind, e.trial, e.step, e.attempt, e.folder, e.name,
+                        overrides=dict(e.overrides), intent_t=e.t, queue=e.queue)
+        self.jobs[e.key] = job
+        work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
+        work.append(job)
+        work.sort(key=lambda j: j.attempt)
+
+    def _submitted(self, e: Submitted) -> None:
+        job = self.jobs[e.key]
+        job.job_id, job.submitted_t, job.abandoned = e.job_id, e.t, e.abandoned
+
+    def _job_state(self, e: JobStateChanged) -> None:
+        job = self.jobs[e.key]
+        job.state = e.state
+        job.reason = e.reason
+        job.runner = e.runner or job.runner
+        job.held_s = e.held_s or job.held_s
+        if job.state is JobState.RUNNING and job.running_t is None:
+            job.running_t = e.t
+        if job.state.terminal:
+            job.ended_t = e.t
+
+    def _training_ended(self, e: TrainingEnded) -> None:
+        trial = self.trials[e.trial]
+        trial.training = move(TRAINING, f"trial {e.trial}'s training", trial.training,
+                              e.outcome)
+        trial.training_reason = e.reason
+
+    def _evaluated(self, e: Evaluation) -> None:
+        self.evaluations[(e.trial, e.step)] = EvalRecord(
+            e.trial, e.step, e.value, e.job_id, e.checkpoint, e.result, e.error,
+            list(e.logs), e.split, dict(e.metrics))
+
+    def _trial_ended(self, e: TrialEnded) -> None:
+        trial = self.trials[e.trial]
+        trial.ended = move(TRIAL, f"trial {e.trial}", trial.ended, e.how)
+        trial.ended_step, trial.ended_reason = e.step, e.reason
+
+    # ------------------------------------------------------------------ queries
+    def live_jobs(self) -> list[JobRecord]:
+        return [job for job in self.jobs.values() if job.live]
+
+    def open_intents(self) -> list[JobRecord]:
+        """Submissions journaled as intended, neither made nor abandoned yet."""
+        return [job for job in self.jobs.values() if job.job_id is None and not job.abandoned]
+
+    def attempts(self, kind: str, trial: int, step: int | None = None) -> list[JobRecord]:
+        """The jobs for one piece of work, oldest attempt first."""
+        return list(self._by_work.get((kind, trial, step), ()))
+
+    def active_trials(self) -> list[TrialRecord]:
+        return [t for _, t in sorted(self.trials.items()) if t.ended is None]
+
+    def results(self, trial: int) -> dict[int, float | None]:
+        return {s: e.value for (t, s), e in self.evaluations.items() if t == trial}
+
+    def all_results(self) -> dict[tuple[int, int], float | None]:
+        return {key: e.value for key, e in self.evaluations.items()}
+
+    def best_value(self) -> float | None:
+        """The best evaluated value so far under the search's mode (None: none yet)."""
+        values = [v for v in self.all_results().values() if v is not None]
+        if not values or self.current is None:
+            return None
+        return (min if self.settings()["search"]["mode"] == "min" else max)(values)
+
+    def job_hours(self, now: float, trial: int | None = None) -> float:
+        jobs = [j for j in self.jobs.values() if trial is None or j.trial == trial]
+        return sum(j.seconds(now) for j in jobs) / 3600.0
+
+    def settings(self) -> dict[str, Any]:
+        """The latest settings (an extension's, else the start's)."""
+        assert self.current is not None
+        return self.current.settings
