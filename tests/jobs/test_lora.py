@@ -48,7 +48,7 @@ def test_inference_of_base_plus_adapter_scores_what_training_scored(
     assert result["metrics"]["validation"]["accuracy"] == pytest.approx(seen[0], abs=1e-9)
 
 
-def test_a_checkpoint_loads_with_peft_as_the_readme_says(lora_run: Path) -> None:
+def test_a_checkpoint_loads_with_peft_as_docs_workloads_says(lora_run: Path) -> None:
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 

@@ -1,6 +1,7 @@
 """The built-in jobs (tiny BERT, synthetic data) as real SLURM jobs, end to end, with the
-README's split: a light controller on the login node (a venv with `pip install -e .` only, no
-torch) and the jobs in another environment that has torch, chosen by executor.python.
+split that README.md and docs/cluster.md describe: a light controller on the login node (a
+venv with `pip install -e .` only, no torch) and the jobs in another environment that has
+torch, chosen by executor.python.
 
 One search serves both (it was two identical tiny searches, one per file): the built-in jobs
 with the default interpreter run on SLURM in test_concurrent_trials_slurm.py,

@@ -319,10 +319,12 @@ def test_local_and_debug_ask_nobody() -> None:
         assert make_scheduler(cluster).preflight(admission.first_requests(settings)) == []
 
 
+@pytest.mark.parametrize("page", ["README.md", "docs/cluster.md"])
 def test_the_readme_cluster_command_gives_inference_jobs_the_account_and_setup(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## On a real cluster", 1)[1]
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], page: str) -> None:
+    """The first command under the page's "On a real cluster" heading."""
+    text = (Path(__file__).resolve().parents[2] / page).read_text()
+    section = text.split("# On a real cluster\n", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     words = shlex.split(block.replace("\\\n", " "))
     assert words[:2] == ["orchestrator", "run"]
