@@ -146,6 +146,7 @@ class _Scan:
         self.missing: dict[str, tuple[int, int, list[str]]] = {}  # key -> first line, n, cols
         self.bad: Counter[str] = Counter()
         self.first_at: dict[str, int] = {}
+        self.good: set[str] = set()  # the covered values, up to MANY_LABELS: for the advice
         self.untracked = 0
         self._verdict: dict[tuple[type, Any], object] = {}  # raw label -> key if bad, or None
 
@@ -167,6 +168,8 @@ class _Scan:
             if len(self._verdict) < MEMO_LABELS:  # a text column taken for labels: no memo
                 self._verdict[memo] = key
         if key is None:
+            if len(self.good) <= MANY_LABELS:
+                self.good.add(label_key(label))
             return
         assert isinstance(key, str)
         if key in self.bad or len(self.bad) < TRACKED_LABELS:
@@ -211,27 +214,35 @@ class _Scan:
             fix = (f"{len(self.bad)}{'+' * bool(self.untracked)} different values: is "
                    f"data.label_column={d.label_column} the column of labels?")
         elif d.label_map:
-            entries = [f"{_yaml_key(k)}: {v}" for k, v in d.label_map.items()]
-            entries += [f"{_yaml_key(k)}: <class>"
-                        for k, _ in self.bad.most_common(SHOWN_LABELS) if k not in d.label_map]
-            fix = (f"map every value to one of data.labels [{labels}]: "
-                   f"data.label_map='{{{', '.join(entries)}}}'")
+            fix = self._label_map_fix()
         elif all(re.fullmatch(r"-?\d+", k) for k in self.bad):
             fix = (f"integer labels index data.labels [{labels}] (0 to {len(d.labels) - 1}): "
                    "add the missing classes to data.labels or map values with "
                    "data.label_map='{raw: class, ...}'")
         else:
-            values = sorted(self.bad, key=str)[:SHOWN_LABELS]
-            fix = (f"name the classes as the file does (data.labels=[{', '.join(values)}]) or "
-                   f"map them: data.label_map='{{{_yaml_key(values[0])}: <one of {labels}>, "
-                   "...}'")
+            # every class the file holds, not only the missing ones: the advice is pasted whole
+            values = sorted(self.good | set(self.bad), key=str)
+            named = (f"data.labels=[{','.join(values)}]" if not self.untracked
+                     else "data.labels to the file's classes")
+            fix = (f"name the classes as the file does: {named} (or map values to classes "
+                   "with data.label_map)")
         rows = "1 row has" if total == 1 else f"{total} rows have"
         return (f"{where}: {rows} a {d.label_column!r} label that neither "
                 f"data.label_map nor data.labels [{labels}] covers: {shown}; {fix}")
 
-
-def _yaml_key(entry: str) -> str:
-    return entry if entry else '""'  # inside the single quotes a shell command line uses
+    def _label_map_fix(self) -> str:
+        """Advice a user can paste: a file of class names needs no map at all; otherwise
+        each missing value needs an entry whose class only the user knows."""
+        d = self.data
+        values = sorted(self.good | set(self.bad), key=str)
+        if not self.good & set(d.label_map) and not self.untracked and \
+                len(values) <= MANY_LABELS:
+            return (f"the file names its classes itself: data.labels=[{','.join(values)}] "
+                    "data.label_map=null")
+        missing = ", ".join(repr(k) for k, _ in self.bad.most_common(SHOWN_LABELS))
+        return (f"add {missing} to data.label_map, each mapped to one of data.labels "
+                f"[{', '.join(d.labels)}], or set data.label_map=null if the file holds "
+                "class names or indexes")
 
 
 def _short(value: str) -> str:

@@ -138,7 +138,9 @@ def _check_search(s: Settings) -> list[str]:
     elif s.infer.command:
         pass  # a user's script reports in its own units (e.g. percent): any target goes
     elif search.metric in FRACTION_METRICS and not 0.0 <= search.target <= 1.0:
-        fix = f"; write search.target={search.target / 100:g}" if search.target <= 100 else ""
+        # a percentage (80 for 0.80) is the likely slip; suggest only a value that is valid
+        fix = (f"; write search.target={search.target / 100:g}"
+               if 1.0 < search.target <= 100 else "")
         p.append(f"search.target={search.target:g}: {search.metric} is a fraction in [0, 1]{fix}")
     elif search.metric == "loss" and search.target < 0:
         p.append(f"search.target={search.target:g}: loss is never negative")

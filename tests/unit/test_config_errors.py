@@ -131,3 +131,21 @@ def test_every_misspelt_key_is_reported_at_once(tmp_path: Path,
     assert "did you mean search.patience?" in err
     assert "label_map" not in err  # an open mapping takes any key
     assert "+executor" not in err
+
+
+@pytest.mark.parametrize(("target", "suggested"), [
+    ("79.43", "write search.target=0.7943"),  # a percentage: the fraction it meant
+    ("-0.5", None),  # no valid fraction is -0.5 / 100: suggest nothing
+    ("150", None),  # 1.5 is no fraction either
+])
+def test_a_target_out_of_range_suggests_only_a_valid_value(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str,
+        suggested: str | None) -> None:
+    code = main(["run", f"search.target={target}", f"search.dir={tmp_path / 's'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"search.target={target}" in err
+    if suggested is None:
+        assert "write search.target" not in err, err
+    else:
+        assert suggested in err
