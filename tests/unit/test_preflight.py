@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli.main import main
-from orchestrator.config import preflight
+from orchestrator.config import data_scan, preflight
 from orchestrator.config.settings import (
     DataSettings,
     ExecutorSettings,
@@ -162,7 +162,7 @@ def test_the_scan_agrees_with_the_training_jobs_reader(tmp_path: Path, suffix: s
     else:
         _write(path, _jsonl([{"text": t, "label": label} for t, label in rows]))
     data = DataSettings(source="files", train_file=str(path), test_file=str(path))
-    found = preflight.scan_file(path, "x", data, True)
+    found = data_scan.scan_file(path, "x", data, True)
     assert len(found) == 1 and "'9' (1 row" in found[0] and "'2.0'" in found[0]
     assert "' 2 '" not in found[0]  # int(" 2 ") is 2 for the job too
     with pytest.raises(ValueError, match=r"label '2\.0' is not one of data\.labels"):
@@ -170,7 +170,7 @@ def test_the_scan_agrees_with_the_training_jobs_reader(tmp_path: Path, suffix: s
     good = DataSettings(source="files", train_file=str(path), test_file=str(path),
                         labels=("negative", "neutral", "positive", "x", "y", "z", "w", "v",
                                 "u", "t", "2.0"))
-    assert preflight.scan_file(path, "x", good, True) == []
+    assert data_scan.scan_file(path, "x", good, True) == []
     assert len(load_train_val(good)[0]) == 5
 
 
@@ -183,7 +183,7 @@ def test_a_million_rows_are_scanned_in_seconds(tmp_path: Path) -> None:
         handle.writelines(f"review number {i} reads fine,{i % 5 + 1}\n" for i in range(10**6))
     data = DataSettings(source="files", label_column="stars", label_map=STARS)
     started = time.perf_counter()
-    assert preflight.scan_file(path, "x", data, True) == []
+    assert data_scan.scan_file(path, "x", data, True) == []
     assert time.perf_counter() - started < 15  # about 1 s on one free core
 
 
