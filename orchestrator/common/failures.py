@@ -49,8 +49,9 @@ def classify(exc: BaseException) -> JobFailure:
 def cause_from_text(text: str) -> str:
     """The cause from an error's text alone: the fallback for jobs that wrote no file."""
     lowered = text.lower()
-    if f"{JobInputError.__name__.lower()}:" in lowered or "modulenotfounderror:" in lowered:
-        return INPUT  # a job of ours whose failure file is not visible (yet)
+    if any(f"{name}:" in lowered for name in
+           (JobInputError.__name__.lower(), "modulenotfounderror", "importerror")):
+        return INPUT  # a job of ours whose failure file is not visible yet, or a user's script
     if "out of memory" in lowered or "outofmemoryerror" in lowered:
         return OOM
     if "loss became nan" in lowered:

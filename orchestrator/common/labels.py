@@ -3,8 +3,9 @@
 The jobs apply it to every row they load (`jobs/data.py`), and the controller's input check
 applies it to every row of the user's files before anything is submitted
 (`orchestrator/config/preflight.py`): one rule, so the two can never disagree. Through
-`data.label_map` when given (the raw label compared as a string), else a label name must be
-in `data.labels` and an integer indexes it. Standard library only.
+`data.label_map` when given (the raw label compared as a string; a label that is already a
+class name needs no entry), else a label name must be in `data.labels` and an integer indexes
+it. Standard library only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def label_index(raw: Any, data: DataSettings) -> int | None:
     labels = list(data.labels)
     key = label_key(raw)
     if data.label_map:
-        name = data.label_map.get(key)
+        # a label the file already names as a class needs no entry: the map covers the rest
+        name = data.label_map.get(key, key if key in labels else None)
         return labels.index(name) if name is not None and name in labels else None
     if key in labels:
         return labels.index(key)

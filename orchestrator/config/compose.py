@@ -84,20 +84,52 @@ def compose(overrides: list[str], config_dir: Path | None = None,
     if problems:  # every problem at once: the misspelt keys too
         raise ConfigError(problems + _misspelt([raw for raw, o in parsed
                                                 if not o.is_sweep_override()]))
+    sections = ov.optional_sections()
+    inside = [(o.key_or_group, o.value()) for _, o in parsed
+              if _section_of(o.key_or_group, sections) and not o.is_delete()]
+    problems = [_not_in_section(key, _section_of(key, sections), kinds)
+                for key, _ in inside if key not in kinds]
+    if problems:
+        raise ConfigError(problems)
     late = [(o.key_or_group, o.value()) for _, o in parsed
             if _in_mapping(o.key_or_group, kinds) and not o.is_delete()]
     hydra_overrides = [raw for raw, o in parsed
-                       if not _in_mapping(o.key_or_group, kinds) or o.is_delete()]
+                       if not (_in_mapping(o.key_or_group, kinds)
+                               or _section_of(o.key_or_group, sections)) or o.is_delete()]
     _register_base()
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=hydra_overrides)
-        with open_dict(cfg):
-            for path, mapping in late:
-                OmegaConf.update(cfg, path, mapping, merge=False, force_add=True)
+        _apply_after_hydra(cfg, late, inside, sections)
         return cfg
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_misspelt(hydra_overrides) or [_one_line(exc)]) from None
+
+
+def _apply_after_hydra(cfg: DictConfig, late: list[tuple[str, Any]],
+                       inside: list[tuple[str, Any]], sections: set[str]) -> None:
+    """What Hydra cannot do: replace a mapping, and set a key of a section that is null."""
+    with open_dict(cfg):
+        for path, mapping in late:
+            OmegaConf.update(cfg, path, mapping, merge=False, force_add=True)
+        for path, setting in inside:  # train.lora.r=8: the section made, then the key set
+            section = _section_of(path, sections)
+            if OmegaConf.select(cfg, section) is None:
+                OmegaConf.update(cfg, section, {}, merge=False, force_add=True)
+            OmegaConf.update(cfg, path, setting, merge=True, force_add=True)
+
+
+def _not_in_section(key: str, section: str, kinds: dict[str, str]) -> str:
+    keys = [k[len(section) + 1:] for k in kinds if k.startswith(section + ".")]
+    close = difflib.get_close_matches(key[len(section) + 1:], keys, n=1, cutoff=0.6)
+    hint = f"did you mean {section}.{close[0]}?" if close else \
+        f"the keys under {section} are {', '.join(keys)}"
+    return f"{key}: no such setting; {hint}"
+
+
+def _section_of(key: str, sections: set[str]) -> str:
+    """The optional section `key` lies inside (train.lora for train.lora.r), or ''."""
+    return next((s for s in sections if key.startswith(s + ".")), "")
 
 
 def _in_mapping(key: str, kinds: dict[str, str]) -> bool:

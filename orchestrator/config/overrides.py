@@ -54,6 +54,23 @@ def setting_kinds(cls: type[Any] = Settings, prefix: str = "") -> dict[str, str]
     return kinds
 
 
+def optional_sections(cls: type[Any] = Settings, prefix: str = "") -> set[str]:
+    """The settings that are a whole section or null (`train.lora`): Hydra cannot set a key
+    inside one while it is null, so `train.lora.r=8` is applied after Hydra, as Hydra users
+    write it (a section and its keys, from the dataclasses)."""
+    found: set[str] = set()
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint, key = hints[f.name], f"{prefix}{f.name}"
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1 and type(None) in typing.get_args(hint) and \
+                dataclasses.is_dataclass(args[0]):
+            found.add(key)
+        elif dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            found |= optional_sections(hint, f"{key}.")
+    return found
+
+
 def split(override: str) -> tuple[str, str, str | None]:
     """(prefix, key, value): `++a.b=x` -> ('++', 'a.b', 'x'); value None without `=`."""
     prefix = override[: len(override) - len(override.lstrip("+~"))]

@@ -1,6 +1,6 @@
 """The input check of a regression's files (data.task=regression, data.source=files): every
 row's target must be a finite number, as jobs/regression.py reads it. It counts over the
-rows `orchestrator.config.preflight.scan_file` reads, in place of the class-label scan, and keeps
+rows `orchestrator.config.data_scan.scan_file` reads, in place of the class-label scan, and keeps
 no row. Standard library only."""
 
 from __future__ import annotations

@@ -131,17 +131,7 @@ def _check_search(s: Settings) -> list[str]:
     if search.mode:
         p += _one_of("search.mode", search.mode, ("max", "min"))
     p += _one_of("search.split", search.split, SPLITS)
-    if search.target is None:
-        p.append("search.target: missing; set it, e.g. search.target=0.80 for 80 % accuracy")
-    elif not math.isfinite(search.target):
-        p.append(f"search.target={search.target}: must be a finite number")
-    elif s.infer.command:
-        pass  # a user's script reports in its own units (e.g. percent): any target goes
-    elif search.metric in FRACTION_METRICS and not 0.0 <= search.target <= 1.0:
-        fix = f"; write search.target={search.target / 100:g}" if search.target <= 100 else ""
-        p.append(f"search.target={search.target:g}: {search.metric} is a fraction in [0, 1]{fix}")
-    elif search.metric == "loss" and search.target < 0:
-        p.append(f"search.target={search.target:g}: loss is never negative")
+    p += _check_target(s)
     known = FRACTION_METRICS + UNBOUNDED_METRICS
     if search.metric not in known and not s.infer.command and not task_checks.is_regression(s):
         p.append(f"search.metric={search.metric}: the inference job reports {', '.join(known)}")
@@ -175,6 +165,24 @@ def _check_search(s: Settings) -> list[str]:
     if search.early_stop_min_trials < 1:
         p.append(f"search.early_stop_min_trials={search.early_stop_min_trials}: must be >= 1")
     return p
+
+
+def _check_target(s: Settings) -> list[str]:
+    search = s.search
+    if search.target is None:
+        return ["search.target: missing; set it, e.g. search.target=0.80 for 80 % accuracy"]
+    if not math.isfinite(search.target):
+        return [f"search.target={search.target}: must be a finite number"]
+    if s.infer.command:
+        return []  # a user's script reports in its own units (e.g. percent): any target goes
+    if search.metric in FRACTION_METRICS and not 0.0 <= search.target <= 1.0:
+        # a percentage (80 for 0.80) is the likely slip; suggest only a value that is valid
+        fix = (f"; write search.target={search.target / 100:g}"
+               if 1.0 < search.target <= 100 else "")
+        return [f"search.target={search.target:g}: {search.metric} is a fraction in [0, 1]{fix}"]
+    if search.metric == "loss" and search.target < 0:
+        return [f"search.target={search.target:g}: loss is never negative"]
+    return []
 
 
 def _check_space(s: Settings) -> list[str]:

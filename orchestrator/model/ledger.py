@@ -76,7 +76,7 @@ def human(n: int) -> str:
 def summary_text(disk: Disk) -> str:
     """One line for the live view and `status`: what the checkpoints hold, what was freed."""
     if not disk.sizes:
-        return "checkpoints on disk: none measured yet (or a journal from before search.keep)"
+        return "checkpoints on disk: none measured yet"
     return (f"checkpoints on disk: {human(disk.bytes)} (peak {human(disk.peak)}), "
             f"freed {human(disk.freed)}")
 
@@ -85,6 +85,8 @@ def event_line(e: Event, disk: Disk | None = None) -> str | None:
     """The view's line for a retention event; None for the bookkeeping ones."""
     total = f"; {summary_text(disk)}" if disk is not None else ""
     if isinstance(e, Deleted):
+        if e.what != ALL and not e.bytes:
+            return None  # a user's script saved no optimizer or RNG state: nothing to say
         what = "deleted" if e.what == ALL else "optimizer and RNG state deleted"
         return (f"trial {e.trial}: checkpoint {e.step} {what} (search.keep), "
                 f"{human(e.bytes)} freed{total}")

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -117,13 +117,20 @@ def _pump(source: IO[str], sink: IO[str], keep: list[str] | None) -> None:
             keep.append(line)
 
 
-class ScriptFailed(RuntimeError):
-    """A user's script exited non-zero; `failure_cause` says whether a retry may help."""
+# the end of a script's stderr that says why it died: a Python traceback's last line, or a
+# launcher's (torchrun's) summary after it
+_TELLING_LINES = 20
 
-    def __init__(self, message: str, code: int) -> None:
+
+class ScriptFailed(RuntimeError):
+    """A user's script exited non-zero; `failure_cause` says whether a retry may help: a
+    usage exit status, or what its last stderr lines say (a missing module is an input
+    error, CUDA out of memory re-plans the batch, a NaN loss is one), else other."""
+
+    def __init__(self, message: str, code: int, stderr_tail: Sequence[str] = ()) -> None:
         super().__init__(message)
-        self.failure_cause = causes.INPUT if code in causes.INPUT_EXIT_CODES else (
-            causes.OTHER)
+        told = failures.cause_from_text(" ".join(stderr_tail[-_TELLING_LINES:]))
+        self.failure_cause = causes.INPUT if code in causes.INPUT_EXIT_CODES else told
 
 
 def run_command(argv: list[str], output: str) -> int:
@@ -181,7 +188,8 @@ def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
                            "(infer.task_timeout_s) and was stopped", code)
     if code:
         last = next((ln.strip() for ln in reversed(errors) if ln.strip()), "no stderr")
-        raise ScriptFailed(f"{_program(argv)} exited with status {code}: {last}", code)
+        raise ScriptFailed(f"{_program(argv)} exited with status {code}: {last}", code,
+                           [ln.strip() for ln in errors if ln.strip()])
     atomic_write_text(output, "".join(kept))
     return code
 

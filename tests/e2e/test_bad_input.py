@@ -153,6 +153,11 @@ def _write_csv(path: Path, header: str, labels: list[str]) -> Path:
     return path
 
 
+# the legacy loop's 1-5 stars file, as its users configure it (conf/data/files.yaml's header)
+STARS = ["data.label_column=stars",
+         "data.label_map={1: negative, 2: negative, 3: neutral, 4: positive, 5: positive}"]
+
+
 @pytest.mark.parametrize(("case", "fragment"), [
     ("no-label-column", "no column 'stars' (data.label_column); its columns: rating, text"),
     ("label-outside-the-map", "1 row has a 'stars' label that neither data.label_map nor "
@@ -171,7 +176,7 @@ def test_data_file_that_the_training_job_would_refuse(tmp_path: Path, note: Note
         stars[13] = "7"
     train = _write_csv(tmp_path / "train.csv", header, stars)
     test = _write_csv(tmp_path / "test.csv", "text,stars", stars[:10])
-    done = cli("run", "executor=slurm", "data=files", f"data.train_file={train}",
+    done = cli("run", "executor=slurm", "data=files", *STARS, f"data.train_file={train}",
                f"data.test_file={test}", "model=tiny", f"search.dir={directory}",
                "search.target=0.8", env=env)
     note(f"exit {done.returncode}: {done.stderr.strip()}")
@@ -188,7 +193,7 @@ def test_data_file_deleted_after_the_checks_fails_the_trial_without_a_retry(
     stars = ["1", "2", "3", "4", "5"] * 8
     train = _write_csv(tmp_path / "train.csv", "text,stars", stars)
     test = _write_csv(tmp_path / "test.csv", "text,stars", stars[:10])
-    args = ["run", "executor=local", "data=files", f"data.train_file={train}",
+    args = ["run", "executor=local", "data=files", *STARS, f"data.train_file={train}",
             f"data.test_file={test}", "model=tiny", "train.max_steps=20", "train.save_steps=10",
             "train.eval_steps=10", f"search.dir={directory}", "search.target=0.8",
             "search.train_retries=2", "executor.poll_interval_s=0.5", "--plain"]

@@ -134,9 +134,9 @@ REPLACED = [
     (["data=files", "data.labels=[bad, good]"], "data.labels", ["bad", "good"]),
     (["data=synthetic", "data.label_map={0: negative}"], "data.label_map", {0: "negative"}),
     # one more key is still an addition to the group's mapping, in the order typed
-    (["data=files", "data.label_map.6=positive"], "data.label_map",
-     {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive",
-      "6": "positive"}),
+    (["data=amazon_reviews", "data.label_map.5=positive"], "data.label_map",
+     {"0": "negative", "1": "negative", "2": "neutral", "3": "positive", "4": "positive",
+      "5": "positive"}),
     (["data=files", "data.label_map={a: positive}", "data.label_map.b=negative"],
      "data.label_map", {"a": "positive", "b": "negative"}),
     (["executor=slurm", "executor.train.additional={exclusive: true}",
@@ -152,7 +152,7 @@ def test_a_plain_override_replaces_a_mapping(words: list[str], key: str, value: 
 
 def test_a_replaced_label_map_validates_against_the_new_labels(tmp_path: Path) -> None:
     for name in ("train.csv", "test.csv"):
-        (tmp_path / name).write_text("text,stars\n" + "good,pos\nbad,neg\n" * 10)
+        (tmp_path / name).write_text("text,label\n" + "good,pos\nbad,neg\n" * 10)
     cfg = config.compose(["search.target=0.8", f"search.dir={tmp_path / 's'}", "data=files",
                           f"data.train_file={tmp_path / 'train.csv'}",
                           f"data.test_file={tmp_path / 'test.csv'}",

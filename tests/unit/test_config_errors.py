@@ -78,6 +78,8 @@ BAD = [
     (["train.lora={r: 0}"], "train.lora.r=0: must be >= 1"),
     (["train.lora={dropout: 1.5}"], "train.lora.dropout=1.5: must be in [0, 1)"),
     (["train.lora={quantize: 8bit}"], "train.lora.quantize=8bit: must be empty or 4bit"),
+    (["train.lora.r=0"], "train.lora.r=0: must be >= 1"),  # a key of the section, Hydra-style
+    (["train.lora.rr=8"], "train.lora.rr: no such setting; did you mean train.lora.r?"),
     (["executor=slurm", "train.lora={quantize: 4bit}"],
      "train.lora.quantize=4bit: QLoRA (bitsandbytes) needs a CUDA GPU and "
      "executor.train.gpus_per_node=0 asks for none"),
@@ -131,3 +133,38 @@ def test_every_misspelt_key_is_reported_at_once(tmp_path: Path,
     assert "did you mean search.patience?" in err
     assert "label_map" not in err  # an open mapping takes any key
     assert "+executor" not in err
+
+
+@pytest.mark.parametrize(("target", "suggested"), [
+    ("79.43", "write search.target=0.7943"),  # a percentage: the fraction it meant
+    ("-0.5", None),  # no valid fraction is -0.5 / 100: suggest nothing
+    ("150", None),  # 1.5 is no fraction either
+])
+def test_a_target_out_of_range_suggests_only_a_valid_value(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str,
+        suggested: str | None) -> None:
+    code = main(["run", f"search.target={target}", f"search.dir={tmp_path / 's'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"search.target={target}" in err
+    if suggested is None:
+        assert "write search.target" not in err, err
+    else:
+        assert suggested in err
+
+
+
+@pytest.mark.parametrize(("words", "lora"), [
+    (["train.lora.r=8"], {"r": 8}),
+    (["train.lora.r=8", "train.lora.alpha=32"], {"r": 8, "alpha": 32}),
+    (["train.lora={r: 4, dropout: 0.1}", "train.lora.alpha=32"],
+     {"r": 4, "dropout": 0.1, "alpha": 32}),  # a key added to the section given whole
+])
+def test_a_key_of_the_lora_section_is_set_as_hydra_users_write_it(
+        words: list[str], lora: dict[str, object]) -> None:
+    """train.lora is null until asked for: `train.lora.r=8` makes it (issue 27: 14)."""
+    from orchestrator.config import compose
+
+    settings = compose.to_settings(compose.compose(["search.target=0.8", *words]))
+    assert settings.train.lora is not None
+    assert {k: getattr(settings.train.lora, k) for k in lora} == lora

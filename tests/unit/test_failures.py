@@ -34,6 +34,21 @@ CLASSIFIED: list[tuple[BaseException, str, str]] = [
     (in_job.ScriptFailed("run.sh exited with status 127: not found", 127), "input", "127"),
     (in_job.ScriptFailed("run.sh exited with status 2: usage: x", 2), "input", "usage"),
     (in_job.ScriptFailed("run.sh exited with status 1: Traceback", 1), "other", "status 1"),
+    # a user's script is judged by its last stderr lines (issue 27: a missing module was
+    # retried, each retry waiting in the queue; issue 22: CUDA OOM was not re-planned)
+    (in_job.ScriptFailed("train.py exited with status 1: ModuleNotFoundError: No module named "
+                         "'hydra'", 1, ["Traceback (most recent call last):",
+                                        "ModuleNotFoundError: No module named 'hydra'"]),
+     "input", "No module named 'hydra'"),
+    (in_job.ScriptFailed("train.py exited with status 1: x", 1,
+                         ["ImportError: cannot import name 'Trainer' from 'transformers'"]),
+     "input", "status 1"),
+    (in_job.ScriptFailed("torchrun exited with status 1: ChildFailedError", 1,
+                         ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB",
+                          "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:"]),
+     "oom", "status 1"),
+    (in_job.ScriptFailed("train.py exited with status 1: RuntimeError: boom", 1,
+                         ["RuntimeError: boom"]), "other", "status 1"),
 ]
 
 
@@ -120,3 +135,13 @@ def test_the_adapter_returns_what_the_job_wrote_else_the_error_text(tmp_path: Pa
     assert backend.failure(ref) == JobFailure("input", "bad column")
     (tmp_path / "124_failure.json").write_text('{"cause": "bogus"}')
     assert backend.failure(JobRef("124", tmp_path)) == JobFailure(None, "")
+
+
+def test_a_script_that_misses_a_module_fails_as_an_input_error(tmp_path: Path) -> None:
+    """Through run_script, as the job runs a user's train.command: no retry would help."""
+    script = tmp_path / "train.py"
+    script.write_text("import no_such_module_for_this_test\n")
+    with pytest.raises(in_job.ScriptFailed) as failed:
+        in_job.run_script([sys.executable, str(script)], str(tmp_path / "out.txt"))
+    assert failures.classify(failed.value).cause == "input"
+    assert "No module named 'no_such_module_for_this_test'" in str(failed.value)

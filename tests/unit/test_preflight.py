@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli.main import main
-from orchestrator.config import preflight
+from orchestrator.config import data_scan, preflight
 from orchestrator.config.settings import (
     DataSettings,
     ExecutorSettings,
@@ -81,14 +81,27 @@ FILES: list[tuple[str, str, dict[str, Any], list[str]]] = [
      dict(label_column="stars", label_map=STARS),
      ["2 rows have a 'stars' label that neither data.label_map nor data.labels",
       "'7' (2 rows, first at line 9)",
-      "data.label_map='{1: negative, 2: negative, 3: neutral, 4: positive, 5: positive, "
-      "7: <class>}'"]),
+      "add '7' to data.label_map, each mapped to one of data.labels [negative, neutral, "
+      "positive], or set data.label_map=null"]),
+    # issue 27: class names with the stars map still set (data=files' old default) just work
+    ("names-with-map.csv", _csv(label="{s}").replace(",1\n", ",negative\n")
+     .replace(",2\n", ",neutral\n").replace(",3\n", ",positive\n").replace(",4\n", ",1\n")
+     .replace(",5\n", ",5\n"), dict(label_column="stars", label_map=STARS), []),
+    # ...and other class names under a map get advice that pastes whole
+    ("other-names-with-map.csv", _csv(label="{s}").replace(",1\n", ",joy\n")
+     .replace(",2\n", ",anger\n").replace(",3\n", ",joy\n").replace(",4\n", ",fear\n")
+     .replace(",5\n", ",joy\n"), dict(label_column="stars", label_map=STARS),
+     ["the file names its classes itself: data.labels=[anger,fear,joy] data.label_map=null"]),
     ("int-out-of-range.csv", _csv(), dict(label_column="stars"),
      ["covers: '3' (6 rows, first at line 4), '4' (6 rows, first at line 5), '5' (6 rows",
       "integer labels index data.labels [negative, neutral, positive] (0 to 2)"]),
     ("other-names.csv", _csv(label="pos"), dict(label_column="stars"),
      ["30 rows have a 'stars' label", "'pos' (30 rows, first at line 2)",
       "data.labels=[pos]"]),
+    ("some-names-missing.csv", _csv(label="{s}").replace(",1\n", ",negative\n")
+     .replace(",2\n", ",meh\n").replace(",3\n", ",positive\n").replace(",4\n", ",meh\n")
+     .replace(",5\n", ",negative\n"), dict(label_column="stars"),
+     ["data.labels=[meh,negative,positive]"]),  # every class of the file, not the missing only
     ("short-row.csv", _csv() + "review without a label\n",
      dict(label_column="stars", label_map=STARS), ["'' (1 row, first at line 32)"]),
     ("bool.jsonl", GOOD_JSONL + _jsonl([{"text": "x", "stars": True}]),
@@ -149,7 +162,7 @@ def test_the_scan_agrees_with_the_training_jobs_reader(tmp_path: Path, suffix: s
     else:
         _write(path, _jsonl([{"text": t, "label": label} for t, label in rows]))
     data = DataSettings(source="files", train_file=str(path), test_file=str(path))
-    found = preflight.scan_file(path, "x", data, True)
+    found = data_scan.scan_file(path, "x", data, True)
     assert len(found) == 1 and "'9' (1 row" in found[0] and "'2.0'" in found[0]
     assert "' 2 '" not in found[0]  # int(" 2 ") is 2 for the job too
     with pytest.raises(ValueError, match=r"label '2\.0' is not one of data\.labels"):
@@ -157,7 +170,7 @@ def test_the_scan_agrees_with_the_training_jobs_reader(tmp_path: Path, suffix: s
     good = DataSettings(source="files", train_file=str(path), test_file=str(path),
                         labels=("negative", "neutral", "positive", "x", "y", "z", "w", "v",
                                 "u", "t", "2.0"))
-    assert preflight.scan_file(path, "x", good, True) == []
+    assert data_scan.scan_file(path, "x", good, True) == []
     assert len(load_train_val(good)[0]) == 5
 
 
@@ -170,7 +183,7 @@ def test_a_million_rows_are_scanned_in_seconds(tmp_path: Path) -> None:
         handle.writelines(f"review number {i} reads fine,{i % 5 + 1}\n" for i in range(10**6))
     data = DataSettings(source="files", label_column="stars", label_map=STARS)
     started = time.perf_counter()
-    assert preflight.scan_file(path, "x", data, True) == []
+    assert data_scan.scan_file(path, "x", data, True) == []
     assert time.perf_counter() - started < 15  # about 1 s on one free core
 
 
@@ -305,7 +318,9 @@ def test_every_input_problem_joins_the_other_config_problems(
     train = _write(tmp_path / "train.csv", _csv(header="tweet,stars"))
     test = _write(tmp_path / "test.csv", _csv().replace("review 3,4", "review 3,9"))
     directory = tmp_path / "search"
-    code = main(["run", "executor=local", "data=files", f"data.train_file={train}",
+    code = main(["run", "executor=local", "data=files", "data.label_column=stars",
+                 "data.label_map={1: negative, 2: negative, 3: neutral, 4: positive, "
+                 "5: positive}", f"data.train_file={train}",
                  f"data.test_file={test}", "model.name_or_path=/nonexistent/model",
                  "train.early_stopping_patience=2", "train.load_best_model_at_end=false",
                  "search.patience=0", "search.target=0.8", f"search.dir={directory}"])
@@ -345,3 +360,34 @@ def test_the_readme_cluster_command_offline_is_a_warning_not_an_error(
                  f"search.dir={tmp_path / 'local'}", "--dry-run"])
     assert code == 2 and "google-bert/bert-base-uncased: not in the Hugging Face cache" in (
         capsys.readouterr().err)
+
+
+def _labelled(path: Path, labels: list[str]) -> Path:
+    rows = [f"example {i} says {label},{label}" for i, label in enumerate(labels)]
+    return _write(path, "\n".join(["text,label", *rows]) + "\n")
+
+
+def test_a_plain_text_label_csv_runs_with_the_files_defaults(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The most common file, `text,label` with class names, needs no data.* key but paths."""
+    train = _labelled(tmp_path / "train.csv", ["negative", "neutral", "positive"] * 10)
+    test = _labelled(tmp_path / "test.csv", ["positive", "negative"] * 5)
+    code = main(["run", "executor=local", "data=files", f"data.train_file={train}",
+                 f"data.test_file={test}", "search.target=0.8",
+                 f"search.dir={tmp_path / 's'}", "--dry-run"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_the_advice_for_other_class_names_pastes_whole(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The error's suggested overrides, pasted after the same command, make it pass."""
+    train = _labelled(tmp_path / "train.csv", ["joy", "anger", "fear"] * 10)
+    test = _labelled(tmp_path / "test.csv", ["joy", "fear"] * 5)
+    command = ["run", "executor=local", "data=files", f"data.train_file={train}",
+               f"data.test_file={test}", "search.target=0.8", f"search.dir={tmp_path / 's'}",
+               "data.label_map={1: negative}", "--dry-run"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    advice = err.split("the file names its classes itself: ", 1)[1].split("\n")[0].split()
+    assert advice == ["data.labels=[anger,fear,joy]", "data.label_map=null"], err
+    assert main([*command, *advice]) == 0, capsys.readouterr().err

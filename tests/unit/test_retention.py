@@ -185,3 +185,19 @@ def test_disk_is_shown_in_the_view_and_the_report() -> None:
         "- disk (checkpoints): peak 2.6 GB, now 1.3 GB, freed 1.3 GB (search.keep)"]
     assert disk_lines({}) == []  # a summary written before search.keep
     assert [human(n) for n in (0, 999, 1000, 5_668_447)] == ["0 B", "999 B", "1.0 kB", "5.7 MB"]
+
+
+def test_a_state_deletion_that_freed_nothing_is_not_shown() -> None:
+    """A user's script saves no optimizer or RNG state: no line per checkpoint saying 0 B."""
+    from orchestrator.model.ledger import summary_text
+    from orchestrator.view.live import describe
+
+    state = SearchState()
+    state.apply(ev.CheckpointSized(trial=1, step=10, bytes=5_000))
+    empty = ev.Deleted(trial=1, step=10, path="/c", what="training_state", bytes=0)
+    state.apply(empty)
+    assert describe(empty, state) is None
+    some = ev.Deleted(trial=1, step=20, path="/c", what="training_state", bytes=4_000)
+    assert describe(some, state) is not None and "4.0 kB freed" in (describe(some, state) or "")
+    # a new search, nothing sized yet: no talk of old journals
+    assert summary_text(SearchState().disk) == "checkpoints on disk: none measured yet"

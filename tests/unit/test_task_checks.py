@@ -19,7 +19,7 @@ def test_a_regression_metric_picks_its_own_direction(metric: str, target: float,
 
 
 def test_classification_only_settings_are_ignored_for_a_regression() -> None:
-    # data=files ships a star label_map and 3 labels: a regression on the same file ignores them
+    # a label_map and 3 labels: a regression on the same file ignores them
     settings = config.to_settings(config.compose(
         [*PRICES, "search.metric=mae", "search.target=10", "data.labels=[x]",
          "data.label_map={1: nothing}", "train.class_weighted_loss=true"]))
