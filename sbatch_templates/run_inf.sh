@@ -12,4 +12,4 @@ result=${2:-$checkpoint/inference.json}
 assets=$(dirname "$(dirname "$(dirname "$checkpoint")")")/assets
 args=(--checkpoint "$checkpoint" --result "$result" --cache-dir "$assets" --max-length 32)
 if [ -n "${TEST_FILE:-}" ]; then args+=(--data-file "$TEST_FILE"); fi
-exec python -m jobs.infer "${args[@]}"
+exec "${ORCHESTRATOR_PYTHON:-python}" -m jobs.infer "${args[@]}"

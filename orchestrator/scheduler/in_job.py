@@ -117,6 +117,8 @@ def _pump(source: IO[str], sink: IO[str], keep: list[str] | None) -> None:
             keep.append(line)
 
 
+# the variable a user's script finds the job's interpreter in (sbatch_templates/ use it)
+SCRIPT_PYTHON = "ORCHESTRATOR_PYTHON"
 # the end of a script's stderr that says why it died: a Python traceback's last line, or a
 # launcher's (torchrun's) summary after it
 _TELLING_LINES = 20
@@ -153,9 +155,12 @@ def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
     running after `limit_s` (0: no limit) is stopped, and fails, with whatever it started
     (bash, torchrun, DataLoader workers): they hold its output pipes, which are read to their
     end. It stays in the job's process group: the local executor's cancel reaches it."""
+    # the job's own interpreter (executor.python), for a script that runs Python: a bare
+    # `python` on the node may be another environment's, without the jobs' packages
+    env = {**os.environ, SCRIPT_PYTHON: sys.executable}
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, errors="replace")
+                                   text=True, errors="replace", env=env)
     except OSError as exc:  # no such program, not executable, not a program
         raise failures.JobInputError(
             f"cannot run {argv[0]}: {exc.strerror or exc}; check the command "

@@ -145,3 +145,10 @@ def test_a_script_that_misses_a_module_fails_as_an_input_error(tmp_path: Path) -
         in_job.run_script([sys.executable, str(script)], str(tmp_path / "out.txt"))
     assert failures.classify(failed.value).cause == "input"
     assert "No module named 'no_such_module_for_this_test'" in str(failed.value)
+
+
+def test_a_script_finds_the_jobs_interpreter(tmp_path: Path) -> None:
+    """A bare `python` on a node may lack the jobs' packages: $ORCHESTRATOR_PYTHON has them."""
+    out = tmp_path / "out.txt"
+    assert in_job.run_script(["bash", "-c", 'echo "$ORCHESTRATOR_PYTHON"'], str(out)) == 0
+    assert out.read_text().strip() == sys.executable
