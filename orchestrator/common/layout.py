@@ -125,6 +125,11 @@ def evaluators_dir(search_dir: Path) -> Path:
     return search_dir / "evaluators"
 
 
+def queue_dir(search_dir: Path, queue: str) -> Path:
+    """One work queue's folder: a task's folder, as a job's is its own."""
+    return evaluators_dir(search_dir) / queue
+
+
 # ----------------------------------------------------------------- jobs
 def train_key(trial: int, attempt: int) -> str:
     return f"train-t{trial:03d}-a{attempt}"

@@ -4,11 +4,13 @@ Theory of operation. The controller observes (journaling facts), then asks this 
 what the facts mean, then acts. Nothing here does I/O or reads a clock, so each decision
 has a table test (tests/unit/test_policy.py):
 - a failed training attempt: retried as it was, re-planned after running out of memory
-  (the one place that halves the batch), or given up with a sentence that says why;
+  (the one place that halves the batch), or given up with a sentence that says why: the
+  attempts to submit (`trainings_due`) and the `training_ended` of those given up
+  (`given_up`);
 - a failed inference: retried while `search.eval_retries` allows and its cause is not the
-  input (a retry would fail the same way); a task that no evaluator ever took (it was lost
-  because its evaluator was gone: with_training's job ended just after the post) ran
-  nothing and is not counted;
+  input (a retry would fail the same way), else given up (`given_up`); a task that no
+  evaluator ever took (it was lost because its evaluator was gone: with_training's job
+  ended just after the post) ran nothing and is not counted;
 - a trial's verdict as the `trial_ended` it journals, and ended trials judged again after
   a rerun with new settings;
 - the search's final status when no trial reached the target;
@@ -26,7 +28,7 @@ from orchestrator.common.causes import INPUT, NAN, NAN_FP16, NAN_RETRY_PRECISION
 from orchestrator.config.settings import SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import median_prune
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
-from orchestrator.model.events import SearchExtended, TrialEnded
+from orchestrator.model.events import SearchExtended, TrainingEnded, TrialEnded
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
 from orchestrator.model.transitions import FAILURES, JobState, SearchStatus, Training, TrialEnd
 
@@ -129,6 +131,56 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     if sum(1 for a in attempts if a.cause == OTHER) > search.train_retries:
         return GiveUp(last.failure)
     return Submit(dict(last.overrides))
+
+
+def training_plan(state: SearchState, settings: Settings,
+                  trial: TrialRecord) -> Submit | Wait | GiveUp:
+    """What follows one trial's training attempts so far (`next_training`)."""
+    return next_training(state.attempts("train", trial.trial), trial.params,
+                         trial_train(settings, trial), settings.search)
+
+
+def trainings_due(state: SearchState,
+                  settings: Settings) -> list[tuple[TrialRecord, list[JobRecord], Submit]]:
+    """The training attempts to submit now, in trial order, with each trial's attempts so
+    far: a first attempt, or the retry of a failed one."""
+    due = []
+    for trial in state.active_trials():
+        if trial.training == Training.RUNNING:
+            plan = training_plan(state, settings, trial)
+            if isinstance(plan, Submit):
+                due.append((trial, state.attempts("train", trial.trial), plan))
+    return due
+
+
+@dataclass(frozen=True)
+class EvaluationFailed:
+    """A checkpoint's evaluation that failed for good: `job`, its last attempt, is not
+    retried (the engine journals it as an `evaluation` without a value)."""
+
+    trial: TrialRecord
+    step: int
+    job: JobRecord
+
+
+def given_up(state: SearchState, settings: Settings) -> list[TrainingEnded | EvaluationFailed]:
+    """Failed work that is not retried, in trial order, each trial's training before its
+    checkpoints (in step order): its training as the `training_ended` it journals, and its
+    evaluations. The last attempts' causes are journaled before (the observer's)."""
+    ended: list[TrainingEnded | EvaluationFailed] = []
+    for trial in state.active_trials():
+        if trial.training == Training.RUNNING:
+            plan = training_plan(state, settings, trial)
+            if isinstance(plan, GiveUp):
+                ended.append(TrainingEnded(trial=trial.trial, outcome=Training.FAILED,
+                                           reason=plan.reason))
+        for step in sorted(trial.checkpoints):
+            attempts = state.attempts("infer", trial.trial, step)
+            if (attempts and (trial.trial, step) not in state.evaluations
+                    and attempts[-1].state in FAILURES
+                    and not may_retry_inference(attempts, settings.search.eval_retries)):
+                ended.append(EvaluationFailed(trial, step, attempts[-1]))
+    return ended
 
 
 def evaluate(attempts: list[JobRecord], eval_retries: int) -> bool:

@@ -5,15 +5,16 @@ Theory of operation. `start` journals the search's start, or resumes it from the
 1. observe - on the poll cadence (`cadence`), one batched scheduler query for every live
    job, then the file system: checkpoints, training plans, results (`observe`). Every new
    fact is journaled (and so applied to the state) as it is found.
-2. decide - the pure stop rule and `policy` on each active trial's results; a verdict is
-   journaled as `trial_ended`, the search's own end as `search_ended`. Journaled decisions
-   are final: a resumed controller replays them. The one exception is a rerun with new
-   settings (`search_extended`: a new target, more trials): it reopens an ended search and
-   ended trials are judged again by the new rule, so an old outcome is never reported as
-   meeting a new target. New trials take their parameters from the `sampler.Sampler`.
-3. act - cancel the jobs of ended trials, (re)submit training, submit inference for new
-   checkpoints up to the concurrency limit, each through `submissions` (never a job lost
-   or doubled, whatever kills the controller).
+2. decide - `policy` on failed work (retried, re-planned or given up: `training_ended`, an
+   `evaluation` without a value), the pure stop rule on each active trial's results
+   (`trial_ended`; the search's own end: `search_ended`), and the training to submit.
+   Journaled decisions are final: a resumed controller replays them. The one exception is
+   a rerun with new settings (`search_extended`: a new target, more trials): it reopens an
+   ended search and ended trials are judged again by the new rule, so an old outcome is
+   never reported as meeting a new target. New trials' parameters: `sampler.Sampler`.
+3. act - cancel the jobs of ended trials, submit the training decide planned and inference
+   for new checkpoints up to the concurrency limit, each through `submissions` (never a job
+   lost or doubled, whatever kills the controller).
 `finish` cancels what is left, waits a bounded time for it to end, promotes the best
 checkpoint and writes the outcome files; each step is idempotent, so a controller killed
 while finishing finishes again. Two clocks are injected: `clock` (monotonic) paces polls
@@ -42,7 +43,7 @@ from orchestrator.journal.jsonl import Journal
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
-from orchestrator.model.transitions import JobState, SearchStatus, Training, TrialEnd
+from orchestrator.model.transitions import JobState, SearchStatus, TrialEnd
 from orchestrator.placement import tasks as handoff
 from orchestrator.reporting.files import refresh_outcome, write_outcome
 from orchestrator.reporting.outcome import promote_best
@@ -79,6 +80,7 @@ class Controller:
         # trials there were, and what changed, when this run journaled search_extended
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
         self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old
+        self._trainings: list[tuple[TrialRecord, list[JobRecord], policy.Submit]] = []
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchState:
@@ -179,6 +181,13 @@ class Controller:
 
     # ------------------------------------------------------------------ decide
     def decide(self) -> None:
+        for failed in policy.given_up(self.state, self.settings):  # before the verdicts
+            self.record(failed if isinstance(failed, events.TrainingEnded) else
+                        self.observer.failed_evaluation(failed.trial, failed.step, failed.job))
+        self._judge()
+        self._trainings = policy.trainings_due(self.state, self.settings)  # none once ended
+
+    def _judge(self) -> None:
         search, trials = self.settings.search, self.state.trials
         for trial in self.state.active_trials():
             ended = policy.verdict(self.rule, trial, self.state.results(trial.trial),
@@ -229,10 +238,12 @@ class Controller:
     def act(self) -> None:
         ended = {t.trial for t in self.state.trials.values() if t.ended is not None}
         self._cancel([j for j in policy.unfinished_work(self.state) if j.trial in ended])
+        trainings, self._trainings = self._trainings, []  # decide() plans them again
         if not self.submissions.settle():
             return  # the scheduler does not answer: nothing new is submitted meanwhile
-        for trial in self.state.active_trials():
-            self._ensure_training(trial)
+        for trial, attempts, plan in trainings:
+            self._retire(attempts)
+            self.submissions.train(trial, len(attempts), plan.overrides)
         self.submissions.workers()  # infer.placement=worker: its long-lived evaluators
         self._submit_evaluations()
 
@@ -242,16 +253,6 @@ class Controller:
         self.record(events.Cancel(keys=[j.key for j in jobs], job_ids=[j.job_id for j in jobs]))
         self.scheduler.cancel([j.ref for j in jobs])
         self.cadence.cancelled()  # see the cancellations soon
-
-    def _ensure_training(self, trial: TrialRecord) -> None:
-        if trial.training != Training.RUNNING:
-            return
-        plan = self.observer.training_plan(trial)
-        if not isinstance(plan, policy.Submit):
-            return  # still running, or ended: observe() records how
-        attempts = self.state.attempts("train", trial.trial)
-        self._retire(attempts)
-        self.submissions.train(trial, len(attempts), plan.overrides)
 
     def _retire(self, attempts: list[JobRecord]) -> None:
         """Before a retry: make sure the failed attempt's id can never run again. SLURM may

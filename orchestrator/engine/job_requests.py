@@ -13,7 +13,6 @@ from pathlib import Path
 
 from orchestrator.common import layout
 from orchestrator.config.settings import EvaluatorSpec, InferSpec, Settings, TrainSpec
-from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRequest
 
 # `{train.learning_rate}` and the like give the trial's own (sampled) train settings
@@ -118,7 +117,7 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
     sampled `seed` among them is the trial's seed, as training had it). With a `queue`
     (decide.placement) it is a task for a long-lived evaluator, its folder the queue's."""
     key = layout.infer_key(trial, step, attempt)
-    folder = work_queue.queue_dir(search_dir, queue) if queue else (
+    folder = layout.queue_dir(search_dir, queue) if queue else (
         layout.job_folder(search_dir, key))
     name = layout.job_name(search_dir, key)
     result = layout.result_path(search_dir, trial, step)

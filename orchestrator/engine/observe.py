@@ -2,12 +2,14 @@
 
 Theory of operation. The scheduler is asked about every live job in one batched query;
 each change goes through the lifecycle table and is journaled as `job_state`, and a failed
-attempt's cause is journaled once (`job_failed`) since what follows depends on it. The
-file system is read for new complete checkpoints, the training plan and inference results.
-A job's end can be seen before its last files are (shared file systems cache "no such
-file" answers), so a file missing after its job ended is trusted only after a grace
-period on the controller's clock. Training that ended is journaled as `training_ended`,
-an evaluation that failed for good as an `evaluation` without a value.
+attempt's cause, as the job reported it, is journaled once (`job_failed`) since what
+follows depends on it. The file system is read for new complete checkpoints, the training
+plan and inference results. A job's end can be seen before its last files are (shared file
+systems cache "no such file" answers), so a file missing after its job ended is trusted
+only after a grace period on the controller's clock. Training that succeeded or was
+cancelled is journaled as `training_ended`, an evaluation whose job ended without a result
+as an `evaluation` without a value. Nothing here decides: whether failed work is retried
+or given up is `decide.policy`'s, asked in the controller's decide phase.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from orchestrator.common.causes import JobFailure
 from orchestrator.common.checkpoints import complete_checkpoints
 from orchestrator.common.fsutil import read_json
 from orchestrator.config.settings import Settings
-from orchestrator.decide import policy
+from orchestrator.decide.policy import trial_train
 from orchestrator.engine.results import ResultError, evaluation_from_json, metric_from_text
 from orchestrator.model import events
 from orchestrator.model.events import Event
@@ -34,7 +36,7 @@ from orchestrator.model.transitions import (
     as_seen_after_cancel,
     transition,
 )
-from orchestrator.placement.work_queue import where
+from orchestrator.placement.tasks import done_by
 from orchestrator.scheduler import Scheduler
 from orchestrator.scheduler.interface import pending_reasons, task_held, task_runners
 
@@ -123,14 +125,16 @@ class Observer:
         text = f"{job.kind} job {job.job_id} ended {job.state.value}"
         return text + (f": {detail}" if detail else "") + (f" (logs: {logs})" if logs else "")
 
-    def training_plan(self, trial: TrialRecord) -> policy.Submit | policy.Wait | policy.GiveUp:
-        """What follows the trial's training attempts, their last failure classified."""
-        attempts = self.state.attempts("train", trial.trial)
-        if attempts:
-            self.classify(attempts[-1])
-        return policy.next_training(attempts, trial.params,
-                                    policy.trial_train(self.settings, trial),
-                                    self.settings.search)
+    def failed_evaluation(self, trial: TrialRecord, step: int, job: JobRecord,
+                          error: str = "") -> events.Evaluation:
+        """The `evaluation` without a value of a checkpoint whose job (its last attempt)
+        left no result: `error` says why, else the job's failure as it was journaled."""
+        error = error or job.failure or self.failure_reason(job)
+        logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
+        return events.Evaluation(
+            trial=trial.trial, step=step, value=None, job_id=job.job_id,
+            checkpoint=trial.checkpoints[step], error=error, logs=logs,
+            split=self.settings.search.split)
 
     # ------------------------------------------------------------------ the file system
     def scan(self, trial: TrialRecord) -> None:
@@ -157,7 +161,7 @@ class Observer:
 
     def _record_result(self, trial: TrialRecord, step: int, path: Path) -> None:
         jobs = self.state.attempts("infer", trial.trial, step)
-        job_id = self._done_by(jobs[-1]) if jobs else None
+        job_id = done_by(jobs[-1]) if jobs else None
         base = events.Evaluation(trial=trial.trial, step=step, value=None, job_id=job_id,
                                  checkpoint=trial.checkpoints[step], result=str(path),
                                  split=self.settings.search.split)
@@ -168,15 +172,6 @@ class Observer:
             self.record(replace(base, error=str(exc), logs=logs))
             return
         self.record(replace(base, value=value, metrics=metrics))
-
-    @staticmethod
-    def _done_by(job: JobRecord) -> str | None:
-        """The id of the job that did an evaluation: a task's is its evaluator's job
-        (journaled when the poll saw the claim; read from the queue when the result came
-        first)."""
-        if not job.queue:
-            return job.job_id
-        return job.runner or where(Path(job.folder), job.key).runner or job.job_id
 
     def _waited(self, key: str, seconds: float) -> bool:
         """True once `seconds` have passed since this controller first asked about `key`."""
@@ -189,7 +184,7 @@ class Observer:
             step = int(read_json(layout.done_path(trial.output_dir))["global_step"])
         except (OSError, ValueError, KeyError, TypeError):
             return self._waited(job.key, FOREIGN_TRAIN_GRACE_S)
-        saves = policy.trial_train(self.settings, trial).save_steps
+        saves = trial_train(self.settings, trial).save_steps
         expected = step in trial.checkpoints or (step % saves != 0 and bool(trial.checkpoints))
         return expected or self._waited(job.key, FINAL_CHECKPOINT_GRACE_S)
 
@@ -216,10 +211,7 @@ class Observer:
             self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.CANCELLED,
                                              reason=reason))
         else:
-            plan = self.training_plan(trial)
-            if isinstance(plan, policy.GiveUp):
-                self.record(events.TrainingEnded(trial=trial.trial, outcome=Training.FAILED,
-                                                 reason=plan.reason))
+            self.classify(job)  # a retry, or giving up, depends on it (policy.given_up)
 
     def _after_inference(self, trial: TrialRecord, step: int, attempts: list[JobRecord]) -> None:
         job = attempts[-1]
@@ -237,15 +229,9 @@ class Observer:
             return
         elif job.state is JobState.CANCELLED:
             error = f"job {job.job_id} was cancelled outside the controller (scancel?)"
-        elif not policy.may_retry_inference(attempts, self.settings.search.eval_retries):
-            error = job.failure or self.failure_reason(job)
         else:
-            return  # the controller's act() retries it
-        logs = [str(p) for p in self.scheduler.log_paths(job.ref)]
-        self.record(events.Evaluation(
-            trial=trial.trial, step=step, value=None, job_id=job.job_id,
-            checkpoint=trial.checkpoints[step], error=error, logs=logs,
-            split=self.settings.search.split))
+            return  # failed: retried or given up in the decide phase (policy.given_up)
+        self.record(self.failed_evaluation(trial, step, job, error))
 
     def settle_training(self) -> None:
         """At the finish: record how the training of trials that ended early ended."""

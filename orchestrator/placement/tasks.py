@@ -26,7 +26,7 @@ from orchestrator.common import causes
 from orchestrator.common.causes import JobFailure
 from orchestrator.config.settings import Settings
 from orchestrator.decide import placement
-from orchestrator.model.state import SearchState
+from orchestrator.model.state import JobRecord, SearchState
 from orchestrator.model.transitions import JobState
 from orchestrator.placement.work_queue import (
     MISSING,
@@ -56,6 +56,15 @@ LOST_GRACE_S = 10.0
 
 def is_task(job_id: str) -> bool:
     return job_id.startswith(TASK_PREFIX)
+
+
+def done_by(job: JobRecord) -> str | None:
+    """The id of the job that did an evaluation: a task's is its evaluator's job
+    (journaled when the poll saw the claim; read from the queue when the result came
+    first), a job's its own."""
+    if not job.queue:
+        return job.job_id
+    return job.runner or where(Path(job.folder), job.key).runner or job.job_id
 
 
 def task_of(request: JobRequest) -> Task:

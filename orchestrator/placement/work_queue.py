@@ -52,7 +52,7 @@ _KEY = re.compile(r"^infer-t(\d+)-s(\d+)-a(\d+)$")
 
 
 def queue_dir(search_dir: str | os.PathLike[str], queue: str) -> Path:
-    return layout.evaluators_dir(Path(search_dir)) / queue
+    return layout.queue_dir(Path(search_dir), queue)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from orchestrator.model.progress import Progress, worth_a_line
 from orchestrator.model.progress import describe as describe_progress
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import FAILURES, JobState
-from orchestrator.placement.work_queue import TASK_PREFIX
 from orchestrator.view import dashboard
 from orchestrator.view.progress_reader import ProgressReader
 
@@ -42,7 +41,7 @@ def describe(event: Event, state: SearchState | None = None) -> str | None:
     if isinstance(event, Resumed) and state is not None and state.finished is not None:
         return (f"already finished ({state.finished.status}): nothing to resume, "
                 "nothing submitted; its outcome:")
-    return (_search_line(event) or _job_line(event) or _trial_line(event)
+    return (_search_line(event) or _job_line(event, state) or _trial_line(event)
             or disk.event_line(event, state.disk if state is not None else None))
 
 
@@ -73,9 +72,16 @@ def _search_line(e: Event) -> str | None:
     return None
 
 
-def _job_line(e: Event) -> str | None:
+def _a_task(key: str, state: SearchState | None) -> bool:
+    """An evaluation handed to a long-lived evaluator (infer.placement), not a job: its
+    journaled record names the work queue it was posted to."""
+    job = state.jobs.get(key) if state is not None else None
+    return job is not None and bool(job.queue)
+
+
+def _job_line(e: Event, state: SearchState | None) -> str | None:
     match e:
-        case Submitted() if e.job_id and e.job_id.startswith(TASK_PREFIX):
+        case Submitted() if e.job_id and _a_task(e.key, state):
             return f"posted {e.key} for an evaluator (infer.placement)"
         case Submitted() if e.job_id:
             suffix = " (recovered)" if e.recovered else ""
@@ -83,7 +89,7 @@ def _job_line(e: Event) -> str | None:
         case JobStateChanged():
             if e.state in FAILURES:
                 return None  # the job_failed line that follows says it, with the reason
-            if e.job_id.startswith(TASK_PREFIX):
+            if _a_task(e.key, state):
                 return (f"{e.key} taken by the evaluator in job {e.runner}" if e.runner
                         and e.state is JobState.RUNNING else None)
             why = f" (waiting: {e.reason})" if e.reason else ""
@@ -91,8 +97,8 @@ def _job_line(e: Event) -> str | None:
         case JobFailed():
             job = f" (job {e.job_id})" if e.job_id else ""
             detail = e.detail or e.reason or "no error message; see the job's logs"
-            state = e.state.value if e.state is not None else "FAILED"
-            return f"{e.key}{job} {state}: {e.cause}: {detail}"
+            ended = e.state.value if e.state is not None else "FAILED"
+            return f"{e.key}{job} {ended}: {e.cause}: {detail}"
         case Cancel():
             return f"cancelling jobs {', '.join(str(i) for i in e.job_ids)}"
     return None

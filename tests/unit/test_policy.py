@@ -8,11 +8,20 @@ from typing import Any
 
 import pytest
 
-from orchestrator.config.settings import SearchSettings, TrainSettings
+from orchestrator.config.settings import (
+    DataSettings,
+    ExecutorSettings,
+    InferSettings,
+    ModelSettings,
+    SearchSettings,
+    Settings,
+    TrainSettings,
+)
 from orchestrator.decide import policy
 from orchestrator.decide.policy import GiveUp, Submit, Wait
 from orchestrator.decide.stop_rule import Mode, Rule
 from orchestrator.engine.cadence import Cadence
+from orchestrator.model import events
 from orchestrator.model.events import TrialEnded, decode
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
 from orchestrator.model.transitions import JobState, Training, TrialEnd
@@ -127,6 +136,102 @@ def test_when_a_checkpoint_is_evaluated_again(done: list[JobRecord], retries: in
                                               submit: bool, retry: bool) -> None:
     assert policy.evaluate(done, retries) is submit
     assert policy.may_retry_inference(done, retries) is retry
+
+
+def settings(eval_retries: int = 2) -> Settings:
+    return Settings(search=replace(SEARCH, eval_retries=eval_retries),
+                    executor=ExecutorSettings(), data=DataSettings(), model=ModelSettings(),
+                    train=BASE, infer=InferSettings())
+
+
+def journaled(*work: tuple[str, int, int | None, JobState, str | None],
+              evaluated: tuple[tuple[int, int], ...] = (), trials: int = 1) -> SearchState:
+    """A state with `trials` trials (checkpoints 100 and 200) and attempts (kind, trial,
+    step, state, cause), each a job that ran and ended as said."""
+    state = SearchState()
+    for n in range(1, trials + 1):
+        state.apply(events.TrialStarted(trial=n, seed=42, output_dir=f"t{n}",
+                                        params={"learning_rate": 1e-3}, sampler_trial=None))
+        for saved in (100, 200):
+            state.apply(events.Checkpoint(trial=n, step=saved, path=f"c{n}-{saved}"))
+    for n, (kind, number, step, ended, cause) in enumerate(work):
+        key = f"{kind}-t{number}-s{step}-a{n}"
+        state.apply(events.SubmitIntent(key=key, kind=kind, trial=number, step=step,
+                                        attempt=n, folder="f", name=key, overrides={}))
+        state.apply(events.Submitted(key=key, job_id=str(n)))
+        state.apply(events.JobStateChanged(key=key, job_id=str(n), state=ended))
+        if cause is not None:
+            state.apply(events.JobFailed(key=key, cause=cause, reason=f"boom {n}"))
+    for number, step in evaluated:
+        state.apply(events.Evaluation(trial=number, step=step, value=0.5, job_id="9",
+                                      checkpoint=f"c{number}-{step}"))
+    return state
+
+
+INPUT_GIVE_UP = ("boom 0; an input error, not retried (a retry would fail the same way): "
+                 "fix it, then run again with a new search.dir")
+GIVEN_UP = [
+    # (attempts, evaluated, eval_retries, what is given up: trial and step (None: training))
+    ([], (), 2, []),
+    ([("train", 1, None, JobState.RUNNING, None)], (), 2, []),
+    ([("train", 1, None, F, "other")], (), 2, []),  # retried
+    ([("train", 1, None, F, "input")], (), 2, [(1, None)]),
+    ([("infer", 1, 100, F, "other")], (), 2, []),  # retried
+    ([("infer", 1, 100, F, "other")], (), 0, [(1, 100)]),
+    ([("infer", 1, 100, F, "other")], ((1, 100),), 0, []),  # its result came after all
+    ([("infer", 1, 100, JobState.CANCELLED, None)], (), 0, []),  # the observer's to say
+    ([("infer", 1, 100, F, "input")], (), 2, [(1, 100)]),
+    # in trial order, each trial's training before its checkpoints, in step order
+    ([("infer", 2, 200, F, "input"), ("infer", 2, 100, F, "input"),
+      ("train", 2, None, F, "nan"), ("infer", 1, 200, F, "input")], (), 2,
+     [(1, 200), (2, None), (2, 100), (2, 200)]),
+]
+
+
+@pytest.mark.parametrize(("work", "evaluated", "retries", "expected"), GIVEN_UP)
+def test_failed_work_that_is_given_up(work: list[tuple[str, int, int | None, JobState,
+                                                       str | None]],
+                                      evaluated: tuple[tuple[int, int], ...], retries: int,
+                                      expected: list[tuple[int, int | None]]) -> None:
+    state = journaled(*work, evaluated=evaluated, trials=2)
+    given_up = policy.given_up(state, settings(retries))
+    assert [(g.trial, None) if isinstance(g, events.TrainingEnded) else
+            (g.trial.trial, g.step) for g in given_up] == expected
+    for g in given_up:
+        if isinstance(g, policy.EvaluationFailed):
+            assert g.job is state.attempts("infer", g.trial.trial, g.step)[-1]
+
+
+def test_a_training_given_up_is_journaled_with_the_reason_that_says_why() -> None:
+    state = journaled(("train", 1, None, F, "input"))
+    assert policy.given_up(state, settings()) == [
+        events.TrainingEnded(trial=1, outcome=Training.FAILED, reason=INPUT_GIVE_UP)]
+    assert policy.trainings_due(state, settings()) == []
+
+
+TRAININGS_DUE = [
+    # (attempts of trial 1's training, how its training is journaled, what is submitted)
+    ([], None, Submit({"learning_rate": 1e-3})),
+    ([(JobState.RUNNING, None)], None, None),
+    ([(F, "other")], None, Submit({})),
+    ([(OOM, "oom")], None, Submit({"learning_rate": 1e-3, "per_device_batch_size": 32,
+                                   "grad_accum_steps": 4})),
+    ([(F, "input")], None, None),  # given up instead
+    ([], Training.SUCCEEDED, None),  # its training has ended
+]
+
+
+@pytest.mark.parametrize(("train", "ended", "expected"), TRAININGS_DUE)
+def test_the_training_attempts_to_submit(train: list[tuple[JobState, str | None]],
+                                         ended: Training | None,
+                                         expected: Submit | None) -> None:
+    state = journaled(*[("train", 1, None, s, c) for s, c in train])
+    if ended is not None:
+        state.apply(events.TrainingEnded(trial=1, outcome=ended))
+    due = policy.trainings_due(state, settings())
+    assert [plan for _, _, plan in due] == ([] if expected is None else [expected])
+    for trial_record, done, _ in due:
+        assert trial_record is state.trials[1] and done == state.attempts("train", 1)
 
 
 RULE = Rule(0.8, Mode.MAX)

@@ -8,7 +8,9 @@
 - the pure folders (`Pure: yes`: model/, decide/) and the leaves they build on import nothing
   that does I/O, so they stay table-testable;
 - size limits: the controller's file at most 300 lines, no orchestrator module over 400,
-  no function over 50 lines in orchestrator/, jobs/, bench/ and scripts/.
+  no function over 50 lines in orchestrator/, jobs/, bench/ and scripts/;
+- only placement/ knows a task from a job (and scheduler/in_job.py, which runs the
+  evaluators): nothing else spells a task's id, names TASK_PREFIX or imports the work queue.
 (submitit only under orchestrator/scheduler/: tests/unit/test_scheduler_package.py.)
 """
 
@@ -263,3 +265,40 @@ def test_test_files_have_unique_names() -> None:
     # second file of the same name anywhere under tests/ stops the whole run at collection
     names = Counter(path.name for path in (ROOT / "tests").rglob("test_*.py"))
     assert not [name for name, count in names.items() if count > 1]
+
+
+# Only placement/ knows a task from a job: the engine sees a task as a job behind the
+# Scheduler interface, and asks placement.tasks what only a queue can say. The evaluators
+# that run tasks (scheduler/in_job.py, and jobs/, not scanned) read the queues too.
+KNOWS_TASKS = ("orchestrator/placement/", "orchestrator/scheduler/in_job.py")
+TASK_ID = "task:"  # work_queue.TASK_PREFIX, spelled out
+WORK_QUEUE = "orchestrator.placement.work_queue"
+
+
+def _task_knowledge(path: Path) -> list[str]:
+    """Where `path` spells a task's id, names TASK_PREFIX or imports the work queue."""
+    found = [f"imports {m}" for m in sorted(_imports(path)) if m == WORK_QUEUE
+             or m.startswith(WORK_QUEUE + ".") or m.endswith(".TASK_PREFIX")]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Name) and node.id == "TASK_PREFIX") or (
+                isinstance(node, ast.Attribute) and node.attr == "TASK_PREFIX"):
+            found.append(f"line {node.lineno}: TASK_PREFIX")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                node.value.startswith(TASK_ID)):
+            found.append(f"line {node.lineno}: {node.value!r}")
+    return found
+
+
+def test_the_task_checker_sees_known_uses() -> None:
+    """Guards the checker itself: one that saw nothing would pass everywhere."""
+    tasks = _task_knowledge(ROOT / "orchestrator" / "placement" / "tasks.py")
+    assert f"imports {WORK_QUEUE}" in tasks and any("TASK_PREFIX" in f for f in tasks)
+    queue = _task_knowledge(ROOT / "orchestrator" / "placement" / "work_queue.py")
+    assert any(repr(TASK_ID) in f for f in queue)
+    assert _task_knowledge(ROOT / "orchestrator" / "scheduler" / "in_job.py")
+
+
+@pytest.mark.parametrize("path", [p for p in _sources("orchestrator") if not str(
+    p.relative_to(ROOT)).startswith(KNOWS_TASKS)], ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_placement_knows_a_task_from_a_job(path: Path) -> None:
+    assert _task_knowledge(path) == []

@@ -102,3 +102,28 @@ def test_the_started_line_shows_the_sampled_hyperparameters(params: dict[str, An
     event = typed([{"event": "trial_started", "t": 1.0, "trial": 2, "seed": 43,
                     "output_dir": "/o", "params": params, "sampler_trial": None}])[0]
     assert describe(event) == line
+
+
+@pytest.mark.parametrize(("queue", "lines"), [
+    ("trial-001", ["posted infer-t001-s00000100-a0 for an evaluator (infer.placement)",
+                   "infer-t001-s00000100-a0 taken by the evaluator in job 77"]),
+    ("", ["submitted infer-t001-s00000100-a0 as job 78",
+          "job 78 (infer-t001-s00000100-a0) is RUNNING"]),
+])
+def test_a_task_is_told_from_a_job_by_its_journaled_queue(queue: str,
+                                                          lines: list[str]) -> None:
+    """The view reads what the journal says of the work (its queue), not the id's form."""
+    job_id = "task:infer-t001-s00000100-a0" if queue else "78"
+    key = "infer-t001-s00000100-a0"
+    state, seen = SearchState(), []
+    for event in typed([
+            *EVENTS[:2],
+            {"event": "submit_intent", "t": 2.0, "key": key,
+             "kind": "infer", "trial": 1, "step": 100, "attempt": 0, "folder": "/q",
+             "name": "x-0123abcd-infer-t001-s00000100-a0", "overrides": {}, "queue": queue},
+            {"event": "submitted", "t": 2.0, "key": key, "job_id": job_id},
+            {"event": "job_state", "t": 3.0, "key": key, "job_id": job_id, "state": "RUNNING",
+             "runner": "77" if queue else ""}]):
+        state.apply(event)
+        seen.append(describe(event, state))
+    assert seen[-2:] == lines
