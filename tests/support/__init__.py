@@ -8,6 +8,6 @@
 - `config_errors`: the shape of configuration errors on stderr;
 - `job_settings`: settings for the short real training runs of tests/jobs.
 
-Everything that also serves bench/ or scripts/ lives there (bench.slurmtools, bench.faults),
-never here: those import nothing from tests/.
+Everything that also serves bench/ or scripts/ lives there (bench.cluster: slurmtools, faults,
+daemons), never here: those import nothing from tests/.
 """
