@@ -265,7 +265,7 @@ def _intro(args: argparse.Namespace, started: datetime, wall_s: float,
         "The tests themselves: `tests/slurm/test_faults.py` (in CI: the random campaign with "
         "FAULTS_KILLS=6, the exact kill points, slurmctld, slurmdbd, the node) and "
         "`tests/e2e/test_bad_input.py`; helpers in `bench/cluster/faults.py` and "
-        "`tests/e2e/badkit.py`. A case counts as passed when every assertion holds; a strict "
+        "`tests/support/badkit.py`. A case counts as passed when every assertion holds; a strict "
         "xfail test (an open controller bug, listed below) counts as tried, not passed.",
         "",
     ]
