@@ -3,13 +3,13 @@
 
     python scripts/reliability.py [--kills N] [--soak]
 
-1. The kill -9 campaign on the real local SLURM cluster (bench/faults.py): one
+1. The kill -9 campaign on the real local SLURM cluster (bench/cluster/faults.py): one
    reference search, then N searches whose controller is killed at a stratified random
    point (by time or by journal line, the finish included), twice in two cases out of five,
    each rerun to its end and checked: same decision, nothing submitted or evaluated twice,
    no result lost, nothing left queued. Every third case detaches the controller as its own
    SLURM job (`run --detach`), kill -9s it inside that job and detaches again
-   (bench/detached_kills.py). Default N=10; --soak runs 100 (or N if larger).
+   (bench/cluster/detached_kills.py). Default N=10; --soak runs 100 (or N if larger).
 2. The targeted kill windows and the daemon/node faults (tests/slurm/test_faults.py, less
    the random campaign) and the bad-input cases (tests/e2e/test_bad_input.py), through
    pytest with --junitxml: one row per case. The daemon tests wait until no `python -m
@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import daemons, faults  # noqa: E402
+from bench.cluster import campaign, daemons, faults, kills  # noqa: E402
 
 OUT = ROOT / "RELIABILITY.md"
 PYTEST_FILES = ("tests/slurm/test_faults.py", "tests/e2e/test_bad_input.py")
@@ -77,7 +77,7 @@ LIMITATIONS = """\
   lose the jobs of whatever else runs on this shared cluster (other tests, benchmarks).
 - Kill points are sampled at 5 ms resolution over time and journal lines; a window shorter
   than that (between two system calls) is reached only by the targeted tests, which stall a
-  scheduler command at the exact point with a PATH wrapper (bench/faults.py).
+  scheduler command at the exact point with a PATH wrapper (bench/cluster/faults.py).
 - Every search uses the users' own fake scripts (tests/fixtures/byo): the built-in training
   and inference jobs (torch) meet faults only in tests/e2e/test_bad_input.py (bad data) and
   in the other suites' kill/resume tests.
@@ -161,8 +161,8 @@ def machine() -> str:
             f"Python {platform.python_version()}, commit {commit}")
 
 
-def campaign_section(title: str, reference: faults.Reference,
-                     cases: list[faults.KillCase], when: str) -> tuple[str, dict[str, object]]:
+def campaign_section(title: str, reference: kills.Reference,
+                     cases: list[kills.KillCase], when: str) -> tuple[str, dict[str, object]]:
     passed = sum(c.passed for c in cases)
     failed = [c for c in cases if not c.passed]
     walls = [c.wall_s for c in cases]
@@ -177,7 +177,7 @@ def campaign_section(title: str, reference: faults.Reference,
     lines = [f"### {title}", "",
              f"Run {when}. Reference: `{reference.decision[0]}` at step "
              f"{faults.DECISION_STEP}, {reference.duration_s:.1f} s "
-             f"({reference.timeline_s:.1f} s with pauses capped at {faults.GAP_CAP_S} s: "
+             f"({reference.timeline_s:.1f} s with pauses capped at {kills.GAP_CAP_S} s: "
              f"the kill moments are drawn over that), {reference.lines} journal lines. "
              f"{data['kills']} kills over {len(cases)} searches "
              f"({sum(len(c.kills) == 2 for c in cases)} killed twice); median "
@@ -219,7 +219,7 @@ def soak_from(previous: str) -> tuple[str, dict[str, object] | None]:
 def render(args: argparse.Namespace, started: datetime, wall_s: float,
            kills_text: str, soak: tuple[str, dict[str, object] | None],
            pytest_cases: list[Case], pytest_s: float,
-           reference: faults.Reference, cases: list[faults.KillCase]) -> str:
+           reference: kills.Reference, cases: list[kills.KillCase]) -> str:
     by_kind = _by_kind(pytest_cases)
     soak_text, soak_data = soak
     lines = _intro(args, started, wall_s, pytest_s)
@@ -264,15 +264,15 @@ def _intro(args: argparse.Namespace, started: datetime, wall_s: float,
         "",
         "The tests themselves: `tests/slurm/test_faults.py` (in CI: the random campaign with "
         "FAULTS_KILLS=6, the exact kill points, slurmctld, slurmdbd, the node) and "
-        "`tests/e2e/test_bad_input.py`; helpers in `bench/faults.py` and "
-        "`tests/e2e/badkit.py`. A case counts as passed when every assertion holds; a strict "
+        "`tests/e2e/test_bad_input.py`; helpers in `bench/cluster/faults.py` and "
+        "`tests/support/badkit.py`. A case counts as passed when every assertion holds; a strict "
         "xfail test (an open controller bug, listed below) counts as tried, not passed.",
         "",
     ]
 
 
 def _summary(by_kind: dict[str, list[Case]], pytest_cases: list[Case],
-             cases: list[faults.KillCase], soak_data: dict[str, object] | None) -> list[str]:
+             cases: list[kills.KillCase], soak_data: dict[str, object] | None) -> list[str]:
     """The summary table: one row per fault kind, the last soak's row (if kept), the total."""
     campaign_passed = sum(c.passed for c in cases)
     lines = [
@@ -296,7 +296,7 @@ def _summary(by_kind: dict[str, list[Case]], pytest_cases: list[Case],
     return [*lines, f"| **all, this run** | **{total}** | **{total_passed}** | **{xfail}** |", ""]
 
 
-def _time_taken(reference: faults.Reference, cases: list[faults.KillCase],
+def _time_taken(reference: kills.Reference, cases: list[kills.KillCase],
                 pytest_cases: list[Case]) -> str:
     campaign_s = reference.duration_s + sum(c.wall_s for c in cases)
     faults_s = campaign_s + sum(c.seconds for c in pytest_cases if c.module == "test_faults")
@@ -355,7 +355,7 @@ def main() -> int:
         print(f"scripts/local-slurm up failed:\n{up.stdout}{up.stderr}", file=sys.stderr)
         return 2
     say(f"kill -9 campaign: {kills} cases")
-    reference, cases = faults.run_campaign(workdir / "kills", kills, progress=say)
+    reference, cases = campaign.run_campaign(workdir / "kills", kills, progress=say)
     when = f"{started:%Y-%m-%d}, N={kills}"
     title = f"Soak: {kills} kills" if args.soak else f"This run: {kills} kills"
     kills_text, data = campaign_section(title, reference, cases, when)

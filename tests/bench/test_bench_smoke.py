@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bench import page, report
-from bench.legacy_loop import (
+from bench.cluster.slurmtools import (
+    count_calls,
+    parse_call_log,
+    parse_elapsed,
+    parse_sacct_rows,
+    submitted_id,
+)
+from bench.page import render as page
+from bench.page import report
+from bench.phases.legacy_loop import (
     ABOVE_TARGET,
     ALL_EVALUATED,
     FELL,
@@ -21,14 +29,7 @@ from bench.legacy_loop import (
     parse_accuracy,
     sorted_checkpoints,
 )
-from bench.scenario import CURVE, ByoScenario, predicted_legacy_s
-from bench.slurmtools import (
-    count_calls,
-    parse_call_log,
-    parse_elapsed,
-    parse_sacct_rows,
-    submitted_id,
-)
+from bench.phases.scenario import CURVE, ByoScenario, predicted_legacy_s
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -1,4 +1,4 @@
-"""The bertbase phase (bench/bertbase.py) on a tiny BertConfig: the measuring functions run
+"""The bertbase phase (bench/phases/bertbase.py) on a tiny BertConfig: the measuring functions run
 for real (a 2-layer, hidden-64 model, a few dozen examples, a few seconds), the result's
 shape is checked, and the page renders it. No timing thresholds."""
 
@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from bench import bertbase, page, report
 from bench.__main__ import headline
+from bench.page import render as page
+from bench.page import report
+from bench.phases import bertbase
 
 TINY = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
         "intermediate_size": 128}

@@ -11,10 +11,20 @@ from typing import Any
 
 import pytest
 
-from bench import busy, busy_page, page, report
-from bench.busy import Overhead, best_time, limit_s, overhead_after_first, overheads, wait_stats
-from bench.slurmtools import parse_sacct_rows, queue_wait_s, sacct_time
-from bench.tenants import QueueRow, parse_queue, release_choice
+from bench.cluster.slurmtools import parse_sacct_rows, queue_wait_s, sacct_time
+from bench.cluster.tenants import QueueRow, parse_queue, release_choice
+from bench.page import busy as busy_page
+from bench.page import render as page
+from bench.page import report
+from bench.phases import busy
+from bench.phases.busy import (
+    Overhead,
+    best_time,
+    limit_s,
+    overhead_after_first,
+    overheads,
+    wait_stats,
+)
 
 T0 = 1_800_000_000.0
 TENANT = "bench-x-tenant-"
@@ -195,10 +205,11 @@ def test_the_page_shows_both_sections_and_the_missed_targets() -> None:
 
 def test_the_phases_are_chosen_with_only_and_the_wait_by_option() -> None:
     from bench import __main__ as cli
+    from bench.phases import runner
 
-    assert {"busy", "placements"} <= set(cli.PHASES)
+    assert {"busy", "placements"} <= set(runner.PHASES)
     args = cli._parser().parse_args(["--only", "busy,placements", "--busy-wait-s", "20"])
     assert args.only.split(",") == ["busy", "placements"] and args.busy_wait_s == 20.0
-    full, quick = cli.make_plan(False, 30.0, 5.0), cli.make_plan(True, 30.0, 5.0)
+    full, quick = runner.make_plan(False, 30.0, 5.0), runner.make_plan(True, 30.0, 5.0)
     assert full.busy_plan.wait_s == 60.0 and full.busy_plan.legacy_poll_s == 30.0
     assert quick.busy_plan.legacy_poll_s == quick.legacy_poll_s < 30.0

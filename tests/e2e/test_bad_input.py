@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import badkit as bk
+from tests.support import badkit as bk
 from tests.support.cli import cli, start
 from tests.support.config_errors import assert_one_line_per_problem
 from tests.support.journal import by_step, strict_events, summary

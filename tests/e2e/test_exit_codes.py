@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import exit_codes
-from tests.e2e import badkit as bk
+from tests.support import badkit as bk
 from tests.support.cli import cli
 from tests.support.journal import summary
 from tests.support.slurm import fake_scheduler

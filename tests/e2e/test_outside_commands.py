@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import exit_codes
-from tests.e2e import badkit as bk
+from tests.support import badkit as bk
 from tests.support.cli import PY, cli, start
 from tests.support.journal import events, summary, wait_for
 

@@ -12,13 +12,7 @@ from orchestrator.common import failures, layout
 from orchestrator.config.settings import DataSettings, ModelSettings, TrainSpec
 from orchestrator.scheduler import in_job
 from tests.support.job_settings import train_spec
-
-
-def _in_a_local_job(monkeypatch: pytest.MonkeyPatch, folder: Path, job_id: str) -> None:
-    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
-    monkeypatch.setenv("SUBMITIT_LOCAL_JOB_ID", job_id)
-    monkeypatch.setenv("SUBMITIT_FOLDER", str(folder))
-    monkeypatch.setenv("SUBMITIT_LOCAL_GLOBALID", "0")
+from tests.support.local_job import in_a_local_job
 
 
 def _bad_column(tmp_path: Path, spec: TrainSpec) -> tuple[TrainSpec, list[str]]:
@@ -44,7 +38,7 @@ def test_a_bad_input_fails_the_training_job_with_cause_input(
     assert callable(make)
     spec, fragments = make(tmp_path, train_spec(tmp_path / "trial", cache_dir))
     jobs = tmp_path / "jobs"
-    _in_a_local_job(monkeypatch, jobs, "31337")
+    in_a_local_job(monkeypatch, jobs, "31337")
     with pytest.raises(failures.JobInputError):
         in_job.call("jobs.train:run", spec)
     found = failures.read(layout.failure_path(jobs, "31337"))

@@ -1,7 +1,7 @@
 """Faults on the real local SLURM cluster, with the users' own fake scripts: kill -9 of the
 controller anywhere in a search, slurmctld restarted, slurmdbd (so sacct) down for a while,
 the node drained or set DOWN under running jobs; and kill -9 at exact windows (a scheduler
-command stalled there by a PATH wrapper: bench/faults.py). Every search must end
+command stalled there by a PATH wrapper: bench/cluster/faults.py). Every search must end
 with the decision of an uninterrupted run, nothing submitted or evaluated twice, no result
 lost. A strict xfail test is an open controller bug, its reason in one line.
 
@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from bench import daemons
-from bench import faults as fk
+from bench.cluster import campaign, daemons
+from bench.cluster import faults as fk
 from orchestrator.common.layout import job_name
 from tests.support.journal import events
 from tests.support.slurm import job_state
@@ -83,7 +83,7 @@ def test_kill_9_at_random_points_reaches_the_same_decision(
         slurm_cluster: object, tmp_path: Path, record_property: Record) -> None:
     kills = int(os.environ.get("FAULTS_KILLS", "6"))
     lines: list[str] = []
-    reference, cases = fk.run_campaign(tmp_path, kills, progress=lines.append)
+    reference, cases = campaign.run_campaign(tmp_path, kills, progress=lines.append)
     record_property("campaign", "\n".join(lines))
     assert reference.decision == REFERENCE
     assert len(cases) == kills

@@ -10,17 +10,11 @@ from typing import Any
 import pytest
 
 from tests.support.cli import cli, start
-from tests.support.journal import evaluations, events, submissions, summary, wait_for
+from tests.support.journal import decision, evaluations, events, submissions, wait_for
 from tests.support.searches import ONLY_FIFTH, byo_overrides, search_dir
 from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
-
-
-def _decision(directory: Path) -> tuple[str, list[tuple[int, str, int | None]]]:
-    ended = [(e["trial"], e["how"], e.get("step")) for e in events(directory)
-             if e["event"] == "trial_ended"]
-    return summary(directory)["status"], ended
 
 
 def test_kill_9_mid_search_then_resume_reattaches_and_decides_the_same(
@@ -56,4 +50,4 @@ def test_kill_9_mid_search_then_resume_reattaches_and_decides_the_same(
     trains = [r for r in sacct_jobs(directory.name) if "-train-" in r[1]]
     assert [r[0] for r in trains] == [train_id]  # re-attached to the same job id
     assert trains[0][2] == "CANCELLED"
-    assert _decision(directory) == _decision(reference)
+    assert decision(directory) == decision(reference)

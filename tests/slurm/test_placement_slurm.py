@@ -14,19 +14,13 @@ from typing import Any
 import pytest
 
 from tests.support.cli import cli, start
-from tests.support.journal import evaluations, events, submissions, summary, wait_for
+from tests.support.journal import decision, evaluations, events, submissions, summary, wait_for
 from tests.support.searches import ONLY_FIFTH, TINY, byo_overrides, search_dir
 from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
 
 FAST = ["executor.poll_interval_s=1", "executor.max_poll_interval_s=2", "--plain"]
-
-
-def _decision(directory: Path) -> tuple[str, list[tuple[int, str, int | None]]]:
-    ended = [(e["trial"], e["how"], e.get("step")) for e in events(directory)
-             if e["event"] == "trial_ended"]
-    return summary(directory)["status"], ended
 
 
 def _kinds(directory: Path) -> dict[str, list[str]]:
@@ -48,8 +42,8 @@ def test_tiny_search_with_a_worker_decides_as_with_jobs(slurm_cluster: object,
     done = cli("run", *args, f"search.dir={worker}", "infer.placement=worker", timeout=900)
     assert first.wait(timeout=900) == 0, (tmp_path / "jobs.log").read_text()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert _decision(worker) == _decision(jobs)
-    assert _decision(worker)[0] == "target_reached"
+    assert decision(worker) == decision(jobs)
+    assert decision(worker)[0] == "target_reached"
     data = summary(worker)
     worker_ids = {e["job_id"] for e in events(worker)
                   if e["event"] == "submitted" and e["key"].startswith("worker-")}
@@ -69,7 +63,7 @@ def test_with_training_needs_no_inference_job(slurm_cluster: object, tmp_path: P
     done = cli("run", *byo_overrides(directory, every_s=1.5, linger_s=120, curve=ONLY_FIFTH),
                "infer.placement=with_training", "--plain")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert _decision(directory) == ("target_reached", [(1, "target_reached", 500)])
+    assert decision(directory) == ("target_reached", [(1, "target_reached", 500)])
     kinds = _kinds(directory)
     assert set(kinds) == {"train"} and kinds["train"] == ["CANCELLED"]
     train_id = next(e["job_id"] for e in events(directory)
@@ -106,7 +100,7 @@ def test_scancel_of_a_worker_mid_evaluation_hands_the_checkpoint_on(
     # the worker's own scancel'ed script fails its task, or the task is lost with it
     assert data["jobs"]["infer-t001-s00000300-a0"]["state"] in ("FAILED", "LOST")
     assert submissions(evs)[("infer", 1, 300)] == 2  # the dying worker took no other task
-    assert _decision(directory) == ("target_reached", [(1, "target_reached", 500)])
+    assert decision(directory) == ("target_reached", [(1, "target_reached", 500)])
     workers = [k for k in data["jobs"] if k.startswith("worker-")]
     assert workers == ["worker-w01-a0", "worker-w01-a1"]
 
@@ -130,6 +124,6 @@ def test_kill_9_of_the_controller_reattaches_to_the_live_worker(
     assert all(n == 1 for n in submissions(evs).values())  # one worker, never a second
     assert all(n == 1 for n in evaluations(evs).values())
     assert {e["job_id"] for e in summary(directory)["evaluations"]} == {worker_id}
-    assert _decision(directory) == ("target_reached", [(1, "target_reached", 500)])
+    assert decision(directory) == ("target_reached", [(1, "target_reached", 500)])
     kinds = _kinds(directory)
     assert len(kinds["worker"]) == 1 and "infer" not in kinds

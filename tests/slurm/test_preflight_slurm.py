@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import daemons
-from bench import faults as fk
+from bench.cluster import daemons
+from bench.cluster import faults as fk
 from tests.support.cli import cli, start
 from tests.support.journal import summary, wait_for
 from tests.support.searches import byo_overrides, search_dir

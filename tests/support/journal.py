@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestrator.model.events import Event as Recorded
+from orchestrator.model.events import decode
+
 Event = dict[str, Any]
 
 
@@ -70,3 +73,15 @@ def submissions(evs: list[Event]) -> Counter[tuple[str, int, int | None]]:
 
 def evaluations(evs: list[Event]) -> Counter[tuple[int, int]]:
     return Counter((e["trial"], e["step"]) for e in evs if e["event"] == "evaluation")
+
+
+def typed(evs: list[Event]) -> list[Recorded]:
+    """Event dicts (a journal written by hand) decoded as the controller's fold reads them."""
+    return [decode(e, f"recorded journal:{n}") for n, e in enumerate(evs, start=1)]
+
+
+def decision(directory: Path) -> tuple[str, list[tuple[int, str, int | None]]]:
+    """What a finished search decided: summary.json's status and each trial's ending."""
+    ended = [(e["trial"], e["how"], e.get("step")) for e in events(directory)
+             if e["event"] == "trial_ended"]
+    return summary(directory)["status"], ended

@@ -2,8 +2,8 @@
 squeue views of one search's jobs, and PATH wrappers that log every scheduler call (to the
 real command, or to nothing at all).
 
-The bench's and the fault tests' helpers (bench.slurmtools, bench.faults) serve scripts/ as
-well, so they live outside tests/; this module builds on them rather than repeating them.
+The bench's and the fault tests' helpers (bench.cluster: slurmtools, faults) serve scripts/
+as well, so they live outside tests/; this module builds on them rather than repeating them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.slurmtools import FINAL_STATES, SCHED_COMMANDS, make_counter, sacct_since
+from bench.cluster.slurmtools import FINAL_STATES, SCHED_COMMANDS, make_counter, sacct_since
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_SLURM = ROOT / "scripts" / "local-slurm"

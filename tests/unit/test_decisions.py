@@ -21,7 +21,7 @@ from orchestrator.journal.jsonl import Journal, read_events
 from orchestrator.model.events import Event, SearchExtended, decode
 from orchestrator.model.state import SearchState
 from orchestrator.view.live import PlainView
-from tests.unit.test_controller_logic import FakeScheduler, World
+from tests.support.fake_cluster import FakeScheduler, World
 
 FAST = ["executor.poll_interval_s=0.01", "executor.max_poll_interval_s=0.01",
         "executor.fs_interval_s=0.01", "search.drain_timeout_s=1"]

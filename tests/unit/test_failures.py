@@ -15,6 +15,7 @@ from orchestrator.common.causes import JobFailure
 from orchestrator.common.failures import JobInputError
 from orchestrator.scheduler import JobRef, in_job
 from orchestrator.scheduler.local import LocalScheduler
+from tests.support.local_job import in_a_local_job
 
 
 class _Nan(RuntimeError):
@@ -75,16 +76,9 @@ def test_the_text_fallback_for_jobs_that_wrote_nothing(text: str, cause: str) ->
     assert failures.cause_from_text(text) == cause
 
 
-def _in_a_local_job(monkeypatch: pytest.MonkeyPatch, folder: Path, job_id: str) -> None:
-    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
-    monkeypatch.setenv("SUBMITIT_LOCAL_JOB_ID", job_id)
-    monkeypatch.setenv("SUBMITIT_FOLDER", str(folder))
-    monkeypatch.setenv("SUBMITIT_LOCAL_GLOBALID", "0")
-
-
 def test_a_job_writes_why_it_failed_beside_submitits_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _in_a_local_job(monkeypatch, tmp_path, "4242")
+    in_a_local_job(monkeypatch, tmp_path, "4242")
     with pytest.raises(ModuleNotFoundError):
         in_job.call("no_such_module_here:run", None)
     path = layout.failure_path(tmp_path, "4242")
@@ -118,7 +112,7 @@ def test_outside_a_job_nothing_is_written(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_users_script_that_fails_on_how_it_was_called_is_an_input_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], cause: str,
         fragment: str) -> None:
-    _in_a_local_job(monkeypatch, tmp_path, "77")
+    in_a_local_job(monkeypatch, tmp_path, "77")
     with pytest.raises(Exception, match=r"status|cannot run"):
         in_job.run_command(argv, str(tmp_path / "out.txt"))
     found = failures.read(layout.failure_path(tmp_path, "77"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted([*ROOT.glob("orchestrator/*.py"), *ROOT.glob("jobs/*.py"),
-                  *ROOT.glob("bench/*.py")])
+SOURCES = sorted([*ROOT.glob("orchestrator/**/*.py"), *ROOT.glob("jobs/*.py"),
+                  *ROOT.glob("bench/**/*.py")])
 FORBIDDEN_CALLS = {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"),
                    ("subprocess", "getstatusoutput"), ("os", "execlp")}
 

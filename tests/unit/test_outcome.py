@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from orchestrator.decide.stop_rule import Rule
-from orchestrator.model.events import Event, decode
 from orchestrator.model.state import SearchState
 from orchestrator.reporting.outcome import summary, write_outcome
+from tests.support.journal import typed
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}
@@ -40,10 +40,6 @@ EVALUATED: list[dict[str, Any]] = [
      "reason": "cancelled by the controller: the trial had ended"},
     {"event": "search_ended", "t": 1_700_000_016.0, "status": "metric_fell", "reason": ""},
 ]
-
-
-def typed(events: list[dict[str, Any]]) -> list[Event]:
-    return [decode(e, f"recorded journal:{n}") for n, e in enumerate(events, start=1)]
 
 
 def _write(tmp_path: Path, events: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:

@@ -25,7 +25,7 @@ from orchestrator.placement.tasks import LOST_GRACE_S, Handoff, Placed
 from orchestrator.placement.work_queue import Task, Where
 from orchestrator.scheduler import JobRef
 from orchestrator.view.live import PlainView
-from tests.unit.test_controller_logic import FakeScheduler, World, settings_for
+from tests.support.fake_cluster import FakeScheduler, World, settings_for
 
 
 def task(trial: int, step: int, attempt: int = 0) -> Task:

@@ -18,8 +18,8 @@ import pytest
 from orchestrator import exit_codes
 from orchestrator.cli.main import main
 from orchestrator.engine import app
-from orchestrator.model.events import Event, decode
 from orchestrator.model.state import SearchState
+from tests.support.journal import typed
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
                        "patience": 1, "min_delta": 0.0}, "executor": {"name": "local"}}
@@ -46,10 +46,6 @@ def _running(t0: float) -> list[dict[str, Any]]:
         {"event": "submitted", "t": t0 + 6, "key": "infer-t001-s00000200-a0", "job_id": "503"},
         {"event": "heartbeat", "t": t0 + 7},
     ]
-
-
-def typed(events: list[dict[str, Any]]) -> list[Event]:
-    return [decode(e, f"recorded journal:{n}") for n, e in enumerate(events, start=1)]
 
 
 def _ended(t0: float, status: str) -> list[dict[str, Any]]:

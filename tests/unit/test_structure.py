@@ -1,14 +1,16 @@
 """The structure a newcomer relies on, checked from the source alone (ast, no imports).
 
-- no import cycles between the modules of orchestrator/ and jobs/ (a lazy import inside a
-  function counts: neither module can be read or moved without the other), and the jobs
-  import only the light controller modules;
+- no import cycles between the modules of orchestrator/ and jobs/, of bench/, or of
+  tests/support/ (a lazy import inside a function counts: neither module can be read or moved
+  without the other), and the jobs import only the light controller modules;
+- bench/'s packages import one way only: page -> phases -> cluster (tests/ and
+  scripts/reliability.py share bench.cluster, so it must not pull a phase in);
 - each folder imports only what its __init__.py's `May import:` line allows (the rule lives
   with the folder a newcomer opens), and only a handful of modules sit at the top;
 - the pure folders (`Pure: yes`: model/, decide/) and the leaves they build on import nothing
   that does I/O, so they stay table-testable;
-- size limits: the controller's file at most 300 lines, no orchestrator module over 400,
-  no function over 50 lines in orchestrator/, jobs/, bench/ and scripts/;
+- size limits: the controller's file at most 300 lines, no orchestrator or bench module over
+  400, no function over 50 lines in orchestrator/, jobs/, bench/ and scripts/;
 - only placement/ knows a task from a job (and scheduler/in_job.py, which runs the
   evaluators): nothing else spells a task's id, names TASK_PREFIX or imports the work queue.
 (submitit only under orchestrator/scheduler/: tests/unit/test_scheduler_package.py.)
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("orchestrator", "jobs")
+# each set of folders whose modules must not import each other in a circle
+GRAPHS = {"orchestrator+jobs": PACKAGES, "bench": ("bench",), "tests.support": ("tests/support",)}
 
 
 def _sources(*folders: str) -> list[Path]:
@@ -54,9 +59,13 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def _graph() -> dict[str, set[str]]:
-    modules = {_module_name(p): p for p in _sources(*PACKAGES)}
-    return {name: {m for m in _imports(path) if m in modules and m not in (name, *PACKAGES)}
+@cache  # read once per run: a dozen tests, each parametrised, ask for the same graph
+def _graph(folders: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+    """Each module of `folders` and the modules of `folders` it imports (not their roots);
+    callers only read it."""
+    modules = {_module_name(p): p for p in _sources(*folders)}
+    roots = {folder.replace("/", ".") for folder in folders}
+    return {name: {m for m in _imports(path) if m in modules and m not in (name, *roots)}
             for name, path in modules.items()}
 
 
@@ -88,6 +97,10 @@ def test_the_graph_sees_known_imports() -> None:
     graph = _graph()
     assert "orchestrator.decide.stop_rule" in graph["orchestrator.decide.pruning"]
     assert "orchestrator.config.settings" in graph["jobs.train"]
+    bench = _graph(GRAPHS["bench"])
+    assert "bench.page.template" in bench["bench.page.busy"]
+    assert "bench.phases.disk" in bench["bench.page.render"]  # imported inside a function
+    assert "tests.support.journal" in _graph(GRAPHS["tests.support"])["tests.support.cli"]
 
 
 def test_cycle_finder_finds_a_cycle() -> None:
@@ -95,9 +108,24 @@ def test_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_import_cycles() -> None:
-    cycle = _cycle(_graph())
+@pytest.mark.parametrize("folders", GRAPHS.values(), ids=GRAPHS)
+def test_no_import_cycles(folders: tuple[str, ...]) -> None:
+    cycle = _cycle(_graph(folders))
     assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+BENCH_LAYERS = ("bench.page", "bench.phases", "bench.cluster")  # each imports only those after it
+
+
+def test_bench_packages_import_one_way() -> None:
+    def layer(module: str) -> str:
+        return next((p for p in BENCH_LAYERS if module.startswith(p + ".")), module)
+
+    bad = sorted(f"{module} -> {imported}" for module, imports in _graph(("bench",)).items()
+                 for imported in imports
+                 if layer(module) in BENCH_LAYERS and layer(imported) in BENCH_LAYERS
+                 and BENCH_LAYERS.index(layer(imported)) < BENCH_LAYERS.index(layer(module)))
+    assert not bad, "bench imports against page -> phases -> cluster: " + ", ".join(bad)
 
 
 # The rules live with the folders: each folder's __init__.py says what it owns and, on a
@@ -243,8 +271,9 @@ def test_the_controller_file_is_short() -> None:
     assert _lines(ROOT / "orchestrator" / "engine" / "controller.py") <= 300
 
 
-@pytest.mark.parametrize("path", _sources("orchestrator"), ids=lambda p: p.name)
-def test_no_orchestrator_module_over_400_lines(path: Path) -> None:
+@pytest.mark.parametrize("path", _sources("orchestrator", "bench"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_over_400_lines(path: Path) -> None:
     assert _lines(path) <= 400
 
 

@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from orchestrator.model.events import Event, Resumed, decode
+from orchestrator.model.events import Resumed, decode
 from orchestrator.model.state import SearchState
 from orchestrator.view.live import PlainView, RichView, describe
+from tests.support.journal import typed
 
 EVENTS = [
     {"event": "search_started", "t": 0.0, "settings": {
@@ -49,10 +50,6 @@ def test_rich_view_shows_jobs_metrics_and_the_best_so_far() -> None:
     text = out.getvalue()
     assert "best so far: 0.7312" in text
     assert "train-t001-a0" in text and "77" in text
-
-
-def typed(events: list[dict[str, Any]]) -> list[Event]:
-    return [decode(e, f"recorded journal:{n}") for n, e in enumerate(events, start=1)]
 
 
 FINISHED = [*EVENTS, {"event": "search_ended", "t": 5.0, "status": "target_reached",

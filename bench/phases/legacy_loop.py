@@ -17,7 +17,7 @@ Where the real loop copies the best checkpoint with `cp -r` through a shell, thi
 shutil (no shell anywhere in the bench); that happens after the decision and is not timed.
 Every scheduler call is an argument list passed to subprocess, never a shell string.
 
-Run as `python -m bench.legacy_loop --train-script ... --result result.json`; the timings
+Run as `python -m bench.phases.legacy_loop --train-script ... --result result.json`; the timings
 (unix times) go into the result JSON.
 """
 
@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.slurmtools import submitted_id
+from bench.cluster.slurmtools import submitted_id
 
 ACCURACY = re.compile(r"The generation accuracy is ([\d.]+) %")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -214,7 +214,7 @@ def record_json(record: LegacyRecord) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.legacy_loop",
+    parser = argparse.ArgumentParser(prog="python -m bench.phases.legacy_loop",
                                      description="The legacy train-then-evaluate loop.")
     parser.add_argument("--train-script", type=Path, required=True)
     parser.add_argument("--infer-script", type=Path, required=True)

@@ -11,7 +11,7 @@
 Each is run `--repeats` times on the same checkpoint and data with the same torch thread
 count; the median examples/s is reported. Model loading is outside every timed region.
 
-    python -m bench.infer_probe --checkpoint C --cache-dir A --threads 1 --result R.json
+    python -m bench.phases.infer_probe --checkpoint C --cache-dir A --threads 1 --result R.json
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def naive_loop(checkpoint: str, data: DataSettings, threads: int) -> dict[str, A
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.infer_probe")
+    parser = argparse.ArgumentParser(prog="python -m bench.phases.infer_probe")
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--cache-dir", required=True, help="where the synthetic data is")
     parser.add_argument("--threads", type=int, default=1)

@@ -1,5 +1,5 @@
 """The other tenants of a busy cluster: jobs that keep every slot of the node full, so that
-every newly submitted job waits `wait_s` for one (bench/busy.py's `busy` phase).
+every newly submitted job waits `wait_s` for one (bench/phases/busy.py's `busy` phase).
 
 Theory of operation. A thread plays the other users. It submits a 1-CPU `sleep` job of its own
 every `gap_s` seconds, so that the queue ahead of any measured job always holds tenants' jobs
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from bench.slurmtools import cancel, cancel_prefix, idle_cpus, sacct_time
+from bench.cluster.slurmtools import cancel, cancel_prefix, idle_cpus, sacct_time
 
 QUEUED_REASONS = frozenset({"Priority", "Resources", "None"})  # waiting for a slot, no hold
 

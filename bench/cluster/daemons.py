@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-LOCAL_SLURM = Path(__file__).resolve().parents[1] / "scripts" / "local-slurm"
+LOCAL_SLURM = Path(__file__).resolve().parents[2] / "scripts" / "local-slurm"
 
 
 def benchmarks_running() -> bool:

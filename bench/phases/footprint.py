@@ -1,7 +1,7 @@
 """The login-node footprint (issue 11): the controller's CPU seconds per hour and its peak RSS
 while it tracks 10 concurrent trials and 200 real SLURM jobs.
 
-Theory of operation: as the `rss` phase does (bench.tracked), 200 held SLURM jobs are real
+Theory of operation: as the `rss` phase does (bench.cluster.tracked), 200 held SLURM jobs are real
 scheduler records that take no CPU; a journal is written as if a controller had started 10
 trials and submitted them (one training job and 19 inference jobs each). The real CLI
 resumed on it tracks exactly those jobs: it polls sacct on its back-off cadence and scans
@@ -21,9 +21,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.scenario import launch_ours
-from bench.slurmtools import STATUS_COMMANDS, make_counter
-from bench.tracked import tracking_overrides
+from bench.cluster.slurmtools import STATUS_COMMANDS, make_counter
+from bench.cluster.tracked import tracking_overrides
+from bench.phases.scenario import launch_ours
 
 TRIALS = 10
 JOBS = 200

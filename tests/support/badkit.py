@@ -1,6 +1,6 @@
-"""Helpers for tests/e2e/test_bad_input.py: fast local searches with users' scripts that
-misbehave on purpose, and stand-in built-in jobs that leave broken results (running the CLI,
-reading the journal and the fake scheduler commands are in tests/support).
+"""Helpers for tests/e2e (bad input, exit codes, outside commands): fast local searches with
+users' scripts that misbehave on purpose, and stand-in built-in jobs that leave broken results
+(running the CLI, reading the journal and the fake scheduler commands are beside it).
 
 Also a script: `python badkit.py train|infer ...`, a user's training or inference script
 that can misbehave in the ways listed in `main`.

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.slurmtools import SlurmError, submitted_id
+from bench.cluster.slurmtools import SlurmError, submitted_id
 
 
 def submit_held(count: int, name: str, workers: int = 4) -> list[str]:

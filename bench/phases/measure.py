@@ -18,20 +18,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.legacy_loop import LegacyLoop
-from bench.scenario import (
+from bench.cluster.journal import journal_events
+from bench.cluster.slurmtools import STATUS_COMMANDS, make_counter
+from bench.cluster.tracked import tracking_overrides, write_tracking_journal
+from bench.phases.legacy_loop import LegacyLoop
+from bench.phases.scenario import (
     PY,
     ROOT,
     ByoScenario,
     Launched,
     child_env,
-    journal_events,
     launch_ours,
     ours_byo_overrides,
     wait_all,
 )
-from bench.slurmtools import STATUS_COMMANDS, make_counter
-from bench.tracked import tracking_overrides, write_tracking_journal
 from orchestrator.common import layout
 
 
@@ -59,7 +59,7 @@ def sched_queries(workdir: Path, prefix: str, held: Sequence[str], ns: Sequence[
         write_tracking_journal(overrides, held[:n])
         counter = make_counter(workdir / f"calls-sched-n{n}{label}")
         result = workdir / f"sched-n{n}{label}.json"
-        proc = subprocess.run([PY, "-m", "bench.sched_probe", "--hours", f"{hours:g}",
+        proc = subprocess.run([PY, "-m", "bench.phases.sched_probe", "--hours", f"{hours:g}",
                                "--result", str(result), *overrides], cwd=ROOT,
                               env=child_env(counter), capture_output=True, text=True,
                               timeout=1800, check=False)
@@ -261,7 +261,7 @@ def inference_speed(workdir: Path, checkpoint: str, cache_dir: str, threads: int
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TQDM_DISABLE", "1")
     proc = subprocess.run(
-        [PY, "-m", "bench.infer_probe", "--checkpoint", checkpoint, "--cache-dir", cache_dir,
+        [PY, "-m", "bench.phases.infer_probe", "--checkpoint", checkpoint, "--cache-dir", cache_dir,
          "--threads", str(threads), "--repeats", str(repeats), "--workdir",
          str(workdir / "infer-probe"), "--result", str(result)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200, check=False,

@@ -1,7 +1,7 @@
-"""The busy-cluster and placements sections of BENCHMARKS.md (bench/busy.py's phases).
+"""The busy-cluster and placements sections of BENCHMARKS.md (bench/phases/busy.py's phases).
 
-Values only: the text is in bench/BENCHMARKS.md.in (sections `busy`, `placements` and their
-`missed.*`), filled by bench.page.fill like every other section.
+Values only: the text is in bench/page/BENCHMARKS.md.in (sections `busy`, `placements` and their
+`missed.*`), filled by bench.page.template.fill like every other section.
 """
 
 from __future__ import annotations
@@ -12,31 +12,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from bench.busy import PLACEMENTS, best_time
-from bench.legacy_loop import legacy_run
-from bench.report import fmt, table
-from bench.scenario import ByoScenario
+from bench.page.report import fmt, table
+from bench.page.template import fill, num
+from bench.phases.busy import PLACEMENTS, best_time
+from bench.phases.legacy_loop import legacy_run
+from bench.phases.scenario import ByoScenario
 
 Obj = Mapping[str, Any]
 COLUMNS = ("legacy", *PLACEMENTS)
 KIND = re.compile(r"-(train|infer|inf|worker)(?=-|$)")
 
 
-def _fill(name: str, **values: Any) -> str:
-    from bench.page import fill  # page imports this module
-
-    return fill(name, **values)
-
-
-def _s(value: Any, digits: int = 1) -> str:
-    return fmt(value, digits) if value is not None else "-"
-
-
 def _waits(run: Obj) -> str:
     w: Obj = run.get("extra", {}).get("waits") or {}
     if not w.get("n"):
         return "-"
-    return f"{_s(w['median_s'], 0)} / {_s(w['min_s'], 0)} / {_s(w['max_s'], 0)} ({w['n']})"
+    return f"{num(w['median_s'], 0)} / {num(w['min_s'], 0)} / {num(w['max_s'], 0)} ({w['n']})"
 
 
 def _evaluators(run: Obj) -> str:
@@ -54,16 +45,16 @@ def _jobs(run: Obj) -> str:
 def run_rows(runs: Obj, names: tuple[str, ...]) -> list[list[str]]:
     """One row per measure, one column per run (`-` where a run is missing)."""
     spec: list[tuple[str, Callable[[Obj], object]]] = [
-        ("time to decision (s)", lambda r: _s(r.get("time_to_decision_s"))),
+        ("time to decision (s)", lambda r: num(r.get("time_to_decision_s"))),
         ("decided: outcome, checkpoint step",
          lambda r: f"{r.get('outcome')}, {r.get('decided_step')}"),
         ("checkpoints evaluated", lambda r: r.get("evaluated")),
         ("evaluations by job id (ours)", _evaluators),
-        ("job-seconds (sum of sacct Elapsed)", lambda r: _s(r.get("job_seconds"), 0)),
+        ("job-seconds (sum of sacct Elapsed)", lambda r: num(r.get("job_seconds"), 0)),
         ("jobs", _jobs),
         ("queue wait per job: median / min / max (n), s", _waits),
         ("process exit after launch (s)",
-         lambda r: _s(r["t_exit"] - r["t_launch"]) if r.get("t_exit") else "-"),
+         lambda r: num(r["t_exit"] - r["t_launch"]) if r.get("t_exit") else "-"),
     ]
     return [[label, *("-" if runs.get(n) is None else str(f(runs[n])) for n in names)]
             for label, f in spec]
@@ -90,14 +81,14 @@ def busy(results: Obj, raw: Obj) -> str:
     tenants: Obj = b.get("tenants", {})
     tw: Obj = tenants.get("waits", {})
     header = ["", f"legacy, poll {plan['legacy_poll_s']:g} s", *(f"`{n}`" for n in PLACEMENTS)]
-    return _fill(
+    return fill(
         "busy", wait_s=f"{plan['wait_s']:g}", gap_s=f"{plan['gap_s']:g}",
         every_s=f"{p['every_s']:g}", infer_s=f"{p['infer_s']:g}", checkpoints=p["checkpoints"],
-        k=int(pred["k"]), warm=_s(b.get("warm_up_s"), 0),
+        k=int(pred["k"]), warm=num(b.get("warm_up_s"), 0),
         tenants_submitted=tenants.get("submitted"),
         tenants_ended=tenants.get("ended_for_a_pending_job"),
-        tenant_waits=f"{_s(tw.get('median_s'), 0)} / {_s(tw.get('min_s'), 0)} / "
-                     f"{_s(tw.get('max_s'), 0)} ({tw.get('n')})",
+        tenant_waits=f"{num(tw.get('median_s'), 0)} / {num(tw.get('min_s'), 0)} / "
+                     f"{num(tw.get('max_s'), 0)} ({tw.get('n')})",
         others=len(runs.get("other_jobs_at_start") or []),
         runs=table(header, run_rows(runs, COLUMNS)),
         pred_legacy=f"{pred['legacy']:.0f}", pred_with=f"{pred['with_training']:.0f}",
@@ -122,11 +113,11 @@ def placements(results: Obj, raw: Obj) -> str:
     p: Obj = pl["parameters"]
     rows = run_rows(runs, PLACEMENTS)
     rows.insert(1, ["physical limit: deciding checkpoint written + one evaluation (s)",
-                    *(_s(_extra(runs, n, "limit_s")) for n in PLACEMENTS)])
+                    *(num(_extra(runs, n, "limit_s")) for n in PLACEMENTS)])
     rows.insert(2, ["time to decision / limit",
-                    *(_s(_extra(runs, n, "to_limit_ratio"), 3) for n in PLACEMENTS)])
+                    *(num(_extra(runs, n, "to_limit_ratio"), 3) for n in PLACEMENTS)])
     rows.insert(3, ["overhead per checkpoint after the first, median (s)",
-                    *(_s(_extra(runs, n, "overhead_after_first_s"), 2) for n in PLACEMENTS)])
+                    *(num(_extra(runs, n, "overhead_after_first_s"), 2) for n in PLACEMENTS)])
     rows.insert(4, ["overhead per checkpoint, in step order (s)",
                     *(", ".join(f"{o['overhead_s']:.2f}" for o in
                                 sorted(_extra(runs, n, "overheads") or [],
@@ -134,7 +125,7 @@ def placements(results: Obj, raw: Obj) -> str:
                       for n in PLACEMENTS)])
     best = best_time(runs, PLACEMENTS)
     job_overhead = _extra(runs, "job", "overhead_after_first_s")
-    return _fill(
+    return fill(
         "placements", every_s=f"{p['every_s']:g}", infer_s=f"{p['infer_s']:g}",
         others=len(pl.get("other_jobs_at_start") or []),
         runs=table(["", *(f"`{n}`" for n in PLACEMENTS)], rows),
@@ -157,10 +148,10 @@ def missed(results: Obj, raw: Obj) -> list[str]:
         plan: Obj = b["plan"]
         pred = predicted_busy(plan["scenario"], plan["wait_s"], plan["legacy_poll_s"],
                               plan["settle_s"])
-        notes.append(_fill("missed.busy", value=fmt(results.get("busy_time_to_decision_ratio")),
+        notes.append(fill("missed.busy", value=fmt(results.get("busy_time_to_decision_ratio")),
                            pred_ratio=f"{pred['legacy'] / pred['with_training']:.1f}",
                            k=int(pred["k"])))
     for key in ("eval_overhead_s_per_checkpoint_worker", "standard_to_limit_ratio"):
         if met.get(key) is False:
-            notes.append(_fill(f"missed.{key}", value=fmt(results.get(key), 3)))
+            notes.append(fill(f"missed.{key}", value=fmt(results.get(key), 3)))
     return notes

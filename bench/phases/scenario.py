@@ -5,7 +5,7 @@ Theory of operation. Both sides run the users' own scripts as real SLURM jobs:
   `infer.command=` with `{output_dir}` and `{checkpoint}`), started as
   `python -m orchestrator run executor=slurm ... --plain` with the slurm executor's own poll
   settings (conf/executor/slurm.yaml: sacct every 5 s backing off to 75 s, files every 1 s);
-- the legacy loop (bench.legacy_loop) through two tiny sbatch scripts written here, exactly
+- the legacy loop (bench.phases.legacy_loop) through two tiny sbatch scripts written here, exactly
   as its users call them: `sbatch run_train.sh <model> <output_dir>` and
   `sbatch run_inf.sh <checkpoint>`, the inference output going to one fixed `bert-inf.out`.
 Each run has its own scheduler-call counter on PATH and its own job-name prefix, so that
@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.legacy_loop import legacy_run
-from bench.slurmtools import CallCounter, count_calls, final_rows, job_seconds, queue_wait_s
+from bench.cluster.journal import journal_events
+from bench.cluster.slurmtools import CallCounter, count_calls, final_rows, job_seconds, queue_wait_s
+from bench.phases.legacy_loop import legacy_run
 from orchestrator.common import layout
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BYO = ROOT / "tests" / "fixtures" / "byo"
 PY = sys.executable
 # target (80 %) first met at checkpoint 5, a fall at checkpoint 9 (the same curve as the tests)
@@ -87,7 +88,8 @@ def tiny_overrides(search_dir: Path, target: float) -> list[str]:
 # ---------------------------------------------------------------------------- sbatch scripts
 def _script(path: Path, header: dict[str, str], body: list[str]) -> Path:
     lines = ["#!/bin/bash"] + [f"#SBATCH --{k}={v}" for k, v in header.items()]
-    lines += ["# written by bench/scenario.py: the users' wrapper, as legacy-loop.md calls it"]
+    lines += ["# written by bench/phases/scenario.py: the users' wrapper, as legacy-loop.md "
+              "calls it"]
     lines += [" ".join(body)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o755)
@@ -139,8 +141,8 @@ def write_tiny_legacy(folder: Path, prefix: str, overrides: list[str]) -> Legacy
         {"job-name": f"{prefix}train", "output": str(folder / "train-%j.out"),
          "chdir": str(ROOT), "cpus-per-task": str(settings.executor.train.cpus_per_task),
          "time": "60"},
-        ["exec", shlex.quote(PY), "-m", "bench.legacy_jobs", "--spec", shlex.quote(str(spec_path)),
-         "--output-dir", '"$2"'])
+        ["exec", shlex.quote(PY), "-m", "bench.phases.legacy_jobs", "--spec",
+         shlex.quote(str(spec_path)), "--output-dir", '"$2"'])
     infer = _script(
         folder / "run_inf.sh",
         {"job-name": f"{prefix}inf", "output": str(out_file), "chdir": str(ROOT),
@@ -187,7 +189,7 @@ def launch_ours(name: str, overrides: list[str], log: Path, counter: CallCounter
 def launch_legacy(name: str, setup: LegacySetup, target: float, poll_s: float,
                   settle_s: float, result: Path, log: Path, counter: CallCounter,
                   model: str = "google-bert/bert-base-uncased") -> Launched:
-    argv = [PY, "-m", "bench.legacy_loop", "--train-script", str(setup.train_script),
+    argv = [PY, "-m", "bench.phases.legacy_loop", "--train-script", str(setup.train_script),
             "--infer-script", str(setup.infer_script), "--model", model,
             "--output-dir", str(setup.output_dir), "--out-file", str(setup.out_file),
             "--target", f"{target:g}", "--poll-s", f"{poll_s:g}", "--settle-s",
@@ -215,19 +217,6 @@ def wait_all(runs: list[Launched], timeout_s: float) -> None:
 
 
 # ---------------------------------------------------------------------------- analysis
-def journal_events(search_dir: Path) -> list[dict[str, Any]]:
-    path = search_dir / "journal.jsonl"
-    out: list[dict[str, Any]] = []
-    if not path.exists():
-        return out
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass  # a torn tail
-    return out
-
-
 def first_decision(events: list[dict[str, Any]], after: float = 0.0) -> dict[str, Any] | None:
     return next((e for e in events if e["event"] in DECISION_EVENTS and e["t"] >= after), None)
 

@@ -1,6 +1,6 @@
 """The kill -9 campaign's cases for a detached controller (`run --detach`, issue 11).
 
-Theory of operation: as `faults.kill_case`, at the same stratified point of the reference
+Theory of operation: as `kills.kill_case`, at the same stratified point of the reference
 search's timeline, but the controller runs as its own SLURM job: the case detaches the
 search, waits for that job's controller process (the pid in `controller.json`, with the job
 id beside it) to reach the kill point, and kill -9s it inside its job (the job then FAILS,
@@ -20,14 +20,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import faults
-from bench.scenario import journal_events
+from bench.cluster import faults, kills
+from bench.cluster.journal import journal_events
 from orchestrator.journal.lock import is_controller, read_holder
 
 
 class _Detached:
     """The detached controller's process, found through controller.json, as a Popen-like
-    object for faults._wait_for_kill_point."""
+    object for kills.wait_for_kill_point."""
 
     def __init__(self, directory: Path, after: float) -> None:
         self.directory, self.after, self.pid = directory, after, 0
@@ -49,7 +49,7 @@ def _detach(args: list[str], env: dict[str, str], out: Path) -> None:
                        stdout=log, stderr=subprocess.STDOUT, check=False, timeout=120)
 
 
-def _kill_detached(case: faults.KillCase, args: list[str], env: dict[str, str], out: Path,
+def _kill_detached(case: kills.KillCase, args: list[str], env: dict[str, str], out: Path,
                    directory: Path, lines: int, then_s: float, where: str) -> bool:
     """Detach the search (`args` start with `run`, as faults.overrides) and kill -9 its
     controller (inside its SLURM job) at the point."""
@@ -59,7 +59,7 @@ def _kill_detached(case: faults.KillCase, args: list[str], env: dict[str, str], 
     deadline = time.monotonic() + 180
     while proc.pid == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the controller job is queued, then takes the lock
-    if proc.pid and faults._wait_for_kill_point(proc, directory, lines, then_s):  # type: ignore[arg-type]
+    if proc.pid and kills.wait_for_kill_point(proc, directory, lines, then_s):  # type: ignore[arg-type]
         os.kill(proc.pid, signal.SIGKILL)
         case.kills.append(f"detached {where} after {faults.last_event(directory)}")
         case.interrupted += sorted(faults.in_flight(journal_events(directory)))
@@ -68,10 +68,10 @@ def _kill_detached(case: faults.KillCase, args: list[str], env: dict[str, str], 
     return False
 
 
-def detached_kill_case(workdir: Path, seed: int, reference: faults.Reference,
-                       stratum: float) -> faults.KillCase:
+def detached_kill_case(workdir: Path, seed: int, reference: kills.Reference,
+                       stratum: float) -> kills.KillCase:
     rng = random.Random(seed)
-    case = faults.KillCase(seed)
+    case = kills.KillCase(seed)
     started = time.monotonic()
     at_s = stratum * reference.timeline_s
     lines, then_s = reference.point(at_s)

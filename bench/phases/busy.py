@@ -1,9 +1,9 @@
 """The busy cluster, and the placements against their physical limit (issue 12's benchmarks).
 
 Theory of operation. Two phases, both with the users' own scripts (tests/fixtures/byo) as
-bench/scenario.py runs them:
+bench/phases/scenario.py runs them:
 
-- `busy`: other tenants (bench/tenants.py) keep the node's slots full, so that every newly
+- `busy`: other tenants (bench/cluster/tenants.py) keep the node's slots full, so that every newly
   submitted job waits about `wait_s` for one; our jobs queue among theirs in SLURM's own
   order, and their real waits (sacct Submit -> Start) are reported per run, not assumed.
   Then the legacy loop and ours with each `infer.placement` run side by side, launched at
@@ -27,10 +27,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.scenario import (
+from bench.cluster.journal import journal_events
+from bench.cluster.slurmtools import (
+    CallCounter,
+    final_rows,
+    other_jobs,
+    queue_wait_s,
+    wait_for_idle,
+)
+from bench.cluster.tenants import Tenants
+from bench.phases.scenario import (
     ByoScenario,
     Launched,
-    journal_events,
     launch_legacy,
     launch_ours,
     legacy_result,
@@ -40,14 +48,6 @@ from bench.scenario import (
     wait_all,
     write_byo_legacy,
 )
-from bench.slurmtools import (
-    CallCounter,
-    final_rows,
-    other_jobs,
-    queue_wait_s,
-    wait_for_idle,
-)
-from bench.tenants import Tenants
 
 PLACEMENTS = ("job", "worker", "with_training")
 

@@ -1,26 +1,22 @@
 """BENCHMARKS.md, rendered from results.json's content alone (so it can be re-rendered).
 
-The page's text is bench/BENCHMARKS.md.in: named sections with `string.Template`
+The page's text is bench/page/BENCHMARKS.md.in: named sections with `string.Template`
 placeholders. The functions here only compute the values (numbers, tables, the optional
 sentences) that fill them; `render` joins the sections in page order.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
-from functools import cache
-from pathlib import Path
-from string import Template
 from typing import Any
 
-from bench import busy_page
-from bench.legacy_loop import legacy_run
-from bench.report import TARGETS, fmt, table, verdict
+from bench.page import busy as busy_page
+from bench.page.missed import deciding_queue_wait, missed
+from bench.page.report import TARGETS, fmt, table, verdict
+from bench.page.template import fill, get, num
+from bench.phases.legacy_loop import legacy_run
 
 Obj = Mapping[str, Any]
-TEMPLATE = Path(__file__).with_name("BENCHMARKS.md.in")
 BREAKDOWN_LABELS = {
     "checkpoint_detect_s": "checkpoint's last file written -> journaled (file poll, 1 s)",
     "submit_s": "journaled -> inference job submitted (sbatch)",
@@ -30,32 +26,6 @@ BREAKDOWN_LABELS = {
 }
 MACHINE_KEYS = ("cores", "cpu_model", "memory_gib", "os", "kernel", "python", "torch",
                 "transformers", "submitit", "hydra-core", "slurm", "gpu")
-
-
-@cache
-def sections() -> dict[str, Template]:
-    """The template file's sections by name (the line break before each `@@` line is the
-    separator, not part of a section)."""
-    parts = re.split(r"^@@ (\S+)\n", TEMPLATE.read_text(encoding="utf-8"), flags=re.M)
-    return {name: Template(body.removesuffix("\n")) for name, body in
-            zip(parts[1::2], parts[2::2], strict=True)}
-
-
-def fill(name: str, **values: Any) -> str:
-    """One section with its placeholders filled; a missing value is an error."""
-    return sections()[name].substitute({k: str(v) for k, v in values.items()})
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping) or key not in obj:
-            return None
-        obj = obj[key]
-    return obj
-
-
-def _s(value: Any, digits: int = 1) -> str:
-    return fmt(value, digits) if value is not None else "-"
 
 
 def _ratio(a: Any, b: Any) -> float | None:
@@ -79,7 +49,7 @@ def render(results: Obj) -> str:
         _bertbase(raw),
         busy_page.busy(results, raw),
         busy_page.placements(results, raw),
-        _missed(results, raw),
+        missed(results, raw),
         fill("gpu"),
         _errors(raw),
     ]
@@ -87,9 +57,9 @@ def render(results: Obj) -> str:
 
 
 def _intro(results: Obj, raw: Obj) -> str:
-    return fill("intro", mode=results.get("mode"), wall=_s(raw.get("wall_s"), 0),
+    return fill("intro", mode=results.get("mode"), wall=num(raw.get("wall_s"), 0),
                 generated=results.get("generated"),
-                commit=_get(results, "machine", "git_commit"), later=_later(raw))
+                commit=get(results, "machine", "git_commit"), later=_later(raw))
 
 
 def _later(raw: Obj) -> str:
@@ -119,12 +89,12 @@ def _headline(results: Obj, raw: Obj) -> str:
     rows.append(["`legacy_sched_queries_per_hour`", fmt(legacy), "reference", "-"])
     rows.append(["`inference_speedup_bertbase_cpu`",
                  fmt(results.get("inference_speedup_bertbase_cpu")), "reference", "-"])
-    poll = _get(raw, "scenario", "legacy_poll_note") or "-"
+    poll = get(raw, "scenario", "legacy_poll_note") or "-"
     if results.get("mode") == "quick":
         note = fill("headline.quick", poll=poll)
     else:
         note = fill("headline.full", poll=poll,
-                    equal_poll=_s(_get(raw, "scenario", "equal_poll_s"), 0))
+                    equal_poll=num(get(raw, "scenario", "equal_poll_s"), 0))
     return fill("headline", targets=table(["key", "measured", "target", "met?"], rows),
                 poll_note=note)
 
@@ -144,16 +114,16 @@ def _run_rows(runs: Obj, names: list[str]) -> list[list[str]]:
         return " / ".join(str(c.get(k, 0)) for k in ("sacct", "squeue", "sbatch", "scancel"))
 
     def exit_after(run: Obj) -> str:
-        return _s(run["t_exit"] - run["t_launch"]) if run.get("t_exit") else "-"
+        return num(run["t_exit"] - run["t_launch"]) if run.get("t_exit") else "-"
 
     spec: list[tuple[str, Callable[[Obj], object]]] = [
-        ("time to decision (s)", lambda r: _s(r.get("time_to_decision_s"))),
+        ("time to decision (s)", lambda r: num(r.get("time_to_decision_s"))),
         ("decided: outcome, checkpoint step",
          lambda r: f"{r.get('outcome')}, {r.get('decided_step')}"),
         ("checkpoints evaluated", lambda r: r.get("evaluated")),
         ("training job (sacct)", train),
-        ("job-seconds (sum of sacct Elapsed)", lambda r: _s(r.get("job_seconds"), 0)),
-        ("CPU-seconds (Elapsed x AllocCPUS)", lambda r: _s(r.get("cpu_job_seconds"), 0)),
+        ("job-seconds (sum of sacct Elapsed)", lambda r: num(r.get("job_seconds"), 0)),
+        ("CPU-seconds (Elapsed x AllocCPUS)", lambda r: num(r.get("cpu_job_seconds"), 0)),
         ("jobs", lambda r: len(r.get("jobs", []))),
         ("longest queue wait of a job (s)", waits),
         ("scheduler calls sacct / squeue / sbatch / scancel", calls),
@@ -167,8 +137,8 @@ def _scenario_runs(sc: Obj) -> str:
     """The side-by-side table of the standard scenario, with the closed-form estimates."""
     rows = _run_rows(sc["runs"], ["ours", "legacy", "legacyeq"])
     pred: Obj = sc.get("predicted_s", {})
-    rows.insert(1, ["closed-form estimate (s)", _s(pred.get("ours")), _s(pred.get("legacy")),
-                    _s(pred.get("legacyeq"))])
+    rows.insert(1, ["closed-form estimate (s)", num(pred.get("ours")), num(pred.get("legacy")),
+                    num(pred.get("legacyeq"))])
     header = ["", "ours", f"legacy, poll {sc['legacy_poll_s']:g} s",
               f"legacy, poll {sc['equal_poll_s']:g} s"]
     return table(header, rows)
@@ -176,15 +146,15 @@ def _scenario_runs(sc: Obj) -> str:
 
 def _scenario_latency(runs: Obj) -> dict[str, str]:
     """The decision latency, its breakdown table and the queue-wait sentence."""
-    bd = _get(runs, "ours", "extra", "breakdown") or {}
-    bd_rows = [[BREAKDOWN_LABELS.get(k, k), _s(v, 2)] for k, v in bd.items()]
-    latency = _get(runs, "ours", "extra", "decision_latency_s")
+    bd = get(runs, "ours", "extra", "breakdown") or {}
+    bd_rows = [[BREAKDOWN_LABELS.get(k, k), num(v, 2)] for k, v in bd.items()]
+    latency = get(runs, "ours", "extra", "decision_latency_s")
     queued = deciding_queue_wait(runs.get("ours", {}))
     queue_wait = ""
     if queued and latency is not None:
         queue_wait = fill("scenario.queue_wait", queued=f"{queued:.0f}",
                           without=f"{latency - queued:.1f}")
-    return {"latency": _s(latency, 2), "breakdown": table(["part", "seconds"], bd_rows),
+    return {"latency": num(latency, 2), "breakdown": table(["part", "seconds"], bd_rows),
             "queue_wait": queue_wait}
 
 
@@ -203,18 +173,6 @@ def _scenario(raw: Obj) -> str:
         runs=_scenario_runs(sc), **_scenario_latency(sc["runs"]))
 
 
-def deciding_queue_wait(ours: Obj) -> float | None:
-    """Queue wait (s) of the inference job that evaluated the deciding checkpoint."""
-    step = ours.get("decided_step")
-    if step is None:
-        return None
-    for job in ours.get("jobs", []):
-        if f"-infer-t001-s{int(step):08d}-" in job["name"]:
-            wait = job.get("queue_wait_s")
-            return float(wait) if wait is not None else None
-    return None
-
-
 def _tiny(raw: Obj) -> str:
     tiny = raw.get("tiny")
     if not tiny:
@@ -222,29 +180,29 @@ def _tiny(raw: Obj) -> str:
     runs: Obj = tiny["runs"]
     ours, legacy = runs.get("ours", {}), runs.get("legacy", {})
     poll = f"{tiny['legacy_poll_s']:g}"
-    acc = _get(runs, "legacy", "extra", "accuracies") or []
+    acc = get(runs, "legacy", "extra", "accuracies") or []
     return fill(
         "tiny", overrides=" ".join(tiny["overrides"][:-1]), legacy_poll=poll,
         runs=table(["", "ours", f"legacy, poll {poll} s"], _run_rows(runs, ["ours", "legacy"])),
         accuracies=", ".join(f"{a:g} %" for a in acc if a is not None),
-        ratio=_s(_ratio(legacy.get("time_to_decision_s"), ours.get("time_to_decision_s")), 2),
-        job_ratio=_s(_ratio(legacy.get("job_seconds"), ours.get("job_seconds")), 2))
+        ratio=num(_ratio(legacy.get("time_to_decision_s"), ours.get("time_to_decision_s")), 2),
+        job_ratio=num(_ratio(legacy.get("job_seconds"), ours.get("job_seconds")), 2))
 
 
 def _sched_rates(sched: Obj, legacy: Obj) -> str:
     rows = []
     for n, data in sched.items():
         early = sum(1 for t in data.get("poll_times_s", []) if t < 180)
-        rows.append([n, _s(data["per_hour"], 0), str(early), str(data["ids_in_largest_call"]),
-                     _s(data["cpu_s"] / max(1, data["ticks"]) * 1000, 2),
-                     _s(_get(legacy, n, "per_hour"), 0)])
+        rows.append([n, num(data["per_hour"], 0), str(early), str(data["ids_in_largest_call"]),
+                     num(data["cpu_s"] / max(1, data["ticks"]) * 1000, 2),
+                     num(get(legacy, n, "per_hour"), 0)])
     return table(["N jobs", "ours per hour", "ours in the first 3 min", "job ids per sacct call",
                   "ours CPU per tick (ms)", "legacy per hour"], rows)
 
 
 def _sched_active(raw: Obj) -> str:
     """The sacct calls of the standard scenario's own run, if it ran to its exit."""
-    active = _get(raw, "scenario", "runs", "ours")
+    active = get(raw, "scenario", "runs", "ours")
     if not (active and active.get("t_exit")):
         return ""
     return fill("sched.active", sacct=active["calls"].get("sacct", 0),
@@ -275,13 +233,13 @@ def _footprint(raw: Obj) -> str:
     sched = raw.get("sched", {})
     return fill(
         "footprint", command=start.get("command", "orchestrator --help"),
-        median=_s(start.get("median_s"), 3),
+        median=num(start.get("median_s"), 3),
         runs=", ".join(f"{t:.3f}" for t in start.get("runs_s", [])),
-        jobs=rss.get("jobs"), journal_write=_s(rss.get("journal_write_s")),
-        window=_s(rss.get("window_s"), 0), vm_hwm=_s(rss.get("vm_hwm_mb")),
-        vm_rss=_s(rss.get("vm_rss_mb_last")), state_events=rss.get("job_state_events"),
-        status_calls=rss.get("status_calls"), cpu=_s(rss.get("cpu_s")),
-        cpu_share=_s(100 * (rss.get("cpu_share") or 0), 0),
+        jobs=rss.get("jobs"), journal_write=num(rss.get("journal_write_s")),
+        window=num(rss.get("window_s"), 0), vm_hwm=num(rss.get("vm_hwm_mb")),
+        vm_rss=num(rss.get("vm_rss_mb_last")), state_events=rss.get("job_state_events"),
+        status_calls=rss.get("status_calls"), cpu=num(rss.get("cpu_s")),
+        cpu_share=num(100 * (rss.get("cpu_share") or 0), 0),
         probe_rss=", ".join(f"N={n}: {d.get('max_rss_mb', 0):.0f} MB" for n, d in sched.items()))
 
 
@@ -290,9 +248,9 @@ def _login_footprint(raw: Obj) -> str:
     if not f:
         return ""
     return fill("login_footprint", trials=f.get("trials"), jobs=f.get("jobs"),
-                window=_s(f.get("window_s"), 0), cpu_per_hour=_s(f.get("cpu_s_per_hour")),
-                warmup=_s(f.get("warmup_s"), 0), cpu_total=_s(f.get("cpu_s_total"), 2),
-                vm_hwm=_s(f.get("vm_hwm_mb")), status_calls=f.get("status_calls"))
+                window=num(f.get("window_s"), 0), cpu_per_hour=num(f.get("cpu_s_per_hour")),
+                warmup=num(f.get("warmup_s"), 0), cpu_total=num(f.get("cpu_s_total"), 2),
+                vm_hwm=num(f.get("vm_hwm_mb")), status_calls=f.get("status_calls"))
 
 
 def _resume(raw: Obj) -> str:
@@ -300,12 +258,12 @@ def _resume(raw: Obj) -> str:
     if not r:
         return ""
     return fill(
-        "resume", killed_after=_s(r.get("killed_after_s")), in_flight=r.get("in_flight_at_kill"),
-        waited=_s(r.get("waited_for_in_flight_s")),
-        resumed_after=_s(r.get("rerun_resumed_after_s"), 2),
+        "resume", killed_after=num(r.get("killed_after_s")), in_flight=r.get("in_flight_at_kill"),
+        waited=num(r.get("waited_for_in_flight_s")),
+        resumed_after=num(r.get("rerun_resumed_after_s"), 2),
         first_event=r.get("first_decision_event"), first_step=r.get("first_decision_step"),
-        resume_s=_s(r.get("resume_s"), 2), final_status=r.get("final_status"),
-        final_after=_s(r.get("final_decision_after_s")),
+        resume_s=num(r.get("resume_s"), 2), final_status=r.get("final_status"),
+        final_after=num(r.get("final_decision_after_s")),
         nothing_twice=fmt(r.get("nothing_submitted_twice")))
 
 
@@ -315,104 +273,14 @@ def _inference(raw: Obj) -> str:
         return ""
     speed: Obj = inf["examples_per_s"]
     rows = [["`jobs.infer.run` (batched, length-sorted, dynamic padding, inference_mode)",
-             _s(speed["batched"], 0), "1.0"],
+             num(speed["batched"], 0), "1.0"],
             ["`jobs.infer.run_per_example` (one at a time, inference_mode)",
-             _s(speed["per_example"], 0), _s(speed["batched"] / speed["per_example"], 1)],
+             num(speed["per_example"], 0), num(speed["batched"] / speed["per_example"], 1)],
             ["naive loop (one at a time, autograd on, padded to max_length, `.item()` each)",
-             _s(speed["naive"], 0), _s(speed["batched"] / speed["naive"], 1)]]
+             num(speed["naive"], 0), num(speed["batched"] / speed["naive"], 1)]]
     return fill("inference", checkpoint=inf.get("checkpoint"), threads=inf.get("threads"),
                 repeats=inf.get("repeats"),
                 speeds=table(["mode", "examples/s", "batched is x faster"], rows))
-
-
-def _missed(results: Obj, raw: Obj) -> str:
-    met: Obj = results.get("met", {})
-    sc = raw.get("scenario")
-    notes: list[str] = []
-    if met.get("time_to_decision_ratio") is False and sc:
-        notes.append(_why_ratio(results, sc, "time_to_decision_ratio", sc["legacy_poll_s"]))
-    if met.get("time_to_decision_ratio_equal_poll") is False and sc:
-        notes.append(_why_ratio(results, sc, "time_to_decision_ratio_equal_poll",
-                                sc["equal_poll_s"]))
-    if met.get("job_seconds_ratio") is False and sc:
-        notes.append(_why_job_seconds(results, sc))
-    if met.get("decision_latency_s") is False:
-        notes.append(_why_latency(results, sc))
-    if met.get("sched_queries_per_hour") is False:
-        notes.append(_why_sched(results, raw))
-    if met.get("inference_speedup_cpu") is False:
-        notes.append(_why_inference(results, raw))
-    notes += [fill("missed.other", key=key, value=fmt(results.get(key)))
-              for key in ("controller_start_s", "controller_rss_mb_1000_jobs", "resume_s")
-              if met.get(key) is False]
-    notes += busy_page.missed(results, raw)
-    return fill("missed", notes="\n\n".join(notes)) if notes else fill("missed.none")
-
-
-def _why_latency(results: Obj, sc: Obj | None) -> str:
-    bd = _get(sc, "runs", "ours", "extra", "breakdown") or {}
-    cost = float(_get(sc, "parameters", "infer_s") or 0.0)
-    queued = deciding_queue_wait(_get(sc, "runs", "ours") or {}) or 0.0
-    latency = results.get("decision_latency_s")
-    queue_wait = ""
-    if queued and isinstance(latency, (int, float)):
-        queue_wait = fill("missed.decision_latency.queue_wait", queued=f"{queued:.0f}",
-                          without=f"{latency - queued:.1f}")
-    return fill(
-        "missed.decision_latency", value=fmt(latency), infer_s=f"{cost:g}",
-        job_extra=(_s(bd["job_until_result_s"] - cost, 2) if "job_until_result_s" in bd
-                   else "-"),
-        polls=_s(bd.get("checkpoint_detect_s", 0.0) + bd.get("result_detect_s", 0.0), 2),
-        queue_wait=queue_wait)
-
-
-def _why_sched(results: Obj, raw: Obj) -> str:
-    probe = next(iter((raw.get("sched") or {"": {}}).values()))
-    poll_times = probe.get("poll_times_s", [])
-    early = sum(1 for t in poll_times if t < 180)
-    return fill("missed.sched", value=fmt(results.get("sched_queries_per_hour")),
-                times=", ".join(f"{t:g}" for t in poll_times[:early]), early=early,
-                cap=f"{raw.get('slurm_poll_cap_s', 60.0):g}",
-                first_hour=f"{float(probe.get('per_hour', 0.0)):.0f}")
-
-
-def _why_inference(results: Obj, raw: Obj) -> str:
-    inf: Obj = raw.get("inference", {})
-    speed: Obj = inf.get("examples_per_s", {})
-    return fill(
-        "missed.inference", value=fmt(results.get("inference_speedup_cpu")),
-        one=_s(1000 / speed["per_example"], 2) if speed.get("per_example") else "-",
-        batched=_s(1000 / speed["batched"], 2) if speed.get("batched") else "-",
-        vs_naive=_s(inf.get("speedup_vs_naive"), 1))
-
-
-def _why_ratio(results: Obj, sc: Obj, key: str, poll: float) -> str:
-    p: Obj = sc["parameters"]
-    k = legacy_run(p["curve"], p["target"]).evaluated
-    e, c, n = p["every_s"], p["infer_s"], p["checkpoints"]
-    per_eval = max(1, math.ceil(c / poll)) * poll + sc["settle_s"]
-    floor = k * e + c
-    legacy_est = n * e + poll / 2 + sc["settle_s"] + k * per_eval
-    return fill(
-        "missed.ratio", key=key, value=fmt(results.get(key)),
-        target=f"{TARGETS[key].value:g}", poll=f"{poll:g}", k=k, every_s=f"{e:g}",
-        infer_s=f"{c:g}", floor=f"{floor:g}",
-        ours=_s(_get(sc, "runs", "ours", "time_to_decision_s")),
-        legacy_est=f"{legacy_est:.0f}", per_eval=f"{per_eval:g}",
-        best=f"{legacy_est / floor:.1f}")
-
-
-def _why_job_seconds(results: Obj, sc: Obj) -> str:
-    p: Obj = sc["parameters"]
-    k = legacy_run(p["curve"], p["target"]).evaluated
-    e, c, n = p["every_s"], p["infer_s"], p["checkpoints"]
-    legacy = n * e + k * c
-    ours = k * e + c + k * c
-    return fill(
-        "missed.job_seconds", value=fmt(results.get("job_seconds_ratio")), k=k,
-        checkpoints=n, every_s=f"{e:g}", infer_s=f"{c:g}", legacy=f"{legacy:g}",
-        ours=f"{ours:g}", ratio=f"{legacy / ours:.2f}", ideal=f"{n / k:.1f}",
-        speedup=_s(_get(results, "inference_speedup_cpu"), 1))
 
 
 def _errors(raw: Obj) -> str:
@@ -423,7 +291,7 @@ def _errors(raw: Obj) -> str:
 
 
 def _disk(raw: Obj) -> str:
-    """The disk phase (bench/disk.py): keep=all against the default, and bert-base."""
+    """The disk phase (bench/phases/disk.py): keep=all against the default, and bert-base."""
     d: Obj = raw.get("disk", {})
     runs: Obj = d.get("runs", {})
     if not runs:
@@ -434,14 +302,14 @@ def _disk(raw: Obj) -> str:
     rows = [[names.get(k, k), str(r["checkpoints"]), str(r["evaluated"]),
              human(r["peak_bytes_sampled"]), human(r["final_bytes_walked"]),
              f"{human(r['journal']['peak_bytes'])} / {human(r['journal']['final_bytes'])} / "
-             f"{human(r['journal']['freed_bytes'])}", _s(r["wall_s"], 0)]
+             f"{human(r['journal']['freed_bytes'])}", num(r["wall_s"], 0)]
             for k, r in runs.items()]
     bert: Obj = d.get("bert_base", {})
     bert_text = "; ".join(f"{names.get(k, k)}: peak {human(v['peak_bytes'])}, final "
                           f"{human(v['final_bytes'])}" for k, v in bert.items()) or "-"
     users: Obj = d.get("users_search", {})
     full = runs.get("all", {}).get("checkpoint_bytes", 0)
-    from bench.disk import BERT_FULL
+    from bench.phases.disk import BERT_FULL
 
     return fill("disk", checkpoints=runs.get("all", {}).get("checkpoints"),
                 checkpoint_bytes=human(full), sample_s=d.get("sample_s"),
@@ -455,27 +323,27 @@ def _disk(raw: Obj) -> str:
 
 
 def _bertbase(raw: Obj) -> str:
-    """The bertbase phase (bench/bertbase.py): batched vs one at a time on CPU, GPU bf16."""
-    cpu: Obj = _get(raw, "bertbase", "cpu") or {}
+    """The bertbase phase (bench/phases/bertbase.py): batched vs one at a time on CPU, GPU bf16."""
+    cpu: Obj = get(raw, "bertbase", "cpu") or {}
     if not cpu:
         return ""
     speed: Obj = cpu["examples_per_s"]
     batched = (f"`jobs.infer.run` (batched, batch {cpu['batch_size']}, length-sorted, "
                "padded per batch)")
-    rows = [[batched, _s(speed["batched"]), _s(1000 / speed["batched"], 1), "1.0"],
-            ["`jobs.infer.run_per_example` (one at a time)", _s(speed["per_example"]),
-             _s(1000 / speed["per_example"], 1), _s(cpu["speedup"], 2)]]
+    rows = [[batched, num(speed["batched"]), num(1000 / speed["batched"], 1), "1.0"],
+            ["`jobs.infer.run_per_example` (one at a time)", num(speed["per_example"]),
+             num(1000 / speed["per_example"], 1), num(cpu["speedup"], 2)]]
     model: Obj = cpu["model"]
     return fill("bertbase", parameters=f"{model['parameters'] / 1e6:.1f} M",
                 layers=model["layers"], hidden=model["hidden"], vocab=f"{model['vocab_size']:,}",
                 tokenizer=model["tokenizer"], tokenizer_vocab=model["tokenizer_vocab"],
-                examples=cpu["examples"], tokens_mean=_s(cpu["tokens_mean"], 1),
+                examples=cpu["examples"], tokens_mean=num(cpu["tokens_mean"], 1),
                 tokens_min=cpu["tokens_min"], tokens_max=cpu["tokens_max"],
                 threads=cpu["threads"], repeats=cpu["repeats"], cores=cpu.get("cores", "-"),
                 load=" and ".join(f"{v:.1f}" for v in cpu.get("load_average", [])) or "-",
                 speeds=table(["mode", "examples/s", "ms per example", "one at a time is x slower"],
                              rows),
-                speedup=fmt(cpu["speedup"]), gpu=_bertbase_gpu(_get(raw, "bertbase", "gpu")))
+                speedup=fmt(cpu["speedup"]), gpu=_bertbase_gpu(get(raw, "bertbase", "gpu")))
 
 
 def _bertbase_gpu(gpu: Obj | None) -> str:
@@ -483,7 +351,7 @@ def _bertbase_gpu(gpu: Obj | None) -> str:
         return fill("bertbase.no_gpu")
     rate = gpu["examples_per_s"]
     return fill("bertbase.gpu", device=gpu["device_name"], batch=gpu["batch_size"],
-                examples=gpu["examples"], tokens_mean=_s(gpu["tokens_mean"], 1),
+                examples=gpu["examples"], tokens_mean=num(gpu["tokens_mean"], 1),
                 repeats=gpu["repeats"], rate=f"{rate:,.0f}",
                 runs=", ".join(f"{r['examples_per_s']:,.0f}" for r in gpu["runs"]),
                 met=verdict(rate >= TARGETS["inference_bf16_examples_per_s_gpu"].value))

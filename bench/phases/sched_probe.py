@@ -8,9 +8,9 @@ minute, while every `poll` is the real `SlurmScheduler` calling the real sacct
 schedule, which decides how many queries an hour costs, is the controller's own code,
 unchanged. Real time spent inside a tick does not advance the virtual clock, so the count is
 an upper bound for a real hour (a real loop drifts later, never earlier); the bench checks it
-against a real-time run (bench.measure.rss_and_realtime).
+against a real-time run (bench.phases.measure.rss_and_realtime).
 
-    python -m bench.sched_probe --hours 1 --result R.json -- executor=slurm search.dir=...
+    python -m bench.phases.sched_probe --hours 1 --result R.json -- executor=slurm search.dir=...
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class PollTimes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sched_probe")
+    parser = argparse.ArgumentParser(prog="python -m bench.phases.sched_probe")
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--result", type=Path, required=True)
     parser.add_argument("overrides", nargs="*")

@@ -16,8 +16,8 @@ A CPU figure must be a CPU figure on a GPU machine too, so `phase` runs the CPU 
 in a child with CUDA_VISIBLE_DEVICES="" and the GPU one in a second child; the bench process
 never imports torch. On a machine with only the repository and its venv:
 
-    python -m bench.bertbase --gpu --out DIR     # bf16 on the GPU; null without one
-    python -m bench.bertbase --cpu --out DIR     # batched vs one at a time on CPU
+    python -m bench.phases.bertbase --gpu --out DIR     # bf16 on the GPU; null without one
+    python -m bench.phases.bertbase --cpu --out DIR     # batched vs one at a time on CPU
 
 Each prints its JSON and writes it to DIR/bertbase-{cpu,gpu}.json.
 """
@@ -38,7 +38,7 @@ from typing import Any
 
 from orchestrator.config.settings import DataSettings, InferSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAX_LENGTH = 128
 CPU_EXAMPLES = 512
 CPU_BATCH = 64
@@ -165,11 +165,11 @@ def measure_gpu(workdir: Path, examples: int = GPU_EXAMPLES, batch_size: int = G
 
 # ---------------------------------------------------------------------------- the bench phase
 def _child(args: list[str], out: Path, env: Mapping[str, str], timeout: float) -> Any:
-    proc = subprocess.run([sys.executable, "-m", "bench.bertbase", *args, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "bench.phases.bertbase", *args, "--out", str(out)],
                           cwd=ROOT, env=dict(env), capture_output=True, text=True,
                           timeout=timeout, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"bench.bertbase {' '.join(args)} failed: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"bench.phases.bertbase {' '.join(args)} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout)
 
 
@@ -185,7 +185,7 @@ def phase(workdir: Path, threads: int = 1, repeats: int = 2) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bertbase", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.phases.bertbase", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--cpu", action="store_true", help="batched vs one at a time on CPU")
