@@ -27,7 +27,6 @@ HEADER = ("search", "status", "controller", "best", "trials", "running", "pendin
           "last event")
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", type=Path, nargs="?", default=Path("."))
     parser.add_argument("--json", action="store_true", help="a JSON list instead of a table")
