@@ -25,6 +25,10 @@ class SearchDirError(OrchestratorError):
     exit_code = 2
 
 
+class SearchLocked(SearchDirError):
+    """Another live process (a controller, a clean) holds the search folder's lock."""
+
+
 class JournalCorrupt(OrchestratorError):
     exit_code = 2
 

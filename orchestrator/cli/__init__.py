@@ -1,5 +1,7 @@
-"""The `orchestrator` command: `main` parses and dispatches; one module per command that works
-on a search from outside its controller (`cmd_watch`, `cmd_cancel`, `cmd_ls`, `cmd_clean`).
+"""The `orchestrator` command: `main` builds the parser from the command modules and
+dispatches; one module per command (`cmd_run`, `cmd_status`, `cmd_report`, `cmd_watch`,
+`cmd_cancel`, `cmd_ls`, `cmd_clean`), each with `HELP`, `add_arguments(parser)` and
+`run(args) -> int`.
 
-May import: common, config, model, journal, decide, engine, view.
+May import: common, config, model, journal, decide, engine, reporting, view.
 """

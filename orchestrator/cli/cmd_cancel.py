@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
 from orchestrator import exit_codes
 from orchestrator.engine.cancel_request import write_request
-from orchestrator.errors import SearchDirError
+from orchestrator.errors import SearchLocked
+from orchestrator.journal import search_folder
+
+HELP = ("end a running search: its controller (or this command, when none is alive) cancels "
+        f"every job and writes the outcome with status cancelled (exit {exit_codes.CANCELLED})")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--wait", type=float, default=600.0,
+                        help="seconds to wait for a live controller to finish (default 600; "
+                        f"then exit {exit_codes.RUNNING}: it was asked and is still ending)")
+
+
+def run(args: argparse.Namespace) -> int:
+    text, code = cancel(args.dir, args.wait)
+    print(text, end="")
+    return code
 
 
 def cancel(search_dir: Path, wait_s: float, poll_s: float = 1.0) -> tuple[str, int]:
     """`orchestrator cancel`: the text to print and the exit code (CANCELLED once it is
     done; an ended search keeps its own; RUNNING when a live controller has not finished
     within `wait_s`)."""
-    from orchestrator.engine import app
+    from orchestrator.engine import run as engine
+    from orchestrator.view.live import PlainView
 
-    _, state, _ = app._replay(search_dir)
+    state = search_folder.replay(search_dir).state
     if state.finished is not None:
         return (f"the search already ended ({state.finished.status}); nothing to cancel\n",
                 exit_codes.of_status(state.finished.status.value))
@@ -24,15 +43,14 @@ def cancel(search_dir: Path, wait_s: float, poll_s: float = 1.0) -> tuple[str, i
     deadline = time.monotonic() + wait_s
     told = False
     while True:
-        done = ended(search_dir)
+        done = search_folder.ended(search_dir)
         if done is not None:
             return f"status: {done}\n", exit_codes.of_status(done)
-        try:
-            status = app.carry_out(search_dir)  # none alive: this process is the controller
+        try:  # none alive: this process is the controller
+            status = engine.carry_out(search_dir, PlainView())
             return f"status: {status}\n", exit_codes.of_status(status)
-        except SearchDirError as exc:
-            if "in use by" not in str(exc):
-                raise
+        except SearchLocked:
+            pass  # a live controller holds the search: it will find the request
         if not told:
             print("a live controller runs the search: asked it to cancel; waiting for it "
                   "to end", flush=True)
@@ -42,20 +60,3 @@ def cancel(search_dir: Path, wait_s: float, poll_s: float = 1.0) -> tuple[str, i
                     f"with `orchestrator watch {search_dir}`\n", exit_codes.RUNNING)
         time.sleep(poll_s)
 
-
-def ended(search_dir: Path) -> str | None:
-    """The search's final status once it has ended and its outcome (summary.json) is
-    written; None before. Reads the journal without a lock."""
-    from orchestrator.journal.jsonl import read_events
-    from orchestrator.model.state import SearchState
-
-    events, _ = read_events(search_dir / "journal.jsonl")
-    state = SearchState.replay(events)
-    if state.finished is None:
-        return None
-    summary = search_dir / "summary.json"
-    try:
-        written = summary.stat().st_mtime >= state.finished.t - 1.0
-    except OSError:
-        return None
-    return state.finished.status.value if written else None

@@ -14,8 +14,7 @@ best; `--keep-optimizer all` keeps the training state of what is kept.
 
 from __future__ import annotations
 
-import socket
-import time
+import argparse
 from pathlib import Path
 
 from orchestrator.common import layout
@@ -24,11 +23,28 @@ from orchestrator.decide import retention
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.engine.deletion import Retention
 from orchestrator.errors import SearchDirError
+from orchestrator.journal import search_folder
 from orchestrator.journal.jsonl import Journal
-from orchestrator.journal.lock import SearchLock, is_controller, read_holder
+from orchestrator.journal.lock import SearchLock
 from orchestrator.model.events import Event
 from orchestrator.model.ledger import ALL, human
 from orchestrator.model.state import SearchState
+
+HELP = "delete an ended search's checkpoints (best/ stays)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--keep", default="best",
+                        help="best (default: every checkpoint; best/ holds the copy), N (each "
+                        "trial's N best), or all (only finish a killed deletion)")
+    parser.add_argument("--keep-optimizer", choices=("latest", "all"), default="latest",
+                        help="all: what is kept keeps its optimizer and RNG state")
+
+
+def run(args: argparse.Namespace) -> int:
+    print(clean(args.dir, args.keep, args.keep_optimizer), end="")
+    return 0
 
 
 def parse_keep(keep: str) -> int | str:
@@ -43,19 +59,16 @@ def parse_keep(keep: str) -> int | str:
 def clean(search_dir: Path, keep: str, keep_optimizer: str) -> str:
     """Clean an ended search; returns what it freed. SearchDirError (exit 2) on a running
     or unfinished search."""
-    from orchestrator.engine import app  # the journal's replay and the liveness rule live there
-
     wanted = parse_keep(keep)
-    events, state, rule = app._replay(search_dir)
-    alive, controller = app.liveness(read_holder(search_dir), events[-1].t, time.time(),
-                                     socket.gethostname(), is_controller)
-    if alive:
-        raise SearchDirError(f"{search_dir} is running ({controller}); clean it once it ended")
+    events, state, rule = search_folder.replay(search_dir)
+    found = search_folder.controller(search_dir, events[-1].t)
+    if found.alive:
+        raise SearchDirError(f"{search_dir} is running ({found.line}); clean it once it ended")
     if state.finished is None:
         raise SearchDirError(f"{search_dir} has not ended (interrupted): resume it with the "
                              "same run command, or let it end, then clean")
     with SearchLock(search_dir):
-        journal = Journal(search_dir / app.JOURNAL)
+        journal = Journal(layout.journal_path(search_dir))
         try:
             return _clean(search_dir, journal, rule, wanted, keep_optimizer)
         finally:

@@ -9,27 +9,37 @@ journal was last written. No scheduler call, no lock.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from orchestrator.common import layout
 from orchestrator.errors import OrchestratorError
-from orchestrator.journal.jsonl import read_events
-from orchestrator.journal.lock import is_controller, read_holder
-from orchestrator.model.state import SearchState
+from orchestrator.journal import search_folder
 from orchestrator.model.transitions import JobState
 
-JOURNAL = "journal.jsonl"
+HELP = ("one line per search under ROOT (default: here): status, controller, best, trials, "
+        "jobs running/pending, last event")
 HEADER = ("search", "status", "controller", "best", "trials", "running", "pending",
           "last event")
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, nargs="?", default=Path("."))
+    parser.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    print(listing(args.root, args.json), end="")
+    return 0
+
+
 def searches(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root):
-        if JOURNAL in files:
+        if layout.JOURNAL_FILE in files:
             dirs[:] = []
             yield Path(folder)
         else:
@@ -39,11 +49,9 @@ def searches(root: Path) -> Iterator[Path]:
 def controller_of(search_dir: Path, last_t: float, now: float) -> str:
     """Who runs the search, as the files tell: a live local pid, a controller on another
     host or in a detached SLURM job whose journal is recent, or none."""
-    from orchestrator.engine.app import liveness
-
-    holder = read_holder(search_dir)
-    alive, _ = liveness(holder, last_t, now, socket.gethostname(), is_controller)
-    if not alive or holder is None:
+    found = search_folder.controller(search_dir, last_t, now)
+    holder = found.holder
+    if not found.alive or holder is None:
         return "none"
     job = holder.get("slurm_job_id")
     return f"slurm job {job}" if job else f"{holder['pid']}@{holder.get('host', '?')}"
@@ -52,8 +60,7 @@ def controller_of(search_dir: Path, last_t: float, now: float) -> str:
 def row(search_dir: Path, root: Path, now: float) -> tuple[str, ...]:
     name = str(search_dir.relative_to(root)) if search_dir != root else "."
     try:
-        events, _ = read_events(search_dir / JOURNAL)
-        state = SearchState.replay(events)
+        events, state = search_folder.read(search_dir)
     except (OrchestratorError, ValueError, OSError) as exc:
         return (name, f"unreadable: {exc}"[:60], "-", "-", "-", "-", "-", "-")
     if state.started is None:

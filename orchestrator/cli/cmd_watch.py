@@ -13,22 +13,42 @@ a requeued one waits in the queue), with INTERRUPTED (5), as `status` says it.
 
 from __future__ import annotations
 
+import argparse
 import json
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import exit_codes
-from orchestrator.cli.cmd_cancel import ended
 from orchestrator.common import layout
 from orchestrator.errors import SearchDirError
-from orchestrator.journal.lock import is_controller, read_holder
+from orchestrator.journal import search_folder
 from orchestrator.model.events import Event, decode
 from orchestrator.model.state import SearchState
 
-JOURNAL = "journal.jsonl"
 DETACHED_GONE_AFTER_S = 900.0
+HELP = ("follow a running search's live view from any terminal (journal and files alone; no "
+        "scheduler call); exits with the search's exit status when it ends")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--plain", action="store_true",
+                        help="one line per event even on a terminal")
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between reads of the journal (default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestrator.view.live import make_view
+
+    view = make_view(args.plain)
+    try:
+        code, line = watch(args.dir, view, interval_s=args.interval)
+    finally:
+        view.close()
+    print(line)
+    return code
 
 
 class JournalTail:
@@ -59,11 +79,11 @@ def watch(search_dir: Path, view: object, interval_s: float = 1.0,
           gone_after_s: float = 15.0, start_wait_s: float = 120.0,
           alive: Callable[[Path, float], bool] | None = None) -> tuple[int, str]:
     """Follow the search until it ends; the exit code and a closing line."""
-    path = search_dir / JOURNAL
+    path = layout.journal_path(search_dir)
     _wait_for_journal(path, start_wait_s, interval_s)
     tail, state = JournalTail(path), SearchState()
     alive = alive or controller_alive
-    if layout.controller_job_path(search_dir).exists():
+    if search_folder.detached(search_dir):
         # a detached SLURM controller requeued before its time limit waits in the queue
         gone_after_s = max(gone_after_s, DETACHED_GONE_AFTER_S)
     last_alive = time.monotonic()
@@ -72,11 +92,10 @@ def watch(search_dir: Path, view: object, interval_s: float = 1.0,
             state.apply(event)
             view.event(event, state)  # type: ignore[attr-defined]
         view.refresh(state)  # type: ignore[attr-defined]
-        done = ended(search_dir) if state.finished is not None else None
+        done = search_folder.ended(search_dir) if state.finished is not None else None
         if done is not None:
             return exit_codes.of_status(done), f"search ended: {done}"
-        last_t = state_last_t(path)
-        if alive(search_dir, last_t):
+        if alive(search_dir, search_folder.journal_mtime(search_dir)):
             last_alive = time.monotonic()
         elif time.monotonic() - last_alive >= gone_after_s:
             return exit_codes.INTERRUPTED, ("no controller runs this search; run the same "
@@ -88,8 +107,8 @@ def _wait_for_journal(path: Path, wait_s: float, interval_s: float) -> None:
     """A detached controller may not have opened its journal yet."""
     deadline = time.monotonic() + wait_s
     while not path.exists():
-        starting = any(p.exists() for p in (layout.controller_log_path(path.parent),
-                                            layout.controller_job_path(path.parent)))
+        starting = (layout.controller_log_path(path.parent).exists()
+                    or search_folder.detached(path.parent))
         if not starting or time.monotonic() >= deadline:
             raise SearchDirError(
                 f"{path} does not exist; is {path.parent} a search.dir? Give the folder that "
@@ -97,19 +116,6 @@ def _wait_for_journal(path: Path, wait_s: float, interval_s: float) -> None:
         time.sleep(interval_s)
 
 
-def state_last_t(path: Path) -> float:
-    """The time of the journal's last write (its mtime): a live controller heartbeats."""
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
 def controller_alive(search_dir: Path, last_event_t: float) -> bool:
-    """`status`'s test (orchestrator.engine.app.liveness): the holder's pid on its own host, a
-    recent journal from another host."""
-    from orchestrator.engine.app import liveness
-
-    alive, _ = liveness(read_holder(search_dir), last_event_t, time.time(),
-                        socket.gethostname(), is_controller)
-    return alive
+    """`status`'s test (journal.search_folder.liveness), from the files alone."""
+    return search_folder.controller(search_dir, last_event_t).alive

@@ -7,6 +7,12 @@ folder and a few numbers, the way submitit's `JobPaths` derives a job's files fr
 and id, so that the writer and the reader of a file cannot disagree on where it is:
 
     <search.dir>/
+      journal.jsonl                the journal: every fact of the search, in order
+      .controller.lock, controller.json   the search's lock, and who holds it
+      summary.json                 the outcome, written once the search has ended
+      report.md, metric.png, report.html  the reports, rewritten as the search goes
+      cancel.request               `orchestrator cancel`'s request to the controller
+      controller.log, controller-job.json a detached controller's log, its SLURM job
       trials/NNN/                  a trial's training output (`output_dir`)
         plan.json                  written by the training job when training starts
         progress.json              rewritten by the training job at each logging step
@@ -41,6 +47,17 @@ TENSORBOARD_DIR = "tb"
 COMPLETE_MARKER = "checkpoint_complete.json"
 BEST_INFO = "best.json"
 ASSETS_DIR = "assets"
+# the search folder's own files
+JOURNAL_FILE = "journal.jsonl"
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.md"
+PLOT_FILE = "metric.png"
+HTML_FILE = "report.html"
+LOCK_FILE = ".controller.lock"
+HOLDER_FILE = "controller.json"
+CANCEL_FILE = "cancel.request"
+CONTROLLER_LOG_FILE = "controller.log"
+CONTROLLER_JOB_FILE = "controller-job.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -104,6 +121,39 @@ def result_path(search_dir: Path, trial: int, step: int) -> Path:
 def output_path(search_dir: Path, trial: int, step: int) -> Path:
     """Where a user's own inference script's stdout is kept (the metric is read from it)."""
     return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.out"
+
+
+# ----------------------------------------------------------------- the search's own files
+def journal_path(search_dir: Path) -> Path:
+    """The journal (orchestrator.journal.jsonl): a search folder is a folder that has one."""
+    return search_dir / JOURNAL_FILE
+
+
+def summary_path(search_dir: Path) -> Path:
+    """The outcome; written only once the search has ended (scripts take it to mean that)."""
+    return search_dir / SUMMARY_FILE
+
+
+def report_path(search_dir: Path) -> Path:
+    return search_dir / REPORT_FILE
+
+
+def plot_path(search_dir: Path) -> Path:
+    return search_dir / PLOT_FILE
+
+
+def html_path(search_dir: Path) -> Path:
+    return search_dir / HTML_FILE
+
+
+def lock_path(search_dir: Path) -> Path:
+    """The lock file that keeps one controller per search (orchestrator.journal.lock)."""
+    return search_dir / LOCK_FILE
+
+
+def holder_path(search_dir: Path) -> Path:
+    """Who holds the lock, or held it last: {host, pid, since, argv, slurm_job_id}."""
+    return search_dir / HOLDER_FILE
 
 
 # ----------------------------------------------------------------- the search's folders
@@ -171,17 +221,17 @@ def failure_path(folder: str | Path, job_id: str) -> Path:
 # ----------------------------------------------------------------- from outside the controller
 def cancel_request_path(search_dir: Path) -> Path:
     """`orchestrator cancel` writes it ({request, by, t}); the controller checks it each tick."""
-    return search_dir / "cancel.request"
+    return search_dir / CANCEL_FILE
 
 
 def controller_log_path(search_dir: Path) -> Path:
     """A detached controller's stdout and stderr (`orchestrator run --detach`)."""
-    return search_dir / "controller.log"
+    return search_dir / CONTROLLER_LOG_FILE
 
 
 def controller_job_path(search_dir: Path) -> Path:
     """A detached SLURM controller's job: {job_id, folder, name} (`run --detach`)."""
-    return search_dir / "controller-job.json"
+    return search_dir / CONTROLLER_JOB_FILE
 
 
 def trial_queue(trial: int) -> str:

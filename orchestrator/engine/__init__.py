@@ -5,7 +5,8 @@ into journaled facts, `submissions` submits so that no job is lost or doubled, `
 builds what is submitted, `deletion` carries out retention, `cancel_request` is the protocol of
 `orchestrator cancel`, `detach` runs the controller as a SLURM job, `notify` runs the user's
 command at the end, `cadence` sets how often the scheduler is asked, `results` reads a metric
-out of what an inference job left, and `app` wires a command's settings to all of it.
+out of what an inference job left, and `run` wires `orchestrator run`'s (and `cancel`'s) settings
+to all of it.
 
-May import: common, config, model, journal, decide, placement, scheduler, reporting, view.
+May import: common, config, model, journal, decide, placement, scheduler, reporting.
 """

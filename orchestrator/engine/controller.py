@@ -40,6 +40,7 @@ from orchestrator.engine.observe import Observer
 from orchestrator.engine.submissions import Submissions
 from orchestrator.errors import OrchestratorError
 from orchestrator.journal.jsonl import Journal
+from orchestrator.journal.search_folder import HEARTBEAT_S
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
@@ -48,8 +49,6 @@ from orchestrator.placement import tasks as handoff
 from orchestrator.reporting.files import refresh_outcome, write_outcome
 from orchestrator.reporting.outcome import promote_best
 from orchestrator.scheduler import Scheduler
-
-HEARTBEAT_S = 60.0  # journal a heartbeat when nothing else was journaled for this long
 
 
 class View(Protocol):

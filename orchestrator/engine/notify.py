@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator.common import layout
 from orchestrator.model.events import Notified, SearchEnded
 
 PLACEHOLDERS = ("status", "best_value", "search_dir", "report")
@@ -49,7 +50,7 @@ def fill(argv: Sequence[str], summary: dict[str, Any], search_dir: Path) -> list
     best = summary.get("best") or {}
     values = {"status": summary["status"],
               "best_value": "" if best.get("value") is None else f"{best['value']:.6g}",
-              "search_dir": str(search_dir), "report": str(search_dir / "report.md")}
+              "search_dir": str(search_dir), "report": str(layout.report_path(search_dir))}
     return [word.format(**values) for word in argv]
 
 

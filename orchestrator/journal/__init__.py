@@ -1,5 +1,7 @@
 """The journal on disk and who may write it: the append-only JSON-lines file (`jsonl`, fsync'ed
-before the controller acts on an entry) and the search folder's lock (`lock`).
+before the controller acts on an entry), the search folder's lock (`lock`), and the search
+folder read from outside its controller: its replay and whether a controller is alive
+(`search_folder`).
 
-May import: model, common.fsutil.
+May import: model, common.fsutil, common.layout, decide.stop_rule.
 """

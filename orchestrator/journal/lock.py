@@ -13,11 +13,9 @@ from typing import Any
 
 import filelock
 
+from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_json
-from orchestrator.errors import SearchDirError
-
-LOCK_NAME = ".controller.lock"
-HOLDER_NAME = "controller.json"
+from orchestrator.errors import SearchDirError, SearchLocked
 
 
 class SearchLock:
@@ -29,7 +27,7 @@ class SearchLock:
 
     def __init__(self, search_dir: Path) -> None:
         self.search_dir = search_dir
-        self._lock = filelock.FileLock(str(search_dir / LOCK_NAME), timeout=0)
+        self._lock = filelock.FileLock(str(layout.lock_path(search_dir)), timeout=0)
 
     def __enter__(self) -> SearchLock:
         try:
@@ -40,9 +38,9 @@ class SearchLock:
         try:
             self._lock.acquire()
         except filelock.Timeout:
-            raise SearchDirError(self._busy_message()) from None
+            raise SearchLocked(self._busy_message()) from None
         atomic_write_json(
-            self.search_dir / HOLDER_NAME,
+            layout.holder_path(self.search_dir),
             {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
              "argv": sys.argv, "slurm_job_id": os.environ.get("SLURM_JOB_ID")},
         )
@@ -55,7 +53,7 @@ class SearchLock:
 
     def _busy_message(self) -> str:
         try:
-            holder = json.loads((self.search_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+            holder = json.loads(layout.holder_path(self.search_dir).read_text(encoding="utf-8"))
             who = f"pid {holder['pid']} on host {holder['host']}"
         except (OSError, ValueError, KeyError, TypeError):
             who = "another controller"
@@ -68,7 +66,7 @@ class SearchLock:
 def read_holder(search_dir: Path) -> dict[str, Any] | None:
     """The last controller that held `search_dir` (host, pid, since, argv), if recorded."""
     try:
-        holder = json.loads((search_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+        holder = json.loads(layout.holder_path(search_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):

@@ -180,9 +180,9 @@ def write_outcome(state: SearchState, rule: Rule, search_dir: Path) -> dict[str,
     data = summary(state, rule)
     sync_test_scalars(state, search_dir)  # test/<metric> in each trial's TensorBoard run
     if state.finished is not None:
-        atomic_write_json(search_dir / "summary.json", data)
-    plot(data, search_dir / "metric.png")  # first: report.md shows it, so it must be there
-    atomic_write_text(search_dir / "report.md", report(data))
+        atomic_write_json(layout.summary_path(search_dir), data)
+    plot(data, layout.plot_path(search_dir))  # first: report.md shows it, so it must be there
+    atomic_write_text(layout.report_path(search_dir), report(data))
     return data
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_text
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.model.state import SearchState
@@ -222,7 +223,7 @@ def render(c: dict[str, Any]) -> str:
 def write_html(state: SearchState, rule: Rule, search_dir: Path, x: str | None = None) -> Path:
     """Write report.html. A file the report reads but cannot make sense of (a foreign
     result, an edited trainer_state.json) gives a page that says so, never a failed search."""
-    path = search_dir / "report.html"
+    path = layout.html_path(search_dir)
     try:
         page = render(collect(state, rule, search_dir, time.time(), x))
     except (ValueError, TypeError, KeyError, IndexError) as exc:

@@ -17,7 +17,7 @@ from orchestrator import exit_codes
 from orchestrator.cli import main as cli
 from orchestrator.cli.main import main
 from orchestrator.config import compose as config
-from orchestrator.engine import app
+from orchestrator.engine import run as app
 from orchestrator.errors import ConfigError, SchedulerError, SubmissionRefused
 from tests.support.config_errors import assert_one_line_per_problem
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from orchestrator.cli.cmd_status import status_text
 from orchestrator.config import compose as config
 from orchestrator.config.settings import Settings
-from orchestrator.engine.app import _check_same_search, status_text
 from orchestrator.engine.controller import Controller
 from orchestrator.engine.observe import read_metric
+from orchestrator.engine.run import check_same_search
 from orchestrator.errors import ConfigError
 from orchestrator.journal.jsonl import Journal, read_events
 from orchestrator.model.events import Event, SearchExtended, decode
@@ -178,9 +179,9 @@ def test_a_changed_split_is_another_search(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.jsonl")
     journal.append("search_started", settings=asdict(first))
     with pytest.raises(ConfigError, match=r"search\.split"):
-        _check_same_search(journal, settings(tmp_path, "search.target=0.8",
+        check_same_search(journal, settings(tmp_path, "search.target=0.8",
                                              "search.split=validation"), force=False)
-    _check_same_search(journal, first, force=False)
+    check_same_search(journal, first, force=False)
     journal.close()
 
 
@@ -300,12 +301,12 @@ def test_an_ended_search_with_new_settings_needs_force_resume(
     journal = Journal(tmp_path / "journal.jsonl")
     try:
         new = settings(tmp_path, *overrides)
-        _check_same_search(journal, new, force=True)
+        check_same_search(journal, new, force=True)
         if refused is None:
-            _check_same_search(journal, new, force=False)
+            check_same_search(journal, new, force=False)
             return
         with pytest.raises(ConfigError) as raised:
-            _check_same_search(journal, new, force=False)
+            check_same_search(journal, new, force=False)
         assert refused in str(raised.value) and "--force-resume" in str(raised.value)
     finally:
         journal.close()
@@ -316,9 +317,9 @@ def test_after_an_extension_the_new_settings_are_the_search(tmp_path: Path) -> N
     rerun(tmp_path, sched, "search.target=0.9")
     journal = Journal(tmp_path / "journal.jsonl")
     try:
-        _check_same_search(journal, settings(tmp_path, "search.target=0.9"), force=False)
+        check_same_search(journal, settings(tmp_path, "search.target=0.9"), force=False)
         with pytest.raises(ConfigError, match=r"search\.target"):
-            _check_same_search(journal, settings(tmp_path, "search.target=0.8"), force=False)
+            check_same_search(journal, settings(tmp_path, "search.target=0.8"), force=False)
     finally:
         journal.close()
 

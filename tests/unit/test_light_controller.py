@@ -10,7 +10,7 @@ HEAVY = ("torch", "transformers", "datasets", "accelerate", "sklearn")
 
 def test_importing_the_controller_does_not_import_ml_libraries() -> None:
     code = (
-        "import sys, orchestrator.cli.main, orchestrator.engine.app, "
+        "import sys, orchestrator.cli.main, orchestrator.engine.run, "
         "orchestrator.engine.controller, orchestrator.config.compose, "
         "orchestrator.scheduler.slurm, orchestrator.scheduler.local, "
         "orchestrator.scheduler.debug, orchestrator.reporting.outcome, "

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from orchestrator.cli import cmd_status
 from orchestrator.common import layout
-from orchestrator.engine import app
 from orchestrator.engine.observe import Observer
 from orchestrator.model import trials_table
 from orchestrator.model.events import Event, decode, encode
@@ -156,7 +156,7 @@ def test_the_live_view_pins_running_jobs_and_shows_what_matters(tmp_path: Path) 
 
 def _write_journal(search_dir: Path, events: list[Event]) -> None:
     lines = [json.dumps(encode(e)) for e in events]
-    (search_dir / app.JOURNAL).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    layout.journal_path(search_dir).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def test_a_pending_job_shows_why_in_the_view_and_status(tmp_path: Path) -> None:
@@ -166,10 +166,10 @@ def test_a_pending_job_shows_why_in_the_view_and_status(tmp_path: Path) -> None:
     assert row.state == "training PENDING (Resources)"
     search = tmp_path
     _write_journal(search, _events(out, "PENDING"))
-    text, _ = app.status(search)
+    text, _ = cmd_status.status(search)
     assert "train-t001-a0: job 77 PENDING (Resources)" in text
     assert "training PENDING (Resources)" in text
-    data = json.loads(app.status(search, as_json=True)[0])
+    data = json.loads(cmd_status.status(search, as_json=True)[0])
     assert data["pending_reasons"] == {"train-t001-a0": "Resources"}
     assert data["trials_table"][0]["state"] == "training PENDING (Resources)"
     assert data["backlog"] == {"complete": 0, "evaluated": 0, "running": 0, "waiting": 0}
@@ -180,7 +180,7 @@ def test_status_shows_the_trials_table_and_progress(tmp_path: Path) -> None:
     out.mkdir(parents=True)
     layout.progress_path(out).write_text(json.dumps(GOOD), encoding="utf-8")
     _write_journal(tmp_path, _events(out, extra=_many_ended_inference(2)))
-    text, _ = app.status(tmp_path)
+    text, _ = cmd_status.status(tmp_path)
     table = text[text.index("trial  params"):].splitlines()
     assert table[1].split()[:2] == ["1", "learning_rate=3e-05"]
     assert "340/791 (43 %)" in table[1] and "0.5200" in table[1]

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from orchestrator import exit_codes
+from orchestrator.cli import cmd_status
 from orchestrator.cli.main import main
-from orchestrator.engine import app
+from orchestrator.engine import run as app
 from orchestrator.model.state import SearchState
 from tests.support.journal import typed
 
@@ -125,7 +126,7 @@ def test_status_says_whether_a_controller_runs_it_and_exits_accordingly(
     t0 = time.time() - age - 10
     events = _running(t0) if journal == "running" else _ended(t0, journal)
     _record(tmp_path, events, host, live_controller if alive else _dead_pid())
-    text, got = app.status(tmp_path)
+    text, got = cmd_status.status(tmp_path)
     assert got == code, text
     for line in shown:
         assert line in text, text
@@ -137,10 +138,10 @@ def test_status_says_whether_a_controller_runs_it_and_exits_accordingly(
 
 def test_status_shows_the_evaluation_backlog(tmp_path: Path) -> None:
     _record(tmp_path, _running(time.time() - 100), "node-b", 1)
-    text, _ = app.status(tmp_path)
+    text, _ = cmd_status.status(tmp_path)
     assert "  checkpoints: 4 complete, 1 evaluated, 1 being evaluated, 2 waiting" in text
     _record(tmp_path, _ended(time.time() - 100, "target_reached"), "node-b", 1)
-    text, _ = app.status(tmp_path)
+    text, _ = cmd_status.status(tmp_path)
     assert "4 complete, 1 evaluated, 0 being evaluated, 3 skipped (the trial ended)" in text
 
 
@@ -163,14 +164,14 @@ def test_ctrl_c_names_the_jobs_that_keep_running(events: list[dict[str, Any]],
 
 def test_the_cli_prints_the_interrupted_lines_and_exits_130(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestrator.cli import main as cli
+    from orchestrator.cli import cmd_run
     from orchestrator.errors import Interrupted
 
     def interrupted(_: Any) -> int:
         raise Interrupted(["interrupted; 1 job(s) keep running", "  train-t001-a0: job 7",
                            "run the same command again to resume"])
 
-    monkeypatch.setattr(cli, "_run", interrupted)
+    monkeypatch.setattr(cmd_run, "run", interrupted)
     assert main(["run", "x=1"]) == 130
     assert "  train-t001-a0: job 7\n" in capsys.readouterr().err
 

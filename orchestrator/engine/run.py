@@ -1,0 +1,167 @@
+"""Wiring: settings in, a finished (or resumed) search out. Below the CLI, above the parts:
+`run_search` (`orchestrator run`), `carry_out` (`orchestrator cancel` with no controller
+alive), `dry_run` (`run --dry-run`). The caller brings the view, so that the engine draws
+nothing itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.common import layout
+from orchestrator.config import admission
+from orchestrator.config.settings import Settings
+from orchestrator.decide.policy import changed_settings, rule_of
+from orchestrator.decide.stop_rule import Rule
+from orchestrator.engine import job_requests
+from orchestrator.engine.controller import Controller, View
+from orchestrator.errors import ConfigError, Interrupted, SchedulerError, SubmissionRefused
+from orchestrator.journal.jsonl import Journal
+from orchestrator.journal.lock import SearchLock
+from orchestrator.model.events import SearchEnded
+from orchestrator.model.state import SearchState
+from orchestrator.reporting.outcome import summary
+from orchestrator.scheduler import make_scheduler
+
+
+class ClosableView(View, Protocol):
+    """The controller's view, closed when the search ends (a live view stops drawing)."""
+
+    def close(self) -> None: ...
+
+
+# the settings that make two searches different searches; resources, intervals and limits
+# may change between runs of the same search
+IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric", "search.mode",
+            "search.patience", "search.min_delta", "search.space", "search.sampler",
+            "search.sampler_seed", "executor.name", "search.split")
+
+
+def check_same_search(journal: Journal, settings: Settings, force: bool) -> None:
+    state = SearchState.replay(journal.events)
+    if state.started is None or force:
+        return
+    # the latest settings: a search continued with --force-resume is that search now
+    changed = list(changed_settings(state.settings(), asdict(settings), IDENTITY))
+    if changed:
+        raise ConfigError([
+            f"{settings.search.dir} holds a search with different settings "
+            f"({', '.join(changed)}); use another search.dir, or pass --force-resume to "
+            "continue it with the new settings"
+        ])
+    limits = changed_settings(state.settings(), asdict(settings))
+    if state.finished is not None and limits:
+        # a finished search only prints its outcome: say how to make the new limits count
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in limits.items())
+        raise ConfigError([
+            f"{settings.search.dir} holds a search that ended ({state.finished.status}) "
+            f"with other settings ({changes}); pass --force-resume to continue it with the "
+            "new ones, or use another search.dir"
+        ])
+
+
+def run_search(settings: Settings, new_view: Callable[[], ClosableView],
+               force_resume: bool = False) -> str:
+    """Run or resume the search; returns its final status. `new_view` is called once the
+    search is checked and admitted (a live view drawn earlier would hide what refused it)."""
+    search_dir = Path(settings.search.dir)
+    with SearchLock(search_dir):
+        journal = Journal(layout.journal_path(search_dir))
+        try:
+            check_same_search(journal, settings, force_resume)
+            scheduler = make_scheduler(settings.executor.name)
+            ended = any(isinstance(e, SearchEnded) for e in journal.events)
+            if force_resume or not ended:  # an ended search submits nothing unless extended
+                admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
+            view = new_view()
+            try:
+                controller = Controller(settings, journal, scheduler, view)
+                try:
+                    state = controller.run()
+                    _notify(settings, journal, state)
+                except SchedulerError as exc:
+                    if any(j.job_id for j in controller.state.jobs.values()):
+                        raise
+                    raise SubmissionRefused(f"{exc} (nothing was submitted)") from None
+            finally:
+                view.close()
+        except KeyboardInterrupt:
+            # what the journal says now is what a resume will re-attach to
+            raise Interrupted(interrupted_lines(SearchState.replay(journal.events))) from None
+        finally:
+            journal.close()
+    assert state.finished is not None
+    print(_closing_lines(search_dir, state, rule_of(settings)), end="")
+    return state.finished.status.value
+
+
+def _notify(settings: Settings, journal: Journal, state: SearchState) -> None:
+    """search.notify, once per end of the search (orchestrator.engine.notify)."""
+    from orchestrator.engine import notify
+
+    data = summary(state, rule_of(settings))
+    notify.notify_once(settings.search.notify, journal, data, Path(settings.search.dir))
+
+
+def carry_out(search_dir: Path, view: View) -> str:
+    """`orchestrator cancel` with no controller alive: take the lock and run the controller
+    with the journal's own settings; its first tick finds the cancel request
+    (engine.cancel_request). SearchLocked when a controller holds the lock."""
+    from orchestrator.config.validate import settings_from
+
+    with SearchLock(search_dir):
+        journal = Journal(layout.journal_path(search_dir))
+        try:
+            settings = settings_from(SearchState.replay(journal.events).settings())
+            scheduler = make_scheduler(settings.executor.name, interactive=False)
+            controller = Controller(settings, journal, scheduler, view)
+            state = controller.run()
+            _notify(settings, journal, state)
+        finally:
+            journal.close()
+    assert state.finished is not None
+    return state.finished.status.value
+
+
+def interrupted_lines(state: SearchState) -> list[str]:
+    """What Ctrl-C leaves behind: the jobs that keep running (they are not cancelled: a
+    resume re-attaches to them by id) and how to resume."""
+    live = [job for job in state.jobs.values() if job.live]
+    if state.finished is not None:
+        head = "interrupted while finishing the search"
+    elif not live:
+        head = "interrupted; no job is running"
+    else:
+        head = f"interrupted; {len(live)} job(s) keep running (a resume re-attaches to them):"
+    lines = [head]
+    lines += [f"  {job.key}: job {job.job_id} ({job.state.value})" for job in live]
+    lines.append("run the same command again to resume")
+    return lines
+
+
+def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
+    data = summary(state, rule)
+    lines = [f"status: {data['status']}"]
+    if data["best"]:
+        b = data["best"]
+        lines.append(f"best: {data['metric']} {b['value']:.4f} (trial {b['trial']}, "
+                     f"step {b['step']})" + (f" copied to {layout.best_dir(search_dir)}"
+                                             if data["promoted"] else ""))
+    lines.append(f"report: {layout.report_path(search_dir)}")
+    lines.append(f"html: {layout.html_path(search_dir)}")
+    return "\n".join(lines) + "\n"
+
+
+def dry_run(settings: Settings) -> str:
+    """The scripts that the first training job and a first inference job would use."""
+    scheduler = make_scheduler(settings.executor.name, interactive=False)
+    parts = []
+    for request in job_requests.first_requests(settings):
+        parts.append(f"# ---- {request.kind} job {request.key} (folder {request.folder})\n")
+        parts.append(scheduler.render(request))
+        if not parts[-1].endswith("\n"):
+            parts.append("\n")
+    parts.append("# dry run: nothing was submitted\n")
+    return "".join(parts)

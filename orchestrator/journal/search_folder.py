@@ -1,0 +1,128 @@
+"""A search folder read from outside its controller: what the journal says, and whether a
+controller is running the search. `run`'s resume check, `status`, `watch`, `ls`, `clean` and
+`cancel` all ask here, so that they cannot disagree on either.
+
+Theory of operation: the journal is read without the lock (a torn last line is left out), so
+any number of readers on any host change nothing. Whether a controller is alive is told by
+the lock's holder file (layout.holder_path): on the holder's own host its pid is asked; from
+another host the pid means nothing, so the journal must be recent instead: the controller
+journals a heartbeat when nothing else was journaled for HEARTBEAT_S, and a journal silent for
+STALE_AFTER_S means its controller is gone. (A controller detached as a SLURM job that waits
+in the queue after a requeue holds no lock: `status` asks SLURM about it, engine.detach.)
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from orchestrator.common import layout
+from orchestrator.decide.stop_rule import Mode, Rule
+from orchestrator.errors import SearchDirError
+from orchestrator.journal.jsonl import read_events
+from orchestrator.journal.lock import is_controller, read_holder
+from orchestrator.model.events import Event
+from orchestrator.model.progress import duration
+from orchestrator.model.state import SearchState
+
+HEARTBEAT_S = 60.0  # the controller journals a heartbeat when nothing else was for this long
+# from another host, a journal silent for this long means its controller is gone
+STALE_AFTER_S = 3 * HEARTBEAT_S
+
+
+class Replay(NamedTuple):
+    """A search's journal, read: its events, their state and its stop rule."""
+
+    events: list[Event]
+    state: SearchState
+    rule: Rule
+
+
+def read(search_dir: Path) -> tuple[list[Event], SearchState]:
+    """The journal's events and their state, however few (an empty journal: no events)."""
+    events, _ = read_events(layout.journal_path(search_dir))
+    return events, SearchState.replay(events)
+
+
+def replay(search_dir: Path) -> Replay:
+    """The search in `search_dir`. No search there is a usage error (exit 2), never an exit
+    status a script could take for the search's own (1: ended without the target)."""
+    path = layout.journal_path(search_dir)
+    if not path.exists():
+        raise SearchDirError(
+            f"{path} does not exist; is {search_dir} a search.dir? Give the folder that "
+            "`orchestrator run ... search.dir=...` wrote, or run the search first")
+    events, state = read(search_dir)
+    if state.started is None:
+        raise SearchDirError(f"{path} holds no search yet; run the search first")
+    search = state.settings()["search"]
+    rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"])
+    return Replay(events, state, rule)
+
+
+def ended(search_dir: Path) -> str | None:
+    """The search's final status once it has ended and its outcome (summary.json) is
+    written; None before."""
+    _, state = read(search_dir)
+    if state.finished is None:
+        return None
+    try:
+        written = layout.summary_path(search_dir).stat().st_mtime >= state.finished.t - 1.0
+    except OSError:
+        return None
+    return state.finished.status.value if written else None
+
+
+def journal_mtime(search_dir: Path) -> float:
+    """The time of the journal's last write (0 when there is none): a live controller
+    heartbeats, so this is as good as its last event's time, and cheaper to read."""
+    try:
+        return layout.journal_path(search_dir).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def detached(search_dir: Path) -> bool:
+    """Was the search's controller detached as a SLURM job (`run --detach`)? It may wait in
+    the queue, holding no lock, after a requeue."""
+    return layout.controller_job_path(search_dir).exists()
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Is a controller running the search, a line saying how that is known, and the holder
+    of the lock as recorded (None when none was)."""
+
+    alive: bool
+    line: str
+    holder: dict[str, Any] | None
+
+
+def controller(search_dir: Path, last_event_t: float, now: float | None = None) -> Liveness:
+    """Whether a controller runs the search in `search_dir` (the rule: `liveness`)."""
+    holder = read_holder(search_dir)
+    alive, line = liveness(holder, last_event_t, time.time() if now is None else now,
+                           socket.gethostname(), is_controller)
+    return Liveness(alive, line, holder)
+
+
+def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,
+             is_alive: Callable[[int], bool]) -> tuple[bool, str]:
+    """The rule, from what the files say: on the holder's own host the recorded pid is asked;
+    from another host, the journal's last entry must be younger than STALE_AFTER_S."""
+    age = max(0.0, now - last_event_t)
+    if holder is None:
+        return False, "controller: none recorded"
+    who = f"pid {holder['pid']} on {holder.get('host', '?')}"
+    if holder.get("host") == host:
+        if is_alive(holder["pid"]):
+            return True, f"controller: running ({who})"
+        return False, f"controller: not running (was {who})"
+    seen = f"last journal entry {duration(age)} ago"
+    if age < STALE_AFTER_S:
+        return True, f"controller: running, as far as {host} can tell ({who}; {seen})"
+    return False, f"controller: not running, as far as {host} can tell ({who}; {seen})"
