@@ -36,6 +36,7 @@ from orchestrator.model.trials_table import job_state_text
 from orchestrator.model.usage import usage_text
 from orchestrator.reporting.files import write_outcome
 from orchestrator.reporting.outcome import params_text, summary, why_ended
+from orchestrator.reporting.summary import Summary, build
 from orchestrator.scheduler import make_scheduler
 from orchestrator.view.live import make_view
 from orchestrator.view.progress_reader import status_json, status_lines
@@ -89,7 +90,8 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
                 controller = Controller(settings, journal, scheduler, view)
                 try:
                     state = controller.run()
-                    _notify(settings, journal, state)
+                    result = build(state, rule_of(settings))  # once: notify, closing lines
+                    _notify(settings, journal, result)
                 except SchedulerError as exc:
                     if any(j.job_id for j in controller.state.jobs.values()):
                         raise
@@ -102,16 +104,15 @@ def run_search(settings: Settings, plain: bool = False, force_resume: bool = Fal
         finally:
             journal.close()
     assert state.finished is not None
-    print(_closing_lines(search_dir, state, rule_of(settings)), end="")
+    print(_closing_lines(search_dir, result), end="")
     return state.finished.status.value
 
 
-def _notify(settings: Settings, journal: Journal, state: SearchState) -> None:
+def _notify(settings: Settings, journal: Journal, data: Summary) -> None:
     """search.notify, once per end of the search (orchestrator.engine.notify)."""
     from orchestrator.engine import notify
 
-    data = summary(state, rule_of(settings))
-    notify.notify_once(settings.search.notify, journal, data, Path(settings.search.dir))
+    notify.notify_once(settings.search.notify, journal, data.to_json(), Path(settings.search.dir))
 
 
 def carry_out(search_dir: Path) -> str:
@@ -128,7 +129,7 @@ def carry_out(search_dir: Path) -> str:
             scheduler = make_scheduler(settings.executor.name, interactive=False)
             controller = Controller(settings, journal, scheduler, PlainView())
             state = controller.run()
-            _notify(settings, journal, state)
+            _notify(settings, journal, build(state, rule_of(settings)))
         finally:
             journal.close()
     assert state.finished is not None
@@ -151,14 +152,13 @@ def interrupted_lines(state: SearchState) -> list[str]:
     return lines
 
 
-def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
-    data = summary(state, rule)
-    lines = [f"status: {data['status']}"]
-    if data["best"]:
-        b = data["best"]
-        lines.append(f"best: {data['metric']} {b['value']:.4f} (trial {b['trial']}, "
-                     f"step {b['step']})" + (f" copied to {layout.best_dir(search_dir)}"
-                                             if data["promoted"] else ""))
+def _closing_lines(search_dir: Path, data: Summary) -> str:
+    lines = [f"status: {data.status}"]
+    if data.best:
+        b = data.best
+        lines.append(f"best: {data.metric} {b.value:.4f} (trial {b.trial}, "
+                     f"step {b.step})" + (f" copied to {layout.best_dir(search_dir)}"
+                                          if data.promoted else ""))
     lines.append(f"report: {search_dir / 'report.md'}")
     lines.append(f"html: {search_dir / 'report.html'}")
     return "\n".join(lines) + "\n"
@@ -235,7 +235,7 @@ def report(search_dir: Path, x: str | None = None) -> str:
     controller replaces it)."""
     _, state, rule = _replay(search_dir)
     data = write_outcome(state, rule, search_dir, x)  # x: report.html's axis, else report.x
-    return (f"status: {data['status']}; {len(data['evaluations'])} evaluation(s)\n"
+    return (f"status: {data.status}; {len(data.evaluations)} evaluation(s)\n"
             f"report: {search_dir / 'report.md'}\nplot: {search_dir / 'metric.png'}\n"
             f"html: {search_dir / 'report.html'}\n")
 
