@@ -23,7 +23,7 @@ from orchestrator.common.causes import OOM
 from orchestrator.common.layout import WORKERS, trial_queue
 from orchestrator.config.settings import Settings
 from orchestrator.model.state import JobRecord, SearchState
-from orchestrator.model.transitions import FAILURES, JobState
+from orchestrator.model.transitions import FAILURES, JobKind, JobState
 
 PLACEMENTS = ("job", "worker", "with_training")
 # a worker job's `trial` in the journal (it serves every trial); its `step` is its slot
@@ -50,7 +50,7 @@ def problems(s: Settings) -> list[str]:
 
 
 def worker_attempts(state: SearchState, slot: int) -> list[JobRecord]:
-    return state.attempts("worker", WORKER_TRIAL, slot)
+    return state.attempts(JobKind.WORKER, WORKER_TRIAL, slot)
 
 
 def _finished_by(state: SearchState, job: JobRecord) -> bool:
@@ -87,7 +87,7 @@ def serving(state: SearchState, settings: Settings, queue: str) -> bool:
         return any(not _closed(state, worker_attempts(state, slot), settings.search.eval_retries)
                    for slot in range(1, settings.infer.workers + 1))
     trial = int(queue.removeprefix("trial-"))
-    training = state.attempts("train", trial)
+    training = state.attempts(JobKind.TRAIN, trial)
     return bool(training) and training[-1].live
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestrator.common import layout
 from orchestrator.config.settings import EvaluatorSpec, InferSpec, Settings, TrainSpec
+from orchestrator.model.transitions import JobKind
 from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRequest
 
@@ -70,7 +71,7 @@ def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int
     """A worker job (infer.placement=worker): it evaluates the tasks of the `workers` queue,
     with the inference jobs' resources."""
     key = layout.worker_key(slot, attempt)
-    return JobRequest(key=key, kind="worker", name=layout.job_name(search_dir, key),
+    return JobRequest(key=key, kind=JobKind.WORKER, name=layout.job_name(search_dir, key),
                       folder=layout.job_folder(search_dir, key),
                       resources=settings.executor.infer, target="jobs.worker:run",
                       spec=evaluator_spec(settings, search_dir, layout.WORKERS,
@@ -92,7 +93,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
     if settings.train.command:
         values = dict(output_dir=output_dir, model=settings.model.name_or_path,
                       trial=trial, seed=seed, search_dir=search_dir, train=train)
-        return JobRequest(key=key, kind="train", name=name, folder=folder,
+        return JobRequest(key=key, kind=JobKind.TRAIN, name=name, folder=folder,
                           resources=settings.executor.train,
                           command=expand(settings.train.command, values),
                           output=str(layout.train_output_path(search_dir, trial, attempt)),
@@ -106,7 +107,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
         train=train,
         cpu_threads=settings.executor.train.cpus_per_task,
     )
-    return JobRequest(key=key, kind="train", name=name, folder=folder,
+    return JobRequest(key=key, kind=JobKind.TRAIN, name=name, folder=folder,
                       resources=settings.executor.train, target="jobs.train:run", spec=spec,
                       beside=beside)
 
@@ -128,11 +129,11 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
                       seed=layout.trial_seed(settings.train.seed, trial, params),
                       search_dir=search_dir, checkpoint=checkpoint, step=step, result=result,
                       train=dataclasses.replace(settings.train, **(params or {})))  # type: ignore[arg-type]
-        return JobRequest(key=key, kind="infer", name=name, folder=folder,
+        return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                           resources=settings.executor.infer,
                           command=expand(settings.infer.command, values),
                           output=str(layout.output_path(search_dir, trial, step)), queue=queue)
-    return JobRequest(key=key, kind="infer", name=name, folder=folder,
+    return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                       resources=settings.executor.infer, target="jobs.infer:run",
                       spec=_infer_spec(settings, search_dir, checkpoint, str(result)),
                       queue=queue)

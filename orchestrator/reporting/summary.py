@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.decide.stop_rule import Rule, best_of
 from orchestrator.model.events import encode
 from orchestrator.model.state import EvalRecord, SearchState
+from orchestrator.model.transitions import JobKind
 from orchestrator.model.usage import usage
 
 SPLITS = ("validation", "test")
@@ -192,7 +193,7 @@ def _evaluation(ev: EvalRecord) -> Evaluation:
 
 def _trial(state: SearchState, rule: Rule, number: int, now: float) -> Trial:
     trial = state.trials[number]
-    train_jobs = state.attempts("train", number)
+    train_jobs = state.attempts(JobKind.TRAIN, number)
     values = [v for v in state.results(number).values() if v is not None]
     return Trial(
         trial=number, seed=trial.seed, params=dict(trial.params),

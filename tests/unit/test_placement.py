@@ -19,7 +19,7 @@ from orchestrator.config.settings import InferSettings, Settings
 from orchestrator.decide import placement
 from orchestrator.journal.jsonl import Journal
 from orchestrator.model.state import SearchState
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.placement import work_queue
 from orchestrator.placement.tasks import LOST_GRACE_S, Handoff, Placed
 from orchestrator.placement.work_queue import Task, Where
@@ -329,7 +329,7 @@ def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> N
         state.apply(e)
     assert placement.workers_due(state, settings) == [(1, 0), (2, 0)]
     for slot in (1, 2):
-        state.apply(events.SubmitIntent(key=f"worker-w0{slot}-a0", kind="worker", trial=0,
+        state.apply(events.SubmitIntent(key=f"worker-w0{slot}-a0", kind=JobKind.WORKER, trial=0,
                                         step=slot, attempt=0, folder="f", name="n",
                                         overrides={}))
         state.apply(events.Submitted(key=f"worker-w0{slot}-a0", job_id=f"{slot}"))
@@ -338,7 +338,7 @@ def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> N
         state.apply(events.JobStateChanged(key=f"worker-w0{slot}-a0", job_id=f"{slot}",
                                            state=JobState.SUCCEEDED))
     assert placement.workers_due(state, settings) == []  # nothing waits: none is needed
-    state.apply(events.SubmitIntent(key="infer-t001-s00000100-a0", kind="infer", trial=1,
+    state.apply(events.SubmitIntent(key="infer-t001-s00000100-a0", kind=JobKind.INFER, trial=1,
                                     step=100, attempt=0, folder="q", name="n", overrides={},
                                     queue="workers"))
     assert placement.workers_due(state, settings) == [(1, 1)]  # one task waits: one worker
@@ -350,7 +350,7 @@ def _worker(state: SearchState, slot: int, attempt: int, job_id: str,
     from orchestrator.model import events
 
     key = f"worker-w{slot:02d}-a{attempt}"
-    state.apply(events.SubmitIntent(key=key, kind="worker", trial=0, step=slot,
+    state.apply(events.SubmitIntent(key=key, kind=JobKind.WORKER, trial=0, step=slot,
                                     attempt=attempt, folder="f", name="n", overrides={}))
     state.apply(events.Submitted(key=key, job_id=job_id))
     if end is not None:
@@ -372,7 +372,7 @@ def _searching(tmp_path: Path, workers: int = 1) -> tuple[SearchState, Settings]
 def _waiting_task(state: SearchState, step: int) -> None:
     from orchestrator.model import events
 
-    state.apply(events.SubmitIntent(key=f"infer-t001-s{step:08d}-a0", kind="infer", trial=1,
+    state.apply(events.SubmitIntent(key=f"infer-t001-s{step:08d}-a0", kind=JobKind.INFER, trial=1,
                                     step=step, attempt=0, folder="q", name="n", overrides={},
                                     queue="workers"))
 

@@ -15,7 +15,7 @@ from orchestrator.decide.stop_rule import Mode, Rule
 from orchestrator.engine.cadence import Cadence
 from orchestrator.model.events import TrialEnded, decode
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
-from orchestrator.model.transitions import JobState, Training, TrialEnd
+from orchestrator.model.transitions import JobKind, JobState, Training, TrialEnd
 
 BASE = TrainSettings(per_device_batch_size=64, grad_accum_steps=2)
 SEARCH = SearchSettings(target=0.8, train_retries=1, max_oom_replans=2)
@@ -23,7 +23,7 @@ SEARCH = SearchSettings(target=0.8, train_retries=1, max_oom_replans=2)
 
 def attempt(state: JobState, cause: str | None = None, failure: str = "",
             overrides: dict[str, Any] | None = None, n: int = 0) -> JobRecord:
-    return JobRecord(f"train-t001-a{n}", "train", 1, None, n, "f", f"s-train-{n}",
+    return JobRecord(f"train-t001-a{n}", JobKind.TRAIN, 1, None, n, "f", f"s-train-{n}",
                      job_id=str(100 + n), state=state, cause=cause, failure=failure,
                      overrides=overrides or {})
 
@@ -93,7 +93,7 @@ def test_an_oom_replan_that_reaches_batch_one_gives_up() -> None:
 
 
 def infer(state: JobState, cause: str | None = None, n: int = 0) -> JobRecord:
-    return JobRecord(f"infer-t001-s00000100-a{n}", "infer", 1, 100, n, "f", f"s-infer-{n}",
+    return JobRecord(f"infer-t001-s00000100-a{n}", JobKind.INFER, 1, 100, n, "f", f"s-infer-{n}",
                      job_id=str(n), state=state, cause=cause)
 
 
