@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.labels import label_index, label_key
-from orchestrator.config.settings import DataSettings, Settings, TrainSettings
+from orchestrator.config.settings import DataSettings, SamplerName, Settings, Task, TrainSettings
 from orchestrator.config.target_scan import TargetScan
 from orchestrator.decide import sampler
 
@@ -76,7 +76,7 @@ def scan_file(path: Path, where: str, data: DataSettings, is_train: bool) -> lis
         rows = _csv_rows(path, "\t" if suffix == ".tsv" else ",", data)
     else:
         return [f"{where}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl"]
-    scan = TargetScan(data) if data.task == "regression" else _Scan(data)
+    scan = TargetScan(data) if data.task == Task.REGRESSION else _Scan(data)
     try:
         for line, row in rows:
             scan.add(line, row)
@@ -348,7 +348,7 @@ def _check_recipe(s: Settings) -> list[str]:
                      "train.load_best_model_at_end=true (the Trainer's early stopping keeps "
                      "the best model); set it, or train.early_stopping_patience=0")
     metric = t.metric_for_best_model.removeprefix("eval_")
-    if metric not in TRAINER_METRICS and s.data.task != "regression":  # task_checks has it
+    if metric not in TRAINER_METRICS and s.data.task != Task.REGRESSION:  # task_checks has it
         close = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall",
                  "acc": "accuracy"}.get(metric)
         hint = f"; use train.metric_for_best_model={close}" if close else ""
@@ -366,7 +366,7 @@ def _check_grid(s: Settings) -> list[str]:
     optuna draw: a bad draw ends its trial at its start (an input error, not retried)."""
     space, search = s.search.space, s.search
     names = {f.name for f in dataclasses.fields(TrainSettings)} - {"command"}
-    if (not space or search.sampler != "grid" or s.train.command or set(space) - names
+    if (not space or search.sampler != SamplerName.GRID or s.train.command or set(space) - names
             or not all(isinstance(v, list) and v for v in space.values())):
         return []  # nothing to check, or validate reports the space itself
     base = set(_check_recipe(s))

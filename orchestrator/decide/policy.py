@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orchestrator.common.causes import INPUT, NAN, NAN_FP16, NAN_RETRY_PRECISION, OOM, OTHER
-from orchestrator.config.settings import SearchSettings, Settings, TrainSettings
+from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import median_prune
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 from orchestrator.model.events import SearchExtended, TrialEnded
@@ -206,7 +206,7 @@ def verdict(rule: Rule, trial: TrialRecord, results: Mapping[int, float | None],
 def pruned(rule: Rule, state: SearchState,
            search: SearchSettings) -> list[tuple[int, int, str]]:
     """Active trials the median rule stops now: (trial, step, reason)."""
-    if search.early_stop != "median":
+    if search.early_stop != EarlyStop.MEDIAN:
         return []
     results = {t: state.results(t) for t in state.trials}
     active = {t.trial for t in state.active_trials()}

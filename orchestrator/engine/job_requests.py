@@ -12,7 +12,14 @@ import shlex
 from pathlib import Path
 
 from orchestrator.common import layout
-from orchestrator.config.settings import EvaluatorSpec, InferSpec, Settings, TrainSpec
+from orchestrator.config.settings import (
+    EvaluatorSpec,
+    InferSpec,
+    Placement,
+    Settings,
+    TrainSpec,
+    with_changes,
+)
 from orchestrator.model.transitions import JobKind
 from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRequest
@@ -86,10 +93,10 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
     folder = layout.job_folder(search_dir, key)
     name = layout.job_name(search_dir, key)
     output_dir = layout.trial_dir(search_dir, trial)
-    train = dataclasses.replace(settings.train, **(overrides or {}))  # type: ignore[arg-type]
+    train = with_changes(settings.train, overrides or {})
     beside = evaluator_spec(settings, search_dir, layout.trial_queue(trial),
                             str(output_dir.resolve())) if (
-        settings.infer.placement == "with_training") else None
+        settings.infer.placement == Placement.WITH_TRAINING) else None
     if settings.train.command:
         values = dict(output_dir=output_dir, model=settings.model.name_or_path,
                       trial=trial, seed=seed, search_dir=search_dir, train=train)
@@ -128,7 +135,7 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
                       model=settings.model.name_or_path, trial=trial,
                       seed=layout.trial_seed(settings.train.seed, trial, params),
                       search_dir=search_dir, checkpoint=checkpoint, step=step, result=result,
-                      train=dataclasses.replace(settings.train, **(params or {})))  # type: ignore[arg-type]
+                      train=with_changes(settings.train, params or {}))
         return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                           resources=settings.executor.infer,
                           command=expand(settings.infer.command, values),
@@ -149,7 +156,7 @@ def first_requests(settings: Settings) -> list[JobRequest]:
     checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
     requests = [train_request(settings, search_dir, 1, layout.trial_seed(settings.train.seed, 1),
                               0)]
-    if settings.infer.placement == "worker":
+    if settings.infer.placement == Placement.WORKER:
         requests.append(worker_request(settings, search_dir, 1, 0))
     else:
         requests.append(infer_request(settings, search_dir, 1, step, str(checkpoint), 0))
