@@ -32,7 +32,7 @@ from typing import Any
 
 from jobs.evaluator import Evaluator, column_order
 from orchestrator.common import layout
-from orchestrator.config.settings import DataSettings, InferSpec
+from orchestrator.config.settings import DataSettings, InferSpec, Task
 
 _column_order = column_order  # where it was before jobs.evaluator (tests/jobs/test_infer.py)
 
@@ -54,10 +54,10 @@ def _checkpoint_labels(checkpoint: str) -> list[str]:
     return [id2label[key] for key in sorted(id2label, key=int)]
 
 
-def _checkpoint_task(checkpoint: str) -> str:
+def _checkpoint_task(checkpoint: str) -> Task:
     """regression for a checkpoint trained with data.task=regression (jobs.regression)."""
     config = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
-    return "regression" if config.get("problem_type") == "regression" else "classification"
+    return Task.REGRESSION if config.get("problem_type") == "regression" else Task.CLASSIFICATION
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -36,6 +36,7 @@ _AS_INFERENCE_NAMES = {"precision": "precision_macro", "recall": "recall_macro",
 def report_to(setting: str, output_dir: str) -> list[str]:
     """The Trainer's `report_to` for `train.report_to`; a tracker that is not installed is
     refused here, with what to do, instead of deep inside the Trainer."""
+    setting = str(setting)  # a settings.ReportTo: the Trainer (and its pickle) gets a plain str
     if setting == "auto":
         setting = "tensorboard" if _installed("tensorboard") else "none"
     if setting not in TRACKERS:

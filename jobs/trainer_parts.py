@@ -111,7 +111,7 @@ def resolve_precision(precision: str) -> str:
         raise ValueError(f"train.precision={precision!r} is unknown: use auto, bf16, fp16 or fp32")
     if precision == "fp16" and not cuda:
         raise ValueError("train.precision=fp16 needs a CUDA GPU and this node has none: use auto")
-    return precision
+    return str(precision)  # a settings.Precision: the Trainer gets a plain str
 
 
 def data_loader_workers(requested: int) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.labels import label_index, label_key
-from orchestrator.config.settings import DataSettings
+from orchestrator.config.settings import DataSettings, Task
 from orchestrator.config.target_scan import TargetScan
 
 SHOWN_LABELS = 5  # offending label values named in a message
@@ -38,7 +38,7 @@ def scan_file(path: Path, where: str, data: DataSettings, is_train: bool) -> lis
         rows = _csv_rows(path, "\t" if suffix == ".tsv" else ",", data)
     else:
         return [f"{where}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl"]
-    scan = TargetScan(data) if data.task == "regression" else _Scan(data)
+    scan = TargetScan(data) if data.task == Task.REGRESSION else _Scan(data)
     try:
         for line, row in rows:
             scan.add(line, row)

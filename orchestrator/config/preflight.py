@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from orchestrator.config.data_scan import scan_file
-from orchestrator.config.settings import Settings, TrainSettings
+from orchestrator.config.settings import SamplerName, Settings, Task, TrainSettings
 from orchestrator.decide import sampler
 
 # what the training job's evaluation reports (jobs.metrics.summary, plus the Trainer's loss),
@@ -160,7 +160,7 @@ def _check_recipe(s: Settings) -> list[str]:
                      "train.load_best_model_at_end=true (the Trainer's early stopping keeps "
                      "the best model); set it, or train.early_stopping_patience=0")
     metric = t.metric_for_best_model.removeprefix("eval_")
-    if metric not in TRAINER_METRICS and s.data.task != "regression":  # task_checks has it
+    if metric not in TRAINER_METRICS and s.data.task != Task.REGRESSION:  # task_checks has it
         close = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall",
                  "acc": "accuracy"}.get(metric)
         hint = f"; use train.metric_for_best_model={close}" if close else ""
@@ -178,7 +178,7 @@ def _check_grid(s: Settings) -> list[str]:
     optuna draw: a bad draw ends its trial at its start (an input error, not retried)."""
     space, search = s.search.space, s.search
     names = {f.name for f in dataclasses.fields(TrainSettings)} - {"command"}
-    if (not space or search.sampler != "grid" or s.train.command or set(space) - names
+    if (not space or search.sampler != SamplerName.GRID or s.train.command or set(space) - names
             or not all(isinstance(v, list) and v for v in space.values())):
         return []  # nothing to check, or validate reports the space itself
     base = set(_check_recipe(s))

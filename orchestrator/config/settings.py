@@ -8,8 +8,58 @@ third-party imports at all.
 
 from __future__ import annotations
 
+import enum
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+
+class Choice(str, enum.Enum):
+    """A setting with a closed set of values. A str: it equals its value, so comparisons
+    with strings, the journal's settings (written as values) and f-strings are unchanged;
+    `shape` turns a configured string into one, or reports the valid ones in one line."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Task(Choice):  # data.task
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class Precision(Choice):  # train.precision (infer.precision: not BF16_OR_FP32)
+    AUTO = "auto"
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP32 = "fp32"
+    BF16_OR_FP32 = "bf16_or_fp32"  # a NaN-in-fp16 retry's: bf16 where the GPU has it
+
+
+class ReportTo(Choice):  # train.report_to
+    AUTO = "auto"
+    NONE = "none"
+    TENSORBOARD = "tensorboard"
+    WANDB = "wandb"
+    MLFLOW = "mlflow"
+
+
+class Placement(Choice):  # infer.placement (orchestrator.decide.placement)
+    JOB = "job"
+    WORKER = "worker"
+    WITH_TRAINING = "with_training"
+
+
+class SamplerName(Choice):  # search.sampler
+    GRID = "grid"
+    RANDOM = "random"
+    OPTUNA = "optuna"
+
+
+class EarlyStop(Choice):  # search.early_stop
+    NONE = "none"
+    MEDIAN = "median"
 
 
 @dataclass(frozen=True)
@@ -39,7 +89,7 @@ class DataSettings:
     cache_dir: str = ""  # generated data and locally built models; default <search.dir>/assets
     # classification: label_column holds classes (labels, label_map); regression: a number
     # (one output, MSE loss; the inference job reports mae, rmse, r2)
-    task: str = "classification"
+    task: Task = Task.CLASSIFICATION
     hub_config: str = ""  # source=hub: the dataset's configuration (e.g. all_languages, en)
 
 
@@ -87,7 +137,8 @@ class TrainSettings:
     save_only_model: bool = False  # True saves space but a restart cannot resume the optimizer
     load_best_model_at_end: bool = True
     metric_for_best_model: str = "f1"
-    precision: str = "auto"  # auto: bf16 where the GPU has it, else fp16 on GPU, fp32 on CPU
+    # auto: bf16 where the GPU has it, else fp16 on GPU, fp32 on CPU
+    precision: Precision = Precision.AUTO
     max_grad_norm: float = 1.0
     dataloader_num_workers: int = 4
     early_stopping_patience: int = 5  # 0 disables
@@ -99,7 +150,7 @@ class TrainSettings:
     command: str = ""
     # auto: tensorboard when the job's environment has it, else none; or none, tensorboard,
     # wandb (offline unless WANDB_MODE is set), mlflow
-    report_to: str = "auto"
+    report_to: ReportTo = ReportTo.AUTO
     # LoRA adapters instead of every weight; checkpoints and best/ hold the adapter
     lora: LoraSettings | None = None
 
@@ -247,7 +298,7 @@ class InferSettings:
     """The per-checkpoint evaluation job."""
 
     batch_size: int = 64
-    precision: str = "auto"
+    precision: Precision = Precision.AUTO
     # Bring your own script: placeholders {checkpoint} {step} {trial} {output_dir} {model}
     # {result} {search_dir}; its metric is read from its output with metric_regex
     command: str = ""
@@ -256,7 +307,7 @@ class InferSettings:
     # worker, `workers` long-lived inference jobs fed checkpoints through files
     # (placement.work_queue); with_training, an evaluator beside training in the training
     # job's own allocation. A worker or evaluator with nothing to do for worker_idle_s exits.
-    placement: str = "job"
+    placement: Placement = Placement.JOB
     workers: int = 1
     worker_idle_s: float = 300.0
     # an evaluation in a worker or beside training that runs longer fails (cause other,
@@ -290,11 +341,12 @@ class SearchSettings:
     drain_timeout_s: float = 60.0  # how long to wait for cancelled jobs to end at the finish
     # train.<name> -> a list of choices, or {low, high, log}; e.g. learning_rate: [1e-5, 3e-5]
     space: dict[str, Any] = field(default_factory=dict)
-    sampler: str = "grid"  # grid | random | optuna (TPE, its study kept in search.dir)
+    # grid | random | optuna (TPE, its study kept in search.dir)
+    sampler: SamplerName = SamplerName.GRID
     sampler_seed: int = 0
     max_concurrent_trials: int = 1  # trials training at once
     budget_job_hours: float = 0.0  # stop when the jobs have used this much (0: no budget)
-    early_stop: str = "none"  # none | median: stop trials below the others' median
+    early_stop: EarlyStop = EarlyStop.NONE  # none | median: stop trials below the others' median
     early_stop_min_trials: int = 2  # other trials with a result at the same step, to judge
     early_stop_grace_steps: int = 0  # never judge a checkpoint before this step
     # retention, per trial: the best `keep` evaluated checkpoints by search.metric, the latest
@@ -324,3 +376,16 @@ class Settings:
     train: TrainSettings
     infer: InferSettings
     report: ReportSettings = field(default_factory=ReportSettings)
+
+
+def with_changes(train: TrainSettings, changes: Mapping[str, Any]) -> TrainSettings:
+    """`train` with an attempt's overrides or a trial's sampled settings, as journaled: a
+    choice setting's plain string is turned back into its enum."""
+    hints = typing.get_type_hints(TrainSettings)
+    typed = {k: hints[k](v) if _is_choice(hints.get(k)) and v is not None else v
+             for k, v in changes.items()}
+    return replace(train, **typed)
+
+
+def _is_choice(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Choice)

@@ -5,6 +5,7 @@ instead of raising, so that the user reads them all at once (`validate.settings_
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 from typing import Any
@@ -91,6 +92,12 @@ def _convert(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
 
 
 def _scalar(hint: Any, value: Any, key: str, problems: list[str]) -> Any:
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):  # a choice (settings.Choice)
+        choices = [str(member.value) for member in hint]
+        if isinstance(value, str) and value in choices:
+            return hint(value)
+        problems.append(f"{key}={value}: must be one of {', '.join(choices)}")
+        return None
     if hint is bool:
         if isinstance(value, bool):
             return value

@@ -8,16 +8,16 @@ here, with the fix. Pure: validate calls it with the settings.
 
 from __future__ import annotations
 
-from orchestrator.config.settings import Settings
+from orchestrator.config.settings import Settings, Task
 
-TASKS = ("classification", "regression")
+TASKS = tuple(t.value for t in Task)  # shape reports another value of data.task
 REGRESSION_METRICS = ("mae", "rmse", "r2", "loss")  # what jobs.regression reports
 REGRESSION_ONLY_SOURCES = ("synthetic_prices",)
 CLASSIFICATION_ONLY_SOURCES = ("synthetic",)
 
 
 def is_regression(s: Settings) -> bool:
-    return s.data.task == "regression"
+    return s.data.task == Task.REGRESSION
 
 
 def problems(s: Settings) -> list[str]:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import lora_checks, preflight, task_checks
-from orchestrator.config.settings import Settings, TrainSettings, resolve_executor
+from orchestrator.config.settings import (
+    EarlyStop,
+    Precision,
+    SamplerName,
+    Settings,
+    TrainSettings,
+    resolve_executor,
+)
 from orchestrator.config.shape import build
 from orchestrator.decide import placement, retention
 from orchestrator.decide.sampler import grid_size
@@ -27,11 +34,10 @@ from orchestrator.engine.job_requests import INFER_PLACEHOLDERS, TRAIN_PLACEHOLD
 from orchestrator.errors import ConfigError
 
 EXECUTORS = ("local", "debug", "slurm")
-SAMPLERS = ("grid", "random", "optuna")
 DATA_SOURCES = ("synthetic", "hub", "files", "synthetic_prices")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-REPORT_TO = ("auto", "none", "tensorboard", "wandb", "mlflow")  # train.report_to
-TRAIN_PRECISIONS = (*PRECISIONS, "bf16_or_fp32")  # the last: a NaN-in-fp16 retry's
+# infer.precision: a Precision but the NaN-in-fp16 retry's (train only). The other choice
+# settings (settings.Choice) are checked where they are built (shape: one line, the valid ones)
+PRECISIONS = tuple(p.value for p in Precision if p is not Precision.BF16_OR_FP32)
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup")
 # metrics the built-in inference job reports, with the range they live in
@@ -155,8 +161,6 @@ def _check_search(s: Settings) -> list[str]:
         if getattr(search, key) < 0:
             p.append(f"search.{key}={getattr(search, key)}: must be >= 0")
     p += _check_dir(search.dir)
-    p += _one_of("search.sampler", search.sampler, SAMPLERS)
-    p += _one_of("search.early_stop", search.early_stop, ("none", "median"))
     p += _check_space(s)
     if search.max_concurrent_trials < 1:
         p.append(f"search.max_concurrent_trials={search.max_concurrent_trials}: must be >= 1")
@@ -199,13 +203,13 @@ def _check_space(s: Settings) -> list[str]:
             p += _check_range(key, spec, s.search.sampler)
         else:
             p.append(f"{key}: give a list of choices or {{low: .., high: .., log: ..}}")
-    if s.search.sampler == "optuna" and importlib.util.find_spec("optuna") is None:
+    if s.search.sampler == SamplerName.OPTUNA and importlib.util.find_spec("optuna") is None:
         p.append("search.sampler=optuna: optuna is not installed; pip install optuna")
     return p
 
 
 def _check_range(key: str, spec: dict[str, Any], sampler: str) -> list[str]:
-    if sampler == "grid":
+    if sampler == SamplerName.GRID:
         return [f"{key}: a range cannot be walked by search.sampler=grid; give a list of "
                 "choices or use search.sampler=random or optuna"]
     unknown = set(spec) - {"low", "high", "log"}
@@ -336,8 +340,7 @@ def _check_data(s: Settings) -> list[str]:
 
 def _check_train(s: Settings) -> list[str]:
     t = s.train
-    p = _one_of("train.precision", t.precision, TRAIN_PRECISIONS)
-    p += _one_of("infer.precision", s.infer.precision, PRECISIONS)
+    p = _one_of("infer.precision", s.infer.precision, PRECISIONS)
     p += _one_of("train.lr_scheduler", t.lr_scheduler, SCHEDULERS)
     if t.learning_rate <= 0:
         p.append(f"train.learning_rate={t.learning_rate:g}: must be > 0")
@@ -354,7 +357,6 @@ def _check_train(s: Settings) -> list[str]:
                  f"{t.eval_steps} when train.load_best_model_at_end=true")
     if t.warmup_steps < 0:
         p.append(f"train.warmup_steps={t.warmup_steps:g}: must be >= 0")
-    p += _one_of("train.report_to", t.report_to, REPORT_TO)
     p += retention.problems(s)
     p += placement.problems(s)
     return p
@@ -367,7 +369,7 @@ def warnings(s: Settings) -> list[str]:
     search, w = s.search, []
     lists = bool(search.space) and all(isinstance(v, list) and v for v in search.space.values())
     trials = search.max_trials
-    if search.sampler == "grid" and lists:
+    if search.sampler == SamplerName.GRID and lists:
         points = grid_size(search.space)
         if points > trials:
             w.append(f"search.space has {points} grid points but search.max_trials={trials}: "
@@ -377,13 +379,13 @@ def warnings(s: Settings) -> list[str]:
             w.append(f"search.space has {points} grid points: only {points} trials run, not "
                      f"search.max_trials={trials} (a grid tries each point once)")
         trials = min(trials, points)
-    elif search.sampler in ("random", "optuna") and not search.space:
+    elif search.sampler in (SamplerName.RANDOM, SamplerName.OPTUNA) and not search.space:
         w.append(f"search.sampler={search.sampler} without search.space: the trials differ by "
                  "seed only; give e.g. search.space='{learning_rate: [1e-5, 3e-5]}'")
-    elif search.sampler in ("random", "optuna") and trials == 1:
+    elif search.sampler in (SamplerName.RANDOM, SamplerName.OPTUNA) and trials == 1:
         w.append(f"search.sampler={search.sampler} with search.max_trials=1: one trial tries "
                  "one point of search.space; raise search.max_trials")
-    if search.early_stop == "median":
+    if search.early_stop == EarlyStop.MEDIAN:
         # the median rule judges a trial against at least early_stop_min_trials OTHER trials
         # with a result at the same step (ended ones count, so trials in a row are compared)
         if trials <= search.early_stop_min_trials:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config.settings import SearchSettings
+from orchestrator.config.settings import SamplerName, SearchSettings
 from orchestrator.decide.sampler import (
     GridSampler,
     NoSpace,
@@ -101,8 +101,8 @@ def sampler_for(search: SearchSettings) -> Sampler:
     """The one sampler a search uses, from `search.space` and `search.sampler`."""
     if not search.space:
         return NoSpace()
-    if search.sampler == "grid":
+    if search.sampler == SamplerName.GRID:
         return GridSampler(search.space)
-    if search.sampler == "random":
+    if search.sampler == SamplerName.RANDOM:
         return RandomSampler(search.space, search.sampler_seed)
     return OptunaSearch(Path(search.dir), search.space, search.sampler_seed, search.mode)

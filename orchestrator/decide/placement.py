@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from orchestrator.common.causes import OOM
 from orchestrator.common.layout import WORKERS, trial_queue
-from orchestrator.config.settings import Settings
+from orchestrator.config.settings import Placement, Settings
 from orchestrator.model.state import JobRecord, SearchState
-from orchestrator.model.transitions import FAILURES, JobState
+from orchestrator.model.transitions import FAILURES, JobKind, JobState
 
-PLACEMENTS = ("job", "worker", "with_training")
+PLACEMENTS = tuple(Placement)
 # a worker job's `trial` in the journal (it serves every trial); its `step` is its slot
 WORKER_TRIAL = 0
 
@@ -35,7 +35,7 @@ def problems(s: Settings) -> list[str]:
     infer, p = s.infer, []
     if infer.placement not in PLACEMENTS:
         p.append(f"infer.placement={infer.placement!r}: use one of {', '.join(PLACEMENTS)}")
-    elif infer.placement != "job" and s.executor.name == "debug":
+    elif infer.placement != Placement.JOB and s.executor.name == "debug":
         p.append(f"infer.placement={infer.placement}: the debug executor runs each job inside "
                  "the controller, one at a time, so a long-lived evaluator would never return; "
                  "use executor=local (or infer.placement=job)")
@@ -50,7 +50,7 @@ def problems(s: Settings) -> list[str]:
 
 
 def worker_attempts(state: SearchState, slot: int) -> list[JobRecord]:
-    return state.attempts("worker", WORKER_TRIAL, slot)
+    return state.attempts(JobKind.WORKER, WORKER_TRIAL, slot)
 
 
 def _finished_by(state: SearchState, job: JobRecord) -> bool:
@@ -87,7 +87,7 @@ def serving(state: SearchState, settings: Settings, queue: str) -> bool:
         return any(not _closed(state, worker_attempts(state, slot), settings.search.eval_retries)
                    for slot in range(1, settings.infer.workers + 1))
     trial = int(queue.removeprefix("trial-"))
-    training = state.attempts("train", trial)
+    training = state.attempts(JobKind.TRAIN, trial)
     return bool(training) and training[-1].live
 
 
@@ -113,7 +113,7 @@ def _waiting(state: SearchState) -> int:
 def workers_due(state: SearchState, settings: Settings) -> list[tuple[int, int]]:
     """The worker jobs to submit now, as (slot, attempt): every slot when the search
     starts; later, one per waiting task beyond the workers alive."""
-    if (settings.infer.placement != "worker" or state.finished is not None
+    if (settings.infer.placement != Placement.WORKER or state.finished is not None
             or not state.active_trials()):
         return []
     slots = {slot: worker_attempts(state, slot) for slot in range(1, settings.infer.workers + 1)}

@@ -25,12 +25,19 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orchestrator.common.causes import INPUT, NAN, NAN_FP16, NAN_RETRY_PRECISION, OOM, OTHER
-from orchestrator.config.settings import SearchSettings, Settings, TrainSettings
+from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import median_prune
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 from orchestrator.model.events import SearchExtended, TrainingEnded, TrialEnded
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
-from orchestrator.model.transitions import FAILURES, JobState, SearchStatus, Training, TrialEnd
+from orchestrator.model.transitions import (
+    FAILURES,
+    JobKind,
+    JobState,
+    SearchStatus,
+    Training,
+    TrialEnd,
+)
 
 # settings that can change how a search ends: a rerun that changes one (with --force-resume
 # where app.IDENTITY holds it) journals `search_extended`, which reopens an ended search
@@ -197,8 +204,8 @@ def evaluations_due(state: SearchState,
     far: as many as `max_concurrent_evals` leaves room for."""
     # a job whose result is already read holds no slot, whatever sacct says (or fails to)
     live = sum(1 for j in state.live_jobs()
-               if j.kind == "infer" and (j.trial, j.step) not in state.evaluations)
-    due = [(trial, step, state.attempts("infer", trial.trial, step))
+               if j.kind == JobKind.INFER and (j.trial, j.step) not in state.evaluations)
+    due = [(trial, step, state.attempts(JobKind.INFER, trial.trial, step))
            for trial in state.active_trials() for step in sorted(trial.checkpoints)
            if (trial.trial, step) not in state.evaluations]
     return [(trial, step, attempts) for trial, step, attempts in due
@@ -251,7 +258,7 @@ def verdict(rule: Rule, trial: TrialRecord, results: Mapping[int, float | None],
 def pruned(rule: Rule, state: SearchState,
            search: SearchSettings) -> list[tuple[int, int, str]]:
     """Active trials the median rule stops now: (trial, step, reason)."""
-    if search.early_stop != "median":
+    if search.early_stop != EarlyStop.MEDIAN:
         return []
     results = {t: state.results(t) for t in state.trials}
     active = {t.trial for t in state.active_trials()}
@@ -265,7 +272,7 @@ def unfinished_work(state: SearchState) -> list[JobRecord]:
     job whose result is in (it is finishing; cancelling it would show a decisive
     evaluation as CANCELLED in sacct and hold the finish for KillWait)."""
     return [j for j in state.live_jobs() if not j.cancel_requested
-            and not (j.kind == "infer" and (j.trial, j.step) in state.evaluations)]
+            and not (j.kind == JobKind.INFER and (j.trial, j.step) in state.evaluations)]
 
 
 def rejudged(rule: Rule, state: SearchState, metric: str) -> list[TrialEnded]:

@@ -26,7 +26,7 @@ from orchestrator.config.settings import SearchSettings, Settings
 from orchestrator.decide.stop_rule import Mode, Rule, best_of
 from orchestrator.model.ledger import ALL, TRAINING_STATE
 from orchestrator.model.state import SearchState, TrialRecord
-from orchestrator.model.transitions import Training
+from orchestrator.model.transitions import JobKind, Training
 
 
 @dataclass(frozen=True, order=True)
@@ -59,7 +59,7 @@ def in_flight(state: SearchState, trial: TrialRecord, step: int) -> bool:
     An ended trial's checkpoints are never evaluated any more (not even by a rerun that
     reopens the search), so once no job is on them they are not waiting for anything."""
     if any(not job.abandoned and (job.job_id is None or job.live)
-           for job in state.attempts("infer", trial.trial, step)):
+           for job in state.attempts(JobKind.INFER, trial.trial, step)):
         return True
     return (trial.trial, step) not in state.evaluations and trial.ended is None
 

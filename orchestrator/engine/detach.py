@@ -28,7 +28,7 @@ from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_json
 from orchestrator.config.settings import JobResources, Settings
 from orchestrator.journal.lock import read_holder
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.scheduler import JobRef, JobRequest, make_scheduler
 
 START_WAIT_S = 20.0  # how long to watch the background controller take the search's lock
@@ -94,7 +94,7 @@ def controller_request(settings: Settings, argv: Sequence[str]) -> JobRequest:
         qos=c.qos or e.qos, setup_template=c.setup_template or e.setup_template,
         setup=c.setup or e.setup, python=c.python or e.python, additional=mail,
         signal_delay_s=c.signal_delay_s, max_requeues=c.max_requeues)
-    return JobRequest(key=CONTROLLER_KEY, kind=CONTROLLER_KEY,
+    return JobRequest(key=CONTROLLER_KEY, kind=JobKind.CONTROLLER,
                       name=layout.job_name(search_dir, CONTROLLER_KEY),
                       folder=layout.job_folder(search_dir, CONTROLLER_KEY),
                       resources=resources, target="orchestrator.engine.detach:controller_job",

@@ -12,7 +12,15 @@ import shlex
 from pathlib import Path
 
 from orchestrator.common import layout
-from orchestrator.config.settings import EvaluatorSpec, InferSpec, Settings, TrainSpec
+from orchestrator.config.settings import (
+    EvaluatorSpec,
+    InferSpec,
+    Placement,
+    Settings,
+    TrainSpec,
+    with_changes,
+)
+from orchestrator.model.transitions import JobKind
 from orchestrator.scheduler import JobRequest
 
 # `{train.learning_rate}` and the like give the trial's own (sampled) train settings
@@ -69,7 +77,7 @@ def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int
     """A worker job (infer.placement=worker): it evaluates the tasks of the `workers` queue,
     with the inference jobs' resources."""
     key = layout.worker_key(slot, attempt)
-    return JobRequest(key=key, kind="worker", name=layout.job_name(search_dir, key),
+    return JobRequest(key=key, kind=JobKind.WORKER, name=layout.job_name(search_dir, key),
                       folder=layout.job_folder(search_dir, key),
                       resources=settings.executor.infer, target="jobs.worker:run",
                       spec=evaluator_spec(settings, search_dir, layout.WORKERS,
@@ -84,14 +92,14 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
     folder = layout.job_folder(search_dir, key)
     name = layout.job_name(search_dir, key)
     output_dir = layout.trial_dir(search_dir, trial)
-    train = dataclasses.replace(settings.train, **(overrides or {}))  # type: ignore[arg-type]
+    train = with_changes(settings.train, overrides or {})
     beside = evaluator_spec(settings, search_dir, layout.trial_queue(trial),
                             str(output_dir.resolve())) if (
-        settings.infer.placement == "with_training") else None
+        settings.infer.placement == Placement.WITH_TRAINING) else None
     if settings.train.command:
         values = dict(output_dir=output_dir, model=settings.model.name_or_path,
                       trial=trial, seed=seed, search_dir=search_dir, train=train)
-        return JobRequest(key=key, kind="train", name=name, folder=folder,
+        return JobRequest(key=key, kind=JobKind.TRAIN, name=name, folder=folder,
                           resources=settings.executor.train,
                           command=expand(settings.train.command, values),
                           output=str(layout.train_output_path(search_dir, trial, attempt)),
@@ -105,7 +113,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
         train=train,
         cpu_threads=settings.executor.train.cpus_per_task,
     )
-    return JobRequest(key=key, kind="train", name=name, folder=folder,
+    return JobRequest(key=key, kind=JobKind.TRAIN, name=name, folder=folder,
                       resources=settings.executor.train, target="jobs.train:run", spec=spec,
                       beside=beside)
 
@@ -126,12 +134,12 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
                       model=settings.model.name_or_path, trial=trial,
                       seed=layout.trial_seed(settings.train.seed, trial, params),
                       search_dir=search_dir, checkpoint=checkpoint, step=step, result=result,
-                      train=dataclasses.replace(settings.train, **(params or {})))  # type: ignore[arg-type]
-        return JobRequest(key=key, kind="infer", name=name, folder=folder,
+                      train=with_changes(settings.train, params or {}))
+        return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                           resources=settings.executor.infer,
                           command=expand(settings.infer.command, values),
                           output=str(layout.output_path(search_dir, trial, step)), queue=queue)
-    return JobRequest(key=key, kind="infer", name=name, folder=folder,
+    return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                       resources=settings.executor.infer, target="jobs.infer:run",
                       spec=_infer_spec(settings, search_dir, checkpoint, str(result)),
                       queue=queue)
@@ -147,7 +155,7 @@ def first_requests(settings: Settings) -> list[JobRequest]:
     checkpoint = layout.checkpoint_dir(layout.trial_dir(search_dir, 1), step)
     requests = [train_request(settings, search_dir, 1, layout.trial_seed(settings.train.seed, 1),
                               0)]
-    if settings.infer.placement == "worker":
+    if settings.infer.placement == Placement.WORKER:
         requests.append(worker_request(settings, search_dir, 1, 0))
     else:
         requests.append(infer_request(settings, search_dir, 1, step, str(checkpoint), 0))

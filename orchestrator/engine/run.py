@@ -14,7 +14,6 @@ from orchestrator.common import layout
 from orchestrator.config import admission
 from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import changed_settings, rule_of
-from orchestrator.decide.stop_rule import Rule
 from orchestrator.engine import job_requests
 from orchestrator.engine.controller import Controller, View
 from orchestrator.errors import ConfigError, Interrupted, SchedulerError, SubmissionRefused
@@ -22,7 +21,7 @@ from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock
 from orchestrator.model.events import SearchEnded
 from orchestrator.model.state import SearchState
-from orchestrator.reporting.outcome import summary
+from orchestrator.reporting.summary import Summary, build
 from orchestrator.scheduler import make_scheduler
 
 
@@ -80,7 +79,8 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
                 controller = Controller(settings, journal, scheduler, view)
                 try:
                     state = controller.run()
-                    _notify(settings, journal, state)
+                    result = build(state, rule_of(settings))  # once: notify, closing lines
+                    _notify(settings, journal, result)
                 except SchedulerError as exc:
                     if any(j.job_id for j in controller.state.jobs.values()):
                         raise
@@ -93,16 +93,15 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
         finally:
             journal.close()
     assert state.finished is not None
-    print(_closing_lines(search_dir, state, rule_of(settings)), end="")
+    print(_closing_lines(search_dir, result), end="")
     return state.finished.status.value
 
 
-def _notify(settings: Settings, journal: Journal, state: SearchState) -> None:
+def _notify(settings: Settings, journal: Journal, data: Summary) -> None:
     """search.notify, once per end of the search (orchestrator.engine.notify)."""
     from orchestrator.engine import notify
 
-    data = summary(state, rule_of(settings))
-    notify.notify_once(settings.search.notify, journal, data, Path(settings.search.dir))
+    notify.notify_once(settings.search.notify, journal, data.to_json(), Path(settings.search.dir))
 
 
 def carry_out(search_dir: Path, view: View) -> str:
@@ -118,7 +117,7 @@ def carry_out(search_dir: Path, view: View) -> str:
             scheduler = make_scheduler(settings.executor.name, interactive=False)
             controller = Controller(settings, journal, scheduler, view)
             state = controller.run()
-            _notify(settings, journal, state)
+            _notify(settings, journal, build(state, rule_of(settings)))
         finally:
             journal.close()
     assert state.finished is not None
@@ -141,14 +140,13 @@ def interrupted_lines(state: SearchState) -> list[str]:
     return lines
 
 
-def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
-    data = summary(state, rule)
-    lines = [f"status: {data['status']}"]
-    if data["best"]:
-        b = data["best"]
-        lines.append(f"best: {data['metric']} {b['value']:.4f} (trial {b['trial']}, "
-                     f"step {b['step']})" + (f" copied to {layout.best_dir(search_dir)}"
-                                             if data["promoted"] else ""))
+def _closing_lines(search_dir: Path, data: Summary) -> str:
+    lines = [f"status: {data.status}"]
+    if data.best:
+        b = data.best
+        lines.append(f"best: {data.metric} {b.value:.4f} (trial {b.trial}, "
+                     f"step {b.step})" + (f" copied to {layout.best_dir(search_dir)}"
+                                          if data.promoted else ""))
     lines.append(f"report: {layout.report_path(search_dir)}")
     lines.append(f"html: {layout.html_path(search_dir)}")
     return "\n".join(lines) + "\n"

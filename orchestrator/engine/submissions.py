@@ -29,6 +29,7 @@ from orchestrator.errors import SchedulerUnavailable
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
+from orchestrator.model.transitions import JobKind
 from orchestrator.scheduler import JobRequest, Scheduler
 
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
@@ -80,7 +81,7 @@ class Submissions:
         """Submit an evaluation of the trial's checkpoint at `step`: a job, or a task for a
         long-lived evaluator (orchestrator.decide.placement)."""
         queue = placement.queue_for(self.state, self.settings, trial.trial,
-                                    self.state.attempts("infer", trial.trial, step))
+                                    self.state.attempts(JobKind.INFER, trial.trial, step))
         request = job_requests.infer_request(self.settings, self.search_dir, trial.trial, step,
                                              trial.checkpoints[step], attempt, trial.params,
                                              queue)
@@ -165,12 +166,12 @@ class Submissions:
 
     def request_for(self, job: JobRecord) -> JobRequest:
         """The request of a journaled job, rebuilt from the settings and the journal."""
-        if job.kind == "worker":
+        if job.kind == JobKind.WORKER:
             assert job.step is not None
             return job_requests.worker_request(self.settings, self.search_dir, job.step,
                                                job.attempt)
         trial = self.state.trials[job.trial]
-        if job.kind == "train":
+        if job.kind == JobKind.TRAIN:
             return job_requests.train_request(self.settings, self.search_dir, job.trial,
                                               trial.seed, job.attempt, job.overrides)
         assert job.step is not None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from orchestrator.errors import JournalCorrupt
-from orchestrator.model.transitions import JobState, SearchStatus, Training, TrialEnd
+from orchestrator.model.transitions import JobKind, JobState, SearchStatus, Training, TrialEnd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +69,7 @@ class TrialStarted(Event):
 class SubmitIntent(Event):
     event = "submit_intent"
     key: str
-    kind: str  # train | infer
+    kind: JobKind
     trial: int
     step: int | None
     attempt: int

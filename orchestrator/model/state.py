@@ -53,6 +53,7 @@ from orchestrator.model.transitions import (
     TRAINING,
     TRIAL,
     IllegalMove,
+    JobKind,
     JobState,
     SearchStatus,
     Training,
@@ -65,7 +66,7 @@ from orchestrator.scheduler.interface import JobRef
 @dataclass
 class JobRecord:
     key: str
-    kind: str  # train | infer
+    kind: JobKind
     trial: int
     step: int | None
     attempt: int

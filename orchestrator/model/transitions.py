@@ -119,6 +119,19 @@ def as_seen_after_cancel(observed: JobState, cancel_requested: bool) -> JobState
     return observed
 
 
+class JobKind(str, enum.Enum):
+    """What a job is for: the journal's `kind` (submit_intent) and a JobRequest's. A str: it
+    equals its value, so the journal's form and comparisons with strings are unchanged."""
+
+    TRAIN = "train"
+    INFER = "infer"  # one checkpoint's evaluation: a job, or a task for an evaluator
+    WORKER = "worker"  # a long-lived evaluator (infer.placement=worker)
+    CONTROLLER = "controller"  # a controller run as a SLURM job (run --detach); not journaled
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Training(str, enum.Enum):
     """A trial's training, across its attempts."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator.model.progress import Progress, describe, step_text
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
+from orchestrator.model.transitions import JobKind
 
 COLUMNS = ("trial", "params", "state", "step", "best", "last", "why ended")
 
@@ -61,7 +62,7 @@ def _trial_state(state: SearchState, trial: TrialRecord) -> str:
         return trial.ended.value
     if trial.training.value != "running":
         return f"training {trial.training.value}"
-    attempts = state.attempts("train", trial.trial)
+    attempts = state.attempts(JobKind.TRAIN, trial.trial)
     if not attempts or attempts[-1].job_id is None:
         return "submitting"
     return "training " + job_state_text(attempts[-1])
@@ -101,7 +102,7 @@ def backlog(state: SearchState) -> Backlog:
     active = {t.trial for t in state.active_trials()}
     complete = sum(len(state.trials[n].checkpoints) for n in active)
     evaluated = sum(1 for (n, _) in state.evaluations if n in active)
-    running = sum(1 for j in state.live_jobs() if j.kind == "infer" and j.trial in active
+    running = sum(1 for j in state.live_jobs() if j.kind == JobKind.INFER and j.trial in active
                   and (j.trial, j.step) not in state.evaluations)
     return Backlog(complete, evaluated, running, max(0, complete - evaluated - running))
 

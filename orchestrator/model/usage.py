@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.model.state import JobRecord, SearchState
+from orchestrator.model.transitions import JobKind
 
 KINDS = ("train", "infer", "worker")
 
@@ -53,7 +54,7 @@ def _worker_idle_s(state: SearchState, now: float) -> float:
         if task.queue and task.runner:
             busy[task.runner] = busy.get(task.runner, 0.0) + _task_s(task, now)
     return sum(max(0.0, job.seconds(now) - busy.get(job.job_id or "", 0.0))
-               for job in state.jobs.values() if job.kind == "worker")
+               for job in state.jobs.values() if job.kind == JobKind.WORKER)
 
 
 def _task_s(task: JobRecord, now: float) -> float:
@@ -65,7 +66,7 @@ def usage_text(data: dict[str, Any]) -> str:
     and the GPU-hours when any job asked for a GPU."""
     kinds = data.get("job_hours_by_kind") or {}
     parts = [f"{kind} {hours:.3f}" + (f", {data.get('worker_idle_hours', 0.0):.3f} of it idle"
-                                      if kind == "worker" else "")
+                                      if kind == JobKind.WORKER else "")
              for kind, hours in kinds.items() if hours]
     line = f"job-hours used: {data['job_hours']:.3f}" + (f" ({'; '.join(parts)})"
                                                           if parts else "")

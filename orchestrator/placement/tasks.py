@@ -24,7 +24,7 @@ from pathlib import Path
 
 from orchestrator.common import causes
 from orchestrator.common.causes import JobFailure
-from orchestrator.config.settings import Settings
+from orchestrator.config.settings import Placement, Settings
 from orchestrator.decide import placement
 from orchestrator.model.state import JobRecord, SearchState
 from orchestrator.model.transitions import JobState
@@ -196,7 +196,7 @@ def placed(settings: Settings, scheduler: Scheduler, state: SearchState,
            clock: Callable[[], float] = time.monotonic) -> Scheduler:
     """The scheduler the controller uses: `scheduler` itself under infer.placement=job,
     unless the journal has tasks (a rerun that changed the placement)."""
-    if settings.infer.placement == "job" and not any(j.queue for j in state.jobs.values()):
+    if settings.infer.placement == Placement.JOB and not any(j.queue for j in state.jobs.values()):
         return scheduler
 
     def runner_logs(runner: str) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Every report file at once: outcome's (summary.json, metric.png, report.md) and report.html.
+"""Every report file at once: outcome's (summary.json, metric.png, report.md) and report.html,
+all rendered from one `summary.Summary` built once per write.
 
 The controller and `orchestrator report` write through here, so the files are always written
 at the same moments: when an evaluation lands, at the end, and on demand. report.html costs
@@ -13,21 +14,21 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.model.state import SearchState
 from orchestrator.reporting import outcome
 from orchestrator.reporting.report_html import write_html
+from orchestrator.reporting.summary import Summary, build
 
 HTML_EVERY_S = 30.0
 _html_written: dict[Path, float] = {}  # search folder -> when (monotonic) this process last did
 
 
 def write_outcome(state: SearchState, rule: Rule, search_dir: Path,
-                  x: str | None = None) -> dict[str, Any]:
-    data = outcome.write_outcome(state, rule, search_dir)
-    write_html(state, rule, search_dir, x)  # last: the slowest, and the others come first
+                  x: str | None = None) -> Summary:
+    data = outcome.write_outcome(state, rule, search_dir, build(state, rule))
+    write_html(state, rule, search_dir, x, data)  # last: the slowest, and the others come first
     return data
 
 
@@ -36,8 +37,8 @@ def refresh_outcome(state: SearchState, rule: Rule, search_dir: Path,
     """While the search runs (an evaluation landed): a convenience only, so a full disk or a
     lost permission must not stop the search (see outcome.refresh_outcome)."""
     with contextlib.suppress(OSError):
-        outcome.write_outcome(state, rule, search_dir)
+        data = outcome.write_outcome(state, rule, search_dir, build(state, rule))
         now = clock()
         if now - _html_written.get(search_dir, -math.inf) >= HTML_EVERY_S:
             _html_written[search_dir] = now
-            write_html(state, rule, search_dir)
+            write_html(state, rule, search_dir, summary=data)

@@ -17,7 +17,7 @@ from orchestrator.common import layout
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.model import trials_table
 from orchestrator.model.state import SearchState
-from orchestrator.reporting.outcome import summary
+from orchestrator.reporting.summary import Best, Summary, build
 
 GPU_FIELDS = ("device", "device_name", "peak_gpu_memory_bytes", "examples_per_s")
 
@@ -51,17 +51,17 @@ def log_history(state: SearchState, trial: int) -> list[dict[str, Any]]:
     return []
 
 
-def best_scores(state: SearchState, best: dict[str, Any] | None) -> dict[str, Any] | None:
+def best_scores(state: SearchState, best: Best | None) -> dict[str, Any] | None:
     """The best checkpoint's per-class scores and confusion matrix, on the deciding split."""
     if best is None:
         return None
-    result = _json(state.evaluations[(best["trial"], best["step"])].result or "")
+    result = _json(state.evaluations[(best.trial, best.step)].result or "")
     if result is None:
         return None
-    split = (result.get("metrics") or {}).get(best["split"]) or result
+    split = (result.get("metrics") or {}).get(best.split) or result
     if not isinstance(split, dict) or "confusion_matrix" not in split:
         return None
-    return {"split": best["split"], "labels": split.get("labels") or result.get("labels"),
+    return {"split": best.split, "labels": split.get("labels") or result.get("labels"),
             "per_class": split.get("per_class", {}), "matrix": split["confusion_matrix"]}
 
 
@@ -124,9 +124,10 @@ def disk(search_dir: Path) -> dict[str, int]:
 
 
 def collect(state: SearchState, rule: Rule, search_dir: Path, now: float,
-            x: str | None = None) -> dict[str, Any]:
-    """Everything report.html shows; `x` (step | examples) overrides the search's report.x."""
-    data = summary(state, rule)
+            x: str | None = None, summary: Summary | None = None) -> dict[str, Any]:
+    """Everything report.html shows; `x` (step | examples) overrides the search's report.x;
+    `summary`: the one the caller built for this write (else built here)."""
+    data = build(state, rule, now) if summary is None else summary
     settings = state.settings()
     return {
         "summary": data,
@@ -134,7 +135,7 @@ def collect(state: SearchState, rule: Rule, search_dir: Path, now: float,
         "examples_per_step": {n: examples_per_step(settings, t.params)
                               for n, t in state.trials.items()},
         "curves": {n: log_history(state, n) for n in sorted(state.trials)},
-        "best_scores": best_scores(state, data["best"]),
+        "best_scores": best_scores(state, data.best),
         "timeline": timeline(state, now),
         "gpu": gpu_facts(state),
         "disk": disk(search_dir),

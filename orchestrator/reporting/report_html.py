@@ -20,8 +20,9 @@ from orchestrator.common.fsutil import atomic_write_text
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.model.state import SearchState
 from orchestrator.model.usage import usage_text
-from orchestrator.reporting.outcome import params_text, why_ended
+from orchestrator.reporting.outcome import params_text
 from orchestrator.reporting.report_data import collect
+from orchestrator.reporting.summary import Summary, Trial
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;
@@ -63,26 +64,27 @@ def _png(draw: Callable[[Any], None], size: tuple[float, float]) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 
-def _label(trial: dict[str, Any]) -> str:
-    settings = params_text(trial["params"]) if trial["params"] else f"seed {trial['seed']}"
-    end = why_ended(trial) or trial["ended"] or "running"
-    return f"trial {trial['trial']} ({settings[:50]})\n{end[:60]}"
+def _label(trial: Trial) -> str:
+    settings = params_text(trial.params) if trial.params else f"seed {trial.seed}"
+    end = trial.why_ended() or trial.ended or "running"
+    return f"trial {trial.trial} ({settings[:50]})\n{end[:60]}"
 
 
 def metric_figure(c: dict[str, Any]) -> str:
-    data, by_examples = c["summary"], c["x"] == "examples"
+    data: Summary = c["summary"]
+    by_examples = c["x"] == "examples"
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot(1, 1, 1)
-        for trial in data["trials"]:
-            scale = c["examples_per_step"][trial["trial"]] if by_examples else 1
-            points = [(e["step"] * scale, e["value"]) for e in data["evaluations"]
-                      if e["trial"] == trial["trial"] and e["value"] is not None]
+        for trial in data.trials:
+            scale = c["examples_per_step"][trial.trial] if by_examples else 1
+            points = [(e.step * scale, e.value) for e in data.evaluations
+                      if e.trial == trial.trial and e.value is not None]
             if points:
                 ax.plot(*zip(*points, strict=True), marker="o", label=_label(trial))
-        ax.axhline(data["target"], color="red", linestyle="--", label=f"target {data['target']:g}")
+        ax.axhline(data.target, color="red", linestyle="--", label=f"target {data.target:g}")
         ax.set_xlabel("examples seen" if by_examples else "training step")
-        ax.set_ylabel(f"{data['metric']} ({data['split']})")
+        ax.set_ylabel(f"{data.metric} ({data.split})")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False,
                   fontsize=8)
@@ -170,13 +172,15 @@ def _device(fact: dict[str, Any]) -> str:
 
 
 def resources_section(c: dict[str, Any]) -> str:
-    data, sizes = c["summary"], c["disk"]
+    data: Summary = c["summary"]
+    sizes = c["disk"]
     rows = [(name, f"{size / 1e6:.1f} MB") for name, size in sizes.items()]
     gpu = [(f["job"], _device(f), "-" if f.get("peak_gpu_memory_bytes") is None
             else f"{f['peak_gpu_memory_bytes'] / 2**30:.2f} GiB",
             "-" if f.get("examples_per_s") is None else f"{f['examples_per_s']:.1f}")
            for f in c["gpu"]]
-    return (f"<p>{html.escape(_sentence(usage_text(data)))} (from each job's first RUNNING poll to "
+    used = _sentence(usage_text(data.usage_figures()))
+    return (f"<p>{html.escape(used)} (from each job's first RUNNING poll to "
             "its end).</p><h3>Disk</h3>" + table(["folder", "size"], rows)
             + "<h3>Devices</h3>" + (table(["job", "device", "peak GPU memory", "examples/s"],
                                           gpu, left=2) if gpu else
@@ -196,20 +200,20 @@ def _x_note(c: dict[str, Any]) -> str:
 
 
 def render(c: dict[str, Any]) -> str:
-    data = c["summary"]
-    direction = ">=" if data["mode"] == "max" else "<="
-    best = data["best"]
-    head = (f"<p>Status <b>{esc(data['status'])}</b>; target {esc(data['metric'])} "
-            f"{direction} {data['target']:g} on the {esc(data['split'])} split; best "
-            + (f"{best['value']:.4f} at trial {best['trial']}, step {best['step']}" if best
-               else "none yet") + (f"; ended because {esc(data['reason'])}"
-                                   if data["reason"] else "") + "</p>")
+    data: Summary = c["summary"]
+    direction = ">=" if data.mode == "max" else "<="
+    best = data.best
+    head = (f"<p>Status <b>{esc(data.status)}</b>; target {esc(data.metric)} "
+            f"{direction} {data.target:g} on the {esc(data.split)} split; best "
+            + (f"{best.value:.4f} at trial {best.trial}, step {best.step}" if best
+               else "none yet") + (f"; ended because {esc(data.reason)}"
+                                   if data.reason else "") + "</p>")
     trials = table(["trial", "params", "state", "step", "best", "last", "why ended"],
                    [[r["trial"], r["params"], r["state"], r["step"], r["best"], r["last"],
                      r["why"]] for r in c["trials_table"]], left=7)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Search report</title>"
             f"<style>{STYLE}</style></head><body><h1>Search report</h1>{head}"
-            f"<h2>{esc(data['metric'])} per trial</h2>{metric_figure(c)}{_x_note(c)}"
+            f"<h2>{esc(data.metric)} per trial</h2>{metric_figure(c)}{_x_note(c)}"
             f"<h2>Trials</h2>{trials}"
             f"<h2>Training and validation curves</h2>{curves_figure(c)}"
             f"<h2>Best checkpoint: per-class scores</h2>{scores_section(c)}"
@@ -220,12 +224,14 @@ def render(c: dict[str, Any]) -> str:
             "</p></body></html>\n")
 
 
-def write_html(state: SearchState, rule: Rule, search_dir: Path, x: str | None = None) -> Path:
+def write_html(state: SearchState, rule: Rule, search_dir: Path, x: str | None = None,
+               summary: Summary | None = None) -> Path:
     """Write report.html. A file the report reads but cannot make sense of (a foreign
-    result, an edited trainer_state.json) gives a page that says so, never a failed search."""
+    result, an edited trainer_state.json) gives a page that says so, never a failed search.
+    `summary`: the one built for this write (files.write_outcome), else built here."""
     path = layout.html_path(search_dir)
     try:
-        page = render(collect(state, rule, search_dir, time.time(), x))
+        page = render(collect(state, rule, search_dir, time.time(), x, summary))
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Search report"
                 f"</title></head><body><h1>Search report</h1><p>report.html could not be "

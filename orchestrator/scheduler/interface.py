@@ -13,13 +13,13 @@ from typing import Any, NamedTuple, Protocol
 
 from orchestrator.common.causes import JobFailure
 from orchestrator.config.settings import JobResources
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 
 
 @dataclass(frozen=True)
 class JobRequest:
     key: str  # unique within the search; also the job's folder name
-    kind: str  # "train", "infer" or "worker" (a long-lived evaluator, infer.placement=worker)
+    kind: JobKind
     name: str  # the name the scheduler shows
     folder: Path
     resources: JobResources

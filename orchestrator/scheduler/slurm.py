@@ -26,7 +26,7 @@ from submitit.helpers import Checkpointable
 from orchestrator.common.causes import JobFailure
 from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.scheduler.commands import Commands, last_line, unreachable
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
 from orchestrator.scheduler.submitit_jobs import SubmititBackend, job_paths, python_command
@@ -204,7 +204,8 @@ class SlurmScheduler(SubmititBackend):
 
     def job_callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
         function, args = super().job_callable(request)
-        requeued = request.kind in ("train", "controller")  # the controller: engine.detach
+        # the controller: engine.detach
+        requeued = request.kind in (JobKind.TRAIN, JobKind.CONTROLLER)
         return (RequeueOnTimeout(function) if requeued else function), args
 
     def _unanswered(self, error: str) -> bool:

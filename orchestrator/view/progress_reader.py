@@ -16,12 +16,12 @@ from orchestrator.common import layout
 from orchestrator.model import trials_table
 from orchestrator.model.progress import Progress, parse
 from orchestrator.model.state import SearchState
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 
 
 def training_runs(state: SearchState, trial: int) -> bool:
     record = state.trials[trial]
-    attempts = state.attempts("train", trial)
+    attempts = state.attempts(JobKind.TRAIN, trial)
     return (record.ended is None and record.training.value == "running" and bool(attempts)
             and attempts[-1].state is JobState.RUNNING)
 

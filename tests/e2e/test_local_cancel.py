@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config.settings import JobResources
-from orchestrator.model.transitions import JobState, as_seen_after_cancel
+from orchestrator.model.transitions import JobKind, JobState, as_seen_after_cancel
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.local import LocalScheduler
 from orchestrator.scheduler.processes import group_members
@@ -41,7 +41,7 @@ def test_a_cancelled_local_job_is_gone_and_cancelled(tmp_path: Path, stubborn: s
     code = (f"import signal, time; {STUBBORN[stubborn]}; print('ready', flush=True); "
             "time.sleep(300)")
     folder = tmp_path / "jobs" / "train-t001-a0"
-    request = JobRequest(key="train-t001-a0", kind="train", name="x-train-t001-a0",
+    request = JobRequest(key="train-t001-a0", kind=JobKind.TRAIN, name="x-train-t001-a0",
                          folder=folder, resources=JobResources(timeout_min=5),
                          command=(sys.executable, "-c", code), output=str(tmp_path / "out"))
     first = LocalScheduler()

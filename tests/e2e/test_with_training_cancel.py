@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.common import layout
 from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from orchestrator.model.transitions import JobKind
 from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.local import LocalScheduler
@@ -27,7 +28,7 @@ def test_a_cancelled_training_job_stops_its_evaluator(tmp_path: Path) -> None:
     spec = EvaluatorSpec(str(tmp_path), layout.trial_queue(1), infer, idle_s=300.0,
                          trial_dir=str(tmp_path / "trials" / "001"))
     folder = tmp_path / "jobs" / "train-t001-a0"
-    request = JobRequest(key="train-t001-a0", kind="train", name="x-train-t001-a0",
+    request = JobRequest(key="train-t001-a0", kind=JobKind.TRAIN, name="x-train-t001-a0",
                          folder=folder, resources=JobResources(timeout_min=5),
                          command=(sys.executable, "-c", "import time; time.sleep(300)"),
                          output=str(tmp_path / "out"), beside=spec)

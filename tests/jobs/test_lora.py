@@ -10,7 +10,7 @@ import torch
 
 from jobs import infer, lora, train
 from orchestrator.common.layout import COMPLETE_MARKER
-from orchestrator.config.settings import InferSpec, LoraSettings
+from orchestrator.config.settings import InferSpec, LoraSettings, Task
 from tests.support.job_settings import small_data, train_spec
 
 LORA = LoraSettings(r=8, alpha=16, dropout=0.0, target_modules=("query", "value"))
@@ -78,7 +78,7 @@ def test_a_lora_regression_keeps_its_scale_in_the_checkpoint(tmp_path: Path,
     out = tmp_path / "trial-1"
     spec = train_spec(out, cache_dir, max_steps=20, lora=LORA, metric_for_best_model="mae")
     data = dataclasses.replace(small_data(cache_dir), source="synthetic_prices",
-                               task="regression", label_column="price")
+                               task=Task.REGRESSION, label_column="price")
     train.run(dataclasses.replace(spec, data=data))
     head = json.loads((out / "checkpoint-20" / "config.json").read_text())
     assert head["problem_type"] == "regression" and head["regression_std"] > 1

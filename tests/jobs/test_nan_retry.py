@@ -10,6 +10,7 @@ import pytest
 from jobs import faults, train
 from jobs.trainer_parts import resolve_precision
 from orchestrator.common import failures
+from orchestrator.config.settings import Precision
 from tests.support.job_settings import train_spec
 
 
@@ -35,10 +36,10 @@ def test_the_fault_leaves_other_precisions_alone(monkeypatch: pytest.MonkeyPatch
     from orchestrator.config.settings import TrainSettings
 
     monkeypatch.setenv(faults.ENV, "7")
-    assert faults.fp16_nan_at(TrainSettings(precision="fp16")) == 7
-    assert faults.fp16_nan_at(TrainSettings(precision="bf16_or_fp32")) is None
+    assert faults.fp16_nan_at(TrainSettings(precision=Precision.FP16)) == 7
+    assert faults.fp16_nan_at(TrainSettings(precision=Precision.BF16_OR_FP32)) is None
     monkeypatch.delenv(faults.ENV)
-    assert faults.fp16_nan_at(TrainSettings(precision="fp16")) is None
+    assert faults.fp16_nan_at(TrainSettings(precision=Precision.FP16)) is None
 
 
 def test_the_retry_precision_is_fp32_on_a_cpu() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs import prices, regression
-from orchestrator.config.settings import DataSettings
+from orchestrator.config.settings import DataSettings, Task
 
 
 def _prices(cache: Path, **changes: object) -> DataSettings:
@@ -53,7 +53,7 @@ def test_a_target_that_is_no_number_names_the_row(tmp_path: Path, raw: object) -
     path = tmp_path / "train.jsonl"
     rows = [{"text": "a", "price": 1.5}, {"text": "b", "price": raw}, {"text": "c", "price": 2}]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    data = DataSettings(source="files", task="regression", train_file=str(path),
+    data = DataSettings(source="files", task=Task.REGRESSION, train_file=str(path),
                         label_column="price")
     with pytest.raises(ValueError, match=rf"{path}: line 2: target .* is not a finite number"):
         regression.load_split(data, "train")

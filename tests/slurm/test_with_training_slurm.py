@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.common import layout
 from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from orchestrator.model.transitions import JobKind
 from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.scheduler.slurm import SlurmScheduler
@@ -38,7 +39,7 @@ def test_scancel_of_a_training_job_ends_the_evaluator_beside_it(slurm_cluster: o
     spec = EvaluatorSpec(str(directory), layout.trial_queue(1), infer, idle_s=300.0,
                          trial_dir=str(directory / "trials" / "001"))
     folder = directory / "jobs" / "train-t001-a0"
-    request = JobRequest(key="train-t001-a0", kind="train", name=f"{directory.name}-train",
+    request = JobRequest(key="train-t001-a0", kind=JobKind.TRAIN, name=f"{directory.name}-train",
                          folder=folder, resources=JobResources(timeout_min=5),
                          command=(sys.executable, "-c", "import time; time.sleep(300)"),
                          output=str(directory / "out"), beside=spec)

@@ -22,7 +22,7 @@ from orchestrator.journal.jsonl import Journal, read_events
 from orchestrator.model import events
 from orchestrator.model.events import JobFailed, Submitted, encode
 from orchestrator.model.state import SearchState
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.scheduler import JobRef, JobRequest
 from orchestrator.view.live import PlainView
 from tests.support.fake_cluster import FakeScheduler, World, settings_for
@@ -278,11 +278,12 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     first = Controller(settings, journal, sched, PlainView())
     first.start()
     first.decide()
-    first.record(events.SubmitIntent(key="train-t001-a0", kind="train", trial=1, step=None,
+    first.record(events.SubmitIntent(key="train-t001-a0", kind=JobKind.TRAIN, trial=1, step=None,
                                      attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
                                      name="search-0123abcd-train-t001-a0", overrides={}))
     if made_it:
-        sched.submit(JobRequest("train-t001-a0", "train", "x", tmp_path, settings.executor.train))
+        sched.submit(JobRequest("train-t001-a0", JobKind.TRAIN, "x", tmp_path,
+                                settings.executor.train))
     journal.close()
     journal = Journal(tmp_path / "journal.jsonl")
     second = Controller(settings, journal, sched, PlainView())
@@ -306,7 +307,7 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     first = Controller(settings, journal, sched, PlainView())
     first.start()
     first.decide()
-    first.record(events.SubmitIntent(key="train-t001-a0", kind="train", trial=1, step=None,
+    first.record(events.SubmitIntent(key="train-t001-a0", kind=JobKind.TRAIN, trial=1, step=None,
                                      attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
                                      name="search-0123abcd-train-t001-a0", overrides={}))
     journal.close()
@@ -317,7 +318,8 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     second.act()
     assert sched.requests == {}  # not found, not submitted: it may still come
     if lands:  # the orphaned sbatch reaches the scheduler
-        sched.submit(JobRequest("train-t001-a0", "train", "x", tmp_path, settings.executor.train))
+        sched.submit(JobRequest("train-t001-a0", JobKind.TRAIN, "x", tmp_path,
+                                settings.executor.train))
     now[0] = 5.0
     second.act()
     assert len(sched.requests) == int(lands)

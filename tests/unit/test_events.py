@@ -45,7 +45,7 @@ from orchestrator.model.events import (
     encode,
 )
 from orchestrator.model.state import SearchState
-from orchestrator.model.transitions import JobState, SearchStatus, Training, TrialEnd
+from orchestrator.model.transitions import JobKind, JobState, SearchStatus, Training, TrialEnd
 
 SETTINGS = {"search": {"target": 0.8, "metric": "accuracy"}}
 EXAMPLES: list[Event] = [
@@ -56,7 +56,7 @@ EXAMPLES: list[Event] = [
     Heartbeat(t=4.0),
     TrialStarted(t=5.0, trial=1, seed=42, output_dir="/o/001", params={"learning_rate": 3e-5},
                  sampler_trial=0),
-    SubmitIntent(t=6.0, key="train-t001-a0", kind="train", trial=1, step=None, attempt=0,
+    SubmitIntent(t=6.0, key="train-t001-a0", kind=JobKind.TRAIN, trial=1, step=None, attempt=0,
                  folder="/f", name="x-0123abcd-train-t001-a0", overrides={"grad_accum_steps": 2}),
     Submitted(t=7.0, key="train-t001-a0", job_id="77", recovered=True),
     JobStateChanged(t=8.0, key="train-t001-a0", job_id="77", state=JobState.OUT_OF_MEMORY),

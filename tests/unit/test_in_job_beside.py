@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec, JobResources
+from orchestrator.model.transitions import JobKind
 from orchestrator.placement import work_queue
 from orchestrator.scheduler import JobRequest, in_job
 from orchestrator.scheduler.submitit_jobs import in_job_call
@@ -30,7 +31,7 @@ def _spec(tmp_path: Path) -> EvaluatorSpec:
 def test_the_job_runs_its_evaluator_only_when_asked(tmp_path: Path, command: tuple[str, ...],
                                                     beside: bool, function: object) -> None:
     spec = _spec(tmp_path) if beside else None
-    request = JobRequest(key="train-t001-a0", kind="train", name="x", folder=tmp_path,
+    request = JobRequest(key="train-t001-a0", kind=JobKind.TRAIN, name="x", folder=tmp_path,
                          resources=JobResources(), target="jobs.train:run", spec="S",
                          command=command, output="out", beside=spec)
     called, args = in_job_call(request)

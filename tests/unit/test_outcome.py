@@ -4,6 +4,7 @@ times beside epoch seconds, a figure readable on a slide."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.model.state import SearchState
 from orchestrator.reporting.outcome import summary, write_outcome
+from orchestrator.reporting.summary import Summary, build
 from tests.support.journal import typed
 
 SETTINGS = {"search": {"dir": "/runs/x", "metric": "accuracy", "target": 0.8, "mode": "max",
@@ -42,7 +44,7 @@ EVALUATED: list[dict[str, Any]] = [
 ]
 
 
-def _write(tmp_path: Path, events: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+def _write(tmp_path: Path, events: list[dict[str, Any]]) -> tuple[Summary, str]:
     data = write_outcome(SearchState.replay(typed(events)), Rule(0.8), tmp_path)
     return data, (tmp_path / "report.md").read_text()
 
@@ -86,9 +88,9 @@ def test_the_figure_is_slide_sized(tmp_path: Path, events: list[dict[str, Any]])
 def test_the_legend_names_each_trials_settings_and_end() -> None:
     from orchestrator.reporting.outcome import _trial_label
 
-    data = summary(SearchState.replay(typed(EVALUATED)), Rule(0.8))
-    assert _trial_label(data["trials"][0], 1) == (
+    data = build(SearchState.replay(typed(EVALUATED)), Rule(0.8))
+    assert _trial_label(data.trials[0], 1) == (
         "trial 1 (learning_rate=3e-05, warmup_steps=500)\n"
         "accuracy fell 0.7025 -> 0.6955 at step 200 (patience 1)")
-    long = {**data["trials"][0], "params": {f"p{i}": 1.0 for i in range(30)}}
+    long = replace(data.trials[0], params={f"p{i}": 1.0 for i in range(30)})
     assert all(len(line) <= 64 for line in _trial_label(long, 8).splitlines())

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from orchestrator.common import layout
-from orchestrator.config.settings import InferSettings, Settings
+from orchestrator.config.settings import InferSettings, Placement, Settings
 from orchestrator.decide import placement
 from orchestrator.journal.jsonl import Journal
 from orchestrator.model.state import SearchState
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.placement import work_queue
 from orchestrator.placement.tasks import LOST_GRACE_S, Handoff, Placed
 from orchestrator.placement.work_queue import Task, Where
@@ -91,10 +91,12 @@ def test_racing_evaluators_claim_each_task_exactly_once(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- configuration
 @pytest.mark.parametrize(("infer", "executor", "problem"), [
-    (InferSettings(placement="workers"), "local", "infer.placement='workers': use one of"),
-    (InferSettings(placement="worker"), "debug", "the debug executor runs each job inside"),
-    (InferSettings(placement="with_training"), "debug", "use executor=local"),
-    (InferSettings(placement="worker", workers=0), "local", "infer.workers=0: must be >= 1"),
+    (InferSettings(placement="workers"),  # type: ignore[arg-type]
+     "local", "infer.placement='workers': use one of"),
+    (InferSettings(placement=Placement.WORKER), "debug", "the debug executor runs each job inside"),
+    (InferSettings(placement=Placement.WITH_TRAINING), "debug", "use executor=local"),
+    (InferSettings(placement=Placement.WORKER, workers=0), "local",
+     "infer.workers=0: must be >= 1"),
     (InferSettings(worker_idle_s=0), "local", "infer.worker_idle_s=0: must be > 0"),
 ])
 def test_placement_settings_are_checked(tmp_path: Path, infer: InferSettings, executor: str,
@@ -220,7 +222,7 @@ def run_placed(tmp_path: Path, placement_name: str, script: dict[int, Any],
         evaluators.tick()
 
     settings: Settings = replace(settings_for(tmp_path, **search),
-                                 infer=InferSettings(placement=placement_name))
+                                 infer=InferSettings(placement=Placement(placement_name)))
     journal = Journal(tmp_path / "journal.jsonl")
     from orchestrator.engine.controller import Controller
 
@@ -318,7 +320,7 @@ def test_a_task_its_evaluator_never_took_is_not_one_of_the_retries(tmp_path: Pat
 
 
 def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> None:
-    settings = replace(settings_for(tmp_path), infer=InferSettings(placement="worker",
+    settings = replace(settings_for(tmp_path), infer=InferSettings(placement=Placement.WORKER,
                                                                    workers=2))
     state = SearchState()
     assert placement.workers_due(state, settings) == []  # no trial yet
@@ -329,7 +331,7 @@ def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> N
         state.apply(e)
     assert placement.workers_due(state, settings) == [(1, 0), (2, 0)]
     for slot in (1, 2):
-        state.apply(events.SubmitIntent(key=f"worker-w0{slot}-a0", kind="worker", trial=0,
+        state.apply(events.SubmitIntent(key=f"worker-w0{slot}-a0", kind=JobKind.WORKER, trial=0,
                                         step=slot, attempt=0, folder="f", name="n",
                                         overrides={}))
         state.apply(events.Submitted(key=f"worker-w0{slot}-a0", job_id=f"{slot}"))
@@ -338,7 +340,7 @@ def test_workers_due_at_the_start_and_only_while_work_waits(tmp_path: Path) -> N
         state.apply(events.JobStateChanged(key=f"worker-w0{slot}-a0", job_id=f"{slot}",
                                            state=JobState.SUCCEEDED))
     assert placement.workers_due(state, settings) == []  # nothing waits: none is needed
-    state.apply(events.SubmitIntent(key="infer-t001-s00000100-a0", kind="infer", trial=1,
+    state.apply(events.SubmitIntent(key="infer-t001-s00000100-a0", kind=JobKind.INFER, trial=1,
                                     step=100, attempt=0, folder="q", name="n", overrides={},
                                     queue="workers"))
     assert placement.workers_due(state, settings) == [(1, 1)]  # one task waits: one worker
@@ -350,7 +352,7 @@ def _worker(state: SearchState, slot: int, attempt: int, job_id: str,
     from orchestrator.model import events
 
     key = f"worker-w{slot:02d}-a{attempt}"
-    state.apply(events.SubmitIntent(key=key, kind="worker", trial=0, step=slot,
+    state.apply(events.SubmitIntent(key=key, kind=JobKind.WORKER, trial=0, step=slot,
                                     attempt=attempt, folder="f", name="n", overrides={}))
     state.apply(events.Submitted(key=key, job_id=job_id))
     if end is not None:
@@ -361,7 +363,7 @@ def _searching(tmp_path: Path, workers: int = 1) -> tuple[SearchState, Settings]
     from orchestrator.model import events
 
     settings = replace(settings_for(tmp_path, eval_retries=2),
-                       infer=InferSettings(placement="worker", workers=workers))
+                       infer=InferSettings(placement=Placement.WORKER, workers=workers))
     state = SearchState()
     state.apply(events.SearchStarted(settings={}))
     state.apply(events.TrialStarted(trial=1, seed=1, output_dir="x", params={},
@@ -372,7 +374,7 @@ def _searching(tmp_path: Path, workers: int = 1) -> tuple[SearchState, Settings]
 def _waiting_task(state: SearchState, step: int) -> None:
     from orchestrator.model import events
 
-    state.apply(events.SubmitIntent(key=f"infer-t001-s{step:08d}-a0", kind="infer", trial=1,
+    state.apply(events.SubmitIntent(key=f"infer-t001-s{step:08d}-a0", kind=JobKind.INFER, trial=1,
                                     step=step, attempt=0, folder="q", name="n", overrides={},
                                     queue="workers"))
 

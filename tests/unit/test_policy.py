@@ -24,7 +24,7 @@ from orchestrator.engine.cadence import Cadence
 from orchestrator.model import events
 from orchestrator.model.events import TrialEnded, decode
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
-from orchestrator.model.transitions import JobState, Training, TrialEnd
+from orchestrator.model.transitions import JobKind, JobState, Training, TrialEnd
 
 BASE = TrainSettings(per_device_batch_size=64, grad_accum_steps=2)
 SEARCH = SearchSettings(target=0.8, train_retries=1, max_oom_replans=2)
@@ -32,7 +32,7 @@ SEARCH = SearchSettings(target=0.8, train_retries=1, max_oom_replans=2)
 
 def attempt(state: JobState, cause: str | None = None, failure: str = "",
             overrides: dict[str, Any] | None = None, n: int = 0) -> JobRecord:
-    return JobRecord(f"train-t001-a{n}", "train", 1, None, n, "f", f"s-train-{n}",
+    return JobRecord(f"train-t001-a{n}", JobKind.TRAIN, 1, None, n, "f", f"s-train-{n}",
                      job_id=str(100 + n), state=state, cause=cause, failure=failure,
                      overrides=overrides or {})
 
@@ -102,7 +102,7 @@ def test_an_oom_replan_that_reaches_batch_one_gives_up() -> None:
 
 
 def infer(state: JobState, cause: str | None = None, n: int = 0) -> JobRecord:
-    return JobRecord(f"infer-t001-s00000100-a{n}", "infer", 1, 100, n, "f", f"s-infer-{n}",
+    return JobRecord(f"infer-t001-s00000100-a{n}", JobKind.INFER, 1, 100, n, "f", f"s-infer-{n}",
                      job_id=str(n), state=state, cause=cause)
 
 
@@ -156,7 +156,7 @@ def journaled(*work: tuple[str, int, int | None, JobState, str | None],
             state.apply(events.Checkpoint(trial=n, step=saved, path=f"c{n}-{saved}"))
     for n, (kind, number, step, ended, cause) in enumerate(work):
         key = f"{kind}-t{number}-s{step}-a{n}"
-        state.apply(events.SubmitIntent(key=key, kind=kind, trial=number, step=step,
+        state.apply(events.SubmitIntent(key=key, kind=JobKind(kind), trial=number, step=step,
                                         attempt=n, folder="f", name=key, overrides={}))
         state.apply(events.Submitted(key=key, job_id=str(n)))
         state.apply(events.JobStateChanged(key=key, job_id=str(n), state=ended))

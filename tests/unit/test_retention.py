@@ -11,7 +11,7 @@ from orchestrator.decide.retention import Removal, best_steps, removals
 from orchestrator.decide.stop_rule import Mode, Rule
 from orchestrator.model import events as ev
 from orchestrator.model.state import SearchState
-from orchestrator.model.transitions import JobState, Training, TrialEnd
+from orchestrator.model.transitions import JobKind, JobState, Training, TrialEnd
 
 MAX = Rule(0.99, Mode.MAX)
 
@@ -29,7 +29,7 @@ def state_of(trials: dict[int, dict[str, Any]]) -> SearchState:
                                           checkpoint=f"/s/c{n}-{step}"))
         for step in t.get("live", ()):  # an inference job still running on it
             key = f"infer-{n}-{step}"
-            state.apply(ev.SubmitIntent(key=key, kind="infer", trial=n, step=step, attempt=0,
+            state.apply(ev.SubmitIntent(key=key, kind=JobKind.INFER, trial=n, step=step, attempt=0,
                                         folder="/j", name=key, overrides={}))
             state.apply(ev.Submitted(key=key, job_id=f"9{step}"))
             state.apply(ev.JobStateChanged(key=key, job_id=f"9{step}", state=JobState.RUNNING))

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.config.settings import SearchSettings
+from orchestrator.config.settings import SamplerName, SearchSettings
 from orchestrator.decide.optuna_sampler import OptunaSampler, sampler_for
 from orchestrator.decide.pruning import median_prune
 from orchestrator.decide.sampler import draw, grid, grid_size
@@ -58,7 +58,7 @@ def test_one_sampler_interface_chosen_from_the_settings(
         tmp_path: Path, sampler: str, space: dict[str, Any], size: int,
         first: dict[str, Any]) -> None:
     chosen = sampler_for(SearchSettings(dir=str(tmp_path), target=0.8, space=space,
-                                        sampler=sampler, sampler_seed=7, max_trials=5))
+                                        sampler=SamplerName(sampler), sampler_seed=7, max_trials=5))
     assert chosen.size(5) == size
     assert chosen.ask(1) == (first, None)
     chosen.tell(0, 0.5)  # nothing to tell but Optuna
@@ -69,8 +69,8 @@ def test_one_sampler_interface_chosen_from_the_settings(
 def test_the_optuna_sampler_behind_the_interface(tmp_path: Path) -> None:
     pytest.importorskip("optuna")
     space = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}
-    settings = SearchSettings(dir=str(tmp_path), target=0.8, space=space, sampler="optuna",
-                              mode="max", max_trials=4)
+    settings = SearchSettings(dir=str(tmp_path), target=0.8, space=space,
+                              sampler=SamplerName.OPTUNA, mode="max", max_trials=4)
     chosen = sampler_for(settings)
     assert not (tmp_path / "optuna-journal.log").exists()  # opened on first use
     params, number = chosen.ask(1)

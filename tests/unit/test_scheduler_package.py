@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
+from orchestrator.model.transitions import JobKind
 from orchestrator.scheduler import BACKENDS, make_scheduler
 from orchestrator.scheduler.commands import Commands
 from orchestrator.scheduler.interface import JobRequest
@@ -61,7 +62,7 @@ def test_the_dry_run_is_the_submitted_script(tmp_path: Path) -> None:
     """render() and submit() share one executor builder: the rendered script carries every
     sbatch option of the parameters a submission sets, and creates no folder."""
     backend = make_scheduler("slurm", interactive=False)
-    request = JobRequest(key="train-t001-a0", kind="train", name="s-train-t001-a0",
+    request = JobRequest(key="train-t001-a0", kind=JobKind.TRAIN, name="s-train-t001-a0",
                          folder=tmp_path / "jobs" / "train-t001-a0",
                          resources=JobResources(partition="gpu", timeout_min=7),
                          target="jobs.train:run")

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.model import events
 from orchestrator.model.state import SearchState
-from orchestrator.model.transitions import JobState
+from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.model.usage import usage, usage_text
 
 H = 3600.0
@@ -17,7 +17,7 @@ H = 3600.0
 
 def _job(state: SearchState, key: str, kind: str, job_id: str, running: float,
          ended: float | None, queue: str = "", runner: str = "") -> None:
-    state.apply(events.SubmitIntent(key=key, kind=kind, trial=1, step=None, attempt=0,
+    state.apply(events.SubmitIntent(key=key, kind=JobKind(kind), trial=1, step=None, attempt=0,
                                     folder="f", name=key, overrides={}, queue=queue))
     state.apply(events.Submitted(key=key, job_id=job_id))
     state.apply(events.JobStateChanged(t=running, key=key, job_id=job_id,
@@ -100,7 +100,7 @@ def test_the_evaluators_own_seconds_count_over_the_polls() -> None:
     state = _state()
     _job(state, "worker-w01-a0", "worker", "11", 0.0, H)
     key = "infer-t001-s00000100-a0"
-    state.apply(events.SubmitIntent(key=key, kind="infer", trial=1, step=100, attempt=0,
+    state.apply(events.SubmitIntent(key=key, kind=JobKind.INFER, trial=1, step=100, attempt=0,
                                     folder="q", name=key, overrides={}, queue="workers"))
     state.apply(events.Submitted(key=key, job_id="task:" + key))
     state.apply(events.JobStateChanged(t=0.5 * H, key=key, job_id="task:" + key,
