@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from orchestrator.errors import SchedulerUnavailable
 
@@ -36,24 +36,26 @@ class Commands:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
 
-    def run(self, argv: Sequence[str], stdin: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        """The finished command, whatever its exit status; SchedulerUnavailable when it
-        could not run or ran out of time, or slurmctld did not answer it."""
+    def run(self, argv: Sequence[str], stdin: str | None = None,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The finished command, whatever its exit status (in `env`, else ours);
+        SchedulerUnavailable when it could not run or ran out of time, or slurmctld did not
+        answer it."""
         self.calls[argv[0]] += 1
         what = " ".join(argv[:2]) if "--test-only" in argv[1:2] else argv[0]
         try:
             done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True,
-                                  timeout=TIMEOUT_S, check=False)
+                                  timeout=TIMEOUT_S, check=False,
+                                  env=None if env is None else dict(env))
         except (OSError, subprocess.SubprocessError) as exc:
             raise SchedulerUnavailable(f"{what}: {last_line(str(exc)) or exc!r}") from None
         if done.returncode != 0 and unreachable(done.stderr):
             raise SchedulerUnavailable(f"{what}: {last_line(done.stderr)}")
         return done
 
-    def output(self, argv: Sequence[str]) -> str:
+    def output(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
         """The command's stdout; SchedulerUnavailable on any failure (nothing can be said)."""
-        done = self.run(argv)
+        done = self.run(argv, env=env)
         if done.returncode != 0:
             detail = last_line(done.stderr) or f"exit status {done.returncode}"
             raise SchedulerUnavailable(f"{argv[0]}: {detail}")

@@ -1,13 +1,16 @@
 """The SLURM backend: sbatch through submitit, states from sacct, names that prove a job ours.
 
 Theory of operation: one `sacct` call per poll for every tracked job; a failed call yields
-UNKNOWN for all of them (never "done", never "lost"). Every job has a name unique to its
+UNKNOWN for all of them (never "done", never "lost"). When that sacct shows jobs PENDING
+without a reason (SLURM 22.05 keeps Priority and Resources from slurmdbd), one `squeue` call
+for those jobs only asks slurmctld why they wait; a failed one costs the reason, nothing
+else. Every job has a name unique to its
 search and key (`requests.job_name`), and the name, not only the id, says which job is ours:
 a row whose id matches but whose name does not is a job SLURM gave a reused id (our job is
 LOST), a cancel names the job (`scancel --name=N ID` refuses a job of another name), and a
 submission a killed controller never journaled is found by name (`recover`). A submission
 slurmctld did not answer raises SchedulerUnavailable: it is tried again later. Raw sacct
-states become `JobState` in SLURM_STATES and nowhere else.
+states become `JobState` in slurm_parse.SLURM_STATES and nowhere else.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import submitit
 from submitit.core.utils import JobPaths
@@ -29,77 +32,23 @@ from orchestrator.errors import SchedulerUnavailable
 from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.scheduler.commands import Commands, last_line, unreachable
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
+from orchestrator.scheduler.slurm_parse import (
+    SACCT_FORMAT,
+    SQUEUE_FORMAT,
+    SacctRow,
+    map_slurm_state,
+    merge_reasons,
+    parse_sacct,
+    parse_squeue_reasons,
+)
 from orchestrator.scheduler.submitit_jobs import SubmititBackend, job_paths, python_command
 
-# sacct's State column -> JobState. "CANCELLED by 0" carries the uid: matched on its first
-# word. Anything not listed is UNKNOWN.
-SLURM_STATES: dict[str, JobState] = {
-    "PENDING": JobState.PENDING,
-    "CONFIGURING": JobState.PENDING,
-    "RESV_DEL_HOLD": JobState.PENDING,
-    "REQUEUE_FED": JobState.REQUEUED,
-    "REQUEUE_HOLD": JobState.REQUEUED,
-    "REQUEUED": JobState.REQUEUED,
-    "PREEMPTED": JobState.REQUEUED,
-    "SUSPENDED": JobState.PENDING,
-    "RESIZING": JobState.RUNNING,
-    "RUNNING": JobState.RUNNING,
-    "COMPLETING": JobState.RUNNING,
-    "SIGNALING": JobState.RUNNING,
-    "STAGE_OUT": JobState.RUNNING,
-    "STOPPED": JobState.RUNNING,
-    "COMPLETED": JobState.SUCCEEDED,
-    "FAILED": JobState.FAILED,
-    "BOOT_FAIL": JobState.FAILED,
-    "SPECIAL_EXIT": JobState.FAILED,
-    "REVOKED": JobState.CANCELLED,
-    "CANCELLED": JobState.CANCELLED,
-    "DEADLINE": JobState.TIMEOUT,
-    "TIMEOUT": JobState.TIMEOUT,
-    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,
-    "NODE_FAIL": JobState.NODE_FAIL,
-}
-
-
-def map_slurm_state(raw: str) -> JobState:
-    words = raw.split()
-    return SLURM_STATES.get(words[0].rstrip("+"), JobState.UNKNOWN) if words else JobState.UNKNOWN
-
-
-class SacctRow(NamedTuple):
-    state: JobState
-    name: str
-    reason: str = ""  # why a PENDING job waits (Priority, Resources, JobHeldUser...), or ""
-
-
-# the name last: a foreign job's name may hold a "|". Reason: why a pending job waits, shown
-# to people from this same query (no squeue call of its own)
-SACCT_FORMAT = "JobID,State,Reason,JobName"
 # slurmdbd's name for a job whose name slurmctld has not sent yet (seen for seconds after
 # sbatch, with PENDING and even COMPLETED rows)
 UNNAMED = "allocation"
 # an orphaned sbatch either reaches slurmctld or gives up within its MessageTimeout (10 s
 # by default)
 SBATCH_SETTLE_S = 15.0
-
-
-def parse_sacct(text: str) -> dict[str, SacctRow]:
-    """Job id -> its row, from `sacct -X -o SACCT_FORMAT --parsable2` (with its header, which
-    says the columns: JobID and State first, JobName last, a Reason between them or not)."""
-    lines = text.splitlines()
-    header = lines[0].split("|") if lines else []
-    with_reason = "Reason" in header
-    rows: dict[str, SacctRow] = {}
-    for line in lines[1:]:
-        cells = line.split("|", 3 if with_reason else 2)
-        if len(cells) < (4 if with_reason else 3):
-            continue
-        job_id, raw, name = cells[0].strip(), cells[1], cells[-1]
-        if job_id and "." not in job_id:
-            state = map_slurm_state(raw)
-            reason = cells[2].strip() if with_reason and state is JobState.PENDING else ""
-            rows[job_id] = SacctRow(state, name, "" if reason == "None" else reason)
-    return rows
 
 
 # sbatch option (submitit's parameter name) -> the JobResources field it comes from
@@ -141,6 +90,12 @@ def refusal_reason(stderr: str) -> str:
 # srun there reads them (SLURM_CPUS_PER_TASK, SLURM_MEM_PER_NODE, SLURM_NTASKS...) as its own:
 # the child would ask for the parent's resources. Only where slurm.conf lives is kept.
 KEEP_SLURM_VARIABLES = frozenset({"SLURM_CONF"})
+
+
+def squeue_environment() -> dict[str, str]:
+    """os.environ without the SQUEUE_* variables (SQUEUE_FORMAT, SQUEUE_FORMAT2, SQUEUE_STATES,
+    SQUEUE_SORT...): a user's own squeue settings must not change what squeue prints to us."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SQUEUE_")}
 
 
 @contextlib.contextmanager
@@ -280,7 +235,7 @@ class SlurmScheduler(SubmititBackend):
                    ["sacct", "-X", "-n", "-P", "-S", day, "--name", name, "-o", "JobID,State"])
         for command in queries:
             try:
-                out = self.commands.output(command)
+                out = self.commands.output(command, env=squeue_environment())
             except SchedulerUnavailable as exc:
                 raise SchedulerUnavailable(f"looking for job {name}: {exc}") from None
             jobs = {job_id: map_slurm_state(raw) for job_id, _, raw in
@@ -304,8 +259,31 @@ class SlurmScheduler(SubmititBackend):
             return Polled({ref.job_id: JobState.UNKNOWN for ref in jobs})
         rows = parse_sacct(output)
         states = {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in jobs}
-        return Polled(states, {job_id: rows[job_id].reason for job_id, state in states.items()
-                               if state is JobState.PENDING and rows[job_id].reason})
+        pending = {job_id: rows[job_id].reason for job_id, state in states.items()
+                   if state is JobState.PENDING}
+        unexplained = sorted(job_id for job_id, reason in pending.items() if not reason)
+        return Polled(states, merge_reasons(pending, self._squeue_reasons(unexplained)))
+
+    def _squeue_reasons(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Job id -> why slurmctld keeps it waiting, from one squeue call for `job_ids`
+        (none when empty); {} with a warning when squeue fails: only a reason is lost."""
+        if not job_ids:
+            return {}
+        argv = ["squeue", "--noheader", f"--jobs={','.join(job_ids)}",
+                f"--format={SQUEUE_FORMAT}"]
+        try:
+            done = self.commands.run(argv, env=squeue_environment())
+        except SchedulerUnavailable as exc:
+            detail = str(exc).removeprefix("squeue: ")
+        else:
+            if done.returncode == 0:
+                return parse_squeue_reasons(done.stdout)
+            detail = last_line(done.stderr) or f"exit status {done.returncode}"
+            if "invalid job id" in detail.lower():
+                return {}  # slurmctld forgot them all since sacct's answer: nothing waits
+        self._warn(f"squeue failed ({detail}); why pending jobs wait is not shown until it "
+                   "answers")
+        return {}
 
     def _state_of(self, ref: JobRef, row: SacctRow | None) -> JobState:
         if row is None:

@@ -13,10 +13,10 @@ from orchestrator.model.transitions import (
     transition,
 )
 from orchestrator.scheduler import JobRef
-from orchestrator.scheduler.slurm import (
+from orchestrator.scheduler.slurm import SlurmScheduler
+from orchestrator.scheduler.slurm_parse import (
     SLURM_STATES,
     SacctRow,
-    SlurmScheduler,
     map_slurm_state,
     parse_sacct,
 )

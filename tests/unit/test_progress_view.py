@@ -21,7 +21,7 @@ from orchestrator.model.progress import Progress, describe, parse, worth_a_line
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.interface import JobRef, Polled, pending_reasons
-from orchestrator.scheduler.slurm import parse_sacct
+from orchestrator.scheduler.slurm_parse import parse_sacct
 from orchestrator.view import dashboard
 from orchestrator.view.live import PlainView, RichView
 from orchestrator.view.progress_reader import ProgressReader

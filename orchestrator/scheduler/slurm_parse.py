@@ -1,0 +1,101 @@
+"""What SLURM's sacct and squeue print, read: pure functions of their text (tested on
+recorded outputs in tests/fixtures/), and the one table from sacct's states to JobState.
+
+Why a pending job waits comes from two places. sacct (slurmdbd) carries a Reason only where
+slurmctld sent one (SLURM 22.05: BeginTime, JobHeldUser), and `None` while a job waits for
+Priority or Resources, which only squeue (slurmctld) knows; `merge_reasons` lays squeue's
+word over sacct's empty one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from orchestrator.model.transitions import JobState
+
+# sacct's State column -> JobState. "CANCELLED by 0" carries the uid: matched on its first
+# word. Anything not listed is UNKNOWN.
+SLURM_STATES: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "REQUEUE_FED": JobState.REQUEUED,
+    "REQUEUE_HOLD": JobState.REQUEUED,
+    "REQUEUED": JobState.REQUEUED,
+    "PREEMPTED": JobState.REQUEUED,
+    "SUSPENDED": JobState.PENDING,
+    "RESIZING": JobState.RUNNING,
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.RUNNING,
+    "STOPPED": JobState.RUNNING,
+    "COMPLETED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "REVOKED": JobState.CANCELLED,
+    "CANCELLED": JobState.CANCELLED,
+    "DEADLINE": JobState.TIMEOUT,
+    "TIMEOUT": JobState.TIMEOUT,
+    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,
+    "NODE_FAIL": JobState.NODE_FAIL,
+}
+
+
+def map_slurm_state(raw: str) -> JobState:
+    words = raw.split()
+    return SLURM_STATES.get(words[0].rstrip("+"), JobState.UNKNOWN) if words else JobState.UNKNOWN
+
+
+class SacctRow(NamedTuple):
+    state: JobState
+    name: str
+    reason: str = ""  # why a PENDING job waits (Priority, Resources, JobHeldUser...), or ""
+
+
+# the name last: a foreign job's name may hold a "|". Reason: why a pending job waits, where
+# slurmdbd was told (SLURM 22.05 tells it BeginTime or JobHeldUser, not Priority/Resources)
+SACCT_FORMAT = "JobID,State,Reason,JobName"
+
+
+def parse_sacct(text: str) -> dict[str, SacctRow]:
+    """Job id -> its row, from `sacct -X -o SACCT_FORMAT --parsable2` (with its header, which
+    says the columns: JobID and State first, JobName last, a Reason between them or not)."""
+    lines = text.splitlines()
+    header = lines[0].split("|") if lines else []
+    with_reason = "Reason" in header
+    rows: dict[str, SacctRow] = {}
+    for line in lines[1:]:
+        cells = line.split("|", 3 if with_reason else 2)
+        if len(cells) < (4 if with_reason else 3):
+            continue
+        job_id, raw, name = cells[0].strip(), cells[1], cells[-1]
+        if job_id and "." not in job_id:
+            state = map_slurm_state(raw)
+            reason = cells[2].strip() if with_reason and state is JobState.PENDING else ""
+            rows[job_id] = SacctRow(state, name, "" if reason == "None" else reason)
+    return rows
+
+
+# squeue's columns: job id and reason, "|" between (neither holds one); with --noheader
+SQUEUE_FORMAT = "%i|%r"
+
+
+def parse_squeue_reasons(text: str) -> dict[str, str]:
+    """Job id -> why it waits, from `squeue --noheader --format=SQUEUE_FORMAT`; a job with
+    no reason (`None`: running, or about to) is left out."""
+    reasons: dict[str, str] = {}
+    for line in text.splitlines():
+        job_id, bar, reason = (cell.strip() for cell in line.partition("|"))
+        if job_id and bar and reason and reason != "None":
+            reasons[job_id] = reason
+    return reasons
+
+
+def merge_reasons(sacct: Mapping[str, str], squeue: Mapping[str, str]) -> dict[str, str]:
+    """Pending job id -> why it waits: sacct's reason where it has one, else squeue's, else
+    none (left out). Only the jobs in `sacct` (those its poll saw PENDING) are answered."""
+    merged = {job_id: reason or squeue.get(job_id, "") for job_id, reason in sacct.items()}
+    return {job_id: reason for job_id, reason in merged.items() if reason}
