@@ -49,6 +49,9 @@ UNNAMED = "allocation"
 # an orphaned sbatch either reaches slurmctld or gives up within its MessageTimeout (10 s
 # by default)
 SBATCH_SETTLE_S = 15.0
+# why a job waits (Priority, Resources) changes slowly: squeue is asked again for jobs it has
+# already answered about at most this often (a new pending job is asked about at once)
+REASONS_REFRESH_S = 300.0
 
 
 # sbatch option (submitit's parameter name) -> the JobResources field it comes from
@@ -141,6 +144,8 @@ class SlurmScheduler(SubmititBackend):
         super().__init__(interactive)
         self.commands = Commands()
         self._foreign: dict[str, str] = {}  # our job id -> the other job's name now using it
+        self._reasons: dict[str, str] = {}  # squeue's last answer, by job id
+        self._reasons_at = -REASONS_REFRESH_S  # when it was asked (monotonic seconds)
 
     @property
     def sacct_calls(self) -> int:
@@ -262,7 +267,17 @@ class SlurmScheduler(SubmititBackend):
         pending = {job_id: rows[job_id].reason for job_id, state in states.items()
                    if state is JobState.PENDING}
         unexplained = sorted(job_id for job_id, reason in pending.items() if not reason)
-        return Polled(states, merge_reasons(pending, self._squeue_reasons(unexplained)))
+        return Polled(states, merge_reasons(pending, self._reasons_for(unexplained)))
+
+    def _reasons_for(self, job_ids: list[str]) -> dict[str, str]:
+        """squeue's reasons for `job_ids`: asked when a job is new to it, else at most every
+        REASONS_REFRESH_S, so that a queue of held jobs costs no squeue call per poll."""
+        now = time.monotonic()
+        if any(j not in self._reasons for j in job_ids) or \
+                (job_ids and now - self._reasons_at >= REASONS_REFRESH_S):
+            answer = self._squeue_reasons(job_ids)
+            self._reasons, self._reasons_at = {j: answer.get(j, "") for j in job_ids}, now
+        return {j: self._reasons[j] for j in job_ids if self._reasons.get(j)}
 
     def _squeue_reasons(self, job_ids: Sequence[str]) -> dict[str, str]:
         """Job id -> why slurmctld keeps it waiting, from one squeue call for `job_ids`

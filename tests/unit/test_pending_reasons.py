@@ -113,3 +113,25 @@ def test_a_failed_squeue_is_a_warning_and_the_states_stand(
     assert reasons == {"61": "Resources", "62": "JobHeldUser"}
     err = capsys.readouterr().err
     assert ("warning: squeue failed" in err) == warned, err
+
+
+def test_squeue_is_asked_again_only_for_new_jobs_or_after_the_refresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held or queued jobs that wait for hours cost no squeue call per poll (the bench's
+    scheduler-query budget): a job new to squeue is asked about at once, the rest at most
+    every REASONS_REFRESH_S, their last reasons shown in between."""
+    from orchestrator.scheduler import slurm
+
+    clock = [1000.0]
+    monkeypatch.setattr("orchestrator.scheduler.slurm.time.monotonic", lambda: clock[0])
+    commands = _Commands(SACCT_REASONS, SQUEUE_REASONS)
+    backend = SlurmScheduler(interactive=False)
+    backend.commands = commands  # type: ignore[assignment]
+    refs = [JobRef(i, tmp_path) for i in ("61", "62", "63", "64")]
+    asked = []
+    for seconds in (0, 30, 60, slurm.REASONS_REFRESH_S - 1, slurm.REASONS_REFRESH_S + 1):
+        clock[0] = 1000.0 + seconds
+        polled = backend.poll(refs)
+        asked.append(commands.calls["squeue"])
+        assert polled.reasons["63"] == "Priority"  # the last answer stands in between
+    assert asked == [1, 1, 1, 1, 2]
