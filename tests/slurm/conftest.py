@@ -10,14 +10,23 @@ Use the session-scoped ``slurm_cluster`` fixture in any test that talks to SLURM
 
 The cluster is left running after the session (bringing it up again costs ~1 s when it is
 already up, and other sessions may be using it); stop it with ``scripts/local-slurm down``.
+
+``tiny_search`` is the tiny BERT's search to its target on SLURM, run once for the session
+and read by two files (test_executor_python_slurm.py, test_placement_slurm.py), so the suite
+trains it once.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from tests.support.cli import ROOT
+from tests.support.searches import TINY_TO_TARGET, TinySearch, search_dir
 from tests.support.slurm import LOCAL_SLURM, SlurmCluster, describe_cluster, run
 
 # `scripts/local-slurm up` exits 3 when this machine cannot host the cluster (not root, not
@@ -57,3 +66,34 @@ def slurm_cluster() -> SlurmCluster:
             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return describe_cluster()
+
+
+@pytest.fixture(scope="session")
+def controller_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a fresh venv holding the controller only (`pip install -e .`)."""
+    venv = tmp_path_factory.mktemp("controller-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True,
+                   timeout=300)
+    python = venv / "bin" / "python"
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", "-e", str(ROOT)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return python
+
+
+@pytest.fixture(scope="session")
+def tiny_search(slurm_cluster: SlurmCluster, controller_python: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
+    """Run once for the session: test_executor_python_slurm.py checks it, and
+    test_placement_slurm.py compares the same search with a worker job to it."""
+    jobs_python = sys.executable  # this session's interpreter: the repo's .venv, with torch
+    # the jobs import orchestrator (submitit unpickles its entry point) from this checkout
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    directory = search_dir(tmp_path_factory.mktemp("tiny"))
+    done = subprocess.run(
+        [str(controller_python), "-m", "orchestrator", "run", "executor=slurm",
+         *TINY_TO_TARGET, f"search.dir={directory}", f"executor.python={jobs_python}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+        stdin=subprocess.DEVNULL)
+    return TinySearch(directory, done, controller_python, jobs_python)

@@ -15,12 +15,17 @@ import pytest
 
 from tests.support.cli import cli, start
 from tests.support.journal import decision, evaluations, events, submissions, summary, wait_for
-from tests.support.searches import ONLY_FIFTH, TINY, byo_overrides, search_dir
+from tests.support.searches import (
+    ONLY_FIFTH,
+    TINY_SEARCH_TIMEOUT_S,
+    TINY_TO_TARGET,
+    TinySearch,
+    byo_overrides,
+    search_dir,
+)
 from tests.support.slurm import sacct_jobs
 
 pytestmark = pytest.mark.slurm
-
-FAST = ["executor.poll_interval_s=1", "executor.max_poll_interval_s=2", "--plain"]
 
 
 def _kinds(directory: Path) -> dict[str, list[str]]:
@@ -32,15 +37,17 @@ def _kinds(directory: Path) -> dict[str, list[str]]:
     return kinds
 
 
-def test_tiny_search_with_a_worker_decides_as_with_jobs(slurm_cluster: object,
+# the first test to ask for the session's tiny_search pays for it (a venv, a search)
+@pytest.mark.timeout(TINY_SEARCH_TIMEOUT_S)
+def test_tiny_search_with_a_worker_decides_as_with_jobs(tiny_search: TinySearch,
                                                         tmp_path: Path) -> None:
-    # the same deterministic tiny search twice, at the same time: one inference job per
-    # checkpoint, and one worker job for them all
-    args = ["executor=slurm", *TINY, "train.epochs=20", "search.target=0.75", *FAST]
-    jobs, worker = search_dir(tmp_path), search_dir(tmp_path)
-    first = start("run", *args, f"search.dir={jobs}", log=tmp_path / "jobs.log")
-    done = cli("run", *args, f"search.dir={worker}", "infer.placement=worker", timeout=900)
-    assert first.wait(timeout=900) == 0, (tmp_path / "jobs.log").read_text()
+    """The deterministic tiny search with one worker job for every checkpoint decides as
+    conftest's ``tiny_search`` (the same search, one inference job per checkpoint; its own
+    checks are test_executor_python_slurm.py's), with the same numbers."""
+    jobs, worker = tiny_search.directory, search_dir(tmp_path)
+    assert tiny_search.done.returncode == 0, tiny_search.done.stderr[-4000:]
+    done = cli("run", "executor=slurm", *TINY_TO_TARGET, f"search.dir={worker}",
+               "infer.placement=worker", timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert decision(worker) == decision(jobs)
     assert decision(worker)[0] == "target_reached"

@@ -4,7 +4,9 @@ that several of them share."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,23 @@ def check_concurrent_outcome(directory: Path) -> dict[str, Any]:
     report = (directory / "report.md").read_text()
     assert "learning_rate=0.0005" in report and "job-hours" in report
     return data
+
+
+@dataclass(frozen=True)
+class TinySearch:
+    """The tiny BERT's search to its target on SLURM, one inference job per checkpoint, its
+    controller in a venv without torch and its jobs run by `jobs_python` (executor.python)."""
+
+    directory: Path
+    done: subprocess.CompletedProcess[str]
+    controller_python: Path
+    jobs_python: str
+
+
+# a test that uses tests/slurm/conftest.py's tiny_search may pay for the fixture too: a venv
+# with the controller (pip install -e .) and this search to its target
+TINY_SEARCH_TIMEOUT_S = 1800
+
+# deterministic: the same search with infer.placement=worker decides the same
+TINY_TO_TARGET = [*TINY, "train.epochs=20", "search.target=0.75",
+                  "executor.poll_interval_s=1", "executor.max_poll_interval_s=2", "--plain"]
