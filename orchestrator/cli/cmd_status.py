@@ -22,6 +22,9 @@ from orchestrator.reporting.outcome import params_text, summary, why_ended
 from orchestrator.view.progress_reader import status_json, status_lines
 
 HELP = "show a search's state from its journal alone"
+EXIT_STATUSES = (exit_codes.TARGET_REACHED, exit_codes.NOT_REACHED, exit_codes.USAGE,
+                 exit_codes.FAILED, exit_codes.RUNNING, exit_codes.INTERRUPTED,
+                 exit_codes.CANCELLED)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
