@@ -143,6 +143,8 @@ def test_status_shows_the_evaluation_backlog(tmp_path: Path) -> None:
     _record(tmp_path, _ended(time.time() - 100, "target_reached"), "node-b", 1)
     text, _ = cmd_status.status(tmp_path)
     assert "4 complete, 1 evaluated, 0 being evaluated, 3 skipped (the trial ended)" in text
+    # the top line counts every trial once none runs, as each trial's line does
+    assert "\ncheckpoints: 4 complete, 1 evaluated, 3 skipped (their trial ended)\n" in text
 
 
 def test_a_controller_journals_a_heartbeat_that_replay_accepts() -> None:
