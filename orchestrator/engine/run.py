@@ -5,7 +5,9 @@ nothing itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shlex
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +25,7 @@ from orchestrator.journal.lock import SearchLock
 from orchestrator.model.events import SearchEnded
 from orchestrator.model.state import SearchState
 from orchestrator.reporting.outcome import summary
-from orchestrator.scheduler import make_scheduler
+from orchestrator.scheduler import Scheduler, make_scheduler
 
 
 class ClosableView(View, Protocol):
@@ -154,10 +156,11 @@ def _closing_lines(search_dir: Path, state: SearchState, rule: Rule) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dry_run(settings: Settings) -> str:
-    """The scripts that the first training job and a first inference job would use."""
+def dry_run(settings: Settings, detach_argv: Sequence[str] | None = None) -> str:
+    """The scripts that the first training job and a first inference job would use; with
+    `detach_argv` (`run --detach --dry-run`), the detached controller's first."""
     scheduler = make_scheduler(settings.executor.name, interactive=False)
-    parts = []
+    parts = [] if detach_argv is None else [_controller_part(settings, scheduler, detach_argv)]
     for request in job_requests.first_requests(settings):
         parts.append(f"# ---- {request.kind} job {request.key} (folder {request.folder})\n")
         parts.append(scheduler.render(request))
@@ -165,3 +168,22 @@ def dry_run(settings: Settings) -> str:
             parts.append("\n")
     parts.append("# dry run: nothing was submitted\n")
     return "".join(parts)
+
+
+def _controller_part(settings: Settings, scheduler: Scheduler, argv: Sequence[str]) -> str:
+    """What `run --detach` would start: the controller's SLURM job script, or (local) the
+    background process's command line."""
+    from orchestrator.engine import detach
+
+    argv = [a for a in argv if a != "--dry-run"]
+    if settings.executor.name != "slurm":
+        log = layout.controller_log_path(Path(settings.search.dir))
+        command = shlex.join([sys.executable, "-m", "orchestrator",
+                              *detach.controller_argv(argv)])
+        return (f"# ---- controller (run --detach): a background process, its output in "
+                f"{log}\n{command}\n")
+    request = detach.controller_request(settings, argv)
+    script = scheduler.render(request)
+    return (f"# ---- controller job {request.key} (run --detach; folder {request.folder})\n"
+            f"# it runs: orchestrator {shlex.join(request.spec)}\n"
+            + script + ("" if script.endswith("\n") else "\n"))

@@ -192,6 +192,34 @@ def test_dry_run_shows_the_jobs_python_and_asks_no_scheduler(
         assert "through /usr/bin/env python3 -m submitit.core._submit" in out
 
 
+@pytest.mark.parametrize(("executor", "shown"), [
+    ("slurm", ["# ---- controller job controller (run --detach; folder ",
+               "#SBATCH --job-name=search-", "#SBATCH --account=ctl", "#SBATCH --time=77",
+               "# it runs: orchestrator run "]),
+    ("local", ["# ---- controller (run --detach): a background process, its output in ",
+               " -m orchestrator run "]),
+])
+def test_detach_dry_run_shows_the_controller_and_starts_nothing(
+        executor: str, shown: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "calls.log"
+    for key, value in _fail_loudly(tmp_path / "bin", log).items():
+        monkeypatch.setenv(key, value)
+    code = main(["run", "--detach", "--dry-run", f"executor={executor}", "search.target=0.8",
+                 f"search.dir={tmp_path / 'search'}", "executor.controller.account=ctl",
+                 "executor.controller.timeout_min=77"])
+    out = capsys.readouterr().out
+    assert code == 0 and not log.exists() and not (tmp_path / "search").exists()
+    head = out.split("# ---- train job")[0]
+    for line in shown:
+        assert line in head, out
+    runs = [line for line in head.splitlines() if " -m orchestrator run " in line
+            or line.startswith("# it runs: ")]
+    assert runs and "--plain" in runs[0] and "--dry-run" not in runs[0]
+    assert "--detach" not in runs[0]
+    assert out.endswith("# dry run: nothing was submitted\n")
+
+
 def test_dry_run_on_slurm_needs_no_slurm_installed(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
