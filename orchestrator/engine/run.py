@@ -69,6 +69,19 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
     """Run or resume the search; returns its final status. `new_view` is called once the
     search is checked and admitted (a live view drawn earlier would hide what refused it)."""
     search_dir = Path(settings.search.dir)
+    existed = search_dir.exists()
+    try:
+        state = _run_locked(settings, search_dir, new_view, force_resume)
+    finally:
+        if not existed:  # a refused first run leaves no folder that `ls` would list
+            _remove_if_empty(search_dir)
+    print(_closing_lines(search_dir, state, rule_of(settings)), end="")
+    assert state.finished is not None
+    return state.finished.status.value
+
+
+def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], ClosableView],
+                force_resume: bool) -> SearchState:
     with SearchLock(search_dir):
         journal = Journal(layout.journal_path(search_dir))
         try:
@@ -94,9 +107,24 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
             raise Interrupted(interrupted_lines(SearchState.replay(journal.events))) from None
         finally:
             journal.close()
-    assert state.finished is not None
-    print(_closing_lines(search_dir, state, rule_of(settings)), end="")
-    return state.finished.status.value
+            if not journal.events:  # refused (scheduler check, bad folder): nothing happened
+                _forget(search_dir)
+    return state
+
+
+def _forget(search_dir: Path) -> None:
+    """The files a run that journaled nothing made, removed while it holds the lock (the
+    lock's own file last: a controller that opens it afresh after this gets its own)."""
+    for path in (layout.journal_path(search_dir), layout.holder_path(search_dir),
+                 layout.lock_path(search_dir)):
+        path.unlink(missing_ok=True)
+
+
+def _remove_if_empty(search_dir: Path) -> None:
+    try:
+        search_dir.rmdir()
+    except OSError:
+        pass  # not empty: something was journaled, or another run uses it
 
 
 def _notify(settings: Settings, journal: Journal, state: SearchState) -> None:

@@ -365,3 +365,26 @@ def test_the_readme_cluster_command_gives_inference_jobs_the_account_and_setup(
         assert "#SBATCH --account=" in script
         assert "#SBATCH --gpus-per-node=1" in script
         assert "export TOKENIZERS_PARALLELISM=false" in script  # the set-up template's line
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_run_refused_by_the_scheduler_check_leaves_no_search_behind(
+        existed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A wrong account refused by `sbatch --test-only`: nothing was journaled, so `ls` must
+    not find an `empty` search there (a folder the user made stays, emptied of ours)."""
+    from orchestrator.cli import cmd_ls
+    from orchestrator.engine import run as engine
+
+    def refuse(*args: object) -> None:
+        raise ConfigError(["executor.account=nope: SLURM refuses it (Invalid account)"])
+
+    monkeypatch.setattr(engine.admission, "check", refuse)
+    search = tmp_path / "search"
+    if existed:
+        search.mkdir()
+    code = main(["run", "search.target=0.8", f"search.dir={search}"])
+    assert code == 2 and "Invalid account" in capsys.readouterr().err
+    assert search.exists() == existed
+    assert not existed or list(search.iterdir()) == []
+    assert cmd_ls.listing(tmp_path) == f"no search under {tmp_path}\n"
