@@ -53,7 +53,7 @@ class SearchLock:
 
     def _busy_message(self) -> str:
         return busy_message(self.search_dir, read_holder(self.search_dir),
-                            _detached_job_id(self.search_dir))
+                            detached_job_id(self.search_dir))
 
 
 def busy_message(search_dir: Path, holder: dict[str, Any] | None, detached_job: str | None
@@ -72,7 +72,7 @@ def busy_message(search_dir: Path, holder: dict[str, Any] | None, detached_job: 
             f"stop it: orchestrator cancel {search_dir}, or pick another search.dir")
 
 
-def _detached_job_id(search_dir: Path) -> str | None:
+def detached_job_id(search_dir: Path) -> str | None:
     """The SLURM job of a controller started by `run --detach` (controller-job.json)."""
     try:
         data = json.loads(layout.controller_job_path(search_dir).read_text(encoding="utf-8"))
