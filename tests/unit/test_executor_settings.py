@@ -374,12 +374,11 @@ def test_a_run_refused_by_the_scheduler_check_leaves_no_search_behind(
     """A wrong account refused by `sbatch --test-only`: nothing was journaled, so `ls` must
     not find an `empty` search there (a folder the user made stays, emptied of ours)."""
     from orchestrator.cli import cmd_ls
-    from orchestrator.engine import run as engine
 
     def refuse(*args: object) -> None:
         raise ConfigError(["executor.account=nope: SLURM refuses it (Invalid account)"])
 
-    monkeypatch.setattr(engine.admission, "check", refuse)
+    monkeypatch.setattr(admission, "check", refuse)
     search = tmp_path / "search"
     if existed:
         search.mkdir()
