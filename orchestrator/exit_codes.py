@@ -19,6 +19,24 @@ _OF_STATUS = {"target_reached": TARGET_REACHED, "metric_fell": NOT_REACHED,
               "cancelled": CANCELLED}
 
 
+# what each status means, as the subcommands' --help lists them
+MEANINGS = {
+    TARGET_REACHED: "the target was reached",
+    NOT_REACHED: "the search ended without reaching it (metric fell, trials exhausted)",
+    USAGE: "usage error, or DIR is not a search folder",
+    FAILED: "the search failed (jobs failed beyond their retries)",
+    RUNNING: "a controller is running the search (or its detached job is pending or starting)",
+    INTERRUPTED: "unfinished and no controller alive; run the same command again to resume",
+    CANCELLED: "the search was cancelled (`orchestrator cancel`)",
+    KEYBOARD_INTERRUPT: "interrupted (Ctrl-C)",
+}
+
+
+def help_text(codes: tuple[int, ...]) -> str:
+    """`exit status:` and one line per code, for a subcommand's --help epilog."""
+    return "exit status:\n" + "".join(f"  {c:<4} {MEANINGS[c]}\n" for c in codes)
+
+
 def of_status(status: str) -> int:
     """The exit status of an ended search (summary.json's `status`); an unknown one failed."""
     return _OF_STATUS.get(status, FAILED)

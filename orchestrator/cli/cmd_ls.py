@@ -1,10 +1,11 @@
 """`orchestrator ls [ROOT]`: one line per search found under ROOT, from files alone.
 
-A search is a folder with a journal; the walk does not descend into one (its trials and
-job folders hold no other search) nor into hidden folders. Each line: the folder, the
-status, the controller (pid@host, the SLURM job of a detached controller, or none), the
-best value so far, trials, jobs running and pending as last journaled, and how long ago the
-journal was last written. No scheduler call, no lock.
+A search is a folder with a journal, or with a detached controller's files
+(controller-job.json, controller.log: `starting` until its journal holds the search); the walk
+does not descend into one (its trials and job folders hold no other search) nor into hidden
+folders. Each line: the folder, the status, the controller (pid@host, the SLURM job of a
+detached controller, or none), the best value so far, trials, jobs running and pending as last
+journaled, and how long ago the journal was last written. No scheduler call, no lock.
 """
 
 from __future__ import annotations
@@ -37,9 +38,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# a search folder's own files: a journal, or a detached controller that has not written it yet
+MARKS = (layout.JOURNAL_FILE, layout.CONTROLLER_JOB_FILE, layout.CONTROLLER_LOG_FILE)
+
+
 def searches(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root):
-        if layout.JOURNAL_FILE in files:
+        if any(mark in files for mark in MARKS):
             dirs[:] = []
             yield Path(folder)
         else:
@@ -64,7 +69,10 @@ def row(search_dir: Path, root: Path, now: float) -> tuple[str, ...]:
     except (OrchestratorError, ValueError, OSError) as exc:
         return (name, f"unreadable: {exc}"[:60], "-", "-", "-", "-", "-", "-")
     if state.started is None:
-        return (name, "empty", "-", "-", "0", "0", "0", "-")
+        start = search_folder.starting(search_dir, now)
+        if start is None:
+            return (name, "empty", "-", "-", "0", "0", "0", "-")
+        return (name, "starting", start.who, "-", "0", "0", "0", "-")
     last_t = events[-1].t
     value = state.best_value()
     best = "-" if value is None else f"{value:.4f}"

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {line}", file=sys.stderr)
 
     if args.dry_run:
-        print(engine.dry_run(settings), end="")
+        print(engine.dry_run(settings, args.argv if args.detach else None), end="")
         return 0
     if args.detach:
         from orchestrator.engine import detach

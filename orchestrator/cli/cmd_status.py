@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import exit_codes
+from orchestrator.errors import SearchDirError
 from orchestrator.journal import search_folder
 from orchestrator.model.ledger import human
 from orchestrator.model.ledger import summary_text as disk_summary
@@ -22,6 +23,9 @@ from orchestrator.reporting.outcome import params_text, summary, why_ended
 from orchestrator.view.progress_reader import status_json, status_lines
 
 HELP = "show a search's state from its journal alone"
+EXIT_STATUSES = (exit_codes.TARGET_REACHED, exit_codes.NOT_REACHED, exit_codes.USAGE,
+                 exit_codes.FAILED, exit_codes.RUNNING, exit_codes.INTERRUPTED,
+                 exit_codes.CANCELLED)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +46,16 @@ def status_text(search_dir: Path, as_json: bool = False) -> str:
 def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     """The text, and the exit code: as `run`'s for an ended search, RUNNING while a
     controller runs it, INTERRUPTED when nothing does."""
-    events, state, rule = search_folder.replay(search_dir)
+    try:
+        events, state, rule = search_folder.replay(search_dir)
+    except SearchDirError:
+        start = _starting(search_dir)
+        if start is None:
+            raise
+        if as_json:
+            return json.dumps({"status": "starting", "controller": start}, indent=2) + "\n", (
+                exit_codes.RUNNING)
+        return f"status: starting (no search journaled yet)\n{start}\n", exit_codes.RUNNING
     data = summary(state, rule)
     now = time.time()
     found = search_folder.controller(search_dir, events[-1].t, now)
@@ -54,6 +67,22 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
         data = {**data, **status_json(state)}  # summary.json's keys, and the trials table
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     return _render_status(data, state, controller, code, now) + disk_status(search_dir, state), code
+
+
+def _starting(search_dir: Path) -> str | None:
+    """`run --detach` returned and no search is journaled yet: the controller is starting,
+    or its SLURM job waits in the queue (one sacct call says which; a job that ended
+    without journaling anything is not starting: the folder is then no search)."""
+    found = search_folder.starting(search_dir)
+    if found is None or found.job is None:
+        return None if found is None else found.line
+    from orchestrator.engine.detach import detached_state
+
+    state = detached_state(search_dir)
+    if state is None:
+        return None
+    return (f"controller job {found.job} {state.lower()} (run --detach): the search starts "
+            f"once it runs; orchestrator watch {search_dir} waits for it")
 
 
 def _detached(search_dir: Path, line: str) -> tuple[bool, str]:

@@ -29,6 +29,9 @@ from orchestrator.model.state import SearchState
 DETACHED_GONE_AFTER_S = 900.0
 HELP = ("follow a running search's live view from any terminal (journal and files alone; no "
         "scheduler call); exits with the search's exit status when it ends")
+EXIT_STATUSES = (exit_codes.TARGET_REACHED, exit_codes.NOT_REACHED, exit_codes.USAGE,
+                 exit_codes.FAILED, exit_codes.INTERRUPTED, exit_codes.CANCELLED,
+                 exit_codes.KEYBOARD_INTERRUPT)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,7 @@
 """`orchestrator COMMAND ...`: builds the parser from the command modules and dispatches.
 
-Each command is one module of this folder with `HELP` (its line in `orchestrator --help`),
+Each command is one module of this folder with `HELP` (its line in `orchestrator --help`
+and the description of its own --help), optionally `EXIT_STATUSES` (listed in its --help),
 `add_arguments(parser)` and `run(args) -> int` (the exit status, exit_codes.py). Kept light
 on purpose: `--help`, `status` and `report` import neither Hydra nor submitit, and nothing
 here ever imports torch, transformers or datasets (login nodes).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -52,8 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=command.HELP))
+        codes = getattr(command, "EXIT_STATUSES", ())
+        command.add_arguments(sub.add_parser(
+            name, help=command.HELP, description=_sentence(command.HELP),
+            epilog=exit_codes.help_text(codes) if codes else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter))
     return parser
+
+
+def _sentence(text: str) -> str:
+    """A command's one-line help as its --help's description: capitalised, a full stop."""
+    return textwrap.fill(text[:1].upper() + text[1:] + ("" if text.endswith(".") else "."), 88)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

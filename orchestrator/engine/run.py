@@ -5,7 +5,9 @@ nothing itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shlex
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +24,7 @@ from orchestrator.journal.lock import SearchLock
 from orchestrator.model.events import SearchEnded
 from orchestrator.model.state import SearchState
 from orchestrator.reporting.summary import Summary, build
-from orchestrator.scheduler import make_scheduler
+from orchestrator.scheduler import Scheduler, make_scheduler
 
 
 class ClosableView(View, Protocol):
@@ -66,6 +68,19 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
     """Run or resume the search; returns its final status. `new_view` is called once the
     search is checked and admitted (a live view drawn earlier would hide what refused it)."""
     search_dir = Path(settings.search.dir)
+    existed = search_dir.exists()
+    try:
+        state, result = _run_locked(settings, search_dir, new_view, force_resume)
+    finally:
+        if not existed:  # a refused first run leaves no folder that `ls` would list
+            _remove_if_empty(search_dir)
+    print(_closing_lines(search_dir, result), end="")
+    assert state.finished is not None
+    return state.finished.status.value
+
+
+def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], ClosableView],
+                force_resume: bool) -> tuple[SearchState, Summary]:
     with SearchLock(search_dir):
         journal = Journal(layout.journal_path(search_dir))
         try:
@@ -92,9 +107,24 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
             raise Interrupted(interrupted_lines(SearchState.replay(journal.events))) from None
         finally:
             journal.close()
-    assert state.finished is not None
-    print(_closing_lines(search_dir, result), end="")
-    return state.finished.status.value
+            if not journal.events:  # refused (scheduler check, bad folder): nothing happened
+                _forget(search_dir)
+    return state, result
+
+
+def _forget(search_dir: Path) -> None:
+    """The files a run that journaled nothing made, removed while it holds the lock (the
+    lock's own file last: a controller that opens it afresh after this gets its own)."""
+    for path in (layout.journal_path(search_dir), layout.holder_path(search_dir),
+                 layout.lock_path(search_dir)):
+        path.unlink(missing_ok=True)
+
+
+def _remove_if_empty(search_dir: Path) -> None:
+    try:
+        search_dir.rmdir()
+    except OSError:
+        pass  # not empty: something was journaled, or another run uses it
 
 
 def _notify(settings: Settings, journal: Journal, data: Summary) -> None:
@@ -152,10 +182,11 @@ def _closing_lines(search_dir: Path, data: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dry_run(settings: Settings) -> str:
-    """The scripts that the first training job and a first inference job would use."""
+def dry_run(settings: Settings, detach_argv: Sequence[str] | None = None) -> str:
+    """The scripts that the first training job and a first inference job would use; with
+    `detach_argv` (`run --detach --dry-run`), the detached controller's first."""
     scheduler = make_scheduler(settings.executor.name, interactive=False)
-    parts = []
+    parts = [] if detach_argv is None else [_controller_part(settings, scheduler, detach_argv)]
     for request in job_requests.first_requests(settings):
         parts.append(f"# ---- {request.kind} job {request.key} (folder {request.folder})\n")
         parts.append(scheduler.render(request))
@@ -163,3 +194,22 @@ def dry_run(settings: Settings) -> str:
             parts.append("\n")
     parts.append("# dry run: nothing was submitted\n")
     return "".join(parts)
+
+
+def _controller_part(settings: Settings, scheduler: Scheduler, argv: Sequence[str]) -> str:
+    """What `run --detach` would start: the controller's SLURM job script, or (local) the
+    background process's command line."""
+    from orchestrator.engine import detach
+
+    argv = [a for a in argv if a != "--dry-run"]
+    if settings.executor.name != "slurm":
+        log = layout.controller_log_path(Path(settings.search.dir))
+        command = shlex.join([sys.executable, "-m", "orchestrator",
+                              *detach.controller_argv(argv)])
+        return (f"# ---- controller (run --detach): a background process, its output in "
+                f"{log}\n{command}\n")
+    request = detach.controller_request(settings, argv)
+    script = scheduler.render(request)
+    return (f"# ---- controller job {request.key} (run --detach; folder {request.folder})\n"
+            f"# it runs: orchestrator {shlex.join(request.spec)}\n"
+            + script + ("" if script.endswith("\n") else "\n"))

@@ -52,15 +52,33 @@ class SearchLock:
         self._lock.release()
 
     def _busy_message(self) -> str:
-        try:
-            holder = json.loads(layout.holder_path(self.search_dir).read_text(encoding="utf-8"))
-            who = f"pid {holder['pid']} on host {holder['host']}"
-        except (OSError, ValueError, KeyError, TypeError):
-            who = "another controller"
-        return (
-            f"{self.search_dir} is in use by {who}; wait for it to finish, stop it, or pick "
-            "another search.dir"
-        )
+        return busy_message(self.search_dir, read_holder(self.search_dir),
+                            detached_job_id(self.search_dir))
+
+
+def busy_message(search_dir: Path, holder: dict[str, Any] | None, detached_job: str | None
+                 ) -> str:
+    """Why a second controller is refused, and what to do instead: a controller detached as
+    a SLURM job is named by its job (its pid means nothing on a login node)."""
+    job = (holder or {}).get("slurm_job_id") or (None if holder else detached_job)
+    if job:
+        how = " (run --detach)" if str(job) == detached_job else ""
+        who = f"the controller in SLURM job {job}{how}"
+    elif holder is not None:
+        who = f"pid {holder['pid']} on host {holder.get('host', '?')}"
+    else:
+        who = "another controller"
+    return (f"{search_dir} is in use by {who}; follow it: orchestrator watch {search_dir}, "
+            f"stop it: orchestrator cancel {search_dir}, or pick another search.dir")
+
+
+def detached_job_id(search_dir: Path) -> str | None:
+    """The SLURM job of a controller started by `run --detach` (controller-job.json)."""
+    try:
+        data = json.loads(layout.controller_job_path(search_dir).read_text(encoding="utf-8"))
+        return str(data["job_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def read_holder(search_dir: Path) -> dict[str, Any] | None:

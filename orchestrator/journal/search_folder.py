@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 
 from orchestrator.common import layout
 from orchestrator.decide.stop_rule import Mode, Rule
-from orchestrator.errors import SearchDirError
+from orchestrator.errors import OrchestratorError, SearchDirError
 from orchestrator.journal.jsonl import read_events
-from orchestrator.journal.lock import is_controller, read_holder
+from orchestrator.journal.lock import detached_job_id, is_controller, read_holder
 from orchestrator.model.events import Event
 from orchestrator.model.progress import duration
 from orchestrator.model.state import SearchState
@@ -32,6 +32,8 @@ from orchestrator.model.state import SearchState
 HEARTBEAT_S = 60.0  # the controller journals a heartbeat when nothing else was for this long
 # from another host, a journal silent for this long means its controller is gone
 STALE_AFTER_S = 3 * HEARTBEAT_S
+# a local detached controller's log this young, and no journal yet: it is still starting
+STARTING_S = 60.0
 
 
 class Replay(NamedTuple):
@@ -126,3 +128,45 @@ def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, hos
     if age < STALE_AFTER_S:
         return True, f"controller: running, as far as {host} can tell ({who}; {seen})"
     return False, f"controller: not running, as far as {host} can tell ({who}; {seen})"
+
+
+class Starting(NamedTuple):
+    """A controller starting a search: a line for `status`, who for `ls`, and its SLURM
+    job when it was detached as one (None otherwise)."""
+
+    line: str
+    who: str
+    job: str | None = None
+
+
+def starting(search_dir: Path, now: float | None = None) -> Starting | None:
+    """How a controller is starting the search, while its journal holds none yet (`run
+    --detach` returned; the controller composes, or its SLURM job waits in the queue); None
+    when nothing is starting. Files only: whether the detached SLURM job is still queued is
+    for the caller to ask."""
+    now = time.time() if now is None else now
+    if has_search(search_dir):
+        return None
+    holder = read_holder(search_dir)
+    found = controller(search_dir, float(holder.get("since", 0.0)) if holder else 0.0, now)
+    if found.alive and holder is not None:
+        host = holder.get("host", "?")
+        return Starting(f"controller starting (pid {holder['pid']} on {host})",
+                        f"{holder['pid']}@{host}")
+    job = detached_job_id(search_dir)
+    if job is not None:
+        return Starting(f"controller job {job} (run --detach)", f"slurm job {job}", job)
+    try:
+        young = now - layout.controller_log_path(search_dir).stat().st_mtime < STARTING_S
+    except OSError:
+        young = False
+    return Starting("controller starting (run --detach; controller.log)", "starting") if (
+        young) else None
+
+
+def has_search(search_dir: Path) -> bool:
+    """Does the journal hold a search (its first event)?"""
+    try:
+        return read(search_dir)[1].started is not None
+    except (OSError, ValueError, OrchestratorError):
+        return False

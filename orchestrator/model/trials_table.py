@@ -107,6 +107,21 @@ def backlog(state: SearchState) -> Backlog:
     return Backlog(complete, evaluated, running, max(0, complete - evaluated - running))
 
 
+def backlog_text(state: SearchState) -> str:
+    """The backlog line, true of what it counts: every trial's checkpoints while no trial
+    has ended, the running trials' once some have, and once none runs, every trial's with
+    the unevaluated ones skipped (an ended trial's checkpoints are never evaluated)."""
+    line = backlog(state).text()
+    if not state.active_trials():
+        complete = sum(len(t.checkpoints) for t in state.trials.values())
+        evaluated = sum(1 for (n, _) in state.evaluations if n in state.trials)
+        return (f"checkpoints: {complete} complete, {evaluated} evaluated, "
+                f"{max(0, complete - evaluated)} skipped (their trial ended)")
+    if any(t.ended is not None for t in state.trials.values()):
+        return line.replace("checkpoints:", "checkpoints of running trials:", 1)
+    return line
+
+
 def as_json(table: list[TrialRow]) -> list[dict[str, Any]]:
     return [asdict(row) for row in table]
 

@@ -60,6 +60,6 @@ def render(state: SearchState, progress: dict[int, Progress], recent: list[str],
     for job in shown_jobs(state):
         jobs.add_row(job.key, job.job_id or "-", trials_table.job_state_text(job))
     lines = [f"trial {row.trial}: {row.progress}" for row in table if row.progress]
-    return Group(head_line(state, now), trials_table.backlog(state).text(),
+    return Group(head_line(state, now), trials_table.backlog_text(state),
                  disk.summary_text(state.disk), trials, jobs,
                  *lines, *recent)

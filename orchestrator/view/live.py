@@ -132,6 +132,30 @@ def _params(params: dict[str, Any]) -> str:
     return f"; {', '.join(pairs)}" if pairs else ""
 
 
+class Teller:
+    """describe(), except that a rerun of a finished search is told only once the next event
+    (or the finish) shows whether new settings reopen it: "nothing submitted" would be false
+    when the very next event reopens the search (--force-resume with a new target)."""
+
+    def __init__(self) -> None:
+        self._held: str | None = None
+
+    def lines(self, event: Event, state: SearchState) -> list[str]:
+        out = [] if self._held is None or (
+            isinstance(event, SearchExtended) and event.reopened) else [self._held]
+        self._held = None
+        line = describe(event, state)
+        if isinstance(event, Resumed) and state.finished is not None:
+            self._held = line
+        elif line:
+            out.append(line)
+        return out
+
+    def flush(self) -> list[str]:
+        held, self._held = self._held, None
+        return [] if held is None else [held]
+
+
 class PlainView:
     """One timestamped line per event: for logs, pipes and CI."""
 
@@ -139,17 +163,21 @@ class PlainView:
         self.stream = stream or sys.stdout
         self._progress = ProgressReader()
         self._told: dict[int, tuple[Progress, float]] = {}  # trial -> last line's, when
+        self._teller = Teller()
 
     def event(self, record: Event, state: SearchState) -> None:
-        line = describe(record, state)
-        if line:
-            stamp = time.strftime("%H:%M:%S", time.localtime(record.t))
+        self._print(self._teller.lines(record, state), record.t)
+
+    def _print(self, lines: list[str], t: float) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(t))
+        for line in lines:
             print(f"{stamp} {line}", file=self.stream, flush=True)
 
     def refresh(self, state: SearchState) -> None:
         """Once a tick: a progress line per running training, when it moved and at most
         every progress.PLAIN_EVERY_S."""
         now = time.time()
+        self._print(self._teller.flush(), now)
         for trial, seen in sorted(self._progress.read(state).items()):
             last, at = self._told.get(trial, (None, None))
             if worth_a_line(seen, last, at, now):
@@ -159,7 +187,7 @@ class PlainView:
                       file=self.stream, flush=True)
 
     def close(self) -> None:
-        pass
+        self._print(self._teller.flush(), time.time())
 
 
 class RichView:
@@ -174,15 +202,19 @@ class RichView:
         self._progress = ProgressReader()
         self._seen: dict[int, Progress] = {}  # read once a tick (refresh), drawn on events too
         self._live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self._teller = Teller()
         self._live.start()
 
     def event(self, record: Event, state: SearchState) -> None:
-        line = describe(record, state)
-        if line:
-            self._recent = ([*self._recent, f"{time.strftime('%H:%M:%S')} {line}"])[-8:]
+        self._add(self._teller.lines(record, state))
         self._live.update(self._render(state))
 
+    def _add(self, lines: list[str]) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self._recent = [*self._recent, *(f"{stamp} {line}" for line in lines)][-8:]
+
     def refresh(self, state: SearchState) -> None:
+        self._add(self._teller.flush())
         self._seen = self._progress.read(state)
         self._live.update(self._render(state))
 

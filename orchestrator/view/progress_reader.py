@@ -58,7 +58,7 @@ class ProgressReader:
 def status_lines(state: SearchState) -> list[str]:
     """`orchestrator status`'s trials table, backlog and progress lines."""
     table = trials_table.rows(state, ProgressReader().read(state))
-    return [trials_table.backlog(state).text(), *trials_table.as_text(table),
+    return [trials_table.backlog_text(state), *trials_table.as_text(table),
             *(f"trial {row.trial}: {row.progress}" for row in table if row.progress)]
 
 

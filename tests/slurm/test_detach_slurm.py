@@ -68,8 +68,16 @@ def test_a_detached_search_completes_with_the_controller_as_a_slurm_job(
     args = [*byo_overrides(directory, every_s=1.5), "executor.controller.mem_gb=2",
             "executor.train.mem_gb=1"]
     job = _detach(args)
+    # at once: the controller job waits in the queue or starts; never "not a search"
+    early = cli("status", str(directory))
+    assert early.returncode == exit_codes.RUNNING, early.stdout + early.stderr
+    assert early.stdout.startswith(("status: starting", "status: running")), early.stdout
+    assert f"slurm job {job}" in cli("ls", str(tmp_path)).stdout
     wait_for(directory, lambda evs: any(e["event"] == "submitted" for e in evs), timeout=120)
     assert cli("status", str(directory)).returncode == exit_codes.RUNNING
+    second = cli("run", *args, "--plain", timeout=120)  # a second controller is refused
+    assert second.returncode != 0 and f"SLURM job {job} (run --detach)" in second.stderr
+    assert f"orchestrator watch {directory}" in second.stderr, second.stderr
     counting, calls = counting_path(tmp_path)  # every scheduler command watch might run
     watched = cli("watch", str(directory), "--plain", env=counting, timeout=600)
     assert watched.returncode == exit_codes.TARGET_REACHED, watched.stdout + watched.stderr

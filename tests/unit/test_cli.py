@@ -357,6 +357,25 @@ def test_run_help_lists_groups_documentation_and_exit_statuses(
         assert re.search(rf"^  {code} +.*{meaning}", out, re.MULTILINE), (code, out)
 
 
+@pytest.mark.parametrize(("command", "codes"), [
+    ("status", (0, 1, 2, 3, 4, 5, 6)), ("watch", (0, 1, 2, 3, 5, 6, 130)),
+    ("ls", ()), ("cancel", ()), ("report", ()), ("clean", ()),
+])
+def test_each_subcommand_help_says_what_it_does_and_its_exit_statuses(
+        capsys: pytest.CaptureFixture[str], command: str, codes: tuple[int, ...]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    description = out.split("\n\n")[1]  # usage, then the description
+    assert " ".join(description.split()) == cli._sentence(cli.COMMANDS[command].HELP).replace(
+        "\n", " "), out
+    for code in codes:
+        assert re.search(rf"^  {code} +{re.escape(exit_codes.MEANINGS[code])}", out,
+                         re.MULTILINE), (code, out)
+    assert ("exit status:" in out) == bool(codes)
+
+
 def test_run_help_imports_no_hydra() -> None:
     code = ("import sys\nfrom orchestrator.cli.main import main\n"
             "try:\n    main(['run', '--help'])\nexcept SystemExit:\n    pass\n"

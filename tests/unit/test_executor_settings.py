@@ -192,6 +192,34 @@ def test_dry_run_shows_the_jobs_python_and_asks_no_scheduler(
         assert "through /usr/bin/env python3 -m submitit.core._submit" in out
 
 
+@pytest.mark.parametrize(("executor", "shown"), [
+    ("slurm", ["# ---- controller job controller (run --detach; folder ",
+               "#SBATCH --job-name=search-", "#SBATCH --account=ctl", "#SBATCH --time=77",
+               "# it runs: orchestrator run "]),
+    ("local", ["# ---- controller (run --detach): a background process, its output in ",
+               " -m orchestrator run "]),
+])
+def test_detach_dry_run_shows_the_controller_and_starts_nothing(
+        executor: str, shown: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "calls.log"
+    for key, value in _fail_loudly(tmp_path / "bin", log).items():
+        monkeypatch.setenv(key, value)
+    code = main(["run", "--detach", "--dry-run", f"executor={executor}", "search.target=0.8",
+                 f"search.dir={tmp_path / 'search'}", "executor.controller.account=ctl",
+                 "executor.controller.timeout_min=77"])
+    out = capsys.readouterr().out
+    assert code == 0 and not log.exists() and not (tmp_path / "search").exists()
+    head = out.split("# ---- train job")[0]
+    for line in shown:
+        assert line in head, out
+    runs = [line for line in head.splitlines() if " -m orchestrator run " in line
+            or line.startswith("# it runs: ")]
+    assert runs and "--plain" in runs[0] and "--dry-run" not in runs[0]
+    assert "--detach" not in runs[0]
+    assert out.endswith("# dry run: nothing was submitted\n")
+
+
 def test_dry_run_on_slurm_needs_no_slurm_installed(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -337,3 +365,25 @@ def test_the_readme_cluster_command_gives_inference_jobs_the_account_and_setup(
         assert "#SBATCH --account=" in script
         assert "#SBATCH --gpus-per-node=1" in script
         assert "export TOKENIZERS_PARALLELISM=false" in script  # the set-up template's line
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_run_refused_by_the_scheduler_check_leaves_no_search_behind(
+        existed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A wrong account refused by `sbatch --test-only`: nothing was journaled, so `ls` must
+    not find an `empty` search there (a folder the user made stays, emptied of ours)."""
+    from orchestrator.cli import cmd_ls
+
+    def refuse(*args: object) -> None:
+        raise ConfigError(["executor.account=nope: SLURM refuses it (Invalid account)"])
+
+    monkeypatch.setattr(admission, "check", refuse)
+    search = tmp_path / "search"
+    if existed:
+        search.mkdir()
+    code = main(["run", "search.target=0.8", f"search.dir={search}"])
+    assert code == 2 and "Invalid account" in capsys.readouterr().err
+    assert search.exists() == existed
+    assert not existed or list(search.iterdir()) == []
+    assert cmd_ls.listing(tmp_path) == f"no search under {tmp_path}\n"

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import JournalCorrupt
+from orchestrator.common import layout
+from orchestrator.errors import JournalCorrupt, SearchLocked
 from orchestrator.journal.jsonl import Journal, read_events
+from orchestrator.journal.lock import SearchLock, busy_message
 from orchestrator.model.events import Checkpoint
 from orchestrator.model.state import SearchState
 
@@ -79,3 +81,31 @@ def test_replay_rebuilds_the_state(tmp_path: Path) -> None:
     assert state.trials[1].checkpoints == {100: "/x/checkpoint-100"}
     assert state.jobs["train-t001-a0"].live
     assert state.results(1) == {100: 0.7}
+
+
+@pytest.mark.parametrize(("holder", "detached", "who"), [
+    ({"pid": 7, "host": "n1", "slurm_job_id": "88"}, "88",
+     "the controller in SLURM job 88 (run --detach)"),
+    ({"pid": 7, "host": "n1", "slurm_job_id": "91"}, None, "the controller in SLURM job 91"),
+    ({"pid": 7, "host": "login1", "slurm_job_id": None}, "88", "pid 7 on host login1"),
+    (None, "88", "the controller in SLURM job 88 (run --detach)"),
+    (None, None, "another controller"),
+])
+def test_a_refused_controller_is_told_who_runs_the_search_and_how_to_follow_or_stop_it(
+        tmp_path: Path, holder: dict[str, object] | None, detached: str | None,
+        who: str) -> None:
+    text = busy_message(tmp_path, holder, detached)
+    assert text.startswith(f"{tmp_path} is in use by {who};"), text
+    assert f"orchestrator watch {tmp_path}" in text
+    assert f"orchestrator cancel {tmp_path}" in text
+
+
+def test_a_second_controller_refused_by_a_detached_one_names_its_slurm_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    layout.controller_job_path(tmp_path).write_text(json.dumps(
+        {"job_id": "4242", "name": "x-controller", "folder": str(tmp_path), "t": 0.0}))
+    with SearchLock(tmp_path), pytest.raises(SearchLocked) as refused, SearchLock(tmp_path):
+        pass
+    assert "SLURM job 4242 (run --detach)" in str(refused.value)
+    assert f"orchestrator watch {tmp_path}" in str(refused.value)

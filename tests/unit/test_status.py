@@ -143,6 +143,8 @@ def test_status_shows_the_evaluation_backlog(tmp_path: Path) -> None:
     _record(tmp_path, _ended(time.time() - 100, "target_reached"), "node-b", 1)
     text, _ = cmd_status.status(tmp_path)
     assert "4 complete, 1 evaluated, 0 being evaluated, 3 skipped (the trial ended)" in text
+    # the top line counts every trial once none runs, as each trial's line does
+    assert "\ncheckpoints: 4 complete, 1 evaluated, 3 skipped (their trial ended)\n" in text
 
 
 def test_a_controller_journals_a_heartbeat_that_replay_accepts() -> None:
@@ -182,3 +184,52 @@ def test_pid_check_needs_an_orchestrator_process(live_controller: int) -> None:
     assert is_controller(live_controller)
     assert not is_controller(os.getpid())  # alive, but pytest, not a controller
     assert not is_controller(_dead_pid())
+
+
+def _starting_folder(folder: Path, how: str, pid: int) -> None:
+    """What `run --detach` leaves before the controller journals the search."""
+    folder.mkdir()
+    if how == "slurm":
+        (folder / "controller-job.json").write_text(json.dumps(
+            {"job_id": "77", "name": "x-controller", "folder": str(folder / "jobs"), "t": 0}))
+    elif how == "log":
+        (folder / "controller.log").write_text("")
+    elif how == "lock":  # the controller holds the lock, its scheduler check runs
+        (folder / "journal.jsonl").write_text("")
+        (folder / "controller.json").write_text(json.dumps(
+            {"host": socket.gethostname(), "pid": pid, "since": time.time()}))
+
+
+@pytest.mark.parametrize(("how", "queued", "line", "who"), [
+    ("slurm", "PENDING", "controller job 77 pending (run --detach): the search starts once "
+     "it runs", "slurm job 77"),
+    ("slurm", "RUNNING", "controller job 77 running (run --detach)", "slurm job 77"),
+    ("log", None, "controller starting (run --detach; controller.log)", "starting"),
+    ("lock", None, "controller starting (pid ", "@"),
+])
+def test_status_and_ls_right_after_detach_say_the_controller_is_starting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        live_controller: int, how: str, queued: str | None, line: str, who: str) -> None:
+    from orchestrator.cli import cmd_ls
+    from orchestrator.engine import detach
+
+    monkeypatch.setattr(detach, "detached_state", lambda _: queued)
+    folder = tmp_path / "s"
+    _starting_folder(folder, how, live_controller)
+    assert main(["status", str(folder)]) == exit_codes.RUNNING
+    out = capsys.readouterr().out
+    assert out.startswith("status: starting") and line in out, out
+    row = cmd_ls.row(folder, tmp_path, time.time())
+    assert row[:2] == ("s", "starting") and who in row[2], row
+    assert json.loads(cmd_status.status(folder, as_json=True)[0])["status"] == "starting"
+
+
+def test_a_detached_controller_job_that_ended_before_journaling_is_no_search(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.engine import detach
+
+    monkeypatch.setattr(detach, "detached_state", lambda _: None)
+    _starting_folder(tmp_path / "s", "slurm", 0)
+    assert main(["status", str(tmp_path / "s")]) == exit_codes.USAGE
+    assert "journal.jsonl does not exist" in capsys.readouterr().err

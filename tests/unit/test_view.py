@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from orchestrator.model.events import Resumed, decode
+from orchestrator.model.events import Resumed, SearchExtended, decode
 from orchestrator.model.state import SearchState
 from orchestrator.view.live import PlainView, RichView, describe
 from tests.support.journal import typed
@@ -68,6 +68,7 @@ def test_a_rerun_of_a_finished_search_says_already_finished(
     resumed = Resumed(t=6.0)
     state.apply(resumed)
     view.event(resumed, state)
+    view.refresh(state)  # a rerun of a finished search is told once nothing reopened it
     assert out.getvalue().splitlines() == [out.getvalue().splitlines()[0]]
     assert out.getvalue().rstrip().split(" ", 1)[1] == line
     assert state.resumes == (0 if history is FINISHED else 1)
@@ -124,3 +125,19 @@ def test_a_task_is_told_from_a_job_by_its_journaled_queue(queue: str,
         state.apply(event)
         seen.append(describe(event, state))
     assert seen[-2:] == lines
+
+
+def test_a_finished_search_reopened_by_new_settings_is_not_said_to_submit_nothing() -> None:
+    """--force-resume with a new target: the journal says resumed, then search_extended."""
+    out = io.StringIO()
+    view, state = PlainView(out), SearchState.replay(typed(FINISHED))
+    for event in (Resumed(t=6.0), SearchExtended(
+            t=6.1, settings=state.settings(), changed={"search.target": [0.8, 0.9]},
+            reopened=True)):
+        state.apply(event)
+        view.event(event, state)
+    view.refresh(state)
+    view.close()
+    text = out.getvalue()
+    assert "nothing submitted" not in text and "already finished" not in text, text
+    assert "the ended search continues with new settings: search.target 0.8 -> 0.9" in text
