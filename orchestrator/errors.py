@@ -44,6 +44,12 @@ class SchedulerUnavailable(SchedulerError):
     made again later. The controller waits and retries instead of ending."""
 
 
+class SubmitLimited(SchedulerUnavailable):
+    """The scheduler refused a job for a per-user or per-account limit on queued jobs
+    (SLURM's MaxSubmitJobs of a QOS or association): it takes more once some of ours end, so
+    the controller waits and tries again, as for a scheduler that does not answer."""
+
+
 class SubmissionRefused(SchedulerError):
     """The scheduler refused the search's very first submission: nothing ever ran, so it is
     a usage error (a wrong account, partition or QOS), not a failed search."""

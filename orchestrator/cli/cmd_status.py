@@ -17,7 +17,7 @@ from orchestrator.model.ledger import human
 from orchestrator.model.ledger import summary_text as disk_summary
 from orchestrator.model.progress import duration
 from orchestrator.model.state import SearchState
-from orchestrator.model.trials_table import job_state_text
+from orchestrator.model.trials_table import job_state_text, waiting_text
 from orchestrator.model.usage import usage_text
 from orchestrator.reporting.outcome import params_text, summary, why_ended
 from orchestrator.view.progress_reader import status_json, status_lines
@@ -113,6 +113,8 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
              controller]
     if code == exit_codes.INTERRUPTED:
         lines.append("interrupted: run the same command to resume")
+    if state.submissions_wait is not None and state.finished is None:
+        lines.append(f"submissions wait: {waiting_text(state.submissions_wait)}")
     if data["started_at"] is not None:
         end = data["finished_at"] if data["finished_at"] is not None else now
         elapsed = duration(end - data["started_at"])

@@ -10,7 +10,7 @@ has a table test (tests/unit/test_policy.py):
 - a failed inference: retried while `search.eval_retries` allows and its cause is not the
   input (a retry would fail the same way), else given up (`given_up`); a task that no
   evaluator ever took (it was lost because its evaluator was gone: with_training's job
-  ended just after the post) ran nothing and is not counted;
+  ended just after the post) ran nothing and is not counted, nor is a preempted one;
 - a trial's verdict as the `trial_ended` it journals, and ended trials judged again after
   a rerun with new settings;
 - the search's final status when no trial reached the target;
@@ -24,7 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from orchestrator.common.causes import INPUT, NAN, NAN_FP16, NAN_RETRY_PRECISION, OOM, OTHER
+from orchestrator.common.causes import (
+    INPUT,
+    NAN,
+    NAN_FP16,
+    NAN_RETRY_PRECISION,
+    OOM,
+    OTHER,
+    PREEMPTED,
+)
 from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import median_prune
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
@@ -110,7 +118,8 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     effective batch stays the same), at most `max_oom_replans` times. A NaN loss in fp16
     (the users' own fix): once more in bf16 where the GPU has it, else fp32. Any other NaN
     loss is not retried: the same settings would diverge again; nor is an input error.
-    Anything else is retried as it was, `train_retries` times.
+    A preempted attempt is resubmitted as it was, not counted: nothing failed. Anything else
+    is retried as it was, `train_retries` times.
     """
     if not attempts:
         return Submit(dict(params))
@@ -125,6 +134,8 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     if last.cause in (NAN, NAN_FP16):
         return GiveUp(f"{last.failure}; lower train.learning_rate or use "
                       "train.precision=fp32, then start a new search.dir")
+    if last.cause == PREEMPTED:
+        return Submit(dict(last.overrides))  # from its last checkpoint; not a failure
     if last.cause == OOM:
         ooms = sum(1 for a in attempts if a.cause == OOM)
         factor = 2 ** ooms
@@ -217,6 +228,7 @@ def may_retry_inference(attempts: list[JobRecord], eval_retries: int) -> bool:
     # one task lost before any evaluator took it is free; only one, so that a queue that
     # keeps losing tasks (its folder deleted under the controller) cannot loop
     free = 1 if any(_never_taken(a) for a in attempts) else 0
+    free += sum(1 for a in attempts if a.cause == PREEMPTED)  # nothing failed: not counted
     return (len(attempts) - free <= eval_retries
             and not (attempts and attempts[-1].cause == INPUT))
 

@@ -44,7 +44,7 @@ from orchestrator.journal.search_folder import HEARTBEAT_S
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
-from orchestrator.model.transitions import JobState, SearchStatus, TrialEnd
+from orchestrator.model.transitions import REQUEUABLE_ENDS, SearchStatus, TrialEnd
 from orchestrator.placement import tasks as handoff
 from orchestrator.reporting.files import refresh_outcome, write_outcome
 from orchestrator.reporting.outcome import promote_best
@@ -130,9 +130,10 @@ class Controller:
         else:
             self.record(events.Resumed())
             # a cancel is journaled before it is sent: send again any the last run may not have
-            pending = [j.ref for j in self.state.live_jobs() if j.cancel_requested]
-            if pending:
-                self.scheduler.cancel(pending)
+            # (to an ended job SLURM may requeue under its id too)
+            pending = [j.ref for j in self.state.jobs.values() if j.cancel_requested
+                       and j.job_id and (j.live or j.state in REQUEUABLE_ENDS)]
+            self.scheduler.cancel(pending)
             self.submissions.expect_late(self.wall())
         self._extend()
         self.submissions.settle()
@@ -169,10 +170,10 @@ class Controller:
     def _poll(self) -> bool:
         live = self.state.live_jobs()
         changed = self.observer.poll(live)
-        # SLURM requeues a NODE_FAIL'd batch job by itself (JobRequeue=1) under the same id.
-        # For us that attempt is over (a retry may follow): cancel the copy at once, so it
-        # neither runs beside the retry nor outlives the search unseen.
-        self._cancel([job for job in live if job.state is JobState.NODE_FAIL
+        # SLURM requeues a NODE_FAIL'd batch job by itself (JobRequeue=1) under the same id
+        # (a preempted one too, late). For us that attempt is over (a retry may follow):
+        # cancel the copy at once, so it neither runs beside the retry nor outlives the search.
+        self._cancel([job for job in live if job.state in REQUEUABLE_ENDS
                       and not job.cancel_requested])
         for job in live:
             self.observer.classify(job)  # printed with its reason; retries depend on it

@@ -112,6 +112,8 @@ class Observer:
         found = self.scheduler.failure(job.ref) if job.job_id else JobFailure(None, "")
         if job.state is JobState.OUT_OF_MEMORY:
             cause = causes.OOM
+        elif job.state is JobState.PREEMPTED:
+            cause = causes.PREEMPTED  # whatever the killed job printed, nothing failed
         else:
             cause = found.cause or failures.cause_from_text(found.reason)
         self.record(events.JobFailed(

@@ -25,7 +25,7 @@ from typing import Any
 from orchestrator.config.settings import Settings
 from orchestrator.decide import placement
 from orchestrator.engine import job_requests
-from orchestrator.errors import SchedulerUnavailable
+from orchestrator.errors import SchedulerUnavailable, SubmitLimited
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
@@ -142,7 +142,8 @@ class Submissions:
 
     def _unavailable(self, exc: SchedulerUnavailable) -> None:
         if self.retry_at is None:
-            self.record(events.SchedulerDown(reason=str(exc)))
+            self.record(events.SchedulerDown(reason=str(exc),
+                                             limit=isinstance(exc, SubmitLimited)))
         self.retry_at = self.clock() + self._backoff
         self._backoff = min(self._backoff * 2,
                             max(self.settings.executor.max_poll_interval_s, 1.0))

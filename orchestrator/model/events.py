@@ -190,8 +190,12 @@ class PromoteFailed(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class SchedulerDown(Event):
+    """New submissions wait: the scheduler does not answer, or (`limit`) it refuses more of
+    our jobs for a limit on queued jobs until some end."""
+
     event = "scheduler_unavailable"
     reason: str
+    limit: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -154,6 +154,9 @@ class SearchState:
     promoted: Promoted | None = None
     promote_error: str = ""
     resumes: int = 0
+    # why new submissions wait (a scheduler that does not answer, a limit on queued jobs),
+    # from the last scheduler_unavailable; None once the scheduler takes them again
+    submissions_wait: SchedulerDown | None = None
     # the latest settings: search_started's, or the last search_extended's (a rerun with new
     # settings: a new target, more trials); the stop rule, status and summary use these
     current: SearchStarted | SearchExtended | None = None
@@ -191,7 +194,9 @@ class SearchState:
             case Resumed():
                 if self.finished is None:  # rerunning a finished search resumes nothing
                     self.resumes += 1
-            case Heartbeat() | SchedulerDown() | SchedulerUp() | CancelRequested() | Notified():
+            case SchedulerDown() | SchedulerUp():
+                self.submissions_wait = e if isinstance(e, SchedulerDown) else None
+            case Heartbeat() | CancelRequested() | Notified():
                 pass  # for people, `status`, and readers of the journal itself (cancelling, notify)
             case TrialStarted():
                 self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
@@ -206,8 +211,7 @@ class SearchState:
             case JobFailed():
                 self.jobs[e.key].cause, self.jobs[e.key].failure = e.cause, e.reason
             case Cancel():
-                for key in e.keys:
-                    self.jobs[key].cancel_requested = True
+                self._cancel_requested(e)
             case Checkpoint():
                 self.trials[e.trial].checkpoints[e.step] = e.path
             case Plan():
@@ -231,6 +235,10 @@ class SearchState:
                 raise TypeError(f"SearchState has no handler for the event {e.event!r}")
 
     # ------------------------------------------------------------------ event handlers
+    def _cancel_requested(self, e: Cancel) -> None:
+        for key in e.keys:
+            self.jobs[key].cancel_requested = True
+
     def _extended(self, e: SearchExtended) -> None:
         # reopens an ended search: its end and its best/ are decided again under the new
         # settings; ended trials stay ended, re-judged by `trial_ended` events that follow

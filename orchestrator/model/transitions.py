@@ -45,6 +45,9 @@ class JobState(enum.Enum):
     TIMEOUT = "TIMEOUT"
     OUT_OF_MEMORY = "OUT_OF_MEMORY"
     NODE_FAIL = "NODE_FAIL"
+    # preempted for good (SLURM's PreemptMode=CANCEL): it will not come back. A job SLURM
+    # requeues after preemption is REQUEUED, never this (the adapter asks slurmctld which)
+    PREEMPTED = "PREEMPTED"
     LOST = "LOST"  # gone without a result: a dead local process, or a SLURM id now reused
 
     @property
@@ -60,11 +63,16 @@ TERMINAL = frozenset(
         JobState.TIMEOUT,
         JobState.OUT_OF_MEMORY,
         JobState.NODE_FAIL,
+        JobState.PREEMPTED,
         JobState.LOST,
     }
 )
 # the ends that are failures: the attempt may be retried, and the controller journals why
 FAILURES = TERMINAL - {JobState.SUCCEEDED, JobState.CANCELLED}
+# ends a scheduler may undo by running the job again under its id (SLURM requeues a NODE_FAIL'd
+# batch job; a site's requeue of a preempted one may come late): cancelled to be sure, since
+# its retry is a new job
+REQUEUABLE_ENDS = frozenset({JobState.NODE_FAIL, JobState.PREEMPTED})
 
 # from-state -> the states it may move to. Live states may move anywhere; terminal states
 # may move nowhere. Written out rather than computed so that a change is a visible diff.
@@ -80,6 +88,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.TIMEOUT: frozenset(),
     JobState.OUT_OF_MEMORY: frozenset(),
     JobState.NODE_FAIL: frozenset(),
+    JobState.PREEMPTED: frozenset(),
     JobState.LOST: frozenset(),
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from orchestrator.model.events import SchedulerDown
 from orchestrator.model.progress import Progress, describe, step_text
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
 from orchestrator.model.transitions import JobKind
@@ -57,6 +58,14 @@ def job_state_text(job: JobRecord) -> str:
     return job.state.value + (f" ({job.reason})" if job.reason else "")
 
 
+def waiting_text(wait: SchedulerDown) -> str:
+    """Why new submissions wait, and what ends the wait."""
+    if wait.limit:
+        return (f"the scheduler takes no more of our jobs for now ({wait.reason}); tried "
+                "again as jobs end")
+    return f"the scheduler does not answer ({wait.reason}); tried again until it does"
+
+
 def _trial_state(state: SearchState, trial: TrialRecord) -> str:
     if trial.ended is not None:
         return trial.ended.value
@@ -64,7 +73,7 @@ def _trial_state(state: SearchState, trial: TrialRecord) -> str:
         return f"training {trial.training.value}"
     attempts = state.attempts(JobKind.TRAIN, trial.trial)
     if not attempts or attempts[-1].job_id is None:
-        return "submitting"
+        return "submitting" + (" (waiting: see above)" if state.submissions_wait else "")
     return "training " + job_state_text(attempts[-1])
 
 

@@ -168,7 +168,7 @@ class Placed:
     def poll(self, jobs: Sequence[JobRef]) -> Mapping[str, JobState]:
         tasks = [ref for ref in jobs if is_task(ref.job_id)]
         real = [ref for ref in jobs if not is_task(ref.job_id)]
-        observed = self.jobs.poll(real) if real else Polled({})
+        observed = self.jobs.poll(real)  # even with none: SLURM sends cancels again in it
         seen = self.tasks.poll(tasks)
         return Polled({**observed, **seen}, {**pending_reasons(observed), **seen.reasons},
                       {**task_runners(observed), **seen.runners},

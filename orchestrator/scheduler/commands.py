@@ -17,11 +17,24 @@ UNREACHABLE = ("unable to contact slurm controller", "socket timed out",
                "connection refused", "connection timed out", "zero bytes were transmitted",
                "temporarily unavailable", "communication connection failure")
 TIMEOUT_S = 60
+# what sbatch says when a limit on queued jobs refuses one more (QOSMaxSubmitJobPerUserLimit,
+# QOSMaxSubmitJobPerAccountLimit, AssocMaxSubmitJobLimit; "Slurm temporarily unable to accept
+# job" when the whole cluster is at MaxJobCount): it takes more once some end. Not the words of
+# the general line that follows ("Job violates accounting/QOS policy (job submit limit, user's
+# size and/or time limits)"): it also follows a job too large or too long for the QOS, which
+# no wait cures.
+SUBMIT_LIMITS = ("maxsubmitjob", "unable to accept job")
 
 
 def unreachable(detail: str) -> bool:
     """True when a command's error text says slurmctld did not answer."""
     return any(words in detail.lower() for words in UNREACHABLE)
+
+
+def submit_limit(detail: str) -> str:
+    """The line of sbatch's error text `detail` that names a limit on queued jobs, or ""."""
+    lines = (ln.strip() for ln in detail.splitlines())
+    return next((ln[:300] for ln in lines if any(w in ln.lower() for w in SUBMIT_LIMITS)), "")
 
 
 def last_line(text: str) -> str:

@@ -1,16 +1,17 @@
 """The SLURM backend: sbatch through submitit, states from sacct, names that prove a job ours.
 
 Theory of operation: one `sacct` call per poll for every tracked job; a failed call yields
-UNKNOWN for all of them (never "done", never "lost"). When that sacct shows jobs PENDING
-without a reason (SLURM 22.05 keeps Priority and Resources from slurmdbd), one `squeue` call
-for those jobs only asks slurmctld why they wait; a failed one costs the reason, nothing
-else. Every job has a name unique to its
+UNKNOWN for all of them (never "done", never "lost"). squeue (slurmctld) is asked only what
+slurmdbd cannot say: why PENDING jobs without a Reason wait (22.05 keeps Priority and
+Resources from slurmdbd; a failed call costs the reason), and whether a job sacct shows
+PREEMPTED is queued again (REQUEUE) or gone (CANCEL). Every job has a name unique to its
 search and key (`requests.job_name`), and the name, not only the id, says which job is ours:
 a row whose id matches but whose name does not is a job SLURM gave a reused id (our job is
-LOST), a cancel names the job (`scancel --name=N ID` refuses a job of another name), and a
-submission a killed controller never journaled is found by name (`recover`). A submission
-slurmctld did not answer raises SchedulerUnavailable: it is tried again later. Raw sacct
-states become `JobState` in slurm_parse.SLURM_STATES and nowhere else.
+LOST), a cancel names the job (`scancel --name=N ID`) and is sent again until the job is seen
+ended (slurm_cancel), and a submission a killed controller never journaled is found by name
+(`recover`). A submission slurmctld did not answer raises SchedulerUnavailable, one a limit
+on queued jobs refused SubmitLimited: both are tried again later. Raw states become
+`JobState` in slurm_parse.SLURM_STATES and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,25 +24,35 @@ from pathlib import Path
 from typing import Any
 
 import submitit
-from submitit.core.utils import JobPaths
 from submitit.helpers import Checkpointable
 
 from orchestrator.common.causes import JobFailure
 from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
-from orchestrator.model.transitions import JobKind, JobState
-from orchestrator.scheduler.commands import Commands, last_line, unreachable
+from orchestrator.model.transitions import REQUEUABLE_ENDS, JobKind, JobState
+from orchestrator.scheduler.commands import Commands, last_line, submit_limit, unreachable
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
+from orchestrator.scheduler.slurm_cancel import Cancels
 from orchestrator.scheduler.slurm_parse import (
     SACCT_FORMAT,
+    SLURM_OPTIONS,
     SQUEUE_FORMAT,
+    SQUEUE_STATE_FORMAT,
     SacctRow,
     map_slurm_state,
     merge_reasons,
     parse_sacct,
     parse_squeue_reasons,
+    parse_squeue_states,
+    refusal_reason,
+    refused_option,
 )
-from orchestrator.scheduler.submitit_jobs import SubmititBackend, job_paths, python_command
+from orchestrator.scheduler.submitit_jobs import (
+    SubmititBackend,
+    finish_submission_files,
+    job_paths,
+    python_command,
+)
 
 # slurmdbd's name for a job whose name slurmctld has not sent yet (seen for seconds after
 # sbatch, with PENDING and even COMPLETED rows)
@@ -52,40 +63,6 @@ SBATCH_SETTLE_S = 15.0
 # why a job waits (Priority, Resources) changes slowly: squeue is asked again for jobs it has
 # already answered about at most this often (a new pending job is asked about at once)
 REASONS_REFRESH_S = 300.0
-
-
-# sbatch option (submitit's parameter name) -> the JobResources field it comes from
-SLURM_OPTIONS = {"partition": "partition", "account": "account", "qos": "qos",
-                 "constraint": "constraint", "time": "timeout_min",
-                 "cpus_per_task": "cpus_per_task", "mem": "mem_gb",
-                 "gpus_per_node": "gpus_per_node", "nodes": "nodes"}
-# words of slurmctld's refusal (lower case) -> the sbatch option it is about. A reason that
-# fits none (e.g. "Requested node configuration is not available": too many CPUs, too much
-# memory, or a combination) is reported for the whole job kind.
-REFUSALS = (("invalid partition", "partition"), ("partition", "partition"),
-            ("invalid account", "account"), ("invalid qos", "qos"), ("qos", "qos"),
-            ("invalid feature", "constraint"), ("time limit", "time"),
-            ("generic resource", "gpus_per_node"), ("gres", "gpus_per_node"),
-            ("memory", "mem"))
-
-
-def refused_option(reason: str) -> str | None:
-    """The sbatch option that slurmctld's refusal `reason` is about, if it says."""
-    lowered = reason.lower()
-    if "invalid account" in lowered or "account/partition" in lowered:
-        return "account"  # "Invalid account or account/partition combination specified"
-    if "policy" in lowered:
-        return None  # "Job violates accounting/QOS policy": a limit, of what is unsaid
-    return next((option for words, option in REFUSALS if words in lowered), None)
-
-
-def refusal_reason(stderr: str) -> str:
-    """slurmctld's reason from sbatch's stderr: `allocation failure: X` (--test-only),
-    `sbatch: error: Batch job submission failed: X`, `sbatch: error: X`."""
-    line = last_line(stderr)
-    for prefix in ("allocation failure:", "sbatch: error:", "Batch job submission failed:"):
-        line = line.split(prefix, 1)[-1].strip()
-    return line
 
 
 # A controller inside an allocation (a detached controller's job, salloc, srun) carries that
@@ -146,6 +123,7 @@ class SlurmScheduler(SubmititBackend):
         self._foreign: dict[str, str] = {}  # our job id -> the other job's name now using it
         self._reasons: dict[str, str] = {}  # squeue's last answer, by job id
         self._reasons_at = -REASONS_REFRESH_S  # when it was asked (monotonic seconds)
+        self._cancels = Cancels()  # asked to end, not seen ended yet (slurm_cancel)
 
     @property
     def sacct_calls(self) -> int:
@@ -170,6 +148,9 @@ class SlurmScheduler(SubmititBackend):
 
     def _unanswered(self, error: str) -> bool:
         return unreachable(error)
+
+    def _limit(self, error: str) -> str:
+        return submit_limit(error)
 
     def _start(self, request: JobRequest, executor: submitit.Executor, function: Any,
                args: tuple[Any, ...]) -> submitit.Job[Any]:
@@ -209,8 +190,8 @@ class SlurmScheduler(SubmititBackend):
         """None when sbatch --test-only accepts the script, else slurmctld's reason."""
         with outside_allocation():
             done = self.commands.run(["sbatch", "--test-only"], stdin=self.render(request, drop))
-        if done.returncode == 0:
-            return None
+        if done.returncode == 0 or submit_limit(done.stderr):
+            return None  # a limit on queued jobs: it is waited out, not a wrong setting
         return refusal_reason(done.stderr) or f"sbatch exit status {done.returncode}"
 
     # ---------------------------------------------------------------- recovery
@@ -229,7 +210,7 @@ class SlurmScheduler(SubmititBackend):
                 # it gave up waiting (60 s) for the pickle its killed controller never
                 # wrote: it ran nothing, so submitting afresh costs no retry
                 return None
-            _finish_submitit_files(request.folder, paths)
+            finish_submission_files(request.folder, paths)
         return job_id
 
     def _jobs_named(self, name: str, since: float) -> dict[str, JobState]:
@@ -252,22 +233,50 @@ class SlurmScheduler(SubmititBackend):
 
     # ---------------------------------------------------------------- states
     def poll(self, jobs: Sequence[JobRef]) -> Polled:
-        if not jobs:
+        """One sacct call for `jobs` and those asked to end (slurm_cancel); squeue only for
+        why jobs wait and whether a preempted one is requeued."""
+        asked = self._cancels.asked()
+        if not jobs and not asked:
             return Polled({})
-        ids = sorted({ref.job_id.split("_")[0] for ref in jobs})
+        ids = sorted({ref.job_id.split("_")[0] for ref in [*jobs, *asked]})
         try:
             output = self.commands.output(["sacct", "-X", "-o", SACCT_FORMAT, "--parsable2",
                                            "-j", ",".join(ids)])
         except SchedulerUnavailable as exc:
             self._warn(f"sacct failed ({str(exc).removeprefix('sacct: ')}); "
                        "job states stay as last seen until it answers")
+            self._send(self._cancels.unsent())
             return Polled({ref.job_id: JobState.UNKNOWN for ref in jobs})
         rows = parse_sacct(output)
-        states = {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in jobs}
+        seen = {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in [*asked, *jobs]}
+        self._requeued(seen, {ref.job_id for ref in asked})
+        self._send(self._cancels.due(seen, time.monotonic()))
+        states = {ref.job_id: seen[ref.job_id] for ref in jobs}
         pending = {job_id: rows[job_id].reason for job_id, state in states.items()
-                   if state is JobState.PENDING}
+                   if state is JobState.PENDING and job_id in rows}
         unexplained = sorted(job_id for job_id, reason in pending.items() if not reason)
         return Polled(states, merge_reasons(pending, self._reasons_for(unexplained)))
+
+    def _requeued(self, seen: dict[str, JobState], asked: set[str]) -> None:
+        """Correct in `seen` the jobs sacct shows PREEMPTED, and those asked to end that it
+        shows ended in a way SLURM may undo (REQUEUABLE_ENDS): slurmdbd keeps the ended run's
+        record until the next run's starts (up to cred_expire), slurmctld knows at once
+        whether the job is queued again. One squeue call; when it fails, a PREEMPTED job is
+        UNKNOWN (nothing can be said) and a cancel's job is not seen ended."""
+        doubtful = sorted(job_id for job_id, state in seen.items()
+                          if state is JobState.PREEMPTED
+                          or (state in REQUEUABLE_ENDS and job_id in asked))
+        if not doubtful:
+            return
+        try:
+            queued = parse_squeue_states(self._squeue(doubtful, SQUEUE_STATE_FORMAT, "-t", "all"))
+        except SchedulerUnavailable:
+            seen.update((job_id, JobState.UNKNOWN) for job_id in doubtful)
+            return
+        for job_id in doubtful:
+            now = queued.get(job_id)
+            if now is not None and not now.terminal:
+                seen[job_id] = now  # requeued: the same job runs again
 
     def _reasons_for(self, job_ids: list[str]) -> dict[str, str]:
         """squeue's reasons for `job_ids`: asked when a job is new to it, else at most every
@@ -284,21 +293,24 @@ class SlurmScheduler(SubmititBackend):
         (none when empty); {} with a warning when squeue fails: only a reason is lost."""
         if not job_ids:
             return {}
-        argv = ["squeue", "--noheader", f"--jobs={','.join(job_ids)}",
-                f"--format={SQUEUE_FORMAT}"]
         try:
-            done = self.commands.run(argv, env=squeue_environment())
+            return parse_squeue_reasons(self._squeue(job_ids, SQUEUE_FORMAT))
         except SchedulerUnavailable as exc:
-            detail = str(exc).removeprefix("squeue: ")
-        else:
-            if done.returncode == 0:
-                return parse_squeue_reasons(done.stdout)
-            detail = last_line(done.stderr) or f"exit status {done.returncode}"
-            if "invalid job id" in detail.lower():
-                return {}  # slurmctld forgot them all since sacct's answer: nothing waits
-        self._warn(f"squeue failed ({detail}); why pending jobs wait is not shown until it "
-                   "answers")
-        return {}
+            self._warn(f"squeue failed ({str(exc).removeprefix('squeue: ')}); why pending "
+                       "jobs wait is not shown until it answers")
+            return {}
+
+    def _squeue(self, job_ids: Sequence[str], columns: str, *options: str) -> str:
+        """squeue's lines for `job_ids` ("" when slurmctld has forgotten them all: they
+        ended); SchedulerUnavailable when it fails."""
+        done = self.commands.run(["squeue", "--noheader", *options, f"--jobs={','.join(job_ids)}",
+                                  f"--format={columns}"], env=squeue_environment())
+        if done.returncode == 0:
+            return done.stdout
+        detail = last_line(done.stderr) or f"exit status {done.returncode}"
+        if "invalid job id" in detail.lower():
+            return ""
+        raise SchedulerUnavailable(f"squeue: {detail}")
 
     def _state_of(self, ref: JobRef, row: SacctRow | None) -> JobState:
         if row is None:
@@ -315,21 +327,29 @@ class SlurmScheduler(SubmititBackend):
 
     # ---------------------------------------------------------------- cancel, failures
     def cancel(self, jobs: Sequence[JobRef]) -> None:
+        """Send the cancels now, and again until SLURM shows each job ended (slurm_cancel)."""
+        self._cancels.ask(jobs)
+        self._send(jobs)
+
+    def _send(self, jobs: Sequence[JobRef]) -> None:
         """One `scancel --name=N ID` per job: slurmctld itself then refuses to cancel a job
         of another name that holds a reused id. Jobs journaled before names were (none)
-        go in one plain call."""
+        go in one plain call. Stops at the first that slurmctld does not answer: the rest
+        are sent at a later poll."""
         named = sorted({(ref.name, ref.job_id) for ref in jobs if ref.name})
-        commands = [["scancel", f"--name={name}", job_id] for name, job_id in named]
-        unnamed = sorted({ref.job_id for ref in jobs if not ref.name})
-        commands += [["scancel", *unnamed]] if unnamed else []
-        for command in commands:
+        batches = [(["scancel", f"--name={name}", job_id],
+                    [ref for ref in jobs if ref.job_id == job_id]) for name, job_id in named]
+        unnamed = [ref for ref in jobs if not ref.name]
+        if unnamed:
+            batches.append((["scancel", *sorted({ref.job_id for ref in unnamed})], unnamed))
+        for command, refs in batches:
             try:
                 self.commands.run(command)
             except SchedulerUnavailable as exc:
-                # journaled already: the controller sends it again (drain, resume)
                 detail = str(exc).removeprefix("scancel: ")
                 self._warn(f"scancel failed ({detail}); the cancel is sent again later")
                 return
+            self._cancels.sent(refs, time.monotonic())
 
     def failure(self, ref: JobRef) -> JobFailure:
         if ref.job_id in self._foreign:
@@ -372,17 +392,3 @@ def _setup_lines(res: JobResources) -> list[str]:
         text = Path(res.setup_template).read_text(encoding="utf-8")
         lines += [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#!")]
     return lines + list(res.setup)
-
-
-def _finish_submitit_files(folder: Path, paths: JobPaths) -> None:
-    """Do what submitit does right after sbatch returns, for a controller killed before it
-    could: give the job its `<id>_submitted.pkl` (the job waits 60 s for it, then fails)
-    and its `<id>_submission.sh`. The newest temporary files are this submission's."""
-    pickles = sorted((p for p in folder.glob("*.pkl") if len(p.stem) == 32
-                      and all(c in "0123456789abcdef" for c in p.stem)),
-                     key=lambda p: p.stat().st_mtime)
-    if pickles:
-        pickles[-1].rename(paths.submitted_pickle)
-    scripts = sorted(folder.glob(".submission_file_*.sh"), key=lambda p: p.stat().st_mtime)
-    if scripts and not paths.submission_file.exists():
-        scripts[-1].rename(paths.submission_file)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from orchestrator.model.transitions import JobState
+from orchestrator.scheduler.commands import last_line
 
 # sacct's State column -> JobState. "CANCELLED by 0" carries the uid: matched on its first
 # word. Anything not listed is UNKNOWN.
@@ -21,9 +22,14 @@ SLURM_STATES: dict[str, JobState] = {
     "CONFIGURING": JobState.PENDING,
     "RESV_DEL_HOLD": JobState.PENDING,
     "REQUEUE_FED": JobState.REQUEUED,
-    "REQUEUE_HOLD": JobState.REQUEUED,
+    # requeued and held (scontrol requeuehold, a failed prolog/epilog): it waits for a
+    # release; its Reason says who holds it
+    "REQUEUE_HOLD": JobState.PENDING,
     "REQUEUED": JobState.REQUEUED,
-    "PREEMPTED": JobState.REQUEUED,
+    # sacct shows a job preempted under REQUEUE as PREEMPTED until its next run's record
+    # comes (up to cred_expire, 120 s by default), under CANCEL for good: the adapter asks
+    # squeue, which knows at once (slurm.SlurmScheduler.poll)
+    "PREEMPTED": JobState.PREEMPTED,
     "SUSPENDED": JobState.PENDING,
     "RESIZING": JobState.RUNNING,
     "RUNNING": JobState.RUNNING,
@@ -99,3 +105,52 @@ def merge_reasons(sacct: Mapping[str, str], squeue: Mapping[str, str]) -> dict[s
     none (left out). Only the jobs in `sacct` (those its poll saw PENDING) are answered."""
     merged = {job_id: reason or squeue.get(job_id, "") for job_id, reason in sacct.items()}
     return {job_id: reason for job_id, reason in merged.items() if reason}
+
+
+# squeue's columns for a job's state: job id and state, "|" between; with --noheader
+SQUEUE_STATE_FORMAT = "%i|%T"
+
+
+def parse_squeue_states(text: str) -> dict[str, JobState]:
+    """Job id -> its state as slurmctld holds it, from `squeue --noheader -t all
+    --format=SQUEUE_STATE_FORMAT`; a job slurmctld has forgotten is left out."""
+    states: dict[str, JobState] = {}
+    for line in text.splitlines():
+        job_id, bar, raw = (cell.strip() for cell in line.partition("|"))
+        if job_id and bar and "." not in job_id:
+            states[job_id] = map_slurm_state(raw)
+    return states
+
+
+# sbatch option (submitit's parameter name) -> the JobResources field it comes from
+SLURM_OPTIONS = {"partition": "partition", "account": "account", "qos": "qos",
+                 "constraint": "constraint", "time": "timeout_min",
+                 "cpus_per_task": "cpus_per_task", "mem": "mem_gb",
+                 "gpus_per_node": "gpus_per_node", "nodes": "nodes"}
+# words of slurmctld's refusal (lower case) -> the sbatch option it is about. A reason that
+# fits none (e.g. "Requested node configuration is not available": too many CPUs, too much
+# memory, or a combination) is reported for the whole job kind.
+REFUSALS = (("invalid partition", "partition"), ("partition", "partition"),
+            ("invalid account", "account"), ("invalid qos", "qos"), ("qos", "qos"),
+            ("invalid feature", "constraint"), ("time limit", "time"),
+            ("generic resource", "gpus_per_node"), ("gres", "gpus_per_node"),
+            ("memory", "mem"))
+
+
+def refused_option(reason: str) -> str | None:
+    """The sbatch option that slurmctld's refusal `reason` is about, if it says."""
+    lowered = reason.lower()
+    if "invalid account" in lowered or "account/partition" in lowered:
+        return "account"  # "Invalid account or account/partition combination specified"
+    if "policy" in lowered:
+        return None  # "Job violates accounting/QOS policy": a limit, of what is unsaid
+    return next((option for words, option in REFUSALS if words in lowered), None)
+
+
+def refusal_reason(stderr: str) -> str:
+    """slurmctld's reason from sbatch's stderr: `allocation failure: X` (--test-only),
+    `sbatch: error: Batch job submission failed: X`, `sbatch: error: X`."""
+    line = last_line(stderr)
+    for prefix in ("allocation failure:", "sbatch: error:", "Batch job submission failed:"):
+        line = line.split(prefix, 1)[-1].strip()
+    return line

@@ -25,7 +25,7 @@ from submitit.helpers import TorchDistributedEnvironment
 from orchestrator.common import failures, layout
 from orchestrator.common.causes import JobFailure
 from orchestrator.config.settings import JobResources
-from orchestrator.errors import SchedulerError, SchedulerUnavailable
+from orchestrator.errors import SchedulerError, SchedulerUnavailable, SubmitLimited
 from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.commands import last_line
 from orchestrator.scheduler.in_job import call, call_beside, run_command, run_command_beside
@@ -153,6 +153,9 @@ class SubmititBackend(abc.ABC):
             detail = last_line(text) or type(exc).__name__
             if self._unanswered(text):
                 raise SchedulerUnavailable(f"submitting {request.key}: {detail}") from None
+            limit = self._limit(text)
+            if limit:
+                raise SubmitLimited(f"submitting {request.key}: {limit}") from None
             raise SchedulerError(
                 f"submitting {request.key} failed: {detail}; check executor.{request.kind}."
                 f"partition/account/qos/setup, the script is in {request.folder}; then run "
@@ -168,6 +171,11 @@ class SubmititBackend(abc.ABC):
         """True when a failed submission's `error` is the scheduler's silence (try again
         later) rather than a refusal."""
         return False
+
+    def _limit(self, error: str) -> str:
+        """The words of a failed submission's `error` that name a limit on queued jobs
+        (wait until some end, then try again), or "" for any other refusal."""
+        return ""
 
     def recover(self, request: JobRequest) -> str | None:
         # a job's id is known only from its pickle; no folder: nothing was submitted
@@ -207,3 +215,17 @@ class SubmititBackend(abc.ABC):
         if now - self._last_warning >= 60:
             self._last_warning = now
             print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def finish_submission_files(folder: Path, paths: JobPaths) -> None:
+    """Do what submitit does right after sbatch returns, for a controller killed before it
+    could: give the job its `<id>_submitted.pkl` (the job waits 60 s for it, then fails)
+    and its `<id>_submission.sh`. The newest temporary files are this submission's."""
+    pickles = sorted((p for p in folder.glob("*.pkl") if len(p.stem) == 32
+                      and all(c in "0123456789abcdef" for c in p.stem)),
+                     key=lambda p: p.stat().st_mtime)
+    if pickles:
+        pickles[-1].rename(paths.submitted_pickle)
+    scripts = sorted(folder.glob(".submission_file_*.sh"), key=lambda p: p.stat().st_mtime)
+    if scripts and not paths.submission_file.exists():
+        scripts[-1].rename(paths.submission_file)

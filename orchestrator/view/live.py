@@ -31,6 +31,7 @@ from orchestrator.model.progress import Progress, worth_a_line
 from orchestrator.model.progress import describe as describe_progress
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import FAILURES, JobState
+from orchestrator.model.trials_table import waiting_text
 from orchestrator.view import dashboard
 from orchestrator.view.progress_reader import ProgressReader
 
@@ -60,8 +61,7 @@ def _search_line(e: Event) -> str | None:
         case SearchEnded():
             return f"search ended: {e.status}" + (f" ({e.reason})" if e.reason else "")
         case SchedulerDown():
-            return (f"the scheduler does not answer ({e.reason}); submissions wait and are "
-                    "tried again")
+            return f"submissions wait: {waiting_text(e)}"
         case SchedulerUp():
             return "the scheduler answers again"
         case PromoteFailed():

@@ -67,4 +67,6 @@ def status_json(state: SearchState) -> dict[str, Any]:
     table = trials_table.rows(state, ProgressReader().read(state))
     return {"trials_table": trials_table.as_json(table),
             "backlog": asdict(trials_table.backlog(state)),
-            "pending_reasons": {j.key: j.reason for j in state.live_jobs() if j.reason}}
+            "pending_reasons": {j.key: j.reason for j in state.live_jobs() if j.reason},
+            "submissions_wait": (None if state.submissions_wait is None
+                                 else trials_table.waiting_text(state.submissions_wait))}

@@ -21,11 +21,8 @@ from orchestrator.config.settings import ExecutorSettings, JobResources, resolve
 from orchestrator.errors import ConfigError, SchedulerUnavailable
 from orchestrator.scheduler import JobRequest, make_scheduler
 from orchestrator.scheduler.interface import Refusal
-from orchestrator.scheduler.slurm import (
-    SlurmScheduler,
-    refusal_reason,
-    refused_option,
-)
+from orchestrator.scheduler.slurm import SlurmScheduler
+from orchestrator.scheduler.slurm_parse import refusal_reason, refused_option
 from orchestrator.scheduler.submitit_jobs import python_command
 
 # ---------------------------------------------------------------- shared settings

@@ -70,7 +70,7 @@ def test_recorded_sacct_output_maps_through_the_one_table() -> None:
         "41": JobState.SUCCEEDED, "42": JobState.RUNNING, "43": JobState.CANCELLED,
         "44": JobState.FAILED, "45": JobState.TIMEOUT, "46": JobState.OUT_OF_MEMORY,
         "47": JobState.PENDING, "48": JobState.NODE_FAIL, "49": JobState.REQUEUED,
-        "50": JobState.REQUEUED, "51_3": JobState.SUCCEEDED, "52": JobState.FAILED,
+        "50": JobState.PREEMPTED, "51_3": JobState.SUCCEEDED, "52": JobState.FAILED,
         "53": JobState.UNKNOWN,
     }
 

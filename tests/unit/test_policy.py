@@ -41,7 +41,7 @@ def attempts(*specs: tuple[JobState, str | None]) -> list[JobRecord]:
     return [attempt(s, c, f"boom {i}", n=i) for i, (s, c) in enumerate(specs)]
 
 
-F, OOM = JobState.FAILED, JobState.OUT_OF_MEMORY
+F, OOM, P = JobState.FAILED, JobState.OUT_OF_MEMORY, JobState.PREEMPTED
 NEXT_TRAINING = [
     # (attempts so far, params, what follows)
     ([], {"learning_rate": 1e-3}, Submit({"learning_rate": 1e-3})),
@@ -52,6 +52,11 @@ NEXT_TRAINING = [
     # anything else: retried as it was, train_retries (1) times
     ([attempt(F, "other", overrides={"seed": 3})], {}, Submit({"seed": 3})),
     (attempts((F, "other"), (JobState.NODE_FAIL, "other")), {}, GiveUp("boom 1")),
+    # preempted: resubmitted as it was, however often, and not one of the retries
+    ([attempt(P, "preempted", overrides={"seed": 3})], {}, Submit({"seed": 3})),
+    (attempts((P, "preempted"), (P, "preempted"), (P, "preempted"), (F, "other")), {},
+     Submit({})),
+    (attempts((P, "preempted"), (F, "other"), (F, "other")), {}, GiveUp("boom 2")),
     # out of memory: the same effective batch, at most max_oom_replans (2) times
     (attempts((OOM, "oom")), {"learning_rate": 1e-3},
      Submit({"learning_rate": 1e-3, "per_device_batch_size": 32, "grad_accum_steps": 4})),
@@ -128,6 +133,9 @@ EVALUATE = [
     ([task(JobState.LOST, runner=""), task(JobState.LOST, runner="", n=1)], 0, False, False),
     ([task(JobState.LOST, runner="7")], 0, False, False),  # it died evaluating it: counted
     ([task(F, runner="7")], 0, False, False),
+    # a preempted evaluation failed at nothing: never one of the retries
+    ([infer(P, "preempted"), infer(P, "preempted", 1)], 0, True, True),
+    ([infer(P, "preempted"), infer(F, "other", 1)], 0, False, False),
 ]
 
 
