@@ -74,8 +74,8 @@ def set_node(state: str, reason: str = "fault test") -> subprocess.CompletedProc
 
 def node_state() -> str:
     """The node's state as sinfo shows it (once, though it is in two partitions)."""
-    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
-                         check=False, timeout=60).stdout.split()
+    out = subprocess.run(["sinfo", "-h", "-N", "-n", node_name(), "-o", "%T"],
+                         capture_output=True, text=True, check=False, timeout=60).stdout.split()
     return ",".join(sorted(set(out)))
 
 

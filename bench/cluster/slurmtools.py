@@ -246,8 +246,11 @@ def cancel_prefix(prefix: str) -> list[str]:
 
 def idle_cpus() -> int | None:
     """Idle CPUs of the cluster (sinfo's %C is allocated/idle/other/total)."""
-    proc = subprocess.run(["sinfo", "-h", "-o", "%C"], capture_output=True, text=True,
-                          timeout=60, check=False)
+    # the host node only: the namespaced nodes n1..n3 are not in the default partition
+    host = subprocess.run(["hostname", "-s"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+    proc = subprocess.run(["sinfo", "-h", "-n", host, "-o", "%C"], capture_output=True,
+                          text=True, timeout=60, check=False)
     try:
         return sum(int(line.split("/")[1]) for line in proc.stdout.split())
     except (IndexError, ValueError):

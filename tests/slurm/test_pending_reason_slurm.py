@@ -59,7 +59,7 @@ def test_a_job_waiting_for_cpus_shows_squeues_reason(slurm_cluster: SlurmCluster
     directory = search_dir(tmp_path)
     log = tmp_path / "controller.log"
     env, calls_log = counting_path(tmp_path)
-    cpus = run(["sinfo", "-h", "-N", "-o", "%c"]).stdout.split()[0]
+    cpus = run(["sinfo", "-h", "-N", "-n", slurm_cluster.node, "-o", "%c"]).stdout.split()[0]
     # one CPU held by a sleep: a training job asking for every CPU of the one node must wait.
     # --nice: any other session's job goes first, so ours only ever waits longer
     blocker = slurm_cluster.sbatch([f"--job-name={directory.name}-blocker", "--time=5",

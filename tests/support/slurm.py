@@ -93,7 +93,8 @@ def describe_cluster() -> SlurmCluster:
     parts = run(["sinfo", "-h", "-o", "%P"]).stdout.split()
     default = next((p.rstrip("*") for p in parts if p.endswith("*")), parts[0] if parts else "")
     partitions = (default, *(p.rstrip("*") for p in parts if p.rstrip("*") != default))
-    nodes = run(["sinfo", "-h", "-N", "-o", "%N"]).stdout.split()
+    # the default partition's node: the namespaced nodes n1..n3 sort before it in `sinfo -N`
+    nodes = run(["sinfo", "-h", "-N", "-p", default, "-o", "%N"]).stdout.split()
     return SlurmCluster(
         node=nodes[0] if nodes else "",
         default_partition=default,
