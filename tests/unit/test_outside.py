@@ -165,7 +165,7 @@ def test_a_detached_controller_that_crashed_did_not_end_the_search(
         monkeypatch: pytest.MonkeyPatch, code: int, ended: bool) -> None:
     """The controller's job succeeds (the search ended) only on the search's own statuses; a
     crash fails the job, so nothing reads it as "search ended"."""
-    monkeypatch.setattr(detach.subprocess, "call", lambda *a, **k: code)
+    monkeypatch.setattr("subprocess.call", lambda *a, **k: code)
     if ended:
         assert detach.controller_job(["run"]) == code
     else:
