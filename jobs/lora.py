@@ -31,6 +31,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from jobs.device_facts import native_bf16
 from orchestrator.common import layout
 from orchestrator.config.settings import TrainSpec
 
@@ -51,8 +52,7 @@ def load_kwargs(spec: TrainSpec) -> dict[str, Any]:
                          "this node has none; drop train.lora.quantize or run on a GPU node")
     return {"quantization_config": BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported()
-        else torch.float16)}
+        bnb_4bit_compute_dtype=torch.bfloat16 if native_bf16() else torch.float16)}
 
 
 def wrap(spec: TrainSpec, model: PreTrainedModel) -> Any:
