@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.device_facts import device_facts
+from jobs.device_facts import device_facts, native_bf16
 from orchestrator.common import causes, layout
 from orchestrator.common.fsutil import atomic_write_json
 from orchestrator.config.settings import InferSpec
@@ -247,12 +247,13 @@ def _load_model(checkpoint: str, dtype: Any, device: Any) -> PreTrainedModel:
 
 
 def dtype_of(precision: str, device: Any) -> Any:
-    """auto: bf16 on a GPU that supports it, fp32 otherwise (CPU bf16 is slower, not faster)."""
+    """auto: bf16 on a GPU that has it natively, fp32 otherwise (CPU bf16 is slower, not
+    faster)."""
     import torch
 
     choices = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if precision == "auto":
-        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        cuda_bf16 = device.type == "cuda" and native_bf16(device)
         return torch.bfloat16 if cuda_bf16 else torch.float32
     if precision not in choices:
         raise ValueError(f"precision={precision!r} is unknown: use auto, bf16, fp16 or fp32")

@@ -18,6 +18,7 @@ bitsandbytes: on a CUDA GPU only.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from jobs.device_facts import native_bf16
 from orchestrator.common import layout
 from orchestrator.config.settings import TrainSpec
 
@@ -51,8 +53,16 @@ def load_kwargs(spec: TrainSpec) -> dict[str, Any]:
                          "this node has none; drop train.lora.quantize or run on a GPU node")
     return {"quantization_config": BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported()
-        else torch.float16)}
+        bnb_4bit_compute_dtype=torch.bfloat16 if native_bf16() else torch.float16),
+        # a quantised model is placed as it loads, on cuda:0 unless told: with several
+        # tasks each rank's copy goes on its own GPU, the one the Trainer trains it on
+        "device_map": {"": local_rank()}}
+
+
+def local_rank() -> int:
+    """This task's GPU on its node: LOCAL_RANK (torch.distributed's, exported from SLURM's
+    in a job of several tasks), else 0."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def wrap(spec: TrainSpec, model: PreTrainedModel) -> Any:

@@ -42,6 +42,7 @@ from transformers import (
 
 from jobs import heads, lora, metrics, tensorboard_job
 from jobs.data import Example
+from jobs.device_facts import native_bf16
 from jobs.tiny_model import ensure_tiny_model
 from orchestrator.common import causes, layout
 from orchestrator.common.checkpoints import write_marker
@@ -99,14 +100,14 @@ def encode(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max_
 
 
 def resolve_precision(precision: str) -> str:
-    """"auto" becomes bf16 on a GPU that has it, fp16 on other GPUs, fp32 on CPU."""
+    """"auto" becomes bf16 on a GPU that has it natively, fp16 on other GPUs, fp32 on CPU."""
     cuda = torch.cuda.is_available()
     if precision == causes.NAN_RETRY_PRECISION:  # a NaN-in-fp16 trial's retry
-        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if native_bf16() else "fp32"
     if precision == "auto":
         if not cuda:
             return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if native_bf16() else "fp16"
     if precision not in ("bf16", "fp16", "fp32"):
         raise ValueError(f"train.precision={precision!r} is unknown: use auto, bf16, fp16 or fp32")
     if precision == "fp16" and not cuda:

@@ -12,6 +12,7 @@ FAILED = 3  # the search failed: jobs failed beyond their retries
 RUNNING = 4  # status: a live controller is running the search
 INTERRUPTED = 5  # status: unfinished and no controller alive; rerun the command to resume
 CANCELLED = 6  # the search was ended by `orchestrator cancel`
+CRASHED = 7  # the controller stopped on an unexpected error (a bug); rerun to resume
 KEYBOARD_INTERRUPT = 130  # Ctrl-C (128 + SIGINT)
 
 _OF_STATUS = {"target_reached": TARGET_REACHED, "metric_fell": NOT_REACHED,
@@ -28,8 +29,15 @@ MEANINGS = {
     RUNNING: "a controller is running the search (or its detached job is pending or starting)",
     INTERRUPTED: "unfinished and no controller alive; run the same command again to resume",
     CANCELLED: "the search was cancelled (`orchestrator cancel`)",
+    CRASHED: "the controller crashed (an unexpected error, a bug: please report its "
+             "traceback); run the same command again to resume",
     KEYBOARD_INTERRUPT: "interrupted (Ctrl-C)",
 }
+
+
+# the statuses of a search that ended: a detached controller's job that exits with another
+# (a crash, an interruption) did not end the search
+SEARCH_ENDED = (TARGET_REACHED, NOT_REACHED, FAILED, CANCELLED)
 
 
 def help_text(codes: tuple[int, ...]) -> str:

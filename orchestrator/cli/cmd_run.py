@@ -35,6 +35,8 @@ exit status:
   3    the search failed (jobs failed beyond their retries, or the scheduler refused
        a submission after jobs had run)
   6    the search was cancelled (`orchestrator cancel`)
+  7    the controller crashed (an unexpected error, a bug: please report its traceback);
+       run the same command again to resume
   130  interrupted (Ctrl-C); run the same command again to resume
 """
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -88,6 +89,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  "resume"]
         print("\n".join(lines), file=sys.stderr)
         return exit_codes.KEYBOARD_INTERRUPT
+    except Exception as exc:  # a bug: not the search's "not reached" (1), which Python gives
+        if getattr(args, "traceback", False):
+            raise
+        traceback.print_exc(file=sys.stderr)
+        print(crash_text(exc), file=sys.stderr)
+        return exit_codes.CRASHED
+
+
+def crash_text(exc: Exception) -> str:
+    """The last line of a crash, under its traceback (kept: the report needs it)."""
+    return (f"error: unexpected {type(exc).__name__}: {exc} (a bug: please report the "
+            f"traceback above; exit status {exit_codes.CRASHED}); run the same command again to "
+            "resume")
 
 
 def error_text(exc: OrchestratorError) -> str:

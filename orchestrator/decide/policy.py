@@ -144,7 +144,9 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
             return GiveUp(f"out of memory {ooms} times, down to per-device batch "
                           f"{max(batch, 1) * 2}: {last.failure}; lower data.max_length or "
                           "use a larger GPU")
-        return Submit({**params, "per_device_batch_size": batch,
+        # an earlier fp16-NaN fix stays: the OOM does not make fp16 converge again
+        kept = {k: v for k, v in last.overrides.items() if k == "precision"}
+        return Submit({**params, **kept, "per_device_batch_size": batch,
                        "grad_accum_steps": base.grad_accum_steps * factor})
     if sum(1 for a in attempts if a.cause == OTHER) > search.train_retries:
         return GiveUp(last.failure)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator import exit_codes
 from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_json
 from orchestrator.config.settings import JobResources, Settings
@@ -79,7 +80,6 @@ def detach(settings: Settings, argv: Sequence[str]) -> tuple[str, int]:
 
 
 CONTROLLER_KEY = "controller"
-SEARCH_ENDED = (0, 1, 3, 6)  # exit statuses of a search that ended (exit_codes.py)
 
 
 def controller_request(settings: Settings, argv: Sequence[str]) -> JobRequest:
@@ -107,7 +107,7 @@ def controller_job(argv: list[str]) -> int:
     the time limit is submitit's (the scheduler package wraps this as checkpointable)."""
     code = subprocess.call([sys.executable, "-m", "orchestrator", *argv],
                            stdin=subprocess.DEVNULL)
-    if code not in SEARCH_ENDED:
+    if code not in exit_codes.SEARCH_ENDED:
         raise RuntimeError(f"the controller exited with status {code}; see this job's log")
     return code
 

@@ -10,8 +10,10 @@ exit, a debug run's outcome) are mapped onto `JobState` inside the backend and n
 - `submitit_jobs`: what the three backends share (the job's callable, its failure, its logs,
   the submission template); `slurm`, `local`, `debug`: one module per submitit executor.
 - `slurm_parse`: what sacct and squeue print, read (pure), and sacct's states as JobState.
-- `commands`: the one place where sacct, squeue, scancel and `sbatch --test-only` are run,
-  counted, and a silent slurmctld turned into SchedulerUnavailable.
+- `sbatch_values`: what we write into sbatch and srun options (`--mem`, --kill-on-bad-exit).
+- `commands`: the one place where sacct, squeue, scancel and `sbatch --test-only` are run
+  (without the user's SACCT_*/SQUEUE_*/... settings), counted, a silent slurmctld turned
+  into SchedulerUnavailable and one that rate-limits backed off from.
 - `in_job`: what a submitted job runs, inside the job's process (never in the controller).
 
 A dry-run (`render`) is built by the same executor builder a submission uses, so the script

@@ -32,6 +32,7 @@ from orchestrator.errors import SchedulerUnavailable
 from orchestrator.model.transitions import REQUEUABLE_ENDS, JobKind, JobState
 from orchestrator.scheduler.commands import Commands, last_line, submit_limit, unreachable
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
+from orchestrator.scheduler.sbatch_values import mem_option, srun_args
 from orchestrator.scheduler.slurm_cancel import Cancels
 from orchestrator.scheduler.slurm_parse import (
     SACCT_FORMAT,
@@ -370,7 +371,7 @@ def slurm_parameters(request: JobRequest) -> dict[str, Any]:
         "cpus_per_task": res.cpus_per_task,
         "setup": list(_setup_lines(res)),
         "additional_parameters": dict(res.additional),
-        "srun_args": list(res.srun_args),
+        "srun_args": srun_args(res),
         "stderr_to_stdout": False,
         "signal_delay_s": res.signal_delay_s,
     }
@@ -380,7 +381,7 @@ def slurm_parameters(request: JobRequest) -> dict[str, Any]:
         "qos": res.qos,
         "constraint": res.constraint,
         "gpus_per_node": res.gpus_per_node or None,
-        "mem": f"{res.mem_gb:g}GB" if res.mem_gb else None,
+        "mem": mem_option(res.mem_gb),
     }
     params.update({k: v for k, v in optional.items() if v})
     return params

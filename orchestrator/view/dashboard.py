@@ -44,22 +44,25 @@ def shown_jobs(state: SearchState, rows: int = JOB_ROWS) -> list[JobRecord]:
 def render(state: SearchState, progress: dict[int, Progress], recent: list[str],
            now: float | None = None) -> Any:
     from rich.console import Group
+    from rich.markup import escape as e
     from rich.table import Table
 
+    # every cell and line is escaped: error text such as `[rank0] ...` or `[/scratch/x]`
+    # read as markup would vanish or raise MarkupError (and freeze the view)
     now = time.time() if now is None else now
     trials = Table(title="trials", expand=True)
     for column in trials_table.COLUMNS:
         trials.add_column(column, overflow="fold")
     table = trials_table.rows(state, progress) if state.current is not None else []
     for row in table:
-        trials.add_row(str(row.trial), row.params, row.state, row.step, row.best, row.last,
-                       row.why or "-")
+        trials.add_row(*(e(cell) for cell in (
+            str(row.trial), row.params, row.state, row.step, row.best, row.last, row.why or "-")))
     jobs = Table(title="jobs (live first)", expand=True)
     for column in ("job", "id", "state"):
         jobs.add_column(column)
     for job in shown_jobs(state):
-        jobs.add_row(job.key, job.job_id or "-", trials_table.job_state_text(job))
+        jobs.add_row(e(job.key), e(job.job_id or "-"), e(trials_table.job_state_text(job)))
     lines = [f"trial {row.trial}: {row.progress}" for row in table if row.progress]
-    return Group(head_line(state, now), trials_table.backlog_text(state),
-                 disk.summary_text(state.disk), trials, jobs,
-                 *lines, *recent)
+    texts = [head_line(state, now), trials_table.backlog_text(state),
+             disk.summary_text(state.disk)]
+    return Group(*(e(t) for t in texts), trials, jobs, *(e(t) for t in (*lines, *recent)))

@@ -86,3 +86,19 @@ def test_a_lora_regression_keeps_its_scale_in_the_checkpoint(tmp_path: Path,
                                  result_path=str(tmp_path / "r.json"), data=data,
                                  batch_size=32, max_length=32))
     assert result["mae"] > 0 and result["n"] == 300
+
+
+@pytest.mark.parametrize(("local_rank", "device"), [(None, 0), ("0", 0), ("1", 1), ("3", 3)])
+def test_qlora_loads_each_rank_on_its_own_gpu(
+        tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        local_rank: str | None, device: int) -> None:
+    """With several tasks, every rank loading its 4-bit copy onto cuda:0 runs cuda:0 out of
+    memory while the other GPUs idle; the CUDA facts are monkeypatched (no GPU here)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    if local_rank is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+    spec = train_spec(tmp_path / "q", cache_dir, lora=LoraSettings(quantize="4bit"))
+    assert lora.load_kwargs(spec)["device_map"] == {"": device}

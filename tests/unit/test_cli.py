@@ -353,7 +353,7 @@ def test_run_help_lists_groups_documentation_and_exit_statuses(
     assert "local*" in out and "synthetic*" in out  # the defaults are marked
     assert "orchestrator/config/settings.py" in out and "conf/config.yaml" in out
     for code, meaning in ((0, "target was reached"), (1, "without reaching"), (2, "usage"),
-                          (3, "failed"), (130, "interrupted")):
+                          (3, "failed"), (7, "crashed"), (130, "interrupted")):
         assert re.search(rf"^  {code} +.*{meaning}", out, re.MULTILINE), (code, out)
 
 
@@ -428,6 +428,31 @@ def test_ctrl_c_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(app, "run_search", interrupted)
     assert main(["run", "search.target=0.8", f"search.dir={tmp_path / 's'}"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyError("trial"),
+                                   ValueError("[rank0] odd")])
+def test_a_crash_exits_with_its_own_status_not_not_reached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        error: Exception) -> None:
+    """Python exits 1 on an uncaught exception: that is "not reached", which scripts (and a
+    detached controller's job) read as a search that ended."""
+    def crashed(*args: object, **kwargs: object) -> str:
+        raise error
+
+    monkeypatch.setattr(app, "run_search", crashed)
+    code = main(["run", "search.target=0.8", f"search.dir={tmp_path / 's'}"])
+    assert code == exit_codes.CRASHED
+    assert code not in exit_codes.SEARCH_ENDED
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.splitlines()[-1] == cli.crash_text(error)
+    assert type(error).__name__ in err.splitlines()[-1]
+
+
+def test_a_crash_with_traceback_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app, "run_search", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["run", "search.target=0.8", f"search.dir={tmp_path / 's'}", "--traceback"])
 
 
 @pytest.mark.parametrize("argv", [[], ["run", "--nope"], ["stat"], ["status"],

@@ -156,6 +156,23 @@ def test_the_controller_job_asks_for_one_cpu_and_the_shared_settings(tmp_path: P
     assert request.target == "orchestrator.engine.detach:controller_job"
 
 
+@pytest.mark.parametrize(("code", "ended"), [
+    (exit_codes.TARGET_REACHED, True), (exit_codes.NOT_REACHED, True), (exit_codes.FAILED, True),
+    (exit_codes.CANCELLED, True), (exit_codes.CRASHED, False), (exit_codes.USAGE, False),
+    (exit_codes.KEYBOARD_INTERRUPT, False),
+])
+def test_a_detached_controller_that_crashed_did_not_end_the_search(
+        monkeypatch: pytest.MonkeyPatch, code: int, ended: bool) -> None:
+    """The controller's job succeeds (the search ended) only on the search's own statuses; a
+    crash fails the job, so nothing reads it as "search ended"."""
+    monkeypatch.setattr("subprocess.call", lambda *a, **k: code)
+    if ended:
+        assert detach.controller_job(["run"]) == code
+    else:
+        with pytest.raises(RuntimeError, match=f"status {code}"):
+            detach.controller_job(["run"])
+
+
 @pytest.mark.parametrize("overrides, problem", [
     (["executor.controller.mail_type=END,SOMETIMES", "executor.controller.mail_user=me@x"],
      "executor.controller.mail_type=END,SOMETIMES: unknown SOMETIMES"),

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from orchestrator.model.events import Resumed, SearchExtended, decode
 from orchestrator.model.state import SearchState
+from orchestrator.view import dashboard
 from orchestrator.view.live import PlainView, RichView, describe
 from tests.support.journal import typed
 
@@ -141,3 +142,29 @@ def test_a_finished_search_reopened_by_new_settings_is_not_said_to_submit_nothin
     text = out.getvalue()
     assert "nothing submitted" not in text and "already finished" not in text, text
     assert "the ended search continues with new settings: search.target 0.8 -> 0.9" in text
+
+
+@pytest.mark.parametrize("text", ["[rank0]: CUDA error: an illegal memory access",
+                                  "no such file: [/scratch/x]", "[bold]not bold[/bold]",
+                                  "[red] C:\\runs\\"])
+def test_error_text_is_shown_as_written_not_read_as_markup(text: str) -> None:
+    """Job error text (a rank's prefix, a path in brackets) is not rich markup: `[rank0]`
+    would vanish, `[/scratch/x]` raise MarkupError and freeze the live view."""
+    failed: list[dict[str, Any]] = [*EVENTS,
+              {"event": "job_failed", "t": 5.0, "key": "train-t001-a0", "cause": "other",
+               "reason": text, "job_id": "77", "state": "FAILED", "detail": text},
+              {"event": "trial_ended", "t": 6.0, "trial": 1, "how": "train_failed", "step": None,
+               "reason": text}]
+    out = io.StringIO()
+    view = RichView(Console(file=out, force_terminal=True, width=400, highlight=False,
+                            color_system=None))
+    state = SearchState()
+    for event in typed(failed):
+        state.apply(event)
+        view.event(event, state)
+    view.close()
+    console = Console(file=io.StringIO(), width=400, color_system=None)
+    console.print(dashboard.render(state, {}, [describe(typed(failed)[-2], state) or ""]))
+    screen = console.file.getvalue()  # type: ignore[attr-defined]
+    assert f"FAILED: other: {text}" in screen
+    assert text in out.getvalue()
