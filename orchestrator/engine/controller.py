@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.common import layout
+from orchestrator.common import layout, redact
 from orchestrator.config.settings import Settings
 from orchestrator.decide import policy
 from orchestrator.decide.optuna_sampler import sampler_for
@@ -49,6 +49,13 @@ from orchestrator.placement import tasks as handoff
 from orchestrator.reporting.files import refresh_outcome, write_outcome
 from orchestrator.reporting.outcome import promote_best
 from orchestrator.scheduler import Scheduler
+
+
+def recorded(settings: Settings | dict[str, Any]) -> dict[str, Any]:
+    """Settings as the journal keeps them: secrets redacted (common.redact), the jobs get
+    the real ones. A journal written before redaction compares redacted, too."""
+    tree = asdict(settings) if isinstance(settings, Settings) else settings
+    return dict(redact.config(tree))
 
 
 class View(Protocol):
@@ -126,7 +133,7 @@ class Controller:
     def start(self) -> None:
         """Start the search, or resume it from its journal."""
         if self.state.started is None:
-            self.record(events.SearchStarted(settings=asdict(self.settings)))
+            self.record(events.SearchStarted(settings=recorded(self.settings)))
         else:
             self.record(events.Resumed())
             # a cancel is journaled before it is sent: send again any the last run may not have
@@ -146,11 +153,12 @@ class Controller:
         """Rerun with new settings (a new target, more trials): journal them, reopening an
         ended search, and judge what was already evaluated by the new rule (idempotent: a
         kill may have come between search_extended and the judgements)."""
-        changed = policy.changed_settings(self.state.settings(), asdict(self.settings))
+        changed = policy.changed_settings(recorded(self.state.settings()),
+                                          recorded(self.settings))
         if changed:
             if self.state.finished is not None:
                 self._extended_with = len(self.state.trials), changed
-            self.record(events.SearchExtended(settings=asdict(self.settings), changed=changed,
+            self.record(events.SearchExtended(settings=recorded(self.settings), changed=changed,
                                               reopened=self.state.finished is not None))
         if self.state.extensions:
             for ended in policy.rejudged(self.rule, self.state, self.settings.search.metric):
