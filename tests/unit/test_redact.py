@@ -104,8 +104,9 @@ def test_the_journal_keeps_settings_and_text_redacted_and_replays_what_it_applie
     assert isinstance(failed, JobFailed) and failed.reason == f"403 for https://{MASK}@h/x"
     assert read_events(tmp_path / "journal.jsonl")[0] == [started, failed]
     # a rerun with the same secret is the same search; the real value is what jobs get
-    assert recorded(settings) == recorded(read_events(tmp_path / "journal.jsonl")[0][0]
-                                          .settings)
+    replayed = read_events(tmp_path / "journal.jsonl")[0][0]
+    assert isinstance(replayed, SearchStarted)
+    assert recorded(settings) == recorded(replayed.settings)
     assert settings.executor.setup == (f"export HF_TOKEN={SECRET}",)
 
 
