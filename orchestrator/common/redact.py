@@ -20,6 +20,7 @@ the jobs import `orchestrator.common`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -119,3 +120,11 @@ def strings(tree: Any) -> Any:
     if isinstance(tree, str):
         return text(tree)
     return tree
+
+
+def recorded(settings: Any) -> dict[str, Any]:
+    """Settings (or their dict) as the journal keeps them: `config` of them. The jobs get
+    the real ones; a journal written before redaction is compared redacted, too."""
+    is_instance = dataclasses.is_dataclass(settings) and not isinstance(settings, type)
+    tree = dataclasses.asdict(settings) if is_instance else settings
+    return dict(config(tree))

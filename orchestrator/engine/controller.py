@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.common import layout, redact
+from orchestrator.common import layout
+from orchestrator.common.redact import recorded
 from orchestrator.config.settings import Settings
 from orchestrator.decide import policy
 from orchestrator.decide.optuna_sampler import sampler_for
@@ -49,13 +49,6 @@ from orchestrator.placement import tasks as handoff
 from orchestrator.reporting.files import refresh_outcome, write_outcome
 from orchestrator.reporting.outcome import promote_best
 from orchestrator.scheduler import Scheduler
-
-
-def recorded(settings: Settings | dict[str, Any]) -> dict[str, Any]:
-    """Settings as the journal keeps them: secrets redacted (common.redact), the jobs get
-    the real ones. A journal written before redaction compares redacted, too."""
-    tree = asdict(settings) if isinstance(settings, Settings) else settings
-    return dict(redact.config(tree))
 
 
 class View(Protocol):

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator.common import layout
+from orchestrator.common.redact import recorded
 from orchestrator.config import admission
 from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import changed_settings, rule_of
 from orchestrator.engine import job_requests
-from orchestrator.engine.controller import Controller, View, recorded
+from orchestrator.engine.controller import Controller, View
 from orchestrator.errors import ConfigError, Interrupted, SchedulerError, SubmissionRefused
 from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock

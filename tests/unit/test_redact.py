@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from orchestrator.common import fsutil, layout, redact
-from orchestrator.common.redact import MASK
+from orchestrator.common.redact import MASK, recorded
 from orchestrator.engine import notify
-from orchestrator.engine.controller import recorded
 from orchestrator.journal.jsonl import Journal, read_events
 from orchestrator.journal.lock import SearchLock
 from orchestrator.model.events import JobFailed, Notified, SearchStarted
