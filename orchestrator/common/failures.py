@@ -20,6 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from orchestrator.common import fsutil
 from orchestrator.common.causes import CAUSES, INPUT, NAN, NAN_FP16, OOM, OTHER, JobFailure
 
 
@@ -69,7 +70,7 @@ def write(path: Path, failure: JobFailure) -> None:
             json.dump({"cause": failure.cause, "reason": failure.reason}, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, fsutil.file_mode())  # mkstemp makes 0600: what open() would give
         os.link(tmp, path)
     except FileExistsError:
         pass

@@ -358,6 +358,9 @@ class SearchSettings:
     # run once when the search ends: an argument vector (never a shell) with placeholders
     # {status} {best_value} {search_dir} {report}; a failure is a warning (engine.notify)
     notify: tuple[str, ...] = ()
+    # false: a search.dir the controller creates is 0700 (its journal, reports and job
+    # scripts may hold tokens); true: what the umask allows, for a group that follows it
+    shared: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.common import layout
+from orchestrator.common.redact import recorded
 from orchestrator.config.settings import Settings
 from orchestrator.decide import policy
 from orchestrator.decide.optuna_sampler import sampler_for
@@ -126,7 +126,7 @@ class Controller:
     def start(self) -> None:
         """Start the search, or resume it from its journal."""
         if self.state.started is None:
-            self.record(events.SearchStarted(settings=asdict(self.settings)))
+            self.record(events.SearchStarted(settings=recorded(self.settings)))
         else:
             self.record(events.Resumed())
             # a cancel is journaled before it is sent: send again any the last run may not have
@@ -147,11 +147,12 @@ class Controller:
         """Rerun with new settings (a new target, more trials): journal them, reopening an
         ended search, and judge what was already evaluated by the new rule (idempotent: a
         kill may have come between search_extended and the judgements)."""
-        changed = policy.changed_settings(self.state.settings(), asdict(self.settings))
+        changed = policy.changed_settings(recorded(self.state.settings()),
+                                          recorded(self.settings))
         if changed:
             if self.state.finished is not None:
                 self._extended_with = len(self.state.trials), changed
-            self.record(events.SearchExtended(settings=asdict(self.settings), changed=changed,
+            self.record(events.SearchExtended(settings=recorded(self.settings), changed=changed,
                                               reopened=self.state.finished is not None))
         if self.state.extensions:
             for ended in policy.rejudged(self.rule, self.state, self.settings.search.metric):

@@ -26,7 +26,7 @@ from typing import Any
 
 from orchestrator import exit_codes
 from orchestrator.common import layout
-from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.common.fsutil import atomic_write_json, make_search_dir
 from orchestrator.config.settings import JobResources, Settings
 from orchestrator.journal.lock import read_holder
 from orchestrator.model.transitions import JobKind, JobState
@@ -47,10 +47,11 @@ def follow_lines(search_dir: Path) -> str:
             f"stop it:    orchestrator cancel {search_dir}\n")
 
 
-def launch_local(search_dir: Path, argv: Sequence[str]) -> tuple[str, int]:
+def launch_local(search_dir: Path, argv: Sequence[str], shared: bool = False
+                 ) -> tuple[str, int]:
     """Start the controller in the background; the text to print and the exit status (0
     once it holds the search's lock, else its own exit status, its log's tail printed)."""
-    search_dir.mkdir(parents=True, exist_ok=True)
+    make_search_dir(search_dir, shared)
     log = layout.controller_log_path(search_dir)
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *controller_argv(argv)],
@@ -76,7 +77,7 @@ def detach(settings: Settings, argv: Sequence[str]) -> tuple[str, int]:
     search_dir = Path(settings.search.dir)
     if settings.executor.name == "slurm":
         return submit_controller(settings, argv)
-    return launch_local(search_dir, argv)
+    return launch_local(search_dir, argv, settings.search.shared)
 
 
 CONTROLLER_KEY = "controller"
@@ -116,7 +117,7 @@ def submit_controller(settings: Settings, argv: Sequence[str]) -> tuple[str, int
     """Submit the controller's job, unless one is queued or running already (found by its
     name); record its id in controller-job.json."""
     search_dir = Path(settings.search.dir)
-    search_dir.mkdir(parents=True, exist_ok=True)
+    make_search_dir(search_dir, settings.search.shared)
     scheduler = make_scheduler("slurm", interactive=False)
     request = controller_request(settings, argv)
     existing = scheduler.recover(request)

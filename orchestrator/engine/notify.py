@@ -4,7 +4,11 @@ Theory of operation: the command is an argument vector (never a shell), its plac
 {status} {best_value} {search_dir} {report} filled in (`{{`/`}}` for a literal brace). It is
 journaled (`notified`, after the search's last `search_ended`) BEFORE it runs, so a rerun of
 the ended search never runs it twice: at most once, never a duplicate message. A command
-that is missing, fails or hangs is a warning on stderr, never a failed search.
+that is missing, fails or hangs is a warning on stderr, never a failed search. What is
+journaled and printed is redacted (common.redact: a webhook's token); the command runs with
+the real words. A controller that has only the journal's settings (`cancel` with no
+controller alive) has only the redacted words: it leaves a secret-bearing notification to
+the next run of the search's own command.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.common import layout
+from orchestrator.common import layout, redact
 from orchestrator.model.events import Notified, SearchEnded
 
 PLACEHOLDERS = ("status", "best_value", "search_dir", "report")
@@ -72,8 +76,12 @@ def notify_once(argv: Sequence[str], journal: Any, summary: dict[str, Any],
     """Journal, then run, the notification for the search's end, unless already done."""
     if not due(argv, journal.events):
         return
+    if any(redact.MASK in word for word in argv):
+        print("warning: search.notify holds a redacted secret (these settings come from the "
+              "journal): it runs when the search's own command is run again", file=sys.stderr)
+        return
     filled = fill(argv, summary, search_dir)
-    journal.append(Notified(argv=filled, status=summary["status"]))
+    journal.append(Notified(argv=redact.argv(filled), status=summary["status"]))
     warning = run(filled)
     if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {redact.text(warning)}", file=sys.stderr)

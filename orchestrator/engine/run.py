@@ -8,11 +8,11 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
 from orchestrator.common import layout
+from orchestrator.common.redact import recorded
 from orchestrator.config import admission
 from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import changed_settings, rule_of
@@ -45,14 +45,15 @@ def check_same_search(journal: Journal, settings: Settings, force: bool) -> None
     if state.started is None or force:
         return
     # the latest settings: a search continued with --force-resume is that search now
-    changed = list(changed_settings(state.settings(), asdict(settings), IDENTITY))
+    before, now = recorded(state.settings()), recorded(settings)
+    changed = list(changed_settings(before, now, IDENTITY))
     if changed:
         raise ConfigError([
             f"{settings.search.dir} holds a search with different settings "
             f"({', '.join(changed)}); use another search.dir, or pass --force-resume to "
             "continue it with the new settings"
         ])
-    limits = changed_settings(state.settings(), asdict(settings))
+    limits = changed_settings(before, now)
     if state.finished is not None and limits:
         # a finished search only prints its outcome: say how to make the new limits count
         changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in limits.items())
@@ -81,7 +82,7 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
 
 def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], ClosableView],
                 force_resume: bool) -> tuple[SearchState, Summary]:
-    with SearchLock(search_dir):
+    with SearchLock(search_dir, settings.search.shared):
         journal = Journal(layout.journal_path(search_dir))
         try:
             check_same_search(journal, settings, force_resume)

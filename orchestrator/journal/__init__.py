@@ -3,5 +3,5 @@ before the controller acts on an entry), the search folder's lock (`lock`), and 
 folder read from outside its controller: its replay and whether a controller is alive
 (`search_folder`).
 
-May import: model, common.fsutil, common.layout, decide.stop_rule.
+May import: model, common.fsutil, common.layout, common.redact, decide.stop_rule.
 """

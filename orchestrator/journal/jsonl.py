@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator.common import redact
 from orchestrator.errors import JournalCorrupt
 from orchestrator.model.events import Event, build, decode, encode
 
@@ -73,14 +74,18 @@ class Journal:
             self._file.seek(valid)
         if valid and not data_ends_with_newline(path, valid):
             self._file.write(b"\n")  # a complete last event that lost only its newline
-        os.chmod(path, 0o644)
 
     def append(self, event: Event | str, /, **fields: Any) -> Event:
         """Write `event` (or the event `build` makes of a name and fields: a name or field
-        no event has raises before anything is written), stamped with the time; return it."""
+        no event has raises before anything is written), stamped with the time, what looks
+        like a secret in its text redacted (common.redact); return what was written."""
         typed = build(event, **fields) if isinstance(event, str) else event
         typed = replace(typed, t=round(time.time(), 3))
-        line = json.dumps(encode(typed), sort_keys=True, separators=(",", ":")) + "\n"
+        encoded = encode(typed)
+        scrubbed = redact.strings(encoded)
+        if scrubbed != encoded:  # the event applied is the one written: a replay matches
+            encoded, typed = scrubbed, decode(scrubbed, str(self.path))
+        line = json.dumps(encoded, sort_keys=True, separators=(",", ":")) + "\n"
         self._file.write(line.encode("utf-8"))
         self._file.flush()
         os.fsync(self._file.fileno())

@@ -13,8 +13,8 @@ from typing import Any
 
 import filelock
 
-from orchestrator.common import layout
-from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.common import layout, redact
+from orchestrator.common.fsutil import atomic_write_json, make_search_dir
 from orchestrator.errors import SearchDirError, SearchLocked
 
 
@@ -25,13 +25,14 @@ class SearchLock:
     file never blocks a resume: only a live controller does.
     """
 
-    def __init__(self, search_dir: Path) -> None:
+    def __init__(self, search_dir: Path, shared: bool = False) -> None:
         self.search_dir = search_dir
+        self.shared = shared  # search.shared: a folder made here is 0700 unless shared
         self._lock = filelock.FileLock(str(layout.lock_path(search_dir)), timeout=0)
 
     def __enter__(self) -> SearchLock:
         try:
-            self.search_dir.mkdir(parents=True, exist_ok=True)
+            make_search_dir(self.search_dir, self.shared)
         except OSError as exc:
             raise SearchDirError(f"cannot create search.dir {self.search_dir}: {exc.strerror}; "
                                 "pick a folder you can write") from None
@@ -42,7 +43,7 @@ class SearchLock:
         atomic_write_json(
             layout.holder_path(self.search_dir),
             {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
-             "argv": sys.argv, "slurm_job_id": os.environ.get("SLURM_JOB_ID")},
+             "argv": redact.argv(sys.argv), "slurm_job_id": os.environ.get("SLURM_JOB_ID")},
         )
         return self
 

@@ -33,12 +33,13 @@ import enum
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.common import layout
+from orchestrator.common import causes, layout
 from orchestrator.common.fsutil import atomic_write_json, atomic_write_text
 
 TASK_PREFIX = "task:"  # a task's id in the journal, where a job's id would be: task:<key>
@@ -70,7 +71,22 @@ class Task:
 
     @classmethod
     def read(cls, path: Path) -> Task:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+    @classmethod
+    def read_own(cls, path: Path) -> Task:
+        """The task in `path`, only if this process's own user wrote it (PermissionError
+        otherwise, and for a symbolic link): a worker runs a task's command as its owner,
+        so a task that anyone else could post (a group-writable search.dir) is never run."""
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as handle:
+            owner = os.fstat(handle.fileno()).st_uid
+            if owner != os.geteuid():
+                raise PermissionError(f"it belongs to uid {owner}, not to this search's "
+                                      f"owner (uid {os.geteuid()})")
+            return cls.from_json(json.load(handle))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Task:
         return cls(key=data["key"], trial=int(data["trial"]), step=int(data["step"]),
                    checkpoint=data["checkpoint"], result=data["result"],
                    command=tuple(data.get("command") or ()))
@@ -200,8 +216,23 @@ def claim(qdir: Path, runner: str) -> Task | None:
             os.rename(qdir / POSTED / name, target)
         except FileNotFoundError:
             continue  # another evaluator won it, or the controller withdrew it
-        return Task.read(target)
+        try:
+            return Task.read_own(target)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _refuse(qdir, name.removesuffix(".json"), runner, exc)
     return None
+
+
+def _refuse(qdir: Path, key: str, runner: str, exc: BaseException) -> None:
+    """A claimed task that is not the controller's, or not a task: failed, never run (the
+    controller posts its own task again, as for any failure)."""
+    reason = (f"task {key} refused, not run: {exc}; only the search's owner may post tasks "
+              f"in {qdir} (search.shared, docs/configuration.md)")
+    print(f"evaluator {runner}: {reason}", file=sys.stderr, flush=True)
+    name = _claim_name(key, runner)
+    atomic_write_json(qdir / FAILED / name, {"key": key, "cause": causes.OTHER,
+                                             "reason": reason, "held_s": 0.0})
+    (qdir / CLAIMED / name).unlink(missing_ok=True)
 
 
 def finish(qdir: Path, task: Task, runner: str, seconds: float = 0.0) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from jobs import infer, worker
 from orchestrator.common import layout
+from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec
 from orchestrator.placement import work_queue
 from orchestrator.placement.work_queue import Where
 from tests.support.evaluators import evaluator_spec, script, task, wait_for
@@ -101,6 +102,28 @@ def test_a_bad_task_fails_alone_and_the_worker_goes_on(trained_run: TrainedRun,
     assert Path(tasks[1].result).read_text() == "The generation accuracy is 50.0 %.\n"
     assert "usage: x" in found[tasks[2].key].reason
     assert json.loads(Path(tasks[5].result).read_text())["step"] == 60
+
+
+def test_a_task_another_user_posted_is_never_run(tmp_path: Path) -> None:
+    """Anyone who can write into a shared search.dir could post a command that the worker
+    runs as the search's owner: a task file the worker's own uid did not write is refused
+    (as root, the test's file is given to uid 65534)."""
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
+    ran = tmp_path / "ran"
+    marker = script(tmp_path, "mark.py", f"open({str(ran)!r}, 'a').write(sys.argv[1])")
+    theirs = task(None, tmp_path, 20, command=(marker, "theirs"))
+    ours = task(None, tmp_path, 40, command=(marker, "ours"))
+    work_queue.post(qdir, theirs)
+    os.chown(qdir / work_queue.POSTED / f"{theirs.key}.json", 65534, 65534)
+    work_queue.post(qdir, ours)
+    spec = EvaluatorSpec(str(tmp_path), layout.WORKERS,
+                         InferSpec(checkpoint="", result_path="", data=DataSettings()),
+                         idle_s=0.2, preload=False)
+    summary = worker.run(spec, "w1")
+    assert (summary["evaluated"], summary["failed"]) == (1, 0)
+    assert ran.read_text() == "ours"
+    found = work_queue.where(qdir, theirs.key)
+    assert found.where is Where.FAILED and "belongs to uid 65534" in found.reason
 
 
 def _start_worker(spec_path: Path, runner: str) -> subprocess.Popen[bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,33 @@ def test_a_posted_task_can_be_withdrawn_a_claimed_one_cannot(tmp_path: Path) -> 
     assert work_queue.withdraw(q, task(1, 200).key)
     assert work_queue.claimed_by(q, "5") == [task(1, 100)]
     assert work_queue.claimed_by(q, "6") == []
+
+
+@pytest.mark.parametrize("foreign", ["another uid", "a symbolic link", "not a task"])
+def test_a_task_not_posted_by_the_searchs_owner_is_refused_not_run(tmp_path: Path,
+                                                                   foreign: str) -> None:
+    """A group-writable search.dir lets others write into posted/: a worker runs a task's
+    command as its owner, so it takes only files its own uid wrote (as root: 65534's is
+    refused)."""
+    q = tmp_path / "q"
+    theirs = task(1, 100)
+    theirs = Task(theirs.key, 1, 100, "/c", "/r", command=("touch", str(tmp_path / "owned")))
+    work_queue.post(q, theirs)
+    posted = q / work_queue.POSTED / f"{theirs.key}.json"
+    if foreign == "another uid":
+        os.chown(posted, 65534, 65534)
+    elif foreign == "a symbolic link":
+        elsewhere = tmp_path / "elsewhere.json"
+        posted.rename(elsewhere)
+        posted.symlink_to(elsewhere)
+    else:
+        posted.write_text('{"argv": ["touch", "x"]}')
+    work_queue.post(q, task(1, 200))  # the controller's own, after it
+    assert work_queue.claim(q, "7") == task(1, 200)
+    found = work_queue.where(q, theirs.key)
+    assert (found.where, found.runner, found.cause) == (Where.FAILED, "7", "other")
+    assert "refused, not run" in found.reason and os.listdir(q / work_queue.CLAIMED) == [
+        f"{task(1, 200).key}@7.json"]
 
 
 def _claim_all(q: str, runner: str, out: Any) -> None:
