@@ -135,6 +135,11 @@ class Controller:
                 self.scheduler.cancel(pending)
             self.submissions.expect_late(self.wall())
         self._extend()
+        if self.state.finished is None and cancelling.requested(
+                self.search_dir, self.journal.events, self.record):
+            # before the open intents are settled: ended, the search abandons those never
+            # submitted (Submissions._complete) instead of submitting them only to cancel them
+            self._end_search(SearchStatus.CANCELLED, reason=cancelling.REASON)
         self.submissions.settle()
         known = {t.sampler_trial for t in self.state.trials.values()}
         self.sampler.abandon_unknown({n for n in known if n is not None})
