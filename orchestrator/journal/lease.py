@@ -7,7 +7,9 @@ time, a token naming this hold, and `beat`, the time its controller last renewed
 controller rewrites it atomically every BEAT_S (a thread of `lock.SearchLock`) and marks it
 `released` when it stops. Whether the holder is alive:
 - released, or held by an earlier run of the asking controller's own SLURM job: no;
-- on the holder's own host: its pid is asked (a dead pid frees the lease at once);
+- on the holder's own host its pid is asked: a live controller holds the lease, a pid that
+  no process has frees it at once; a pid some other process has (a reused pid, or a
+  controller inside a wrapper such as submitit's) is judged as from another host;
 - from another host the pid means nothing: the latest sign of life (the beat, or the
   journal's last write) must be younger than STALE_AFTER_S.
 The bound is 18 beats: it outlasts NFS's cached directory attributes (acdirmax, 60 s by
@@ -22,6 +24,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +73,7 @@ def last_sign(holder: dict[str, Any], last_event_t: float) -> float:
 
 
 def judge(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,
-          is_alive: Callable[[int], bool], job: tuple[str, str] | None = None
+          pid_is: Callable[[int], Pid], job: tuple[str, str] | None = None
           ) -> tuple[bool, str]:
     """Is the lease's holder alive, and a line saying how that is known (the rule: above).
     Pure: the caller brings the clock, its host name, the pid check and its own SLURM job
@@ -83,14 +86,43 @@ def judge(holder: dict[str, Any] | None, last_event_t: float, now: float, host: 
                                   and holder.get("slurm_restart", "0") != job[1]):
         return False, f"controller: not running (was {who})"
     if holder.get("host") == host:
-        if is_alive(holder["pid"]):
+        found = pid_is(holder["pid"])
+        if found is Pid.CONTROLLER:
             return True, f"controller: running ({who})"
-        return False, f"controller: not running (was {who})"
+        if found is Pid.GONE:
+            return False, f"controller: not running (was {who})"
     age = max(0.0, now - last_sign(holder, last_event_t))
     seen = f"{'lease renewed' if 'beat' in holder else 'last journal entry'} {duration(age)} ago"
     if age < STALE_AFTER_S:
         return True, f"controller: running, as far as {host} can tell ({who}; {seen})"
     return False, f"controller: not running, as far as {host} can tell ({who}; {seen})"
+
+
+class Pid(Enum):
+    """What a pid is on this host."""
+
+    CONTROLLER = "controller"  # a live orchestrator process
+    OTHER = "other"  # a live process that does not look like one
+    GONE = "gone"  # no live process (a zombie counts as gone)
+
+
+def pid_is(pid: int) -> Pid:
+    if is_controller(pid):
+        return Pid.CONTROLLER
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return Pid.GONE
+    except OSError:
+        pass  # EPERM: it exists, another user's
+    return Pid.GONE if _zombie(pid) else Pid.OTHER
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return False
 
 
 def is_controller(pid: int) -> bool:

@@ -132,10 +132,10 @@ class SearchLock:
 
     def _alive(self, holder: dict[str, Any] | None) -> bool:
         """lease.judge, with this process counted alive: a second hold in one process."""
-        alive, _ = lease.judge(holder, _journal_mtime(self.search_dir), time.time(),
-                               socket.gethostname(),
-                               lambda pid: pid == os.getpid() or is_controller(pid),
-                               lease.this_job())
+        alive, _ = lease.judge(
+            holder, _journal_mtime(self.search_dir), time.time(), socket.gethostname(),
+            lambda pid: lease.Pid.CONTROLLER if pid == os.getpid() else lease.pid_is(pid),
+            lease.this_job())
         return alive
 
     def _ours(self, holder: dict[str, Any] | None) -> bool:

@@ -24,8 +24,8 @@ from orchestrator.common import layout
 from orchestrator.decide.stop_rule import Mode, Rule
 from orchestrator.errors import OrchestratorError, SearchDirError
 from orchestrator.journal.jsonl import read_events
-from orchestrator.journal.lease import judge
-from orchestrator.journal.lock import detached_job_id, is_controller, read_holder
+from orchestrator.journal.lease import judge, pid_is
+from orchestrator.journal.lock import detached_job_id, read_holder
 from orchestrator.model.events import Event
 from orchestrator.model.state import SearchState
 
@@ -109,7 +109,7 @@ def controller(search_dir: Path, last_event_t: float, now: float | None = None) 
     """Whether a controller runs the search in `search_dir` (the rule: `liveness`)."""
     holder = read_holder(search_dir)
     alive, line = liveness(holder, last_event_t, time.time() if now is None else now,
-                           socket.gethostname(), is_controller)
+                           socket.gethostname(), pid_is)
     return Liveness(alive, line, holder)
 
 

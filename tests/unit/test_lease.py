@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,45 +33,58 @@ def _holder(host: str = "login1", pid: int = 7, beat: float | None = NOW - 2,
     return holder
 
 
+ALIVE, OTHER, GONE = lease.Pid.CONTROLLER, lease.Pid.OTHER, lease.Pid.GONE
 CASES = [
-    # (name, holder, journal's last entry, pid alive here, my job, alive, words in the line)
-    ("none recorded", None, 0.0, False, None, False, "none recorded"),
-    ("same host, pid alive", _holder(), 0.0, True, None, True, "running (pid 7 on login1)"),
-    ("same host, pid alive, beat old", _holder(beat=NOW - 10 * STALE), 0.0, True, None, True,
-     "running (pid 7"),
-    ("same host, pid dead, beat fresh", _holder(), 0.0, False, None, False, "not running (was"),
-    ("other host, fresh beat", _holder("node-b"), 0.0, False, None, True,
+    # (name, holder, journal's last entry, its pid here, my job, alive, words in the line)
+    ("none recorded", None, 0.0, GONE, None, False, "none recorded"),
+    ("same host, pid a controller", _holder(), 0.0, ALIVE, None, True,
+     "running (pid 7 on login1)"),
+    ("same host, pid a controller, beat old", _holder(beat=NOW - 10 * STALE), 0.0, ALIVE, None,
+     True, "running (pid 7"),
+    ("same host, pid gone, beat fresh", _holder(), 0.0, GONE, None, False, "not running (was"),
+    ("same host, pid another process, fresh beat (a controller in a wrapper)", _holder(), 0.0,
+     OTHER, None, True, "lease renewed 2 s ago"),
+    ("same host, pid another process, stale beat (a reused pid)",
+     _holder(beat=NOW - STALE - 1), 0.0, OTHER, None, False, "not running, as far as"),
+    ("other host, fresh beat", _holder("node-b"), 0.0, GONE, None, True,
      "lease renewed 2 s ago"),
     ("other host, beat just under the bound", _holder("node-b", beat=NOW - STALE + 1), 0.0,
-     False, None, True, "running, as far as"),
-    ("other host, stale beat", _holder("node-b", beat=NOW - STALE - 1), 0.0, False, None,
+     GONE, None, True, "running, as far as"),
+    ("other host, stale beat", _holder("node-b", beat=NOW - STALE - 1), 0.0, GONE, None,
      False, "not running, as far as"),
-    ("other host, stale beat, fresh journal", _holder("node-b", beat=NOW - 600), NOW - 5, False,
+    ("other host, stale beat, fresh journal", _holder("node-b", beat=NOW - 600), NOW - 5, GONE,
      None, True, "running, as far as"),
     ("other host, no beat (older controller), fresh journal", _holder("node-b", beat=None),
-     NOW - 30, False, None, True, "last journal entry 30 s ago"),
-    ("other host, released", _holder("node-b", released=NOW - 1), 0.0, False, None, False,
+     NOW - 30, GONE, None, True, "last journal entry 30 s ago"),
+    ("other host, released", _holder("node-b", released=NOW - 1), 0.0, GONE, None, False,
      "not running (was pid 7 on node-b)"),
-    ("same host, released, pid alive", _holder(released=NOW - 1), 0.0, True, None, False,
-     "not running"),
+    ("same host, released, pid a controller", _holder(released=NOW - 1), 0.0, ALIVE, None,
+     False, "not running"),
     ("other host, my SLURM job before its requeue", _holder(
-        "node-b", slurm_job_id="88", slurm_restart="0"), 0.0, False, ("88", "1"), False,
+        "node-b", slurm_job_id="88", slurm_restart="0"), 0.0, GONE, ("88", "1"), False,
      "not running"),
     ("other host, my SLURM job, same run (two in one allocation)", _holder(
-        "node-b", slurm_job_id="88", slurm_restart="1"), 0.0, False, ("88", "1"), True,
+        "node-b", slurm_job_id="88", slurm_restart="1"), 0.0, GONE, ("88", "1"), True,
      "running"),
-    ("other host, another SLURM job", _holder("node-b", slurm_job_id="91"), 0.0, False,
+    ("other host, another SLURM job", _holder("node-b", slurm_job_id="91"), 0.0, GONE,
      ("88", "0"), True, "running"),
 ]
 
 
-@pytest.mark.parametrize(("holder", "journal_t", "pid_alive", "job", "alive", "words"),
+@pytest.mark.parametrize(("holder", "journal_t", "pid", "job", "alive", "words"),
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_the_lease_rule(holder: dict[str, Any] | None, journal_t: float, pid_alive: bool,
+def test_the_lease_rule(holder: dict[str, Any] | None, journal_t: float, pid: lease.Pid,
                         job: tuple[str, str] | None, alive: bool, words: str) -> None:
-    got, line = lease.judge(holder, journal_t, NOW, "login1", lambda pid: pid_alive, job)
+    got, line = lease.judge(holder, journal_t, NOW, "login1", lambda _: pid, job)
     assert got is alive, line
     assert words in line, line
+
+
+def test_what_a_pid_is_here() -> None:
+    assert lease.pid_is(os.getpid()) is lease.Pid.OTHER  # pytest: alive, not a controller
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert lease.pid_is(gone.pid) is lease.Pid.GONE
 
 
 @pytest.fixture
