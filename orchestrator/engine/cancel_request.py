@@ -6,10 +6,13 @@ request id, who asked, when) and then makes sure some controller carries it out:
 - a live controller checks for the file once a tick (one stat), journals `cancel_requested`
   (journal first), then ends the search as `cancelled`: its finish cancels every job,
   waits for them to end and writes the outcome, as any end does;
-- with none alive, `cancel` takes the search's lock itself and runs the controller with
+- with none alive (journal.lease: a live controller's lease refuses it from any host, so
+  `cancel` only asks), `cancel` takes the search's lease itself and runs the controller with
   the journal's own settings: its start re-attaches to the journal's jobs by id and job
-  name (a rerun's recovery), and its first tick finds the request. Nothing here talks to
-  a scheduler directly: the `Scheduler` interface does, through the controller.
+  name (a rerun's recovery), and its start finds the request before it settles a
+  half-journaled submission, so that one never submitted is journaled abandoned, not
+  submitted to be cancelled. Nothing here talks to a scheduler directly: the `Scheduler`
+  interface does, through the controller.
 Idempotent and safe under kill -9: the request file stays until a controller has ended the
 search after journaling it, so whichever controller runs next (a rerun, or `cancel` again)
 carries it out; an ended search is left as it is. A request journaled and followed by the

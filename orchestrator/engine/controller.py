@@ -63,8 +63,7 @@ class Controller:
                  wall: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.search_dir = Path(settings.search.dir)
-        self.journal = journal
-        self.view = view
+        self.journal, self.view = journal, view
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.rule = policy.rule_of(settings)
         self.state = SearchState.replay(journal.events)
@@ -91,11 +90,8 @@ class Controller:
 
     def tick(self) -> bool:
         """One round of observe, decide, act; False once the search has ended."""
-        if self.state.finished is not None:
-            return False  # a rerun of an ended search with nothing new: only the finish
-        if cancelling.requested(self.search_dir, self.journal.events, self.record):
-            self._end_search(SearchStatus.CANCELLED, reason=cancelling.REASON)
-            return False
+        if self._ended_or_cancelled():
+            return False  # cancelled, or a rerun of an ended search with nothing new: finish
         self.observe()
         self.decide()
         if self.state.finished is not None:
@@ -117,9 +113,14 @@ class Controller:
         self._outcome_stale |= isinstance(event, events.Evaluation)
         return event
 
+    def _ended_or_cancelled(self) -> bool:  # a pending cancel (engine.cancel_request) ends it
+        if self.state.finished is None and cancelling.requested(self.search_dir,
+                                                                self.journal.events, self.record):
+            self._end_search(SearchStatus.CANCELLED, reason=cancelling.REASON)
+        return self.state.finished is not None
+
     def _heartbeat(self) -> None:
-        """A sign of life in the journal when nothing else was written for a while, so that
-        `orchestrator status` on another host can tell a live controller from a dead one."""
+        """A sign of life in the journal when nothing else was written for HEARTBEAT_S."""
         if self.wall() - self.journal.events[-1].t >= HEARTBEAT_S:
             self.record(events.Heartbeat())
 
@@ -129,13 +130,12 @@ class Controller:
             self.record(events.SearchStarted(settings=recorded(self.settings)))
         else:
             self.record(events.Resumed())
-            # a cancel is journaled before it is sent: send again any the last run may not have
-            # (to an ended job SLURM may requeue under its id too)
-            pending = [j.ref for j in self.state.jobs.values() if j.cancel_requested
-                       and j.job_id and (j.live or j.state in REQUEUABLE_ENDS)]
-            self.scheduler.cancel(pending)
+            pending = [j.ref for j in self.state.jobs.values() if j.cancel_requested and j.job_id
+                       and (j.live or j.state in REQUEUABLE_ENDS)]  # SLURM may requeue those
+            self.scheduler.cancel(pending)  # journaled, then sent: the last run may not have
             self.submissions.expect_late(self.wall())
         self._extend()
+        self._ended_or_cancelled()  # before settling: an ended search submits no intent
         self.submissions.settle()
         known = {t.sampler_trial for t in self.state.trials.values()}
         self.sampler.abandon_unknown({n for n in known if n is not None})

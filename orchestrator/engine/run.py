@@ -82,7 +82,7 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
 
 def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], ClosableView],
                 force_resume: bool) -> tuple[SearchState, Summary]:
-    with SearchLock(search_dir, settings.search.shared):
+    with SearchLock(search_dir, settings.search.shared) as lock:
         journal = Journal(layout.journal_path(search_dir))
         try:
             check_same_search(journal, settings, force_resume)
@@ -109,16 +109,11 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
         finally:
             journal.close()
             if not journal.events:  # refused (scheduler check, bad folder): nothing happened
-                _forget(search_dir)
+                # removed while it holds the lock (the lease and the lock's own file last: a
+                # controller that opens them afresh after this gets its own)
+                layout.journal_path(search_dir).unlink(missing_ok=True)
+                lock.forget()
     return state, result
-
-
-def _forget(search_dir: Path) -> None:
-    """The files a run that journaled nothing made, removed while it holds the lock (the
-    lock's own file last: a controller that opens it afresh after this gets its own)."""
-    for path in (layout.journal_path(search_dir), layout.holder_path(search_dir),
-                 layout.lock_path(search_dir)):
-        path.unlink(missing_ok=True)
 
 
 def _remove_if_empty(search_dir: Path) -> None:

@@ -3,19 +3,19 @@ controller is running the search. `run`'s resume check, `status`, `watch`, `ls`,
 `cancel` all ask here, so that they cannot disagree on either.
 
 Theory of operation: the journal is read without the lock (a torn last line is left out), so
-any number of readers on any host change nothing. Whether a controller is alive is told by
-the lock's holder file (layout.holder_path): on the holder's own host its pid is asked; from
-another host the pid means nothing, so the journal must be recent instead: the controller
-journals a heartbeat when nothing else was journaled for HEARTBEAT_S, and a journal silent for
-STALE_AFTER_S means its controller is gone. (A controller detached as a SLURM job that waits
-in the queue after a requeue holds no lock: `status` asks SLURM about it, engine.detach.)
+any number of readers on any host change nothing. Whether a controller is alive is the
+lease's rule (journal.lease.judge): on the holder's own host its pid is asked; from another
+host the lease (renewed every few seconds) or the journal (a heartbeat when nothing else
+was journaled for HEARTBEAT_S) must be younger than STALE_AFTER_S. A second controller is
+refused by the same rule, so `status` and `run` cannot disagree. (A controller detached as a
+SLURM job that waits in the queue after a requeue holds no lease: `status` asks SLURM about
+it, engine.detach.)
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,14 +24,12 @@ from orchestrator.common import layout
 from orchestrator.decide.stop_rule import Mode, Rule
 from orchestrator.errors import OrchestratorError, SearchDirError
 from orchestrator.journal.jsonl import read_events
-from orchestrator.journal.lock import detached_job_id, is_controller, read_holder
+from orchestrator.journal.lease import judge, pid_is
+from orchestrator.journal.lock import detached_job_id, read_holder
 from orchestrator.model.events import Event
-from orchestrator.model.progress import duration
 from orchestrator.model.state import SearchState
 
 HEARTBEAT_S = 60.0  # the controller journals a heartbeat when nothing else was for this long
-# from another host, a journal silent for this long means its controller is gone
-STALE_AFTER_S = 3 * HEARTBEAT_S
 # a local detached controller's log this young, and no journal yet: it is still starting
 STARTING_S = 60.0
 
@@ -104,30 +102,15 @@ class Liveness:
     holder: dict[str, Any] | None
 
 
+liveness = judge  # the rule, from what the files say (journal.lease)
+
+
 def controller(search_dir: Path, last_event_t: float, now: float | None = None) -> Liveness:
     """Whether a controller runs the search in `search_dir` (the rule: `liveness`)."""
     holder = read_holder(search_dir)
     alive, line = liveness(holder, last_event_t, time.time() if now is None else now,
-                           socket.gethostname(), is_controller)
+                           socket.gethostname(), pid_is)
     return Liveness(alive, line, holder)
-
-
-def liveness(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,
-             is_alive: Callable[[int], bool]) -> tuple[bool, str]:
-    """The rule, from what the files say: on the holder's own host the recorded pid is asked;
-    from another host, the journal's last entry must be younger than STALE_AFTER_S."""
-    age = max(0.0, now - last_event_t)
-    if holder is None:
-        return False, "controller: none recorded"
-    who = f"pid {holder['pid']} on {holder.get('host', '?')}"
-    if holder.get("host") == host:
-        if is_alive(holder["pid"]):
-            return True, f"controller: running ({who})"
-        return False, f"controller: not running (was {who})"
-    seen = f"last journal entry {duration(age)} ago"
-    if age < STALE_AFTER_S:
-        return True, f"controller: running, as far as {host} can tell ({who}; {seen})"
-    return False, f"controller: not running, as far as {host} can tell ({who}; {seen})"
 
 
 class Starting(NamedTuple):

@@ -294,6 +294,44 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
     assert second.state.jobs["train-t001-a0"].job_id == "100"
 
 
+@pytest.mark.parametrize("made_it", [True, False], ids=["sbatch landed", "never submitted"])
+def test_cancel_of_an_interrupted_search_abandons_an_intent_never_submitted(
+        tmp_path: Path, made_it: bool) -> None:
+    """`orchestrator cancel` on a search killed between 'submit_intent' and 'submitted': an
+    intent whose job never reached the scheduler is journaled abandoned, never submitted to
+    be cancelled at once; one whose sbatch landed is found by name, then cancelled."""
+    from orchestrator.engine import cancel_request as cancelling
+    from orchestrator.model.transitions import SearchStatus
+
+    sched = FakeScheduler()
+    journal = Journal(tmp_path / "journal.jsonl")
+    settings = settings_for(tmp_path)
+    first = Controller(settings, journal, sched, PlainView())
+    first.start()
+    first.decide()
+    first.record(events.SubmitIntent(key="train-t001-a0", kind=JobKind.TRAIN, trial=1, step=None,
+                                     attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
+                                     name="search-0123abcd-train-t001-a0", overrides={}))
+    if made_it:
+        sched.submit(JobRequest("train-t001-a0", JobKind.TRAIN, "x", tmp_path,
+                                settings.executor.train))
+    journal.close()
+    cancelling.write_request(tmp_path)
+    journal = Journal(tmp_path / "journal.jsonl")
+    state = Controller(settings, journal, sched, PlainView()).run()
+    journal.close()
+    assert state.finished is not None and state.finished.status == SearchStatus.CANCELLED
+    assert len(sched.requests) == int(made_it)  # nothing submitted by the cancel itself
+    evs = read_events(tmp_path / "journal.jsonl")[0]
+    done = [e for e in evs if isinstance(e, Submitted)]
+    assert [(e.job_id, e.recovered, e.abandoned) for e in done] == (
+        [("100", True, False)] if made_it else [(None, False, True)])
+    names = [e.event for e in evs]
+    assert names.index("cancel_requested") < names.index("search_ended") < names.index(
+        "submitted")
+    assert sched.cancelled == (["100"] if made_it else [])
+
+
 @pytest.mark.parametrize("lands", [True, False])
 def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
         tmp_path: Path, lands: bool) -> None:
