@@ -130,9 +130,8 @@ class Controller:
             self.record(events.SearchStarted(settings=recorded(self.settings)))
         else:
             self.record(events.Resumed())
-            pending = [j.ref for j in self.state.jobs.values() if j.cancel_requested and j.job_id
-                       and (j.live or j.state in REQUEUABLE_ENDS)]  # SLURM may requeue those
-            self.scheduler.cancel(pending)  # journaled, then sent: the last run may not have
+            # journaled, then sent: the last run may not have
+            self.scheduler.cancel([j.ref for j in self.state.cancelled_may_run()])
             self.submissions.expect_late(self.wall())
         self._extend()
         self._ended_or_cancelled()  # before settling: an ended search submits no intent

@@ -49,6 +49,7 @@ from orchestrator.model.events import (
 )
 from orchestrator.model.ledger import Disk
 from orchestrator.model.transitions import (
+    REQUEUABLE_ENDS,
     SEARCH,
     TRAINING,
     TRIAL,
@@ -291,6 +292,12 @@ class SearchState:
     # ------------------------------------------------------------------ queries
     def live_jobs(self) -> list[JobRecord]:
         return [job for job in self.jobs.values() if job.live]
+
+    def cancelled_may_run(self) -> list[JobRecord]:
+        """The jobs asked to end that may still run: live, or ended in a way the scheduler
+        may undo (SLURM requeues NODE_FAIL'd and preempted jobs under their id)."""
+        return [job for job in self.jobs.values() if job.cancel_requested and job.job_id
+                and (job.live or job.state in REQUEUABLE_ENDS)]
 
     def open_intents(self) -> list[JobRecord]:
         """Submissions journaled as intended, neither made nor abandoned yet."""
