@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate RELIABILITY.md: how the controller survives faults and bad input, in numbers.
 
-    python scripts/reliability.py [--kills N] [--soak]
+    python scripts/reliability.py [--kills N] [--soak] [--real-cluster N] [--real-cluster-only]
 
 1. The kill -9 campaign on the real local SLURM cluster (bench/cluster/faults.py): one
    reference search, then N searches whose controller is killed at a stratified random
@@ -14,7 +14,10 @@
    the random campaign) and the bad-input cases (tests/e2e/test_bad_input.py), through
    pytest with --junitxml: one row per case. The daemon tests wait until no `python -m
    bench` runs, and bring the cluster back whatever happens.
-3. RELIABILITY.md: the machine and date, one table per fault kind (cases tried, passed,
+3. The real cluster's faults (bench/cluster/hostile.py): preemption under CANCEL and REQUEUE,
+   a lost node, a submit limit, a held job, N runs each: same decision, evaluations lost and
+   duplicated, what the jobs held after the stop (--real-cluster-only: that table alone).
+4. RELIABILITY.md: the machine and date, one table per fault kind (cases tried, passed,
    what the controller did), each case, the open bugs (the strict xfail tests) and the
    known limitations. The last --soak run's figures are kept when a plain run rewrites it.
 
@@ -43,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cluster import campaign, daemons, faults, kills  # noqa: E402
+from bench.cluster import campaign, daemons, faults, hostile, kills  # noqa: E402
 
 OUT = ROOT / "RELIABILITY.md"
 PYTEST_FILES = ("tests/slurm/test_faults.py", "tests/e2e/test_bad_input.py")
@@ -67,9 +70,9 @@ KINDS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 LIMITATIONS = """\
-- A single-node cluster: node faults are `scontrol` state changes of the one node (slurmd
-  keeps running, so a DOWN node returns to service at once, `ReturnToService=2`), not a
-  machine that loses power; multi-node placement and network partitions are not exercised.
+- One machine: the namespaced nodes n1..n3 share its kernel and file system. A lost node is
+  its slurmd and its jobs killed (`local-slurm kill-node`), not a machine that loses power
+  with its local disk; network partitions and a shared file system's faults are not tried.
 - slurmctld is restarted gracefully (SIGTERM, state saved). A slurmctld killed with -9
   loses the jobs submitted since its last state save and hands their ids out again; that
   is simulated (test_a_job_id_reused_by_another_job_is_never_cancelled: a journaled id is
@@ -342,6 +345,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the searches run (default: a temporary folder)")
+    parser.add_argument("--real-cluster", type=int, default=2, metavar="N",
+                        help="runs per fault of the real-cluster table (default 2)")
+    parser.add_argument("--real-cluster-only", action="store_true",
+                        help="only the real-cluster table: the rest of --out is kept")
     args = parser.parse_args()
     kills = max(args.kills, SOAK_KILLS) if args.soak else args.kills
     started = datetime.now(timezone.utc)
@@ -354,6 +361,12 @@ def main() -> int:
     if up.returncode != 0:
         print(f"scripts/local-slurm up failed:\n{up.stdout}{up.stderr}", file=sys.stderr)
         return 2
+    say(f"real cluster: {args.real_cluster} run(s) per fault")
+    real = hostile.section(hostile.campaign(workdir / "hostile", args.real_cluster, say),
+                           args.real_cluster, f"{started:%Y-%m-%d}")
+    if args.real_cluster_only:
+        args.out.write_text(hostile.splice(args.out.read_text(), real))
+        return 0
     say(f"kill -9 campaign: {kills} cases")
     reference, cases = campaign.run_campaign(workdir / "kills", kills, progress=say)
     when = f"{started:%Y-%m-%d}, N={kills}"
@@ -377,7 +390,7 @@ def main() -> int:
         daemons.restore_cluster()
     text = render(args, started, time.monotonic() - t0, kills_text, soak, pytest_cases,
                   pytest_s, reference, cases)
-    args.out.write_text(text)
+    args.out.write_text(hostile.splice(text, real))
     say(f"wrote {args.out}")
     bad = [c for c in cases if c.problems] + [c for c in pytest_cases if c.outcome == "failed"]
     return 1 if bad else 0
