@@ -172,7 +172,8 @@ def section(done: list[Run], runs: int, when: str) -> str:
              f"{when}; `python scripts/reliability.py --real-cluster {runs}` "
              "(bench/cluster/hostile.py). Decision of the run without a fault: "
              f"`{reference}`. Held after the stop: CPU-seconds of allocations that outlived "
-             "the search's end (a GPU job holds its GPUs as long), and jobs left queued.", "",
+             "the search's end, to sacct's 1 s (a GPU job holds its GPUs as long), and jobs "
+             "left queued.", "",
              "| fault | runs | same decision | evaluations lost | duplicated | held after the "
              "stop (CPU-s, max) | left queued | what happened (last run) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
