@@ -226,8 +226,7 @@ class SearchState:
             case Checkpoint():
                 self._checkpoint(e)
             case Plan():
-                self.trials[e.trial].max_steps = e.max_steps
-                self.trials[e.trial].run = e.run or self.trials[e.trial].run
+                self._plan(e)
             case TrainingEnded():
                 self._training_ended(e)
             case Evaluation():
@@ -289,6 +288,10 @@ class SearchState:
         trial.training = move(TRAINING, f"trial {e.trial}'s training", trial.training,
                               e.outcome)
         trial.training_reason = e.reason
+
+    def _plan(self, e: Plan) -> None:
+        trial = self.trials[e.trial]
+        trial.max_steps, trial.run = e.max_steps, e.run or trial.run
 
     def _checkpoint(self, e: Checkpoint) -> None:
         trial = self.trials[e.trial]
