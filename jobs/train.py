@@ -8,10 +8,13 @@ directly in tests). It trains with the Hugging Face Trainer and leaves, under
 - `checkpoint-<step>/` with `layout.COMPLETE_MARKER` written last, the signal that the
   checkpoint may be evaluated (see jobs.trainer_parts.CompletionMarker);
 - `train_done.json` at the end, with the best checkpoint and the wall time.
-A job restarted on the same folder (requeue, preemption, a second submission) resumes from
-the last complete checkpoint with optimizer state. Checkpoints saved with save_only_model
-cannot be resumed: they are moved aside into `superseded-<time>/` and training starts over,
-so that a checkpoint being rewritten never carries the old run's completion marker.
+A job restarted on the same folder (requeue, preemption, a retry, a resumed search) resumes
+from the last complete checkpoint with optimizer state. Checkpoints saved with save_only_model
+(or slimmed by search.keep) cannot be resumed: training starts over. Either way every
+`checkpoint-*` folder the new run will write again is first moved aside into
+`superseded-<time>/` (`_resume_point`), so that no folder mixes two runs' files. Each run
+names itself in plan.json and in its completion markers (orchestrator.common.checkpoints):
+a checkpoint written again at a path the controller already evaluated is a new checkpoint.
 
 Only rank 0 writes plan, markers and train_done.json; the Trainer handles the rest of a
 multi-process (accelerate/torchrun) run. This module imports only the standard library and
@@ -148,7 +151,11 @@ def _data_name(spec: TrainSpec) -> str:
 
 
 def _resume_point(output_dir: Path, args: TrainingArguments) -> str | None:
-    """The checkpoint to resume from, or None to start over (after moving stale ones aside).
+    """The checkpoint to resume from, or None to start over, after moving aside every
+    `checkpoint-*` folder this run will write again: all of them when it starts over, the
+    ones after the resume point (never completed: a killed save) when it resumes. Saving
+    into an old folder would mix the two runs' files (an old optimizer.pt beside new weights)
+    and keep a path the controller evaluated; a folder moved aside is never rewritten.
 
     Rank 0 decides (and moves) first; the other ranks then look at the same, settled folder.
     """
@@ -158,20 +165,19 @@ def _resume_point(output_dir: Path, args: TrainingArguments) -> str | None:
         if rank0:  # an earlier run's train_done.json would claim that this one has finished
             layout.done_path(output_dir).unlink(missing_ok=True)
         found = last_complete(output_dir)
-        if found is None:
+        resume = found if found is not None and _has_optimizer_state(found.path) else None
+        after = -1 if resume is None else resume.step
+        aside = _move_checkpoints_aside(output_dir, after) if rank0 else None
+        if rank0 and found is not None and resume is None:
+            print(f"{found.path} has no optimizer state (save_only_model): starting over; "
+                  f"old checkpoints moved to {aside}", flush=True)
+        elif rank0 and aside is not None:
+            print(f"incomplete checkpoints moved to {aside}", flush=True)
+        if resume is None:
             return None
-        if _has_optimizer_state(found.path):
-            if rank0:
-                print(f"resuming from {found.path} (step {found.step})", flush=True)
-            return str(found.path)
         if rank0:
-            aside = _move_checkpoints_aside(output_dir)
-            print(
-                f"{found.path} has no optimizer state (save_only_model): starting over; "
-                f"old checkpoints moved to {aside}",
-                flush=True,
-            )
-        return None
+            print(f"resuming from {resume.path} (step {resume.step})", flush=True)
+        return str(resume.path)
 
 
 def _has_optimizer_state(checkpoint: Path) -> bool:
@@ -181,12 +187,23 @@ def _has_optimizer_state(checkpoint: Path) -> bool:
     return has_optimizer and "trainer_state.json" in names
 
 
-def _move_checkpoints_aside(output_dir: Path) -> Path:
-    aside = output_dir / f"superseded-{time.strftime('%Y%m%d-%H%M%S')}"
-    aside.mkdir(parents=True, exist_ok=True)
-    for entry in output_dir.iterdir():
-        if layout.step_of(entry) is not None and entry.is_dir():
-            entry.rename(aside / entry.name)
+def _move_checkpoints_aside(output_dir: Path, after: int) -> Path | None:
+    """Move the `checkpoint-<step>` folders with a step over `after` into a new
+    `superseded-<time>-<n>/`; its path, or None when there were none."""
+    entries = list(output_dir.iterdir()) if output_dir.is_dir() else []
+    stale = [entry for entry in entries if (layout.step_of(entry) or -1) > after and entry.is_dir()]
+    if not stale:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):  # two restarts within a second must not share (and clash in) one
+        aside = output_dir / (f"superseded-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            aside.mkdir(parents=True)
+            break
+        except FileExistsError:
+            continue
+    for entry in stale:
+        entry.rename(aside / entry.name)
     return aside
 
 

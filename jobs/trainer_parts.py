@@ -45,7 +45,7 @@ from jobs.data import Example
 from jobs.device_facts import native_bf16
 from jobs.tiny_model import ensure_tiny_model
 from orchestrator.common import causes, layout
-from orchestrator.common.checkpoints import write_marker
+from orchestrator.common.checkpoints import new_run, write_marker
 from orchestrator.common.fsutil import atomic_write_json
 from orchestrator.config.settings import TrainSettings, TrainSpec
 
@@ -221,8 +221,8 @@ class NanGuard(TrainerCallback):
 
 
 class CompletionMarker(TrainerCallback):
-    def __init__(self, output_dir: str) -> None:
-        self.output_dir = Path(output_dir)
+    def __init__(self, output_dir: str, run: str = "") -> None:
+        self.output_dir, self.run = Path(output_dir), run
 
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -230,12 +230,12 @@ class CompletionMarker(TrainerCallback):
         folder = layout.checkpoint_dir(self.output_dir, state.global_step)
         # is_dir: writing the marker would otherwise create a folder holding only a marker.
         if state.is_world_process_zero and folder.is_dir():
-            write_marker(folder, state.global_step)
+            write_marker(folder, state.global_step, self.run)
 
 
 def plan_dict(
-    spec: TrainSpec, max_steps: int, save_steps: int, num_train: int, num_val: int
-) -> dict[str, int]:
+    spec: TrainSpec, max_steps: int, save_steps: int, num_train: int, num_val: int, run: str = ""
+) -> dict[str, int | str]:
     """plan.json: what the controller needs to know which checkpoints will come."""
     return {
         "max_steps": int(max_steps),
@@ -244,19 +244,21 @@ def plan_dict(
         "num_val_examples": num_val,
         "trial": spec.trial,
         "seed": spec.seed,
+        "run": run,  # this run of the job, named in its checkpoints' markers too
     }
 
 
 class PlanWriter(TrainerCallback):
-    def __init__(self, spec: TrainSpec, num_train: int, num_val: int) -> None:
-        self.spec, self.num_train, self.num_val = spec, num_train, num_val
+    def __init__(self, spec: TrainSpec, num_train: int, num_val: int, run: str = "") -> None:
+        self.spec, self.num_train, self.num_val, self.run = spec, num_train, num_val, run
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if state.is_world_process_zero:
             plan = plan_dict(
-                self.spec, state.max_steps, state.save_steps, self.num_train, self.num_val
+                self.spec, state.max_steps, state.save_steps, self.num_train, self.num_val,
+                self.run,
             )
             atomic_write_json(layout.plan_path(self.spec.output_dir), plan)
 
@@ -301,9 +303,10 @@ class WeightedLossTrainer(Trainer):
 def callbacks(
     spec: TrainSpec, guard: NanGuard, num_train: int, num_val: int
 ) -> list[TrainerCallback]:
+    run = new_run()  # one per run of the job: a later run's checkpoints are new ones
     found: list[TrainerCallback] = [
-        PlanWriter(spec, num_train, num_val),
-        CompletionMarker(spec.output_dir),
+        PlanWriter(spec, num_train, num_val, run),
+        CompletionMarker(spec.output_dir, run),
         guard,
     ]
     if spec.train.early_stopping_patience > 0:

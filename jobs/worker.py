@@ -32,7 +32,10 @@ ignores it until KillWait ends) means the job is going: the evaluator takes no n
 leaves; the task it was doing fails with that reason, and the controller hands it on.
 
 Its runner id, which names its claims and which the controller journals as the job that did
-the evaluation, is the scheduler's id of the job it runs in.
+the evaluation, is the scheduler's id of the job it runs in. Every task (rank) of a job has
+that id, so only rank 0 of a job with several tasks (executor.infer.ntasks > 1) is the
+evaluator; the other ranks leave at once: they would otherwise take their sibling's open
+claims for a restarted run's and fail them, and claim tasks under the same name.
 """
 
 from __future__ import annotations
@@ -70,6 +73,13 @@ def runner_id(given: str = "") -> str:
 def run(spec: EvaluatorSpec, runner: str = "", parent: int = 0) -> dict[str, Any]:
     """Evaluate tasks until stopped, idle or drained; a summary of what was done.
     `parent`: exit when that process is gone (the training job beside which this runs)."""
+    from orchestrator.scheduler.in_job import task_rank
+
+    rank = task_rank()
+    if rank != 0:  # the job's claims are rank 0's (the module's docstring)
+        print(f"evaluator {runner_id(runner)}: rank {rank} leaves; rank 0 evaluates", flush=True)
+        return {"runner": runner_id(runner), "evaluated": 0, "failed": 0,
+                "exit": f"rank {rank}: only rank 0 evaluates", "load_s": 0.0, "tokenizations": 0}
     worker = _Worker(spec, runner_id(runner), parent)
     if threading.current_thread() is not threading.main_thread():
         return worker.loop()

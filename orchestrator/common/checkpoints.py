@@ -7,11 +7,19 @@ seen empty. There is no completion marker of its own. Our training job therefore
 written by the users' own scripts have no marker; for them a checkpoint counts as complete
 when `trainer_state.json` parses and its `global_step` equals the folder's step. Anything
 else is still being written and is left alone until a later poll.
+
+A checkpoint's identity is more than its path: a training job that cannot resume (its
+checkpoints were saved with save_only_model) starts over and writes `checkpoint-<step>` again
+at paths the controller already evaluated. Our training job therefore names each run of it
+(`new_run`) in plan.json and in every marker it writes; the controller takes a checkpoint
+whose marker names another run than the one it journaled for that path as a new checkpoint.
+A users' script's checkpoints have no marker, hence no run (""): they cannot be told apart.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +32,31 @@ from orchestrator.common.layout import COMPLETE_MARKER, step_of
 class Checkpoint:
     step: int
     path: Path
+    run: str = ""  # the training run that wrote it (its marker's); "" when not said
 
 
-def write_marker(checkpoint_dir: str | Path, step: int) -> None:
+def new_run() -> str:
+    """A name for one run of a training job, unique to it (module docstring)."""
+    return uuid.uuid4().hex[:12]
+
+
+def write_marker(checkpoint_dir: str | Path, step: int, run: str = "") -> None:
     """Mark a checkpoint complete. Call after every file of the checkpoint is written."""
-    atomic_write_json(Path(checkpoint_dir) / COMPLETE_MARKER, {"global_step": step})
+    marker: dict[str, int | str] = {"global_step": step}
+    if run:
+        marker["run"] = run
+    atomic_write_json(Path(checkpoint_dir) / COMPLETE_MARKER, marker)
+
+
+def run_of(path: Path) -> str | None:
+    """The run its marker names: "" when it names none (an older marker), None without a
+    readable marker (gone, being written, a users' script's checkpoint)."""
+    try:
+        marker = json.loads((path / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    run = marker.get("run", "") if isinstance(marker, dict) else ""
+    return run if isinstance(run, str) else ""
 
 
 def is_complete(path: Path) -> bool:
@@ -56,7 +84,7 @@ def complete_checkpoints(output_dir: str | Path,
     for entry in entries:
         step = step_of(entry)
         if step is not None and step not in known and entry.is_dir() and is_complete(entry):
-            found.append(Checkpoint(step, entry))
+            found.append(Checkpoint(step, entry, run_of(entry) or ""))
     return sorted(found)
 
 

@@ -113,14 +113,19 @@ def train_output_path(search_dir: Path, trial: int, attempt: int) -> Path:
     return trial_dir(search_dir, trial) / f"train-a{attempt}.out"
 
 
-def result_path(search_dir: Path, trial: int, step: int) -> Path:
-    """Where the built-in inference job writes its JSON result."""
-    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.json"
+def result_path(search_dir: Path, trial: int, step: int, rewrite: int = 0) -> Path:
+    """Where the built-in inference job writes its JSON result. `rewrite`: how many times a
+    later training run wrote the checkpoint again (each is a new checkpoint, its own result)."""
+    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}{_again(rewrite)}.json"
 
 
-def output_path(search_dir: Path, trial: int, step: int) -> Path:
+def output_path(search_dir: Path, trial: int, step: int, rewrite: int = 0) -> Path:
     """Where a user's own inference script's stdout is kept (the metric is read from it)."""
-    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}.out"
+    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}{_again(rewrite)}.out"
+
+
+def _again(rewrite: int) -> str:
+    return f"-r{rewrite}" if rewrite else ""
 
 
 # ----------------------------------------------------------------- the search's own files

@@ -263,7 +263,7 @@ class Controller:
     def _submit_evaluations(self) -> None:
         for trial, step, attempts in policy.evaluations_due(self.state, self.settings.search):
             self._retire(attempts)
-            self.submissions.infer(trial, step, len(attempts))
+            self.submissions.infer(trial, step)
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> None:

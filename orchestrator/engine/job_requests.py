@@ -120,15 +120,16 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
 
 def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
                   attempt: int, params: dict[str, object] | None = None,
-                  queue: str = "") -> JobRequest:
+                  queue: str = "", rewrite: int = 0) -> JobRequest:
     """The inference job of one checkpoint; `params` are its trial's sampled settings (a
     sampled `seed` among them is the trial's seed, as training had it). With a `queue`
-    (decide.placement) it is a task for a long-lived evaluator, its folder the queue's."""
+    (decide.placement) it is a task for a long-lived evaluator, its folder the queue's.
+    `rewrite`: the checkpoint was written again by a later training run (its own result)."""
     key = layout.infer_key(trial, step, attempt)
     folder = layout.queue_dir(search_dir, queue) if queue else (
         layout.job_folder(search_dir, key))
     name = layout.job_name(search_dir, key)
-    result = layout.result_path(search_dir, trial, step)
+    result = layout.result_path(search_dir, trial, step, rewrite)
     if settings.infer.command:
         values = dict(output_dir=layout.trial_dir(search_dir, trial),
                       model=settings.model.name_or_path, trial=trial,
@@ -138,7 +139,8 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
         return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                           resources=settings.executor.infer,
                           command=expand(settings.infer.command, values),
-                          output=str(layout.output_path(search_dir, trial, step)), queue=queue)
+                          output=str(layout.output_path(search_dir, trial, step, rewrite)),
+                          queue=queue)
     return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                       resources=settings.executor.infer, target="jobs.infer:run",
                       spec=_infer_spec(settings, search_dir, checkpoint, str(result)),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from orchestrator.common import causes, failures, layout
 from orchestrator.common.causes import JobFailure
-from orchestrator.common.checkpoints import complete_checkpoints
+from orchestrator.common.checkpoints import complete_checkpoints, run_of
 from orchestrator.common.fsutil import read_json
 from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import trial_train
@@ -47,11 +47,11 @@ FINAL_CHECKPOINT_GRACE_S = 30.0
 FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
 
 
-def result_file(settings: Settings, trial: int, step: int) -> Path:
+def result_file(settings: Settings, trial: int, step: int, rewrite: int = 0) -> Path:
     search_dir = Path(settings.search.dir)
     if settings.infer.command:
-        return layout.output_path(search_dir, trial, step)
-    return layout.result_path(search_dir, trial, step)
+        return layout.output_path(search_dir, trial, step, rewrite)
+    return layout.result_path(search_dir, trial, step, rewrite)
 
 
 def read_metric(settings: Settings, path: Path) -> tuple[float, dict[str, dict[str, float]]]:
@@ -77,6 +77,8 @@ class Observer:
         self.record = record
         self.clock = clock
         self._missing_since: dict[str, float] = {}
+        self._plans: dict[int, tuple[int, int, int]] = {}  # trial -> its plan.json as last read
+        self._kept: dict[tuple[int, int], str] = {}  # checkpoint -> the run that kept it
 
     # ------------------------------------------------------------------ the scheduler
     def poll(self, live: list[JobRecord]) -> bool:
@@ -140,24 +142,56 @@ class Observer:
 
     # ------------------------------------------------------------------ the file system
     def scan(self, trial: TrialRecord) -> None:
-        """New complete checkpoints, and the training's plan once it is written."""
+        """New complete checkpoints, the training's plan (each run of the job writes its
+        own), and known checkpoints that a later run wrote again."""
         output_dir = Path(trial.output_dir)
         for checkpoint in complete_checkpoints(output_dir, known=trial.checkpoints):
             self.record(events.Checkpoint(trial=trial.trial, step=checkpoint.step,
-                                          path=str(checkpoint.path)))
-        if trial.max_steps is None and layout.plan_path(output_dir).exists():
-            try:
-                plan = read_json(layout.plan_path(output_dir))
-                self.record(events.Plan(trial=trial.trial, max_steps=int(plan["max_steps"])))
-            except (OSError, ValueError, KeyError, TypeError):
-                pass  # written atomically, so only a foreign file gets here; ignore it
+                                          path=str(checkpoint.path), run=checkpoint.run))
+        self._read_plan(trial, layout.plan_path(output_dir))
+        self._rewritten(trial)
+
+    def _read_plan(self, trial: TrialRecord, path: Path) -> None:
+        try:  # one stat a poll; the file is read again only when it changed
+            found = path.stat()
+        except OSError:
+            return
+        seen = (found.st_mtime_ns, found.st_size, found.st_ino)
+        if self._plans.get(trial.trial) == seen:
+            return
+        self._plans[trial.trial] = seen
+        try:
+            plan = read_json(path)
+            max_steps, run = int(plan["max_steps"]), str(plan.get("run") or "")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return  # written atomically, so only a foreign file gets here; ignore it
+        if trial.max_steps is None or (run and run != trial.run):
+            self.record(events.Plan(trial=trial.trial, max_steps=max_steps, run=run))
+
+    def _rewritten(self, trial: TrialRecord) -> None:
+        """Journal as new the known checkpoints whose marker names another run than the one
+        journaled (jobs.train: a run that cannot resume starts over and writes them again).
+        Only checkpoints of an earlier run than the latest plan's are read: until a later
+        run wrote them again, or once each when it kept them (it resumed after them)."""
+        for step, path in sorted(trial.checkpoints.items()):
+            run = trial.runs.get(step, "")
+            if not trial.run or run == trial.run or self._kept.get((trial.trial, step)) == (
+                    trial.run):
+                continue
+            found = run_of(Path(path))
+            if found == run:
+                self._kept[(trial.trial, step)] = trial.run
+            elif found:  # None: moved aside, deleted or being written; a later poll looks
+                self.record(events.Checkpoint(trial=trial.trial, step=step, path=path,
+                                              run=found))
 
     def collect_results(self) -> None:
         for trial in self.state.active_trials():
             for step in sorted(trial.checkpoints):
                 if (trial.trial, step) in self.state.evaluations:
                     continue
-                path = result_file(self.settings, trial.trial, step)
+                path = result_file(self.settings, trial.trial, step,
+                                   self.state.rewrite(trial.trial, step))
                 if path.exists():
                     self._record_result(trial, step, path)
 
@@ -220,7 +254,8 @@ class Observer:
         if not job.state.terminal:
             return
         if job.state is JobState.SUCCEEDED:
-            path = result_file(self.settings, trial.trial, step)
+            path = result_file(self.settings, trial.trial, step,
+                               self.state.rewrite(trial.trial, step))
             if path.exists():
                 self._record_result(trial, step, path)
                 return

@@ -77,14 +77,15 @@ class Submissions:
                                              trial.seed, attempt, overrides)
         self._submit(request, trial.trial, None, attempt, overrides)
 
-    def infer(self, trial: TrialRecord, step: int, attempt: int) -> None:
+    def infer(self, trial: TrialRecord, step: int) -> None:
         """Submit an evaluation of the trial's checkpoint at `step`: a job, or a task for a
         long-lived evaluator (orchestrator.decide.placement)."""
+        attempt = self.state.next_attempt(JobKind.INFER, trial.trial, step)
         queue = placement.queue_for(self.state, self.settings, trial.trial,
                                     self.state.attempts(JobKind.INFER, trial.trial, step))
         request = job_requests.infer_request(self.settings, self.search_dir, trial.trial, step,
                                              trial.checkpoints[step], attempt, trial.params,
-                                             queue)
+                                             queue, self.state.rewrite(trial.trial, step))
         self._submit(request, trial.trial, step, attempt, {})
 
     def workers(self) -> None:
@@ -178,4 +179,5 @@ class Submissions:
         assert job.step is not None
         return job_requests.infer_request(self.settings, self.search_dir, job.trial, job.step,
                                           trial.checkpoints[job.step], job.attempt,
-                                          trial.params, job.queue)
+                                          trial.params, job.queue,
+                                          self.state.rewrite(job.trial, job.step))

@@ -120,17 +120,24 @@ class Cancel(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Checkpoint(Event):
+    """A complete checkpoint, new or (`run` not the one journaled for its step) written
+    again by a later run of the training job: a new checkpoint at the same path."""
+
     event = "checkpoint"
     trial: int
     step: int
     path: str
+    run: str = ""  # the training run that wrote it (journals before 6 Dec 2026: "")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Plan(Event):
+    """The training's plan.json: journaled once, and again by each later run of the job."""
+
     event = "plan"
     trial: int
     max_steps: int
+    run: str = ""  # the training run that wrote it (journals before 6 Dec 2026: "")
 
 
 @dataclass(frozen=True, kw_only=True)

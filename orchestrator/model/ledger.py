@@ -49,6 +49,13 @@ class Disk:
         elif isinstance(e, DeleteRefused):
             self.refused[key] = e.reason
 
+    def forget(self, key: tuple[int, int]) -> None:
+        """A later training run wrote the checkpoint again: the new one is measured, kept
+        and deleted on its own; the old one's files were moved aside (jobs.train)."""
+        self.bytes -= self.sizes.pop(key, 0)
+        for held in (self.pending, self.deleted, self.refused):
+            held.pop(key, None)
+
     def gone(self, key: tuple[int, int]) -> bool:
         """The checkpoint is deleted, or being deleted: nothing may read it any more."""
         return self.deleted.get(key) == ALL or (

@@ -121,6 +121,11 @@ class TrialRecord:
     seed: int
     output_dir: str
     checkpoints: dict[int, str] = field(default_factory=dict)
+    # a checkpoint's identity beyond its path: the training run that wrote it ("": not
+    # said), and how often a later run wrote it again (each time a new checkpoint)
+    runs: dict[int, str] = field(default_factory=dict)
+    rewrites: dict[int, int] = field(default_factory=dict)
+    run: str = ""  # the training run the latest plan.json is from
     max_steps: int | None = None
     training: Training = Training.RUNNING
     training_reason: str = ""
@@ -151,6 +156,9 @@ class SearchState:
     trials: dict[int, TrialRecord] = field(default_factory=dict)
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     evaluations: dict[tuple[int, int], EvalRecord] = field(default_factory=dict)
+    # evaluations of checkpoints a later training run wrote again: kept apart, for people;
+    # nothing decides on them (the stop rule, retention and best/ read `evaluations`)
+    superseded: list[EvalRecord] = field(default_factory=list)
     finished: SearchEnded | None = None
     promoted: Promoted | None = None
     promote_error: str = ""
@@ -165,6 +173,8 @@ class SearchState:
     # (kind, trial, step) -> its jobs, oldest attempt first: the poll loop asks this for
     # every checkpoint on every tick, so it must not scan every job
     _by_work: dict[tuple[str, int, int | None], list[JobRecord]] = field(default_factory=dict)
+    # how many of them were for a checkpoint since written again: not its attempts any more
+    _retired: dict[tuple[str, int, int | None], int] = field(default_factory=dict)
     disk: Disk = field(default_factory=Disk)  # retention: checkpoint sizes and deletions
 
     @classmethod
@@ -214,9 +224,9 @@ class SearchState:
             case Cancel():
                 self._cancel_requested(e)
             case Checkpoint():
-                self.trials[e.trial].checkpoints[e.step] = e.path
+                self._checkpoint(e)
             case Plan():
-                self.trials[e.trial].max_steps = e.max_steps
+                self._plan(e)
             case TrainingEnded():
                 self._training_ended(e)
             case Evaluation():
@@ -279,6 +289,24 @@ class SearchState:
                               e.outcome)
         trial.training_reason = e.reason
 
+    def _plan(self, e: Plan) -> None:
+        trial = self.trials[e.trial]
+        trial.max_steps, trial.run = e.max_steps, e.run or trial.run
+
+    def _checkpoint(self, e: Checkpoint) -> None:
+        trial = self.trials[e.trial]
+        if e.step in trial.checkpoints and trial.runs.get(e.step, "") != e.run:
+            # written again by a later run: a new checkpoint, evaluated, kept and measured
+            # anew; the old one's evaluation and jobs stay apart from it
+            trial.rewrites[e.step] = trial.rewrites.get(e.step, 0) + 1
+            old = self.evaluations.pop((e.trial, e.step), None)
+            if old is not None:
+                self.superseded.append(old)
+            work = (JobKind.INFER.value, e.trial, e.step)
+            self._retired[work] = len(self._by_work.get(work, ()))
+            self.disk.forget((e.trial, e.step))
+        trial.checkpoints[e.step], trial.runs[e.step] = e.path, e.run
+
     def _evaluated(self, e: Evaluation) -> None:
         self.evaluations[(e.trial, e.step)] = EvalRecord(
             e.trial, e.step, e.value, e.job_id, e.checkpoint, e.result, e.error,
@@ -304,8 +332,19 @@ class SearchState:
         return [job for job in self.jobs.values() if job.job_id is None and not job.abandoned]
 
     def attempts(self, kind: str, trial: int, step: int | None = None) -> list[JobRecord]:
-        """The jobs for one piece of work, oldest attempt first."""
-        return list(self._by_work.get((kind, trial, step), ()))
+        """The jobs for one piece of work, oldest attempt first (of a checkpoint written
+        again: those since)."""
+        work = (kind, trial, step)
+        return list(self._by_work.get(work, ())[self._retired.get(work, 0):])
+
+    def next_attempt(self, kind: str, trial: int, step: int | None = None) -> int:
+        """The number of the next attempt at a piece of work: unique among all of its jobs,
+        those for a checkpoint since written again included (job keys hold it)."""
+        return len(self._by_work.get((kind, trial, step), ()))
+
+    def rewrite(self, trial: int, step: int) -> int:
+        """How often a later training run wrote this checkpoint again (its result's name)."""
+        return self.trials[trial].rewrites.get(step, 0)
 
     def active_trials(self) -> list[TrialRecord]:
         return [t for _, t in sorted(self.trials.items()) if t.ended is None]

@@ -272,7 +272,7 @@ def run_command_beside(evaluator: Any, argv: list[str], output: str) -> int:
 def beside(spec: Any) -> Iterator[None]:
     """Run an evaluator (jobs.worker on `spec`, an EvaluatorSpec) beside the block: started
     before it, drained after it returns, stopped when it raises. Task 0 of a job only."""
-    if spec is None or _rank() != 0:
+    if spec is None or task_rank() != 0:
         yield
         return
     evaluator = _Beside(spec, job_id())
@@ -290,7 +290,7 @@ def beside(spec: Any) -> Iterator[None]:
         raise
 
 
-def _rank() -> int:
+def task_rank() -> int:
     """This task's global rank: RANK (exported for torch.distributed), else SLURM's."""
     for name in ("RANK", "SLURM_PROCID"):
         if os.environ.get(name, "").isdigit():

@@ -24,13 +24,18 @@ def _read(path: Path) -> object:
 def test_checkpoints_each_carry_the_completion_marker(trained_run: TrainedRun) -> None:
     out = trained_run.output_dir
     assert [c.step for c in complete_checkpoints(out)] == [20, 40, 60]
+    run = _read(out / "plan.json")["run"]  # type: ignore[index]
+    assert isinstance(run, str) and run  # the run that wrote them: plan and markers agree
     for step in (20, 40, 60):
-        assert _read(out / f"checkpoint-{step}" / COMPLETE_MARKER) == {"global_step": step}
+        assert _read(out / f"checkpoint-{step}" / COMPLETE_MARKER) == {"global_step": step,
+                                                                       "run": run}
         assert (out / f"checkpoint-{step}" / "tokenizer.json").is_file()
 
 
 def test_plan_describes_the_schedule(trained_run: TrainedRun) -> None:
-    assert _read(trained_run.output_dir / "plan.json") == {
+    plan = _read(trained_run.output_dir / "plan.json")
+    assert isinstance(plan, dict) and plan.pop("run")
+    assert plan == {
         "max_steps": 60,
         "save_steps": 20,
         "num_train_examples": 720,

@@ -79,6 +79,30 @@ def test_a_restarted_job_fails_the_claims_its_first_run_left(trained_run: Traine
     assert work_queue.where(qdir, left.key).where is Where.FAILED
 
 
+@pytest.mark.parametrize("rank_variable", ["SLURM_PROCID", "RANK"])
+def test_a_second_rank_of_the_job_leaves_its_siblings_claims_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rank_variable: str) -> None:
+    """A worker job with two tasks: both ranks run jobs.worker under the job's one id. Rank 0
+    has claimed a task and evaluates it; rank 1 starting must neither fail that claim (it is
+    not a restarted run's) nor claim work under the same name."""
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
+    held, waiting = task(None, tmp_path, 20), task(None, tmp_path, 40)
+    work_queue.post(qdir, held)
+    work_queue.post(qdir, waiting)
+    assert work_queue.claim(qdir, "j7") == held  # rank 0, at work
+    spec = EvaluatorSpec(str(tmp_path), layout.WORKERS,
+                         InferSpec(checkpoint="", result_path="", data=DataSettings()),
+                         idle_s=0.2, preload=False)
+    monkeypatch.setenv(rank_variable, "1")
+    summary = worker.run(spec, "j7")
+    assert summary["exit"] == "rank 1: only rank 0 evaluates" and summary["evaluated"] == 0
+    assert work_queue.where(qdir, held.key).where is Where.CLAIMED
+    assert work_queue.where(qdir, waiting.key).where is Where.POSTED
+    monkeypatch.setenv(rank_variable, "0")  # rank 0 restarted: its own claim is failed
+    assert worker.run(spec, "j7")["exit"] != "rank 1: only rank 0 evaluates"
+    assert work_queue.where(qdir, held.key).where is Where.FAILED
+
+
 def test_a_bad_task_fails_alone_and_the_worker_goes_on(trained_run: TrainedRun,
                                                        tmp_path: Path) -> None:
     qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
