@@ -40,3 +40,32 @@ def test_two_task_training_forms_one_process_group(slurm_cluster: object,
     assert float(epochs[-1]) > 2.0, epochs
     script = next((directory / "jobs" / "train-t001-a0").glob("*_submission.sh")).read_text()
     assert re.search(r"#SBATCH --ntasks-per-node=2", script)
+
+
+def test_a_trial_spans_two_nodes_and_is_evaluated_while_it_trains(
+        slurm_cluster: object, tmp_path: Path) -> None:
+    """executor.train.nodes=2 on the namespaced nodes (partition `nodes`): one process group
+    across two hosts (the rendezvous from SLURM: the first node's name, resolved on the
+    other), checkpoints written once and evaluated on the host node while training runs."""
+    directory = search_dir(tmp_path)
+    done = cli("run", "executor=slurm", "data=synthetic", "model=tiny",
+               "data.synthetic_train_size=1200", "data.synthetic_test_size=300",
+               "train.max_steps=60", "train.save_steps=20", "train.eval_steps=20",
+               "executor.train.nodes=2", "executor.train.partition=nodes",
+               "executor.train.cpus_per_task=2", "search.target=0.99", "search.patience=10",
+               f"search.dir={directory}", "executor.poll_interval_s=1",
+               "executor.max_poll_interval_s=2", "--plain", timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr  # 0.99 is out of reach
+    data = summary(directory)
+    assert data["trials"][0]["training"] == "succeeded"
+    assert [e["step"] for e in data["evaluations"]] == [20, 40, 60]
+    logs = sorted((directory / "jobs" / "train-t001-a0").glob("*_log.out"))
+    hosts = sorted(re.findall(r"hostname=(\w+),.*global_rank=(\d)\(2\)", log.read_text())[0]
+                   for log in logs)
+    assert len(hosts) == 2 and {h for h, _ in hosts} <= {"n1", "n2", "n3"}, hosts
+    assert len({h for h, _ in hosts}) == 2 and [r for _, r in hosts] in (["0", "1"], ["1", "0"])
+    # an evaluation began before the training ended: evaluated while it trained
+    evs = [json.loads(line) for line in (directory / "journal.jsonl").read_text().splitlines()]
+    first_eval = min(e["t"] for e in evs if e["event"] == "evaluation")
+    trained = next(e["t"] for e in evs if e["event"] == "training_ended")
+    assert first_eval < trained
