@@ -37,6 +37,9 @@ from orchestrator.scheduler.processes import descendants
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
 CANCELLED_STATUS = 130
 CANCELLED_LINE = "cancelled by the controller"
+# set when the job ends itself because its controller is gone (scheduler.orphan_watch): what
+# it stops then (the evaluator beside training's claimed tasks) is orphaned, not failed
+ORPHANED = threading.Event()
 
 
 @contextlib.contextmanager
@@ -96,6 +99,11 @@ def call(target: str, spec: Any) -> Any:
 def record_failure(exc: BaseException) -> None:
     """In a submitit job: write why it fails. Outside one (tests, `python -m jobs.train`,
     the debug executor, which hands the exception itself over) this does nothing."""
+    write_failure(failures.classify(exc))
+
+
+def write_failure(failure: causes.JobFailure) -> None:
+    """`record_failure` of a cause already known."""
     try:
         import submitit  # the job runs under submitit already; a test need not
 
@@ -104,7 +112,7 @@ def record_failure(exc: BaseException) -> None:
     except Exception:  # not in a job, or an environment submitit cannot describe
         return
     try:
-        failures.write(layout.failure_path(folder, job_id), failures.classify(exc))
+        failures.write(layout.failure_path(folder, job_id), failure)
     except OSError:
         pass  # the controller falls back to the error text
 
@@ -366,7 +374,8 @@ class _Beside:
 
     def _fail_claims(self, reason: str) -> None:
         for task in work_queue.claimed_by(self.qdir, self.runner):
-            work_queue.fail(self.qdir, task, self.runner, causes.OTHER, reason)
+            cause = causes.ORPHANED if ORPHANED.is_set() else causes.OTHER
+            work_queue.fail(self.qdir, task, self.runner, cause, reason)
 
     def drain(self) -> None:
         """Training returned: say so, and wait for the evaluator to finish the trial."""
