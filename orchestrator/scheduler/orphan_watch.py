@@ -25,8 +25,8 @@ from typing import Any
 
 from orchestrator.common import causes, liveness
 from orchestrator.errors import SchedulerUnavailable
-from orchestrator.scheduler import in_job
 from orchestrator.scheduler.commands import Commands
+from orchestrator.scheduler.in_job import CANCELLED_STATUS, ORPHANED, write_failure
 from orchestrator.scheduler.interface import OrphanWatch
 from orchestrator.scheduler.processes import descendants
 
@@ -88,8 +88,8 @@ def controller_queued(job_id: str) -> bool:
 
 def end_orphaned(why: str, stop_grace_s: float = STOP_GRACE_S) -> None:
     """Say why (the job's log, its failure file), then end the job as a cancel would."""
-    in_job.ORPHANED.set()
-    in_job.write_failure(causes.JobFailure(causes.ORPHANED, why))
+    ORPHANED.set()
+    write_failure(causes.JobFailure(causes.ORPHANED, why))
     print(why, file=sys.stderr, flush=True)
     os.kill(os.getpid(), signal.SIGINT)  # in_job's cancel: the main thread stops its work
     time.sleep(stop_grace_s)
@@ -97,4 +97,4 @@ def end_orphaned(why: str, stop_grace_s: float = STOP_GRACE_S) -> None:
     for pid in descendants(os.getpid()):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    os._exit(in_job.CANCELLED_STATUS)
+    os._exit(CANCELLED_STATUS)
