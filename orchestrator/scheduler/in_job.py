@@ -40,6 +40,7 @@ CANCELLED_LINE = "cancelled by the controller"
 # set when the job ends itself because its controller is gone (scheduler.orphan_watch): what
 # it stops then (the evaluator beside training's claimed tasks) is orphaned, not failed
 ORPHANED = threading.Event()
+ORPHANED_LINE = "ended by itself: its controller is gone (search.orphan_grace_s)"
 
 
 @contextlib.contextmanager
@@ -80,7 +81,7 @@ class _Announced(KeyboardInterrupt):
 
 
 def _announce() -> None:
-    print(CANCELLED_LINE, file=sys.stderr, flush=True)
+    print(ORPHANED_LINE if ORPHANED.is_set() else CANCELLED_LINE, file=sys.stderr, flush=True)
 
 
 def call(target: str, spec: Any) -> Any:
