@@ -7,7 +7,8 @@ the lease's beat and the journal's writes against the grace, a detached controll
 job still queued counting as alive). Orphaned, the job writes why (cause "orphaned", which
 the controller reads when it resumes and retries like a preemption: from the last complete
 checkpoint, not counted as a failure), then interrupts itself as a cancel does (in_job: a
-user's script, the evaluator beside training, a worker's evaluation are stopped). A main
+user's script, the evaluator beside training, a worker's evaluation are stopped; the tasks
+an evaluator held are failed as orphaned too, so that they cost no retry). A main
 thread that does not return within STOP_GRACE_S (stuck where no signal reaches it) has the
 job's processes killed.
 """
@@ -24,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common import causes, liveness
+from orchestrator.config.settings import EvaluatorSpec
 from orchestrator.errors import SchedulerUnavailable
+from orchestrator.placement import work_queue
 from orchestrator.scheduler.commands import Commands
-from orchestrator.scheduler.in_job import CANCELLED_STATUS, ORPHANED, write_failure
+from orchestrator.scheduler.in_job import CANCELLED_STATUS, ORPHANED, job_id, write_failure
 from orchestrator.scheduler.interface import OrphanWatch
 from orchestrator.scheduler.processes import descendants
 
@@ -43,7 +46,21 @@ class Watched:
 
     def __call__(self, *args: Any) -> Any:
         start(self.watch)
-        return self.function(*args)
+        try:
+            return self.function(*args)
+        except BaseException:
+            if ORPHANED.is_set():  # a worker job's claimed tasks: orphaned, not failed
+                for spec in (a for a in args if isinstance(a, EvaluatorSpec)):
+                    _release_claims(spec)
+            raise
+
+
+def _release_claims(spec: EvaluatorSpec) -> None:
+    qdir = work_queue.queue_dir(Path(spec.search_dir), spec.queue)
+    runner = job_id()
+    for task in work_queue.claimed_by(qdir, runner):
+        work_queue.fail(qdir, task, runner, causes.ORPHANED,
+                        "its evaluator's job ended itself: its controller was gone")
 
 
 def start(watch: OrphanWatch, check_s: float = CHECK_S) -> threading.Thread:

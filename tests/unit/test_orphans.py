@@ -17,9 +17,11 @@ import pytest
 
 from orchestrator.common import causes, failures, layout, liveness
 from orchestrator.config import compose as config
+from orchestrator.config.settings import DataSettings, EvaluatorSpec, InferSpec
 from orchestrator.engine.job_requests import infer_request, train_request, worker_request
 from orchestrator.errors import ConfigError
-from orchestrator.scheduler import orphan_watch
+from orchestrator.placement import work_queue
+from orchestrator.scheduler import in_job, orphan_watch
 from orchestrator.scheduler.interface import OrphanWatch
 
 NOW = 1_000_000.0
@@ -142,3 +144,28 @@ def test_a_negative_grace_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"search.orphan_grace_s=-1.0: must be >= 0"):
         config.to_settings(config.compose([
             f"search.dir={tmp_path}", "search.target=0.8", "search.orphan_grace_s=-1"]))
+
+
+def test_a_worker_job_that_ends_orphaned_leaves_its_tasks_orphaned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orphan_watch, "start", lambda watch: None)
+    spec = EvaluatorSpec(str(tmp_path), layout.WORKERS,
+                         InferSpec(checkpoint="", result_path="", data=DataSettings()))
+    qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
+    work_queue.post(qdir, work_queue.Task("infer-t001-s00000100-a0", 1, 100, "/c", "/r"))
+    runner = in_job.job_id()
+    assert work_queue.claim(qdir, runner) is not None
+
+    def evaluating(target: str, given: EvaluatorSpec) -> None:
+        in_job.ORPHANED.set()  # what the watch does before it interrupts the job
+        raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            orphan_watch.Watched(evaluating, OrphanWatch(str(tmp_path), 20.0))(
+                "jobs.worker:run", spec)
+    finally:
+        in_job.ORPHANED.clear()
+    failed = json.loads(next((qdir / work_queue.FAILED).glob("*.json")).read_text())
+    assert failed["cause"] == causes.ORPHANED
+    assert work_queue.claimed_by(qdir, runner) == []
