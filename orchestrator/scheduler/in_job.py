@@ -37,8 +37,7 @@ from orchestrator.scheduler.processes import descendants
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
 CANCELLED_STATUS = 130
 CANCELLED_LINE = "cancelled by the controller"
-# set when the job ends itself because its controller is gone (scheduler.orphan_watch): what
-# it stops then (the evaluator beside training's claimed tasks) is orphaned, not failed
+# set when the job ends itself, its controller gone (orphan_watch): its tasks are orphaned
 ORPHANED = threading.Event()
 ORPHANED_LINE = "ended by itself: its controller is gone (search.orphan_grace_s)"
 
@@ -356,7 +355,8 @@ class _Beside:
                 continue
             if code == 0:
                 return  # told to stop, idle, or drained
-            self._fail_claims(f"the evaluator beside training exited with status {code}")
+            fail_claims(self.spec, self.runner,
+                        f"the evaluator beside training exited with status {code}")
             if code == work_queue.EXIT_OVERRAN and not self._stopping.is_set():
                 # it failed its hung task itself: each such exit costs that task a retry
                 # (search.eval_retries), so these restarts are bounded without the count
@@ -373,11 +373,6 @@ class _Beside:
                   f"{self.restarts}/{MAX_EVALUATOR_RESTARTS}", file=sys.stderr, flush=True)
             self._spawn()
 
-    def _fail_claims(self, reason: str) -> None:
-        for task in work_queue.claimed_by(self.qdir, self.runner):
-            cause = causes.ORPHANED if ORPHANED.is_set() else causes.OTHER
-            work_queue.fail(self.qdir, task, self.runner, cause, reason)
-
     def drain(self) -> None:
         """Training returned: say so, and wait for the evaluator to finish the trial."""
         work_queue.mark_training_ended(self.qdir)
@@ -388,7 +383,15 @@ class _Beside:
         _join(self._watcher.join, self._watcher.is_alive)
         if self.process is not None and self.process.poll() is None:
             _stop(self.process, _STOP_GRACE_S)
-        self._fail_claims(reason)
+        fail_claims(self.spec, self.runner, reason)
+
+
+def fail_claims(spec: Any, runner: str, reason: str) -> None:
+    """Fail the tasks evaluator `runner` holds: orphaned if its job ended itself, else other."""
+    qdir = work_queue.queue_dir(spec.search_dir, spec.queue)
+    for task in work_queue.claimed_by(qdir, runner):
+        cause = causes.ORPHANED if ORPHANED.is_set() else causes.OTHER
+        work_queue.fail(qdir, task, runner, cause, reason)
 
 
 def _join(join: Callable[[float], None], alive: Callable[[], bool]) -> None:

@@ -27,9 +27,14 @@ from typing import Any
 from orchestrator.common import causes, liveness
 from orchestrator.config.settings import EvaluatorSpec
 from orchestrator.errors import SchedulerUnavailable
-from orchestrator.placement import work_queue
 from orchestrator.scheduler.commands import Commands
-from orchestrator.scheduler.in_job import CANCELLED_STATUS, ORPHANED, job_id, write_failure
+from orchestrator.scheduler.in_job import (
+    CANCELLED_STATUS,
+    ORPHANED,
+    fail_claims,
+    job_id,
+    write_failure,
+)
 from orchestrator.scheduler.interface import OrphanWatch
 from orchestrator.scheduler.processes import descendants
 
@@ -51,16 +56,9 @@ class Watched:
         except BaseException:
             if ORPHANED.is_set():  # a worker job's claimed tasks: orphaned, not failed
                 for spec in (a for a in args if isinstance(a, EvaluatorSpec)):
-                    _release_claims(spec)
+                    fail_claims(spec, job_id(), "its evaluator's job ended itself: its "
+                                "controller was gone")
             raise
-
-
-def _release_claims(spec: EvaluatorSpec) -> None:
-    qdir = work_queue.queue_dir(Path(spec.search_dir), spec.queue)
-    runner = job_id()
-    for task in work_queue.claimed_by(qdir, runner):
-        work_queue.fail(qdir, task, runner, causes.ORPHANED,
-                        "its evaluator's job ended itself: its controller was gone")
 
 
 def start(watch: OrphanWatch, check_s: float = CHECK_S) -> threading.Thread:
