@@ -361,6 +361,9 @@ class SearchSettings:
     # false: a search.dir the controller creates is 0700 (its journal, reports and job
     # scripts may hold tokens); true: what the umask allows, for a group that follows it
     shared: bool = False
+    # > 0: every job of the search ends itself once the controller has shown no sign of life
+    # for this long (killed, its node lost; not detached): orchestrator.common.liveness
+    orphan_grace_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orchestrator.common.causes import (
+    FREE_RETRY,
     INPUT,
     NAN,
     NAN_FP16,
     NAN_RETRY_PRECISION,
     OOM,
     OTHER,
-    PREEMPTED,
 )
 from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import median_prune
@@ -134,7 +134,7 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     if last.cause in (NAN, NAN_FP16):
         return GiveUp(f"{last.failure}; lower train.learning_rate or use "
                       "train.precision=fp32, then start a new search.dir")
-    if last.cause == PREEMPTED:
+    if last.cause in FREE_RETRY:  # preempted, or orphaned by a controller that was gone
         return Submit(dict(last.overrides))  # from its last checkpoint; not a failure
     if last.cause == OOM:
         ooms = sum(1 for a in attempts if a.cause == OOM)
@@ -230,7 +230,7 @@ def may_retry_inference(attempts: list[JobRecord], eval_retries: int) -> bool:
     # one task lost before any evaluator took it is free; only one, so that a queue that
     # keeps losing tasks (its folder deleted under the controller) cannot loop
     free = 1 if any(_never_taken(a) for a in attempts) else 0
-    free += sum(1 for a in attempts if a.cause == PREEMPTED)  # nothing failed: not counted
+    free += sum(1 for a in attempts if a.cause in FREE_RETRY)  # nothing failed: not counted
     return (len(attempts) - free <= eval_retries
             and not (attempts and attempts[-1].cause == INPUT))
 

@@ -22,6 +22,7 @@ from orchestrator.config.settings import (
 )
 from orchestrator.model.transitions import JobKind
 from orchestrator.scheduler import JobRequest
+from orchestrator.scheduler.interface import OrphanWatch
 
 # `{train.learning_rate}` and the like give the trial's own (sampled) train settings
 TRAIN_PLACEHOLDERS = ("output_dir", "model", "trial", "seed", "search_dir", "train")
@@ -73,6 +74,13 @@ def evaluator_spec(settings: Settings, search_dir: Path, queue: str,
                                        or settings.executor.infer.timeout_min * 60.0))
 
 
+def orphan_watch(settings: Settings, search_dir: Path) -> OrphanWatch | None:
+    """What a job of the search watches to end itself once its controller is gone
+    (search.orphan_grace_s; None when 0)."""
+    grace = settings.search.orphan_grace_s
+    return OrphanWatch(str(search_dir.resolve()), grace) if grace > 0 else None
+
+
 def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int) -> JobRequest:
     """A worker job (infer.placement=worker): it evaluates the tasks of the `workers` queue,
     with the inference jobs' resources."""
@@ -81,7 +89,8 @@ def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int
                       folder=layout.job_folder(search_dir, key),
                       resources=settings.executor.infer, target="jobs.worker:run",
                       spec=evaluator_spec(settings, search_dir, layout.WORKERS,
-                                          timeout_min=settings.executor.infer.timeout_min))
+                                          timeout_min=settings.executor.infer.timeout_min),
+                      orphan_watch=orphan_watch(settings, search_dir))
 
 
 def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
@@ -103,7 +112,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
                           resources=settings.executor.train,
                           command=expand(settings.train.command, values),
                           output=str(layout.train_output_path(search_dir, trial, attempt)),
-                          beside=beside)
+                          beside=beside, orphan_watch=orphan_watch(settings, search_dir))
     spec = TrainSpec(
         trial=trial,
         seed=seed,
@@ -115,7 +124,7 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
     )
     return JobRequest(key=key, kind=JobKind.TRAIN, name=name, folder=folder,
                       resources=settings.executor.train, target="jobs.train:run", spec=spec,
-                      beside=beside)
+                      beside=beside, orphan_watch=orphan_watch(settings, search_dir))
 
 
 def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
@@ -140,11 +149,11 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
                           resources=settings.executor.infer,
                           command=expand(settings.infer.command, values),
                           output=str(layout.output_path(search_dir, trial, step, rewrite)),
-                          queue=queue)
+                          queue=queue, orphan_watch=orphan_watch(settings, search_dir))
     return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                       resources=settings.executor.infer, target="jobs.infer:run",
                       spec=_infer_spec(settings, search_dir, checkpoint, str(result)),
-                      queue=queue)
+                      queue=queue, orphan_watch=orphan_watch(settings, search_dir))
 
 
 def first_requests(settings: Settings) -> list[JobRequest]:

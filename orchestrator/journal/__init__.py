@@ -4,5 +4,5 @@ whether its holder is alive (`lease`), taken with flock where it works (`lock`);
 search folder read from outside its controller: its replay and whether a
 controller is alive (`search_folder`).
 
-May import: model, common.fsutil, common.layout, common.redact, decide.stop_rule.
+May import: model, common.fsutil, common.layout, common.liveness, common.redact, decide.stop_rule.
 """

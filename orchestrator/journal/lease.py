@@ -30,6 +30,7 @@ from typing import Any
 
 from orchestrator.common import layout, redact
 from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.common.liveness import last_sign
 from orchestrator.model.progress import duration
 
 BEAT_S = 5.0  # a live controller renews its lease this often
@@ -64,13 +65,6 @@ def this_job() -> tuple[str, str] | None:
 
 def write(search_dir: Path, lease: dict[str, Any]) -> None:
     atomic_write_json(layout.holder_path(search_dir), lease)
-
-
-def last_sign(holder: dict[str, Any], last_event_t: float) -> float:
-    """The holder's latest sign of life: its beat (its start for a holder that never beat)
-    or the journal's last entry, whichever is later."""
-    beat = holder.get("beat", holder.get("since", 0.0))
-    return max(float(beat) if isinstance(beat, (int, float)) else 0.0, last_event_t)
 
 
 def judge(holder: dict[str, Any] | None, last_event_t: float, now: float, host: str,

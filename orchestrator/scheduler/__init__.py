@@ -14,7 +14,8 @@ exit, a debug run's outcome) are mapped onto `JobState` inside the backend and n
 - `commands`: the one place where sacct, squeue, scancel and `sbatch --test-only` are run
   (without the user's SACCT_*/SQUEUE_*/... settings), counted, a silent slurmctld turned
   into SchedulerUnavailable and one that rate-limits backed off from.
-- `in_job`: what a submitted job runs, inside the job's process (never in the controller).
+- `in_job`: what a submitted job runs, inside the job's process (never in the controller);
+  `orphan_watch`: the thread in it that ends the job once its controller is gone.
 
 A dry-run (`render`) is built by the same executor builder a submission uses, so the script
 shown is the script sent. Importing this package imports no backend (nor submitit):

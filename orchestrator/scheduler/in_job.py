@@ -37,6 +37,9 @@ from orchestrator.scheduler.processes import descendants
 # the status of a job process the controller cancelled (128 + SIGINT, as a shell reports it)
 CANCELLED_STATUS = 130
 CANCELLED_LINE = "cancelled by the controller"
+# set when the job ends itself, its controller gone (orphan_watch): its tasks are orphaned
+ORPHANED = threading.Event()
+ORPHANED_LINE = "ended by itself: its controller is gone (search.orphan_grace_s)"
 
 
 @contextlib.contextmanager
@@ -77,7 +80,7 @@ class _Announced(KeyboardInterrupt):
 
 
 def _announce() -> None:
-    print(CANCELLED_LINE, file=sys.stderr, flush=True)
+    print(ORPHANED_LINE if ORPHANED.is_set() else CANCELLED_LINE, file=sys.stderr, flush=True)
 
 
 def call(target: str, spec: Any) -> Any:
@@ -96,6 +99,11 @@ def call(target: str, spec: Any) -> Any:
 def record_failure(exc: BaseException) -> None:
     """In a submitit job: write why it fails. Outside one (tests, `python -m jobs.train`,
     the debug executor, which hands the exception itself over) this does nothing."""
+    write_failure(failures.classify(exc))
+
+
+def write_failure(failure: causes.JobFailure) -> None:
+    """`record_failure` of a cause already known."""
     try:
         import submitit  # the job runs under submitit already; a test need not
 
@@ -104,7 +112,7 @@ def record_failure(exc: BaseException) -> None:
     except Exception:  # not in a job, or an environment submitit cannot describe
         return
     try:
-        failures.write(layout.failure_path(folder, job_id), failures.classify(exc))
+        failures.write(layout.failure_path(folder, job_id), failure)
     except OSError:
         pass  # the controller falls back to the error text
 
@@ -347,7 +355,8 @@ class _Beside:
                 continue
             if code == 0:
                 return  # told to stop, idle, or drained
-            self._fail_claims(f"the evaluator beside training exited with status {code}")
+            fail_claims(self.spec, self.runner,
+                        f"the evaluator beside training exited with status {code}")
             if code == work_queue.EXIT_OVERRAN and not self._stopping.is_set():
                 # it failed its hung task itself: each such exit costs that task a retry
                 # (search.eval_retries), so these restarts are bounded without the count
@@ -364,10 +373,6 @@ class _Beside:
                   f"{self.restarts}/{MAX_EVALUATOR_RESTARTS}", file=sys.stderr, flush=True)
             self._spawn()
 
-    def _fail_claims(self, reason: str) -> None:
-        for task in work_queue.claimed_by(self.qdir, self.runner):
-            work_queue.fail(self.qdir, task, self.runner, causes.OTHER, reason)
-
     def drain(self) -> None:
         """Training returned: say so, and wait for the evaluator to finish the trial."""
         work_queue.mark_training_ended(self.qdir)
@@ -378,7 +383,15 @@ class _Beside:
         _join(self._watcher.join, self._watcher.is_alive)
         if self.process is not None and self.process.poll() is None:
             _stop(self.process, _STOP_GRACE_S)
-        self._fail_claims(reason)
+        fail_claims(self.spec, self.runner, reason)
+
+
+def fail_claims(spec: Any, runner: str, reason: str) -> None:
+    """Fail the tasks evaluator `runner` holds: orphaned if its job ended itself, else other."""
+    qdir = work_queue.queue_dir(spec.search_dir, spec.queue)
+    for task in work_queue.claimed_by(qdir, runner):
+        cause = causes.ORPHANED if ORPHANED.is_set() else causes.OTHER
+        work_queue.fail(qdir, task, runner, cause, reason)
 
 
 def _join(join: Callable[[float], None], alive: Callable[[], bool]) -> None:

@@ -17,6 +17,15 @@ from orchestrator.model.transitions import JobKind, JobState
 
 
 @dataclass(frozen=True)
+class OrphanWatch:
+    """search.orphan_grace_s > 0: the job ends itself once the controller of the search in
+    `search_dir` has shown no sign of life for `grace_s` (scheduler.orphan_watch)."""
+
+    search_dir: str
+    grace_s: float
+
+
+@dataclass(frozen=True)
 class JobRequest:
     key: str  # unique within the search; also the job's folder name
     kind: JobKind
@@ -32,6 +41,7 @@ class JobRequest:
     queue: str = ""
     # infer.placement=with_training: the evaluator the training job starts beside training
     beside: Any = None  # EvaluatorSpec | None
+    orphan_watch: OrphanWatch | None = None  # None: the job outlives its controller
 
 
 @dataclass(frozen=True)

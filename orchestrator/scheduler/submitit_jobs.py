@@ -30,6 +30,7 @@ from orchestrator.model.transitions import JobState
 from orchestrator.scheduler.commands import last_line
 from orchestrator.scheduler.in_job import call, call_beside, run_command, run_command_beside
 from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
+from orchestrator.scheduler.orphan_watch import Watched
 
 
 def python_command(res: JobResources) -> str | None:
@@ -140,6 +141,8 @@ class SubmititBackend(abc.ABC):
     # ---------------------------------------------------------------- submission
     def job_callable(self, request: JobRequest) -> tuple[Any, tuple[Any, ...]]:
         function, args = in_job_call(request)
+        if request.orphan_watch is not None:  # search.orphan_grace_s
+            function = Watched(function, request.orphan_watch)
         tasks = request.resources.nodes * request.resources.tasks_per_node
         return (Distributed(function) if tasks > 1 else function), args
 

@@ -57,6 +57,9 @@ NEXT_TRAINING = [
     (attempts((P, "preempted"), (P, "preempted"), (P, "preempted"), (F, "other")), {},
      Submit({})),
     (attempts((P, "preempted"), (F, "other"), (F, "other")), {}, GiveUp("boom 2")),
+    # orphaned (it ended itself, its controller gone: search.orphan_grace_s): as preempted
+    ([attempt(F, "orphaned", overrides={"seed": 3})], {}, Submit({"seed": 3})),
+    (attempts((F, "orphaned"), (F, "orphaned"), (F, "other")), {}, Submit({})),
     # out of memory: the same effective batch, at most max_oom_replans (2) times
     (attempts((OOM, "oom")), {"learning_rate": 1e-3},
      Submit({"learning_rate": 1e-3, "per_device_batch_size": 32, "grad_accum_steps": 4})),
@@ -149,6 +152,7 @@ EVALUATE = [
     # a preempted evaluation failed at nothing: never one of the retries
     ([infer(P, "preempted"), infer(P, "preempted", 1)], 0, True, True),
     ([infer(P, "preempted"), infer(F, "other", 1)], 0, False, False),
+    ([infer(F, "orphaned"), task(F, runner="7", cause="orphaned", n=1)], 0, True, True),
 ]
 
 
