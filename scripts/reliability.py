@@ -14,9 +14,7 @@
    the random campaign) and the bad-input cases (tests/e2e/test_bad_input.py), through
    pytest with --junitxml: one row per case. The daemon tests wait until no `python -m
    bench` runs, and bring the cluster back whatever happens.
-3. The real cluster's faults (bench/cluster/hostile.py): preemption under CANCEL and REQUEUE,
-   a lost node, a submit limit, a held job, N runs each: same decision, evaluations lost and
-   duplicated, what the jobs held after the stop (--real-cluster-only: that table alone).
+3. The real cluster's faults, N runs each (bench/cluster/hostile.py; --real-cluster-only).
 4. RELIABILITY.md: the machine and date, one table per fault kind (cases tried, passed,
    what the controller did), each case, the open bugs (the strict xfail tests) and the
    known limitations. The last --soak run's figures are kept when a plain run rewrites it.
@@ -337,7 +335,7 @@ def _cell(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("|", "/")).strip()
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=10, help="random kill cases (default 10)")
     parser.add_argument("--soak", action="store_true",
@@ -347,9 +345,12 @@ def main() -> int:
                         help="where the searches run (default: a temporary folder)")
     parser.add_argument("--real-cluster", type=int, default=2, metavar="N",
                         help="runs per fault of the real-cluster table (default 2)")
-    parser.add_argument("--real-cluster-only", action="store_true",
-                        help="only the real-cluster table: the rest of --out is kept")
-    args = parser.parse_args()
+    parser.add_argument("--real-cluster-only", action="store_true", help="keep the rest")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = arguments()
     kills = max(args.kills, SOAK_KILLS) if args.soak else args.kills
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
@@ -362,8 +363,7 @@ def main() -> int:
         print(f"scripts/local-slurm up failed:\n{up.stdout}{up.stderr}", file=sys.stderr)
         return 2
     say(f"real cluster: {args.real_cluster} run(s) per fault")
-    real = hostile.section(hostile.campaign(workdir / "hostile", args.real_cluster, say),
-                           args.real_cluster, f"{started:%Y-%m-%d}")
+    real = hostile.table(workdir / "hostile", args.real_cluster, f"{started:%Y-%m-%d}", say)
     if args.real_cluster_only:
         args.out.write_text(hostile.splice(args.out.read_text(), real))
         return 0

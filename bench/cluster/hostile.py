@@ -165,6 +165,11 @@ def campaign(parent: Path, runs: int, progress: Callable[[str], None]) -> list[R
     return done
 
 
+def table(parent: Path, runs: int, when: str, progress: Callable[[str], None]) -> str:
+    """Run the campaign; its section of RELIABILITY.md."""
+    return section(campaign(parent, runs, progress), runs, when)
+
+
 def section(done: list[Run], runs: int, when: str) -> str:
     """RELIABILITY.md's real-cluster table, between its markers."""
     reference = next((r.decision for r in done if r.fault.startswith("none")), None)
