@@ -136,7 +136,9 @@ class TrainSettings:
     save_total_limit: int | None = None
     save_only_model: bool = False  # True saves space but a restart cannot resume the optimizer
     load_best_model_at_end: bool = True
-    metric_for_best_model: str = "f1"
+    # auto: f1 (macro, on validation) for a classification, the search's metric (mae, rmse,
+    # r2, loss; else mae) for a regression (config.task_checks.best_model_metric)
+    metric_for_best_model: str = "auto"
     # auto: bf16 where the GPU has it, else fp16 on GPU, fp32 on CPU
     precision: Precision = Precision.AUTO
     max_grad_norm: float = 1.0

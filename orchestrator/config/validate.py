@@ -78,11 +78,11 @@ def settings_from(raw: dict[str, Any]) -> Settings:
                      if not any(m.search(p) for m in mentions)]
     if problems or settings is None:
         raise ConfigError(problems or ["the configuration is empty"])
-    # resolved once, here, after the checks (they name the keys the user wrote): below
-    # validation search.mode is max or min, and each kind of job has its own executor copy
-    search = dataclasses.replace(settings.search, mode=resolved_mode(settings))
-    resolved: Settings = dataclasses.replace(settings, search=search,
-                                             executor=resolve_executor(settings.executor))
+    # resolved once, after the checks (they name the keys the user wrote): below, search.mode
+    # is max or min, train.metric_for_best_model never auto, each job kind has its executor
+    resolved: Settings = dataclasses.replace(
+        settings, search=dataclasses.replace(settings.search, mode=resolved_mode(settings)),
+        train=task_checks.resolved_train(settings), executor=resolve_executor(settings.executor))
     return resolved
 
 

@@ -188,6 +188,9 @@ def dry_run(settings: Settings, detach_argv: Sequence[str] | None = None) -> str
         parts.append(scheduler.render(request))
         if not parts[-1].endswith("\n"):
             parts.append("\n")
+    if not settings.train.command:  # resolved from auto unless the user set it
+        parts.append(f"# the training job keeps its best model by "
+                     f"train.metric_for_best_model={settings.train.metric_for_best_model}\n")
     parts.append("# dry run: nothing was submitted\n")
     return "".join(parts)
 
