@@ -334,6 +334,9 @@ class SearchSettings:
     # validation (the last data.val_fraction of the train split; keeps test unbiased)
     split: str = "test"
     patience: int = 1  # falls in a row that stop a trial
+    # a fall at a checkpoint before this step is not counted; auto (conf/config.yaml's
+    # default): the built-in training's warm-up (config.resolve.fall_grace). 0: every fall
+    fall_grace_steps: int | str = 0
     min_delta: float = 0.0  # a fall smaller than this is not a fall
     max_trials: int = 1  # training rounds, each with a new seed
     max_concurrent_evals: int = 2
