@@ -13,7 +13,7 @@ and whether training has ended. From that alone, with no clock and no I/O:
     of the next one;
 (c) a trial whose training has ended and whose checkpoints all have a result is over.
 
-With the defaults (max, patience 1, min_delta 0) this is the legacy loop's rule. Where we
+With the defaults (max, patience 1, min_delta 0, grace 0) this is the legacy loop's rule. Where we
 deliberately differ: evaluations run concurrently and their results can arrive out of step
 order, so (b) only looks at the unbroken prefix of evaluated checkpoints from the first
 step on; a fall is never declared past a checkpoint whose result is still outstanding, and
