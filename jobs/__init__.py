@@ -15,7 +15,9 @@ ran on) are what the jobs show of themselves. They import torch and transformers
 controller imports none of them.
 
 May import: orchestrator.common, orchestrator.config.settings, orchestrator.config.compose,
-orchestrator.placement.work_queue, orchestrator.scheduler.in_job.
-(the shared files and rules, the settings `python -m jobs.train` composes, the queue's file
-protocol, and a user's script run per task as a job runs it: never the controller's machinery)
+orchestrator.config.task_checks, orchestrator.placement.work_queue,
+orchestrator.scheduler.in_job.
+(the shared files and rules, the settings `python -m jobs.train` composes and the per-task
+defaults it resolves, the queue's file protocol, and a user's script run per task as a job
+runs it: never the controller's machinery)
 """

@@ -10,12 +10,20 @@ last training log's (an evaluation's log carries neither). The Trainer's Printer
 replaced by `StepLog`, which prints the same dict with the step in front:
 `step 340/791 {'loss': 0.41, 'grad_norm': 1.3, 'learning_rate': 0.0009, 'epoch': 3.0}`.
 
-Only the built-in training job writes the file; a user's own training script has none, and
-the readers cope.
+`LogHistory` rewrites `layout.log_history_path(output_dir)` with the Trainer's whole
+`state.log_history` at each log: report.html's loss and validation curves. The same list is in
+each checkpoint's trainer_state.json, but retention deletes checkpoints, and a trial trained
+to step 90 whose newest kept checkpoint is step 10 would show curves to step 10. After a
+resume the Trainer restores the list from the checkpoint it resumes from, so the file never
+holds steps that were trained again.
+
+Only the built-in training job writes these files; a user's own training script has none, and
+the readers cope (report.html falls back to the newest checkpoint's trainer_state.json).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -24,7 +32,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from jobs import tensorboard_job
 from orchestrator.common import layout
-from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.common.fsutil import atomic_write_json, atomic_write_text
 
 KEYS = ("step", "max_steps", "epoch", "steps_per_s", "examples_per_s", "loss", "learning_rate",
         "t")
@@ -77,6 +85,19 @@ class ProgressFile(TrainerCallback):
         }
 
 
+class LogHistory(TrainerCallback):
+    """The Trainer's log history, kept outside the checkpoints (see the module docstring)."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.path = layout.log_history_path(output_dir)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        # the Trainer appends `logs` to state.log_history before it calls on_log
+        if state.is_world_process_zero:
+            atomic_write_text(self.path, json.dumps(state.log_history) + "\n")
+
+
 class StepLog(TrainerCallback):
     """The Trainer's printed log dicts, with `step N/M` in front (PrinterCallback's place)."""
 
@@ -90,8 +111,10 @@ class StepLog(TrainerCallback):
 
 
 def attach(trainer: Trainer, output_dir: str) -> None:
-    """The progress file, the step log lines, and the trial's TensorBoard run."""
+    """The progress file, the log history, the step log lines, and the trial's TensorBoard
+    run."""
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(StepLog())
     trainer.add_callback(ProgressFile(output_dir))
+    trainer.add_callback(LogHistory(output_dir))
     tensorboard_job.attach(trainer, output_dir)

@@ -47,6 +47,7 @@ from jobs.tiny_model import ensure_tiny_model
 from orchestrator.common import causes, layout
 from orchestrator.common.checkpoints import new_run, write_marker
 from orchestrator.common.fsutil import atomic_write_json
+from orchestrator.config import task_checks
 from orchestrator.config.settings import TrainSettings, TrainSpec
 
 # Config attributes that hold dropout, across the BERT family (BERT, RoBERTa, DistilBERT...).
@@ -133,6 +134,8 @@ def warmup_value(warmup_steps: float) -> int | float:
 
 def training_arguments(spec: TrainSpec, precision: str) -> TrainingArguments:
     t: TrainSettings = spec.train
+    # the controller resolves auto with the search's metric; a hand-built spec's, here
+    best_metric = task_checks.best_model_metric(spec.data.task, t.metric_for_best_model)
     return TrainingArguments(
         output_dir=spec.output_dir,
         num_train_epochs=t.epochs,
@@ -154,8 +157,8 @@ def training_arguments(spec: TrainSpec, precision: str) -> TrainingArguments:
         save_total_limit=t.save_total_limit,
         save_only_model=t.save_only_model,
         load_best_model_at_end=t.load_best_model_at_end,
-        metric_for_best_model=t.metric_for_best_model,
-        greater_is_better=heads.greater_is_better(spec.data, t.metric_for_best_model),
+        metric_for_best_model=best_metric,
+        greater_is_better=heads.greater_is_better(spec.data, best_metric),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         dataloader_num_workers=data_loader_workers(t.dataloader_num_workers),

@@ -16,6 +16,9 @@ and id, so that the writer and the reader of a file cannot disagree on where it 
       trials/NNN/                  a trial's training output (`output_dir`)
         plan.json                  written by the training job when training starts
         progress.json              rewritten by the training job at each logging step
+        log_history.json           the Trainer's log (losses, validation metrics), rewritten
+                                   at each logging step: outside any checkpoint, so
+                                   retention never deletes it (report.html's curves)
         tb/                        the trial's TensorBoard run (training, validation, test scalars)
         checkpoint-<step>/         ...with `checkpoint_complete.json` written last
         train_done.json            written by the training job when it ends
@@ -43,6 +46,7 @@ PLAN_FILE = "plan.json"
 WORKERS = "workers"  # the evaluation queue of the worker jobs (infer.placement=worker)
 DONE_FILE = "train_done.json"
 PROGRESS_FILE = "progress.json"
+LOG_HISTORY_FILE = "log_history.json"
 TENSORBOARD_DIR = "tb"
 COMPLETE_MARKER = "checkpoint_complete.json"
 BEST_INFO = "best.json"
@@ -91,6 +95,12 @@ def progress_path(output_dir: str | Path) -> Path:
     """The training progress file: {step, max_steps, epoch, steps_per_s, examples_per_s, loss,
     learning_rate, t} as JSON, rewritten atomically by the training job at each logging step."""
     return Path(output_dir) / PROGRESS_FILE
+
+
+def log_history_path(output_dir: str | Path) -> Path:
+    """The Trainer's `state.log_history` (a JSON list of its log dicts, each with `step`),
+    rewritten atomically by the training job at each log: the curves outlive checkpoints."""
+    return Path(output_dir) / LOG_HISTORY_FILE
 
 
 def tensorboard_dir(output_dir: str | Path) -> Path:

@@ -160,7 +160,8 @@ def _check_recipe(s: Settings) -> list[str]:
                      "train.load_best_model_at_end=true (the Trainer's early stopping keeps "
                      "the best model); set it, or train.early_stopping_patience=0")
     metric = t.metric_for_best_model.removeprefix("eval_")
-    if metric not in TRAINER_METRICS and s.data.task != Task.REGRESSION:  # task_checks has it
+    if metric not in (*TRAINER_METRICS, "auto") and s.data.task != Task.REGRESSION:
+        # a regression's: task_checks
         close = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall",
                  "acc": "accuracy"}.get(metric)
         hint = f"; use train.metric_for_best_model={close}" if close else ""

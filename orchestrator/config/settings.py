@@ -136,7 +136,9 @@ class TrainSettings:
     save_total_limit: int | None = None
     save_only_model: bool = False  # True saves space but a restart cannot resume the optimizer
     load_best_model_at_end: bool = True
-    metric_for_best_model: str = "f1"
+    # auto: f1 (macro, on validation) for a classification, the search's metric (mae, rmse,
+    # r2, loss; else mae) for a regression (config.task_checks.best_model_metric)
+    metric_for_best_model: str = "auto"
     # auto: bf16 where the GPU has it, else fp16 on GPU, fp32 on CPU
     precision: Precision = Precision.AUTO
     max_grad_norm: float = 1.0
@@ -332,6 +334,9 @@ class SearchSettings:
     # validation (the last data.val_fraction of the train split; keeps test unbiased)
     split: str = "test"
     patience: int = 1  # falls in a row that stop a trial
+    # a fall at a checkpoint before this step is not counted; auto (conf/config.yaml's
+    # default): the built-in training's warm-up (config.resolve.fall_grace). 0: every fall
+    fall_grace_steps: int | str = 0
     min_delta: float = 0.0  # a fall smaller than this is not a fall
     max_trials: int = 1  # training rounds, each with a new seed
     max_concurrent_evals: int = 2

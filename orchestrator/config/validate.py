@@ -17,14 +17,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import lora_checks, preflight, task_checks
+from orchestrator.config import lora_checks, preflight, resolve, task_checks
+from orchestrator.config.resolve import natural_mode
 from orchestrator.config.settings import (
     EarlyStop,
     Precision,
     SamplerName,
     Settings,
     TrainSettings,
-    resolve_executor,
 )
 from orchestrator.config.shape import build
 from orchestrator.decide import placement, retention
@@ -43,27 +43,7 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 # metrics the built-in inference job reports, with the range they live in
 FRACTION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 UNBOUNDED_METRICS = ("loss",)
-LOWER_IS_BETTER = ("loss", "mae", "rmse")
-HIGHER_IS_BETTER_PREFIXES = ("accuracy", "precision", "recall", "f1", "r2")
 SPLITS = ("test", "validation")
-
-
-def natural_mode(metric: str) -> str | None:
-    """The direction in which a known metric improves; None for a name we do not know."""
-    if metric in LOWER_IS_BETTER:
-        return "min"
-    if metric.startswith(HIGHER_IS_BETTER_PREFIXES):
-        return "max"
-    return None
-
-
-def resolved_mode(s: Settings) -> str:
-    """search.mode as given, else the metric's own direction; users' own scripts print a
-    number whose meaning we cannot know, so they keep the legacy default (max)."""
-    if s.search.mode:
-        return s.search.mode
-    natural = None if s.infer.command else natural_mode(s.search.metric)
-    return natural or "max"
 
 
 def settings_from(raw: dict[str, Any]) -> Settings:
@@ -78,12 +58,8 @@ def settings_from(raw: dict[str, Any]) -> Settings:
                      if not any(m.search(p) for m in mentions)]
     if problems or settings is None:
         raise ConfigError(problems or ["the configuration is empty"])
-    # resolved once, here, after the checks (they name the keys the user wrote): below
-    # validation search.mode is max or min, and each kind of job has its own executor copy
-    search = dataclasses.replace(settings.search, mode=resolved_mode(settings))
-    resolved: Settings = dataclasses.replace(settings, search=search,
-                                             executor=resolve_executor(settings.executor))
-    return resolved
+    # resolved once, after the checks: they name the keys the user wrote
+    return resolve.resolved(settings)
 
 
 REPORT_X = ("step", "examples")
@@ -96,8 +72,8 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
             *_check_commands(s), *preflight.problems(s), *task_checks.problems(s),
-            *lora_checks.problems(s), *_one_of("report.x", s.report.x, REPORT_X),
-            *notify.problems(s.search.notify)]
+            *lora_checks.problems(s), *resolve.problems(s),
+            *_one_of("report.x", s.report.x, REPORT_X), *notify.problems(s.search.notify)]
 
 
 def _check_commands(s: Settings) -> list[str]:

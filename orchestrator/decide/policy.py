@@ -73,7 +73,7 @@ def changed_settings(before: dict[str, Any], now: dict[str, Any],
 def rule_of(settings: Settings) -> Rule:
     s = settings.search
     assert s.target is not None
-    return Rule(s.target, Mode(s.mode), s.patience, s.min_delta)
+    return Rule(s.target, Mode(s.mode), s.patience, s.min_delta, int(s.fall_grace_steps))
 
 
 _INT_FIELDS = {f.name for f in fields(TrainSettings) if f.type in ("int", int)}

@@ -8,10 +8,12 @@ and whether training has ended. From that alone, with no clock and no I/O:
     ends the search with success;
 (b) walking the checkpoints in step order, a metric worse than the previous evaluated
     checkpoint's by more than `min_delta`, `patience` times in a row, ends the trial: the
-    metric fell. Failed evaluations are skipped;
+    metric fell. Failed evaluations are skipped; a checkpoint before `grace_steps` (the
+    warm-up, by default: config.resolve.fall_grace) is never a fall, but is the "previous"
+    of the next one;
 (c) a trial whose training has ended and whose checkpoints all have a result is over.
 
-With the defaults (max, patience 1, min_delta 0) this is the legacy loop's rule. Where we
+With the defaults (max, patience 1, min_delta 0, grace 0) this is the legacy loop's rule. Where we
 deliberately differ: evaluations run concurrently and their results can arrive out of step
 order, so (b) only looks at the unbroken prefix of evaluated checkpoints from the first
 step on; a fall is never declared past a checkpoint whose result is still outstanding, and
@@ -46,6 +48,7 @@ class Rule:
     mode: Mode = Mode.MAX
     patience: int = 1
     min_delta: float = 0.0
+    grace_steps: int = 0  # no fall is counted at a checkpoint before this step
 
     def reaches(self, value: float) -> bool:
         return value >= self.target if self.mode is Mode.MAX else value <= self.target
@@ -98,7 +101,7 @@ def decide_trial(
         value = results[step]
         if value is None or math.isnan(value):
             continue
-        if previous is not None and rule.worse(value, previous):
+        if previous is not None and step >= rule.grace_steps and rule.worse(value, previous):
             worse_in_a_row += 1
             if worse_in_a_row >= rule.patience:
                 return TrialDecision(Verdict.METRIC_FELL, step, value=value, previous=previous,

@@ -188,6 +188,11 @@ def dry_run(settings: Settings, detach_argv: Sequence[str] | None = None) -> str
         parts.append(scheduler.render(request))
         if not parts[-1].endswith("\n"):
             parts.append("\n")
+    if not settings.train.command:  # resolved from auto unless the user set it
+        parts.append(f"# the training job keeps its best model by "
+                     f"train.metric_for_best_model={settings.train.metric_for_best_model}\n")
+    parts.append(f"# the stop rule counts no fall before step "
+                 f"search.fall_grace_steps={settings.search.fall_grace_steps}\n")
     parts.append("# dry run: nothing was submitted\n")
     return "".join(parts)
 

@@ -60,7 +60,9 @@ def replay(search_dir: Path) -> Replay:
     if state.started is None:
         raise SearchDirError(f"{path} holds no search yet; run the search first")
     search = state.settings()["search"]
-    rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"])
+    # a journal from before search.fall_grace_steps meant 0
+    rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"],
+                int(search.get("fall_grace_steps", 0)))
     return Replay(events, state, rule)
 
 

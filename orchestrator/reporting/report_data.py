@@ -41,14 +41,26 @@ def examples_per_step(settings: dict[str, Any], params: dict[str, Any]) -> int:
 
 
 def log_history(state: SearchState, trial: int) -> list[dict[str, Any]]:
-    """The Trainer's log (training loss, validation metrics) from the trial's newest
-    checkpoint's trainer_state.json; [] when there is none to read."""
+    """The Trainer's log (training loss, validation metrics): the trial's log_history.json,
+    which retention never deletes; else (a user's own training script writes none) the
+    newest checkpoint's trainer_state.json; [] when there is none to read."""
     record = state.trials[trial]
+    kept = _json_list(layout.log_history_path(record.output_dir))
+    if kept is not None:
+        return kept
     for step in sorted(record.checkpoints, reverse=True):
         data = _json(Path(record.checkpoints[step]) / "trainer_state.json")
         if data is not None and isinstance(data.get("log_history"), list):
             return [e for e in data["log_history"] if isinstance(e, dict)]
     return []
+
+
+def _json_list(path: Path) -> list[dict[str, Any]] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else None
 
 
 def best_scores(state: SearchState, best: Best | None) -> dict[str, Any] | None:

@@ -94,8 +94,8 @@ def metric_figure(c: dict[str, Any]) -> str:
 def curves_figure(c: dict[str, Any]) -> str:
     curves = {n: h for n, h in c["curves"].items() if h}
     if not curves:
-        return ('<p class=note>No trainer_state.json to read yet (it is in each '
-                'checkpoint).</p>')
+        return ('<p class=note>No training log to read yet (log_history.json in the trial\'s '
+                'folder, or a checkpoint\'s trainer_state.json).</p>')
 
     def draw(fig: Any) -> None:
         loss, metrics = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -117,7 +117,18 @@ def curves_figure(c: dict[str, Any]) -> str:
             ax.grid(alpha=0.3)
             if ax.lines:
                 ax.legend(fontsize=7)
-    return _png(draw, (12, 4.5))
+    return _png(draw, (12, 4.5)) + _curves_extent(curves)
+
+
+def _curves_extent(curves: dict[int, list[dict[str, Any]]]) -> str:
+    """How far each trial's curves go: a figure alone cannot say it misses a part."""
+    lines = []
+    for number, history in curves.items():
+        steps = [int(e["step"]) for e in history if isinstance(e.get("step"), int | float)]
+        if steps:
+            lines.append(f"trial {number}: {len(history)} log entries, steps {min(steps)} to "
+                         f"{max(steps)}")
+    return f"<p class=note>{esc('; '.join(lines))}</p>" if lines else ""
 
 
 def scores_section(c: dict[str, Any]) -> str:

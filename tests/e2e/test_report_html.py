@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.common import layout
 from tests.support.browser import inked_fraction, open_page
 from tests.support.cli import cli
+from tests.support.journal import events
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +39,16 @@ def test_report_html_is_one_self_contained_file(searched: Path) -> None:
                   "infer-t001-s00000050-a0", "CPU", "accuracy fell",
                   "x axis: examples seen (report.x=examples)", "trial 1: 32"):
         assert words in text, words
+
+
+def test_the_curves_outlive_the_checkpoints_retention_deleted(searched: Path) -> None:
+    """search.keep=1 deleted checkpoint-100 (accuracy fell there): the training curves still
+    go to step 100, from the trial folder's log_history.json."""
+    deleted = {e["step"] for e in events(searched) if e["event"] == "deleted"}
+    assert 100 in deleted
+    assert not (layout.trial_dir(searched, 1) / "checkpoint-100").exists()
+    text = (searched / "report.html").read_text()
+    assert re.search(r"trial 1: \d+ log entries, steps \d+ to 100\b", text), text[-3000:]
 
 
 def test_report_html_renders_in_chromium_without_errors(searched: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
+from orchestrator.config import task_checks
 from orchestrator.config.settings import DataSettings, ModelSettings, TrainSettings
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -43,9 +44,11 @@ def test_seed_recipe_is_the_users_recipe() -> None:
     expected = dict(epochs=12, per_device_batch_size=64, grad_accum_steps=2, learning_rate=2e-5,
                     weight_decay=0.01, warmup_steps=500, lr_scheduler="cosine", logging_steps=50,
                     eval_steps=250, save_steps=250, load_best_model_at_end=True,
-                    metric_for_best_model="f1", max_grad_norm=1.0, dataloader_num_workers=4,
+                    metric_for_best_model="auto", max_grad_norm=1.0, dataloader_num_workers=4,
                     early_stopping_patience=5, class_weighted_loss=True)
     assert {k: getattr(recipe, k) for k in expected} == expected
+    # auto is the recipe's macro F1 for a classification
+    assert task_checks.best_model_metric("classification", recipe.metric_for_best_model) == "f1"
 
 
 def test_tiny_sets_model_and_the_train_knobs_it_needs() -> None:

@@ -56,6 +56,16 @@ def test_train_done_matches_the_returned_dict(trained_run: TrainedRun) -> None:
     assert result["train_seconds"] > 0
 
 
+def test_the_log_history_is_kept_outside_the_checkpoints(trained_run: TrainedRun) -> None:
+    """report.html's curves: the last checkpoint's list (then the training summary the
+    Trainer logs at its end), in the trial folder."""
+    out = trained_run.output_dir
+    state = _read(out / "checkpoint-60" / "trainer_state.json")
+    kept = _read(out / "log_history.json")
+    assert isinstance(state, dict) and isinstance(kept, list)
+    assert kept[:-1] == state["log_history"] and "train_runtime" in kept[-1]
+
+
 def test_a_restart_resumes_from_the_last_checkpoint(
     trained_run: TrainedRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

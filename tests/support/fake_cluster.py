@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.common import layout
 from orchestrator.common.causes import JobFailure
 from orchestrator.common.checkpoints import write_marker
+from orchestrator.config.resolve import resolved_mode
 from orchestrator.config.settings import (
     DataSettings,
     ExecutorSettings,
@@ -24,7 +25,6 @@ from orchestrator.config.settings import (
     Settings,
     TrainSettings,
 )
-from orchestrator.config.validate import resolved_mode
 from orchestrator.model.transitions import JobState
 from orchestrator.scheduler import JobRef, JobRequest
 

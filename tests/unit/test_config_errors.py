@@ -63,7 +63,7 @@ BAD = [
     (["data.source=synthetic_prices"], "data.source=synthetic_prices holds prices, not classes"),
     (["data=synthetic_prices", "train.metric_for_best_model=mae"],
      "search.metric=accuracy: a regression's inference job reports mae, rmse, r2, loss"),
-    (["data=synthetic_prices", "search.metric=mae"],
+    (["data=synthetic_prices", "search.metric=mae", "train.metric_for_best_model=f1"],
      "train.metric_for_best_model=f1: a regression's validation reports mae"),
     (["data=synthetic_prices", "search.metric=rmse", "search.target=-2",
       "train.metric_for_best_model=rmse"], "search.target=-2: rmse is never negative"),

@@ -5,6 +5,7 @@ and a page that says what went wrong instead of a failed search."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,28 @@ def test_the_parts_of_the_report(tmp_path: Path) -> None:
     for words in ("queue wait 10.0 s", "ran 30.0 s", "NVIDIA H200", "3.00 GiB", "812.5",
                   "60.0 %", "90.0 %", "0.6857", "per_device_batch_size=8"):
         assert words in page, words
+
+
+def test_the_curves_come_from_the_log_history_kept_outside_the_checkpoints(
+        tmp_path: Path) -> None:
+    """Retention deleted checkpoint-100 and its trainer_state.json: the trial folder's
+    log_history.json still has every point, to the last step trained."""
+    state = _search(tmp_path, RESULT)
+    kept = [{"step": s, "loss": 1.0 / s} for s in range(10, 101, 10)]
+    kept.append({"step": 100, "eval_loss": 0.8, "eval_f1": 0.6})
+    (tmp_path / "trials" / "001" / "log_history.json").write_text(json.dumps(kept))
+    shutil.rmtree(tmp_path / "trials" / "001" / "checkpoint-100")
+    c = report_data.collect(state, Rule(0.8), tmp_path, now=150.0)
+    assert c["curves"][1] == kept
+    assert "trial 1: 11 log entries, steps 10 to 100" in report_html.render(c)
+
+
+def test_without_a_kept_log_history_the_newest_checkpoint_gives_the_curves(
+        tmp_path: Path) -> None:
+    state = _search(tmp_path, RESULT)  # a user's own training script writes no log history
+    (tmp_path / "trials" / "001" / "log_history.json").write_text("{not json")
+    c = report_data.collect(state, Rule(0.8), tmp_path, now=150.0)
+    assert [h["step"] for h in c["curves"][1]] == [50, 100]
 
 
 @pytest.mark.parametrize(("device", "shown"), [
