@@ -327,8 +327,7 @@ class SearchSettings:
     target: float | None = None  # required
     metric: str = "accuracy"
     # max | min; empty: follows a known metric (loss, mae, rmse: min; accuracy, precision*,
-    # recall*, f1*: max), else max (users' own scripts). Validation resolves it: below it,
-    # mode is always max or min.
+    # recall*, f1*: max), else max (users' own scripts), resolved by validation
     mode: str = ""
     # the split whose metric the stop rule and `best` use: test (the legacy loop's) or
     # validation (the last data.val_fraction of the train split; keeps test unbiased)
@@ -363,12 +362,10 @@ class SearchSettings:
     # run once when the search ends: an argument vector (never a shell) with placeholders
     # {status} {best_value} {search_dir} {report}; a failure is a warning (engine.notify)
     notify: tuple[str, ...] = ()
-    # false: a search.dir the controller creates is 0700 (its journal, reports and job
-    # scripts may hold tokens); true: what the umask allows, for a group that follows it
-    shared: bool = False
-    # > 0: every job of the search ends itself once the controller has shown no sign of life
-    # for this long (killed, its node lost; not detached): orchestrator.common.liveness
-    orphan_grace_s: float = 0.0
+    # a search.dir the controller creates: 0700 (its job scripts may hold tokens); true: what
+    shared: bool = False  # the umask allows, for a group that follows it
+    # > 0: every job ends itself once the controller has shown no sign of life for this long
+    orphan_grace_s: float = 0.0  # (killed, its node lost; not detached): common.liveness
 
 
 @dataclass(frozen=True)
