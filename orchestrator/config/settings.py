@@ -339,6 +339,9 @@ class SearchSettings:
     train_retries: int = 2  # resubmissions of a training job (it resumes from its checkpoint)
     max_oom_replans: int = 3  # out of memory: halve the per-device batch, double accumulation
     drain_timeout_s: float = 60.0  # how long to wait for cancelled jobs to end at the finish
+    # a job the scheduler holds (SLURM: requeuehold, an admin's hold) this long is released
+    # (scontrol release); still held a poll later, it is cancelled and replaced. 0: wait
+    held_grace_s: float = 600.0
     # train.<name> -> a list of choices, or {low, high, log}; e.g. learning_rate: [1e-5, 3e-5]
     space: dict[str, Any] = field(default_factory=dict)
     # grid | random | optuna (TPE, its study kept in search.dir)

@@ -25,13 +25,13 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orchestrator.common.causes import (
+    FREE_RETRY,
     INPUT,
     NAN,
     NAN_FP16,
     NAN_RETRY_PRECISION,
     OOM,
     OTHER,
-    PREEMPTED,
 )
 from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import median_prune
@@ -118,7 +118,8 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     effective batch stays the same), at most `max_oom_replans` times. A NaN loss in fp16
     (the users' own fix): once more in bf16 where the GPU has it, else fp32. Any other NaN
     loss is not retried: the same settings would diverge again; nor is an input error.
-    A preempted attempt is resubmitted as it was, not counted: nothing failed. Anything else
+    A preempted attempt (or a held one the controller replaced) is resubmitted as it was,
+    not counted: nothing failed. Anything else
     is retried as it was, `train_retries` times.
     """
     if not attempts:
@@ -134,7 +135,7 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     if last.cause in (NAN, NAN_FP16):
         return GiveUp(f"{last.failure}; lower train.learning_rate or use "
                       "train.precision=fp32, then start a new search.dir")
-    if last.cause == PREEMPTED:
+    if last.cause in FREE_RETRY:  # preempted, or held and replaced: nothing failed
         return Submit(dict(last.overrides))  # from its last checkpoint; not a failure
     if last.cause == OOM:
         ooms = sum(1 for a in attempts if a.cause == OOM)
@@ -230,7 +231,7 @@ def may_retry_inference(attempts: list[JobRecord], eval_retries: int) -> bool:
     # one task lost before any evaluator took it is free; only one, so that a queue that
     # keeps losing tasks (its folder deleted under the controller) cannot loop
     free = 1 if any(_never_taken(a) for a in attempts) else 0
-    free += sum(1 for a in attempts if a.cause == PREEMPTED)  # nothing failed: not counted
+    free += sum(1 for a in attempts if a.cause in FREE_RETRY)  # nothing failed: not counted
     return (len(attempts) - free <= eval_retries
             and not (attempts and attempts[-1].cause == INPUT))
 

@@ -46,6 +46,7 @@ from orchestrator.scheduler.interface import (
     Polled,
     Scheduler,
     pending_reasons,
+    release_held,
     task_held,
     task_runners,
 )
@@ -181,6 +182,9 @@ class Placed:
             self.tasks.cancel(tasks)
         if real:
             self.jobs.cancel(real)
+
+    def release(self, jobs: Sequence[JobRef]) -> None:
+        release_held(self.jobs, [ref for ref in jobs if not is_task(ref.job_id)])
 
     def failure(self, job: JobRef) -> JobFailure:
         return (self.tasks if is_task(job.job_id) else self.jobs).failure(job)
