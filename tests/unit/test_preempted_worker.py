@@ -156,3 +156,23 @@ def test_a_preempted_workers_task_is_evaluated_by_the_next_worker_free(tmp_path:
     assert sorted(state.evaluations) == [(1, 100), (1, 200)]
     assert all(e.value is not None for e in state.evaluations.values())  # eval_retries=0
     assert not any(j.key.endswith("-a1") for j in state.jobs.values() if j.queue)
+
+
+def test_a_command_killed_by_its_jobs_sigterm_goes_back_to_the_queue(tmp_path: Path) -> None:
+    """Preemption (or any end of the worker's job) sends SIGTERM to every process of the job:
+    the user's command dies of it, and its task is put back for another evaluator rather
+    than failed; the evaluator then leaves."""
+    from jobs import worker
+    from orchestrator.config.settings import EvaluatorSpec
+
+    q = work_queue.queue_dir(tmp_path, layout.WORKERS)
+    # the command plays the job's end: SIGTERM to its evaluator, then to itself
+    killed = replace(_task(100), command=("sh", "-c", "kill -TERM $PPID; kill -TERM $$"),
+                     result=str(tmp_path / "out.txt"))
+    work_queue.post(q, killed)
+    spec = EvaluatorSpec(str(tmp_path), layout.WORKERS, None,  # type: ignore[arg-type]
+                         idle_s=5.0, preload=False)
+    summary = worker.run(spec, "41")
+    assert summary["exit"].startswith("its job got SIGTERM")
+    assert (summary["evaluated"], summary["failed"]) == (0, 0)
+    assert work_queue.where(q, killed.key) == work_queue.Found(Where.POSTED)
