@@ -27,9 +27,11 @@ waits for its first checkpoint; then it loops over `orchestrator.placement.work_
   training, it is restarted. One lock, and a mark set as the evaluation returns, keep the
   watchdog and the task's own end from both writing its outcome.
 
-SIGTERM (scancel; SLURM sends it to every process of the job, and submitit's job process
-ignores it until KillWait ends) means the job is going: the evaluator takes no new task and
-leaves; the task it was doing fails with that reason, and the controller hands it on.
+SIGTERM (scancel, preemption; SLURM sends it to every process of the job, and submitit's job
+process ignores it until KillWait ends) means the job is going: the evaluator takes no new
+task and leaves; a user's command killed by it goes back to the queue (work_queue.repost),
+as do the claims a killed run left, which the job's next run under its id (a requeue) or
+the controller (its job ended preempted or lost with its node) puts back.
 
 Its runner id, which names its claims and which the controller journals as the job that did
 the evaluation, is the scheduler's id of the job it runs in. Every task (rank) of a job has
@@ -104,11 +106,13 @@ class _Worker:
         self.load_s = 0.0
         self.terminated = False  # SIGTERM: the job is being cancelled or requeued
         self.outcome = threading.Lock()  # a task's end, or its watchdog's verdict: one wins
-        # a job requeued under the same id (SLURM, at its time limit) left its claims open:
-        # nobody else will end them, and the controller sees the job alive
+        # a job requeued under the same id (SLURM: preempted under PreemptMode=REQUEUE, its
+        # node lost) left its claims open: nobody else will end them, and the controller sees
+        # the job alive. Nothing failed: they go back to the queue, evaluated anew
         for task in work_queue.claimed_by(self.qdir, runner):
-            work_queue.fail(self.qdir, task, runner, causes.OTHER,
-                            "the evaluator's job was restarted while it evaluated this")
+            work_queue.repost(self.qdir, task.key, runner)
+            print(f"evaluator {runner}: {task.key} claimed by this job's last run: put back "
+                  "in the queue", file=sys.stderr, flush=True)
         if spec.preload:  # before the first task arrives: overlaps the wait for a checkpoint
             self._load()
 
@@ -200,6 +204,12 @@ class _Worker:
         self.beat(force=True)
 
     def _failed(self, task: work_queue.Task, exc: Exception, start: float) -> None:
+        if self.terminated and work_queue.repost(self.qdir, task.key, self.runner):
+            # the command died of SIGTERM: its job is cancelled, preempted or requeued, and
+            # the task goes back to the queue for another evaluator (nothing failed)
+            print(f"evaluator {self.runner}: {task.key} put back in the queue (SIGTERM)",
+                  file=sys.stderr, flush=True)
+            return
         failure = failures.classify(exc)
         if self.terminated:  # the command died of the same signal: say why
             failure = failure._replace(cause=causes.OTHER, reason=(

@@ -17,7 +17,7 @@ from orchestrator.model.ledger import human
 from orchestrator.model.ledger import summary_text as disk_summary
 from orchestrator.model.progress import duration
 from orchestrator.model.state import SearchState
-from orchestrator.model.trials_table import job_state_text, waiting_text
+from orchestrator.model.trials_table import held_grace, job_state_text, waiting_text
 from orchestrator.model.usage import usage_text
 from orchestrator.reporting.outcome import params_text, summary, why_ended
 from orchestrator.view.progress_reader import status_json, status_lines
@@ -142,7 +142,7 @@ def _render_status(data: dict[str, Any], state: SearchState, controller: str, co
     lines.append(f"jobs: {len(state.jobs) - tasks} submitted{handed}, {len(live)} live as "
                  "last journaled")
     for job in live:
-        lines.append(f"  {job.key}: job {job.job_id} {job_state_text(job)}")
+        lines.append(f"  {job.key}: job {job.job_id} {job_state_text(job, held_grace(state))}")
     return "\n".join(lines) + "\n"
 
 

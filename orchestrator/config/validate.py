@@ -133,7 +133,7 @@ def _check_search(s: Settings) -> list[str]:
     for key in ("max_trials", "max_concurrent_evals"):
         if getattr(search, key) < 1:
             p.append(f"search.{key}={getattr(search, key)}: must be >= 1")
-    for key in ("eval_retries", "train_retries", "orphan_grace_s"):
+    for key in ("eval_retries", "train_retries", "orphan_grace_s", "held_grace_s"):
         if getattr(search, key) < 0:
             p.append(f"search.{key}={getattr(search, key)}: must be >= 0")
     p += _check_dir(search.dir)

@@ -7,7 +7,9 @@ care where it runs. Only its queue differs (`queue_for`):
 - `worker`: the `workers` work queue (orchestrator.placement.work_queue), served by `infer.workers`
   long-lived worker jobs. A worker is submitted when the search starts, so that its queue
   wait passes while training waits and runs, and again whenever a task waits with no worker
-  live (the last one exited idle, or died: its claimed task is then LOST and retried). A
+  live (the last one exited idle, or died: its claimed task is then LOST and retried; a
+  worker preempted or lost with its node puts none at fault: its claims go back to the
+  queue, `runner_preempted`). A
   slot whose workers failed more than `search.eval_retries` times is closed; once every
   slot is closed the queue has no evaluator and evaluations go to jobs (`serving`);
 - `with_training`: the trial's own queue, served by the evaluator beside its training, in
@@ -23,7 +25,7 @@ from orchestrator.common.causes import OOM
 from orchestrator.common.layout import WORKERS, trial_queue
 from orchestrator.config.settings import Placement, Settings
 from orchestrator.model.state import JobRecord, SearchState
-from orchestrator.model.transitions import FAILURES, JobKind, JobState
+from orchestrator.model.transitions import FAILURES, REQUEUABLE_ENDS, JobKind, JobState
 
 PLACEMENTS = tuple(Placement)
 # a worker job's `trial` in the journal (it serves every trial); its `step` is its slot
@@ -71,6 +73,8 @@ def _closed(state: SearchState, attempts: list[JobRecord], eval_retries: int) ->
             continue
         if _finished_by(state, job):
             break
+        if job.state in (JobState.PREEMPTED, JobState.REPLACED):
+            continue  # nothing failed: the scheduler took its nodes, or held it
         if job.state in FAILURES or n > 0:
             in_a_row += 1
     return in_a_row > eval_retries
@@ -135,3 +139,11 @@ def runner_ended(state: SearchState, runner: str) -> bool:
     jobs = [j for j in state.jobs.values() if j.job_id == runner and not j.queue]
     # SLURM may give an ended job's id to a new one (and a pid comes back): alive if any is
     return bool(jobs) and all(j.state.terminal for j in jobs)
+
+
+def runner_preempted(state: SearchState, runner: str) -> bool:
+    """Whether the job an evaluator ran in has ended through no fault of its own or its
+    tasks' (REQUEUABLE_ENDS: preempted, its node lost, held and replaced): the tasks it had
+    claimed go back to the queue rather than failing."""
+    jobs = [j for j in state.jobs.values() if j.job_id == runner and not j.queue]
+    return bool(jobs) and all(j.state in REQUEUABLE_ENDS for j in jobs)

@@ -118,7 +118,8 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     effective batch stays the same), at most `max_oom_replans` times. A NaN loss in fp16
     (the users' own fix): once more in bf16 where the GPU has it, else fp32. Any other NaN
     loss is not retried: the same settings would diverge again; nor is an input error.
-    A preempted attempt is resubmitted as it was, not counted: nothing failed. Anything else
+    A preempted attempt (or a held one the controller replaced) is resubmitted as it was,
+    not counted: nothing failed. Anything else
     is retried as it was, `train_retries` times.
     """
     if not attempts:
@@ -134,7 +135,7 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
     if last.cause in (NAN, NAN_FP16):
         return GiveUp(f"{last.failure}; lower train.learning_rate or use "
                       "train.precision=fp32, then start a new search.dir")
-    if last.cause in FREE_RETRY:  # preempted, or orphaned by a controller that was gone
+    if last.cause in FREE_RETRY:  # preempted, orphaned, or held and replaced: nothing failed
         return Submit(dict(last.overrides))  # from its last checkpoint; not a failure
     if last.cause == OOM:
         ooms = sum(1 for a in attempts if a.cause == OOM)

@@ -36,6 +36,7 @@ from orchestrator.decide.optuna_sampler import sampler_for
 from orchestrator.engine import cancel_request as cancelling
 from orchestrator.engine.cadence import Cadence
 from orchestrator.engine.deletion import Retention
+from orchestrator.engine.holds import HeldJobs
 from orchestrator.engine.observe import Observer
 from orchestrator.engine.submissions import Submissions
 from orchestrator.errors import OrchestratorError
@@ -75,8 +76,8 @@ class Controller:
         self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
                                        submitted=self.cadence.submitted)
         self.retention = Retention(settings.search, self.state, self.record, self.rule)
-        # trials there were, and what changed, when this run journaled search_extended
-        self._extended_with: tuple[int, dict[str, list[Any]]] | None = None
+        self.holds = HeldJobs(settings.search, scheduler, self.state, self.record, wall)
+        self._extended_with: tuple[int, dict[str, list[Any]]] | None = None  # _extend's
         self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old
         self._trainings: list[tuple[TrialRecord, list[JobRecord], policy.Submit]] = []
 
@@ -119,8 +120,7 @@ class Controller:
             self._end_search(SearchStatus.CANCELLED, reason=cancelling.REASON)
         return self.state.finished is not None
 
-    def _heartbeat(self) -> None:
-        """A sign of life in the journal when nothing else was written for HEARTBEAT_S."""
+    def _heartbeat(self) -> None:  # a sign of life when nothing was written for HEARTBEAT_S
         if self.wall() - self.journal.events[-1].t >= HEARTBEAT_S:
             self.record(events.Heartbeat())
 
@@ -170,9 +170,9 @@ class Controller:
     def _poll(self) -> bool:
         live = self.state.live_jobs()
         changed = self.observer.poll(live)
-        # SLURM requeues a NODE_FAIL'd batch job by itself (JobRequeue=1) under the same id
-        # (a preempted one too, late). For us that attempt is over (a retry may follow):
-        # cancel the copy at once, so it neither runs beside the retry nor outlives the search.
+        self.holds.tick()  # held past the grace: released, then replaced (ends it: cancelled)
+        # SLURM requeues a NODE_FAIL'd (or, late, preempted) batch job under its id; for us
+        # that attempt is over: cancelled at once, never beside its retry nor after the search
         self._cancel([job for job in live if job.state in REQUEUABLE_ENDS
                       and not job.cancel_requested])
         for job in live:
@@ -255,8 +255,8 @@ class Controller:
         self.cadence.cancelled()  # see the cancellations soon
 
     def _retire(self, attempts: list[JobRecord]) -> None:
-        """Before a retry: make sure the failed attempt's id can never run again. SLURM may
-        requeue a NODE_FAIL'd job by itself, which would then run beside the retry."""
+        """Before a retry: the failed attempt's id never runs again (SLURM may requeue a
+        NODE_FAIL'd job by itself, which would then run beside the retry)."""
         if attempts and attempts[-1].job_id is not None and not attempts[-1].cancel_requested:
             self._cancel([attempts[-1]])
 

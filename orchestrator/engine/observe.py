@@ -111,7 +111,10 @@ class Observer:
         could write nothing) and the error's text for jobs that wrote nothing."""
         if job.cause is not None or job.state not in FAILURES:
             return
-        found = self.scheduler.failure(job.ref) if job.job_id else JobFailure(None, "")
+        if job.state is JobState.REPLACED:  # ended by the controller while held: ran nothing
+            found = JobFailure(causes.HELD, job.reason)
+        else:
+            found = self.scheduler.failure(job.ref) if job.job_id else JobFailure(None, "")
         if job.state is JobState.OUT_OF_MEMORY:
             cause = causes.OOM
         elif job.state is JobState.PREEMPTED:

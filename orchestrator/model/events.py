@@ -112,6 +112,17 @@ class JobFailed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobReleased(Event):
+    """A job held past search.held_grace_s, asked to be released (`scontrol release`)."""
+
+    event = "job_released"
+    key: str
+    job_id: str
+    held_s: float  # how long it had been held, from the first poll that saw it held
+    reason: str  # the scheduler's reason for the hold
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cancel(Event):
     event = "cancel"
     keys: list[str]
@@ -274,7 +285,7 @@ class Notified(Event):
 
 KINDS: tuple[type[Event], ...] = (
     SearchStarted, SearchExtended, Resumed, Heartbeat, TrialStarted, SubmitIntent, Submitted,
-    JobStateChanged, JobFailed, Cancel, Checkpoint, Plan, TrainingEnded, Evaluation,
+    JobStateChanged, JobFailed, JobReleased, Cancel, Checkpoint, Plan, TrainingEnded, Evaluation,
     TrialEnded, SearchEnded, Promoted, PromoteFailed, SchedulerDown, SchedulerUp,
     CheckpointSized, DeleteIntent, Deleted, DeleteRefused,
     CancelRequested, Notified,

@@ -30,6 +30,7 @@ from orchestrator.model.events import (
     Event,
     Heartbeat,
     JobFailed,
+    JobReleased,
     JobStateChanged,
     Notified,
     Plan,
@@ -59,6 +60,7 @@ from orchestrator.model.transitions import (
     SearchStatus,
     Training,
     TrialEnd,
+    held_reason,
     move,
 )
 from orchestrator.scheduler.interface import JobRef
@@ -90,6 +92,15 @@ class JobRecord:
     queue: str = ""
     runner: str = ""
     held_s: float = 0.0  # an ended task: its evaluator's seconds on it, as the evaluator said
+    # the first poll that saw it held (transitions.held_reason), wall clock: journaled, so a
+    # resumed controller keeps counting toward search.held_grace_s; None when not held
+    held_since: float | None = None
+    released_t: float | None = None  # when its release was asked (job_released), this hold
+
+    @property
+    def held(self) -> bool:
+        """PENDING, held by the scheduler until someone releases it."""
+        return self.state is JobState.PENDING and held_reason(self.reason)
 
     def seconds(self, now: float) -> float:
         """Time the job held its resources: from first seen running to its end (else now).
@@ -219,8 +230,8 @@ class SearchState:
                 self._submitted(e)
             case JobStateChanged():
                 self._job_state(e)
-            case JobFailed():
-                self.jobs[e.key].cause, self.jobs[e.key].failure = e.cause, e.reason
+            case JobFailed() | JobReleased():
+                self._job_fact(e)
             case Cancel():
                 self._cancel_requested(e)
             case Checkpoint():
@@ -278,10 +289,23 @@ class SearchState:
         job.reason = e.reason
         job.runner = e.runner or job.runner
         job.held_s = e.held_s or job.held_s
+        if job.held:
+            job.held_since = job.held_since if job.held_since is not None else e.t
+        elif job.state is not JobState.PENDING or e.reason:
+            # running again, or waiting for something else (released); a PENDING without a
+            # reason is a reason not known this poll (squeue failed), not a release
+            job.held_since = job.released_t = None
         if job.state is JobState.RUNNING and job.running_t is None:
             job.running_t = e.t
         if job.state.terminal:
             job.ended_t = e.t
+
+    def _job_fact(self, e: JobFailed | JobReleased) -> None:
+        job = self.jobs[e.key]
+        if isinstance(e, JobReleased):
+            job.released_t = e.t  # a hold not lifted by the next poll is replaced
+        else:
+            job.cause, job.failure = e.cause, e.reason
 
     def _training_ended(self, e: TrainingEnded) -> None:
         trial = self.trials[e.trial]

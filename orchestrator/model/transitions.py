@@ -49,6 +49,10 @@ class JobState(enum.Enum):
     # requeues after preemption is REQUEUED, never this (the adapter asks slurmctld which)
     PREEMPTED = "PREEMPTED"
     LOST = "LOST"  # gone without a result: a dead local process, or a SLURM id now reused
+    # held by the scheduler (SLURM's requeuehold, an admin's hold, a failed prolog) past
+    # search.held_grace_s and still held after the controller asked to release it: ended by
+    # the controller (cancelled) and replaced by a new attempt, as a preempted one is
+    REPLACED = "REPLACED"
 
     @property
     def terminal(self) -> bool:
@@ -65,6 +69,7 @@ TERMINAL = frozenset(
         JobState.NODE_FAIL,
         JobState.PREEMPTED,
         JobState.LOST,
+        JobState.REPLACED,
     }
 )
 # the ends that are failures: the attempt may be retried, and the controller journals why
@@ -72,7 +77,7 @@ FAILURES = TERMINAL - {JobState.SUCCEEDED, JobState.CANCELLED}
 # ends a scheduler may undo by running the job again under its id (SLURM requeues a NODE_FAIL'd
 # batch job; a site's requeue of a preempted one may come late): cancelled to be sure, since
 # its retry is a new job
-REQUEUABLE_ENDS = frozenset({JobState.NODE_FAIL, JobState.PREEMPTED})
+REQUEUABLE_ENDS = frozenset({JobState.NODE_FAIL, JobState.PREEMPTED, JobState.REPLACED})
 
 # from-state -> the states it may move to. Live states may move anywhere; terminal states
 # may move nowhere. Written out rather than computed so that a change is a visible diff.
@@ -90,7 +95,15 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.NODE_FAIL: frozenset(),
     JobState.PREEMPTED: frozenset(),
     JobState.LOST: frozenset(),
+    JobState.REPLACED: frozenset(),
 }
+
+
+def held_reason(reason: str) -> bool:
+    """Whether a PENDING job's reason says the scheduler holds it until someone releases it
+    (SLURM: JobHeldUser, JobHeldAdmin, "job requeued in held state", "launch failed
+    requeued held"): it would wait forever, not for resources."""
+    return "held" in reason.lower()
 
 
 class IllegalTransition(ValueError):

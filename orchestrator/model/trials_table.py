@@ -53,9 +53,27 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def job_state_text(job: JobRecord) -> str:
-    """`RUNNING`, `PENDING (Resources)`: a job's state and why it waits, if known."""
-    return job.state.value + (f" ({job.reason})" if job.reason else "")
+def job_state_text(job: JobRecord, held_grace_s: float = 0.0) -> str:
+    """`RUNNING`, `PENDING (Resources)`: a job's state and why it waits, if known; a held
+    job's also says what the controller does about it (`held_grace`: the search's grace)."""
+    text = job.state.value + (f" ({job.reason})" if job.reason else "")
+    return text + (f": {held_text(job, held_grace_s)}" if job.held else "")
+
+
+def held_grace(state: SearchState) -> float:
+    """The search's search.held_grace_s (journals before it: its default)."""
+    search = state.settings()["search"] if state.current is not None else {}
+    return float(search.get("held_grace_s", 600.0))
+
+
+def held_text(job: JobRecord, grace_s: float) -> str:
+    """What the view and `status` say of a held job: what the controller does about it."""
+    if job.released_t is not None:
+        return "held; asked to release it, replaced if still held at the next poll"
+    if grace_s <= 0:
+        return "held until someone releases it (search.held_grace_s=0)"
+    return (f"held; released after {grace_s:g} s held (search.held_grace_s), replaced if "
+            "that does not free it")
 
 
 def waiting_text(wait: SchedulerDown) -> str:
@@ -74,7 +92,7 @@ def _trial_state(state: SearchState, trial: TrialRecord) -> str:
     attempts = state.attempts(JobKind.TRAIN, trial.trial)
     if not attempts or attempts[-1].job_id is None:
         return "submitting" + (" (waiting: see above)" if state.submissions_wait else "")
-    return "training " + job_state_text(attempts[-1])
+    return "training " + job_state_text(attempts[-1], held_grace(state))
 
 
 def _why(trial: TrialRecord) -> str:

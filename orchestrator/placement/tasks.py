@@ -36,6 +36,7 @@ from orchestrator.placement.work_queue import (
     Where,
     held_s,
     post,
+    repost,
     snapshot,
     where,
     withdraw,
@@ -46,6 +47,7 @@ from orchestrator.scheduler.interface import (
     Polled,
     Scheduler,
     pending_reasons,
+    release_held,
     task_held,
     task_runners,
 )
@@ -85,9 +87,13 @@ class Handoff:
 
     def __init__(self, serving: Callable[[str], bool], runner_ended: Callable[[str], bool],
                  runner_logs: Callable[[str], list[Path]],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 runner_preempted: Callable[[str], bool] = lambda _: False) -> None:
         self.serving = serving
         self.runner_ended = runner_ended
+        # an evaluator's job that ended through no fault of its own (preempted): its claims
+        # go back to the queue (work_queue.repost), not lost as failures
+        self.runner_preempted = runner_preempted
         self.runner_logs = runner_logs
         self.clock = clock
         self._lost_since: dict[str, float] = {}  # task id -> when it first looked lost
@@ -107,6 +113,9 @@ class Handoff:
             queue = snapshots.setdefault(ref.folder, snapshot(ref.folder))
             key = ref.job_id.removeprefix(TASK_PREFIX)
             found = queue.get(key, MISSING)
+            if found.where is Where.CLAIMED and self.runner_preempted(found.runner) \
+                    and repost(ref.folder, key, found.runner):
+                found = Found(Where.POSTED)
             states[ref.job_id] = self._state(ref.job_id, ref.folder.name, found)
             if found.runner:
                 runners[ref.job_id] = found.runner
@@ -182,6 +191,9 @@ class Placed:
         if real:
             self.jobs.cancel(real)
 
+    def release(self, jobs: Sequence[JobRef]) -> None:
+        release_held(self.jobs, [ref for ref in jobs if not is_task(ref.job_id)])
+
     def failure(self, job: JobRef) -> JobFailure:
         return (self.tasks if is_task(job.job_id) else self.jobs).failure(job)
 
@@ -205,5 +217,6 @@ def placed(settings: Settings, scheduler: Scheduler, state: SearchState,
 
     tasks = Handoff(serving=lambda queue: placement.serving(state, settings, queue),
                     runner_ended=lambda runner: placement.runner_ended(state, runner),
-                    runner_logs=runner_logs, clock=clock)
+                    runner_logs=runner_logs, clock=clock,
+                    runner_preempted=lambda runner: placement.runner_preempted(state, runner))
     return Placed(scheduler, tasks)

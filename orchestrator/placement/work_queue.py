@@ -17,14 +17,16 @@ evaluator inside trial NNN's training job:
     training_ended               with_training: the training beside the evaluator returned
     runners/<runner>.json        each evaluator's heartbeat ({runner, pid, host, task, t, ...})
 
-A task only moves forward (posted, claimed, then done or failed), so `snapshot` lists the
-folders in that order and the latest place a key is found in wins: a task that moves while
-the folders are listed is seen where it went. A key found nowhere was withdrawn (the
-controller's cancel) or lost with its folder. <runner> is the scheduler's id of the job the
-evaluator runs in (the worker job's, or the training job's): the controller journals it as
-the job that did the evaluation, and knows the evaluator is gone when that job has ended
-while one of its claims is still open. Standard library only: the jobs import it as well as
-the controller.
+A task moves forward (posted, claimed, then done or failed), so `snapshot` lists the folders
+in that order and the latest place a key is found in wins: a task that moves while the
+folders are listed is seen where it went. The one move back, `repost` (a claim of an
+evaluator whose job was preempted, or requeued under its id, is put back in posted/), may
+hide a task from one listing: the controller believes a task gone only after a grace. A key
+found nowhere was withdrawn (the controller's cancel) or lost with its folder. <runner> is
+the scheduler's id of the job the evaluator runs in (the worker job's, or the training
+job's): the controller journals it as the job that did the evaluation, and knows the
+evaluator is gone when that job has ended while one of its claims is still open. Standard
+library only: the jobs import it as well as the controller.
 """
 
 from __future__ import annotations
@@ -146,6 +148,18 @@ def withdraw(qdir: Path, key: str) -> bool:
     """Take back a task no evaluator has claimed; False when it is no longer posted."""
     try:
         (qdir / POSTED / f"{key}.json").unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def repost(qdir: Path, key: str, runner: str) -> bool:
+    """Put a task `runner` claimed back in the queue, for another evaluator: its job was
+    preempted, or requeued under its id (nothing failed, the task is no retry). False when
+    the claim is gone (it ended meanwhile, or was already put back)."""
+    (qdir / POSTED).mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(qdir / CLAIMED / _claim_name(key, runner), qdir / POSTED / f"{key}.json")
     except FileNotFoundError:
         return False
     return True

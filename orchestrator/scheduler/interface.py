@@ -96,6 +96,14 @@ def task_held(observed: Mapping[str, JobState]) -> Mapping[str, float]:
     return observed.held if isinstance(observed, Polled) else {}
 
 
+def release_held(scheduler: object, jobs: Sequence[JobRef]) -> None:
+    """Ask the scheduler to release these held jobs, where it has holds: its optional
+    `release(jobs)` (SLURM's `scontrol release`); a backend without holds has no method."""
+    release = getattr(scheduler, "release", None)
+    if release is not None and jobs:
+        release(jobs)
+
+
 class Scheduler(Protocol):
     # How long after a killed controller journaled a submission its job can still appear:
     # kill -9 spares the sbatch it was running, which may reach slurmctld only after the

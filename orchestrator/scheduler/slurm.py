@@ -40,7 +40,6 @@ from orchestrator.scheduler.slurm_parse import (
     SQUEUE_FORMAT,
     SQUEUE_STATE_FORMAT,
     SacctRow,
-    map_slurm_state,
     merge_reasons,
     parse_sacct,
     parse_squeue_reasons,
@@ -125,6 +124,7 @@ class SlurmScheduler(SubmititBackend):
         self._reasons: dict[str, str] = {}  # squeue's last answer, by job id
         self._reasons_at = -REASONS_REFRESH_S  # when it was asked (monotonic seconds)
         self._cancels = Cancels()  # asked to end, not seen ended yet (slurm_cancel)
+        self._released: set[str] = set()  # asked to release from a hold: sacct keeps its reason
 
     @property
     def sacct_calls(self) -> int:
@@ -225,9 +225,7 @@ class SlurmScheduler(SubmititBackend):
                 out = self.commands.output(command, env=squeue_environment())
             except SchedulerUnavailable as exc:
                 raise SchedulerUnavailable(f"looking for job {name}: {exc}") from None
-            jobs = {job_id: map_slurm_state(raw) for job_id, _, raw in
-                    (line.strip().partition("|") for line in out.splitlines())
-                    if job_id and "." not in job_id}
+            jobs = parse_squeue_states(out)  # sacct -P's lines are the same: id|state
             if jobs:
                 return jobs
         return {}
@@ -255,8 +253,8 @@ class SlurmScheduler(SubmititBackend):
         states = {ref.job_id: seen[ref.job_id] for ref in jobs}
         pending = {job_id: rows[job_id].reason for job_id, state in states.items()
                    if state is JobState.PENDING and job_id in rows}
-        unexplained = sorted(job_id for job_id, reason in pending.items() if not reason)
-        return Polled(states, merge_reasons(pending, self._reasons_for(unexplained)))
+        unsure = sorted(j for j, why in pending.items() if not why or j in self._released)
+        return Polled(states, merge_reasons(pending, self._reasons_for(unsure), self._released))
 
     def _requeued(self, seen: dict[str, JobState], asked: set[str]) -> None:
         """Correct in `seen` the jobs sacct shows PREEMPTED, and those asked to end that it
@@ -351,6 +349,13 @@ class SlurmScheduler(SubmititBackend):
                 self._warn(f"scancel failed ({detail}); the cancel is sent again later")
                 return
             self._cancels.sent(refs, time.monotonic())
+
+    def release(self, jobs: Sequence[JobRef]) -> None:
+        """`scontrol release` held jobs; an admin's hold refuses (the job is then replaced)."""
+        self._released.update(ref.job_id for ref in jobs)  # squeue is asked why they wait
+        self._reasons_at = -REASONS_REFRESH_S
+        with contextlib.suppress(SchedulerUnavailable):
+            self.commands.output(["scontrol", "release", *sorted(ref.job_id for ref in jobs)])
 
     def failure(self, ref: JobRef) -> JobFailure:
         if ref.job_id in self._foreign:

@@ -9,7 +9,7 @@ word over sacct's empty one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import NamedTuple
 
 from orchestrator.model.transitions import JobState
@@ -100,10 +100,13 @@ def parse_squeue_reasons(text: str) -> dict[str, str]:
     return reasons
 
 
-def merge_reasons(sacct: Mapping[str, str], squeue: Mapping[str, str]) -> dict[str, str]:
+def merge_reasons(sacct: Mapping[str, str], squeue: Mapping[str, str],
+                  fresh: Collection[str] = ()) -> dict[str, str]:
     """Pending job id -> why it waits: sacct's reason where it has one, else squeue's, else
-    none (left out). Only the jobs in `sacct` (those its poll saw PENDING) are answered."""
-    merged = {job_id: reason or squeue.get(job_id, "") for job_id, reason in sacct.items()}
+    none (left out); squeue's first for the `fresh` jobs (released from a hold: sacct keeps
+    saying JobHeldUser). Only the jobs in `sacct` (those its poll saw PENDING) are answered."""
+    merged = {job_id: (squeue.get(job_id) or reason) if job_id in fresh else
+              (reason or squeue.get(job_id, "")) for job_id, reason in sacct.items()}
     return {job_id: reason for job_id, reason in merged.items() if reason}
 
 

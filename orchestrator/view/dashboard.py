@@ -60,8 +60,9 @@ def render(state: SearchState, progress: dict[int, Progress], recent: list[str],
     jobs = Table(title="jobs (live first)", expand=True)
     for column in ("job", "id", "state"):
         jobs.add_column(column)
+    grace = trials_table.held_grace(state)
     for job in shown_jobs(state):
-        jobs.add_row(e(job.key), e(job.job_id or "-"), e(trials_table.job_state_text(job)))
+        jobs.add_row(e(job.key), e(job.job_id or "-"), e(trials_table.job_state_text(job, grace)))
     lines = [f"trial {row.trial}: {row.progress}" for row in table if row.progress]
     texts = [head_line(state, now), trials_table.backlog_text(state),
              disk.summary_text(state.disk)]

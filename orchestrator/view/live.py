@@ -13,6 +13,7 @@ from orchestrator.model.events import (
     Evaluation,
     Event,
     JobFailed,
+    JobReleased,
     JobStateChanged,
     Promoted,
     PromoteFailed,
@@ -31,7 +32,7 @@ from orchestrator.model.progress import Progress, worth_a_line
 from orchestrator.model.progress import describe as describe_progress
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import FAILURES, JobState
-from orchestrator.model.trials_table import waiting_text
+from orchestrator.model.trials_table import held_grace, held_text, waiting_text
 from orchestrator.view import dashboard
 from orchestrator.view.progress_reader import ProgressReader
 
@@ -93,7 +94,12 @@ def _job_line(e: Event, state: SearchState | None) -> str | None:
                 return (f"{e.key} taken by the evaluator in job {e.runner}" if e.runner
                         and e.state is JobState.RUNNING else None)
             why = f" (waiting: {e.reason})" if e.reason else ""
+            if state is not None and e.key in state.jobs and state.jobs[e.key].held:
+                why = f" (waiting: {e.reason}; {held_text(state.jobs[e.key], held_grace(state))})"
             return f"job {e.job_id} ({e.key}) is {e.state.value}{why}"
+        case JobReleased():
+            return (f"job {e.job_id} ({e.key}) held {e.held_s:.0f} s ({e.reason}): asking "
+                    "the scheduler to release it")
         case JobFailed():
             job = f" (job {e.job_id})" if e.job_id else ""
             detail = e.detail or e.reason or "no error message; see the job's logs"

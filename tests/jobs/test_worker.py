@@ -68,15 +68,16 @@ def test_stop_and_idle_exit(trained_run: TrainedRun, tmp_path: Path, setup: Any,
     assert [b["runner"] for b in beat] == ["w1"] and beat[0]["exited"] == exit_reason
 
 
-def test_a_restarted_job_fails_the_claims_its_first_run_left(trained_run: TrainedRun,
-                                                             tmp_path: Path) -> None:
+def test_a_restarted_job_puts_back_the_claims_its_first_run_left(trained_run: TrainedRun,
+                                                                 tmp_path: Path) -> None:
     qdir = work_queue.queue_dir(tmp_path, layout.WORKERS)
     left = task(trained_run, tmp_path, 20)
     work_queue.post(qdir, left)
     assert work_queue.claim(qdir, "w1") == left  # the first run of job w1, requeued since
     summary = worker.run(evaluator_spec(trained_run, tmp_path, idle_s=0.2), "w1")
-    assert summary["evaluated"] == 0
-    assert work_queue.where(qdir, left.key).where is Where.FAILED
+    # put back in the queue (preempted, requeued: nothing failed), then taken and evaluated
+    assert summary["evaluated"] == 1 and summary["failed"] == 0
+    assert work_queue.where(qdir, left.key).where is Where.DONE
 
 
 @pytest.mark.parametrize("rank_variable", ["SLURM_PROCID", "RANK"])

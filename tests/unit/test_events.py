@@ -80,6 +80,8 @@ EXAMPLES: list[Event] = [
 ]
 # retention (search.keep): issue 13
 EXAMPLES += [
+    events.JobReleased(t=20.5, key="train-t001-a0", job_id="77", held_s=612.0,
+                       reason="JobHeldAdmin"),
     events.CheckpointSized(t=21.0, trial=1, step=100, bytes=4096),
     events.DeleteIntent(t=22.0, trial=1, step=100, path="/o/c-100", what="all", bytes=4096),
     events.Deleted(t=23.0, trial=1, step=100, path="/o/c-100", what="all", bytes=4096),
