@@ -60,6 +60,7 @@ class SamplerName(Choice):  # search.sampler
 class EarlyStop(Choice):  # search.early_stop
     NONE = "none"
     MEDIAN = "median"
+    ASHA = "asha"
 
 
 @dataclass(frozen=True)
@@ -343,8 +344,7 @@ class SearchSettings:
     train_retries: int = 2  # resubmissions of a training job (it resumes from its checkpoint)
     max_oom_replans: int = 3  # out of memory: halve the per-device batch, double accumulation
     drain_timeout_s: float = 60.0  # how long to wait for cancelled jobs to end at the finish
-    # a job held (requeuehold, an admin) this long is released (scontrol release); still held
-    held_grace_s: float = 600.0  # a poll later: cancelled and replaced. 0: wait
+    held_grace_s: float = 600.0  # a held job is released, a poll later replaced. 0: wait
     # train.<name> -> choices, or {low, high, log}; e.g. learning_rate: [1e-5, 3e-5]
     space: dict[str, Any] = field(default_factory=dict)
     # grid | random | optuna (TPE, its study kept in search.dir)
@@ -352,16 +352,16 @@ class SearchSettings:
     sampler_seed: int = 0
     max_concurrent_trials: int = 1  # trials training at once
     budget_job_hours: float = 0.0  # stop when the jobs have used this much (0: no budget)
-    early_stop: EarlyStop = EarlyStop.NONE  # none|median: stop trials below the others' median
-    early_stop_min_trials: int = 2  # other trials with a result at the same step, to judge
-    early_stop_grace_steps: int = 0  # never judge a checkpoint before this step
+    early_stop: EarlyStop = EarlyStop.NONE  # none|median|asha (decide.pruning)
+    early_stop_min_trials: int = 2  # other trials with a result at the same step/rung, to judge
+    early_stop_grace_steps: int = 0  # never judge a checkpoint before this step; asha: rung 0
+    early_stop_reduction_factor: int = 3  # asha: rungs grace * eta**k keep the top 1/eta
     # retention, per trial: the best `keep` evaluated checkpoints by search.metric, the latest
     # while training may resume from it, and every one not yet evaluated; `all`: keep every one
     keep: int | str = 1
     # latest: a checkpoint kept only for its metric loses its optimizer, scheduler and RNG
     keep_optimizer: str = "latest"  # state (no run resumes from it); all: keeps them
-    # run once when the search ends: an argument vector (never a shell) with placeholders
-    # {status} {best_value} {search_dir} {report}; a failure is a warning (engine.notify)
+    # run at the search's end (engine.notify): an argv; {status} {best_value} {search_dir} {report}
     notify: tuple[str, ...] = ()
     # a search.dir the controller creates: 0700 (its job scripts may hold tokens); true: what
     shared: bool = False  # the umask allows, for a group that follows it

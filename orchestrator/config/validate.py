@@ -17,10 +17,15 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import lora_checks, preflight, resolve, task_checks
+from orchestrator.config import (
+    early_stop_checks,
+    lora_checks,
+    preflight,
+    resolve,
+    task_checks,
+)
 from orchestrator.config.resolve import natural_mode
 from orchestrator.config.settings import (
-    EarlyStop,
     Precision,
     SamplerName,
     Settings,
@@ -72,7 +77,7 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
 def check_meaning(s: Settings) -> list[str]:
     return [*_check_search(s), *_check_executor(s), *_check_data(s), *_check_train(s),
             *_check_commands(s), *preflight.problems(s), *task_checks.problems(s),
-            *lora_checks.problems(s), *resolve.problems(s),
+            *lora_checks.problems(s), *resolve.problems(s), *early_stop_checks.problems(s),
             *_one_of("report.x", s.report.x, REPORT_X), *notify.problems(s.search.notify)]
 
 
@@ -142,8 +147,6 @@ def _check_search(s: Settings) -> list[str]:
         p.append(f"search.max_concurrent_trials={search.max_concurrent_trials}: must be >= 1")
     if search.budget_job_hours < 0:
         p.append(f"search.budget_job_hours={search.budget_job_hours:g}: must be >= 0 (0: none)")
-    if search.early_stop_min_trials < 1:
-        p.append(f"search.early_stop_min_trials={search.early_stop_min_trials}: must be >= 1")
     return p
 
 
@@ -361,16 +364,5 @@ def warnings(s: Settings) -> list[str]:
     elif search.sampler in (SamplerName.RANDOM, SamplerName.OPTUNA) and trials == 1:
         w.append(f"search.sampler={search.sampler} with search.max_trials=1: one trial tries "
                  "one point of search.space; raise search.max_trials")
-    if search.early_stop == EarlyStop.MEDIAN:
-        # the median rule judges a trial against at least early_stop_min_trials OTHER trials
-        # with a result at the same step (ended ones count, so trials in a row are compared)
-        if trials <= search.early_stop_min_trials:
-            w.append(f"search.early_stop=median never acts: it needs "
-                     f"search.early_stop_min_trials={search.early_stop_min_trials} other "
-                     f"trials with a result at a step, and at most {trials} trials run; raise "
-                     f"search.max_trials above {search.early_stop_min_trials}")
-        elif 0 < s.train.max_steps < search.early_stop_grace_steps:
-            w.append(f"search.early_stop=median never acts: search.early_stop_grace_steps="
-                     f"{search.early_stop_grace_steps} is past train.max_steps="
-                     f"{s.train.max_steps}")
+    w += early_stop_checks.warnings(s, trials)
     return w

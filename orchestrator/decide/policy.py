@@ -34,7 +34,7 @@ from orchestrator.common.causes import (
     OTHER,
 )
 from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
-from orchestrator.decide.pruning import median_prune
+from orchestrator.decide.pruning import asha_prune, median_prune
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 from orchestrator.model.events import SearchExtended, TrainingEnded, TrialEnded
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
@@ -272,11 +272,18 @@ def verdict(rule: Rule, trial: TrialRecord, results: Mapping[int, float | None],
 
 def pruned(rule: Rule, state: SearchState,
            search: SearchSettings) -> list[tuple[int, int, str]]:
-    """Active trials the median rule stops now: (trial, step, reason)."""
+    """Active trials search.early_stop stops now: (trial, step, reason)."""
+    active = {t.trial for t in state.active_trials()}
+    if search.early_stop == EarlyStop.ASHA:
+        # all_results is in journal order: who reached a rung first is the journal's word
+        arrivals = [(t, s, v) for (t, s), v in state.all_results().items()]
+        return [(c.trial, c.step, c.explain(search.metric))
+                for c in asha_prune(rule, arrivals, active, search.early_stop_min_trials,
+                                    search.early_stop_grace_steps,
+                                    search.early_stop_reduction_factor)]
     if search.early_stop != EarlyStop.MEDIAN:
         return []
     results = {t: state.results(t) for t in state.trials}
-    active = {t.trial for t in state.active_trials()}
     return [(v.trial, v.step, v.explain(search.metric))
             for v in median_prune(rule, results, active, search.early_stop_min_trials,
                                   search.early_stop_grace_steps)]

@@ -5,15 +5,22 @@ The median rule (as in Vizier and Optuna's MedianPruner): at a step where at lea
 median of theirs cannot be expected to catch up, and is stopped. Steps before
 `grace_steps` are never judged (early checkpoints are noisy). Only results that arrived are
 compared, so the rule is a function of the journal alone, like the stop rule.
+
+Asynchronous successive halving (ASHA, as Ray Tune's ASHAScheduler and Optuna's
+SuccessiveHalvingPruner, used as a stopping rule: nothing is paused and resumed): rungs at
+steps first_rung * eta**k; a trial reaching a rung goes on only if it is in the top 1/eta of
+the trials that reached that rung before it. Their order is the journal's, so a resumed
+search decides the same.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator.decide.stop_rule import Rule
+from orchestrator.decide.stop_rule import Mode, Rule
 
 
 @dataclass(frozen=True)
@@ -46,3 +53,60 @@ def median_prune(rule: Rule, results: Mapping[int, Mapping[int, float | None]],
                 pruned.append(Pruned(trial, step, value, median, len(others)))
                 break
     return pruned
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A trial asynchronous successive halving stops: at `rung` (a step), reached with the
+    result of checkpoint `step`, it was not in the top 1/eta of the `reached` trials there."""
+
+    trial: int
+    step: int
+    rung: int
+    value: float
+    cut: float  # the worst value that continued: the `keep`-th best at the rung
+    reached: int  # trials that had reached the rung, this one included
+    keep: int
+    eta: int
+
+    def explain(self, metric: str) -> str:
+        return (f"at rung {self.rung} (step {self.step}) its {metric} {self.value:.4f} was not "
+                f"in the top 1/{self.eta} of the {self.reached} trials that reached it (the "
+                f"best {self.keep} continue, down to {self.cut:.4f})")
+
+
+def asha_prune(rule: Rule, arrivals: Sequence[tuple[int, int, float | None]],
+               active: set[int], min_trials: int, first_rung: int, eta: int) -> list[Cut]:
+    """The active trials asynchronous successive halving stops (as Optuna's
+    SuccessiveHalvingPruner, bootstrap_count=0, when min_trials=1). `arrivals`: results
+    (trial, step, value) in the order they were journaled. Rung k is step first_rung * eta**k;
+    a trial reaches it with its first result at or past that step, and is judged once, then,
+    against the trials that reached it before: with at least `min_trials` of them it goes on
+    only if at least as good as the max(n // eta, 1)-th best of the n values there (ties go
+    on). Never waits for later trials, so the first ones at a rung are judged leniently; a
+    missing or NaN result is no result."""
+    at_rung: dict[int, list[float]] = {}  # rung -> values, in the order trials reached it
+    rung_of: dict[int, int] = {}  # trial -> the next rung it has to reach
+    cuts: dict[int, Cut] = {}
+    for trial, step, value in arrivals:
+        if trial in cuts or value is None or math.isnan(value):
+            continue  # a cut trial reaches no further rung (a late evaluation of it counts not)
+        k = rung_of.get(trial, 0)
+        while step >= (rung := first_rung * eta ** k):
+            earlier = at_rung.setdefault(rung, [])
+            earlier.append(value)
+            k += 1
+            if len(earlier) - 1 < min_trials:
+                continue
+            keep = max(len(earlier) // eta, 1)
+            cut = sorted(earlier, key=_goodness(rule))[keep - 1]
+            if rule.better(cut, value):
+                cuts[trial] = Cut(trial, step, rung, value, cut, len(earlier), keep, eta)
+                break
+        rung_of[trial] = k
+    return [c for t, c in sorted(cuts.items()) if t in active]
+
+
+def _goodness(rule: Rule) -> Callable[[float], float]:
+    """A sort key putting the best value first."""
+    return (lambda v: -v) if rule.mode is Mode.MAX else (lambda v: v)

@@ -289,6 +289,8 @@ WARNINGS = [
     (["search.early_stop=median", "search.max_trials=4", "train.max_steps=200",
       "search.early_stop_grace_steps=500"],
      "search.early_stop_grace_steps=500 is past train.max_steps=200"),
+    (["search.early_stop=asha", "search.early_stop_grace_steps=100", "search.max_trials=2"],
+     "warning: search.early_stop=asha never acts: it needs search.early_stop_min_trials=2"),
 ]
 
 

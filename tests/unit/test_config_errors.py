@@ -56,6 +56,12 @@ BAD = [
     (["search.sampler=bayes"], "search.sampler=bayes: must be one of grid, random, optuna"),
     (["search.max_concurrent_trials=0"], "search.max_concurrent_trials=0: must be >= 1"),
     (["search.early_stop=sometimes"], "search.early_stop=sometimes"),
+    (["search.early_stop=asha"], "search.early_stop=asha needs "
+     "search.early_stop_grace_steps >= 1, the first rung's step; e.g. "
+     "search.early_stop_grace_steps=100"),  # train.save_steps
+    (["search.early_stop_reduction_factor=1"],
+     "search.early_stop_reduction_factor=1: must be >= 2"),
+    (["search.early_stop_reduction_factr=3"], "search.early_stop_reduction_factr"),
     (["train.command='run.sh {train.learning_rat}'"], "train.command: unknown placeholder"),
     # data.task=regression (orchestrator/config/task_checks.py)
     (["data.task=ranking"], "data.task=ranking: must be one of classification, regression"),

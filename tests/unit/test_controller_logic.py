@@ -465,6 +465,29 @@ def test_concurrent_trials_with_a_grid_and_the_median_rule(tmp_path: Path) -> No
     assert "weight_decay=0.1" in report and "Why trials ended" in report
 
 
+def test_concurrent_trials_with_asha_cut_at_a_rung(tmp_path: Path) -> None:
+    sched = FakeScheduler()
+    world = World(sched, tmp_path)
+    world.by_trial = {(1, 100): 0.6, (2, 100): 0.7, (3, 100): 0.5, (1, 300): 0.7,
+                      (2, 300): 0.85}
+
+    def checkpoints(step: int, trials: tuple[int, ...]) -> Callable[[], None]:
+        def write() -> None:
+            for t in trials:
+                world.checkpoint(step, trial=t)
+
+        return write
+
+    world.script = {2: checkpoints(100, (1, 2, 3)), 6: checkpoints(300, (1, 2))}
+    state = run(tmp_path, world, sched, max_trials=3, max_concurrent_trials=3,
+                early_stop="asha", early_stop_min_trials=1, early_stop_grace_steps=100)
+    ended = {t.trial: t.ended for t in state.trials.values()}
+    assert ended == {1: "stopped", 2: "target_reached", 3: "pruned"}
+    assert state.trials[3].ended_reason == (
+        "at rung 100 (step 100) its accuracy 0.5000 was not in the top 1/3 of the 3 trials "
+        "that reached it (the best 1 continue, down to 0.7000)")
+
+
 def test_a_job_hour_budget_stops_the_search(tmp_path: Path) -> None:
     """One training job that never ends, a budget of one job-hour, a wall clock that moves
     a quarter of an hour per tick: the search ends once that hour is used, not before."""
