@@ -1,9 +1,8 @@
 """Typed settings: the one shape in which configuration flows below the CLI.
 
-Hydra composes `conf/` into a mapping; `orchestrator.config.validate` turns that mapping into these
-frozen dataclasses, collecting every problem at once. The jobs receive the parts they need
-(`TrainSpec`, `InferSpec`) pickled through the scheduler, so this module must stay light: no
-third-party imports at all.
+Hydra composes `conf/` into a mapping; `orchestrator.config.validate` turns it into these frozen
+dataclasses, collecting every problem at once. The jobs receive the parts they need
+(`TrainSpec`, `InferSpec`) pickled through the scheduler: it stays light, no third-party imports.
 """
 
 from __future__ import annotations
@@ -343,8 +342,7 @@ class SearchSettings:
     train_retries: int = 2  # resubmissions of a training job (it resumes from its checkpoint)
     max_oom_replans: int = 3  # out of memory: halve the per-device batch, double accumulation
     drain_timeout_s: float = 60.0  # how long to wait for cancelled jobs to end at the finish
-    # a job held (requeuehold, an admin) this long is released (scontrol release); still held
-    held_grace_s: float = 600.0  # a poll later: cancelled and replaced. 0: wait
+    held_grace_s: float = 600.0  # a held job: released, still held a poll later: replaced
     # train.<name> -> choices, or {low, high, log}; e.g. learning_rate: [1e-5, 3e-5]
     space: dict[str, Any] = field(default_factory=dict)
     # grid | random | optuna (TPE, its study kept in search.dir)
@@ -367,6 +365,8 @@ class SearchSettings:
     shared: bool = False  # the umask allows, for a group that follows it
     # > 0: every job ends itself once the controller has shown no sign of life for this long
     orphan_grace_s: float = 0.0  # (killed, its node lost; not detached): common.liveness
+    # jobs run a copy of the code made at the start (common.snapshot); auto: on for slurm
+    snapshot: bool | str = "auto"
 
 
 @dataclass(frozen=True)
