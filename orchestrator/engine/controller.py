@@ -80,7 +80,6 @@ class Controller:
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None  # _extend's
         self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old
         self._trainings: list[tuple[TrialRecord, list[JobRecord], policy.Submit]] = []
-        self.code: events.CodeSnapshot | None = None  # search.snapshot: a new one to journal
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchState:
@@ -134,8 +133,6 @@ class Controller:
             # journaled, then sent: the last run may not have
             self.scheduler.cancel([j.ref for j in self.state.cancelled_may_run()])
             self.submissions.expect_late(self.wall())
-        if self.code is not None:  # before any submission: the jobs' requests read its folder
-            self.record(self.code)
         self._extend()
         self._ended_or_cancelled()  # before settling: an ended search submits no intent
         self.submissions.settle()

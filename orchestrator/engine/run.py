@@ -21,7 +21,7 @@ from orchestrator.engine.controller import Controller, View
 from orchestrator.errors import ConfigError, Interrupted, SchedulerError, SubmissionRefused
 from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock
-from orchestrator.model.events import CodeSnapshot, SearchEnded
+from orchestrator.model.events import SearchEnded
 from orchestrator.model.state import SearchState
 from orchestrator.reporting.summary import Summary, build
 from orchestrator.scheduler import Scheduler, make_scheduler
@@ -88,14 +88,12 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
             check_same_search(journal, settings, force_resume)
             scheduler = make_scheduler(settings.executor.name)
             ended = any(isinstance(e, SearchEnded) for e in journal.events)
-            code = None
             if force_resume or not ended:  # an ended search submits nothing unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
-                code = _freeze(settings, journal, force_resume)
+                _freeze(settings, journal, force_resume)
             view = new_view()
             try:
                 controller = Controller(settings, journal, scheduler, view)
-                controller.code = code  # journaled once the search has started
                 try:
                     state = controller.run()
                     result = build(state, rule_of(settings))  # once: notify, closing lines
@@ -119,12 +117,14 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
     return state, result
 
 
-def _freeze(settings: Settings, journal: Journal, force: bool) -> CodeSnapshot | None:
-    """search.snapshot: the code the jobs will run (engine.snapshot), its lines told."""
+def _freeze(settings: Settings, journal: Journal, force: bool) -> None:
+    """search.snapshot: freeze the code the jobs will run (engine.snapshot), journaled before
+    the controller submits anything (on a first run, before search_started)."""
     code, lines = snapshot.prepare(settings, journal.events, force)
     for line in lines:
         print(line, file=sys.stderr, flush=True)
-    return code
+    if code is not None:
+        journal.append(code)
 
 
 def _remove_if_empty(search_dir: Path) -> None:

@@ -286,7 +286,8 @@ class Notified(Event):
 @dataclass(frozen=True, kw_only=True)
 class CodeSnapshot(Event):
     """search.snapshot: the jobs run from now on the code copied to `dir`, of sha256 `hash`
-    (journals before 6 Dec 2026 have none: their jobs ran the code in place)."""
+    (journals before 6 Dec 2026 have none: their jobs ran the code in place). A first run
+    journals it before search_started: the search's first submission needs it."""
 
     event = "code_snapshot"
     hash: str
