@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import exit_codes
+from orchestrator.engine import snapshot
 from orchestrator.errors import SearchDirError
 from orchestrator.journal import search_folder
 from orchestrator.model.ledger import human
@@ -63,10 +64,15 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     if not alive and state.finished is None and search_folder.detached(search_dir):
         alive, controller = _detached(search_dir, controller)
     code = status_code(data["status"], alive)
+    frozen = snapshot.last(events)
     if as_json:
         data = {**data, **status_json(state)}  # summary.json's keys, and the trials table
+        data["code_snapshot"] = frozen.hash if frozen is not None else None
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
-    return _render_status(data, state, controller, code, now) + disk_status(search_dir, state), code
+    code_line = "" if frozen is None else (
+        f"code: snapshot {snapshot.short(frozen.hash)} (search.snapshot; in {frozen.dir})\n")
+    return (_render_status(data, state, controller, code, now) + code_line
+            + disk_status(search_dir, state)), code
 
 
 def _starting(search_dir: Path) -> str | None:

@@ -4,6 +4,7 @@ Validation judges the settings as the user wrote them (its lines name their keys
 `resolved` fills in what follows from the rest, so that below validation:
 - search.mode is max or min (a known metric's own direction; your own script's: max);
 - search.fall_grace_steps is a number of steps (`auto`: the built-in training's warm-up);
+- search.snapshot is true or false (`auto`: on for executor=slurm);
 - train.metric_for_best_model is never auto (`task_checks.best_model_metric`);
 - each kind of job has its own copy of the shared executor settings.
 Pure: standard library and the settings only.
@@ -55,15 +56,26 @@ def fall_grace(s: Settings) -> int:
     return int(warmup * max_steps) if max_steps > 0 else 0
 
 
+def snapshot_on(s: Settings) -> bool:
+    """search.snapshot as true/false: `auto` freezes the code where jobs wait in a queue
+    (slurm), not where they start at once beside the user's editor (local, debug)."""
+    if s.search.snapshot == AUTO:
+        return s.executor.name == "slurm"
+    return s.search.snapshot is True
+
+
 def problems(s: Settings) -> list[str]:
+    found = [] if isinstance(s.search.snapshot, bool) or s.search.snapshot == AUTO else [
+        f"search.snapshot={s.search.snapshot}: must be true, false or auto"]
     grace = s.search.fall_grace_steps
     if grace == AUTO or (isinstance(grace, int) and grace >= 0):
-        return []
-    return [f"search.fall_grace_steps={grace}: must be a number of steps >= 0, or auto (the "
-            "training's warm-up)"]
+        return found
+    return [*found, f"search.fall_grace_steps={grace}: must be a number of steps >= 0, or auto "
+            "(the training's warm-up)"]
 
 
 def resolved(s: Settings) -> Settings:
-    search = replace(s.search, mode=resolved_mode(s), fall_grace_steps=fall_grace(s))
+    search = replace(s.search, mode=resolved_mode(s), fall_grace_steps=fall_grace(s),
+                     snapshot=snapshot_on(s))
     return replace(s, search=search, train=task_checks.resolved_train(s),
                    executor=resolve_executor(s.executor))

@@ -1,9 +1,8 @@
 """Typed settings: the one shape in which configuration flows below the CLI.
 
-Hydra composes `conf/` into a mapping; `orchestrator.config.validate` turns that mapping into these
-frozen dataclasses, collecting every problem at once. The jobs receive the parts they need
-(`TrainSpec`, `InferSpec`) pickled through the scheduler, so this module must stay light: no
-third-party imports at all.
+Hydra composes `conf/` into a mapping; `orchestrator.config.validate` turns it into these frozen
+dataclasses, collecting every problem at once. The jobs receive the parts they need
+(`TrainSpec`, `InferSpec`) pickled through the scheduler: it stays light, no third-party imports.
 """
 
 from __future__ import annotations
@@ -367,6 +366,7 @@ class SearchSettings:
     shared: bool = False  # the umask allows, for a group that follows it
     # > 0: every job ends itself once the controller has shown no sign of life for this long
     orphan_grace_s: float = 0.0  # (killed, its node lost; not detached): common.liveness
+    snapshot: bool | str = False  # jobs run a copy of the code (common.snapshot); auto: slurm
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from orchestrator.common import layout
+from orchestrator.common import layout, snapshot
 from orchestrator.config.settings import (
     EvaluatorSpec,
     InferSpec,
@@ -74,6 +74,16 @@ def evaluator_spec(settings: Settings, search_dir: Path, queue: str,
                                        or settings.executor.infer.timeout_min * 60.0))
 
 
+def frozen(settings: Settings, search_dir: Path) -> Path | None:
+    """The code snapshot the search's jobs run (search.snapshot), or None: the code in place."""
+    return snapshot.current(search_dir) if settings.search.snapshot is True else None
+
+
+def _frozen_text(settings: Settings, search_dir: Path) -> str:
+    found = frozen(settings, search_dir)
+    return "" if found is None else str(found)
+
+
 def orphan_watch(settings: Settings, search_dir: Path) -> OrphanWatch | None:
     """What a job of the search watches to end itself once its controller is gone
     (search.orphan_grace_s; None when 0)."""
@@ -90,7 +100,8 @@ def worker_request(settings: Settings, search_dir: Path, slot: int, attempt: int
                       resources=settings.executor.infer, target="jobs.worker:run",
                       spec=evaluator_spec(settings, search_dir, layout.WORKERS,
                                           timeout_min=settings.executor.infer.timeout_min),
-                      orphan_watch=orphan_watch(settings, search_dir))
+                      orphan_watch=orphan_watch(settings, search_dir),
+                      snapshot=_frozen_text(settings, search_dir))
 
 
 def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
@@ -110,9 +121,11 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
                       trial=trial, seed=seed, search_dir=search_dir, train=train)
         return JobRequest(key=key, kind=JobKind.TRAIN, name=name, folder=folder,
                           resources=settings.executor.train,
-                          command=expand(settings.train.command, values),
+                          command=snapshot.rewrite(expand(settings.train.command, values),
+                                                   frozen(settings, search_dir)),
                           output=str(layout.train_output_path(search_dir, trial, attempt)),
-                          beside=beside, orphan_watch=orphan_watch(settings, search_dir))
+                          beside=beside, orphan_watch=orphan_watch(settings, search_dir),
+                      snapshot=_frozen_text(settings, search_dir))
     spec = TrainSpec(
         trial=trial,
         seed=seed,
@@ -124,7 +137,8 @@ def train_request(settings: Settings, search_dir: Path, trial: int, seed: int,
     )
     return JobRequest(key=key, kind=JobKind.TRAIN, name=name, folder=folder,
                       resources=settings.executor.train, target="jobs.train:run", spec=spec,
-                      beside=beside, orphan_watch=orphan_watch(settings, search_dir))
+                      beside=beside, orphan_watch=orphan_watch(settings, search_dir),
+                      snapshot=_frozen_text(settings, search_dir))
 
 
 def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, checkpoint: str,
@@ -147,13 +161,16 @@ def infer_request(settings: Settings, search_dir: Path, trial: int, step: int, c
                       train=with_changes(settings.train, params or {}))
         return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                           resources=settings.executor.infer,
-                          command=expand(settings.infer.command, values),
+                          command=snapshot.rewrite(expand(settings.infer.command, values),
+                                                   frozen(settings, search_dir)),
                           output=str(layout.output_path(search_dir, trial, step, rewrite)),
-                          queue=queue, orphan_watch=orphan_watch(settings, search_dir))
+                          queue=queue, orphan_watch=orphan_watch(settings, search_dir),
+                      snapshot=_frozen_text(settings, search_dir))
     return JobRequest(key=key, kind=JobKind.INFER, name=name, folder=folder,
                       resources=settings.executor.infer, target="jobs.infer:run",
                       spec=_infer_spec(settings, search_dir, checkpoint, str(result)),
-                      queue=queue, orphan_watch=orphan_watch(settings, search_dir))
+                      queue=queue, orphan_watch=orphan_watch(settings, search_dir),
+                      snapshot=_frozen_text(settings, search_dir))
 
 
 def first_requests(settings: Settings) -> list[JobRequest]:

@@ -16,7 +16,7 @@ from orchestrator.common.redact import recorded
 from orchestrator.config import admission
 from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import changed_settings, rule_of
-from orchestrator.engine import job_requests
+from orchestrator.engine import job_requests, snapshot
 from orchestrator.engine.controller import Controller, View
 from orchestrator.errors import ConfigError, Interrupted, SchedulerError, SubmissionRefused
 from orchestrator.journal.jsonl import Journal
@@ -90,6 +90,7 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
             ended = any(isinstance(e, SearchEnded) for e in journal.events)
             if force_resume or not ended:  # an ended search submits nothing unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
+                _freeze(settings, journal, force_resume)
             view = new_view()
             try:
                 controller = Controller(settings, journal, scheduler, view)
@@ -114,6 +115,16 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
                 layout.journal_path(search_dir).unlink(missing_ok=True)
                 lock.forget()
     return state, result
+
+
+def _freeze(settings: Settings, journal: Journal, force: bool) -> None:
+    """search.snapshot: freeze the code the jobs will run (engine.snapshot), journaled before
+    the controller submits anything (on a first run, before search_started)."""
+    code, lines = snapshot.prepare(settings, journal.events, force)
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
+    if code is not None:
+        journal.append(code)
 
 
 def _remove_if_empty(search_dir: Path) -> None:

@@ -283,12 +283,24 @@ class Notified(Event):
     status: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class CodeSnapshot(Event):
+    """search.snapshot: the jobs run from now on the code copied to `dir`, of sha256 `hash`
+    (journals before 6 Dec 2026 have none: their jobs ran the code in place). A first run
+    journals it before search_started: the search's first submission needs it."""
+
+    event = "code_snapshot"
+    hash: str
+    dir: str
+    previous: str = ""  # --force-resume took new code: the hash it replaced
+
+
 KINDS: tuple[type[Event], ...] = (
     SearchStarted, SearchExtended, Resumed, Heartbeat, TrialStarted, SubmitIntent, Submitted,
     JobStateChanged, JobFailed, JobReleased, Cancel, Checkpoint, Plan, TrainingEnded, Evaluation,
     TrialEnded, SearchEnded, Promoted, PromoteFailed, SchedulerDown, SchedulerUp,
     CheckpointSized, DeleteIntent, Deleted, DeleteRefused,
-    CancelRequested, Notified,
+    CancelRequested, Notified, CodeSnapshot,
 )
 REGISTRY: dict[str, type[Event]] = {kind.event: kind for kind in KINDS}
 

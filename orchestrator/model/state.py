@@ -23,6 +23,7 @@ from orchestrator.model.events import (
     CancelRequested,
     Checkpoint,
     CheckpointSized,
+    CodeSnapshot,
     Deleted,
     DeleteIntent,
     DeleteRefused,
@@ -218,7 +219,7 @@ class SearchState:
                     self.resumes += 1
             case SchedulerDown() | SchedulerUp():
                 self.submissions_wait = e if isinstance(e, SchedulerDown) else None
-            case Heartbeat() | CancelRequested() | Notified():
+            case Heartbeat() | CancelRequested() | Notified() | CodeSnapshot():
                 pass  # for people, `status`, and readers of the journal itself (cancelling, notify)
             case TrialStarted():
                 self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,

@@ -164,8 +164,8 @@ def run_script(argv: list[str], output: str, limit_s: float = 0.0) -> int:
     (bash, torchrun, DataLoader workers): they hold its output pipes, which are read to their
     end. It stays in the job's process group: the local executor's cancel reaches it."""
     # the job's own interpreter (executor.python), for a script that runs Python: a bare
-    # `python` on the node may be another environment's, without the jobs' packages
-    env = {**os.environ, SCRIPT_PYTHON: sys.executable}
+    # `python` may lack the jobs' packages. PYTHONSAFEPATH is for our code (search.snapshot)
+    env = {**os.environ, SCRIPT_PYTHON: sys.executable, "PYTHONSAFEPATH": ""}
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, errors="replace", env=env)

@@ -42,6 +42,8 @@ class JobRequest:
     # infer.placement=with_training: the evaluator the training job starts beside training
     beside: Any = None  # EvaluatorSpec | None
     orphan_watch: OrphanWatch | None = None  # None: the job outlives its controller
+    # search.snapshot: the frozen code's folder, first on the job's PYTHONPATH ("": in place)
+    snapshot: str = ""
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,14 @@ class LocalScheduler(SubmititBackend):
         # submitit's LocalExecutor makes its folder: there is none to render without one
         request.folder.mkdir(parents=True, exist_ok=True)
         executor = submitit.LocalExecutor(folder=request.folder,
-                                          python=python_command(request.resources))
+                                          python=python_command(request.resources,
+                                                                request.snapshot))
         executor.update_parameters(**local_parameters(request))
         return executor
 
     def render(self, request: JobRequest) -> str:
-        python = python_command(request.resources) or shlex.quote(sys.executable)
+        python = (python_command(request.resources, request.snapshot)
+                  or shlex.quote(sys.executable))
         return (f"# executor=local: no sbatch script; runs {describe(request)} "
                 f"through {python} -m submitit.core._submit\n")
 

@@ -9,9 +9,8 @@ search and key (`requests.job_name`), and the name, not only the id, says which 
 a row whose id matches but whose name does not is a job SLURM gave a reused id (our job is
 LOST), a cancel names the job (`scancel --name=N ID`) and is sent again until the job is seen
 ended (slurm_cancel), and a submission a killed controller never journaled is found by name
-(`recover`). A submission slurmctld did not answer raises SchedulerUnavailable, one a limit
-on queued jobs refused SubmitLimited: both are tried again later. Raw states become
-`JobState` in slurm_parse.SLURM_STATES and nowhere else.
+(`recover`). An unanswered submission raises SchedulerUnavailable, one a limit on queued jobs
+refused SubmitLimited (both tried again later). Raw states: slurm_parse.SLURM_STATES only.
 """
 
 from __future__ import annotations
@@ -136,7 +135,8 @@ class SlurmScheduler(SubmititBackend):
             request.folder.mkdir(parents=True, exist_ok=True)
         # rendering a script (--dry-run, --test-only) needs no SLURM on this machine
         kind = submitit.SlurmExecutor if create else _ScriptOnly
-        executor = kind(folder=request.folder, python=python_command(request.resources),
+        executor = kind(folder=request.folder, python=python_command(request.resources,
+                                                                     request.snapshot),
                         max_num_timeout=request.resources.max_requeues)
         executor.update_parameters(**slurm_parameters(request))
         return executor

@@ -33,15 +33,21 @@ from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
 from orchestrator.scheduler.orphan_watch import Watched
 
 
-def python_command(res: JobResources) -> str | None:
+def python_command(res: JobResources, snapshot: str = "") -> str | None:
     """submitit's `python=` (a shell command line, None: the controller's interpreter):
     `res.python` split into words, each quoted, a path made absolute (jobs may start in
-    another directory)."""
-    if not res.python:
+    another directory). With a code `snapshot` (search.snapshot) the interpreter starts with
+    it first on PYTHONPATH, and without the job's directory on sys.path (PYTHONSAFEPATH):
+    started in the project's folder, it would import the code in place before the copy."""
+    if not res.python and not snapshot:
         return None
     words = [res.python] if Path(res.python).is_file() else shlex.split(res.python)
+    words = words or [sys.executable]
     if "/" in words[0]:
         words[0] = os.path.abspath(words[0])
+    if snapshot:
+        path = os.pathsep.join(p for p in (snapshot, os.environ.get("PYTHONPATH", "")) if p)
+        words = ["env", "PYTHONSAFEPATH=1", f"PYTHONPATH={path}", *words]
     return shlex.join(words)
 
 

@@ -86,6 +86,8 @@ EXAMPLES += [
     events.DeleteIntent(t=22.0, trial=1, step=100, path="/o/c-100", what="all", bytes=4096),
     events.Deleted(t=23.0, trial=1, step=100, path="/o/c-100", what="all", bytes=4096),
     events.DeleteRefused(t=24.0, trial=1, step=200, path="/o/c-200", reason="a symlink"),
+    events.CodeSnapshot(t=25.0, hash="ab" * 32, dir="/s/snapshot/abababababab",
+                        previous="cd" * 32),
 ]
 
 
