@@ -99,7 +99,9 @@ def run_once(fault: str, parent: Path) -> Run:
     extra, strike = FAULTS[fault]
     directory = faults.new_search_dir(parent, "hostile")
     prefix = layout.job_name(directory, "")
-    args = faults.overrides(directory, checkpoints=12, every_s=2.0, extra=extra)
+    # evaluations of 4 s: more than 3 jobs at once, so that the submit limit bites
+    args = faults.overrides(directory, checkpoints=12, every_s=2.0, extra=extra,
+                            infer_sleep_s=4.0 if "QOS" in fault else 1.0)
     log = parent / f"{directory.name}.log"
     result, since, t0 = Run(fault), time.time(), time.monotonic()
     proc = faults.start(args, faults.controller_env(), log)
@@ -128,8 +130,22 @@ def _train_id(evs: list[dict[str, object]]) -> str:
                 if e["event"] == "submitted" and str(e["key"]).startswith("train"))
 
 
+def _what_happened(evs: list[dict[str, object]]) -> str:
+    """What the controller journaled about the fault: retries and their causes, waits for a
+    submit limit, releases of held jobs."""
+    trains = sum(1 for e in evs if e["event"] == "submitted" and str(e["key"]).startswith("train"))
+    causes = Counter(str(e["cause"]) for e in evs if e["event"] == "job_failed")
+    waits = sum(1 for e in evs if e["event"] == "scheduler_unavailable" and e.get("limit"))
+    released = sum(1 for e in evs if e["event"] == "job_released")
+    parts = [f"training jobs {trains}"] + [f"{c} x{n}" for c, n in sorted(causes.items())]
+    parts += [f"submit-limit waits {waits}"] if waits else []
+    parts += [f"released {released}"] if released else []
+    return ", ".join(parts)
+
+
 def _judge(result: Run, directory: Path, prefix: str, since: float) -> None:
     evs = journal_events(directory)
+    result.note = "; ".join(p for p in (result.note, _what_happened(evs)) if p)
     try:
         result.decision = faults.decision(directory)
     except (OSError, ValueError):
@@ -154,6 +170,7 @@ def _judge(result: Run, directory: Path, prefix: str, since: float) -> None:
 
 
 def campaign(parent: Path, runs: int, progress: Callable[[str], None]) -> list[Run]:
+    parent.mkdir(parents=True, exist_ok=True)
     done: list[Run] = []
     for fault in FAULTS:
         for n in range(runs if FAULTS[fault][1] is not None or "QOS" in fault else 1):
