@@ -24,6 +24,7 @@ Hugging Face pieces) load inside `run`, so a light process (the controller) can 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,6 +116,9 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("the train settings"):
         args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
+    finished = _finished(output_dir, resume, args.max_steps, args.process_index == 0)
+    if finished is not None:
+        return finished
     guard = parts.NanGuard(precision) if fault is None else faults.NanAt(fault)
     trainer = task.trainer_class(
         model=model,
@@ -140,6 +144,29 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
         **training_facts(output.metrics),  # device_name, peak_gpu_memory_bytes, examples_per_s
     }
     if trainer.is_world_process_zero():
+        atomic_write_json(layout.done_path(output_dir), result)
+    return result
+
+
+def _finished(output_dir: Path, resume: str | None, max_steps: int,
+              rank0: bool) -> dict[str, Any] | None:
+    """The result of a run that resumes from the checkpoint at its planned last step (a job
+    held or requeued after it saved it): nothing is left to train, and the Trainer would
+    take one step more, writing a checkpoint past max_steps. None when training is left.
+    The plan is this run's max_steps, else (trained by epochs) the earlier run's plan.json."""
+    try:
+        planned = max_steps if max_steps > 0 else int(
+            json.loads(layout.plan_path(output_dir).read_text())["max_steps"])
+        state = json.loads((Path(resume or "") / "trainer_state.json").read_text())
+        step = int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if resume is None or planned <= 0 or step < planned:
+        return None
+    result = {"global_step": step, "best_checkpoint": state.get("best_model_checkpoint"),
+              "best_metric": state.get("best_metric"), "train_seconds": 0.0}
+    if rank0:
+        print(f"{resume} is the planned last step ({planned}): training had ended", flush=True)
         atomic_write_json(layout.done_path(output_dir), result)
     return result
 
