@@ -116,9 +116,8 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("the train settings"):
         args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
-    finished = _finished(output_dir, resume, args.max_steps, args.process_index == 0)
-    if finished is not None:
-        return finished
+    if (done := _finished(output_dir, resume, args.max_steps, args.process_index == 0)):
+        return done
     guard = parts.NanGuard(precision) if fault is None else faults.NanAt(fault)
     trainer = task.trainer_class(
         model=model,
