@@ -51,7 +51,8 @@ def _train_on(partition: str, node: str) -> list[str]:
 
 def _urgent(node: str, seconds: int) -> Callable[[str], str]:
     def strike(train_id: str) -> str:
-        subprocess.run(["sbatch", "--job-name=hostile-urgent", "-p", "urgent", "-w", node,
+        subprocess.run(["sbatch", "--job-name=hostile-urgent", "-o", "/dev/null", "-p", "urgent",
+                        "-w", node,
                         f"-c{NODE_CPUS}", "--time=5", "--wrap", f"sleep {seconds}"],
                        capture_output=True, text=True, check=True, timeout=60)
         return f"urgent job took {node} for {seconds} s"
