@@ -29,7 +29,13 @@ from orchestrator.common.causes import JobFailure
 from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.model.transitions import REQUEUABLE_ENDS, JobKind, JobState
-from orchestrator.scheduler.commands import Commands, last_line, submit_limit, unreachable
+from orchestrator.scheduler.commands import (
+    Commands,
+    command_environment,
+    last_line,
+    submit_limit,
+    unreachable,
+)
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
 from orchestrator.scheduler.sbatch_values import mem_option, srun_args
 from orchestrator.scheduler.slurm_cancel import Cancels
@@ -56,9 +62,7 @@ from orchestrator.scheduler.submitit_jobs import (
 # slurmdbd's name for a job whose name slurmctld has not sent yet (seen for seconds after
 # sbatch, with PENDING and even COMPLETED rows)
 UNNAMED = "allocation"
-# an orphaned sbatch either reaches slurmctld or gives up within its MessageTimeout (10 s
-# by default)
-SBATCH_SETTLE_S = 15.0
+SBATCH_SETTLE_S = 15.0  # an orphaned sbatch lands or gives up within MessageTimeout (10 s)
 # why a job waits (Priority, Resources) changes slowly: squeue is asked again for jobs it has
 # already answered about at most this often (a new pending job is asked about at once)
 REASONS_REFRESH_S = 300.0
@@ -70,11 +74,6 @@ REASONS_REFRESH_S = 300.0
 # the child would ask for the parent's resources. Only where slurm.conf lives is kept.
 KEEP_SLURM_VARIABLES = frozenset({"SLURM_CONF"})
 
-
-def squeue_environment() -> dict[str, str]:
-    """os.environ without the SQUEUE_* variables (SQUEUE_FORMAT, SQUEUE_FORMAT2, SQUEUE_STATES,
-    SQUEUE_SORT...): a user's own squeue settings must not change what squeue prints to us."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SQUEUE_")}
 
 
 @contextlib.contextmanager
@@ -222,7 +221,7 @@ class SlurmScheduler(SubmititBackend):
                    ["sacct", "-X", "-n", "-P", "-S", day, "--name", name, "-o", "JobID,State"])
         for command in queries:
             try:
-                out = self.commands.output(command, env=squeue_environment())
+                out = self.commands.output(command, env=command_environment())
             except SchedulerUnavailable as exc:
                 raise SchedulerUnavailable(f"looking for job {name}: {exc}") from None
             jobs = parse_squeue_states(out)  # sacct -P's lines are the same: id|state
@@ -303,7 +302,7 @@ class SlurmScheduler(SubmititBackend):
         """squeue's lines for `job_ids` ("" when slurmctld has forgotten them all: they
         ended); SchedulerUnavailable when it fails."""
         done = self.commands.run(["squeue", "--noheader", *options, f"--jobs={','.join(job_ids)}",
-                                  f"--format={columns}"], env=squeue_environment())
+                                  f"--format={columns}"], env=command_environment())
         if done.returncode == 0:
             return done.stdout
         detail = last_line(done.stderr) or f"exit status {done.returncode}"

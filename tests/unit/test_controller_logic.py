@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.config.settings import Settings
 from orchestrator.engine.controller import Controller
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.journal.jsonl import Journal, read_events
@@ -268,10 +269,10 @@ def test_metric_fell_starts_the_next_trial_with_a_new_seed(tmp_path: Path) -> No
     assert state.finished is not None and state.finished.status == "metric_fell"
 
 
-@pytest.mark.parametrize("made_it", [True, False])
-def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
-                                                               made_it: bool) -> None:
-    """A kill between 'submit_intent' and 'submitted' never doubles a job."""
+def _killed_between_intent_and_submitted(tmp_path: Path,
+                                         made_it: bool) -> tuple[FakeScheduler, Settings]:
+    """A search whose controller journaled a training's submit_intent and was killed before
+    `submitted`; `made_it`: its sbatch reached the scheduler all the same."""
     sched = FakeScheduler()
     journal = Journal(tmp_path / "journal.jsonl")
     settings = settings_for(tmp_path)
@@ -285,6 +286,14 @@ def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
         sched.submit(JobRequest("train-t001-a0", JobKind.TRAIN, "x", tmp_path,
                                 settings.executor.train))
     journal.close()
+    return sched, settings
+
+
+@pytest.mark.parametrize("made_it", [True, False])
+def test_intent_without_job_id_is_recovered_or_submitted_once(tmp_path: Path,
+                                                               made_it: bool) -> None:
+    """A kill between 'submit_intent' and 'submitted' never doubles a job."""
+    sched, settings = _killed_between_intent_and_submitted(tmp_path, made_it)
     journal = Journal(tmp_path / "journal.jsonl")
     second = Controller(settings, journal, sched, PlainView())
     second.start()
@@ -303,19 +312,7 @@ def test_cancel_of_an_interrupted_search_abandons_an_intent_never_submitted(
     from orchestrator.engine import cancel_request as cancelling
     from orchestrator.model.transitions import SearchStatus
 
-    sched = FakeScheduler()
-    journal = Journal(tmp_path / "journal.jsonl")
-    settings = settings_for(tmp_path)
-    first = Controller(settings, journal, sched, PlainView())
-    first.start()
-    first.decide()
-    first.record(events.SubmitIntent(key="train-t001-a0", kind=JobKind.TRAIN, trial=1, step=None,
-                                     attempt=0, folder=str(tmp_path / "jobs" / "train-t001-a0"),
-                                     name="search-0123abcd-train-t001-a0", overrides={}))
-    if made_it:
-        sched.submit(JobRequest("train-t001-a0", JobKind.TRAIN, "x", tmp_path,
-                                settings.executor.train))
-    journal.close()
+    sched, settings = _killed_between_intent_and_submitted(tmp_path, made_it)
     cancelling.write_request(tmp_path)
     journal = Journal(tmp_path / "journal.jsonl")
     state = Controller(settings, journal, sched, PlainView()).run()

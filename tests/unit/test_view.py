@@ -39,16 +39,21 @@ def test_plain_view_prints_one_line_per_event() -> None:
     assert lines[-1].endswith("trial 1 step 100: 0.7312 (job 78)")
 
 
-def test_rich_view_shows_jobs_metrics_and_the_best_so_far() -> None:
+def _rich_view_of(evs: list[dict[str, Any]], width: int) -> tuple[str, SearchState]:
+    """What the rich live view printed for these journal events, and the state they fold to."""
     out = io.StringIO()
-    view = RichView(Console(file=out, force_terminal=True, width=100, highlight=False,
+    view = RichView(Console(file=out, force_terminal=True, width=width, highlight=False,
                             color_system=None))
     state = SearchState()
-    for event in typed(EVENTS):
+    for event in typed(evs):
         state.apply(event)
         view.event(event, state)
     view.close()
-    text = out.getvalue()
+    return out.getvalue(), state
+
+
+def test_rich_view_shows_jobs_metrics_and_the_best_so_far() -> None:
+    text, _ = _rich_view_of(EVENTS, width=100)
     assert "best so far: 0.7312" in text
     assert "train-t001-a0" in text and "77" in text
 
@@ -155,16 +160,9 @@ def test_error_text_is_shown_as_written_not_read_as_markup(text: str) -> None:
                "reason": text, "job_id": "77", "state": "FAILED", "detail": text},
               {"event": "trial_ended", "t": 6.0, "trial": 1, "how": "train_failed", "step": None,
                "reason": text}]
-    out = io.StringIO()
-    view = RichView(Console(file=out, force_terminal=True, width=400, highlight=False,
-                            color_system=None))
-    state = SearchState()
-    for event in typed(failed):
-        state.apply(event)
-        view.event(event, state)
-    view.close()
+    printed, state = _rich_view_of(failed, width=400)
     console = Console(file=io.StringIO(), width=400, color_system=None)
     console.print(dashboard.render(state, {}, [describe(typed(failed)[-2], state) or ""]))
     screen = console.file.getvalue()  # type: ignore[attr-defined]
     assert f"FAILED: other: {text}" in screen
-    assert text in out.getvalue()
+    assert text in printed
