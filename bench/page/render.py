@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.page import busy as busy_page
-from bench.page.missed import deciding_queue_wait, missed
+from bench.page.missed import deciding_queue_wait, limits, missed
 from bench.page.report import TARGETS, fmt, table, verdict
 from bench.page.template import fill, get, num
 from bench.phases.legacy_loop import legacy_run
@@ -83,8 +83,10 @@ def _machine(results: Obj) -> str:
 
 def _headline(results: Obj, raw: Obj) -> str:
     met: Obj = results.get("met", {})
+    capped = limits(results, raw)
     rows = [[f"`{key}`", fmt(results.get(key)), f"{target.op} {target.value:g}",
-             verdict(met.get(key))] for key, target in TARGETS.items()]
+             capped[key].headline if key in capped else verdict(met.get(key))]
+            for key, target in TARGETS.items()]
     legacy = results.get("legacy_sched_queries_per_hour")
     rows.append(["`legacy_sched_queries_per_hour`", fmt(legacy), "reference", "-"])
     rows.append(["`inference_speedup_bertbase_cpu`",

@@ -203,3 +203,39 @@ def test_the_disk_section_shows_both_runs_and_the_bert_base_estimate() -> None:
     assert "**`disk_peak_ratio` = 0.25**" in text and "extrapolated, not measured" in text
     assert "141.9 GB with keep=all" in text
     assert results["met"]["disk_peak_ratio"] is True
+
+
+def _scenario(job_seconds: float, legacy_s: float) -> dict[str, object]:
+    """The standard scenario's parameters with our and the legacy loop's measured runs."""
+    return {"parameters": {"checkpoints": 12, "every_s": 20.0, "infer_s": 10.0,
+                           "save_steps": 100, "target": 80.0, "curve": list(CURVE)},
+            "legacy_poll_s": 30.0, "equal_poll_s": 5.0, "settle_s": 5.0, "runs": {
+                "ours": {"time_to_decision_s": 112.3, "job_seconds": job_seconds, "jobs": []},
+                "legacy": {"time_to_decision_s": legacy_s, "jobs": []}}}
+
+
+@pytest.mark.parametrize(
+    ("ratio", "job_ratio", "job_seconds", "capped", "cell"),
+    [
+        # the standard scenario caps the ratio at 450.4 / 110 = 4.09 and job-s at 290/160
+        (4.01, 1.77, 164.0, {"time_to_decision_ratio", "job_seconds_ratio"},
+         "at its limit: the scenario allows 4.09 at most (98 %;"),
+        # far below its cap (a slow controller): a plain miss, said as such
+        (2.0, 1.2, 240.0, set(), "**no**"),
+    ],
+)
+def test_a_missed_target_is_stated_against_its_scenarios_limit(
+        ratio: float, job_ratio: float, job_seconds: float, capped: set[str],
+        cell: str) -> None:
+    from bench.page.missed import limits
+
+    headline = {**_headline(), "time_to_decision_ratio": ratio, "job_seconds_ratio": job_ratio,
+                "inference_speedup_cpu": 30.0}
+    raw = {"errors": {}, "scenario": _scenario(job_seconds, 450.4)}
+    results = report.assemble("full", "now", {}, headline, raw)
+    assert set(limits(results, raw)) == capped
+    text = page.render(results)
+    assert f"| `time_to_decision_ratio` | {ratio:.2f} | >= 5 | {cell}" in text
+    assert ("## Targets beyond their scenario's limit" in text) == bool(capped)
+    assert "450.4 / 110 = 4.09x" in text  # the arithmetic is on the page either way
+    assert "Targets missed: why" in text  # sched_queries_per_hour is a plain miss here
