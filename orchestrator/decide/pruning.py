@@ -94,7 +94,17 @@ def asha_prune(rule: Rule, arrivals: Sequence[tuple[int, int, float | None]],
     only if at least as good as the max(n // eta, 1)-th best of the n values there (ties go
     on). Never waits for later trials, so the first ones at a rung are judged leniently; a
     missing or NaN result is no result."""
-    at_rung: dict[int, list[float]] = {}  # rung -> values, in the order trials reached it
+    cuts = halving(rule, arrivals, min_trials, first_rung, eta)[0]
+    return [c for t, c in sorted(cuts.items()) if t in active]
+
+
+Reached = dict[int, list[tuple[int, float]]]  # rung -> (trial, value), in the order reached
+
+
+def halving(rule: Rule, arrivals: Sequence[tuple[int, int, float | None]], min_trials: int,
+            first_rung: int, eta: int) -> tuple[dict[int, Cut], Reached]:
+    """asha_prune's walk: every trial it cuts (ended ones too), and who reached each rung."""
+    at_rung: Reached = {}
     rung_of: dict[int, int] = {}  # trial -> the next rung it has to reach
     cuts: dict[int, Cut] = {}
     for trial, step, value in arrivals:
@@ -103,17 +113,17 @@ def asha_prune(rule: Rule, arrivals: Sequence[tuple[int, int, float | None]],
         k = rung_of.get(trial, 0)
         while step >= (rung := first_rung * eta ** k):
             earlier = at_rung.setdefault(rung, [])
-            earlier.append(value)
+            earlier.append((trial, value))
             k += 1
             if len(earlier) - 1 < min_trials:
                 continue
             keep = max(len(earlier) // eta, 1)
-            cut = sorted(earlier, key=_goodness(rule))[keep - 1]
+            cut = sorted((v for _, v in earlier), key=_goodness(rule))[keep - 1]
             if rule.better(cut, value):
                 cuts[trial] = Cut(trial, step, rung, value, cut, len(earlier), keep, eta)
                 break
         rung_of[trial] = k
-    return [c for t, c in sorted(cuts.items()) if t in active]
+    return cuts, at_rung
 
 
 def brackets(min_resource: int, max_resource: int, eta: int) -> int:

@@ -50,3 +50,8 @@ def test_asha_stops_the_trials_below_the_top_third_at_a_rung(tmp_path: Path) -> 
     evaluated = {(e["trial"], e["step"]) for e in data["evaluations"]}
     assert max(s for t, s in evaluated if t == 4) < 600
     assert "at rung 100" in (directory / "report.md").read_text()
+    assert f"trial 3 ended: pruned: {ended[3]['reason']}" in done.stdout  # the view says why
+    status = cli("status", str(directory)).stdout
+    assert f"  ended: {ended[3]['reason']}" in status
+    assert ("  rung 100: trial 1 43.0000, trial 2 42.0000, trial 3 41.0000 (stopped), "
+            "trial 4 40.0000 (stopped)\n  rung 300: trial 1 65.0000, trial 2 64.0000\n") in status
