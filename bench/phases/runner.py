@@ -16,7 +16,7 @@ from typing import Any
 from bench.cluster.journal import journal_events
 from bench.cluster.slurmtools import cancel, cancel_prefix, make_counter, other_jobs, wait_for_idle
 from bench.cluster.tracked import submit_held
-from bench.phases import bertbase, disk, footprint, measure
+from bench.phases import bertbase, disk, early_stop, footprint, measure
 from bench.phases import busy as busy_cluster
 from bench.phases.scenario import (
     ROOT,
@@ -37,7 +37,7 @@ from bench.phases.scenario import (
 )
 
 PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk",
-          "footprint", "bertbase", "busy", "placements")
+          "footprint", "bertbase", "busy", "placements", "early_stop")
 FULL_EVERY_S = 20.0
 
 
@@ -229,6 +229,9 @@ class Bench:
         window = 600.0 if self.plan.mode == "full" else 120.0
         self.raw["footprint"] = footprint.footprint(self.workdir, f"{self.tag}-", held, window)
 
+    def early_stop(self) -> None:
+        self.raw["early_stop"] = early_stop.measure()  # simulated: see bench.phases.early_stop
+
     def busy(self) -> None:
         self.raw["busy"] = busy_cluster.busy(self.workdir, self.tag, self.plan.busy_plan,
                                              self._counter, self.log)
@@ -246,7 +249,8 @@ class Bench:
             "scenario": self.scenario, "tiny": self.tiny, "infer": self.infer,
             "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
             "disk": self.disk, "footprint": self.footprint, "bertbase": self.bertbase,
-            "busy": self.busy, "placements": self.placements}
+            "busy": self.busy, "placements": self.placements,
+            "early_stop": self.early_stop}
         try:
             for name in PHASES:
                 if name in phases:

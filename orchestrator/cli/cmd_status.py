@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import exit_codes
+from orchestrator.decide.rungs import rung_lines
 from orchestrator.engine import snapshot
 from orchestrator.errors import SearchDirError
 from orchestrator.journal import search_folder
@@ -71,7 +72,8 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     code_line = "" if frozen is None else (
         f"code: snapshot {snapshot.short(frozen.hash)} (search.snapshot; in {frozen.dir})\n")
-    return (_render_status(data, state, controller, code, now) + code_line
+    rungs = "".join(f"{line}\n" for line in rung_lines(state, rule))
+    return (_render_status(data, state, controller, code, now) + rungs + code_line
             + disk_status(search_dir, state)), code
 
 

@@ -1,5 +1,5 @@
-"""Configuration problems and warnings of `search.early_stop` (the median rule and ASHA),
-one line each."""
+"""Configuration problems and warnings of `search.early_stop` (the median rule, ASHA and
+Hyperband), one line each."""
 
 from __future__ import annotations
 
@@ -13,12 +13,30 @@ def problems(s: Settings) -> list[str]:
     if search.early_stop_reduction_factor < 2:
         p.append(f"search.early_stop_reduction_factor={search.early_stop_reduction_factor}: "
                  "must be >= 2 (3 keeps the top third at each rung)")
-    if search.early_stop == EarlyStop.ASHA and search.early_stop_grace_steps < 1:
+    rungs = search.early_stop in (EarlyStop.ASHA, EarlyStop.HYPERBAND)
+    if rungs and search.early_stop_grace_steps < 1:
         # rungs are grace * eta**k: a first rung at step 0 would make every rung step 0
         example = s.train.save_steps if s.train.save_steps > 0 else 100
-        p.append(f"search.early_stop=asha needs search.early_stop_grace_steps >= 1, the first "
-                 f"rung's step; e.g. search.early_stop_grace_steps={example}")
+        p.append(f"search.early_stop={search.early_stop} needs search.early_stop_grace_steps "
+                 f">= 1, the first rung's step; e.g. search.early_stop_grace_steps={example}")
+    elif search.early_stop == EarlyStop.HYPERBAND:
+        p += _hyperband_problems(s)
     return p
+
+
+def _hyperband_problems(s: Settings) -> list[str]:
+    """Hyperband's brackets follow from its last step: it must be known and past the first
+    rung (Optuna's max_resource='auto', learnt from finished trials, would not replay)."""
+    search = s.search
+    last = search.early_stop_max_resource or s.train.max_steps
+    if last <= 0:
+        return ["search.early_stop=hyperband needs the last step a trial trains to: set "
+                "search.early_stop_max_resource (or train.max_steps)"]
+    if last < search.early_stop_grace_steps:
+        return [f"search.early_stop=hyperband: the last step {last} (search.early_stop_max_"
+                f"resource or train.max_steps) is before search.early_stop_grace_steps="
+                f"{search.early_stop_grace_steps}; raise it or lower the grace"]
+    return []
 
 
 def warnings(s: Settings, trials: int) -> list[str]:
@@ -27,7 +45,7 @@ def warnings(s: Settings, trials: int) -> list[str]:
     if search.early_stop == EarlyStop.NONE:
         return w
     name = f"search.early_stop={search.early_stop}"
-    # both rules judge a trial against at least early_stop_min_trials OTHER trials with a
+    # every rule judges a trial against at least early_stop_min_trials OTHER trials with a
     # result at the same step or rung (ended ones count, so trials in a row are compared)
     if trials <= search.early_stop_min_trials:
         w.append(f"{name} never acts: it needs "

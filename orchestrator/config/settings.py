@@ -7,20 +7,15 @@ dataclasses, collecting every problem at once. The jobs receive the parts they n
 
 from __future__ import annotations
 
-import enum
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from orchestrator.config.choice import Choice
+from orchestrator.config.early_stop import EarlyStop, EarlyStopSettings
 
-class Choice(str, enum.Enum):
-    """A setting with a closed set of values. A str: it equals its value, so comparisons
-    with strings, the journal's settings (written as values) and f-strings are unchanged;
-    `shape` turns a configured string into one, or reports the valid ones in one line."""
-
-    def __str__(self) -> str:
-        return str(self.value)
+__all__ = ["Choice", "EarlyStop"]  # where they were first defined; still imported from here
 
 
 class Task(Choice):  # data.task
@@ -54,12 +49,6 @@ class SamplerName(Choice):  # search.sampler
     GRID = "grid"
     RANDOM = "random"
     OPTUNA = "optuna"
-
-
-class EarlyStop(Choice):  # search.early_stop
-    NONE = "none"
-    MEDIAN = "median"
-    ASHA = "asha"
 
 
 @dataclass(frozen=True)
@@ -320,8 +309,8 @@ class InferSettings:
 
 
 @dataclass(frozen=True)
-class SearchSettings:
-    """The stop rule and the search's bookkeeping."""
+class SearchSettings(EarlyStopSettings):
+    """The stop rule and the search's bookkeeping (and, from its base, early stopping)."""
 
     dir: str = "runs/search"
     target: float | None = None  # required
@@ -351,10 +340,6 @@ class SearchSettings:
     sampler_seed: int = 0
     max_concurrent_trials: int = 1  # trials training at once
     budget_job_hours: float = 0.0  # stop when the jobs have used this much (0: no budget)
-    early_stop: EarlyStop = EarlyStop.NONE  # none|median|asha (decide.pruning)
-    early_stop_min_trials: int = 2  # other trials with a result at the same step/rung, to judge
-    early_stop_grace_steps: int = 0  # never judge a checkpoint before this step; asha: rung 0
-    early_stop_reduction_factor: int = 3  # asha: rungs grace * eta**k keep the top 1/eta
     # retention, per trial: the best `keep` evaluated checkpoints by search.metric, the latest
     # while training may resume from it, and every one not yet evaluated; `all`: keep every one
     keep: int | str = 1

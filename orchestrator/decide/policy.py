@@ -34,7 +34,7 @@ from orchestrator.common.causes import (
     OTHER,
 )
 from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
-from orchestrator.decide.pruning import asha_prune, median_prune
+from orchestrator.decide.pruning import asha_prune, hyperband_prune, median_prune
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 from orchestrator.model.events import SearchExtended, TrainingEnded, TrialEnded
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
@@ -270,17 +270,20 @@ def verdict(rule: Rule, trial: TrialRecord, results: Mapping[int, float | None],
     return TrialEnd.TRAIN_FAILED, None, trial.training_reason
 
 
-def pruned(rule: Rule, state: SearchState,
-           search: SearchSettings) -> list[tuple[int, int, str]]:
-    """Active trials search.early_stop stops now: (trial, step, reason)."""
+def pruned(rule: Rule, state: SearchState, settings: Settings) -> list[tuple[int, int, str]]:
+    """Active trials search.early_stop stops now: (trial, step, reason). Hyperband's last
+    step is search.early_stop_max_resource, or train.max_steps where that is 0."""
+    search, max_steps = settings.search, settings.train.max_steps
     active = {t.trial for t in state.active_trials()}
-    if search.early_stop == EarlyStop.ASHA:
+    if search.early_stop in (EarlyStop.ASHA, EarlyStop.HYPERBAND):
         # all_results is in journal order: who reached a rung first is the journal's word
         arrivals = [(t, s, v) for (t, s), v in state.all_results().items()]
-        return [(c.trial, c.step, c.explain(search.metric))
-                for c in asha_prune(rule, arrivals, active, search.early_stop_min_trials,
-                                    search.early_stop_grace_steps,
-                                    search.early_stop_reduction_factor)]
+        grace, eta = search.early_stop_grace_steps, search.early_stop_reduction_factor
+        cuts = (asha_prune(rule, arrivals, active, search.early_stop_min_trials, grace, eta)
+                if search.early_stop == EarlyStop.ASHA else hyperband_prune(
+                    rule, arrivals, active, search.early_stop_min_trials, grace,
+                    search.early_stop_max_resource or max_steps, eta))
+        return [(c.trial, c.step, c.explain(search.metric)) for c in cuts]
     if search.early_stop != EarlyStop.MEDIAN:
         return []
     results = {t: state.results(t) for t in state.trials}

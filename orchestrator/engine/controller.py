@@ -194,7 +194,7 @@ class Controller:
                                    search.metric)
             if ended is not None:
                 self._end_trial(trial, *ended)
-        for number, step, why in policy.pruned(self.rule, self.state, search):
+        for number, step, why in policy.pruned(self.rule, self.state, self.settings):
             self._end_trial(trials[number], TrialEnd.PRUNED, step, why)
         if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
             self._end_search(SearchStatus.TARGET_REACHED)

@@ -59,6 +59,13 @@ BAD = [
     (["search.early_stop=asha"], "search.early_stop=asha needs "
      "search.early_stop_grace_steps >= 1, the first rung's step; e.g. "
      "search.early_stop_grace_steps=100"),  # train.save_steps
+    (["search.early_stop=hyperband"], "search.early_stop=hyperband needs "
+     "search.early_stop_grace_steps >= 1"),
+    (["search.early_stop=hyperband", "search.early_stop_grace_steps=100", "train.max_steps=-1"],
+     "search.early_stop=hyperband needs the last step a trial trains to: set "
+     "search.early_stop_max_resource (or train.max_steps)"),
+    (["search.early_stop=hyperband", "search.early_stop_grace_steps=500", "train.max_steps=200"],
+     "search.early_stop=hyperband: the last step 200"),
     (["search.early_stop_reduction_factor=1"],
      "search.early_stop_reduction_factor=1: must be >= 2"),
     (["search.early_stop_reduction_factr=3"], "search.early_stop_reduction_factr"),
