@@ -158,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--busy-wait-s", type=float, default=None,
                         help="busy phase: the queue wait the tenants keep (default 60; 20 in "
                              "--quick)")
+    parser.add_argument("--fold", action="store_true",
+                        help="with --only: fold the phases run into the existing --results as a "
+                             "later run on the same machine (said on the page), keeping every "
+                             "other phase's figures")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite --out from the existing --results")
     return parser
@@ -199,6 +203,8 @@ def _measure(args: argparse.Namespace, phases: list[str], workdir: Path) -> Benc
     bench.log(f"mode {plan.mode}, work folder {workdir}, job names {tag}-*")
     started = time.time()
     bench.run(phases)
+    if args.fold and args.results.exists():
+        return _fold(args, bench, phases)
     raw = bench.raw
     raw["plan"] = asdict(plan)
     raw["phases_run"] = phases
@@ -216,5 +222,29 @@ def _measure(args: argparse.Namespace, phases: list[str], workdir: Path) -> Benc
     return bench
 
 
+def _fold(args: argparse.Namespace, bench: Bench, phases: list[str]) -> Bench:
+    """The phases just run folded into the earlier full run's results: their raw entries
+    replace that run's, the headline is recomputed, and `raw.later_phases` says which phases
+    came from this later run (the page says so; nothing is passed off as the same run)."""
+    old = json.loads(args.results.read_text(encoding="utf-8"))
+    raw: dict[str, Any] = dict(old.get("raw", {}))
+    errors = {**raw.get("errors", {}), **bench.raw.get("errors", {})}
+    raw.update({k: v for k, v in bench.raw.items() if k != "errors"})
+    raw["errors"] = errors
+    generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    later = raw.get("later_phases")
+    runs = [later] if isinstance(later, dict) else list(later or [])
+    runs.append({"phases": phases, "generated": generated, "git_commit": _git_commit(),
+                 "mode": bench.plan.mode, "errors": bench.raw.get("errors", {})})
+    raw["later_phases"] = runs
+    results = report.assemble(old.get("mode", bench.plan.mode), old.get("generated", generated),
+                              old.get("machine", machine()), headline(raw), raw)
+    report.write_results(args.results, results)
+    report.write_markdown(args.out, page.render(results))
+    bench.log(f"folded {', '.join(phases)} into {args.results}; wrote {args.out}")
+    return bench
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.page import busy as busy_page
+from bench.page import early_stop as early_stop_page
 from bench.page.missed import deciding_queue_wait, limits, missed
 from bench.page.report import TARGETS, fmt, table, verdict
 from bench.page.template import fill, get, num
@@ -49,6 +50,7 @@ def render(results: Obj) -> str:
         _bertbase(raw),
         busy_page.busy(results, raw),
         busy_page.placements(results, raw),
+        early_stop_page.early_stop(raw),
         missed(results, raw),
         fill("gpu"),
         _errors(raw),
@@ -87,6 +89,9 @@ def _headline(results: Obj, raw: Obj) -> str:
     rows = [[f"`{key}`", fmt(results.get(key)), f"{target.op} {target.value:g}",
              capped[key].headline if key in capped else verdict(met.get(key))]
             for key, target in TARGETS.items()]
+    if get(raw, "early_stop", "simulated"):
+        rows = [row[:3] + [row[3] + " (simulated: see below)"] if "asha_job" in row[0] else row
+                for row in rows]
     legacy = results.get("legacy_sched_queries_per_hour")
     rows.append(["`legacy_sched_queries_per_hour`", fmt(legacy), "reference", "-"])
     rows.append(["`inference_speedup_bertbase_cpu`",
