@@ -90,7 +90,7 @@ def _headline(results: Obj, raw: Obj) -> str:
              capped[key].headline if key in capped else verdict(met.get(key))]
             for key, target in TARGETS.items()]
     if get(raw, "early_stop", "simulated"):
-        rows = [row[:3] + [row[3] + " (simulated: see below)"] if "asha_job" in row[0] else row
+        rows = [[*row[:3], row[3] + " (simulated: see below)"] if "asha_job" in row[0] else row
                 for row in rows]
     legacy = results.get("legacy_sched_queries_per_hour")
     rows.append(["`legacy_sched_queries_per_hour`", fmt(legacy), "reference", "-"])
