@@ -20,9 +20,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from orchestrator.model.events import build, encode
+from orchestrator.journal.state_snapshot import SNAPSHOT_EVERY
+from orchestrator.model.events import Event, build, encode
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = Path(__file__).with_name("demo_settings.json")  # the README demo's search_started
@@ -31,7 +31,7 @@ REPORT_TRIALS = 1000
 T0 = 1_790_000_000.0
 
 
-def _trial(search_dir: Path, trial: int, steps: int, t: float) -> Iterator[dict[str, Any]]:
+def _trial(search_dir: Path, trial: int, steps: int, t: float) -> Iterator[Event]:
     """One trial's events, as a controller journals them for a training that succeeded."""
     out = search_dir / "trials" / f"{trial:03d}"
     key = f"train-t{trial:03d}-a0"
@@ -51,7 +51,7 @@ def _trial(search_dir: Path, trial: int, steps: int, t: float) -> Iterator[dict[
                 t=t + steps + 61)
 
 
-def _checkpoint(search_dir: Path, trial: int, step: int, t: float) -> Iterator[dict[str, Any]]:
+def _checkpoint(search_dir: Path, trial: int, step: int, t: float) -> Iterator[Event]:
     path = str(search_dir / "trials" / f"{trial:03d}" / f"checkpoint-{step}")
     key = f"infer-t{trial:03d}-s{step:08d}-a0"
     job = f"{trial}{step:06d}"
@@ -67,7 +67,7 @@ def _checkpoint(search_dir: Path, trial: int, step: int, t: float) -> Iterator[d
                 result=f"{path}.result.json", metrics={"test": {"accuracy": value}}, t=t + 20)
 
 
-def events(search_dir: Path, total: int, trials: int, steps: int = 500) -> Iterator[Any]:
+def events(search_dir: Path, total: int, trials: int, steps: int = 500) -> Iterator[Event]:
     """`total` events (at least the trials'): the search's work, then heartbeats a minute
     apart with a resume every 10,000 of them."""
     settings = json.loads(SETTINGS.read_text())
@@ -83,15 +83,40 @@ def events(search_dir: Path, total: int, trials: int, steps: int = 500) -> Itera
         yield build("resumed" if n % 10_000 == 9_999 else "heartbeat", t=t + 60 * n)
 
 
-def write_journal(search_dir: Path, total: int = EVENTS, trials: int = 10) -> Path:
-    """The search folder with its journal of `total` events; the journal's path."""
+def write_journal(search_dir: Path, total: int = EVENTS, trials: int = 10,
+                  tail: int | None = None) -> Path:
+    """The search folder with its journal of `total` events; the journal's path. With
+    `tail`, the state snapshot its controller left (journal.state_snapshot) covers all but
+    the last `tail` events, as one does that wrote a snapshot every SNAPSHOT_EVERY events."""
     search_dir.mkdir(parents=True, exist_ok=True)
     path = search_dir / "journal.jsonl"
+    stream = events(search_dir, total, trials)
     with open(path, "w", encoding="utf-8") as handle:
-        for event in events(search_dir, total, trials):
+        for n, event in enumerate(stream, start=1):
             handle.write(json.dumps(encode(event), sort_keys=True, separators=(",", ":"))
                          + "\n")
+            if tail is not None and n == total - tail:
+                break
+    if tail is not None:
+        _snapshot(path)
+        with open(path, "a", encoding="utf-8") as handle:
+            for event in stream:
+                handle.write(json.dumps(encode(event), sort_keys=True, separators=(",", ":"))
+                             + "\n")
     return path
+
+
+def _snapshot(path: Path) -> None:
+    """The snapshot a controller writes of its journal as it stands."""
+    from orchestrator.journal.jsonl import Journal
+    from orchestrator.journal.state_snapshot import write_journaled
+    from orchestrator.model.state import SearchState
+
+    journal = Journal(path)
+    try:
+        write_journaled(journal, SearchState.replay(journal.events))
+    finally:
+        journal.close()
 
 
 def _probe(what: str, search_dir: Path) -> None:
@@ -164,8 +189,8 @@ def measure(tmp: Path) -> dict[str, float]:
     """The keys of bench phase `scale` for a long journal: seconds, and the readers' peak
     resident MB."""
     long_dir, wide_dir = tmp / "long" / "search", tmp / "wide" / "search"
-    write_journal(long_dir, EVENTS, trials=10)
-    write_journal(wide_dir, REPORT_TRIALS * 40, trials=REPORT_TRIALS)
+    write_journal(long_dir, EVENTS, trials=10, tail=SNAPSHOT_EVERY - 1)
+    write_journal(wide_dir, REPORT_TRIALS * 40, trials=REPORT_TRIALS, tail=SNAPSHOT_EVERY - 1)
     keys: dict[str, float] = {}
     for what, key in (("resume", "resume_s_1m_events"), ("status", "status_s_1m_events"),
                       ("watch", "watch_first_frame_s_1m_events"), ("ls", "ls_s_1m_events")):
