@@ -142,11 +142,11 @@ def test_the_controller_writes_one_every_n_events_and_when_it_stops(
     assert load(tmp_path) is None  # 4 events: not yet
     _record(journal, state, view, build("heartbeat"))
     view.refresh(state)
-    assert load(tmp_path) == _full(tmp_path)  # type: ignore[comparison-overlap]
+    assert load(tmp_path) == _full(tmp_path)
     _record(journal, state, view, build("heartbeat"))
     view.close()
     journal.close()
-    assert shown.closed and load(tmp_path) == _full(tmp_path)  # type: ignore[comparison-overlap]
+    assert shown.closed and load(tmp_path) == _full(tmp_path)
 
 
 def test_an_event_journaled_and_not_applied_is_never_snapshotted(tmp_path: Path) -> None:
