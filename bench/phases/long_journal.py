@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from orchestrator.journal.state_snapshot import SNAPSHOT_EVERY
 from orchestrator.model.events import Event, build, encode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,6 +187,8 @@ def probe(what: str, search_dir: Path) -> tuple[float, float]:
 def measure(tmp: Path) -> dict[str, float]:
     """The keys of bench phase `scale` for a long journal: seconds, and the readers' peak
     resident MB."""
+    from orchestrator.journal.state_snapshot import SNAPSHOT_EVERY
+
     long_dir, wide_dir = tmp / "long" / "search", tmp / "wide" / "search"
     write_journal(long_dir, EVENTS, trials=10, tail=SNAPSHOT_EVERY - 1)
     write_journal(wide_dir, REPORT_TRIALS * 40, trials=REPORT_TRIALS, tail=SNAPSHOT_EVERY - 1)
