@@ -46,17 +46,35 @@ class Scan:
         if not self.path.exists():
             return
         where = str(self.path)
+        for batch, final in self._batches():
+            for raw, obj in zip(batch, self._parsed(batch, final), strict=False):
+                self.lines += 1
+                if obj is not None:
+                    yield decode(obj, f"{where}:{self.lines}")
+                self.valid += len(raw)
+
+    def _batches(self) -> Iterator[tuple[list[bytes], bool]]:
+        """The lines (each with its newline, but a last one without), BATCH_BYTES at a
+        time, up to the length the file had when opened: a controller appending meanwhile
+        cannot turn a torn last line into one in the middle; and whether it is the last."""
         with open(self.path, "rb") as handle:
+            left = os.fstat(handle.fileno()).st_size - self.valid
             handle.seek(self.valid)
-            batch = handle.readlines(BATCH_BYTES)
-            while batch:
-                after = handle.readlines(BATCH_BYTES)
-                for raw, obj in zip(batch, self._parsed(batch, final=not after), strict=False):
-                    self.lines += 1
-                    if obj is not None:
-                        yield decode(obj, f"{where}:{self.lines}")
-                    self.valid += len(raw)
-                batch = after
+            carry = b""
+            while True:
+                chunk = handle.read(min(BATCH_BYTES, left)) if left > 0 else b""
+                left -= len(chunk)
+                final = left <= 0 or not chunk
+                data = carry + chunk
+                cut = len(data) if final else data.rfind(b"\n") + 1
+                data, carry = data[:cut], data[cut:]
+                pieces = data.split(b"\n")
+                batch = [piece + b"\n" for piece in pieces[:-1]]
+                if pieces[-1]:
+                    batch.append(pieces[-1])
+                yield batch, final
+                if final:
+                    return
 
     def _parsed(self, batch: list[bytes], final: bool) -> list[dict[str, Any] | None]:
         """The batch's objects (None for a blank line); shorter than the batch when its

@@ -17,10 +17,10 @@ from bench.phases.long_journal import events as journal_events
 from orchestrator import scheduler
 from orchestrator.cli import cmd_ls, cmd_status, cmd_watch
 from orchestrator.common import layout
-from orchestrator.journal import state_snapshot
+from orchestrator.journal import jsonl, state_snapshot
 from orchestrator.journal.jsonl import Journal, read_events
 from orchestrator.journal.state_snapshot import Folded, fold, load, write_journaled
-from orchestrator.model.events import CodeSnapshot, Event, build, encode
+from orchestrator.model.events import CodeSnapshot, Event, build, decode, encode
 from orchestrator.model.state import SearchState
 
 TOTAL = 260  # 2 trials of 5 checkpoints (the controller's event shapes), then heartbeats
@@ -189,3 +189,16 @@ def test_status_watch_and_ls_read_only_and_never_call_the_scheduler(
     with pytest.raises(FirstFrame):
         cmd_watch.watch(search_dir, View(), alive=lambda _d, _t: True)
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in search_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize("batch", [7, 64, 300, 1 << 20])
+@pytest.mark.parametrize("tail", ["", '{"event":"heartbeat","t":', '{"event":"heart\n', "\n  \n"])
+def test_a_journal_read_in_batches_reads_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                batch: int, tail: str) -> None:
+    lines = _lines(tmp_path)[:60]
+    path = layout.journal_path(tmp_path)
+    path.write_text("".join(lines) + tail)
+    monkeypatch.setattr(jsonl, "BATCH_BYTES", batch)
+    events, valid = read_events(path)
+    assert events == [decode(json.loads(line), "") for line in lines]
+    assert valid == len("".join(lines) + (tail if not tail.strip() else ""))
