@@ -60,8 +60,8 @@ def clean(search_dir: Path, keep: str, keep_optimizer: str) -> str:
     """Clean an ended search; returns what it freed. SearchDirError (exit 2) on a running
     or unfinished search."""
     wanted = parse_keep(keep)
-    events, state, rule = search_folder.replay(search_dir)
-    found = search_folder.controller(search_dir, events[-1].t)
+    state, rule, last_t, _ = search_folder.replay(search_dir)
+    found = search_folder.controller(search_dir, last_t)
     if found.alive:
         raise SearchDirError(f"{search_dir} is running ({found.line}); clean it once it ended")
     if state.finished is None:

@@ -65,15 +65,15 @@ def controller_of(search_dir: Path, last_t: float, now: float) -> str:
 def row(search_dir: Path, root: Path, now: float) -> tuple[str, ...]:
     name = str(search_dir.relative_to(root)) if search_dir != root else "."
     try:
-        events, state = search_folder.read(search_dir)
+        folded = search_folder.read(search_dir)
     except (OrchestratorError, ValueError, OSError) as exc:
         return (name, f"unreadable: {exc}"[:60], "-", "-", "-", "-", "-", "-")
+    state, last_t = folded.state, folded.last_t
     if state.started is None:
         start = search_folder.starting(search_dir, now)
         if start is None:
             return (name, "empty", "-", "-", "0", "0", "0", "-")
         return (name, "starting", start.who, "-", "0", "0", "0", "-")
-    last_t = events[-1].t
     value = state.best_value()
     best = "-" if value is None else f"{value:.4f}"
     live = state.live_jobs()

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report(search_dir: Path, x: str | None = None) -> str:
     """report.md, metric.png and report.html (summary.json once the search has ended)."""
-    _, state, rule = search_folder.replay(search_dir)
+    state, rule, _, _ = search_folder.replay(search_dir)
     data = write_outcome(state, rule, search_dir, x)  # x: report.html's axis, else report.x
     return (f"status: {data.status}; {len(data.evaluations)} evaluation(s)\n"
             f"report: {layout.report_path(search_dir)}\nplot: {layout.plot_path(search_dir)}\n"

@@ -49,7 +49,7 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     """The text, and the exit code: as `run`'s for an ended search, RUNNING while a
     controller runs it, INTERRUPTED when nothing does."""
     try:
-        events, state, rule = search_folder.replay(search_dir)
+        state, rule, last_t, frozen = search_folder.replay(search_dir)
     except SearchDirError:
         start = _starting(search_dir)
         if start is None:
@@ -60,12 +60,11 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
         return f"status: starting (no search journaled yet)\n{start}\n", exit_codes.RUNNING
     data = summary(state, rule)
     now = time.time()
-    found = search_folder.controller(search_dir, events[-1].t, now)
+    found = search_folder.controller(search_dir, last_t, now)
     alive, controller = found.alive, found.line
     if not alive and state.finished is None and search_folder.detached(search_dir):
         alive, controller = _detached(search_dir, controller)
     code = status_code(data["status"], alive)
-    frozen = snapshot.last(events)
     if as_json:
         data = {**data, **status_json(state)}  # summary.json's keys, and the trials table
         data["code_snapshot"] = frozen.hash if frozen is not None else None

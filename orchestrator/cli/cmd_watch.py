@@ -22,7 +22,7 @@ from pathlib import Path
 from orchestrator import exit_codes
 from orchestrator.common import layout
 from orchestrator.errors import SearchDirError
-from orchestrator.journal import search_folder
+from orchestrator.journal import search_folder, state_snapshot
 from orchestrator.model.events import Event, decode
 from orchestrator.model.state import SearchState
 
@@ -84,7 +84,7 @@ def watch(search_dir: Path, view: object, interval_s: float = 1.0,
     """Follow the search until it ends; the exit code and a closing line."""
     path = layout.journal_path(search_dir)
     _wait_for_journal(path, start_wait_s, interval_s)
-    tail, state = JournalTail(path), SearchState()
+    tail, state = _start(search_dir)
     alive = alive or controller_alive
     if search_folder.detached(search_dir):
         # a detached SLURM controller requeued before its time limit waits in the queue
@@ -104,6 +104,18 @@ def watch(search_dir: Path, view: object, interval_s: float = 1.0,
             return exit_codes.INTERRUPTED, ("no controller runs this search; run the same "
                                             "command again to resume it")
         time.sleep(interval_s)
+
+
+def _start(search_dir: Path) -> tuple[JournalTail, SearchState]:
+    """Where to start following: the top of the journal, each event told as it was; or, for
+    a long journal, the controller's state snapshot (journal.state_snapshot), so that the
+    first frame comes in a second and the events before it are not told one by one."""
+    tail = JournalTail(layout.journal_path(search_dir))
+    start = state_snapshot.load(search_dir)
+    if start is None or start.lines <= state_snapshot.SNAPSHOT_EVERY:
+        return tail, SearchState()
+    tail.offset, tail.line = start.offset, start.lines
+    return tail, start.state
 
 
 def _wait_for_journal(path: Path, wait_s: float, interval_s: float) -> None:

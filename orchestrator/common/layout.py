@@ -144,6 +144,11 @@ def journal_path(search_dir: Path) -> Path:
     return search_dir / JOURNAL_FILE
 
 
+def state_snapshot_path(search_dir: Path) -> Path:
+    """The journal's fold, cached for long journals (journal.state_snapshot)."""
+    return search_dir / "state.snapshot"
+
+
 def summary_path(search_dir: Path) -> Path:
     """The outcome; written only once the search has ended (scripts take it to mean that)."""
     return search_dir / SUMMARY_FILE

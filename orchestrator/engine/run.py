@@ -19,6 +19,7 @@ from orchestrator.decide.policy import changed_settings, rule_of
 from orchestrator.engine import job_requests, snapshot
 from orchestrator.engine.controller import Controller, View
 from orchestrator.errors import ConfigError, Interrupted, SchedulerError, SubmissionRefused
+from orchestrator.journal import state_snapshot
 from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock
 from orchestrator.model.events import SearchEnded
@@ -91,7 +92,7 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
             if force_resume or not ended:  # an ended search submits nothing unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
                 _freeze(settings, journal, force_resume)
-            view = new_view()
+            view = state_snapshot.Writing(new_view(), journal)
             try:
                 controller = Controller(settings, journal, scheduler, view)
                 try:

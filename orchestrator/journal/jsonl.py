@@ -24,35 +24,93 @@ from orchestrator.common import redact
 from orchestrator.errors import JournalCorrupt
 from orchestrator.model.events import Event, build, decode, encode
 
+BATCH_BYTES = 1 << 20  # lines are parsed a batch at a time: one json call, bounded memory
+
 
 def read_events(path: Path) -> tuple[list[Event], int]:
     """All events, and the byte length of the valid prefix (a torn last line excluded)."""
-    if not path.exists():
-        return [], 0
-    data = path.read_bytes()
-    events: list[Event] = []
-    valid = 0
-    lines = data.split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        is_last = number == len(lines)
-        if not raw.strip():
-            valid += len(raw) + (0 if is_last else 1)
-            continue
+    scan = Scan(path)
+    return list(scan), scan.valid
+
+
+class Scan:
+    """A journal's events in order, read from byte `offset` (the start of line `line` + 1)
+    a batch of lines at a time, so that a long journal is folded without holding it. After
+    the iteration, `valid` is the byte length of the valid prefix and `lines` the number of
+    lines in it."""
+
+    def __init__(self, path: Path, offset: int = 0, line: int = 0) -> None:
+        self.path, self.valid, self.lines = path, offset, line
+
+    def __iter__(self) -> Iterator[Event]:
+        if not self.path.exists():
+            return
+        where = str(self.path)
+        for batch, final in self._batches():
+            for raw, obj in zip(batch, self._parsed(batch, final), strict=False):
+                self.lines += 1
+                if obj is not None:
+                    yield decode(obj, f"{where}:{self.lines}")
+                self.valid += len(raw)
+
+    def _batches(self) -> Iterator[tuple[list[bytes], bool]]:
+        """The lines (each with its newline, but a last one without), BATCH_BYTES at a
+        time, up to the length the file had when opened: a controller appending meanwhile
+        cannot turn a torn last line into one in the middle; and whether it is the last."""
+        with open(self.path, "rb") as handle:
+            left = os.fstat(handle.fileno()).st_size - self.valid
+            handle.seek(self.valid)
+            carry = b""
+            while True:
+                chunk = handle.read(min(BATCH_BYTES, left)) if left > 0 else b""
+                left -= len(chunk)
+                final = left <= 0 or not chunk
+                data = carry + chunk
+                cut = len(data) if final else data.rfind(b"\n") + 1
+                data, carry = data[:cut], data[cut:]
+                pieces = data.split(b"\n")
+                batch = [piece + b"\n" for piece in pieces[:-1]]
+                if pieces[-1]:
+                    batch.append(pieces[-1])
+                yield batch, final
+                if final:
+                    return
+
+    def _parsed(self, batch: list[bytes], final: bool) -> list[dict[str, Any] | None]:
+        """The batch's objects (None for a blank line); shorter than the batch when its
+        last line is torn. One json call for the batch, line by line when that fails."""
+        body = [raw for raw in batch if raw.strip()]
         try:
-            obj = json.loads(raw)
-            if not isinstance(obj, dict) or "event" not in obj:
-                raise ValueError("not an event object")
-        except ValueError as exc:
-            if is_last or (number == len(lines) - 1 and not lines[-1].strip()):
-                break  # a torn tail: the controller was killed mid-write
-            raise JournalCorrupt(
-                f"{path}:{number} is not a journal event ({exc}); repair that line, or move the "
-                "whole search.dir aside (its checkpoints and results belong to this journal) "
-                "to start afresh"
-            ) from exc
-        events.append(decode(obj, f"{path}:{number}"))
-        valid += len(raw) + (0 if is_last else 1)
-    return events, valid
+            objs = json.loads(b"[" + b",".join(body) + b"]")
+        except ValueError:
+            objs = None
+        if objs is not None and len(objs) == len(body) and all(
+                type(o) is dict and "event" in o for o in objs):
+            found = iter(objs)
+            return [next(found) if raw.strip() else None for raw in batch]
+        return self._one_by_one(batch, final)
+
+    def _one_by_one(self, batch: list[bytes], final: bool) -> list[dict[str, Any] | None]:
+        out: list[dict[str, Any] | None] = []
+        for index, raw in enumerate(batch):
+            number = self.lines + 1 + index
+            if not raw.strip():
+                out.append(None)
+                continue
+            try:
+                obj = json.loads(raw)
+                if not isinstance(obj, dict) or "event" not in obj:
+                    raise ValueError("not an event object")
+            except ValueError as exc:
+                if final and not any(r.strip() for r in batch[index + 1:]):
+                    break  # a torn tail: the controller was killed mid-write
+                raise JournalCorrupt(
+                    f"{self.path}:{number} is not a journal event ({exc}); repair that line, "
+                    "or move the whole search.dir aside (its checkpoints and results belong "
+                    "to this journal) to start afresh"
+                ) from exc
+            out.append(obj)
+        return out
 
 
 def data_ends_with_newline(path: Path, length: int) -> bool:
@@ -66,7 +124,10 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.events, valid = read_events(path)
+        scan = Scan(path)
+        self.events = list(scan)
+        # how much of the file the events are (a state snapshot records what it covers)
+        valid, self.lines = scan.valid, scan.lines
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "ab")
         if self._file.tell() != valid:
@@ -74,6 +135,8 @@ class Journal:
             self._file.seek(valid)
         if valid and not data_ends_with_newline(path, valid):
             self._file.write(b"\n")  # a complete last event that lost only its newline
+            valid += 1
+        self.offset = valid
 
     def append(self, event: Event | str, /, **fields: Any) -> Event:
         """Write `event` (or the event `build` makes of a name and fields: a name or field
@@ -86,9 +149,11 @@ class Journal:
         if scrubbed != encoded:  # the event applied is the one written: a replay matches
             encoded, typed = scrubbed, decode(scrubbed, str(self.path))
         line = json.dumps(encoded, sort_keys=True, separators=(",", ":")) + "\n"
-        self._file.write(line.encode("utf-8"))
+        data = line.encode("utf-8")
+        self._file.write(data)
         self._file.flush()
         os.fsync(self._file.fileno())
+        self.offset, self.lines = self.offset + len(data), self.lines + 1
         self.events.append(typed)
         return typed
 

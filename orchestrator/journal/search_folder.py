@@ -23,10 +23,11 @@ from typing import Any, NamedTuple
 from orchestrator.common import layout
 from orchestrator.decide.stop_rule import Mode, Rule
 from orchestrator.errors import OrchestratorError, SearchDirError
-from orchestrator.journal.jsonl import read_events
+from orchestrator.journal import state_snapshot
 from orchestrator.journal.lease import judge, pid_is
 from orchestrator.journal.lock import detached_job_id, read_holder
-from orchestrator.model.events import Event
+from orchestrator.journal.state_snapshot import Folded
+from orchestrator.model.events import CodeSnapshot
 from orchestrator.model.state import SearchState
 
 HEARTBEAT_S = 60.0  # the controller journals a heartbeat when nothing else was for this long
@@ -35,17 +36,19 @@ STARTING_S = 60.0
 
 
 class Replay(NamedTuple):
-    """A search's journal, read: its events, their state and its stop rule."""
+    """A search's journal, read: its state, its stop rule, its last event's time and its
+    last code snapshot."""
 
-    events: list[Event]
     state: SearchState
     rule: Rule
+    last_t: float
+    code: CodeSnapshot | None
 
 
-def read(search_dir: Path) -> tuple[list[Event], SearchState]:
-    """The journal's events and their state, however few (an empty journal: no events)."""
-    events, _ = read_events(layout.journal_path(search_dir))
-    return events, SearchState.replay(events)
+def read(search_dir: Path) -> Folded:
+    """The journal folded, however few its events (an empty journal: none), from the state
+    snapshot and the journal's tail when a snapshot matches (journal.state_snapshot)."""
+    return state_snapshot.fold(search_dir)
 
 
 def replay(search_dir: Path) -> Replay:
@@ -56,20 +59,21 @@ def replay(search_dir: Path) -> Replay:
         raise SearchDirError(
             f"{path} does not exist; is {search_dir} a search.dir? Give the folder that "
             "`orchestrator run ... search.dir=...` wrote, or run the search first")
-    events, state = read(search_dir)
+    folded = read(search_dir)
+    state = folded.state
     if state.started is None:
         raise SearchDirError(f"{path} holds no search yet; run the search first")
     search = state.settings()["search"]
     # a journal from before search.fall_grace_steps meant 0
     rule = Rule(search["target"], Mode(search["mode"]), search["patience"], search["min_delta"],
                 int(search.get("fall_grace_steps", 0)))
-    return Replay(events, state, rule)
+    return Replay(state, rule, folded.last_t, folded.code)
 
 
 def ended(search_dir: Path) -> str | None:
     """The search's final status once it has ended and its outcome (summary.json) is
     written; None before."""
-    _, state = read(search_dir)
+    state = read(search_dir).state
     if state.finished is None:
         return None
     try:
@@ -152,6 +156,6 @@ def starting(search_dir: Path, now: float | None = None) -> Starting | None:
 def has_search(search_dir: Path) -> bool:
     """Does the journal hold a search (its first event)?"""
     try:
-        return read(search_dir)[1].started is not None
+        return read(search_dir).state.started is not None
     except (OSError, ValueError, OrchestratorError):
         return False

@@ -240,6 +240,19 @@ def _trim(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
+# past this many trials the plots' legends name none (a legend of 1,000 trials is unreadable
+# and took a minute to lay out): the tables beside them name every trial
+LEGEND_TRIALS = 24
+
+
+def by_trial(data: Summary) -> dict[int, list[Evaluation]]:
+    """The evaluations of each trial, in order (one pass, however many trials)."""
+    found: dict[int, list[Evaluation]] = {}
+    for evaluation in data.evaluations:
+        found.setdefault(evaluation.trial, []).append(evaluation)
+    return found
+
+
 def plot(data: Summary, path: Path) -> None:
     """Metric against step for every trial, with the target as a horizontal line; sized to
     be read on a slide: 150 dpi, large type, each trial's settings and end in the legend."""
@@ -251,14 +264,15 @@ def plot(data: Summary, path: Path) -> None:
     with plt.rc_context({"font.size": 13, "axes.titlesize": 15, "axes.labelsize": 14,
                          "legend.fontsize": 10}):
         fig, ax = plt.subplots(figsize=(10, 6))
-        plotted = False
+        plotted, evaluated = False, by_trial(data)
         for trial in data.trials:
-            points = [(e.step, e.value) for e in data.evaluations
-                      if e.trial == trial.trial and e.value is not None]
+            points = [(e.step, e.value) for e in evaluated.get(trial.trial, [])
+                      if e.value is not None]
             if points:
                 steps, values = zip(*points, strict=False)
                 ax.plot(steps, values, marker="o", linewidth=2,
-                        label=_trial_label(trial, len(data.trials)))
+                        label=_trial_label(trial, len(data.trials))
+                        if len(data.trials) <= LEGEND_TRIALS else None)
                 plotted = True
         if plotted:
             ax.axhline(data.target, color="red", linestyle="--", label=f"target {data.target:g}")

@@ -20,7 +20,7 @@ from orchestrator.common.fsutil import atomic_write_text
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.model.state import SearchState
 from orchestrator.model.usage import usage_text
-from orchestrator.reporting.outcome import params_text
+from orchestrator.reporting.outcome import LEGEND_TRIALS, by_trial, params_text
 from orchestrator.reporting.report_data import collect
 from orchestrator.reporting.summary import Summary, Trial
 
@@ -75,13 +75,14 @@ def metric_figure(c: dict[str, Any]) -> str:
     by_examples = c["x"] == "examples"
 
     def draw(fig: Any) -> None:
-        ax = fig.add_subplot(1, 1, 1)
+        ax, evaluated = fig.add_subplot(1, 1, 1), by_trial(data)
         for trial in data.trials:
             scale = c["examples_per_step"][trial.trial] if by_examples else 1
-            points = [(e.step * scale, e.value) for e in data.evaluations
-                      if e.trial == trial.trial and e.value is not None]
+            points = [(e.step * scale, e.value) for e in evaluated.get(trial.trial, [])
+                      if e.value is not None]
             if points:
-                ax.plot(*zip(*points, strict=True), marker="o", label=_label(trial))
+                ax.plot(*zip(*points, strict=True), marker="o", label=_label(trial)
+                        if len(data.trials) <= LEGEND_TRIALS else None)
         ax.axhline(data.target, color="red", linestyle="--", label=f"target {data.target:g}")
         ax.set_xlabel("examples seen" if by_examples else "training step")
         ax.set_ylabel(f"{data.metric} ({data.split})")
