@@ -226,8 +226,9 @@ def _intro(args: argparse.Namespace, started: datetime, wall_s: float,
         f"in all (pytest part {pytest_s / 60:.1f} min).",
         f"Machine: {machine()}.",
         "",
-        "The tests themselves: `tests/slurm/test_faults.py` (in CI: the random campaign with "
-        "FAULTS_KILLS=6, the exact kill points, slurmctld, slurmdbd, the node) and "
+        "The tests themselves: `tests/slurm/test_faults.py` (in CI: the exact kill points, "
+        "slurmctld restarted, sacct failing, the node; in the reliability tier, out of CI: "
+        "the random campaign with FAULTS_KILLS=6, slurmctld down, slurmdbd down) and "
         "`tests/e2e/test_bad_input.py`; helpers in `bench/cluster/faults.py` and "
         "`tests/support/badkit.py`. A case counts as passed when every assertion holds; a strict "
         "xfail test (an open controller bug, listed below) counts as tried, not passed.",
@@ -265,8 +266,8 @@ def _time_taken(reference: kills.Reference, cases: list[kills.KillCase],
     campaign_s = reference.duration_s + sum(c.wall_s for c in cases)
     faults_s = campaign_s + sum(c.seconds for c in pytest_cases if c.module == "test_faults")
     bad_s = sum(c.seconds for c in pytest_cases if c.module == "test_bad_input")
-    return (f"Time these tests took here (what they add to CI, where the campaign has 6 "
-            f"kills): `tests/slurm/test_faults.py` {faults_s / 60:.1f} min, of which the "
+    return (f"Time these tests took here (CI and the reliability tier, whose campaign has "
+            f"6 kills): `tests/slurm/test_faults.py` {faults_s / 60:.1f} min, of which the "
             f"{len(cases)}-kill campaign {campaign_s:.0f} s; `tests/e2e/test_bad_input.py` "
             f"{bad_s / 60:.1f} min.")
 

@@ -7,7 +7,8 @@ lost. A strict xfail test is an open controller bug, its reason in one line.
 
 The daemon and node tests first wait until no `python -m bench` runs (benchmarks time this
 shared cluster), and always bring the cluster back in their teardown. The kill campaign's
-size is FAULTS_KILLS (default 6 in CI, two of them detached; about 11 s a case);
+size is FAULTS_KILLS (default 6, two of them detached; about 11 s a case); it, slurmctld down
+and slurmdbd down are the reliability tier (`pytest -m reliability`), left out of CI;
 `python scripts/reliability.py` runs 10 and `--soak` 100.
 """
 
