@@ -2,6 +2,7 @@
 """Regenerate RELIABILITY.md: how the controller survives faults and bad input, in numbers.
 
     python scripts/reliability.py [--kills N] [--soak] [--real-cluster N] [--real-cluster-only]
+                                  [--tests]
 
 1. The kill -9 campaign on the real local SLURM cluster (bench/cluster/faults.py): one
    reference search, then N searches whose controller is killed at a stratified random
@@ -15,7 +16,9 @@
    pytest with --junitxml: one row per case. The daemon tests wait until no `python -m
    bench` runs, and bring the cluster back whatever happens.
 3. The real cluster's faults, N runs each (bench/cluster/hostile.py; --real-cluster-only).
-4. RELIABILITY.md: the machine and date, one table per fault kind (cases tried, passed,
+4. --tests: only the reliability tier, the tests CI leaves out (`pytest -m reliability`,
+   bench/cluster/tier.py), their pass/fail in its own section; a full run keeps that section.
+5. RELIABILITY.md: the machine and date, one table per fault kind (cases tried, passed,
    what the controller did), each case, the open bugs (the strict xfail tests) and the
    known limitations. The last --soak run's figures are kept when a plain run rewrites it.
 
@@ -35,16 +38,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ElementTree
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cluster import campaign, daemons, faults, hostile, kills  # noqa: E402
+from bench.cluster import campaign, daemons, faults, hostile, junit, kills, tier  # noqa: E402
+from bench.cluster.junit import Case  # noqa: E402
 
 OUT = ROOT / "RELIABILITY.md"
 PYTEST_FILES = ("tests/slurm/test_faults.py", "tests/e2e/test_bad_input.py")
@@ -86,55 +88,16 @@ LIMITATIONS = """\
 """
 
 
-@dataclass
-class Case:
-    name: str
-    outcome: str  # passed | failed | xfail (a known bug) | skipped
-    seconds: float
-    detail: str = ""
-    notes: list[str] = field(default_factory=list)
-    module: str = ""  # the test file's module name
-
-
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def run_pytest(workdir: Path) -> tuple[list[Case], float]:
-    """The fault tests (less the random campaign, run directly) and the bad-input tests."""
-    xml = workdir / "junit.xml"
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA",
-            f"--junitxml={xml}", "-o", "junit_family=xunit1", "--basetemp", str(workdir / "pt"),
-            "-k", "not random_points", *PYTEST_FILES]
-    # slurmdbd down for a minute here (CI: 30 s)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
-           "FAULTS_SLURMDBD_DOWN_S": os.environ.get("FAULTS_SLURMDBD_DOWN_S", "60")}
-    started = time.monotonic()
-    say("pytest " + " ".join(args[3:]))
-    proc = subprocess.run(args, cwd=ROOT, env=env, check=False, capture_output=True, text=True)
-    (workdir / "pytest.log").write_text(proc.stdout + proc.stderr)
-    print(proc.stdout[-3000:], flush=True)
-    return parse_junit(xml), time.monotonic() - started
-
-
-def parse_junit(xml: Path) -> list[Case]:
-    cases = []
-    for case in ElementTree.parse(xml).getroot().iter("testcase"):
-        name = case.get("name", "")
-        seconds = float(case.get("time", "0"))
-        outcome, detail = "passed", ""
-        for child in case:
-            if child.tag in ("failure", "error"):
-                outcome, detail = "failed", (child.get("message") or "")[:300]
-            elif child.tag == "skipped":
-                xfail = child.get("type") == "pytest.xfail"
-                outcome = "xfail" if xfail else "skipped"
-                detail = (child.get("message") or "").removeprefix("xfail-marked test passes"
-                                                                   ).strip()
-        notes = [p.get("value", "") for p in case.iter("property") if p.get("name") == "notes"]
-        module = case.get("classname", "").rsplit(".", 1)[-1]
-        cases.append(Case(name, outcome, seconds, detail, notes, module))
-    return cases
+    """The fault tests (less the random campaign, run directly; the reliability tier's slow
+    fault tests included) and the bad-input tests; slurmdbd down for a minute (CI: 30 s)."""
+    down = os.environ.get("FAULTS_SLURMDBD_DOWN_S", "60")
+    return junit.run(workdir, ["-k", "not random_points", "-m", "reliability or not reliability",
+                               *PYTEST_FILES], {"FAULTS_SLURMDBD_DOWN_S": down}, say)
 
 
 def kind_of(name: str) -> str:
@@ -263,8 +226,9 @@ def _intro(args: argparse.Namespace, started: datetime, wall_s: float,
         f"in all (pytest part {pytest_s / 60:.1f} min).",
         f"Machine: {machine()}.",
         "",
-        "The tests themselves: `tests/slurm/test_faults.py` (in CI: the random campaign with "
-        "FAULTS_KILLS=6, the exact kill points, slurmctld, slurmdbd, the node) and "
+        "The tests themselves: `tests/slurm/test_faults.py` (in CI: the exact kill points, "
+        "slurmctld restarted, sacct failing, the node; in the reliability tier, out of CI: "
+        "the random campaign with FAULTS_KILLS=6, slurmctld down, slurmdbd down) and "
         "`tests/e2e/test_bad_input.py`; helpers in `bench/cluster/faults.py` and "
         "`tests/support/badkit.py`. A case counts as passed when every assertion holds; a strict "
         "xfail test (an open controller bug, listed below) counts as tried, not passed.",
@@ -302,8 +266,8 @@ def _time_taken(reference: kills.Reference, cases: list[kills.KillCase],
     campaign_s = reference.duration_s + sum(c.wall_s for c in cases)
     faults_s = campaign_s + sum(c.seconds for c in pytest_cases if c.module == "test_faults")
     bad_s = sum(c.seconds for c in pytest_cases if c.module == "test_bad_input")
-    return (f"Time these tests took here (what they add to CI, where the campaign has 6 "
-            f"kills): `tests/slurm/test_faults.py` {faults_s / 60:.1f} min, of which the "
+    return (f"Time these tests took here (CI and the reliability tier, whose campaign has "
+            f"6 kills): `tests/slurm/test_faults.py` {faults_s / 60:.1f} min, of which the "
             f"{len(cases)}-kill campaign {campaign_s:.0f} s; `tests/e2e/test_bad_input.py` "
             f"{bad_s / 60:.1f} min.")
 
@@ -346,7 +310,20 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--real-cluster", type=int, default=2, metavar="N",
                         help="runs per fault of the real-cluster table (default 2)")
     parser.add_argument("--real-cluster-only", action="store_true", help="keep the rest")
+    parser.add_argument("--tests", action="store_true",
+                        help="only the reliability tier (pytest -m reliability); keep the rest")
     return parser.parse_args()
+
+
+def tests_only(out: Path, workdir: Path, started: datetime) -> int:
+    """The reliability tier's tests; their section of `out` rewritten, the rest kept."""
+    cases, seconds = tier.run(workdir, say)
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    text = tier.section(cases, seconds, f"started {started:%Y-%m-%d %H:%M} UTC", commit)
+    out.write_text(tier.splice(out.read_text() if out.exists() else "", text))
+    say(f"wrote {out}")
+    return 0 if cases and all(c.outcome in ("passed", "xfail") for c in cases) else 1
 
 
 def main() -> int:
@@ -362,6 +339,8 @@ def main() -> int:
     if up.returncode != 0:
         print(f"scripts/local-slurm up failed:\n{up.stdout}{up.stderr}", file=sys.stderr)
         return 2
+    if args.tests:
+        return tests_only(args.out, workdir / "tier", started)
     say(f"real cluster: {args.real_cluster} run(s) per fault")
     real = hostile.table(workdir / "hostile", args.real_cluster, f"{started:%Y-%m-%d}", say)
     if args.real_cluster_only:
@@ -390,7 +369,7 @@ def main() -> int:
         daemons.restore_cluster()
     text = render(args, started, time.monotonic() - t0, kills_text, soak, pytest_cases,
                   pytest_s, reference, cases)
-    args.out.write_text(hostile.splice(text, real))
+    args.out.write_text(tier.splice(hostile.splice(text, real), tier.kept(previous)))
     say(f"wrote {args.out}")
     bad = [c for c in cases if c.problems] + [c for c in pytest_cases if c.outcome == "failed"]
     return 1 if bad else 0

@@ -12,6 +12,11 @@ Each top folder of tests/ is a tier, with its marker and its timeout (pyproject'
 The fast tier is everything but the last two: ``pytest -m "not slurm and not e2e"``. The
 markers are set here by folder, so a new file there cannot miss its marker; a test's own
 ``@pytest.mark.timeout`` wins over its tier's.
+
+A test marked ``reliability`` (slow by nature: random kill points, a daemon down for a while,
+a SLURM time limit waited out) is left out unless the ``-m`` expression names that marker:
+``pytest -m reliability`` runs them (``scripts/reliability.py --tests`` does, and records the
+result in RELIABILITY.md); CI keeps a fast variant of each, named in its docstring.
 """
 
 from __future__ import annotations
@@ -46,9 +51,28 @@ def tier_of(path: Path) -> str | None:
     return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
 
 
+RELIABILITY = "reliability"
+
+
+def runs_reliability(markexpr: str) -> bool:
+    """Whether a ``-m`` expression decides about the reliability tier itself; without it
+    (CI's plain ``pytest``) the tier is left out."""
+    return RELIABILITY in markexpr
+
+
 # tryfirst: the markers must be there before `-m` deselects by them
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _mark_tiers(items)
+    if runs_reliability(str(config.getoption("markexpr", "") or "")):
+        return
+    slow = [item for item in items if item.get_closest_marker(RELIABILITY) is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker(RELIABILITY) is None]
+
+
+def _mark_tiers(items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(Path(item.path))
         if tier is None:

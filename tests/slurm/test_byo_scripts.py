@@ -67,8 +67,12 @@ def test_failed_inference_is_retried_and_scancel_is_reported(slurm_cluster: obje
     assert data["status"] in ("exhausted", "metric_fell")
 
 
+@pytest.mark.reliability
 def test_training_over_its_time_limit_is_requeued_and_resumes(slurm_cluster: object,
                                                               tmp_path: Path) -> None:
+    """Reliability tier (66 s in CI: two one-minute limits). CI keeps a training requeued
+    under its id and resumed from its checkpoint (test_preemption_slurm.py, REQUEUE) and the
+    REQUEUED transitions (tests/unit/test_lifecycle.py)."""
     directory = search_dir(tmp_path)
     # 30 s of training (10 checkpoints 3 s apart). The warning is due 15 s into a run, but
     # slurmctld checks time limits on a timer, so it comes 15-30 s in: with 18 s of training
@@ -96,8 +100,12 @@ def test_training_over_its_time_limit_is_requeued_and_resumes(slurm_cluster: obj
     assert summary(directory)["status"] == "exhausted"
 
 
+@pytest.mark.reliability
 def test_status_queries_per_poll_stay_constant_with_20_jobs(slurm_cluster: object,
                                                            tmp_path: Path) -> None:
+    """Reliability tier (39 s in CI: 35 s of 20 jobs held). CI keeps
+    tests/unit/test_controller_logic.py's one scheduler query per poll whatever the number
+    of jobs."""
     directory = search_dir(tmp_path)
     env, log = counting_path(tmp_path)
     start_t = time.time()

@@ -124,8 +124,12 @@ def test_scancel_the_controller_then_detach_again_completes_without_duplicates(
     assert sorted(controllers) == sorted([first, second])
 
 
+@pytest.mark.reliability
 def test_a_controller_job_with_a_2_minute_limit_comes_back_by_itself(
         slurm_cluster: object, tmp_path: Path) -> None:
+    """Reliability tier (109 s in CI: the limit is waited out). CI keeps the scancel of the
+    controller job then --detach again (above) and the requeued controller's lease and
+    orphan rules (tests/unit/test_lease.py, test_orphans.py)."""
     directory = search_dir(tmp_path)
     # 90 s of training (6 checkpoints 15 s apart, 80 reached at the last): longer than the
     # controller's first run, which its signal (60 s before the limit, up to 60 s earlier:

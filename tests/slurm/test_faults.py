@@ -7,7 +7,8 @@ lost. A strict xfail test is an open controller bug, its reason in one line.
 
 The daemon and node tests first wait until no `python -m bench` runs (benchmarks time this
 shared cluster), and always bring the cluster back in their teardown. The kill campaign's
-size is FAULTS_KILLS (default 6 in CI, two of them detached; about 11 s a case);
+size is FAULTS_KILLS (default 6, two of them detached; about 11 s a case); it, slurmctld down
+and slurmdbd down are the reliability tier (`pytest -m reliability`), left out of CI;
 `python scripts/reliability.py` runs 10 and `--soak` 100.
 """
 
@@ -78,9 +79,12 @@ def _assert_clean(found: fk.Findings) -> None:
 
 
 # --------------------------------------------------------------------------- kill -9
+@pytest.mark.reliability
 @pytest.mark.timeout(1800)
 def test_kill_9_at_random_points_reaches_the_same_decision(
         slurm_cluster: object, tmp_path: Path, record_property: Record) -> None:
+    """Reliability tier (81 s in CI): CI keeps the kill -9 windows below,
+    test_kill_resume_slurm.py and test_detach_slurm.py's scancel of a detached controller."""
     kills = int(os.environ.get("FAULTS_KILLS", "6"))
     lines: list[str] = []
     reference, cases = campaign.run_campaign(tmp_path, kills, progress=lines.append)
@@ -304,9 +308,12 @@ def slurmctld_outage(slurm_cluster: object, tmp_path_factory: pytest.TempPathFac
         daemons.restore_cluster()
 
 
+@pytest.mark.reliability
 @pytest.mark.timeout(3600)
 def test_slurmctld_down_15s_then_the_same_command_completes_the_search(
         slurmctld_outage: Outage, record_property: Record) -> None:
+    """Reliability tier (the outage 35 s): CI keeps test_slurmctld_restarted_during_a_search
+    and test_preflight_slurm.py's resume while slurmctld does not answer."""
     o = slurmctld_outage
     if o.first_exit not in (0, None):
         errors = [ln for ln in o.first_output.splitlines() if ln.startswith("error:")]
@@ -323,17 +330,22 @@ def test_slurmctld_down_15s_then_the_same_command_completes_the_search(
                     f"rerun exit {o.rerun_exit}")
 
 
+@pytest.mark.reliability
 @pytest.mark.timeout(3600)
 def test_slurmctld_down_15s_the_search_completes_without_a_rerun(
         slurmctld_outage: Outage) -> None:
+    """Reliability tier, as the test above."""
     assert slurmctld_outage.first_exit == 0, slurmctld_outage.first_output[-2000:]
 
 
 # --------------------------------------------------------------------------- slurmdbd
+@pytest.mark.reliability
 @pytest.mark.timeout(3600)
 def test_slurmdbd_down_nothing_is_called_done_or_lost(
         exclusive_cluster: object, tmp_path: Path, directory: Path,
         record_property: Record) -> None:
+    """Reliability tier (98 s in CI): CI keeps the test below, sacct failing through a PATH
+    wrapper, and tests/unit/test_lifecycle.py's sacct hiccup that keeps the state known."""
     tools, log = fk.tool_wrappers(tmp_path)
     # training lingers after its last checkpoint, so that the finish has to wait for sacct
     # checkpoints 2 s apart: the decision comes well after slurmdbd is down, on any machine

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HERE, tier_of
+from tests.conftest import HERE, runs_reliability, tier_of
 
 
 @pytest.mark.parametrize(("relative", "tier"), [
@@ -37,3 +37,15 @@ def test_a_unit_test_runs_under_the_short_timeout(request: pytest.FixtureRequest
 def test_a_test_s_own_timeout_wins_over_its_tier_s(request: pytest.FixtureRequest) -> None:
     marker = request.node.get_closest_marker("timeout")
     assert marker is not None and marker.args == (61,)
+
+
+@pytest.mark.parametrize(("markexpr", "runs"), [
+    ("", False),  # CI's plain pytest: the reliability tier is left out
+    ("not slurm and not e2e", False),
+    ("slurm", False),
+    ("reliability", True),  # scripts/reliability.py --tests
+    ("not reliability", True),  # -m decides itself
+    ("reliability or not reliability", True),  # scripts/reliability.py's fault tests
+])
+def test_the_reliability_tier_runs_only_when_m_names_it(markexpr: str, runs: bool) -> None:
+    assert runs_reliability(markexpr) is runs
