@@ -33,6 +33,9 @@ from tests.support.slurm import LOCAL_SLURM, SlurmCluster, describe_cluster, run
 # Debian/apt); anything else non-zero is a real failure.
 EXIT_UNSUPPORTED = 3
 UP_TIMEOUT_S = 900  # a fresh install (apt-get update + 30 packages) takes ~15-20 s on a good mirror
+# the jobs' Python where this session's has no torch (scripts/slurm-release: a wrapper running
+# the host's Python 3.11 venv)
+JOBS_PYTHON_ENV = "ORCHESTRATOR_TEST_JOBS_PYTHON"
 
 
 def _in_ci() -> bool:
@@ -87,7 +90,9 @@ def tiny_search(slurm_cluster: SlurmCluster, controller_python: Path,
                 tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
     """Run once for the session: test_executor_python_slurm.py checks it, and
     test_placement_slurm.py compares the same search with a worker job to it."""
-    jobs_python = sys.executable  # this session's interpreter: the repo's .venv, with torch
+    # this session's interpreter (the repo's .venv, with torch), or the one scripts/slurm-release
+    # names: its pytest runs on Debian 13's Python 3.13, which has no torch
+    jobs_python = os.environ.get(JOBS_PYTHON_ENV) or sys.executable
     # the jobs import orchestrator (submitit unpickles its entry point) from this checkout
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     directory = search_dir(tmp_path_factory.mktemp("tiny"))
