@@ -26,16 +26,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import ROOT
-from tests.support.searches import TINY_TO_TARGET, TinySearch, search_dir
+from tests.support.searches import JOBS_PYTHON_ENV, TINY_TO_TARGET, TinySearch, search_dir
 from tests.support.slurm import LOCAL_SLURM, SlurmCluster, describe_cluster, run
 
 # `scripts/local-slurm up` exits 3 when this machine cannot host the cluster (not root, not
 # Debian/apt); anything else non-zero is a real failure.
 EXIT_UNSUPPORTED = 3
 UP_TIMEOUT_S = 900  # a fresh install (apt-get update + 30 packages) takes ~15-20 s on a good mirror
-# the jobs' Python where this session's has no torch (scripts/slurm-release: a wrapper running
-# the host's Python 3.11 venv)
-JOBS_PYTHON_ENV = "ORCHESTRATOR_TEST_JOBS_PYTHON"
 
 
 def _in_ci() -> bool:
