@@ -5,6 +5,20 @@ Why a pending job waits comes from two places. sacct (slurmdbd) carries a Reason
 slurmctld sent one (SLURM 22.05: BeginTime, JobHeldUser), and `None` while a job waits for
 Priority or Resources, which only squeue (slurmctld) knows; `merge_reasons` lays squeue's
 word over sacct's empty one.
+
+What differs between the SLURM releases, for what is parsed here and in `commands` (measured
+on 22.05.8 and 24.11.5; recorded outputs in tests/fixtures/ and tests/fixtures/slurm-24.11/,
+one test each in tests/unit/test_slurm_releases.py; the cluster's side is the "release
+differences" block of scripts/local-slurm):
+- sacct's Reason of a pending job: 22.05 says BeginTime or JobHeldUser, 24.11 `None` for
+  every pending job (held, requeue-held, BeginTime): squeue's word fills it (`merge_reasons`).
+- sacct's field `Reserved` (22.05) is `Planned` (24.11), each refused by the other release:
+  SACCT_FORMAT names neither.
+- `sbatch --test-only` refusals and the submit-limit lines: the same words on both (REFUSALS,
+  commands.SUBMIT_LIMITS).
+- rate limiting (23.02+ `rl_enable`): the commands retry a refused RPC by themselves, silently
+  (only -v prints "RPC rate limited N time(s). Sleeping then trying again."), so nothing
+  fails; a command that gives up says "Rate limit exceeded, please retry ...": commands.BUSY.
 """
 
 from __future__ import annotations

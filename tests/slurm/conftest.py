@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import ROOT
-from tests.support.searches import TINY_TO_TARGET, TinySearch, search_dir
+from tests.support.searches import JOBS_PYTHON_ENV, TINY_TO_TARGET, TinySearch, search_dir
 from tests.support.slurm import LOCAL_SLURM, SlurmCluster, describe_cluster, run
 
 # `scripts/local-slurm up` exits 3 when this machine cannot host the cluster (not root, not
@@ -87,7 +87,9 @@ def tiny_search(slurm_cluster: SlurmCluster, controller_python: Path,
                 tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
     """Run once for the session: test_executor_python_slurm.py checks it, and
     test_placement_slurm.py compares the same search with a worker job to it."""
-    jobs_python = sys.executable  # this session's interpreter: the repo's .venv, with torch
+    # this session's interpreter (the repo's .venv, with torch), or the one scripts/slurm-release
+    # names: its pytest runs on Debian 13's Python 3.13, which has no torch
+    jobs_python = os.environ.get(JOBS_PYTHON_ENV) or sys.executable
     # the jobs import orchestrator (submitit unpickles its entry point) from this checkout
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     directory = search_dir(tmp_path_factory.mktemp("tiny"))

@@ -4,6 +4,7 @@ that several of them share."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -17,9 +18,16 @@ from tests.support.journal import evaluations, events, submissions, summary
 BYO = ROOT / "tests" / "fixtures" / "byo"
 
 # A short, deterministic tiny-BERT search: about 40 s of training on 2 cores.
+# the jobs' Python with torch where the tests' own has none (scripts/slurm-release: pytest on
+# Debian 13's Python 3.13; its jobs run the host's 3.11 venv): executor.python, as a user would
+JOBS_PYTHON_ENV = "ORCHESTRATOR_TEST_JOBS_PYTHON"
+JOBS_PYTHON = [f"executor.python={os.environ[JOBS_PYTHON_ENV]}"] \
+    if os.environ.get(JOBS_PYTHON_ENV) else []
+
 TINY = [
     "data=synthetic", "model=tiny", "train.epochs=5", "train.save_steps=50",
     "train.eval_steps=50", "data.synthetic_train_size=3000", "data.synthetic_test_size=1000",
+    *JOBS_PYTHON,
 ]
 
 # Three tiny trials at once over a learning-rate grid, short enough for 2 cores: two
@@ -29,7 +37,7 @@ CONCURRENT = [
     "data.synthetic_test_size=1000", "train.max_steps=100", "train.save_steps=50",
     "train.eval_steps=50", "search.space={learning_rate: [5e-4, 1e-3, 2e-3]}",
     "search.max_trials=3", "search.max_concurrent_trials=3", "search.max_concurrent_evals=3",
-    "search.target=0.99",
+    "search.target=0.99", *JOBS_PYTHON,
 ]
 
 # A short regression (data.task=regression): the tiny BERT learns prices from descriptions;
