@@ -27,3 +27,9 @@ export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
 .venv/bin/ruff check orchestrator jobs tests bench scripts
 .venv/bin/mypy
 .venv/bin/python -m pytest -q -ra --durations=25 "$@"
+# The other SLURM release (24.11 on Debian 12, 22.05 on Debian 13) in its own root and
+# namespaces: the smoke subset (scripts/local-slurm.md). Only for the whole suite (no args).
+if [ $# -eq 0 ] && [ "$(id -u)" -eq 0 ] && [ -f /etc/debian_version ]; then
+  bash scripts/slurm-release smoke
+  bash scripts/slurm-release down
+fi
