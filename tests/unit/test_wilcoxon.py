@@ -6,12 +6,27 @@ from __future__ import annotations
 import random
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchestrator.common import example_scores
+from orchestrator.config.settings import (
+    DataSettings,
+    EarlyStop,
+    ExecutorSettings,
+    InferSettings,
+    ModelSettings,
+    SearchSettings,
+    Settings,
+    TrainSettings,
+)
+from orchestrator.decide import policy
 from orchestrator.decide.stop_rule import Mode, Rule
 from orchestrator.decide.wilcoxon import signed_rank_p, wilcoxon_prune
+from orchestrator.model.events import decode
+from orchestrator.model.state import SearchState
 
 
 def _cases() -> list[list[float]]:
@@ -132,3 +147,28 @@ def test_the_reason_names_the_step_the_best_and_the_p_value() -> None:
     assert why.startswith("at step 300 its per-example scores were worse than trial 2's "
                           "best (p=")
     assert why.endswith(" < 0.1, 50 examples)") and cut[0].p < 0.001
+
+
+def test_the_controller_s_decision_reads_the_result_files_the_journal_names(
+        tmp_path: Path) -> None:
+    """policy.pruned under search.early_stop=wilcoxon: the scores come from the side files
+    of the results the journal names, on search.split; a result without one is not judged."""
+    lines: list[dict[str, Any]] = [{"event": "search_started", "t": 0.0, "settings": {}}]
+    for n, value, scores in ((1, 0.8, GOOD), (2, 0.2, BAD), (3, 0.2, None)):
+        result = tmp_path / f"t{n}" / "step-00000100.json"
+        if scores is not None:
+            example_scores.write(result, {"validation": {"correct": scores}})
+        lines += [{"event": "trial_started", "t": 1.0, "trial": n, "seed": 42,
+                   "output_dir": f"t{n}", "params": {}, "sampler_trial": None},
+                  {"event": "evaluation", "t": 1.0, "trial": n, "step": 100, "value": value,
+                   "job_id": None, "checkpoint": "", "result": str(result),
+                   "split": "validation"}]
+    state = SearchState.replay(decode(line, "test") for line in lines)
+    search = SearchSettings(target=0.9, split="validation", early_stop=EarlyStop.WILCOXON,
+                            early_stop_min_trials=1)
+    settings = Settings(search=search, executor=ExecutorSettings(), data=DataSettings(),
+                        model=ModelSettings(), train=TrainSettings(), infer=InferSettings())
+    got = policy.pruned(Rule(0.9), state, settings, example_scores.read)
+    assert [(t, s) for t, s, _ in got] == [(2, 100)]
+    assert got[0][2].startswith("at step 100 its per-example scores were worse than trial 1's")
+    assert policy.pruned(Rule(0.9), state, settings) == []  # no reader: no scores
