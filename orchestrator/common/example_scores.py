@@ -23,9 +23,8 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_text
-
-SUFFIX = ".examples.json"
 
 # search.metric -> the per-example score whose paired differences stand for it
 KIND_OF_METRIC = {
@@ -43,17 +42,12 @@ def kind_of(metric: str) -> str | None:
     return KIND_OF_METRIC.get(metric)
 
 
-def path_of(result_path: str | Path) -> Path:
-    """`step-N.json` -> `step-N.examples.json`, in the same folder."""
-    result = Path(result_path)
-    return result.with_name(result.name.removesuffix(".json") + SUFFIX)
-
-
 def write(result_path: str | Path, scores: Mapping[str, Mapping[str, Sequence[float]]]) -> None:
     """split -> kind -> one score per example, rounded to 6 digits (a 0/1 stays one byte)."""
     data = {split: {kind: [_compact(v) for v in values] for kind, values in kinds.items()}
             for split, kinds in scores.items()}
-    atomic_write_text(path_of(result_path), json.dumps(data, separators=(",", ":")) + "\n")
+    text = json.dumps(data, separators=(",", ":")) + "\n"
+    atomic_write_text(layout.examples_path(result_path), text)
 
 
 def read(result_path: str | Path, split: str, metric: str) -> list[float] | None:
@@ -63,7 +57,7 @@ def read(result_path: str | Path, split: str, metric: str) -> list[float] | None
     if kind is None or not result_path:
         return None
     try:
-        data = json.loads(path_of(result_path).read_text(encoding="utf-8"))
+        data = json.loads(layout.examples_path(result_path).read_text(encoding="utf-8"))
         values = data[split][kind]
         scores = [float(v) for v in values]
     except (OSError, ValueError, KeyError, TypeError):
