@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.device_facts import device_facts, native_bf16
-from orchestrator.common import causes, layout
+from orchestrator.common import causes, example_scores, layout
 from orchestrator.common.fsutil import atomic_write_json
 from orchestrator.config.settings import InferSpec
 
@@ -99,6 +99,8 @@ class Evaluator:
                 outputs = _one_at_a_time(self.texts, tokenizer, model, device, max_length)
         seconds = time.perf_counter() - started
         scored = self._score(outputs, model)
+        # before the result: a reader that finds the result finds its scores beside it
+        example_scores.write(result_path, self._examples(outputs, model))
         result: dict[str, Any] = {
             "checkpoint": checkpoint,
             "step": layout.step_of(Path(checkpoint)),
@@ -175,6 +177,28 @@ class Evaluator:
                 "loss": F.cross_entropy(rows, torch.tensor(labels, dtype=torch.long)).item(),
             }
         return scored
+
+    def _examples(self, outputs: torch.Tensor,
+                  model: PreTrainedModel) -> dict[str, dict[str, list[float]]]:
+        """Each split's per-example scores (common.example_scores: correct and neg_loss)."""
+        if self.regression:
+            from jobs import regression
+
+            return regression.examples(self.splits, outputs, model)
+        import torch
+        import torch.nn.functional as F
+
+        logits = outputs[:, column_order(model, self.spec.data.labels)]
+        found: dict[str, dict[str, list[float]]] = {}
+        start = 0
+        for name, split in self.splits.items():
+            rows, start = logits[start : start + len(split)], start + len(split)
+            labels = torch.tensor([e.label for e in split], dtype=torch.long)
+            found[name] = {
+                "correct": (rows.argmax(dim=-1) == labels).float().tolist(),
+                "neg_loss": (-F.cross_entropy(rows, labels, reduction="none")).tolist(),
+            }
+        return found
 
     def _print_legacy_lines(self, result: dict[str, Any]) -> None:
         if self.regression:

@@ -150,6 +150,23 @@ def score(splits: dict[str, list[Target]], outputs: torch.Tensor,
     return scored
 
 
+def examples(splits: dict[str, list[Target]], outputs: torch.Tensor,
+             model: PreTrainedModel) -> dict[str, dict[str, list[float]]]:
+    """Each split's per-example scores in the target's units (common.example_scores):
+    neg_abs_error for mae, neg_loss (minus the squared error) for rmse, r2 and loss."""
+    scale = Scale(float(getattr(model.config, MEAN_KEY, 0.0)),
+                  float(getattr(model.config, STD_KEY, 1.0)))
+    predicted = scale.to_units(outputs[:, 0].double().numpy())
+    found: dict[str, dict[str, list[float]]] = {}
+    start = 0
+    for name, split in splits.items():
+        rows, start = predicted[start : start + len(split)], start + len(split)
+        error = rows - np.asarray([t.value for t in split], dtype=np.float64)
+        found[name] = {"neg_abs_error": (-np.abs(error)).tolist(),
+                       "neg_loss": (-(error**2)).tolist()}
+    return found
+
+
 def print_legacy_lines(result: dict[str, Any]) -> None:
     # The legacy loop's shape, one line per metric, for users' regexes such as
     # `The mean absolute error is ([\d.]+)`.

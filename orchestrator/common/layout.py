@@ -24,6 +24,7 @@ and id, so that the writer and the reader of a file cannot disagree on where it 
         train_done.json            written by the training job when it ends
         train-aN.out               stdout of a user's training script, attempt N
         evals/step-XXXXXXXX.json   the built-in inference job's result
+        evals/step-XXXXXXXX.examples.json  ...and its per-example scores (common.example_scores)
         evals/step-XXXXXXXX.out    a user's inference script's stdout (the metric's source)
       jobs/<key>/                  submitit's folder of one job; `<id>_failure.json` in it
       evaluators/<queue>/          infer.placement=worker|with_training: evaluation tasks
@@ -127,6 +128,12 @@ def result_path(search_dir: Path, trial: int, step: int, rewrite: int = 0) -> Pa
     """Where the built-in inference job writes its JSON result. `rewrite`: how many times a
     later training run wrote the checkpoint again (each is a new checkpoint, its own result)."""
     return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}{_again(rewrite)}.json"
+
+
+def examples_path(result: str | Path) -> Path:
+    """Beside a result `step-N.json`, its per-example scores `step-N.examples.json`."""
+    result = Path(result)
+    return result.with_name(result.name.removesuffix(".json") + ".examples.json")
 
 
 def output_path(search_dir: Path, trial: int, step: int, rewrite: int = 0) -> Path:

@@ -1,8 +1,9 @@
-"""Configuration problems and warnings of `search.early_stop` (the median rule, ASHA and
-Hyperband), one line each."""
+"""Configuration problems and warnings of `search.early_stop` (the median rule, ASHA,
+Hyperband and Wilcoxon), one line each."""
 
 from __future__ import annotations
 
+from orchestrator.common import example_scores
 from orchestrator.config.settings import EarlyStop, Settings
 
 
@@ -21,6 +22,26 @@ def problems(s: Settings) -> list[str]:
                  f">= 1, the first rung's step; e.g. search.early_stop_grace_steps={example}")
     elif search.early_stop == EarlyStop.HYPERBAND:
         p += _hyperband_problems(s)
+    if search.early_stop == EarlyStop.WILCOXON:
+        p += _wilcoxon_problems(s)
+    return p
+
+
+def _wilcoxon_problems(s: Settings) -> list[str]:
+    """Wilcoxon pairs per-example scores, which only the built-in inference job writes
+    (common.example_scores), and only for the metrics that have one."""
+    search, p = s.search, list[str]()
+    if not 0 < search.early_stop_p_threshold < 1:
+        p.append(f"search.early_stop_p_threshold={search.early_stop_p_threshold}: must be "
+                 "between 0 and 1 (Optuna's default is 0.1)")
+    if s.infer.command:
+        p.append("search.early_stop=wilcoxon needs per-example scores, which infer.command "
+                 "(your own script) does not write; use search.early_stop=median, asha or "
+                 "hyperband")
+    elif example_scores.kind_of(search.metric) is None:
+        p.append(f"search.early_stop=wilcoxon has no per-example score for search.metric="
+                 f"{search.metric}; use one of {', '.join(example_scores.KIND_OF_METRIC)}, "
+                 "or search.early_stop=median, asha or hyperband")
     return p
 
 

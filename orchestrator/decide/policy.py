@@ -20,7 +20,7 @@ has a table test (tests/unit/test_policy.py):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -36,6 +36,7 @@ from orchestrator.common.causes import (
 from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import asha_prune, hyperband_prune, median_prune
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
+from orchestrator.decide.wilcoxon import wilcoxon_prune
 from orchestrator.model.events import SearchExtended, TrainingEnded, TrialEnded
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
 from orchestrator.model.transitions import (
@@ -270,11 +271,26 @@ def verdict(rule: Rule, trial: TrialRecord, results: Mapping[int, float | None],
     return TrialEnd.TRAIN_FAILED, None, trial.training_reason
 
 
-def pruned(rule: Rule, state: SearchState, settings: Settings) -> list[tuple[int, int, str]]:
+# (result path, split, metric) -> that result's per-example scores (common.example_scores)
+ScoreReader = Callable[[str, str, str], Sequence[float] | None]
+
+
+def pruned(rule: Rule, state: SearchState, settings: Settings,
+           read: ScoreReader | None = None) -> list[tuple[int, int, str]]:
     """Active trials search.early_stop stops now: (trial, step, reason). Hyperband's last
-    step is search.early_stop_max_resource, or train.max_steps where that is 0."""
+    step is search.early_stop_max_resource, or train.max_steps where that is 0; Wilcoxon
+    reads the per-example scores of the results the journal names with `read`."""
     search, max_steps = settings.search, settings.train.max_steps
     active = {t.trial for t in state.active_trials()}
+    if search.early_stop == EarlyStop.WILCOXON:
+        arrivals = [(t, s, v) for (t, s), v in state.all_results().items()]
+        evals, reader = state.evaluations, read or (lambda *_: None)
+        cut = wilcoxon_prune(
+            rule, arrivals, active,
+            lambda t, s: reader(evals[t, s].result, evals[t, s].split, search.metric),
+            search.early_stop_min_trials, search.early_stop_grace_steps,
+            search.early_stop_p_threshold)
+        return [(w.trial, w.step, w.explain(search.metric)) for w in cut]
     if search.early_stop in (EarlyStop.ASHA, EarlyStop.HYPERBAND):
         # all_results is in journal order: who reached a rung first is the journal's word
         arrivals = [(t, s, v) for (t, s), v in state.all_results().items()]

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.common import layout
+from orchestrator.common import example_scores, layout
 from orchestrator.common.redact import recorded
 from orchestrator.config.settings import Settings
 from orchestrator.decide import policy
@@ -190,11 +190,11 @@ class Controller:
     def _judge(self) -> None:
         search, trials = self.settings.search, self.state.trials
         for trial in self.state.active_trials():
-            ended = policy.verdict(self.rule, trial, self.state.results(trial.trial),
-                                   search.metric)
+            ended = policy.verdict(self.rule, trial, self.state.results(trial.trial), search.metric)
             if ended is not None:
                 self._end_trial(trial, *ended)
-        for number, step, why in policy.pruned(self.rule, self.state, self.settings):
+        for number, step, why in policy.pruned(self.rule, self.state, self.settings,
+                                               example_scores.cached_read):
             self._end_trial(trials[number], TrialEnd.PRUNED, step, why)
         if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
             self._end_search(SearchStatus.TARGET_REACHED)

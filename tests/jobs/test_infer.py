@@ -38,6 +38,23 @@ def test_result_file_keys_types_and_consistency(
     _assert_legacy_lines(capsys.readouterr().out, result)
 
 
+def test_per_example_scores_sit_beside_the_result(trained_run: TrainedRun,
+                                                  tmp_path: Path) -> None:
+    from orchestrator.common import example_scores
+
+    path = tmp_path / "step-00000060.json"
+    result = infer.run(trained_run.infer_spec(path))
+    side = json.loads((tmp_path / "step-00000060.examples.json").read_text())
+    assert set(side) == set(result["metrics"])
+    for split, metrics in result["metrics"].items():
+        correct = example_scores.read(path, split, "accuracy")
+        assert correct is not None and len(correct) == metrics["n"]
+        assert set(correct) <= {0.0, 1.0}
+        assert sum(correct) / len(correct) == pytest.approx(metrics["accuracy"])
+        losses = example_scores.read(path, split, "loss") or []
+        assert -sum(losses) / len(losses) == pytest.approx(metrics["loss"], rel=1e-4)
+
+
 def _assert_legacy_lines(out: str, result: dict[str, Any]) -> None:
     lines = out.splitlines()
     assert "length of dataset is 300" in lines

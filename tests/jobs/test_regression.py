@@ -119,4 +119,12 @@ def test_the_inference_command_knows_a_regression_checkpoint(price_run: Path, ca
     assert infer.main(["--checkpoint", str(price_run / "checkpoint-60"), "--result", str(result),
                        "--data-file", str(test_file), "--label-column", "price",
                        "--max-length", "32"]) == 0
-    assert {"mae", "rmse", "r2"} <= set(json.loads(result.read_text()))
+    found = json.loads(result.read_text())
+    assert {"mae", "rmse", "r2"} <= set(found)
+    from orchestrator.common import example_scores
+
+    errors = example_scores.read(result, "test", "mae") or []
+    assert len(errors) == found["n"]
+    assert -sum(errors) / len(errors) == pytest.approx(found["mae"], rel=1e-4)
+    squared = example_scores.read(result, "test", "rmse") or []
+    assert (-sum(squared) / len(squared)) ** 0.5 == pytest.approx(found["rmse"], rel=1e-4)

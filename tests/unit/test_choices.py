@@ -52,7 +52,7 @@ def test_built_settings_hold_the_enums_and_journal_their_values(tmp_path: Path) 
     (["infer.precision=bf16_or_fp32"], "infer.precision=bf16_or_fp32: must be one of auto, "
                                        "bf16, fp16, fp32"),
     (["search.early_stop=sometimes"], "search.early_stop=sometimes: must be one of none, "
-                                      "median, asha, hyperband"),
+                                      "median, asha, hyperband, wilcoxon"),
 ])
 def test_a_bad_choice_is_one_line_listing_the_valid_ones(
         tmp_path: Path, words: list[str], line: str) -> None:

@@ -64,6 +64,11 @@ BAD = [
     (["search.early_stop=hyperband", "search.early_stop_grace_steps=100", "train.max_steps=-1"],
      "search.early_stop=hyperband needs the last step a trial trains to: set "
      "search.early_stop_max_resource (or train.max_steps)"),
+    (["search.early_stop=wilcoxon", "infer.command='bash run_inf.sh {checkpoint}'"],
+     "search.early_stop=wilcoxon needs per-example scores, which infer.command (your own "
+     "script) does not write; use search.early_stop=median, asha or hyperband"),
+    (["search.early_stop=wilcoxon", "search.early_stop_p_threshold=1.5"],
+     "search.early_stop_p_threshold=1.5: must be between 0 and 1"),
     (["search.early_stop=hyperband", "search.early_stop_grace_steps=500", "train.max_steps=200"],
      "search.early_stop=hyperband: the last step 200"),
     (["search.early_stop_reduction_factor=1"],
