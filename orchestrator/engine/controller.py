@@ -101,8 +101,8 @@ class Controller:
         self.retention.tick()  # after the evaluations this tick journaled
         self._heartbeat()
         if self._outcome_stale:  # at most once a tick, and less while it is costly (files)
-            self._outcome_stale = not refresh_outcome(self.state, self.rule, self.search_dir,
-                                                      self.clock)
+            skipped = refresh_outcome(self.state, self.rule, self.search_dir) is False
+            self._outcome_stale = skipped  # too soon after the last: a later tick writes it
         self.view.refresh(self.state)
         return True
 
