@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.page import busy as busy_page
+from bench.page import scale as scale_page
 from bench.page.report import TARGETS, fmt
 from bench.page.template import fill, get, num
 from bench.phases.legacy_loop import legacy_run
@@ -50,6 +51,7 @@ def missed(results: Obj, raw: Obj) -> str:
               for key in ("controller_start_s", "controller_rss_mb_1000_jobs", "resume_s")
               if met.get(key) is False]
     notes += busy_page.missed(results, raw)
+    notes += scale_page.missed(results)
     return fill("missed", notes="\n\n".join(notes)) if notes else fill("missed.none")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.page import busy as busy_page
+from bench.page import scale as scale_page
 from bench.page.missed import deciding_queue_wait, missed
 from bench.page.report import TARGETS, fmt, table, verdict
 from bench.page.template import fill, get, num
@@ -49,6 +50,7 @@ def render(results: Obj) -> str:
         _bertbase(raw),
         busy_page.busy(results, raw),
         busy_page.placements(results, raw),
+        scale_page.scale(raw),
         missed(results, raw),
         fill("gpu"),
         _errors(raw),
