@@ -238,8 +238,9 @@ class Bench:
                                                          self.plan.scenario, self._counter)
 
     def scale(self) -> None:
-        self.raw["scale"] = scale.phase(self.workdir, self.tag, self.plan.mode == "quick",
-                                        self.log)
+        self.raw["scale"] = {}
+        scale.phase(self.workdir, self.tag, self.plan.mode == "quick", self.log,
+                    self.raw["scale"])
 
     def bertbase(self) -> None:
         # in children (bench.phases.bertbase): the CPU figure with the GPU hidden, then the GPU's

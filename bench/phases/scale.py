@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import statistics
 import subprocess
 import time
@@ -25,9 +26,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.cluster.slurmtools import cancel, cancel_prefix
-from bench.cluster.tracked import submit_held
-from bench.phases import measure, scale_sim
+from bench.cluster.slurmtools import STATUS_COMMANDS, cancel, cancel_prefix, make_counter
+from bench.cluster.tracked import submit_held, tracking_overrides
+from bench.phases import scale_sim
+from bench.phases.footprint import write_trials_journal
+from bench.phases.scenario import PY, ROOT, child_env
 from orchestrator.scheduler.slurm_parse import SACCT_FORMAT
 
 SIZES = (10, 100, 1000)
@@ -106,10 +109,7 @@ def slurm(workdir: Path, tag: str, log: Callable[[str], None]) -> dict[str, Any]
         times = sacct_s(held)
         out["sacct_s"], out["sacct_s_each"] = statistics.median(times), times
         log("scale: one virtual hour of the real controller tracking them")
-        probe = measure.sched_queries(workdir, f"{tag}-scale-", held, (count,))[str(count)]
-        probe.pop("poll_times_s", None)
-        probe.pop("jobs_per_poll", None)
-        out["probe"] = probe
+        out["probe"] = probe(workdir, f"{tag}-scale-", held)
     finally:
         t1 = time.monotonic()
         cancel(held)
@@ -118,12 +118,39 @@ def slurm(workdir: Path, tag: str, log: Callable[[str], None]) -> dict[str, Any]
     return out
 
 
-def phase(workdir: Path, tag: str, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    return {"trials": trials(workdir, 120.0 if quick else 300.0, log),
-            "samplers": samplers(workdir),
-            "slurm": slurm(workdir, tag, log),
-            "journal": long_journal(workdir),
-            "fs_ops_bound_per_trial_hour": FS_OPS_PER_TRIAL_HOUR_BOUND}
+def probe(workdir: Path, prefix: str, held: list[str]) -> dict[str, Any]:
+    """bench.phases.sched_probe on a journal tracking `held`, written without job names
+    (a named journal would read the held jobs' own names as ids SLURM gave to other jobs:
+    LOST, then resubmitted) and with search.held_grace_s=0 (held on purpose: never
+    released, never replaced)."""
+    search_dir = workdir / f"{prefix}probe"
+    overrides = [*tracking_overrides(search_dir), "search.held_grace_s=0"]
+    write_trials_journal(overrides, held, trials=1)
+    counter = make_counter(workdir / "calls-scale-probe")
+    result = workdir / "scale-probe.json"
+    proc = subprocess.run([PY, "-m", "bench.phases.sched_probe", "--hours", "1", "--result",
+                           str(result), *overrides], cwd=ROOT, env=child_env(counter),
+                          capture_output=True, text=True, timeout=1800, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sched_probe failed: {proc.stderr[-2000:]}")
+    data: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+    calls = counter.calls()
+    data["calls_by_command"] = {k: sum(1 for c in calls if c.command == k)
+                                for k in ("sacct", "squeue", "scontrol", "sbatch", "scancel")}
+    data["per_hour"] = sum(1 for c in calls if c.command in STATUS_COMMANDS)
+    data.pop("poll_times_s", None)
+    data.pop("jobs_per_poll", None)
+    return data
+
+
+def phase(workdir: Path, tag: str, quick: bool, log: Callable[[str], None],
+          out: dict[str, Any]) -> None:
+    """Into `out`, part by part: a failed part leaves the others' figures."""
+    out["fs_ops_bound_per_trial_hour"] = FS_OPS_PER_TRIAL_HOUR_BOUND
+    out["trials"] = trials(workdir, 120.0 if quick else 300.0, log)
+    out["samplers"] = samplers(workdir)
+    out["journal"] = long_journal(workdir)
+    out["slurm"] = slurm(workdir, tag, log)
 
 
 def headline(raw: dict[str, Any]) -> dict[str, Any]:
