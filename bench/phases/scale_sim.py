@@ -16,11 +16,12 @@ File-system metadata calls under search.dir are counted for the measured ticks o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,14 @@ from orchestrator.common.checkpoints import write_marker
 from orchestrator.config import compose as config
 from orchestrator.config.settings import SamplerName, Settings
 from orchestrator.decide.optuna_sampler import sampler_for
+from orchestrator.decide.stop_rule import Rule
+from orchestrator.engine import controller as controller_module
 from orchestrator.engine.controller import Controller
 from orchestrator.journal.jsonl import Journal
 from orchestrator.model.events import Event
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import JobState
+from orchestrator.reporting import files
 from orchestrator.scheduler import JobRef, JobRequest
 
 # a 10 x 10 x 10 grid: 1,000 distinct trials for every sampler
@@ -179,6 +183,30 @@ def simulate(search_dir: Path, trials: int, measure_s: float = 600.0,
     journal = Journal(search_dir / "journal.jsonl")
     controller = Controller(settings, journal, sched, NullView(), clock=world.clock,
                             sleep=world.sleep)
+    with _refresh_on(world):
+        return _measure(controller, world, sched, journal, trials, measure_s, warmup_s)
+
+
+@contextlib.contextmanager
+def _refresh_on(world: SimWorld) -> Iterator[None]:
+    """The report refresh's throttle on the simulated clock, as the rest of the controller:
+    on the real clock, fast simulated ticks would space refreshes out in simulated time."""
+    real = files.refresh_outcome
+
+    def on_world_clock(state: SearchState, rule: Rule, search_dir: Path) -> bool:
+        return real(state, rule, search_dir, clock=world.clock)
+
+    setattr(controller_module, "refresh_outcome", on_world_clock)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(controller_module, "refresh_outcome", real)  # noqa: B010
+
+
+def _measure(controller: Controller, world: SimWorld, sched: InstantScheduler,
+             journal: Journal, trials: int, measure_s: float, warmup_s: float) -> SimResult:
+    settings = controller.settings
+    search_dir = controller.search_dir
     t0 = time.perf_counter()
     controller.start()
     step_s = settings.executor.fs_interval_s
