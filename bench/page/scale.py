@@ -44,9 +44,11 @@ def _slurm(raw: Obj) -> dict[str, Any]:
     hours = (probe.get("virtual_s") or 0) / 3600.0
     return {"jobs": s.get("jobs"), "max_job_count": s.get("max_job_count"),
             "before": s.get("jobs_in_slurmctld_before"), "submit": num(s.get("submit_s"), 0),
-            "sacct": num(s.get("sacct_s"), 2), "per_hour": num(probe.get("per_hour"), 0),
-            "calls": probe.get("calls_by_command"),
-            "cpu": num(probe["cpu_s"] / hours if hours and "cpu_s" in probe else None),
+            "sacct": num(s.get("sacct_s"), 2),
+            "per_hour": num(probe.get("per_hour") or probe.get("queries_per_hour_projected"), 0),
+            "calls": probe.get("calls_by_command") or "projected, see below",
+            "cpu": num(probe["cpu_s"] / hours if hours >= 1 and "cpu_s" in probe
+                       else probe.get("cpu_s_per_hour_projected")),
             "rss": num(probe.get("max_rss_mb")), "cancel": num(s.get("cancel_s"), 0),
             "note": s.get("note", "")}
 

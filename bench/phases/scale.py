@@ -163,10 +163,12 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
         "tick_ms_p99_1000_trials": at_1000.get("tick_ms_p99"),
         "controller_cpu_s_per_hour_1000_trials": at_1000.get("cpu_s_per_hour"),
         "fs_metadata_ops_per_trial_hour": at_1000.get("fs_ops_per_trial_hour"),
-        "sched_queries_per_hour_10k_jobs": probe.get("per_hour"),
+        "sched_queries_per_hour_10k_jobs": probe.get("per_hour")
+        or probe.get("queries_per_hour_projected"),
         "sacct_s_10k_jobs": scale.get("slurm", {}).get("sacct_s"),
-        "controller_cpu_s_per_hour_10k_jobs": (probe["cpu_s"] / hours
-                                               if hours and "cpu_s" in probe else None),
+        "controller_cpu_s_per_hour_10k_jobs": (
+            probe["cpu_s"] / hours if hours >= 1 and "cpu_s" in probe
+            else probe.get("cpu_s_per_hour_projected")),
         "controller_rss_mb_10k_jobs": probe.get("max_rss_mb"),
     }
     for name in SAMPLERS:

@@ -124,9 +124,10 @@ class SimWorld:
 
     def _train(self, job_id: str, request: JobRequest) -> None:
         trial = request.spec.trial
-        # staggered: trial n's first checkpoint lands n/N of an interval after it starts
+        # staggered: trial n of N writes its first checkpoint n/N of an interval in
+        count = self.settings.search.max_trials
         start = self.started.setdefault(
-            job_id, self.now - self.every_s * (trial % 997) / 997)
+            job_id, self.now - self.every_s * (trial % count) / count)
         due = int((self.now - start) // self.every_s)
         while self.written.get(job_id, 0) < due:
             step = (self.written.get(job_id, 0) + 1) * self.settings.train.save_steps
