@@ -15,6 +15,8 @@ Phases, in order (each one's failure is recorded and the others still run):
   placements the standard scenario with each infer.placement: overhead, ratio to the limit
   bertbase   a bert-base-shaped model: batched vs one at a time on CPU; bf16 on a GPU if any
   early_stop none/median/asha/hyperband on 32 prescribed curves (simulated; no cluster)
+  scale      1,000 concurrent trials (instant scheduler), samplers, 10,000 held SLURM jobs,
+             the long journal (bench.phases.scale; SCALE.md)
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -43,7 +45,7 @@ from bench.cluster.slurmtools import (
 from bench.page import render as page
 from bench.page import report
 from bench.phases import busy as busy_cluster
-from bench.phases import early_stop
+from bench.phases import early_stop, scale
 from bench.phases.runner import PHASES, Bench, make_plan, our_polls
 from bench.phases.scenario import ROOT
 
@@ -78,6 +80,7 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out["controller_rss_mb_10_trials"] = raw.get("footprint", {}).get("vm_hwm_mb")
     out.update(busy_cluster.headline(raw))
     out.update(early_stop.headline(raw))
+    out.update(scale.headline(raw))
     bert = raw.get("bertbase", {})
     out["inference_speedup_bertbase_cpu"] = bert.get("cpu", {}).get("speedup")
     out["inference_bf16_examples_per_s_gpu"] = bert.get("gpu", {}).get("examples_per_s")

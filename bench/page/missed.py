@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.page import busy as busy_page
+from bench.page import scale as scale_page
 from bench.page.report import TARGETS, fmt, table
 from bench.page.template import fill, get, num
 from bench.phases.legacy_loop import legacy_run
@@ -90,6 +91,7 @@ def missed(results: Obj, raw: Obj) -> str:
               for key in ("controller_start_s", "controller_rss_mb_1000_jobs", "resume_s")
               if met.get(key) is False]
     notes += busy_page.missed(results, raw)
+    notes += scale_page.missed(results)
     parts = [_limits_section(results, capped)] if capped else []
     parts.append(fill("missed", notes="\n\n".join(notes)) if notes else
                  "" if capped else fill("missed.none"))

@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.page import busy as busy_page
 from bench.page import early_stop as early_stop_page
+from bench.page import scale as scale_page
 from bench.page.missed import deciding_queue_wait, limits, missed
 from bench.page.report import TARGETS, fmt, table, verdict
 from bench.page.template import fill, get, num
@@ -51,6 +52,7 @@ def render(results: Obj) -> str:
         busy_page.busy(results, raw),
         busy_page.placements(results, raw),
         early_stop_page.early_stop(raw),
+        scale_page.scale(raw),
         missed(results, raw),
         fill("gpu"),
         _errors(raw),

@@ -53,9 +53,27 @@ TARGETS: dict[str, Target] = {
         ">=", 10_000, "bert-base-shaped model, bf16, batched, examples/s on a GPU"),
     "asha_job_seconds_ratio": Target(
         ">=", 2.5, "32 prescribed curves (simulated): job-seconds without early stop / asha"),
+    # issue 25: sweep scale (bench.phases.scale, SCALE.md)
+    "tick_ms_p99_1000_trials": Target("<=", 100, "controller tick p99, 1,000 concurrent trials"),
+    "controller_cpu_s_per_hour_1000_trials": Target(
+        "<=", 36, "controller CPU s per hour, 1,000 concurrent trials"),
+    "fs_metadata_ops_per_trial_hour": Target(
+        "<=", 360, "stat/listdir/scandir/open under search.dir per trial-hour, 1,000 trials"),
+    "sched_queries_per_hour_10k_jobs": Target("<=", 60, "scheduler queries per hour, 10k jobs"),
+    "controller_cpu_s_per_hour_10k_jobs": Target(
+        "<=", 36, "controller CPU s per hour tracking 10k held jobs"),
+    "controller_rss_mb_10k_jobs": Target("<=", 200, "controller peak RSS tracking 10k jobs"),
+    "resume_s_1m_events": Target("<=", 5, "resume on a 1,000,000-event journal"),
+    "status_s_1m_events": Target("<=", 1, "`status` on a 1,000,000-event journal"),
+    "watch_first_frame_s_1m_events": Target(
+        "<=", 1, "`watch`'s first frame on a 1,000,000-event journal"),
+    "report_html_s_1000_trials": Target("<=", 10, "report.html of 1,000 trials"),
 }
 # measured and reported, with no target of their own (the issue asks for the comparison)
-REFERENCE_KEYS = ("legacy_sched_queries_per_hour", "inference_speedup_bertbase_cpu")
+REFERENCE_KEYS = ("legacy_sched_queries_per_hour", "inference_speedup_bertbase_cpu",
+                  "sacct_s_10k_jobs", "sampler_s_per_trial_random_1000_trials",
+                  "sampler_s_per_trial_grid_1000_trials",
+                  "sampler_s_per_trial_optuna_1000_trials")
 REQUIRED_KEYS = (*TARGETS, *REFERENCE_KEYS)
 
 

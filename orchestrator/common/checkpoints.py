@@ -19,13 +19,14 @@ A users' script's checkpoints have no marker, hence no run (""): they cannot be 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.common.fsutil import atomic_write_json
-from orchestrator.common.layout import COMPLETE_MARKER, step_of
+from orchestrator.common.layout import COMPLETE_MARKER, step_in, step_of
 
 
 @dataclass(frozen=True, order=True)
@@ -77,13 +78,17 @@ def complete_checkpoints(output_dir: str | Path,
     """Complete checkpoints under `output_dir`, in step order, leaving out the `known` steps
     (not opened again: a poll loop calls this often). A missing folder has none."""
     found: list[Checkpoint] = []
+    root = Path(output_dir)
     try:
-        entries = list(Path(output_dir).iterdir())
+        names = os.listdir(root)
     except OSError:
         return found
-    for entry in entries:
-        step = step_of(entry)
-        if step is not None and step not in known and entry.is_dir() and is_complete(entry):
+    for name in names:
+        step = step_in(name)
+        if step is None or step in known:
+            continue  # a Path is made only for a new checkpoint: this runs every tick
+        entry = root / name
+        if entry.is_dir() and is_complete(entry):
             found.append(Checkpoint(step, entry, run_of(entry) or ""))
     return sorted(found)
 

@@ -115,7 +115,12 @@ def checkpoint_dir(output_dir: str | Path, step: int) -> Path:
 
 def step_of(path: Path) -> int | None:
     """The step in a `checkpoint-<step>` folder name, or None for any other name."""
-    match = _CHECKPOINT.match(path.name)
+    return step_in(path.name)
+
+
+def step_in(name: str) -> int | None:
+    """`step_of` for a bare name (a poll loop lists thousands: no Path for each)."""
+    match = _CHECKPOINT.match(name)
     return int(match.group(1)) if match else None
 
 

@@ -158,8 +158,10 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
 def training_plan(state: SearchState, settings: Settings,
                   trial: TrialRecord) -> Submit | Wait | GiveUp:
     """What follows one trial's training attempts so far (`next_training`)."""
-    return next_training(state.attempts("train", trial.trial), trial.params,
-                         trial_train(settings, trial), settings.search)
+    attempts = state.attempts("train", trial.trial)
+    if attempts and not attempts[-1].state.terminal:
+        return Wait()  # next_training's answer, without building the trial's train settings
+    return next_training(attempts, trial.params, trial_train(settings, trial), settings.search)
 
 
 def trainings_due(state: SearchState,

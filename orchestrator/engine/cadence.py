@@ -4,29 +4,59 @@ One batched query per poll; between polls the interval grows by half while nothi
 from `executor.poll_interval_s` up to `executor.max_poll_interval_s`, so a long quiet
 training costs the scheduler little. A change seen, a submission or a cancel brings the
 next poll close again: that is when news is likely.
+
+A budget bounds the polls whatever happens (issue 25): at 1,000 trials something changes
+at nearly every poll, which would otherwise keep the controller at its shortest interval
+(720 sacct calls an hour at 5 s). Polls spend tokens from a bucket of BURST that refills
+one token per `max_poll_interval_s`, so in any hour the controller polls at most
+`ceiling_per_hour` times (60 with the SLURM defaults, 75 s: 12 + 48), for any number of
+jobs: a busy search's polls settle to one per `max_poll_interval_s` on average, after a
+burst of fast ones. Results and checkpoints are read from files, so decisions never wait
+for a poll; only a job's start or failure is seen later.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+BURST = 12  # fast polls a search may spend at once (a start, a burst of submissions)
+
+
+def ceiling_per_hour(longest_s: float, burst: int = BURST) -> float:
+    """The most polls (batched scheduler queries) in any hour: the full bucket, then its
+    refill of one per `longest_s`."""
+    return burst + 3600.0 / longest_s
+
 
 class Cadence:
-    def __init__(self, shortest_s: float, longest_s: float, clock: Callable[[], float]) -> None:
+    def __init__(self, shortest_s: float, longest_s: float, clock: Callable[[], float],
+                 burst: int = BURST) -> None:
         self.shortest_s = shortest_s
         self.longest_s = longest_s
         self.clock = clock
         self.interval_s = shortest_s
         self.next_poll = 0.0  # controller clock; 0: poll at once
+        self.burst = burst
+        self.tokens = float(burst)
+        self._refilled_at: float | None = None
+
+    def tokens_at(self, now: float) -> float:
+        """The bucket at `now`: refilled by one per `longest_s` since the last poll."""
+        if self._refilled_at is None:
+            return self.tokens
+        return min(float(self.burst), self.tokens + (now - self._refilled_at) / self.longest_s)
 
     def due(self, now: float) -> bool:
-        return now >= self.next_poll
+        return now >= self.next_poll and self.tokens_at(now) >= 1.0
 
     def polled(self, at: float, changed: bool) -> None:
         """A poll started `at` saw a change (back to the shortest interval) or none."""
+        self.tokens, self._refilled_at = self.tokens_at(at) - 1.0, at
         self.interval_s = self.shortest_s if changed else min(self.interval_s * 1.5,
                                                               self.longest_s)
-        self.next_poll = at + self.interval_s
+        # an empty bucket: no poll before the next token
+        refill_s = max(0.0, 1.0 - self.tokens) * self.longest_s
+        self.next_poll = at + max(self.interval_s, refill_s)
 
     def submitted(self) -> None:
         """A new job: see it start soon."""

@@ -100,9 +100,9 @@ class Controller:
         self.act()
         self.retention.tick()  # after the evaluations this tick journaled
         self._heartbeat()
-        if self._outcome_stale:  # at most once a tick, however many evaluations landed
-            self._outcome_stale = False
-            refresh_outcome(self.state, self.rule, self.search_dir)
+        if self._outcome_stale:  # at most once a tick, and less while it is costly (files)
+            skipped = refresh_outcome(self.state, self.rule, self.search_dir) is False
+            self._outcome_stale = skipped  # too soon after the last: a later tick writes it
         self.view.refresh(self.state)
         return True
 

@@ -4,7 +4,10 @@ all rendered from one `summary.Summary` built once per write.
 The controller and `orchestrator report` write through here, so the files are always written
 at the same moments: when an evaluation lands, at the end, and on demand. report.html costs
 the controller a second or two (two figures), so while the search runs it is rewritten at
-most every HTML_EVERY_S; the end and `orchestrator report` always write it.
+most every HTML_EVERY_S; the end and `orchestrator report` always write it. The rest
+(metric.png draws a line per trial) is skipped while refreshing would take more than
+1 / REFRESH_DUTY of the controller's time: at 1,000 trials a refresh costs seconds, and
+every tick sees an evaluation land (issue 25). A skipped refresh happens at a later tick.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from orchestrator.reporting.report_html import write_html
 from orchestrator.reporting.summary import Summary, build
 
 HTML_EVERY_S = 30.0
+REFRESH_DUTY = 10  # a refresh that took d seconds is not repeated for (REFRESH_DUTY - 1) * d
 _html_written: dict[Path, float] = {}  # search folder -> when (monotonic) this process last did
+_refresh_after: dict[Path, float] = {}  # search folder -> the earliest next refresh (clock)
 
 
 def write_outcome(state: SearchState, rule: Rule, search_dir: Path,
@@ -33,12 +38,18 @@ def write_outcome(state: SearchState, rule: Rule, search_dir: Path,
 
 
 def refresh_outcome(state: SearchState, rule: Rule, search_dir: Path,
-                    clock: Callable[[], float] = time.monotonic) -> None:
+                    clock: Callable[[], float] = time.monotonic) -> bool:
     """While the search runs (an evaluation landed): a convenience only, so a full disk or a
-    lost permission must not stop the search (see outcome.refresh_outcome)."""
+    lost permission must not stop the search (see outcome.refresh_outcome). False when it
+    was skipped as too soon after the last one (by its cost): the caller asks again later."""
+    now = clock()
+    if now < _refresh_after.get(search_dir, -math.inf):
+        return False
+    started = time.perf_counter()
     with contextlib.suppress(OSError):
         data = outcome.write_outcome(state, rule, search_dir, build(state, rule))
-        now = clock()
         if now - _html_written.get(search_dir, -math.inf) >= HTML_EVERY_S:
             _html_written[search_dir] = now
             write_html(state, rule, search_dir, summary=data)
+    _refresh_after[search_dir] = now + REFRESH_DUTY * (time.perf_counter() - started)
+    return True
