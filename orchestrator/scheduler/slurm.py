@@ -19,14 +19,12 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import submitit
 from submitit.helpers import Checkpointable
 
 from orchestrator.common.causes import JobFailure
-from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.model.transitions import REQUEUABLE_ENDS, JobKind, JobState
 from orchestrator.scheduler.commands import (
@@ -37,7 +35,7 @@ from orchestrator.scheduler.commands import (
     unreachable,
 )
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
-from orchestrator.scheduler.sbatch_values import mem_option, srun_args
+from orchestrator.scheduler.sbatch_values import slurm_parameters
 from orchestrator.scheduler.slurm_cancel import Cancels
 from orchestrator.scheduler.slurm_parse import (
     SACCT_FORMAT,
@@ -362,38 +360,3 @@ class SlurmScheduler(SubmititBackend):
                               f"({self._foreign[ref.job_id]!r}): slurmctld lost ours "
                               "(restarted without its state?)")
         return super().failure(ref)
-
-
-def slurm_parameters(request: JobRequest) -> dict[str, Any]:
-    """submitit's SlurmExecutor parameters (sbatch options) for `request`."""
-    res: JobResources = request.resources
-    params: dict[str, Any] = {
-        "job_name": request.name,
-        "time": res.timeout_min,
-        "nodes": res.nodes,
-        "ntasks_per_node": res.tasks_per_node,
-        "cpus_per_task": res.cpus_per_task,
-        "setup": list(_setup_lines(res)),
-        "additional_parameters": dict(res.additional),
-        "srun_args": srun_args(res),
-        "stderr_to_stdout": False,
-        "signal_delay_s": res.signal_delay_s,
-    }
-    optional: dict[str, Any] = {
-        "partition": res.partition,
-        "account": res.account,
-        "qos": res.qos,
-        "constraint": res.constraint,
-        "gpus_per_node": res.gpus_per_node or None,
-        "mem": mem_option(res.mem_gb),
-    }
-    params.update({k: v for k, v in optional.items() if v})
-    return params
-
-
-def _setup_lines(res: JobResources) -> list[str]:
-    lines: list[str] = []
-    if res.setup_template:
-        text = Path(res.setup_template).read_text(encoding="utf-8")
-        lines += [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#!")]
-    return lines + list(res.setup)
