@@ -10,6 +10,7 @@ exit, a debug run's outcome) are mapped onto `JobState` inside the backend and n
 - `submitit_jobs`: what the three backends share (the job's callable, its failure, its logs,
   the submission template); `slurm`, `local`, `debug`: one module per submitit executor.
 - `slurm_parse`: what sacct and squeue print, read (pure), and sacct's states as JobState.
+- `slurm_nodes`: which node a NODE_FAIL'd job lost (sacct's NodeList, sinfo's states).
 - `sbatch_values`: what we write into sbatch and srun options (`--mem`, --kill-on-bad-exit,
   submitit's SlurmExecutor parameters of a request).
 - `commands`: the one place where sacct, squeue, scancel and `sbatch --test-only` are run

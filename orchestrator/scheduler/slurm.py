@@ -37,6 +37,7 @@ from orchestrator.scheduler.commands import (
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
 from orchestrator.scheduler.sbatch_values import slurm_parameters
 from orchestrator.scheduler.slurm_cancel import Cancels
+from orchestrator.scheduler.slurm_nodes import describe_node_fail
 from orchestrator.scheduler.slurm_parse import (
     SACCT_FORMAT,
     SLURM_OPTIONS,
@@ -121,6 +122,7 @@ class SlurmScheduler(SubmititBackend):
         self._reasons_at = -REASONS_REFRESH_S  # when it was asked (monotonic seconds)
         self._cancels = Cancels()  # asked to end, not seen ended yet (slurm_cancel)
         self._released: set[str] = set()  # asked to release from a hold: sacct keeps its reason
+        self._node_failed: set[str] = set()  # seen NODE_FAIL: their failure names the node
 
     @property
     def sacct_calls(self) -> int:
@@ -245,6 +247,7 @@ class SlurmScheduler(SubmititBackend):
             return Polled({ref.job_id: JobState.UNKNOWN for ref in jobs})
         rows = parse_sacct(output)
         seen = {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in [*asked, *jobs]}
+        self._node_failed.update(j for j, state in seen.items() if state is JobState.NODE_FAIL)
         self._requeued(seen, {ref.job_id for ref in asked})
         self._send(self._cancels.due(seen, time.monotonic()))
         states = {ref.job_id: seen[ref.job_id] for ref in jobs}
@@ -359,4 +362,7 @@ class SlurmScheduler(SubmititBackend):
             return JobFailure(None, f"SLURM gave job id {ref.job_id} to another job "
                               f"({self._foreign[ref.job_id]!r}): slurmctld lost ours "
                               "(restarted without its state?)")
-        return super().failure(ref)
+        found = super().failure(ref)
+        lost = describe_node_fail(self.commands, ref.job_id) if ref.job_id in self._node_failed \
+            else ""
+        return JobFailure(found.cause, "; ".join(w for w in (lost, found.reason) if w))
