@@ -26,11 +26,12 @@ def lost_nodes(listing: str) -> list[str]:
     return lost
 
 
-def node_fail_words(sacct_row: str, listing: str) -> str:
-    """`node n2 lost (the job ran on n[1-2])` from sacct's `State|NodeList` row and sinfo's
-    listing of those nodes; "" when the row is no NODE_FAIL."""
-    state, _, nodes = sacct_row.strip().partition("|")
-    if not state.startswith("NODE_FAIL") or not nodes:
+def node_fail_words(sacct_rows: str, listing: str) -> str:
+    """`node n2 lost (the job ran on n[1-2])` from sacct's `State|NodeList` rows of the job
+    (every run of its id: SLURM may have requeued it since) and sinfo's listing of the
+    NODE_FAIL'd run's nodes; "" when no run ended NODE_FAIL."""
+    nodes = node_failed_on(sacct_rows)
+    if not nodes:
         return ""
     lost = lost_nodes(listing)
     if not lost:
@@ -38,15 +39,23 @@ def node_fail_words(sacct_row: str, listing: str) -> str:
     return f"node {', '.join(lost)} lost (the job ran on {nodes})"
 
 
+def node_failed_on(sacct_rows: str) -> str:
+    """The NodeList of the last run that ended NODE_FAIL among sacct's `State|NodeList`
+    rows, or ""."""
+    failed = [row.partition("|")[2].strip() for row in sacct_rows.splitlines()
+              if row.startswith("NODE_FAIL")]
+    return failed[-1] if failed else ""
+
+
 def describe_node_fail(commands: Commands, job_id: str) -> str:
-    """The words of `node_fail_words` for job `job_id`, asked of sacct and sinfo; "" when
-    they do not answer."""
+    """The words of `node_fail_words` for job `job_id`, asked of sacct (every run of the
+    id, -D) and sinfo; "" when they do not answer."""
     try:
-        row = commands.output(["sacct", "-X", "-n", "-P", "-o", "State,NodeList", "-j", job_id])
-        first = next((ln for ln in row.splitlines() if ln.strip()), "")
-        nodes = first.partition("|")[2].strip()
+        rows = commands.output(["sacct", "-X", "-D", "-n", "-P", "-o", "State,NodeList",
+                                "-j", job_id])
+        nodes = node_failed_on(rows)
         listing = "" if not nodes else commands.output(
             ["sinfo", "-h", "-N", "-n", nodes, "-o", "%N|%t"])
     except SchedulerUnavailable:
         return ""
-    return node_fail_words(first, listing)
+    return node_fail_words(rows, listing)

@@ -87,8 +87,9 @@ def test_two_two_node_trials_share_a_node_each_at_its_own_port(
 def test_a_two_node_trial_that_loses_a_node_resumes_on_the_nodes_left(
         slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
     directory, log, lost = search_dir(tmp_path), tmp_path / "lost.log", ""
-    # 2 CPUs per task: the training holds two whole nodes, its retry the two that are left
-    controller = start("run", *TWO_NODES, "train.max_steps=60",
+    # 2 CPUs per task: the training holds two whole nodes, its retry the two that are left;
+    # 100 steps: the node is killed at the first checkpoint (20), long before the last
+    controller = start("run", *TWO_NODES, "train.max_steps=100",
                        "executor.train.cpus_per_task=2", f"search.dir={directory}", log=log)
     try:
         first = wait_for(directory, lambda evs: any(e["event"] == "checkpoint" for e in evs),
@@ -118,5 +119,6 @@ def test_a_two_node_trial_that_loses_a_node_resumes_on_the_nodes_left(
     logs = list(directory.rglob(f"{retry}_*_log.out"))
     assert any("resuming from" in p.read_text() for p in logs), logs
     counts = evaluations(evs)
-    assert sorted(step for _, step in counts) == [20, 40, 60] and set(counts.values()) == {1}
+    assert sorted(step for _, step in counts) == [20, 40, 60, 80, 100], counts
+    assert set(counts.values()) == {1}, counts
     assert summary(directory)["trials"][0]["training"] == "succeeded"

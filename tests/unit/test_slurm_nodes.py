@@ -14,6 +14,10 @@ from orchestrator.scheduler.slurm_nodes import node_fail_words
     ("NODE_FAIL|n3", "n3|idle\n", "a node of n3 was lost (all of them answer again)"),
     ("NODE_FAIL|n3", "n3|mix\nn3|mix\n", "a node of n3 was lost (all of them answer again)"),
     ("FAILED|n[1-2]", "n2|down*\n", ""),
+    # requeued under its id since: the NODE_FAIL'd run's nodes, not the new run's
+    ("NODE_FAIL|n[1-2]\nPENDING|None assigned\n", "n1|idle\nn2|down*\n",
+     "node n2 lost (the job ran on n[1-2])"),
+    ("NODE_FAIL|n[1-2]\nNODE_FAIL|n[1,3]\n", "n3|down*\n", "node n3 lost (the job ran on n[1,3])"),
     ("NODE_FAIL|", "", ""),
     ("", "", ""),
 ])
