@@ -97,9 +97,8 @@ def check_settings(train: TrainSettings) -> None:
 
 def _train(spec: TrainSpec) -> dict[str, Any]:
     with inputs("importing the training job's libraries"):
-        from jobs import faults, lora, progress
+        from jobs import device_facts, faults, lora, progress, rendezvous
         from jobs import trainer_parts as parts
-        from jobs.device_facts import training_facts
         from jobs.tasks import task_parts
 
     task = task_parts(spec)  # classification or regression (jobs.tasks)
@@ -113,6 +112,7 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
         tokenizer, model = parts.load_model_and_tokenizer(spec, [e.text for e in train_set])
         task.prepare(model)
         model = lora.wrap(spec, model)  # itself unless train.lora (jobs/lora.py)
+    rendezvous.meet()  # every rank is here, or one line says which is not (jobs.rendezvous)
     with inputs("the train settings"):
         args = parts.training_arguments(spec, precision)
     resume = _resume_point(output_dir, args)
@@ -140,7 +140,7 @@ def _train(spec: TrainSpec) -> dict[str, Any]:
         "best_checkpoint": state.best_model_checkpoint,
         "best_metric": None if state.best_metric is None else float(state.best_metric),
         "train_seconds": round(time.monotonic() - started, 3),
-        **training_facts(output.metrics),  # device_name, peak_gpu_memory_bytes, examples_per_s
+        **device_facts.training_facts(output.metrics),  # device, peak GPU memory, examples/s
     }
     if trainer.is_world_process_zero():
         atomic_write_json(layout.done_path(output_dir), result)

@@ -10,10 +10,13 @@ exit, a debug run's outcome) are mapped onto `JobState` inside the backend and n
 - `submitit_jobs`: what the three backends share (the job's callable, its failure, its logs,
   the submission template); `slurm`, `local`, `debug`: one module per submitit executor.
 - `slurm_parse`: what sacct and squeue print, read (pure), and sacct's states as JobState.
-- `sbatch_values`: what we write into sbatch and srun options (`--mem`, --kill-on-bad-exit).
+- `slurm_nodes`: which node a NODE_FAIL'd job lost (sacct's NodeList, sinfo's states).
+- `sbatch_values`: what we write into sbatch and srun options (`--mem`, --kill-on-bad-exit,
+  submitit's SlurmExecutor parameters of a request).
 - `commands`: the one place where sacct, squeue, scancel and `sbatch --test-only` are run
   (without the user's SACCT_*/SQUEUE_*/... settings), counted, a silent slurmctld turned
   into SchedulerUnavailable and one that rate-limits backed off from.
+- `rendezvous`: the MASTER_PORT of a several-task job, one per SLURM job and step.
 - `in_job`: what a submitted job runs, inside the job's process (never in the controller);
   `orphan_watch`: the thread in it that ends the job once its controller is gone.
 

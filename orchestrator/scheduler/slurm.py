@@ -19,14 +19,12 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import submitit
 from submitit.helpers import Checkpointable
 
 from orchestrator.common.causes import JobFailure
-from orchestrator.config.settings import JobResources
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.model.transitions import REQUEUABLE_ENDS, JobKind, JobState
 from orchestrator.scheduler.commands import (
@@ -37,8 +35,9 @@ from orchestrator.scheduler.commands import (
     unreachable,
 )
 from orchestrator.scheduler.interface import JobRef, JobRequest, Polled, Refusal
-from orchestrator.scheduler.sbatch_values import mem_option, srun_args
+from orchestrator.scheduler.sbatch_values import slurm_parameters
 from orchestrator.scheduler.slurm_cancel import Cancels
+from orchestrator.scheduler.slurm_nodes import describe_node_fail
 from orchestrator.scheduler.slurm_parse import (
     SACCT_FORMAT,
     SLURM_OPTIONS,
@@ -123,6 +122,7 @@ class SlurmScheduler(SubmititBackend):
         self._reasons_at = -REASONS_REFRESH_S  # when it was asked (monotonic seconds)
         self._cancels = Cancels()  # asked to end, not seen ended yet (slurm_cancel)
         self._released: set[str] = set()  # asked to release from a hold: sacct keeps its reason
+        self._node_failed: set[str] = set()  # seen NODE_FAIL: their failure names the node
 
     @property
     def sacct_calls(self) -> int:
@@ -247,6 +247,7 @@ class SlurmScheduler(SubmititBackend):
             return Polled({ref.job_id: JobState.UNKNOWN for ref in jobs})
         rows = parse_sacct(output)
         seen = {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in [*asked, *jobs]}
+        self._node_failed.update(j for j, state in seen.items() if state is JobState.NODE_FAIL)
         self._requeued(seen, {ref.job_id for ref in asked})
         self._send(self._cancels.due(seen, time.monotonic()))
         states = {ref.job_id: seen[ref.job_id] for ref in jobs}
@@ -361,39 +362,7 @@ class SlurmScheduler(SubmititBackend):
             return JobFailure(None, f"SLURM gave job id {ref.job_id} to another job "
                               f"({self._foreign[ref.job_id]!r}): slurmctld lost ours "
                               "(restarted without its state?)")
-        return super().failure(ref)
-
-
-def slurm_parameters(request: JobRequest) -> dict[str, Any]:
-    """submitit's SlurmExecutor parameters (sbatch options) for `request`."""
-    res: JobResources = request.resources
-    params: dict[str, Any] = {
-        "job_name": request.name,
-        "time": res.timeout_min,
-        "nodes": res.nodes,
-        "ntasks_per_node": res.tasks_per_node,
-        "cpus_per_task": res.cpus_per_task,
-        "setup": list(_setup_lines(res)),
-        "additional_parameters": dict(res.additional),
-        "srun_args": srun_args(res),
-        "stderr_to_stdout": False,
-        "signal_delay_s": res.signal_delay_s,
-    }
-    optional: dict[str, Any] = {
-        "partition": res.partition,
-        "account": res.account,
-        "qos": res.qos,
-        "constraint": res.constraint,
-        "gpus_per_node": res.gpus_per_node or None,
-        "mem": mem_option(res.mem_gb),
-    }
-    params.update({k: v for k, v in optional.items() if v})
-    return params
-
-
-def _setup_lines(res: JobResources) -> list[str]:
-    lines: list[str] = []
-    if res.setup_template:
-        text = Path(res.setup_template).read_text(encoding="utf-8")
-        lines += [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#!")]
-    return lines + list(res.setup)
+        found = super().failure(ref)
+        lost = describe_node_fail(self.commands, ref.job_id) if ref.job_id in self._node_failed \
+            else ""
+        return JobFailure(found.cause, "; ".join(w for w in (lost, found.reason) if w))

@@ -31,6 +31,7 @@ from orchestrator.scheduler.commands import last_line
 from orchestrator.scheduler.in_job import call, call_beside, run_command, run_command_beside
 from orchestrator.scheduler.interface import JobRef, JobRequest, Refusal
 from orchestrator.scheduler.orphan_watch import Watched
+from orchestrator.scheduler.rendezvous import port_for
 
 
 def python_command(res: JobResources, snapshot: str = "") -> str | None:
@@ -54,13 +55,18 @@ def python_command(res: JobResources, snapshot: str = "") -> str | None:
 class Distributed:
     """Runs in every task of a several-task job: exports torch.distributed's env:// variables
     (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) from SLURM's, so that the
-    Trainer (through accelerate) forms one process group across the tasks."""
+    Trainer (through accelerate) forms one process group across the tasks. MASTER_PORT is
+    the job's and step's own (scheduler.rendezvous), never submitit's draw nor an inherited
+    one, so that two several-node jobs sharing a node never meet at the same port."""
 
     def __init__(self, function: Any) -> None:
         self.function = function
 
     def __call__(self, *args: Any) -> Any:
-        TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        env = TorchDistributedEnvironment()
+        job_id = str(submitit.JobEnvironment().raw_job_id)
+        env.master_port = port_for(job_id, os.environ.get("SLURM_STEP_ID", "0"))
+        env.export(set_cuda_visible_devices=False, overwrite=True)
         return self.function(*args)
 
 
