@@ -83,9 +83,13 @@ def test_two_two_node_trials_share_a_node_each_at_its_own_port(
     assert ports[first] != ports[second], ports
 
 
+@pytest.mark.reliability
 @pytest.mark.skipif(os.geteuid() != 0, reason="kill-node needs root")
 def test_a_two_node_trial_that_loses_a_node_resumes_on_the_nodes_left(
         slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    """Reliability tier (2-5 min; a node killed under a 2-node training). CI keeps the fast
+    variants: a one-node trial's lost node (test_held_and_lost.py) and the node named in the
+    failure line (tests/unit/test_slurm_nodes.py)."""
     directory, log, lost = search_dir(tmp_path), tmp_path / "lost.log", ""
     # 2 CPUs per task: the training holds two whole nodes, its retry the two that are left;
     # 100 steps: the node is killed at the first checkpoint (20), long before the last
