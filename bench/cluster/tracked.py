@@ -69,9 +69,11 @@ def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> 
                 journal.append("checkpoint", trial=1, step=step, path=checkpoint)
                 request = job_requests.infer_request(settings, search_dir, 1, step, checkpoint,
                                                      0)
+            # no name: the held jobs have their own, which a named job would read as an id
+            # SLURM gave to another job (LOST, then retried)
             journal.append("submit_intent", key=request.key, kind=request.kind, trial=1,
                            step=step, attempt=0, folder=str(request.folder),
-                           name=request.name, overrides={})
+                           name="", overrides={})
             journal.append("submitted", key=request.key, job_id=job_id)
     finally:
         journal.close()
@@ -79,5 +81,7 @@ def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> 
 
 
 def tracking_overrides(search_dir: Path) -> list[str]:
+    """The tracking controller's settings; search.held_grace_s=0: the bench's jobs are held
+    on purpose, so the controller must neither release nor replace them."""
     return ["executor=slurm", "data=synthetic", "model=tiny", "search.target=0.8",
-            f"search.dir={search_dir}"]
+            f"search.dir={search_dir}", "search.held_grace_s=0"]

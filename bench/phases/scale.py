@@ -124,7 +124,7 @@ def probe(workdir: Path, prefix: str, held: list[str]) -> dict[str, Any]:
     LOST, then resubmitted) and with search.held_grace_s=0 (held on purpose: never
     released, never replaced)."""
     search_dir = workdir / f"{prefix}probe"
-    overrides = [*tracking_overrides(search_dir), "search.held_grace_s=0"]
+    overrides = tracking_overrides(search_dir)
     write_trials_journal(overrides, held, trials=1)
     counter = make_counter(workdir / "calls-scale-probe")
     result = workdir / "scale-probe.json"
