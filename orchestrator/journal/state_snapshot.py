@@ -2,8 +2,10 @@
 
 Theory of operation: the journal stays the truth; the snapshot (state.snapshot beside it) is
 a cache of `SearchState.replay` over the journal's first `lines` lines (`offset` bytes),
-with the last event's time and the last code snapshot, which `status`, `watch` and `ls`
-need besides the state. Only the controller writes it (engine.run: every SNAPSHOT_EVERY
+with the journal's facts (model.journal_facts: the last event's time, the last code
+snapshot, whether the search ended, notified, which cancel requests are spent), which
+`status`, `watch`, `ls` and a resuming controller (`open_journal`: no event list held) need
+besides the state. Only the controller writes it (engine.run: every SNAPSHOT_EVERY
 events, at the end of a tick, and when it stops), after the events it covers were fsync'ed
 to the journal: journal first. It is written to a temporary file and renamed over the old
 one, so a reader sees a whole snapshot or the previous one. A reader (`fold`) trusts a
