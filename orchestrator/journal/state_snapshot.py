@@ -92,10 +92,10 @@ def _fold(search_dir: Path, start: Folded | None) -> Folded:
 def open_journal(search_dir: Path) -> tuple[Journal, SearchState]:
     """The controller's journal, opened (under the search's lock), and its state: from the
     snapshot and the tail when a snapshot matches, holding no event list either way."""
-    start = load(search_dir)
-    journal = Journal(layout.journal_path(search_dir), *(
-        (start.facts, start.offset, start.lines) if start is not None else ()))
-    return journal, _fold(search_dir, start).state
+    folded = fold(search_dir)  # the journal read once: the journal opens after its end
+    journal = Journal(layout.journal_path(search_dir), folded.facts, folded.offset,
+                      folded.lines)
+    return journal, folded.state
 
 
 def _replay_tail(folded: SearchState, tail: Iterable[Event], before: int) -> SearchState:
