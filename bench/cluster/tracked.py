@@ -51,7 +51,7 @@ def write_tracking_journal(overrides: Sequence[str], job_ids: Sequence[str]) -> 
     search_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal(search_dir / "journal.jsonl")
     try:
-        if journal.events:
+        if journal.facts.events:
             raise SlurmError(f"{search_dir} already holds a journal")
         journal.append("search_started", settings=asdict(settings))
         trial_dir = layout.trial_dir(search_dir, 1)

@@ -6,8 +6,8 @@ each trained with checkpoints every 100 steps, every checkpoint sized and evalua
 job, and the rest of `total` events the heartbeats and resumes of a month-long search. The
 search is left running (no search_ended: a controller may resume it) and its controller
 gone. `measure` times each reader in a fresh interpreter (`python -m orchestrator ...`, as
-a user runs it) and a resume as the controller does it (`engine.run.resume_state`), and the
-peak resident memory of each from the child's rusage.
+a user runs it) and a resume as the controller does it (`engine.run`: the journal opened,
+checked, folded), and the peak resident memory of each from the child's rusage.
 """
 
 from __future__ import annotations
@@ -147,9 +147,17 @@ def _resume(search_dir: Path) -> None:
 
     with open(journal_path(search_dir), encoding="utf-8") as handle:  # a rerun composes them
         settings = settings_from(json.loads(handle.readline())["settings"])
-    journal = Journal(journal_path(search_dir))
-    check_same_search(journal, settings, False)
-    Controller(settings, journal, make_scheduler(settings.executor.name), view=None)  # type: ignore[arg-type]
+    try:
+        from orchestrator.journal.state_snapshot import open_journal
+    except ImportError:  # before the controller resumed from the snapshot
+        journal = Journal(journal_path(search_dir))
+        check_same_search(journal, settings, False)
+        Controller(settings, journal, make_scheduler(settings.executor.name), view=None)  # type: ignore[arg-type]
+    else:
+        journal, state = open_journal(search_dir)
+        check_same_search(state, settings, False)
+        Controller(settings, journal, make_scheduler(settings.executor.name), view=None,  # type: ignore[arg-type]
+                   state=state)
     journal.close()
 
 

@@ -23,7 +23,7 @@ from orchestrator.decide import retention
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.engine.deletion import Retention
 from orchestrator.errors import SearchDirError
-from orchestrator.journal import search_folder
+from orchestrator.journal import search_folder, state_snapshot
 from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock
 from orchestrator.model.events import Event
@@ -77,7 +77,7 @@ def clean(search_dir: Path, keep: str, keep_optimizer: str) -> str:
 
 def _clean(search_dir: Path, journal: Journal, rule: Rule, keep: int | str,
            keep_optimizer: str) -> str:
-    state = SearchState.replay(journal.events)
+    state = state_snapshot.fold(search_dir).state  # the journal's, opened under the lock
     before = state.disk.freed
 
     def record(event: Event) -> Event:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from orchestrator import exit_codes
 from orchestrator.common import layout
 from orchestrator.errors import SearchDirError
 from orchestrator.journal import search_folder, state_snapshot
+from orchestrator.journal.jsonl import BATCH_BYTES
 from orchestrator.model.events import Event, decode
 from orchestrator.model.state import SearchState
 
@@ -55,27 +56,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 class JournalTail:
-    """The journal's events, read incrementally from a byte offset."""
+    """The journal's events, read incrementally from a byte offset, a batch of lines at a
+    time: a long journal with no snapshot is folded without being held."""
 
     def __init__(self, path: Path) -> None:
         self.path, self.offset, self.line = path, 0, 0
 
     def new_events(self) -> list[Event]:
+        return list(self.stream())
+
+    def stream(self) -> Iterator[Event]:
+        """The events of the complete lines written since the last read (a torn or
+        unfinished last line waits); iterate it to its end before the next read."""
         try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
+            handle = open(self.path, "rb")
         except FileNotFoundError:
-            return []
-        complete = data[:data.rfind(b"\n") + 1]  # a torn or unfinished last line waits
-        self.offset += len(complete)
-        found: list[Event] = []
-        for raw in complete.split(b"\n"):
-            self.line += 1
-            if raw.strip():
-                found.append(decode(json.loads(raw), f"{self.path}:{self.line}"))
-        self.line -= 1  # the split's empty tail after the last newline
-        return found
+            return
+        with handle:
+            handle.seek(self.offset)
+            carry = b""
+            while chunk := handle.read(BATCH_BYTES):
+                data = carry + chunk
+                cut = data.rfind(b"\n") + 1
+                complete, carry = data[:cut], data[cut:]
+                self.offset += len(complete)
+                for raw in complete.split(b"\n")[:-1]:  # the split's empty tail dropped
+                    self.line += 1
+                    if raw.strip():
+                        yield decode(json.loads(raw), f"{self.path}:{self.line}")
 
 
 def watch(search_dir: Path, view: object, interval_s: float = 1.0,
@@ -91,7 +99,7 @@ def watch(search_dir: Path, view: object, interval_s: float = 1.0,
         gone_after_s = max(gone_after_s, DETACHED_GONE_AFTER_S)
     last_alive = time.monotonic()
     while True:
-        for event in tail.new_events():
+        for event in tail.stream():
             state.apply(event)
             view.event(event, state)  # type: ignore[attr-defined]
         view.refresh(state)  # type: ignore[attr-defined]

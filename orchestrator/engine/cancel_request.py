@@ -31,7 +31,8 @@ from typing import Any
 
 from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_json
-from orchestrator.model.events import CancelRequested, Event, SearchEnded
+from orchestrator.model.events import CancelRequested, Event
+from orchestrator.model.journal_facts import JournalFacts
 
 REASON = "cancelled by `orchestrator cancel`"
 
@@ -55,19 +56,19 @@ def read_request(search_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and isinstance(data.get("request"), str) else None
 
 
-def requested(search_dir: Path, journal: Sequence[Event],
+def requested(search_dir: Path, journal: JournalFacts | Sequence[Event],
               record: Callable[[Event], Event]) -> bool:
     """The controller's check, once a tick: is a cancel pending? A new request is journaled
     here (before the controller acts on it); one journaled and followed by the search's end
-    is spent."""
+    is spent. `journal`: its facts (model.journal_facts), or its events."""
     if not layout.cancel_request_path(search_dir).exists():
         return False  # the common case: one stat
     request = read_request(search_dir)
     if request is None:
         return False
-    seen = [i for i, e in enumerate(journal)
-            if isinstance(e, CancelRequested) and e.request == request["request"]]
-    if seen:
-        return not any(isinstance(e, SearchEnded) for e in journal[seen[-1]:])
+    facts = journal if isinstance(journal, JournalFacts) else JournalFacts.of(journal)
+    spent = facts.cancels.get(request["request"])
+    if spent is not None:
+        return not spent
     record(CancelRequested(request=request["request"], by=str(request.get("by", ""))))
     return True

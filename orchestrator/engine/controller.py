@@ -40,8 +40,8 @@ from orchestrator.engine.holds import HeldJobs
 from orchestrator.engine.observe import Observer
 from orchestrator.engine.submissions import Submissions
 from orchestrator.errors import OrchestratorError
+from orchestrator.journal import search_folder, state_snapshot
 from orchestrator.journal.jsonl import Journal
-from orchestrator.journal.search_folder import HEARTBEAT_S
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
@@ -61,13 +61,13 @@ class Controller:
     def __init__(self, settings: Settings, journal: Journal, scheduler: Scheduler, view: View,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, state: SearchState | None = None) -> None:
         self.settings = settings
         self.search_dir = Path(settings.search.dir)
         self.journal, self.view = journal, view
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.rule = policy.rule_of(settings)
-        self.state = SearchState.replay(journal.events)
+        self.state = state if state is not None else state_snapshot.fold(journal.path.parent).state
         self.scheduler = scheduler = handoff.placed(settings, scheduler, self.state, clock)
         self.sampler = sampler_for(settings.search)
         executor = settings.executor
@@ -116,12 +116,12 @@ class Controller:
 
     def _ended_or_cancelled(self) -> bool:  # a pending cancel (engine.cancel_request) ends it
         if self.state.finished is None and cancelling.requested(self.search_dir,
-                                                                self.journal.events, self.record):
+                                                                self.journal.facts, self.record):
             self._end_search(SearchStatus.CANCELLED, reason=cancelling.REASON)
         return self.state.finished is not None
 
     def _heartbeat(self) -> None:  # a sign of life when nothing was written for HEARTBEAT_S
-        if self.wall() - self.journal.events[-1].t >= HEARTBEAT_S:
+        if self.wall() - self.journal.facts.last_t >= search_folder.HEARTBEAT_S:
             self.record(events.Heartbeat())
 
     def start(self) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common import layout, redact
-from orchestrator.model.events import Notified, SearchEnded
+from orchestrator.model.events import Event, Notified
+from orchestrator.model.journal_facts import JournalFacts
 
 PLACEHOLDERS = ("status", "best_value", "search_dir", "report")
 TIMEOUT_S = 60.0  # a notification that hangs must not keep the controller
@@ -43,11 +44,11 @@ def problems(argv: Sequence[str]) -> list[str]:
     return found
 
 
-def due(argv: Sequence[str], events: Sequence[Any]) -> bool:
-    """Has the search ended, and has no notification been journaled since its last end?"""
-    ends = [i for i, e in enumerate(events) if isinstance(e, SearchEnded)]
-    return bool(argv) and bool(ends) and not any(
-        isinstance(e, Notified) for e in events[ends[-1]:])
+def due(argv: Sequence[str], journal: JournalFacts | Sequence[Event]) -> bool:
+    """Has the search ended, and has no notification been journaled since its last end?
+    `journal`: its facts (model.journal_facts), or its events."""
+    facts = journal if isinstance(journal, JournalFacts) else JournalFacts.of(journal)
+    return bool(argv) and facts.ended and not facts.notified
 
 
 def fill(argv: Sequence[str], summary: dict[str, Any], search_dir: Path) -> list[str]:
@@ -74,7 +75,7 @@ def run(argv: Sequence[str]) -> str | None:
 def notify_once(argv: Sequence[str], journal: Any, summary: dict[str, Any],
                 search_dir: Path) -> None:
     """Journal, then run, the notification for the search's end, unless already done."""
-    if not due(argv, journal.events):
+    if not due(argv, journal.facts):
         return
     if any(redact.MASK in word for word in argv):
         print("warning: search.notify holds a redacted secret (these settings come from the "

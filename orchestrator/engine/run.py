@@ -22,7 +22,7 @@ from orchestrator.errors import ConfigError, Interrupted, SchedulerError, Submis
 from orchestrator.journal import state_snapshot
 from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock
-from orchestrator.model.events import SearchEnded
+from orchestrator.model.events import Event
 from orchestrator.model.state import SearchState
 from orchestrator.reporting.summary import Summary, build
 from orchestrator.scheduler import Scheduler, make_scheduler
@@ -41,8 +41,10 @@ IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric",
             "search.sampler_seed", "executor.name", "search.split")
 
 
-def check_same_search(journal: Journal, settings: Settings, force: bool) -> None:
-    state = SearchState.replay(journal.events)
+def check_same_search(journal: Journal | SearchState, settings: Settings, force: bool) -> None:
+    """ConfigError when the journal (or its fold) holds another search than `settings`."""
+    state = journal if isinstance(journal, SearchState) else state_snapshot.fold(
+        journal.path.parent).state
     if state.started is None or force:
         return
     # the latest settings: a search continued with --force-resume is that search now
@@ -84,17 +86,18 @@ def run_search(settings: Settings, new_view: Callable[[], ClosableView],
 def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], ClosableView],
                 force_resume: bool) -> tuple[SearchState, Summary]:
     with SearchLock(search_dir, settings.search.shared) as lock:
-        journal = Journal(layout.journal_path(search_dir))
+        journal, state = state_snapshot.open_journal(search_dir)  # no event list held
         try:
-            check_same_search(journal, settings, force_resume)
+            check_same_search(state, settings, force_resume)
             scheduler = make_scheduler(settings.executor.name)
-            ended = any(isinstance(e, SearchEnded) for e in journal.events)
-            if force_resume or not ended:  # an ended search submits nothing unless extended
+            if force_resume or not journal.facts.ended:  # ended: nothing new unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal
-                _freeze(settings, journal, force_resume)
+                code = _freeze(settings, journal, force_resume)
+                if code is not None:  # the controller's state is the fold of all journaled
+                    state.apply(code)
             view = state_snapshot.Writing(new_view(), journal)
             try:
-                controller = Controller(settings, journal, scheduler, view)
+                controller = Controller(settings, journal, scheduler, view, state=state)
                 try:
                     state = controller.run()
                     result = build(state, rule_of(settings))  # once: notify, closing lines
@@ -107,10 +110,10 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
                 view.close()
         except KeyboardInterrupt:
             # what the journal says now is what a resume will re-attach to
-            raise Interrupted(interrupted_lines(SearchState.replay(journal.events))) from None
+            raise Interrupted(interrupted_lines(state_snapshot.fold(search_dir).state)) from None
         finally:
             journal.close()
-            if not journal.events:  # refused (scheduler check, bad folder): nothing happened
+            if not journal.facts.events:  # refused (scheduler check, bad folder): nothing happened
                 # removed while it holds the lock (the lease and the lock's own file last: a
                 # controller that opens them afresh after this gets its own)
                 layout.journal_path(search_dir).unlink(missing_ok=True)
@@ -118,14 +121,15 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
     return state, result
 
 
-def _freeze(settings: Settings, journal: Journal, force: bool) -> None:
+def _freeze(settings: Settings, journal: Journal, force: bool) -> Event | None:
     """search.snapshot: freeze the code the jobs will run (engine.snapshot), journaled before
-    the controller submits anything (on a first run, before search_started)."""
-    code, lines = snapshot.prepare(settings, journal.events, force)
+    the controller submits anything (on a first run, before search_started); what it
+    journaled, for the caller's state."""
+    before = journal.facts.code
+    code, lines = snapshot.prepare(settings, [before] if before else [], force)
     for line in lines:
         print(line, file=sys.stderr, flush=True)
-    if code is not None:
-        journal.append(code)
+    return journal.append(code) if code is not None else None
 
 
 def _remove_if_empty(search_dir: Path) -> None:
@@ -149,11 +153,11 @@ def carry_out(search_dir: Path, view: View) -> str:
     from orchestrator.config.validate import settings_from
 
     with SearchLock(search_dir):
-        journal = Journal(layout.journal_path(search_dir))
+        journal, state = state_snapshot.open_journal(search_dir)
         try:
-            settings = settings_from(SearchState.replay(journal.events).settings())
+            settings = settings_from(state.settings())
             scheduler = make_scheduler(settings.executor.name, interactive=False)
-            controller = Controller(settings, journal, scheduler, view)
+            controller = Controller(settings, journal, scheduler, view, state=state)
             state = controller.run()
             _notify(settings, journal, build(state, rule_of(settings)))
         finally:

@@ -12,6 +12,7 @@ version knows (`events.decode`): a replay never skips what it cannot read.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from orchestrator.common import redact
 from orchestrator.errors import JournalCorrupt
 from orchestrator.model.events import Event, build, decode, encode
+from orchestrator.model.journal_facts import JournalFacts
 
 BATCH_BYTES = 1 << 20  # lines are parsed a batch at a time: one json call, bounded memory
 
@@ -120,12 +122,17 @@ def data_ends_with_newline(path: Path, length: int) -> bool:
 
 
 class Journal:
-    """Appends events durably. Open it only while holding the search directory's lock."""
+    """Appends events durably. Open it only while holding the search directory's lock.
+    It holds no events, only their `facts` (model.journal_facts): with `facts` of its first
+    `offset` bytes (`lines` lines, a state snapshot's), it reads only the rest."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, facts: JournalFacts | None = None, offset: int = 0,
+                 lines: int = 0) -> None:
         self.path = path
-        scan = Scan(path)
-        self.events = list(scan)
+        self.facts = copy.deepcopy(facts) if facts is not None else JournalFacts()
+        scan = Scan(path, offset, lines) if facts is not None else Scan(path)
+        for _ in self.facts.watch(scan):
+            pass
         # how much of the file the events are (a state snapshot records what it covers)
         valid, self.lines = scan.valid, scan.lines
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,11 +161,17 @@ class Journal:
         self._file.flush()
         os.fsync(self._file.fileno())
         self.offset, self.lines = self.offset + len(data), self.lines + 1
-        self.events.append(typed)
+        self.facts.apply(typed)
         return typed
 
     def close(self) -> None:
         self._file.close()
 
+    @property
+    def events(self) -> list[Event]:
+        """Every event, read back from the file (for tests and small journals: the
+        controller asks `facts`)."""
+        return list(Scan(self.path, 0, 0))
+
     def __iter__(self) -> Iterator[Event]:
-        return iter(self.events)
+        return iter(Scan(self.path, 0, 0))

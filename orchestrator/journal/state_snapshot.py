@@ -2,8 +2,10 @@
 
 Theory of operation: the journal stays the truth; the snapshot (state.snapshot beside it) is
 a cache of `SearchState.replay` over the journal's first `lines` lines (`offset` bytes),
-with the last event's time and the last code snapshot, which `status`, `watch` and `ls`
-need besides the state. Only the controller writes it (engine.run: every SNAPSHOT_EVERY
+with the journal's facts (model.journal_facts: the last event's time, the last code
+snapshot, whether the search ended, notified, which cancel requests are spent), which
+`status`, `watch`, `ls` and a resuming controller (`open_journal`: no event list held) need
+besides the state. Only the controller writes it (engine.run: every SNAPSHOT_EVERY
 events, at the end of a tick, and when it stops), after the events it covers were fsync'ed
 to the journal: journal first. It is written to a temporary file and renamed over the old
 one, so a reader sees a whole snapshot or the previous one. A reader (`fold`) trusts a
@@ -17,10 +19,11 @@ reader replays the whole journal: a snapshot can make a read faster, never diffe
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,20 +31,21 @@ from orchestrator.common import layout
 from orchestrator.errors import JournalCorrupt
 from orchestrator.journal.jsonl import Journal, Scan
 from orchestrator.model import events as events_module
-from orchestrator.model import ledger, state, transitions
+from orchestrator.model import journal_facts, ledger, state, transitions
 from orchestrator.model.events import CodeSnapshot, Event
+from orchestrator.model.journal_facts import JournalFacts
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import IllegalMove
 
 SNAPSHOT_EVERY = 10_000  # events between two snapshots: a tail that replays in well under 1 s
 EDGE_BYTES = 256  # the journal's bytes before `offset` that must match
-FORMAT = 1
+FORMAT = 2  # 2: the journal's facts (model.journal_facts) saved beside the state
 
 
 def _schema() -> str:
     """A hash of the fold's sources: a snapshot pickled by other code is not loaded."""
     digest = hashlib.sha256()
-    for module in (events_module, ledger, state, transitions):
+    for module in (events_module, journal_facts, ledger, state, transitions):
         digest.update(Path(str(module.__file__)).read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()
@@ -51,42 +55,47 @@ SCHEMA = _schema()
 
 
 class Folded(NamedTuple):
-    """The journal folded: its state, its last event's time (0.0: none), its last code
-    snapshot, and how much of the journal that is (bytes, lines)."""
+    """The journal folded: its state, its facts (model.journal_facts: the last event's
+    time, the last code snapshot, ...), and how much of the journal that is (bytes, lines)."""
 
     state: SearchState
-    last_t: float
-    code: CodeSnapshot | None
+    facts: JournalFacts
     offset: int
     lines: int
 
+    @property
+    def last_t(self) -> float:
+        return self.facts.last_t  # 0.0: no event
 
-class _Seen:
-    """The last event and the last code snapshot of a stream, seen as it is folded."""
-
-    def __init__(self, last_t: float, code: CodeSnapshot | None) -> None:
-        self.last_t, self.code = last_t, code
-
-    def watch(self, stream: Iterable[Event]) -> Iterator[Event]:
-        for event in stream:
-            self.last_t = event.t
-            if isinstance(event, CodeSnapshot):
-                self.code = event
-            yield event
+    @property
+    def code(self) -> CodeSnapshot | None:
+        return self.facts.code
 
 
 def fold(search_dir: Path) -> Folded:
     """The journal of `search_dir` folded: the snapshot's state and the tail after it, or
     the whole journal when no snapshot matches it."""
+    return _fold(search_dir, load(search_dir))
+
+
+def _fold(search_dir: Path, start: Folded | None) -> Folded:
     journal = layout.journal_path(search_dir)
-    start = load(search_dir)
     if start is None:
-        scan, seen = Scan(journal), _Seen(0.0, None)
-        folded = SearchState.replay(seen.watch(scan))
+        scan, facts = Scan(journal), JournalFacts()
+        folded = SearchState.replay(facts.watch(scan))
     else:
-        scan, seen = Scan(journal, start.offset, start.lines), _Seen(start.last_t, start.code)
-        folded = _replay_tail(start.state, seen.watch(scan), start.lines)
-    return Folded(folded, seen.last_t, seen.code, scan.valid, scan.lines)
+        scan, facts = Scan(journal, start.offset, start.lines), copy.deepcopy(start.facts)
+        folded = _replay_tail(start.state, facts.watch(scan), start.lines)
+    return Folded(folded, facts, scan.valid, scan.lines)
+
+
+def open_journal(search_dir: Path) -> tuple[Journal, SearchState]:
+    """The controller's journal, opened (under the search's lock), and its state: from the
+    snapshot and the tail when a snapshot matches, holding no event list either way."""
+    folded = fold(search_dir)  # the journal read once: the journal opens after its end
+    journal = Journal(layout.journal_path(search_dir), folded.facts, folded.offset,
+                      folded.lines)
+    return journal, folded.state
 
 
 def _replay_tail(folded: SearchState, tail: Iterable[Event], before: int) -> SearchState:
@@ -136,10 +145,7 @@ def write(search_dir: Path, folded: Folded) -> None:
 
 def write_journaled(journal: Journal, folded: SearchState) -> None:
     """The controller's snapshot: `folded` is the fold of all that `journal` holds."""
-    last = journal.events[-1] if journal.events else None
-    code = next((e for e in reversed(journal.events) if isinstance(e, CodeSnapshot)), None)
-    write(journal.path.parent, Folded(folded, last.t if last else 0.0, code, journal.offset,
-                                      journal.lines))
+    write(journal.path.parent, Folded(folded, journal.facts, journal.offset, journal.lines))
 
 
 class Writing:

@@ -20,7 +20,8 @@ from orchestrator.common import layout
 from orchestrator.journal import jsonl, state_snapshot
 from orchestrator.journal.jsonl import Journal, read_events
 from orchestrator.journal.state_snapshot import Folded, fold, load, write_journaled
-from orchestrator.model.events import CodeSnapshot, Event, build, decode, encode
+from orchestrator.model.events import Event, build, decode, encode
+from orchestrator.model.journal_facts import JournalFacts
 from orchestrator.model.state import SearchState
 
 TOTAL = 260  # 2 trials of 5 checkpoints (the controller's event shapes), then heartbeats
@@ -36,9 +37,7 @@ def _lines(search_dir: Path) -> list[str]:
 
 def _full(search_dir: Path) -> Folded:
     events, valid = read_events(layout.journal_path(search_dir))
-    code = [e for e in events if isinstance(e, CodeSnapshot)]
-    return Folded(SearchState.replay(events), events[-1].t, code[-1] if code else None, valid,
-                  len(events))
+    return Folded(SearchState.replay(events), JournalFacts.of(events), valid, len(events))
 
 
 def _snapshot_at(search_dir: Path, lines: list[str], cut: int) -> None:
