@@ -19,7 +19,12 @@ from orchestrator.model.ledger import human
 from orchestrator.model.ledger import summary_text as disk_summary
 from orchestrator.model.progress import duration
 from orchestrator.model.state import SearchState
-from orchestrator.model.trials_table import held_grace, job_state_text, waiting_text
+from orchestrator.model.trials_table import (
+    held_grace,
+    job_state_text,
+    requeue_text,
+    waiting_text,
+)
 from orchestrator.model.usage import usage_text
 from orchestrator.reporting.outcome import params_text, summary, why_ended
 from orchestrator.view.progress_reader import status_json, status_lines
@@ -181,7 +186,14 @@ def _trial_lines(t: dict[str, Any], state: SearchState) -> list[str]:
     for job in state.attempts("train", t["trial"]):
         if job.failure and job.failure != why:
             lines.append(f"  {job.key} failed: {job.failure}")
-    return lines
+    return lines + requeue_lines(state, t["trial"])
+
+
+def requeue_lines(state: SearchState, trial: int) -> list[str]:
+    """`job 22762 requeued by SLURM under its id after node n2 was lost (NODE_FAIL); ...`
+    for each run of the trial's jobs that SLURM ended and queued again."""
+    return [f"  {requeue_text(job.job_id, job.kind, what)} ({job.key})"
+            for job in state.jobs.values() if job.trial == trial for what in job.requeues]
 
 
 def disk_status(search_dir: Path, state: SearchState) -> str:

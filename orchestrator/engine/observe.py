@@ -38,7 +38,12 @@ from orchestrator.model.transitions import (
 )
 from orchestrator.placement.tasks import done_by
 from orchestrator.scheduler import Scheduler
-from orchestrator.scheduler.interface import pending_reasons, task_held, task_runners
+from orchestrator.scheduler.interface import (
+    pending_reasons,
+    requeued_runs,
+    task_held,
+    task_runners,
+)
 
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
 
@@ -85,7 +90,7 @@ class Observer:
         """Journal what ONE scheduler query says of the live jobs; True if any changed."""
         observed = self.scheduler.poll([job.ref for job in live])
         reasons, runners = pending_reasons(observed), task_runners(observed)
-        held = task_held(observed)
+        held, requeued = task_held(observed), requeued_runs(observed)
         changed = False
         for job in live:
             assert job.job_id is not None
@@ -101,7 +106,9 @@ class Observer:
                 self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
                                                    state=new or job.state, reason=reason,
                                                    runner=runners.get(job.job_id, ""),
-                                                   held_s=held.get(job.job_id, 0.0)))
+                                                   held_s=held.get(job.job_id, 0.0),
+                                                   requeued=requeued.get(job.job_id, "")
+                                                   if new is JobState.PENDING else ""))
                 changed |= new is not None  # a new reason alone does not hasten the polls
         return changed
 

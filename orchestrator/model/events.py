@@ -98,6 +98,9 @@ class JobStateChanged(Event):
     reason: str = ""  # why a PENDING job waits, as the scheduler said (journals before 29 Nov)
     runner: str = ""  # a task: the id of the job whose evaluator took it (work_queue)
     held_s: float = 0.0  # an ended task: the seconds its evaluator spent on it (0: not said)
+    # RUNNING -> PENDING: the scheduler queued the job again under its id; what ended the run
+    # before, e.g. `node n2 was lost (NODE_FAIL)` (journals before 6 Dec 2026 lack it)
+    requeued: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

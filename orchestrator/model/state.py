@@ -97,6 +97,7 @@ class JobRecord:
     # resumed controller keeps counting toward search.held_grace_s; None when not held
     held_since: float | None = None
     released_t: float | None = None  # when its release was asked (job_released), this hold
+    requeues: list[str] = field(default_factory=list)  # what ended each run SLURM requeued
 
     @property
     def held(self) -> bool:
@@ -290,6 +291,7 @@ class SearchState:
         job.reason = e.reason
         job.runner = e.runner or job.runner
         job.held_s = e.held_s or job.held_s
+        job.requeues += [e.requeued] if e.requeued else []
         if job.held:
             job.held_since = job.held_since if job.held_since is not None else e.t
         elif job.state is not JobState.PENDING or e.reason:

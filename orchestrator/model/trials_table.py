@@ -60,6 +60,13 @@ def job_state_text(job: JobRecord, held_grace_s: float = 0.0) -> str:
     return text + (f": {held_text(job, held_grace_s)}" if job.held else "")
 
 
+def requeue_text(job_id: str | None, kind: str, what: str) -> str:
+    """What the view, `status` and the report say of a job the scheduler queued again under
+    its id (`what`: what ended its run, e.g. `node n2 was lost (NODE_FAIL)`)."""
+    after = "it resumes from its last checkpoint" if kind == "train" else "it runs again"
+    return f"job {job_id} requeued by SLURM under its id after {what}; {after}"
+
+
 def held_grace(state: SearchState) -> float:
     """The search's search.held_grace_s (journals before it: its default)."""
     search = state.settings()["search"] if state.current is not None else {}

@@ -48,6 +48,7 @@ from orchestrator.scheduler.interface import (
     Scheduler,
     pending_reasons,
     release_held,
+    requeued_runs,
     task_held,
     task_runners,
 )
@@ -181,7 +182,7 @@ class Placed:
         seen = self.tasks.poll(tasks)
         return Polled({**observed, **seen}, {**pending_reasons(observed), **seen.reasons},
                       {**task_runners(observed), **seen.runners},
-                      {**task_held(observed), **seen.held})
+                      {**task_held(observed), **seen.held}, requeued_runs(observed))
 
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         tasks = [ref for ref in jobs if is_task(ref.job_id)]

@@ -132,7 +132,8 @@ def params_text(params: Mapping[str, Any]) -> str:
 def report(data: Summary) -> str:
     lines = ["# Search report", "", *_head_lines(data),
              "", "![metric against step](metric.png)", "", *_trial_table(data.trials),
-             *_why_lines(data.trials), "", "## Evaluations", "", *_evaluation_table(data),
+             *_why_lines(data.trials), *_requeue_lines(data), "", "## Evaluations", "",
+             *_evaluation_table(data),
              "", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S')} from journal.jsonl._", ""]
     return "\n".join(lines)
 
@@ -194,6 +195,12 @@ def _trial_table(trials: tuple[Trial, ...]) -> list[str]:
                      f"{t.job_hours:.3f} | {t.training} | {jobs} | "
                      f"{_cell(t.last_checkpoint_step)} | {_cell(t.max_steps)} |")
     return lines
+
+
+def _requeue_lines(data: Summary) -> list[str]:
+    """Each run SLURM ended and queued again under its id (a lost node, a preemption)."""
+    said = [text for job in data.jobs.values() for text in job.requeues]
+    return ["", "Requeued by SLURM:", "", *(f"- {text}" for text in said)] if said else []
 
 
 def _why_lines(trials: tuple[Trial, ...]) -> list[str]:

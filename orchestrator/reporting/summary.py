@@ -17,6 +17,7 @@ from orchestrator.decide.stop_rule import Rule, best_of
 from orchestrator.model.events import encode
 from orchestrator.model.state import EvalRecord, SearchState
 from orchestrator.model.transitions import JobKind
+from orchestrator.model.trials_table import requeue_text
 from orchestrator.model.usage import usage
 
 SPLITS = ("validation", "test")
@@ -93,6 +94,8 @@ class Trial:
 class JobLine:
     job_id: str | None
     state: str
+    # each run SLURM ended and queued again under the id, and what ended it (in words)
+    requeues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,9 @@ def build(state: SearchState, rule: Rule, now: float | None = None) -> Summary:
         evaluations=tuple(_evaluation(ev) for _, ev in sorted(state.evaluations.items())),
         trials=tuple(_trial(state, rule, number, values.get(number, []),
                             seconds.get(number, 0.0)) for number in sorted(state.trials)),
-        jobs={job.key: JobLine(job.job_id, job.state.value) for job in state.jobs.values()},
+        jobs={job.key: JobLine(job.job_id, job.state.value, tuple(
+            requeue_text(job.job_id, job.kind, what) for what in job.requeues))
+            for job in state.jobs.values()},
         started_at=started.t if started else None,
         finished_at=finished.t if finished else None,
         started_at_iso=iso(started.t) if started else None,

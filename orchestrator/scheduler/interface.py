@@ -69,18 +69,22 @@ class Polled(dict[str, JobState]):
     """What a poll may answer: job id -> state, and, from the same query, why each PENDING
     job waits (`reasons`: the scheduler's own word, e.g. SLURM's Priority, Resources,
     JobHeldUser), which job's evaluator took each task (`runners`) and how long it spent on
-    each ended one (`held`). A plain mapping answers none of them."""
+    each ended one (`held`), and what ended the previous run of each job the scheduler queued
+    again under its id since the last poll (`requeued`: RUNNING, now PENDING; e.g. `node n2
+    was lost (NODE_FAIL)`). A plain mapping answers none of them."""
 
     def __init__(self, states: Mapping[str, JobState],
                  reasons: Mapping[str, str] | None = None,
                  runners: Mapping[str, str] | None = None,
-                 held: Mapping[str, float] | None = None) -> None:
+                 held: Mapping[str, float] | None = None,
+                 requeued: Mapping[str, str] | None = None) -> None:
         super().__init__(states)
         self.reasons: dict[str, str] = dict(reasons or {})
         # an evaluation task's id -> the id of the job whose evaluator took it
         self.runners: dict[str, str] = dict(runners or {})
         # an ended task's id -> the seconds its evaluator spent on it
         self.held: dict[str, float] = dict(held or {})
+        self.requeued: dict[str, str] = dict(requeued or {})
 
 
 def pending_reasons(observed: Mapping[str, JobState]) -> Mapping[str, str]:
@@ -96,6 +100,12 @@ def task_runners(observed: Mapping[str, JobState]) -> Mapping[str, str]:
 def task_held(observed: Mapping[str, JobState]) -> Mapping[str, float]:
     """Ended task id -> its evaluator's seconds on it, where the poll that answered said."""
     return observed.held if isinstance(observed, Polled) else {}
+
+
+def requeued_runs(observed: Mapping[str, JobState]) -> Mapping[str, str]:
+    """Job id -> what ended its previous run, for jobs the scheduler queued again under
+    their id since the last poll, where the poll that answered `observed` said."""
+    return observed.requeued if isinstance(observed, Polled) else {}
 
 
 def release_held(scheduler: object, jobs: Sequence[JobRef]) -> None:

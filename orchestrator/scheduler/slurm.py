@@ -51,6 +51,7 @@ from orchestrator.scheduler.slurm_parse import (
     refusal_reason,
     refused_option,
 )
+from orchestrator.scheduler.slurm_requeue import Requeues
 from orchestrator.scheduler.submitit_jobs import (
     SubmititBackend,
     finish_submission_files,
@@ -123,6 +124,7 @@ class SlurmScheduler(SubmititBackend):
         self._cancels = Cancels()  # asked to end, not seen ended yet (slurm_cancel)
         self._released: set[str] = set()  # asked to release from a hold: sacct keeps its reason
         self._node_failed: set[str] = set()  # seen NODE_FAIL: their failure names the node
+        self._requeues = Requeues()  # RUNNING, now PENDING: what ended the run (slurm_requeue)
 
     @property
     def sacct_calls(self) -> int:
@@ -232,7 +234,8 @@ class SlurmScheduler(SubmititBackend):
     # ---------------------------------------------------------------- states
     def poll(self, jobs: Sequence[JobRef]) -> Polled:
         """One sacct call for `jobs` and those asked to end (slurm_cancel); squeue only for
-        why jobs wait and whether a preempted one is requeued."""
+        why jobs wait and whether a preempted one is requeued; sacct -D only for jobs seen
+        RUNNING, now PENDING (what ended their run: slurm_requeue)."""
         asked = self._cancels.asked()
         if not jobs and not asked:
             return Polled({})
@@ -254,7 +257,8 @@ class SlurmScheduler(SubmititBackend):
         pending = {job_id: rows[job_id].reason for job_id, state in states.items()
                    if state is JobState.PENDING and job_id in rows}
         unsure = sorted(j for j, why in pending.items() if not why or j in self._released)
-        return Polled(states, merge_reasons(pending, self._reasons_for(unsure), self._released))
+        return Polled(states, merge_reasons(pending, self._reasons_for(unsure), self._released),
+                      requeued=self._requeues.seen(self.commands, states))
 
     def _requeued(self, seen: dict[str, JobState], asked: set[str]) -> None:
         """Correct in `seen` the jobs sacct shows PREEMPTED, and those asked to end that it

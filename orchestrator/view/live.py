@@ -32,7 +32,7 @@ from orchestrator.model.progress import Progress, worth_a_line
 from orchestrator.model.progress import describe as describe_progress
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import FAILURES, JobState
-from orchestrator.model.trials_table import held_grace, held_text, waiting_text
+from orchestrator.model.trials_table import held_grace, held_text, requeue_text, waiting_text
 from orchestrator.view import dashboard
 from orchestrator.view.progress_reader import ProgressReader
 
@@ -93,6 +93,9 @@ def _job_line(e: Event, state: SearchState | None) -> str | None:
             if _a_task(e.key, state):
                 return (f"{e.key} taken by the evaluator in job {e.runner}" if e.runner
                         and e.state is JobState.RUNNING else None)
+            if e.requeued:
+                kind = state.jobs[e.key].kind if state and e.key in state.jobs else ""
+                return f"{requeue_text(e.job_id, kind, e.requeued)} ({e.key})"
             why = f" (waiting: {e.reason})" if e.reason else ""
             if state is not None and e.key in state.jobs and state.jobs[e.key].held:
                 why = f" (waiting: {e.reason}; {held_text(state.jobs[e.key], held_grace(state))})"
