@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +21,15 @@ from orchestrator.model.trials_table import requeue_text
 from orchestrator.model.usage import usage
 
 SPLITS = ("validation", "test")
+OMIT_EMPTY = "omit_empty"  # a dataclass field's metadata: left out of the JSON when empty
 
 
 def _plain(value: Any) -> Any:
-    """JSON's form of a field: dataclasses as objects in field order, tuples as lists."""
+    """JSON's form of a field: dataclasses as objects in field order (less the empty fields
+    marked OMIT_EMPTY: summary.json stays as it was where they say nothing), tuples as lists."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)
+                if not (f.metadata.get(OMIT_EMPTY) and not getattr(value, f.name))}
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
@@ -95,7 +98,7 @@ class JobLine:
     job_id: str | None
     state: str
     # each run SLURM ended and queued again under the id, and what ended it (in words)
-    requeues: tuple[str, ...] = ()
+    requeues: tuple[str, ...] = field(default=(), metadata={OMIT_EMPTY: True})
 
 
 @dataclass(frozen=True)

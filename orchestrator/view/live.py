@@ -94,7 +94,8 @@ def _job_line(e: Event, state: SearchState | None) -> str | None:
                 return (f"{e.key} taken by the evaluator in job {e.runner}" if e.runner
                         and e.state is JobState.RUNNING else None)
             if e.requeued:
-                kind = state.jobs[e.key].kind if state and e.key in state.jobs else ""
+                kind = state.jobs[e.key].kind if state and e.key in state.jobs \
+                    else e.key.partition("-")[0]
                 return f"{requeue_text(e.job_id, kind, e.requeued)} ({e.key})"
             why = f" (waiting: {e.reason})" if e.reason else ""
             if state is not None and e.key in state.jobs and state.jobs[e.key].held:

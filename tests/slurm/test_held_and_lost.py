@@ -124,6 +124,11 @@ def test_a_training_whose_node_is_lost_is_retried_and_the_search_completes(
         # SLURM's own requeue: the same id ran again and resumed; nothing failed, no retry
         assert failed == [] and len(trains) == 1, (failed, trains)
         assert ran[0].startswith("NODE_FAIL") and len(ran) == 2, runs
+        # and the journal, hence the view, status and report.md, names the lost node
+        said = [e.get("requeued") for e in evs if e["event"] == "job_state"
+                and e.get("job_id") == train_id and e.get("requeued")]
+        assert said == [f"node {NODE} was lost (NODE_FAIL)"], said
+        assert f"after node {NODE} was lost" in (directory / "report.md").read_text()
         resumed = trains[0]
     else:
         assert [(e["job_id"], e["state"]) for e in failed] == [(train_id, "NODE_FAIL")], failed
