@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.page.report import fmt, table
 from bench.page.template import fill, num
+from bench.phases.multinode import QUIET_WAIT_S
 
 Obj = Mapping[str, Any]
 
@@ -23,12 +24,12 @@ def multinode(raw: Obj) -> str:
         rows.append([str(run["nodes"]), str(run["per_device_batch"]),
                      num(run.get("examples_per_s"), 1), num(run.get("train_seconds"), 1),
                      num(run.get("job_elapsed_s"), 0), str(run.get("node_list") or "-"),
-                     str(run.get("job_state") or "-")])
-    others = len(mn.get("other_jobs_at_start", []))
+                     str(run.get("job_state") or "-"),
+                     ", ".join(run.get("others_running", [])) or "none"])
     return fill("multinode", steps=mn["steps"], batch=mn["global_batch"],
                 cpus=mn["cpus_per_task"], partition=mn["partition"],
                 ratio=fmt(mn.get("examples_per_s_ratio"), 2),
-                elapsed_ratio=fmt(mn.get("job_elapsed_ratio"), 2), others=others,
+                elapsed_ratio=fmt(mn.get("job_elapsed_ratio"), 2), quiet=f"{QUIET_WAIT_S:g}",
                 table=table(["nodes", "per-device batch", "examples/s (all ranks)",
                              "train s (Trainer)", "job wall s (sacct Elapsed)", "nodes used",
-                             "state"], rows))
+                             "state", "others' jobs running (start or end)"], rows))

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.cluster.journal import journal_events
-from bench.cluster.slurmtools import other_jobs, parse_elapsed
+from bench.cluster.slurmtools import parse_elapsed, squeue_rows
 from bench.phases.scenario import launch_ours, wait_all
 
 STEPS = 200
@@ -28,6 +29,7 @@ NODES = (1, 2)
 CPUS_PER_TASK = 2
 PARTITION = "nodes"
 TARGET = 0.999  # out of reach in STEPS steps: the trial trains to its last step
+QUIET_WAIT_S = 240.0  # the longest wait for a moment when no one else's job runs
 
 
 def overrides(search_dir: Path, nodes: int) -> list[str]:
@@ -57,6 +59,20 @@ def sacct_row(text: str) -> dict[str, Any]:
         return {"elapsed_s": None, "node_list": None, "state": None}
     elapsed, nodes, state = lines[0].split("|")[:3]
     return {"elapsed_s": parse_elapsed(elapsed), "node_list": nodes, "state": state}
+
+
+def running_others(rows: list[tuple[str, str, str, str]], tag: str) -> list[str]:
+    """Other people's running jobs (squeue rows): every node here shares the same 2 cores."""
+    return [f"{job_id}|{name}" for job_id, name, state, _ in rows
+            if state == "RUNNING" and not name.startswith(tag)]
+
+
+def _wait_for_quiet(tag: str) -> float:
+    """Wait (at most QUIET_WAIT_S) until no one else's job runs; the seconds waited."""
+    t0 = time.monotonic()
+    while running_others(squeue_rows(), tag) and time.monotonic() - t0 < QUIET_WAIT_S:
+        time.sleep(3.0)
+    return round(time.monotonic() - t0, 1)
 
 
 def run_result(nodes: int, done: Mapping[str, Any], sacct: Mapping[str, Any],
@@ -98,10 +114,13 @@ def _sacct(job_id: str) -> dict[str, Any]:
 
 
 def _one(workdir: Path, tag: str, nodes: int, counter: Any) -> dict[str, Any]:
+    waited = _wait_for_quiet(tag)
+    alongside = set(running_others(squeue_rows(), tag))
     search_dir = workdir / f"{tag}-multinode{nodes}"
     launched = launch_ours(f"multinode{nodes}", overrides(search_dir, nodes),
                            workdir / f"multinode{nodes}.log", counter)
     wait_all([launched], 900)
+    alongside |= set(running_others(squeue_rows(), tag))  # seen at the start or the end
     done_files = sorted(search_dir.rglob("train_done.json"))
     if not done_files:
         raise RuntimeError(f"the {nodes}-node training wrote no train_done.json "
@@ -109,17 +128,15 @@ def _one(workdir: Path, tag: str, nodes: int, counter: Any) -> dict[str, Any]:
     done = json.loads(done_files[-1].read_text(encoding="utf-8"))
     job_id = training_job(journal_events(search_dir))
     sacct = _sacct(job_id) if job_id else sacct_row("")
-    return run_result(nodes, done, sacct, job_id, launched.returncode)
+    return {**run_result(nodes, done, sacct, job_id, launched.returncode),
+            "waited_for_quiet_s": waited, "others_running": sorted(alongside)}
 
 
 def phase(workdir: Path, tag: str, counter: Callable[[str], Any],
           log: Callable[[str], None]) -> dict[str, Any]:
     """The 1-node training, then the 2-node one (one after the other: they share the cores)."""
     runs: dict[str, dict[str, Any]] = {}
-    others = other_jobs(tag)
     for nodes in NODES:
         log(f"multinode: {STEPS} steps of tiny on {nodes} node(s)")
         runs[str(nodes)] = _one(workdir, tag, nodes, counter(f"multinode{nodes}"))
-    out = summarise(runs)
-    out["other_jobs_at_start"] = others
-    return out
+    return summarise(runs)

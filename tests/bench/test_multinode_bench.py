@@ -76,3 +76,10 @@ def test_a_missing_figure_gives_no_ratio_and_no_phase_no_section() -> None:
     summary = multinode.summarise({"1": _run(1, None, 40.0), "2": _run(2, 300.0, 50.0)})
     assert summary["examples_per_s_ratio"] is None
     assert section({}) == ""
+
+
+def test_only_other_peoples_running_jobs_count_as_load() -> None:
+    rows = [("1", "bench-ab-multinode1-x-train", "RUNNING", "None"),
+            ("2", "s90-train-t001-a0", "RUNNING", "None"),
+            ("3", "s90-infer-t001-s20", "PENDING", "Priority")]
+    assert multinode.running_others(rows, "bench-ab") == ["2|s90-train-t001-a0"]
