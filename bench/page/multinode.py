@@ -13,6 +13,12 @@ from bench.phases.multinode import QUIET_WAIT_S
 Obj = Mapping[str, Any]
 
 
+def _others(jobs: list[str]) -> str:
+    """`id|name` rows as `id (name)`: a bare `|` would split the Markdown table's cell."""
+    return ", ".join("{} ({})".format(*job.split("|", 1)) if "|" in job else job
+                     for job in jobs) or "none"
+
+
 def multinode(raw: Obj) -> str:
     """The section, or nothing when the phase did not run."""
     mn: Obj | None = raw.get("multinode")
@@ -25,7 +31,7 @@ def multinode(raw: Obj) -> str:
                      num(run.get("examples_per_s"), 1), num(run.get("train_seconds"), 1),
                      num(run.get("job_elapsed_s"), 0), str(run.get("node_list") or "-"),
                      str(run.get("job_state") or "-"),
-                     ", ".join(run.get("others_running", [])) or "none"])
+                     _others(run.get("others_running", []))])
     return fill("multinode", steps=mn["steps"], batch=mn["global_batch"],
                 cpus=mn["cpus_per_task"], partition=mn["partition"],
                 ratio=fmt(mn.get("examples_per_s_ratio"), 2),

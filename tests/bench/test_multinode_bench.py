@@ -70,6 +70,7 @@ def test_the_ratios_are_two_nodes_over_one_and_reach_the_headline_and_page() -> 
     assert headline(raw)["multinode_examples_per_s_ratio"] == 0.75
     page = section(raw)
     assert "plumbing figure" in page and "| 2 | 16 | 300.0 |" in page and "0.75" in page
+    assert "| none |" in page
 
 
 def test_a_missing_figure_gives_no_ratio_and_no_phase_no_section() -> None:
@@ -83,3 +84,9 @@ def test_only_other_peoples_running_jobs_count_as_load() -> None:
             ("2", "s90-train-t001-a0", "RUNNING", "None"),
             ("3", "s90-infer-t001-s20", "PENDING", "Priority")]
     assert multinode.running_others(rows, "bench-ab") == ["2|s90-train-t001-a0"]
+
+
+def test_the_jobs_beside_a_run_do_not_split_the_table() -> None:
+    run = {**_run(1, 400.0, 40.0), "others_running": ["22915|s6b-train-t001-a0"]}
+    page = section({"multinode": multinode.summarise({"1": run})})
+    assert "| 22915 (s6b-train-t001-a0) |" in page
