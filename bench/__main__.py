@@ -17,6 +17,7 @@ Phases, in order (each one's failure is recorded and the others still run):
   early_stop none/median/asha/hyperband on 32 prescribed curves (simulated; no cluster)
   scale      1,000 concurrent trials (instant scheduler), samplers, 10,000 held SLURM jobs,
              the long journal (bench.phases.scale; SCALE.md)
+  multinode  a 200-step tiny training on 1 node, then on 2 (gloo, partition `nodes`): examples/s
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
 
@@ -45,7 +46,7 @@ from bench.cluster.slurmtools import (
 from bench.page import render as page
 from bench.page import report
 from bench.phases import busy as busy_cluster
-from bench.phases import early_stop, scale
+from bench.phases import early_stop, multinode, scale
 from bench.phases.runner import PHASES, Bench, make_plan, our_polls
 from bench.phases.scenario import ROOT
 
@@ -81,6 +82,7 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out.update(busy_cluster.headline(raw))
     out.update(early_stop.headline(raw))
     out.update(scale.headline(raw))
+    out.update(multinode.headline(raw))
     bert = raw.get("bertbase", {})
     out["inference_speedup_bertbase_cpu"] = bert.get("cpu", {}).get("speedup")
     out["inference_bf16_examples_per_s_gpu"] = bert.get("gpu", {}).get("examples_per_s")

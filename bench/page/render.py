@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.page import busy as busy_page
 from bench.page import early_stop as early_stop_page
+from bench.page import multinode as multinode_page
 from bench.page import scale as scale_page
 from bench.page.missed import deciding_queue_wait, limits, missed
 from bench.page.report import TARGETS, fmt, table, verdict
@@ -53,6 +54,7 @@ def render(results: Obj) -> str:
         busy_page.placements(results, raw),
         early_stop_page.early_stop(raw),
         scale_page.scale(raw),
+        multinode_page.multinode(raw),
         missed(results, raw),
         fill("gpu"),
         _errors(raw),
@@ -98,6 +100,8 @@ def _headline(results: Obj, raw: Obj) -> str:
     rows.append(["`legacy_sched_queries_per_hour`", fmt(legacy), "reference", "-"])
     rows.append(["`inference_speedup_bertbase_cpu`",
                  fmt(results.get("inference_speedup_bertbase_cpu")), "reference", "-"])
+    rows.append(["`multinode_examples_per_s_ratio`",
+                 fmt(results.get("multinode_examples_per_s_ratio")), "reference", "-"])
     poll = get(raw, "scenario", "legacy_poll_note") or "-"
     if results.get("mode") == "quick":
         note = fill("headline.quick", poll=poll)

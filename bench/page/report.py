@@ -73,7 +73,8 @@ TARGETS: dict[str, Target] = {
 REFERENCE_KEYS = ("legacy_sched_queries_per_hour", "inference_speedup_bertbase_cpu",
                   "sacct_s_10k_jobs", "sampler_s_per_trial_random_1000_trials",
                   "sampler_s_per_trial_grid_1000_trials",
-                  "sampler_s_per_trial_optuna_1000_trials")
+                  "sampler_s_per_trial_optuna_1000_trials",
+                  "multinode_examples_per_s_ratio")
 REQUIRED_KEYS = (*TARGETS, *REFERENCE_KEYS)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from bench.cluster.journal import journal_events
 from bench.cluster.slurmtools import cancel, cancel_prefix, make_counter, other_jobs, wait_for_idle
 from bench.cluster.tracked import submit_held
-from bench.phases import bertbase, disk, early_stop, footprint, measure, scale
+from bench.phases import bertbase, disk, early_stop, footprint, measure, multinode, scale
 from bench.phases import busy as busy_cluster
 from bench.phases.scenario import (
     ROOT,
@@ -37,7 +37,7 @@ from bench.phases.scenario import (
 )
 
 PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk",
-          "footprint", "bertbase", "busy", "placements", "early_stop", "scale")
+          "footprint", "bertbase", "busy", "placements", "early_stop", "scale", "multinode")
 FULL_EVERY_S = 20.0
 
 
@@ -245,6 +245,10 @@ class Bench:
         scale.phase(self.workdir, self.tag, self.plan.mode == "quick", self.log,
                     self.raw["scale"])
 
+    def multinode(self) -> None:
+        # 1 node, then 2 (gloo) on partition `nodes`: a plumbing figure (bench.phases.multinode)
+        self.raw["multinode"] = multinode.phase(self.workdir, self.tag, self._counter, self.log)
+
     def bertbase(self) -> None:
         # in children (bench.phases.bertbase): the CPU figure with the GPU hidden, then the GPU's
         self.raw["bertbase"] = bertbase.phase(self.workdir, threads=1)
@@ -255,7 +259,7 @@ class Bench:
             "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
             "disk": self.disk, "footprint": self.footprint, "bertbase": self.bertbase,
             "busy": self.busy, "placements": self.placements,
-            "early_stop": self.early_stop, "scale": self.scale}
+            "early_stop": self.early_stop, "scale": self.scale, "multinode": self.multinode}
         try:
             for name in PHASES:
                 if name in phases:
