@@ -3,12 +3,11 @@ same trials stopped at the same steps as Optuna's SuccessiveHalvingPruner."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from orchestrator.decide.pruning import asha_prune
 from orchestrator.decide.stop_rule import Mode, Rule
+from tests.support.pruning_journals import interleaved, optuna_cuts
 
 MAX, MIN = Rule(0.99), Rule(0.0, Mode.MIN)
 Arrivals = list[tuple[int, int, float | None]]
@@ -68,41 +67,14 @@ def test_asha_explains_the_rung_and_the_cut() -> None:
         "that reached it (the best 2 continue, down to 0.8000)")
 
 
-def _journal(seed: int, trials: int, steps: int) -> Arrivals:
-    """Concurrent trials' results, interleaved as a journal would have them: each trial's
-    steps in order, ties between trials likely (values on a coarse grid)."""
-    rng = random.Random(seed)
-    curves = {t: [round(rng.uniform(0, 1) * s / steps + rng.choice([0, 0.1]), 1)
-                  for s in range(1, steps + 1)] for t in range(1, trials + 1)}
-    next_step = dict.fromkeys(curves, 0)
-    out: Arrivals = []
-    while any(n < steps for n in next_step.values()):
-        t = rng.choice([t for t, n in next_step.items() if n < steps])
-        out.append((t, (next_step[t] + 1) * 10, curves[t][next_step[t]]))
-        next_step[t] += 1
-    return out
-
-
 @pytest.mark.parametrize("mode", [Mode.MAX, Mode.MIN])
 @pytest.mark.parametrize(("seed", "eta"), [(0, 3), (1, 3), (2, 2), (3, 4), (4, 3)])
 def test_asha_stops_what_optunas_successive_halving_stops(seed: int, eta: int,
                                                           mode: Mode) -> None:
     optuna = pytest.importorskip("optuna")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    arrivals = _journal(seed, trials=9, steps=12)
-    study = optuna.create_study(
-        direction="maximize" if mode is Mode.MAX else "minimize",
-        pruner=optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=20, reduction_factor=eta, min_early_stopping_rate=0))
-    running = {t: study.ask() for t in sorted({t for t, _, _ in arrivals})}
-    expected: list[tuple[int, int]] = []
-    for t, step, value in arrivals:
-        if t in dict(expected):
-            continue  # Optuna's pruned trial reports no more
-        assert value is not None
-        running[t].report(value, step)
-        if running[t].should_prune():
-            expected.append((t, step))
-    got = asha_prune(Rule(0.5, mode), arrivals, set(running), 1, first_rung=20, eta=eta)
+    arrivals = interleaved(seed, trials=9, steps=12)
+    running, expected = optuna_cuts(optuna, optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=20, reduction_factor=eta, min_early_stopping_rate=0), arrivals, mode)
+    got = asha_prune(Rule(0.5, mode), arrivals, running, 1, first_rung=20, eta=eta)
     assert sorted((c.trial, c.step) for c in got) == sorted(expected)
     assert expected, "a case where nothing is cut proves little"

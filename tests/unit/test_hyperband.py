@@ -7,7 +7,7 @@ import pytest
 
 from orchestrator.decide.pruning import bracket_of, brackets, hyperband_prune
 from orchestrator.decide.stop_rule import Mode, Rule
-from tests.unit.test_asha import _journal
+from tests.support.pruning_journals import interleaved, optuna_cuts
 
 MAX = Rule(0.99)
 
@@ -49,22 +49,11 @@ def test_a_trial_meets_only_its_own_brackets_trials() -> None:
 def test_hyperband_stops_what_optunas_hyperband_pruner_stops(seed: int, eta: int, trials: int,
                                                              mode: Mode) -> None:
     optuna = pytest.importorskip("optuna")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    arrivals = _journal(seed, trials=trials, steps=12)  # steps 10, 20, ..., 120
-    study = optuna.create_study(
-        study_name="search", direction="maximize" if mode is Mode.MAX else "minimize",
-        pruner=optuna.pruners.HyperbandPruner(min_resource=10, max_resource=120,
-                                              reduction_factor=eta))
-    running = {t: study.ask() for t in sorted({t for t, _, _ in arrivals})}
-    expected: list[tuple[int, int]] = []
-    for t, step, value in arrivals:
-        if t in dict(expected):
-            continue  # Optuna's pruned trial reports no more
-        assert value is not None
-        running[t].report(value, step)
-        if running[t].should_prune():
-            expected.append((t, step))
-    got = hyperband_prune(Rule(0.5, mode), arrivals, set(running), 1, 10, 120, eta)
+    arrivals = interleaved(seed, trials=trials, steps=12)  # steps 10, 20, ..., 120
+    running, expected = optuna_cuts(optuna, optuna.pruners.HyperbandPruner(
+        min_resource=10, max_resource=120, reduction_factor=eta), arrivals, mode,
+        study_name="search")
+    got = hyperband_prune(Rule(0.5, mode), arrivals, running, 1, 10, 120, eta)
     assert sorted((c.trial, c.step) for c in got) == sorted(expected)
     assert expected, "a case where nothing is cut proves little"
     assert len({c.bracket for c in got}) > 1, "cuts in one bracket only prove little"
