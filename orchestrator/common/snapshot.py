@@ -1,13 +1,16 @@
 """The code a search runs, frozen when it starts (search.snapshot).
 
-The project's `jobs/` and `orchestrator/` packages and the user's own scripts named in
-train.command / infer.command are copied under `search.dir/snapshot/<hash>/`; the folder's
+The project's `jobs/` and `orchestrator/` packages, its `conf/` (a detached controller composes
+its configuration from the copy) and the user's own scripts named in train.command /
+infer.command are copied under `search.dir/snapshot/<hash>/`; the folder's
 name is the first characters of the copy's sha256 (over its sorted relative paths and
 contents), and `snapshot/CURRENT` names the folder the search's jobs use. A folder is never
 changed once written: a job that runs from an older one (--force-resume took new code) keeps
 its files. A user's script `dir/x.py` is copied with its directory, when that is small (its
 sibling modules come along), to `user/<digest of dir's path>/x.py`, so that its copy is found
-from its original path alone (`rewrite`), even once the original is gone.
+from its original path alone (`rewrite`), even once the original is gone. Code that runs
+from a snapshot (a detached controller, engine.detach) plans that snapshot itself: its own
+hash, never the files in place, which may have changed since.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 SNAPSHOT = "snapshot"
 CURRENT = "CURRENT"
 USER = "user"
-PACKAGES = ("jobs", "orchestrator")
+PACKAGES = ("conf", "jobs", "orchestrator")  # folders of the project's root
 # the most a snapshot may copy; over it the search is refused (search.snapshot=false is the
 # way out): a script's directory over it is not copied, only the script
 LIMIT_BYTES = 50 * 1024 * 1024
@@ -52,6 +55,13 @@ def current(search_dir: Path) -> Path | None:
         return None
     path = folder(search_dir) / name
     return path.resolve() if name and path.is_dir() else None
+
+
+def frozen_root(search_dir: Path, root: Path | None = None) -> Path | None:
+    """The snapshot of `search_dir` that `root` (this code's project root) is, or None: the
+    code in place."""
+    base = (project_root() if root is None else root).resolve()
+    return base if base.parent == folder(search_dir).resolve() else None
 
 
 def _walk(root: Path, skip: Path | None, budget: int) -> dict[str, Path] | None:
@@ -111,6 +121,9 @@ def plan(templates: Iterable[str], search_dir: Path,
     """What a snapshot holds: relative path -> the file it copies. SnapshotTooLarge, in one
     line naming the biggest files, when that is over LIMIT_BYTES."""
     base = project_root() if root is None else root
+    frozen = frozen_root(search_dir, base)
+    if frozen is not None:  # running from a snapshot: it is the code, whatever lies in place
+        return _walk(frozen, None, LIMIT_BYTES) or {}
     skip = Path(search_dir).resolve()
     files: dict[str, Path] = {}
     for package in PACKAGES:
@@ -150,6 +163,17 @@ def digest(files: Mapping[str, Path]) -> str:
 def take(files: Mapping[str, Path], search_dir: Path) -> tuple[str, Path]:
     """Copy `files` into the search's snapshot folder (once per content) and make it the
     current one; returns its hash and folder."""
+    code_hash, target = copy(files, search_dir)
+    pointer = folder(search_dir) / CURRENT
+    temporary = pointer.with_name(f".{CURRENT}.{os.getpid()}")
+    temporary.write_text(target.name + "\n", encoding="utf-8")
+    os.replace(temporary, pointer)
+    return code_hash, target
+
+
+def copy(files: Mapping[str, Path], search_dir: Path) -> tuple[str, Path]:
+    """Copy `files` into the search's snapshot folder (once per content), leaving the
+    current one as it is (a running controller's jobs keep theirs); its hash and folder."""
     code_hash = digest(files)
     target = folder(search_dir) / code_hash[:SHORT]
     if not target.is_dir():
@@ -159,10 +183,6 @@ def take(files: Mapping[str, Path], search_dir: Path) -> tuple[str, Path]:
             (partial / key).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, partial / key)
         os.replace(partial, target)
-    pointer = folder(search_dir) / CURRENT
-    temporary = pointer.with_name(f".{CURRENT}.{os.getpid()}")
-    temporary.write_text(target.name + "\n", encoding="utf-8")
-    os.replace(temporary, pointer)
     return code_hash, target.resolve()
 
 

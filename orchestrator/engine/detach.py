@@ -9,7 +9,11 @@ command, less `--detach` and with `--plain`, somewhere that survives it:
   scheduler package like any job of the search, named with the key `controller`; it is
   requeued by submitit before its time limit (and on preemption) and the new run resumes
   from the journal. Its id is kept in `layout.controller_job_path`.
-The search's lock keeps exactly one controller whatever is started twice, and the
+With search.snapshot on, the controller runs the frozen code as the jobs do
+(engine.snapshot.for_controller picks the snapshot: the journal's, or the code now, copied),
+first on its PYTHONPATH: editing the checkout while it waits in the queue, or before it is
+requeued, changes nothing. The search's lock keeps exactly one controller whatever is
+started twice, and the
 journal's recovery keeps anything from being submitted twice, so detaching again after a
 controller died (or was scancel'ed) simply resumes the search.
 """
@@ -28,6 +32,8 @@ from orchestrator import exit_codes
 from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_json, make_search_dir
 from orchestrator.config.settings import JobResources, Settings
+from orchestrator.engine import snapshot
+from orchestrator.journal import state_snapshot
 from orchestrator.journal.lock import read_holder
 from orchestrator.model.transitions import JobKind, JobState
 from orchestrator.scheduler import JobRef, JobRequest, make_scheduler
@@ -47,23 +53,45 @@ def follow_lines(search_dir: Path) -> str:
             f"stop it:    orchestrator cancel {search_dir}\n")
 
 
-def launch_local(search_dir: Path, argv: Sequence[str], shared: bool = False
-                 ) -> tuple[str, int]:
-    """Start the controller in the background; the text to print and the exit status (0
-    once it holds the search's lock, else its own exit status, its log's tail printed)."""
+def frozen_code(settings: Settings, argv: Sequence[str]) -> Path | None:
+    """The snapshot the detached controller runs (None: the code in place); a resume whose
+    code differs is told so here, on the terminal."""
+    search_dir = Path(settings.search.dir)
+    before = state_snapshot.fold(search_dir).facts.code if search_dir.is_dir() else None
+    code, lines = snapshot.for_controller(settings, before, "--force-resume" in argv)
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
+    return code
+
+
+def controller_env(code: Path | None, environ: dict[str, str]) -> dict[str, str]:
+    """A local detached controller's environment: with a snapshot, its code first on
+    PYTHONPATH and not the current directory (as scheduler.submitit_jobs does for a job)."""
+    if code is None:
+        return environ
+    path = os.pathsep.join(p for p in (str(code), environ.get("PYTHONPATH", "")) if p)
+    return {**environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
+
+
+def launch_local(search_dir: Path, argv: Sequence[str], shared: bool = False,
+                 code: Path | None = None) -> tuple[str, int]:
+    """Start the controller in the background (from the snapshot `code`, if any); the text
+    to print and the exit status (0 once it holds the search's lock, else its own exit
+    status, its log's tail printed)."""
     make_search_dir(search_dir, shared)
     log = layout.controller_log_path(search_dir)
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *controller_argv(argv)],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True,
+                                env=controller_env(code, dict(os.environ)))
     deadline = time.monotonic() + START_WAIT_S
     while time.monotonic() < deadline:
-        code = proc.poll()
-        if code is not None:
+        ended = proc.poll()
+        if ended is not None:
             tail = log.read_text(errors="replace").splitlines()[-5:]
             return ("the detached controller ended at once:\n" + "\n".join(tail) + "\n",
-                    code)
+                    ended)
         holder = read_holder(search_dir)
         if holder is not None and holder.get("pid") == proc.pid:
             break
@@ -77,14 +105,18 @@ def detach(settings: Settings, argv: Sequence[str]) -> tuple[str, int]:
     search_dir = Path(settings.search.dir)
     if settings.executor.name == "slurm":
         return submit_controller(settings, argv)
-    return launch_local(search_dir, argv, settings.search.shared)
+    make_search_dir(search_dir, settings.search.shared)
+    return launch_local(search_dir, argv, settings.search.shared,
+                        frozen_code(settings, argv))
 
 
 CONTROLLER_KEY = "controller"
 
 
-def controller_request(settings: Settings, argv: Sequence[str]) -> JobRequest:
-    """The controller's own job: `run` again, in a job named like the search's others."""
+def controller_request(settings: Settings, argv: Sequence[str],
+                       code: Path | None = None) -> JobRequest:
+    """The controller's own job: `run` again, in a job named like the search's others, from
+    the snapshot `code` when there is one."""
     e, c = settings.executor, settings.executor.controller
     search_dir = Path(settings.search.dir)
     mail: dict[str, str | int | bool] = {
@@ -99,7 +131,7 @@ def controller_request(settings: Settings, argv: Sequence[str]) -> JobRequest:
                       name=layout.job_name(search_dir, CONTROLLER_KEY),
                       folder=layout.job_folder(search_dir, CONTROLLER_KEY),
                       resources=resources, target="orchestrator.engine.detach:controller_job",
-                      spec=[*controller_argv(argv)])
+                      spec=[*controller_argv(argv)], snapshot=str(code) if code else "")
 
 
 def controller_job(argv: list[str]) -> int:
@@ -119,7 +151,7 @@ def submit_controller(settings: Settings, argv: Sequence[str]) -> tuple[str, int
     search_dir = Path(settings.search.dir)
     make_search_dir(search_dir, settings.search.shared)
     scheduler = make_scheduler("slurm", interactive=False)
-    request = controller_request(settings, argv)
+    request = controller_request(settings, argv)  # its name, to find one already queued
     existing = scheduler.recover(request)
     if existing is not None:
         state = _settled(scheduler, JobRef(existing, request.folder, request.name))
@@ -127,6 +159,7 @@ def submit_controller(settings: Settings, argv: Sequence[str]) -> tuple[str, int
             _record(search_dir, existing, request)
             return (f"the search's controller already runs as SLURM job {existing} "
                     f"({state.value})\n" + follow_lines(search_dir), 0)
+    request = controller_request(settings, argv, frozen_code(settings, argv))
     job_id = scheduler.submit(request)
     _record(search_dir, job_id, request)
     return (f"controller submitted as SLURM job {job_id} ({request.name})\n"

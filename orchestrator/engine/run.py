@@ -5,6 +5,7 @@ nothing itself."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -219,13 +220,18 @@ def _controller_part(settings: Settings, scheduler: Scheduler, argv: Sequence[st
     from orchestrator.engine import detach
 
     argv = [a for a in argv if a != "--dry-run"]
+    search_dir = Path(settings.search.dir)
+    before = state_snapshot.fold(search_dir).facts.code if search_dir.is_dir() else None
+    code = snapshot.for_controller(settings, before, "--force-resume" in argv, copy=False)[0]
     if settings.executor.name != "slurm":
-        log = layout.controller_log_path(Path(settings.search.dir))
-        command = shlex.join([sys.executable, "-m", "orchestrator",
+        log = layout.controller_log_path(search_dir)
+        env = detach.controller_env(code, {"PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+        frozen = [] if code is None else ["env", *(f"{k}={v}" for k, v in env.items() if v)]
+        command = shlex.join([*frozen, sys.executable, "-m", "orchestrator",
                               *detach.controller_argv(argv)])
         return (f"# ---- controller (run --detach): a background process, its output in "
                 f"{log}\n{command}\n")
-    request = detach.controller_request(settings, argv)
+    request = detach.controller_request(settings, argv, code)
     script = scheduler.render(request)
     return (f"# ---- controller job {request.key} (run --detach; folder {request.folder})\n"
             f"# it runs: orchestrator {shlex.join(request.spec)}\n"
