@@ -46,7 +46,8 @@ def early_stop_cluster(raw: Obj) -> str:
              fmt(r["true_best_survived"]), fmt(r["gap_points"], 2), fmt(r["time_to_best_s"], 0)]
             for rule, r in es["runs"].items()]
     return fill("early_stop_cluster", trials=es["trials"], checkpoints=es["checkpoints"],
-                concurrent=es["concurrent"], ratio=fmt(es["job_seconds_ratio"]),
+                concurrent=es["concurrent"], every_s=fmt(es["every_s"], 0), evals=es["evals"],
+                ratio=fmt(es["job_seconds_ratio"]),
                 table=table(["rule", "wall s", "job-seconds", "training", "evaluation",
                              "trials stopped", "true best kept",
                              "best found below the true best (points)",
