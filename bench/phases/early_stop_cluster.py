@@ -76,7 +76,7 @@ def phase(workdir: Path, tag: str, counter: Callable[[str], Any],
     runs: dict[str, dict[str, Any]] = {}
     for rule in RULES:
         log(f"early_stop_cluster: {TRIALS} trials, early_stop={rule}")
-        directory = workdir / f"bench-{tag}-es-{rule}"
+        directory = workdir / f"{tag}-es-{rule}"  # the tag starts with bench-
         run = launch_ours(f"es-{rule}", overrides(directory, rule, curves_file),
                           workdir / f"es-{rule}.log", counter(f"es-{rule}"))
         wait_all([run], TIMEOUT_S)
