@@ -33,3 +33,22 @@ def early_stop(raw: Obj) -> str:
                              "trials stopped (mean)", "true best stopped in seed",
                              "best found below the true best (points, worst seed)",
                              "within 0.5 points in every seed"], rows))
+
+
+def early_stop_cluster(raw: Obj) -> str:
+    """The real-cluster check (bench.phases.early_stop_cluster), or nothing when it did not
+    run: none and asha on the same curves, one seed."""
+    es: Obj | None = raw.get("early_stop_cluster")
+    if not es:
+        return ""
+    rows = [[f"`{rule}`", fmt(r["wall_s"], 0), fmt(r["job_seconds"], 0),
+             fmt(r["train_job_seconds"], 0), fmt(r["infer_job_seconds"], 0), str(r["stopped"]),
+             fmt(r["true_best_survived"]), fmt(r["gap_points"], 2), fmt(r["time_to_best_s"], 0)]
+            for rule, r in es["runs"].items()]
+    return fill("early_stop_cluster", trials=es["trials"], checkpoints=es["checkpoints"],
+                concurrent=es["concurrent"], every_s=fmt(es["every_s"], 0), evals=es["evals"],
+                ratio=fmt(es["job_seconds_ratio"]),
+                table=table(["rule", "wall s", "job-seconds", "training", "evaluation",
+                             "trials stopped", "true best kept",
+                             "best found below the true best (points)",
+                             "time to the best found (s)"], rows))

@@ -53,6 +53,7 @@ def render(results: Obj) -> str:
         busy_page.busy(results, raw),
         busy_page.placements(results, raw),
         early_stop_page.early_stop(raw),
+        early_stop_page.early_stop_cluster(raw),
         scale_page.scale(raw),
         multinode_page.multinode(raw),
         missed(results, raw),

@@ -28,13 +28,15 @@ RULE = Rule(99.0)  # a target no curve reaches: every trial runs until the rule 
 Arrivals = list[tuple[int, int, float | None]]
 
 
-def curves(seed: int) -> dict[int, list[float]]:
+def curves(seed: int, trials: int = TRIALS, checkpoints: int = CHECKPOINTS,
+           ) -> dict[int, list[float]]:
+    """Trial -> its metric at each checkpoint (also the early_stop_cluster phase's curves)."""
     rng = random.Random(seed)
     out = {}
-    for t in range(1, TRIALS + 1):
+    for t in range(1, trials + 1):
         q, speed = rng.uniform(0, 1), rng.uniform(2, 5)
         out[t] = [round(40 + 45 * q * (1 - math.exp(-k / speed)) + rng.gauss(0, 0.7), 2)
-                  for k in range(1, CHECKPOINTS + 1)]
+                  for k in range(1, checkpoints + 1)]
     return out
 
 

@@ -16,7 +16,16 @@ from typing import Any
 from bench.cluster.journal import journal_events
 from bench.cluster.slurmtools import cancel, cancel_prefix, make_counter, other_jobs, wait_for_idle
 from bench.cluster.tracked import submit_held
-from bench.phases import bertbase, disk, early_stop, footprint, measure, multinode, scale
+from bench.phases import (
+    bertbase,
+    disk,
+    early_stop,
+    early_stop_cluster,
+    footprint,
+    measure,
+    multinode,
+    scale,
+)
 from bench.phases import busy as busy_cluster
 from bench.phases.scenario import (
     ROOT,
@@ -37,7 +46,8 @@ from bench.phases.scenario import (
 )
 
 PHASES = ("scenario", "tiny", "infer", "sched", "rss", "resume", "start", "disk",
-          "footprint", "bertbase", "busy", "placements", "early_stop", "scale", "multinode")
+          "footprint", "bertbase", "busy", "placements", "early_stop", "early_stop_cluster",
+          "scale", "multinode")
 FULL_EVERY_S = 20.0
 
 
@@ -232,6 +242,11 @@ class Bench:
     def early_stop(self) -> None:
         self.raw["early_stop"] = early_stop.measure()  # simulated: see bench.phases.early_stop
 
+    def early_stop_cluster(self) -> None:
+        # none vs asha for real: 12 trials of the users' fake scripts, one seed
+        self.raw["early_stop_cluster"] = early_stop_cluster.phase(self.workdir, self.tag,
+                                                                  self._counter, self.log)
+
     def busy(self) -> None:
         self.raw["busy"] = busy_cluster.busy(self.workdir, self.tag, self.plan.busy_plan,
                                              self._counter, self.log)
@@ -259,7 +274,8 @@ class Bench:
             "sched": self.sched, "rss": self.rss, "resume": self.resume, "start": self.start,
             "disk": self.disk, "footprint": self.footprint, "bertbase": self.bertbase,
             "busy": self.busy, "placements": self.placements,
-            "early_stop": self.early_stop, "scale": self.scale, "multinode": self.multinode}
+            "early_stop": self.early_stop, "early_stop_cluster": self.early_stop_cluster,
+            "scale": self.scale, "multinode": self.multinode}
         try:
             for name in PHASES:
                 if name in phases:

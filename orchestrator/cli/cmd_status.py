@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import exit_codes
-from orchestrator.decide.rungs import rung_lines
+from orchestrator.decide.rungs import rung_lines, rung_table
 from orchestrator.engine import snapshot
 from orchestrator.errors import SearchDirError
 from orchestrator.journal import search_folder
@@ -73,6 +73,7 @@ def status(search_dir: Path, as_json: bool = False) -> tuple[str, int]:
     if as_json:
         data = {**data, **status_json(state)}  # summary.json's keys, and the trials table
         data["code_snapshot"] = frozen.hash if frozen is not None else None
+        data["rungs"] = rung_table(state, rule)  # None: no rungs (early_stop not asha/hyperband)
         return json.dumps(data, indent=2, sort_keys=True) + "\n", code
     code_line = "" if frozen is None else (
         f"code: snapshot {snapshot.short(frozen.hash)} (search.snapshot; in {frozen.dir})\n")

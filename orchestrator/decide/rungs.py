@@ -16,27 +16,42 @@ from orchestrator.model.transitions import TrialEnd
 Arrivals = Sequence[tuple[int, int, float | None]]
 
 
-def rung_lines(state: SearchState, rule: Rule) -> list[str]:
-    """`status`'s rungs section; none unless the search stops trials at rungs."""
-    settings = state.settings()
-    search = settings["search"]
-    how = search.get("early_stop", EarlyStop.NONE)
-    if how not in (EarlyStop.ASHA, EarlyStop.HYPERBAND):
-        return []
+def rung_table(state: SearchState, rule: Rule) -> list[dict[str, Any]] | None:
+    """`status --json`'s `rungs`: None unless the search stops trials at rungs; else one
+    object per rung reached so far, by bracket then step: {"bracket": int | None (asha),
+    "rung": step, "trials": [{"trial", "value", "stopped"}, ...] in the order they reached
+    it}, `stopped` true for the trial cut there (the walk the rule made over the journal)."""
+    search = state.settings()["search"]
+    if search.get("early_stop", EarlyStop.NONE) not in (EarlyStop.ASHA, EarlyStop.HYPERBAND):
+        return None
     eta = int(search["early_stop_reduction_factor"])
-    lines = [f"rungs (search.early_stop={how}; at each, the best max(n // {eta}, 1) of the n "
-             "trials that reached it go on; in the order they reached it):"]
-    for bracket, first, arrivals in _groups(search, settings["train"], state, eta):
+    table: list[dict[str, Any]] = []
+    for bracket, first, arrivals in _groups(search, state.settings()["train"], state, eta):
         cuts, reached = halving(rule, arrivals, int(search["early_stop_min_trials"]), first,
                                 eta)
-        where = "" if bracket is None else f"bracket {bracket}, "
-        for rung, values in sorted(reached.items()):
-            shown = ", ".join(
-                f"trial {t} {v:.4f}" + (" (stopped)" if t in cuts and cuts[t].rung == rung
-                                        and state.trials[t].ended == TrialEnd.PRUNED else "")
-                for t, v in values)
-            lines.append(f"  {where}rung {rung}: {shown}")
-    return lines if len(lines) > 1 else [*lines, "  no trial has reached a rung yet"]
+        table += [{"bracket": bracket, "rung": rung, "trials": [
+            {"trial": t, "value": v, "stopped": t in cuts and cuts[t].rung == rung
+             and state.trials[t].ended == TrialEnd.PRUNED} for t, v in values]}
+            for rung, values in sorted(reached.items())]
+    return table
+
+
+def rung_lines(state: SearchState, rule: Rule) -> list[str]:
+    """`status`'s rungs section; none unless the search stops trials at rungs."""
+    table = rung_table(state, rule)
+    if table is None:
+        return []
+    search = state.settings()["search"]
+    eta = int(search["early_stop_reduction_factor"])
+    lines = [f"rungs (search.early_stop={search['early_stop']}; at each, the best "
+             f"max(n // {eta}, 1) of the n trials that reached it go on; in the order they "
+             "reached it):"]
+    for row in table:
+        where = "" if row["bracket"] is None else f"bracket {row['bracket']}, "
+        shown = ", ".join(f"trial {t['trial']} {t['value']:.4f}"
+                          + (" (stopped)" if t["stopped"] else "") for t in row["trials"])
+        lines.append(f"  {where}rung {row['rung']}: {shown}")
+    return lines if table else [*lines, "  no trial has reached a rung yet"]
 
 
 def _groups(search: dict[str, Any], train: dict[str, Any], state: SearchState,

@@ -3,6 +3,7 @@ the rungs (who reached each, with what value, who was stopped there), from the j
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,14 @@ def test_status_shows_asha_rungs_and_why_a_trial_stopped(tmp_path: Path) -> None
             "that reached it go on; in the order they reached it):\n"
             "  rung 100: trial 1 0.6000, trial 2 0.7000, trial 3 0.5000 (stopped)\n"
             "  rung 300: trial 1 0.7000, trial 2 0.8500\n") in text
+    assert json.loads(status_text(tmp_path, as_json=True))["rungs"] == [
+        {"bracket": None, "rung": 100, "trials": [
+            {"trial": 1, "value": 0.6, "stopped": False},
+            {"trial": 2, "value": 0.7, "stopped": False},
+            {"trial": 3, "value": 0.5, "stopped": True}]},
+        {"bracket": None, "rung": 300, "trials": [
+            {"trial": 1, "value": 0.7, "stopped": False},
+            {"trial": 2, "value": 0.85, "stopped": False}]}]
 
 
 def test_status_shows_hyperband_rungs_per_bracket(tmp_path: Path) -> None:
@@ -55,6 +64,10 @@ def test_status_shows_hyperband_rungs_per_bracket(tmp_path: Path) -> None:
     text = status_text(tmp_path)
     assert ("  bracket 0, rung 100: trial 2 0.6000, trial 3 0.7000, trial 4 0.5000 (stopped)\n"
             "  bracket 1, rung 300: trial 1 0.9000\n") in text
+    rungs = json.loads(status_text(tmp_path, as_json=True))["rungs"]
+    assert [(r["bracket"], r["rung"], [(t["trial"], t["stopped"]) for t in r["trials"]])
+            for r in rungs] == [(0, 100, [(2, False), (3, False), (4, True)]),
+                                (1, 300, [(1, False)])]
 
 
 def test_status_says_no_trial_reached_a_rung_yet(tmp_path: Path) -> None:
@@ -64,6 +77,7 @@ def test_status_says_no_trial_reached_a_rung_yet(tmp_path: Path) -> None:
     world.script = {2: _checkpoints(world, 50, (1,))}
     run(tmp_path, world, sched, max_trials=1, early_stop="asha", early_stop_grace_steps=100)
     assert "  no trial has reached a rung yet\n" in status_text(tmp_path)
+    assert json.loads(status_text(tmp_path, as_json=True))["rungs"] == []
 
 
 def test_status_shows_no_rungs_without_them(tmp_path: Path) -> None:
@@ -73,3 +87,4 @@ def test_status_shows_no_rungs_without_them(tmp_path: Path) -> None:
     world.script = {2: _checkpoints(world, 100, (1,))}
     run(tmp_path, world, sched, max_trials=1, early_stop="median")
     assert "rungs" not in status_text(tmp_path)
+    assert json.loads(status_text(tmp_path, as_json=True))["rungs"] is None
