@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import controller_venv
 from tests.support.cli import ROOT
 from tests.support.searches import JOBS_PYTHON_ENV, TINY_TO_TARGET, TinySearch, search_dir
 from tests.support.slurm import LOCAL_SLURM, SlurmCluster, describe_cluster, run
@@ -70,16 +71,9 @@ def slurm_cluster() -> SlurmCluster:
 
 @pytest.fixture(scope="session")
 def controller_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The interpreter of a fresh venv holding the controller only (`pip install -e .`)."""
-    venv = tmp_path_factory.mktemp("controller-venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True,
-                   timeout=300)
-    python = venv / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q",
-                           "--disable-pip-version-check", "-e", str(ROOT)],
-                          capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return python
+    """The interpreter of a fresh venv holding the controller and its declared dependencies
+    only, no torch (tests/support/controller_venv.py: linked from this session's, ~1 s)."""
+    return controller_venv.build(tmp_path_factory.mktemp("controller-venv") / "venv", ROOT)
 
 
 @pytest.fixture(scope="session")

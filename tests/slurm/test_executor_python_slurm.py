@@ -1,7 +1,8 @@
 """The built-in jobs (tiny BERT, synthetic data) as real SLURM jobs, end to end, with the
 split that README.md and docs/cluster.md describe: a light controller on the login node (a
-venv with `pip install -e .` only, no torch) and the jobs in another environment that has
-torch, chosen by executor.python.
+venv with the controller and its declared dependencies only, no torch: conftest's
+``controller_python``) and the jobs in another environment that has torch, chosen by
+executor.python.
 
 The search is conftest's session-scoped ``tiny_search``: test_placement_slurm.py compares
 the same search with a worker job to it, so the suite trains it once. The built-in jobs with

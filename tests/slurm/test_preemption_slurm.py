@@ -30,6 +30,9 @@ pytestmark = pytest.mark.slurm
 
 NODE = "n3"  # the namespaced node these tests preempt (test_hostile_cluster.py uses n1, n2)
 NODE_CPUS = 2
+# the urgent job's run: the preemption happens at its start, so its length only delays the
+# retry (test_hostile_cluster.py preempts with 1 s)
+URGENT_S = 3
 # a tiny search that runs to its last step (target out of reach): 3 checkpoints, evaluated
 # on the host node's default partition; the training alone on NODE
 PREEMPTIBLE = [*TINY, "train.max_steps=150", "search.target=0.999", "search.patience=10",
@@ -41,7 +44,8 @@ PREEMPTIBLE = [*TINY, "train.max_steps=150", "search.target=0.999", "search.pati
 def _preempt_training(directory: Path, log: Path, partition: str,
                       cluster: SlurmCluster) -> tuple[list[dict[str, object]], str]:
     """Run the search with its training on `partition`, and once its first checkpoint is
-    journaled, take NODE with an urgent job for 20 s. The journal and the first training's id."""
+    journaled, take NODE with an urgent job for URGENT_S. The journal and the first training's
+    id."""
     controller = start("run", "executor=slurm", *PREEMPTIBLE, f"search.dir={directory}",
                        f"executor.train.partition={partition}", log=log)
     try:
@@ -50,7 +54,7 @@ def _preempt_training(directory: Path, log: Path, partition: str,
         train_id = next(str(e["job_id"]) for e in first
                         if e["event"] == "submitted" and str(e["key"]).startswith("train"))
         cluster.sbatch(["--job-name=preemption-test-urgent", "-p", "urgent", "-w", NODE,
-                        f"-c{NODE_CPUS}", "--time=5", "--wrap", "sleep 20"])
+                        f"-c{NODE_CPUS}", "--time=5", "--wrap", f"sleep {URGENT_S}"])
         assert controller.wait(timeout=900) in (0, 1), log.read_text()[-3000:]
     finally:
         if controller.poll() is None:

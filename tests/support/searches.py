@@ -127,7 +127,7 @@ class TinySearch:
 
 
 # a test that uses tests/slurm/conftest.py's tiny_search may pay for the fixture too: a venv
-# with the controller (pip install -e .) and this search to its target
+# with the controller and its declared dependencies, and this search to its target
 TINY_SEARCH_TIMEOUT_S = 1800
 
 # deterministic: the same search with infer.placement=worker decides the same
