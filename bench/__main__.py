@@ -16,7 +16,8 @@ Phases, in order (each one's failure is recorded and the others still run):
   bertbase   a bert-base-shaped model: batched vs one at a time on CPU; bf16 on a GPU if any
   early_stop none/median/asha/hyperband on 32 prescribed curves (simulated; no cluster)
   scale      1,000 concurrent trials (instant scheduler), samplers, 10,000 held SLURM jobs,
-             the long journal (bench.phases.scale; SCALE.md)
+             the long journal (bench.phases.scale; SCALE.md); BENCH_SCALE_PARTS=trials runs
+             only the named parts, and with --fold the others keep their earlier figures
   multinode  a 200-step tiny training on 1 node, then on 2 (gloo, partition `nodes`): examples/s
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
@@ -234,7 +235,10 @@ def _fold(args: argparse.Namespace, bench: Bench, phases: list[str]) -> Bench:
     old = json.loads(args.results.read_text(encoding="utf-8"))
     raw: dict[str, Any] = dict(old.get("raw", {}))
     errors = {**raw.get("errors", {}), **bench.raw.get("errors", {})}
-    raw.update({k: v for k, v in bench.raw.items() if k != "errors"})
+    # scale run in part (BENCH_SCALE_PARTS): the parts not run keep their earlier figures
+    merged = ({"scale": {**raw.get("scale", {}), **bench.raw["scale"]}}
+              if "scale" in bench.raw else {})
+    raw.update({k: v for k, v in bench.raw.items() if k != "errors"} | merged)
     raw["errors"] = errors
     generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     later = raw.get("later_phases")
