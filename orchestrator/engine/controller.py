@@ -189,7 +189,7 @@ class Controller:
 
     def _judge(self) -> None:
         search, trials = self.settings.search, self.state.trials
-        for trial in self.state.active_trials():
+        for trial in self.observer.unjudged.take(self.state.active_trials()):  # news only
             ended = policy.verdict(self.rule, trial, self.state.results(trial.trial), search.metric)
             if ended is not None:
                 self._end_trial(trial, *ended)

@@ -25,7 +25,7 @@ from orchestrator.common.fsutil import read_json
 from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import trial_train
 from orchestrator.engine.results import ResultError, evaluation_from_json, metric_from_text
-from orchestrator.engine.scan_cadence import TrialScans
+from orchestrator.engine.scan_cadence import TrialScans, Unjudged
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
@@ -87,6 +87,7 @@ class Observer:
         self._plans: dict[int, tuple[int, int, int]] = {}  # trial -> its plan.json as last read
         self._kept: dict[tuple[int, int], str] = {}  # checkpoint -> the run that kept it
         self.scans = scans or TrialScans(0.0, 0.0)  # none: every trial read every time
+        self.unjudged = Unjudged()  # which trials the stop rule has news of (the controller's)
 
     def heard(self, event: Event) -> None:
         """A journaled fact: news of its trial (engine.scan_cadence), read soon."""
@@ -96,6 +97,7 @@ class Observer:
             trial = job.trial if job is not None else None
         if trial is not None:
             self.scans.heard(trial)
+            self.unjudged.heard(trial)
 
     def files(self, now: float) -> None:
         """The files of the active trials due a read on their own cadence (scan_cadence):

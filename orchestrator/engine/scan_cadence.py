@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+from orchestrator.model.state import TrialRecord
+
 
 def backoff(interval_s: float, news: bool, shortest_s: float, longest_s: float) -> float:
     """The wait before a trial's next read: `shortest_s` after news of it, else the last
@@ -48,3 +50,22 @@ class TrialScans:
         interval = backoff(self._interval.get(trial, self.shortest_s), news, self.shortest_s,
                            self.longest_s)
         self._interval[trial], self._next[trial] = interval, now + interval
+
+
+class Unjudged:
+    """The trials with news since the stop rule last judged them (issue 25): a trial's
+    verdict reads only its own checkpoints, results and training, each journaled as an event
+    of that trial, so a trial without news would be judged the same again. Every trial is
+    unjudged at first (a start, a resume, an extension's new rule)."""
+
+    def __init__(self) -> None:
+        self._judged: set[int] = set()
+
+    def heard(self, trial: int) -> None:
+        self._judged.discard(trial)
+
+    def take(self, trials: list[TrialRecord]) -> list[TrialRecord]:
+        """Those of `trials` to judge now; they count as judged from here on."""
+        due = [t for t in trials if t.trial not in self._judged]
+        self._judged.update(t.trial for t in due)
+        return due

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.engine.observe import Observer
-from orchestrator.engine.scan_cadence import TrialScans, backoff
+from orchestrator.engine.scan_cadence import TrialScans, Unjudged, backoff
 from orchestrator.model.events import Checkpoint, Heartbeat, SubmitIntent
-from orchestrator.model.state import SearchState
+from orchestrator.model.state import SearchState, TrialRecord
 from orchestrator.model.transitions import JobKind
 
 
@@ -70,3 +70,18 @@ def test_a_journaled_fact_is_news_of_its_trial(event: object, trial: int | None)
                         scans)
     observer.heard(event)  # type: ignore[arg-type]
     assert [n for n in (2, 3) if scans.due(n, 1.5)] == ([trial] if trial else [])
+
+
+@pytest.mark.parametrize(("news", "judged"), [
+    ((), [[1, 2, 3], []]),  # all at first, then none: nothing new to judge them on
+    ((2,), [[1, 2, 3], [2]]),
+    ((3, 1), [[1, 2, 3], [1, 3]]),
+])
+def test_the_stop_rule_judges_only_trials_with_news(news: tuple[int, ...],
+                                                    judged: list[list[int]]) -> None:
+    trials = [TrialRecord(n, 0, f"/x/{n}") for n in (1, 2, 3)]
+    unjudged = Unjudged()
+    first = [t.trial for t in unjudged.take(trials)]
+    for trial in news:
+        unjudged.heard(trial)
+    assert [first, [t.trial for t in unjudged.take(trials)]] == judged
