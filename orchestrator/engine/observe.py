@@ -49,6 +49,8 @@ from orchestrator.scheduler.interface import (
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
 
 RESULT_GRACE_S = 10.0
+NEWS = (events.Checkpoint, events.Plan, events.Evaluation, events.JobStateChanged,
+        events.JobFailed, events.TrainingEnded, events.TrialStarted)
 FINAL_CHECKPOINT_GRACE_S = 30.0
 FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
 
@@ -90,7 +92,11 @@ class Observer:
         self.unjudged = Unjudged()  # which trials the stop rule has news of (the controller's)
 
     def heard(self, event: Event) -> None:
-        """A journaled fact: news of its trial (engine.scan_cadence), read soon."""
+        """A fact seen in the world is news of its trial (engine.scan_cadence): read soon,
+        judged again. The controller's own acts (submissions, cancels) are not: what they
+        bring about is seen as a job's state or a file."""
+        if not isinstance(event, NEWS):
+            return
         trial = getattr(event, "trial", None)
         if not isinstance(trial, int):  # a job's event: its trial's
             job = self.state.jobs.get(getattr(event, "key", None) or "")

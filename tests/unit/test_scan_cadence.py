@@ -6,9 +6,9 @@ import pytest
 
 from orchestrator.engine.observe import Observer
 from orchestrator.engine.scan_cadence import TrialScans, Unjudged, backoff
-from orchestrator.model.events import Checkpoint, Heartbeat, SubmitIntent
+from orchestrator.model.events import Checkpoint, Heartbeat, SubmitIntent, TrainingEnded
 from orchestrator.model.state import SearchState, TrialRecord
-from orchestrator.model.transitions import JobKind
+from orchestrator.model.transitions import JobKind, Training
 
 
 @pytest.mark.parametrize(("interval", "news", "shortest", "longest", "expected"), [
@@ -57,11 +57,12 @@ def test_without_a_cadence_every_trial_is_read_every_time() -> None:
 
 @pytest.mark.parametrize(("event", "trial"), [
     (Checkpoint(trial=2, step=100, path="/x/checkpoint-100"), 2),
+    (TrainingEnded(trial=3, outcome=Training.SUCCEEDED), 3),
     (SubmitIntent(key="train-3-0", kind=JobKind.TRAIN, trial=3, step=None, attempt=0,
-                  folder="f", name="n", overrides={}), 3),
+                  folder="f", name="n", overrides={}), None),  # the controller's own act
     (Heartbeat(), None),
 ])
-def test_a_journaled_fact_is_news_of_its_trial(event: object, trial: int | None) -> None:
+def test_a_fact_seen_is_news_of_its_trial(event: object, trial: int | None) -> None:
     scans = TrialScans(1.0, 60.0)
     for number in (2, 3):
         scans.read(number, 0.0)
