@@ -80,8 +80,7 @@ class Controller:
         self.retention = Retention(settings.search, self.state, self.record, self.rule)
         self.holds = HeldJobs(settings.search, scheduler, self.state, self.record, wall)
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None  # by _extend
-        # an evaluation landed: report.md, metric.png are old; their earliest refresh (clock)
-        self._outcome_stale, self._refresh_at = False, -float("inf")
+        self._outcome_stale, self._refresh_at = False, -float("inf")  # report.md: old? when?
         self._trainings: list[tuple[TrialRecord, list[JobRecord], policy.Submit]] = []
 
     # ------------------------------------------------------------------ the loop
@@ -105,7 +104,8 @@ class Controller:
         self._heartbeat()
         if self._outcome_stale and self.clock() >= self._refresh_at:  # (cadence)
             self._outcome_stale = refresh_outcome(self.state, self.rule, self.search_dir) is False
-            self._refresh_at = self.clock() + report_every_s(self.settings.executor)
+            self._refresh_at = self.clock() + report_every_s(self.settings.executor,
+                                                             len(self.state.trials))
         self.view.refresh(self.state)
         return True
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.config.settings import ExecutorSettings
+from orchestrator.engine.cadence import report_every_s
 from orchestrator.engine.observe import Observer
 from orchestrator.engine.scan_cadence import TrialScans, Unjudged, backoff
 from orchestrator.model.events import Checkpoint, Heartbeat, SubmitIntent, TrainingEnded
@@ -86,3 +88,15 @@ def test_the_stop_rule_judges_only_trials_with_news(news: tuple[int, ...],
     for trial in news:
         unjudged.heard(trial)
     assert [first, [t.trial for t in unjudged.take(trials)]] == judged
+
+
+@pytest.mark.parametrize(("longest", "trials", "expected"), [
+    (75.0, 10, 150.0),  # SLURM: at most every 2 longest poll intervals
+    (75.0, 100, 150.0),
+    (75.0, 1000, 500.0),  # a large search: 0.5 s a trial, its metadata calls bounded
+    (0.01, 1, 0.5),  # the unit tests' cadence: within one tick of their clock
+])
+def test_the_report_is_refreshed_at_most_so_often(longest: float, trials: int,
+                                                  expected: float) -> None:
+    executor = ExecutorSettings(poll_interval_s=0.01, max_poll_interval_s=longest)
+    assert report_every_s(executor, trials) == expected
