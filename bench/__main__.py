@@ -243,6 +243,9 @@ def _fold(args: argparse.Namespace, bench: Bench, phases: list[str]) -> Bench:
     generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     later = raw.get("later_phases")
     runs = [later] if isinstance(later, dict) else list(later or [])
+    if os.environ.get("BENCH_SCALE_PARTS") and "scale" in bench.raw:  # the page says which
+        parts = ", ".join(bench.raw["scale"].get("parts_run", []))
+        phases = [f"scale (its parts {parts} only)" if p == "scale" else p for p in phases]
     runs.append({"phases": phases, "generated": generated, "git_commit": _git_commit(),
                  "mode": bench.plan.mode, "errors": bench.raw.get("errors", {})})
     raw["later_phases"] = runs
