@@ -17,7 +17,8 @@ Phases, in order (each one's failure is recorded and the others still run):
   early_stop none/median/asha/hyperband on 32 prescribed curves (simulated; no cluster)
   early_stop_cluster  none and asha for real: 12 trials of the users' fake scripts, one seed
   scale      1,000 concurrent trials (instant scheduler), samplers, 10,000 held SLURM jobs,
-             the long journal (bench.phases.scale; SCALE.md)
+             the long journal (bench.phases.scale; SCALE.md); BENCH_SCALE_PARTS=trials runs
+             only the named parts, and with --fold the others keep their earlier figures
   multinode  a 200-step tiny training on 1 node, then on 2 (gloo, partition `nodes`): examples/s
 Every job the bench submits is named `bench-<run tag>-...` and is cancelled at the end.
 """
@@ -235,11 +236,17 @@ def _fold(args: argparse.Namespace, bench: Bench, phases: list[str]) -> Bench:
     old = json.loads(args.results.read_text(encoding="utf-8"))
     raw: dict[str, Any] = dict(old.get("raw", {}))
     errors = {**raw.get("errors", {}), **bench.raw.get("errors", {})}
-    raw.update({k: v for k, v in bench.raw.items() if k != "errors"})
+    # scale run in part (BENCH_SCALE_PARTS): the parts not run keep their earlier figures
+    merged = ({"scale": {**raw.get("scale", {}), **bench.raw["scale"]}}
+              if "scale" in bench.raw else {})
+    raw.update({k: v for k, v in bench.raw.items() if k != "errors"} | merged)
     raw["errors"] = errors
     generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     later = raw.get("later_phases")
     runs = [later] if isinstance(later, dict) else list(later or [])
+    if os.environ.get("BENCH_SCALE_PARTS") and "scale" in bench.raw:  # the page says which
+        parts = ", ".join(bench.raw["scale"].get("parts_run", []))
+        phases = [f"scale (its parts {parts} only)" if p == "scale" else p for p in phases]
     runs.append({"phases": phases, "generated": generated, "git_commit": _git_commit(),
                  "mode": bench.plan.mode, "errors": bench.raw.get("errors", {})})
     raw["later_phases"] = runs

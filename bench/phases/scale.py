@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -34,6 +35,7 @@ from bench.phases.scenario import PY, ROOT, child_env
 from orchestrator.scheduler.slurm_parse import SACCT_FORMAT
 
 SIZES = (10, 100, 1000)
+PARTS = ("trials", "samplers", "journal", "slurm")
 SAMPLERS = ("random", "grid", "optuna")
 JOBS = 10_000
 HEADROOM = 1_000  # job slots left to the cluster's other users while ours are queued
@@ -143,14 +145,31 @@ def probe(workdir: Path, prefix: str, held: list[str]) -> dict[str, Any]:
     return data
 
 
+def parts() -> list[str]:
+    """The parts to run: all, or those BENCH_SCALE_PARTS names (comma-separated, of PARTS):
+    the simulated trials take minutes, the 10,000 held SLURM jobs most of an hour; with
+    `--fold`, the parts not run keep the earlier run's figures."""
+    named = [p.strip() for p in os.environ.get("BENCH_SCALE_PARTS", "").split(",") if p.strip()]
+    unknown = sorted(set(named) - set(PARTS))
+    if unknown:
+        raise ValueError(f"BENCH_SCALE_PARTS names {unknown}; choose from {', '.join(PARTS)}")
+    return named or list(PARTS)
+
+
 def phase(workdir: Path, tag: str, quick: bool, log: Callable[[str], None],
           out: dict[str, Any]) -> None:
     """Into `out`, part by part: a failed part leaves the others' figures."""
     out["fs_ops_bound_per_trial_hour"] = FS_OPS_PER_TRIAL_HOUR_BOUND
-    out["trials"] = trials(workdir, 120.0 if quick else 300.0, log)
-    out["samplers"] = samplers(workdir)
-    out["journal"] = long_journal(workdir)
-    out["slurm"] = slurm(workdir, tag, log)
+    chosen = parts()
+    out["parts_run"] = chosen
+    if "trials" in chosen:
+        out["trials"] = trials(workdir, 120.0 if quick else 300.0, log)
+    if "samplers" in chosen:
+        out["samplers"] = samplers(workdir)
+    if "journal" in chosen:
+        out["journal"] = long_journal(workdir)
+    if "slurm" in chosen:
+        out["slurm"] = slurm(workdir, tag, log)
 
 
 def headline(raw: dict[str, Any]) -> dict[str, Any]:

@@ -251,7 +251,7 @@ class ExecutorSettings:
     name: str = "local"
     poll_interval_s: float = 2.0  # first scheduler query interval; backs off while idle
     max_poll_interval_s: float = 30.0
-    fs_interval_s: float = 0.5  # checkpoints and result files are checked this often
+    fs_interval_s: float = 0.5  # a tick; a trial's files at most this often (scan_cadence)
     # Shared by training and inference jobs; executor.train.* / executor.infer.* of the same
     # name replace them for one kind (`resolve_executor`). Empty: not set.
     partition: str = ""

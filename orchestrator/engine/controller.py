@@ -3,8 +3,8 @@
 Theory of operation. `start` journals the search's start, or resumes it from the journal
 (re-sending the cancels the last run may not have sent). Then each `tick`:
 1. observe - on the poll cadence (`cadence`), one batched scheduler query for every live
-   job, then the file system: checkpoints, training plans, results (`observe`). Every new
-   fact is journaled (and so applied to the state) as it is found.
+   job, then the file system: checkpoints, training plans, results (`observe`), each trial's
+   on its own back-off (`scan_cadence`). Every new fact is journaled (and applied) at once.
 2. decide - `policy` on failed work (retried, re-planned or given up: `training_ended`, an
    `evaluation` without a value), the pure stop rule on each active trial's results
    (`trial_ended`; the search's own end: `search_ended`), and the training to submit.
@@ -34,10 +34,11 @@ from orchestrator.config.settings import Settings
 from orchestrator.decide import policy
 from orchestrator.decide.optuna_sampler import sampler_for
 from orchestrator.engine import cancel_request as cancelling
-from orchestrator.engine.cadence import Cadence
+from orchestrator.engine.cadence import Cadence, report_every_s
 from orchestrator.engine.deletion import Retention
 from orchestrator.engine.holds import HeldJobs
 from orchestrator.engine.observe import Observer
+from orchestrator.engine.scan_cadence import TrialScans
 from orchestrator.engine.submissions import Submissions
 from orchestrator.errors import OrchestratorError
 from orchestrator.journal import search_folder, state_snapshot
@@ -72,13 +73,14 @@ class Controller:
         self.sampler = sampler_for(settings.search)
         executor = settings.executor
         self.cadence = Cadence(executor.poll_interval_s, executor.max_poll_interval_s, clock)
-        self.observer = Observer(settings, scheduler, self.state, self.record, clock)
+        self.observer = Observer(settings, scheduler, self.state, self.record, clock, TrialScans(
+            executor.fs_interval_s, executor.max_poll_interval_s))
         self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
                                        submitted=self.cadence.submitted)
         self.retention = Retention(settings.search, self.state, self.record, self.rule)
         self.holds = HeldJobs(settings.search, scheduler, self.state, self.record, wall)
-        self._extended_with: tuple[int, dict[str, list[Any]]] | None = None  # _extend's
-        self._outcome_stale = False  # an evaluation landed: report.md, metric.png are old
+        self._extended_with: tuple[int, dict[str, list[Any]]] | None = None  # by _extend
+        self._outcome_stale, self._refresh_at = False, -float("inf")  # report.md: old? when?
         self._trainings: list[tuple[TrialRecord, list[JobRecord], policy.Submit]] = []
 
     # ------------------------------------------------------------------ the loop
@@ -100,9 +102,10 @@ class Controller:
         self.act()
         self.retention.tick()  # after the evaluations this tick journaled
         self._heartbeat()
-        if self._outcome_stale:  # at most once a tick, and less while it is costly (files)
-            skipped = refresh_outcome(self.state, self.rule, self.search_dir) is False
-            self._outcome_stale = skipped  # too soon after the last: a later tick writes it
+        if self._outcome_stale and self.clock() >= self._refresh_at:  # (cadence)
+            self._outcome_stale = refresh_outcome(self.state, self.rule, self.search_dir) is False
+            self._refresh_at = self.clock() + report_every_s(self.settings.executor,
+                                                             len(self.state.trials))
         self.view.refresh(self.state)
         return True
 
@@ -111,6 +114,7 @@ class Controller:
         event = self.journal.append(event)
         self.state.apply(event)
         self.view.event(event, self.state)
+        self.observer.heard(event)
         self._outcome_stale |= isinstance(event, events.Evaluation)
         return event
 
@@ -162,10 +166,7 @@ class Controller:
         now = self.clock()
         if self.cadence.due(now):
             self.cadence.polled(now, self._poll())
-        for trial in self.state.active_trials():
-            self.observer.scan(trial)
-        self.observer.collect_results()
-        self.observer.finished_jobs()
+        self.observer.files(now)  # each trial on its own backing-off cadence (scan_cadence)
 
     def _poll(self) -> bool:
         live = self.state.live_jobs()
@@ -173,8 +174,7 @@ class Controller:
         self.holds.tick()  # held past the grace: released, then replaced (ends it: cancelled)
         # SLURM requeues a NODE_FAIL'd (or, late, preempted) batch job under its id; for us
         # that attempt is over: cancelled at once, never beside its retry nor after the search
-        self._cancel([job for job in live if job.state in REQUEUABLE_ENDS
-                      and not job.cancel_requested])
+        self._cancel([j for j in live if j.state in REQUEUABLE_ENDS and not j.cancel_requested])
         for job in live:
             self.observer.classify(job)  # printed with its reason; retries depend on it
         return changed
@@ -189,7 +189,7 @@ class Controller:
 
     def _judge(self) -> None:
         search, trials = self.settings.search, self.state.trials
-        for trial in self.state.active_trials():
+        for trial in self.observer.unjudged.take(self.state.active_trials()):  # news only
             ended = policy.verdict(self.rule, trial, self.state.results(trial.trial), search.metric)
             if ended is not None:
                 self._end_trial(trial, *ended)

@@ -25,6 +25,7 @@ from orchestrator.common.fsutil import read_json
 from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import trial_train
 from orchestrator.engine.results import ResultError, evaluation_from_json, metric_from_text
+from orchestrator.engine.scan_cadence import TrialScans, Unjudged
 from orchestrator.model import events
 from orchestrator.model.events import Event
 from orchestrator.model.state import JobRecord, SearchState, TrialRecord
@@ -48,6 +49,8 @@ from orchestrator.scheduler.interface import (
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
 
 RESULT_GRACE_S = 10.0
+NEWS = (events.Checkpoint, events.Plan, events.Evaluation, events.JobStateChanged,
+        events.JobFailed, events.TrainingEnded, events.TrialStarted)
 FINAL_CHECKPOINT_GRACE_S = 30.0
 FOREIGN_TRAIN_GRACE_S = 3.0  # users' scripts write no train_done.json to check against
 
@@ -75,7 +78,8 @@ def read_metric(settings: Settings, path: Path) -> tuple[float, dict[str, dict[s
 
 class Observer:
     def __init__(self, settings: Settings, scheduler: Scheduler, state: SearchState,
-                 record: Record, clock: Callable[[], float]) -> None:
+                 record: Record, clock: Callable[[], float],
+                 scans: TrialScans | None = None) -> None:
         self.settings = settings
         self.scheduler = scheduler
         self.state = state
@@ -84,6 +88,33 @@ class Observer:
         self._missing_since: dict[str, float] = {}
         self._plans: dict[int, tuple[int, int, int]] = {}  # trial -> its plan.json as last read
         self._kept: dict[tuple[int, int], str] = {}  # checkpoint -> the run that kept it
+        self.scans = scans or TrialScans(0.0, 0.0)  # none: every trial read every time
+        self.unjudged = Unjudged()  # which trials the stop rule has news of (the controller's)
+
+    def heard(self, event: Event) -> None:
+        """A fact seen in the world is news of its trial (engine.scan_cadence): read soon,
+        judged again. The controller's own acts (submissions, cancels) are not: what they
+        bring about is seen as a job's state or a file."""
+        if not isinstance(event, NEWS):
+            return
+        trial = getattr(event, "trial", None)
+        if not isinstance(trial, int):  # a job's event: its trial's
+            job = self.state.jobs.get(getattr(event, "key", None) or "")
+            trial = job.trial if job is not None else None
+        if trial is not None:
+            self.scans.heard(trial)
+            self.unjudged.heard(trial)
+
+    def files(self, now: float) -> None:
+        """The files of the active trials due a read on their own cadence (scan_cadence):
+        new checkpoints and plans, results, and what jobs that ended left behind."""
+        due = [t for t in self.state.active_trials() if self.scans.due(t.trial, now)]
+        for trial in due:
+            self.scan(trial)
+        self.collect_results(due)
+        self.finished_jobs(due)
+        for trial in due:
+            self.scans.read(trial.trial, now)
 
     # ------------------------------------------------------------------ the scheduler
     def poll(self, live: list[JobRecord]) -> bool:
@@ -195,8 +226,8 @@ class Observer:
                 self.record(events.Checkpoint(trial=trial.trial, step=step, path=path,
                                               run=found))
 
-    def collect_results(self) -> None:
-        for trial in self.state.active_trials():
+    def collect_results(self, trials: list[TrialRecord]) -> None:
+        for trial in trials:
             for step in sorted(trial.checkpoints):
                 if (trial.trial, step) in self.state.evaluations:
                     continue
@@ -235,8 +266,8 @@ class Observer:
         return expected or self._waited(job.key, FINAL_CHECKPOINT_GRACE_S)
 
     # ------------------------------------------------------------------ jobs that ended
-    def finished_jobs(self) -> None:
-        for trial in self.state.active_trials():
+    def finished_jobs(self, trials: list[TrialRecord]) -> None:
+        for trial in trials:
             train = self.state.attempts("train", trial.trial)
             if train and trial.training == Training.RUNNING:
                 self._after_training(trial, train[-1])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import JournalCorrupt
@@ -50,6 +49,9 @@ from orchestrator.model.events import (
     TrialStarted,
 )
 from orchestrator.model.ledger import Disk
+from orchestrator.model.records import EvalRecord as EvalRecord
+from orchestrator.model.records import JobRecord as JobRecord
+from orchestrator.model.records import TrialRecord as TrialRecord
 from orchestrator.model.transitions import (
     REQUEUABLE_ENDS,
     SEARCH,
@@ -59,108 +61,8 @@ from orchestrator.model.transitions import (
     JobKind,
     JobState,
     SearchStatus,
-    Training,
-    TrialEnd,
-    held_reason,
     move,
 )
-from orchestrator.scheduler.interface import JobRef
-
-
-@dataclass
-class JobRecord:
-    key: str
-    kind: JobKind
-    trial: int
-    step: int | None
-    attempt: int
-    folder: str
-    name: str  # the scheduler's name for it (unique to the search and the key)
-    job_id: str | None = None  # None: the intent is journaled, the submission not yet
-    abandoned: bool = False  # the intent was dropped: its work was no longer needed
-    state: JobState = JobState.SUBMITTED
-    cancel_requested: bool = False
-    overrides: dict[str, Any] = field(default_factory=dict)  # train settings this attempt changed
-    cause: str | None = None  # why it failed: input | oom | nan | other (journaled once)
-    failure: str = ""
-    intent_t: float | None = None  # when the intent was journaled (wall clock)
-    submitted_t: float | None = None
-    running_t: float | None = None  # first seen running
-    ended_t: float | None = None
-    reason: str = ""  # why it is PENDING, as the scheduler's last poll said; "" otherwise
-    # an evaluation task (infer.placement=worker|with_training): its work queue, and the id
-    # of the job whose evaluator took it (orchestrator.placement.work_queue); "" for a job
-    queue: str = ""
-    runner: str = ""
-    held_s: float = 0.0  # an ended task: its evaluator's seconds on it, as the evaluator said
-    # the first poll that saw it held (transitions.held_reason), wall clock: journaled, so a
-    # resumed controller keeps counting toward search.held_grace_s; None when not held
-    held_since: float | None = None
-    released_t: float | None = None  # when its release was asked (job_released), this hold
-    requeues: list[str] = field(default_factory=list)  # what ended each run SLURM requeued
-
-    @property
-    def held(self) -> bool:
-        """PENDING, held by the scheduler until someone releases it."""
-        return self.state is JobState.PENDING and held_reason(self.reason)
-
-    def seconds(self, now: float) -> float:
-        """Time the job held its resources: from first seen running to its end (else now).
-        Queue time is not counted, so the total only grows; a job that was never seen
-        running (it started and ended between two polls) counts nothing. A task holds
-        none of its own: its evaluator's job (a worker, or training) counts them."""
-        return 0.0 if self.queue else self.span(now)
-
-    def span(self, now: float) -> float:
-        """From the poll that first saw it running to the one that saw it end (else now);
-        0 when no poll saw it running."""
-        if self.running_t is None:
-            return 0.0
-        return max(0.0, (self.ended_t or now) - self.running_t)
-
-    @property
-    def ref(self) -> JobRef:
-        assert self.job_id is not None
-        return JobRef(self.job_id, Path(self.folder), self.name)
-
-    @property
-    def live(self) -> bool:
-        return self.job_id is not None and not self.state.terminal
-
-
-@dataclass
-class TrialRecord:
-    trial: int
-    seed: int
-    output_dir: str
-    checkpoints: dict[int, str] = field(default_factory=dict)
-    # a checkpoint's identity beyond its path: the training run that wrote it ("": not
-    # said), and how often a later run wrote it again (each time a new checkpoint)
-    runs: dict[int, str] = field(default_factory=dict)
-    rewrites: dict[int, int] = field(default_factory=dict)
-    run: str = ""  # the training run the latest plan.json is from
-    max_steps: int | None = None
-    training: Training = Training.RUNNING
-    training_reason: str = ""
-    ended: TrialEnd | None = None  # None: running
-    ended_step: int | None = None
-    ended_reason: str = ""
-    params: dict[str, Any] = field(default_factory=dict)  # sampled train settings
-    sampler_trial: int | None = None  # the sampler's own number for it (optuna)
-
-
-@dataclass
-class EvalRecord:
-    trial: int
-    step: int
-    value: float | None  # None: the evaluation failed for good
-    job_id: str | None
-    checkpoint: str
-    result: str = ""
-    error: str = ""
-    logs: list[str] = field(default_factory=list)
-    split: str = "test"  # the split `value` is from (journals before search.split: test)
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> its metrics
 
 
 @dataclass
@@ -189,6 +91,9 @@ class SearchState:
     # how many of them were for a checkpoint since written again: not its attempts any more
     _retired: dict[tuple[str, int, int | None], int] = field(default_factory=dict)
     disk: Disk = field(default_factory=Disk)  # retention: checkpoint sizes and deletions
+    # trial -> step -> its evaluation, the same records as `evaluations`: the stop rule asks
+    # for each active trial's results every tick, so that must not scan every evaluation
+    _by_trial: dict[int, dict[int, EvalRecord]] = field(default_factory=dict)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -327,6 +232,7 @@ class SearchState:
             # anew; the old one's evaluation and jobs stay apart from it
             trial.rewrites[e.step] = trial.rewrites.get(e.step, 0) + 1
             old = self.evaluations.pop((e.trial, e.step), None)
+            self._by_trial.get(e.trial, {}).pop(e.step, None)
             if old is not None:
                 self.superseded.append(old)
             work = (JobKind.INFER.value, e.trial, e.step)
@@ -335,9 +241,10 @@ class SearchState:
         trial.checkpoints[e.step], trial.runs[e.step] = e.path, e.run
 
     def _evaluated(self, e: Evaluation) -> None:
-        self.evaluations[(e.trial, e.step)] = EvalRecord(
-            e.trial, e.step, e.value, e.job_id, e.checkpoint, e.result, e.error,
-            list(e.logs), e.split, dict(e.metrics))
+        record = EvalRecord(e.trial, e.step, e.value, e.job_id, e.checkpoint, e.result,
+                            e.error, list(e.logs), e.split, dict(e.metrics))
+        self.evaluations[(e.trial, e.step)] = record
+        self._by_trial.setdefault(e.trial, {})[e.step] = record
 
     def _trial_ended(self, e: TrialEnded) -> None:
         trial = self.trials[e.trial]
@@ -377,7 +284,7 @@ class SearchState:
         return [t for _, t in sorted(self.trials.items()) if t.ended is None]
 
     def results(self, trial: int) -> dict[int, float | None]:
-        return {s: e.value for (t, s), e in self.evaluations.items() if t == trial}
+        return {step: e.value for step, e in self._by_trial.get(trial, {}).items()}
 
     def all_results(self) -> dict[tuple[int, int], float | None]:
         return {key: e.value for key, e in self.evaluations.items()}

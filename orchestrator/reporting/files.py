@@ -2,7 +2,8 @@
 all rendered from one `summary.Summary` built once per write.
 
 The controller and `orchestrator report` write through here, so the files are always written
-at the same moments: when an evaluation lands, at the end, and on demand. report.html costs
+at the same moments: after evaluations landed (at most every engine.cadence.report_every_s),
+at the end, and on demand. report.html costs
 the controller a second or two (two figures), so while the search runs it is rewritten at
 most every HTML_EVERY_S; the end and `orchestrator report` always write it. The rest
 (metric.png draws a line per trial) is skipped while refreshing would take more than
