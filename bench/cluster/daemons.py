@@ -42,7 +42,9 @@ def daemon_pid(name: str) -> int:
     """The pid in /run/<name>.pid, checked against /proc/PID/comm (pidfiles go stale)."""
     pid = int(Path(f"/run/{name}.pid").read_text().split()[0])
     comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    if comm != name:
+    # 24.11's `scontrol reconfigure` re-executes slurmctld as slurmctld-wlm (REL_COMM_ALIAS in
+    # scripts/local-slurm's "release differences")
+    if comm not in (name, f"{name}-wlm"):
         raise RuntimeError(f"/run/{name}.pid holds {pid}, which is {comm!r}, not {name}")
     return pid
 

@@ -26,10 +26,12 @@ from orchestrator.errors import SchedulerUnavailable
 
 # what sbatch, squeue and scancel say when slurmctld does not answer (down, restarting,
 # overloaded, rate-limiting): nothing is wrong with the job, the same call can be made
-# again later
+# again later ("connection reset by peer": 24.11's sbatch to a slurmctld stopping under it;
+# a job it may have made is found by name before anything is submitted again)
 UNREACHABLE = ("unable to contact slurm controller", "socket timed out",
                "connection refused", "connection timed out", "zero bytes were transmitted",
-               "temporarily unavailable", "communication connection failure", "rate limit")
+               "temporarily unavailable", "communication connection failure", "rate limit",
+               "connection reset by peer")
 # of those, a daemon shedding load: asked again only after a growing wait
 BUSY = ("rate limit", "temporarily unavailable", "socket timed out")
 TIMEOUT_S = 60

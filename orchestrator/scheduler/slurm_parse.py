@@ -19,6 +19,10 @@ differences" block of scripts/local-slurm):
 - rate limiting (23.02+ `rl_enable`): the commands retry a refused RPC by themselves, silently
   (only -v prints "RPC rate limited N time(s). Sleeping then trying again."), so nothing
   fails; a command that gives up says "Rate limit exceeded, please retry ...": commands.BUSY.
+- sbatch to a slurmctld stopped (SIGTERM) under it: 24.11.5 said "Batch job submission failed:
+  Connection reset by peer" (tests/slurm/test_faults.py's restart test, whole tier on 24.11),
+  a word 22.05.8 was not seen to use there: commands.UNREACHABLE has both releases' words, so
+  it is a daemon that did not answer (the job, if made, is found by name), not a failure.
 """
 
 from __future__ import annotations

@@ -36,6 +36,10 @@ EXIT_UNSUPPORTED = 3
 UP_TIMEOUT_S = 900  # a fresh install (apt-get update + 30 packages) takes ~15-20 s on a good mirror
 
 
+# a controller interpreter that is already there (set by scripts/slurm-release)
+CONTROLLER_PYTHON_ENV = "ORCHESTRATOR_TEST_CONTROLLER_PYTHON"
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
@@ -72,7 +76,14 @@ def slurm_cluster() -> SlurmCluster:
 @pytest.fixture(scope="session")
 def controller_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The interpreter of a fresh venv holding the controller and its declared dependencies
-    only, no torch (tests/support/controller_venv.py: linked from this session's, ~1 s)."""
+    only, no torch (tests/support/controller_venv.py: linked from this session's, ~1 s), or
+    the one ``ORCHESTRATOR_TEST_CONTROLLER_PYTHON`` names: scripts/slurm-release's
+    /opt/orchestrator-venv is exactly that venv (the controller's dependencies, no torch; the
+    checkout comes from PYTHONPATH)."""
+    given = os.environ.get(CONTROLLER_PYTHON_ENV)
+    if given:
+        assert Path(given).is_file(), f"{CONTROLLER_PYTHON_ENV}={given}: no such interpreter"
+        return Path(given)
     return controller_venv.build(tmp_path_factory.mktemp("controller-venv") / "venv", ROOT)
 
 

@@ -20,7 +20,7 @@ import pytest
 from orchestrator.scheduler.rendezvous import port_for
 from tests.support.cli import cli, start
 from tests.support.journal import evaluations, events, summary, wait_for
-from tests.support.searches import search_dir
+from tests.support.searches import JOBS_PYTHON, search_dir
 from tests.support.slurm import LOCAL_SLURM, SlurmCluster, run
 
 pytestmark = pytest.mark.slurm
@@ -29,7 +29,7 @@ TWO_NODES = ["executor=slurm", "data=synthetic", "model=tiny", "data.synthetic_t
              "data.synthetic_test_size=300", "train.save_steps=20", "train.eval_steps=20",
              "executor.train.nodes=2", "executor.train.partition=nodes",
              "search.target=0.99", "search.patience=10", "executor.poll_interval_s=1",
-             "executor.max_poll_interval_s=2", "--plain"]
+             "executor.max_poll_interval_s=2", "--plain", *JOBS_PYTHON]
 MET = re.compile(r"rank (\d): all 2 ranks met at (\w+):(\d+) \(gloo\)")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.cli import cli
 from tests.support.journal import summary
-from tests.support.searches import TINY, search_dir
+from tests.support.searches import JOBS_PYTHON, TINY, search_dir
 
 pytestmark = pytest.mark.slurm
 
@@ -54,7 +54,7 @@ def test_a_trial_spans_two_nodes_and_is_evaluated_while_it_trains(
                "executor.train.nodes=2", "executor.train.partition=nodes",
                "executor.train.cpus_per_task=2", "search.target=0.99", "search.patience=10",
                f"search.dir={directory}", "executor.poll_interval_s=1",
-               "executor.max_poll_interval_s=2", "--plain", timeout=900)
+               "executor.max_poll_interval_s=2", "--plain", *JOBS_PYTHON, timeout=900)
     assert done.returncode == 1, done.stdout + done.stderr  # 0.99 is out of reach
     data = summary(directory)
     assert data["trials"][0]["training"] == "succeeded"

@@ -23,7 +23,7 @@ from orchestrator.scheduler import JobRef
 from orchestrator.scheduler.slurm import SlurmScheduler
 from tests.support.cli import cli, start
 from tests.support.journal import evaluations, events, summary, wait_for
-from tests.support.searches import TINY, search_dir
+from tests.support.searches import JOBS_PYTHON, TINY, search_dir
 from tests.support.slurm import SlurmCluster, job_state, run
 
 pytestmark = pytest.mark.slurm
@@ -113,7 +113,7 @@ def test_a_search_wider_than_the_submit_limit_waits_and_completes(
                "search.max_concurrent_evals=4", "search.target=0.999", "search.patience=10",
                "executor.qos=tinyq", "executor.poll_interval_s=1",
                "executor.max_poll_interval_s=2", f"search.dir={directory}", "--plain",
-               timeout=1200)
+               *JOBS_PYTHON, timeout=1200)
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     evs = events(directory)
     waits = [e for e in evs if e["event"] == "scheduler_unavailable"]

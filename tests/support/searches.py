@@ -49,7 +49,7 @@ PRICES = [
     "data=synthetic_prices", "model=tiny", "search.metric=mae",
     "data.synthetic_train_size=2000", "data.synthetic_test_size=500", "train.max_steps=400",
     "train.save_steps=50", "train.eval_steps=50", "search.patience=3",
-    "search.max_concurrent_evals=1", "search.target=8",
+    "search.max_concurrent_evals=1", "search.target=8", *JOBS_PYTHON,
 ]
 
 

@@ -82,3 +82,9 @@ def test_24_11_rate_limit_retries_are_only_a_verbose_notice() -> None:
     notice = (R2411 / "squeue_vv_rate_limited.txt").read_text()
     assert "RPC rate limited 1 time(s)" in notice
     assert busy(notice)  # were it ever printed on a failure, it would back off, not fail
+
+
+def test_24_11_sbatch_reset_by_a_stopping_slurmctld_is_a_daemon_that_did_not_answer() -> None:
+    # 24.11.5's sbatch while slurmctld stopped under it (SIGTERM): a retry, not a failure
+    stderr = "sbatch: error: Batch job submission failed: Connection reset by peer"
+    assert unreachable(stderr) and not busy(stderr) and not submit_limit(stderr)
