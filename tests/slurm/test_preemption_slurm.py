@@ -21,7 +21,7 @@ import pytest
 from orchestrator.model.transitions import JobState
 from orchestrator.scheduler import JobRef
 from orchestrator.scheduler.slurm import SlurmScheduler
-from tests.support.cli import cli, start
+from tests.support.cli import start
 from tests.support.journal import evaluations, events, summary, wait_for
 from tests.support.searches import JOBS_PYTHON, TINY, search_dir
 from tests.support.slurm import SlurmCluster, job_state, run
@@ -105,21 +105,37 @@ def test_a_search_wider_than_the_submit_limit_waits_and_completes(
         slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
     """A training and up to 4 evaluations at once, all under QOS tinyq (3 queued, 2 running
     per user): sbatch refuses the 4th job (QOSMaxSubmitJobPerUserLimit); the controller
-    waits, says why, and the search completes."""
+    waits, says why, and the search completes.
+
+    Two held jobs of someone else's under tinyq take two of its three submit slots until the
+    first wait is journaled, so the limit is met for certain, not only when evaluations happen
+    to pile up (on 24.11, with slower-starting jobs, they kept up and sbatch was never refused);
+    then they go, and the search completes at its usual pace."""
     directory = search_dir(tmp_path)
-    done = cli("run", "executor=slurm", "data=synthetic", "model=tiny",
-               "data.synthetic_train_size=1000", "data.synthetic_test_size=300",
-               "train.max_steps=100", "train.save_steps=20", "train.eval_steps=20",
-               "search.max_concurrent_evals=4", "search.target=0.999", "search.patience=10",
-               "executor.qos=tinyq", "executor.poll_interval_s=1",
-               "executor.max_poll_interval_s=2", f"search.dir={directory}", "--plain",
-               *JOBS_PYTHON, timeout=1200)
-    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    log = tmp_path / "controller.log"
+    held = [slurm_cluster.sbatch(["--hold", "--qos=tinyq", f"--job-name=tinyq-slot-{i}",
+                                  "--wrap", "true"]) for i in range(2)]
+    controller = start(
+        "run", "executor=slurm", "data=synthetic", "model=tiny",
+        "data.synthetic_train_size=1000", "data.synthetic_test_size=300",
+        "train.max_steps=100", "train.save_steps=20", "train.eval_steps=20",
+        "search.max_concurrent_evals=4", "search.target=0.999", "search.patience=10",
+        "executor.qos=tinyq", "executor.poll_interval_s=1", "executor.max_poll_interval_s=2",
+        f"search.dir={directory}", "--plain", *JOBS_PYTHON, log=log)
+    try:
+        wait_for(directory, lambda evs: any(e["event"] == "scheduler_unavailable" for e in evs),
+                 timeout=600)
+    except BaseException:
+        controller.kill()
+        raise
+    finally:
+        run(["scancel", *held])
+    assert controller.wait(timeout=1200) in (0, 1), log.read_text()[-3000:]
     evs = events(directory)
     waits = [e for e in evs if e["event"] == "scheduler_unavailable"]
     assert waits and all(e["limit"] for e in waits), waits
     assert "QOSMaxSubmitJobPerUserLimit" in str(waits[0]["reason"])
-    assert "submissions wait: the scheduler takes no more of our jobs" in done.stdout
+    assert "submissions wait: the scheduler takes no more of our jobs" in log.read_text()
     data = summary(directory)
     assert [t["training"] for t in data["trials"]] == ["succeeded"]
     counts = evaluations(evs)
