@@ -11,8 +11,8 @@ at nearly every poll, which would otherwise keep the controller at its shortest 
 one token per `max_poll_interval_s`, so in any hour the controller polls at most
 `ceiling_per_hour` times (60 with the SLURM defaults, 75 s: 12 + 48), for any number of
 jobs: a busy search's polls settle to one per `max_poll_interval_s` on average, after a
-burst of fast ones. Results and checkpoints are read from files, so decisions never wait
-for a poll; only a job's start or failure is seen later.
+burst of fast ones. Results and checkpoints are read from files on each trial's own back-off
+(engine/scan_cadence.py), not on the poll's.
 """
 
 from __future__ import annotations
@@ -22,21 +22,25 @@ from collections.abc import Callable
 from orchestrator.config.settings import ExecutorSettings
 
 BURST = 12  # fast polls a search may spend at once (a start, a burst of submissions)
-REPORT_EVERY_POLLS = 2.0  # report.md, metric.png: at most every 2 longest poll intervals
+REPORT_EVERY_POLLS = 2.0  # report.md, metric.png: at most every 2 longest poll intervals,
+REPORT_MAX_FLOOR_S = 30.0  # ... but that floor no longer than 30 s (a SLURM user's
+                           # TensorBoard test/ scalars and report.md lag a result by <= 30 s)
 REPORT_S_PER_TRIAL = 0.5  # ... and at most every 0.5 s per trial (500 s at 1,000 trials)
 
 
 def report_every_s(executor: ExecutorSettings, trials: int) -> float:
     """How often at most the controller refreshes the report files while the search runs
-    (after evaluations landed): REPORT_EVERY_POLLS x `max_poll_interval_s` (150 s on
-    SLURM), longer for a large search. The report is read by people over minutes; `status`
-    and `watch` read the journal and stay current; a job's state is seen only about that
-    often on a busy search anyway; the end and `orchestrator report` always write it afresh.
+    (after evaluations landed): REPORT_EVERY_POLLS x `max_poll_interval_s`, at most
+    REPORT_MAX_FLOOR_S (30 s on SLURM, 10 s locally), longer for a large search. The report
+    and TensorBoard's test/ scalars are read by people, who notice a result minutes late;
+    `status` and `watch` read the journal and stay current; the end and `orchestrator report`
+    always write it afresh.
     A refresh costs ~1.5 s at 10 trials and seconds at 1,000 (reporting.files also spaces it
     by its cost), so fewer than 1 % of the 1 s ticks pay for it: a tick's p99 is its
     decision work. It reads ~7 files per trial (log history, folder sizes), so REPORT_S_PER_TRIAL
     keeps that near 50 metadata calls per trial-hour on a large search (issue 25)."""
-    return max(REPORT_EVERY_POLLS * executor.max_poll_interval_s, REPORT_S_PER_TRIAL * trials)
+    floor = min(REPORT_EVERY_POLLS * executor.max_poll_interval_s, REPORT_MAX_FLOOR_S)
+    return max(floor, REPORT_S_PER_TRIAL * trials)
 
 
 def ceiling_per_hour(longest_s: float, burst: int = BURST) -> float:

@@ -91,8 +91,9 @@ def test_the_stop_rule_judges_only_trials_with_news(news: tuple[int, ...],
 
 
 @pytest.mark.parametrize(("longest", "trials", "expected"), [
-    (75.0, 10, 150.0),  # SLURM: at most every 2 longest poll intervals
-    (75.0, 100, 150.0),
+    (75.0, 10, 30.0),  # SLURM: 2 longest poll intervals, but never over 30 s
+    (75.0, 100, 50.0),
+    (5.0, 10, 10.0),  # local: at most every 2 longest poll intervals
     (75.0, 1000, 500.0),  # a large search: 0.5 s a trial, its metadata calls bounded
     (0.01, 1, 0.5),  # the unit tests' cadence: within one tick of their clock
 ])
