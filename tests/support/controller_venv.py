@@ -46,6 +46,18 @@ def _top_levels(dist: metadata.Distribution) -> set[str]:
     return {n for n in names if n not in ("..", "__pycache__") and not n.endswith(".pth")}
 
 
+def _link_namespace(dist: metadata.Distribution, home: Path, site: Path, name: str) -> None:
+    """A namespace package (`google/`, `nvidia/`...) holds several distributions' packages:
+    link only the entries under it that `dist` installed, so a package of that namespace that
+    pyproject.toml forgot stays missing."""
+    (site / name).mkdir(exist_ok=True)
+    children = {Path(str(file)).parts[1] for file in dist.files or []
+                if Path(str(file)).parts[0] == name and len(Path(str(file)).parts) > 1}
+    for child in children - {"__pycache__"}:
+        if (home / name / child).exists() and not (site / name / child).exists():
+            (site / name / child).symlink_to(home / name / child)
+
+
 def build(directory: Path, root: Path) -> Path:
     """A venv at `directory` with `root`'s controller and its dependencies; its interpreter."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(directory)], check=True,
@@ -58,7 +70,11 @@ def build(directory: Path, root: Path) -> Path:
     for dist in declared_closure(project["dependencies"]):
         home = Path(str(dist.locate_file("")))
         for name in _top_levels(dist):
-            if (home / name).exists() and not (site / name).exists():
+            if not (home / name).exists():
+                continue
+            if (home / name).is_dir() and not (home / name / "__init__.py").exists():
+                _link_namespace(dist, home, site, name)  # shared with other distributions
+            elif not (site / name).exists():
                 (site / name).symlink_to(home / name)
     (site / "slurm_orchestrator.pth").write_text(f"{root}\n")
     return python
