@@ -47,6 +47,7 @@ from orchestrator.scheduler.interface import (
 )
 
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
+RecordAll = Callable[[list[Event]], list[Event]]  # the same for a batch: one write, one fsync
 
 RESULT_GRACE_S = 10.0
 NEWS = (events.Checkpoint, events.Plan, events.Evaluation, events.JobStateChanged,
@@ -79,11 +80,12 @@ def read_metric(settings: Settings, path: Path) -> tuple[float, dict[str, dict[s
 class Observer:
     def __init__(self, settings: Settings, scheduler: Scheduler, state: SearchState,
                  record: Record, clock: Callable[[], float],
-                 scans: TrialScans | None = None) -> None:
+                 scans: TrialScans | None = None, record_all: RecordAll | None = None) -> None:
         self.settings = settings
         self.scheduler = scheduler
         self.state = state
         self.record = record
+        self.record_all = record_all or (lambda batch: [record(event) for event in batch])
         self.clock = clock
         self._missing_since: dict[str, float] = {}
         self._plans: dict[int, tuple[int, int, int]] = {}  # trial -> its plan.json as last read
@@ -118,11 +120,13 @@ class Observer:
 
     # ------------------------------------------------------------------ the scheduler
     def poll(self, live: list[JobRecord]) -> bool:
-        """Journal what ONE scheduler query says of the live jobs; True if any changed."""
+        """Journal what ONE scheduler query says of the live jobs; True if any changed.
+        The changes are journaled as one batch (one fsync), then applied: each is of its own
+        job, judged from that job's state before the poll, so none depends on another."""
         observed = self.scheduler.poll([job.ref for job in live])
         reasons, runners = pending_reasons(observed), task_runners(observed)
         held, requeued = task_held(observed), requeued_runs(observed)
-        changed = False
+        changed, batch = False, list[Event]()
         for job in live:
             assert job.job_id is not None
             seen = as_seen_after_cancel(observed.get(job.job_id, JobState.UNKNOWN),
@@ -134,13 +138,14 @@ class Observer:
             # why a pending job waits is journaled for people (view, status) when it changes
             reason = reasons.get(job.job_id, "") if (new or job.state) is JobState.PENDING else ""
             if new is not None or (seen is JobState.PENDING and reason != job.reason):
-                self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
-                                                   state=new or job.state, reason=reason,
-                                                   runner=runners.get(job.job_id, ""),
-                                                   held_s=held.get(job.job_id, 0.0),
-                                                   requeued=requeued.get(job.job_id, "")
-                                                   if new is JobState.PENDING else ""))
+                batch.append(events.JobStateChanged(key=job.key, job_id=job.job_id,
+                                                    state=new or job.state, reason=reason,
+                                                    runner=runners.get(job.job_id, ""),
+                                                    held_s=held.get(job.job_id, 0.0),
+                                                    requeued=requeued.get(job.job_id, "")
+                                                    if new is JobState.PENDING else ""))
                 changed |= new is not None  # a new reason alone does not hasten the polls
+        self.record_all(batch)
         return changed
 
     def classify(self, job: JobRecord) -> None:
