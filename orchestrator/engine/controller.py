@@ -76,7 +76,8 @@ class Controller:
             executor.fs_interval_s, executor.max_poll_interval_s), self.record_all)
         self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
                                        submitted=self.cadence.submitted)
-        self.retention = Retention(settings.search, self.state, self.record, self.rule)
+        self.retention = Retention(settings.search, self.state, self.record, self.rule,
+                                   self.record_all)
         self.holds = HeldJobs(settings.search, scheduler, self.state, self.record, wall)
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None  # by _extend
         self._outcome_stale, self._refresh_at = False, -float("inf")  # report.md: old? when?
@@ -203,7 +204,7 @@ class Controller:
         if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
             self._end_search(SearchStatus.TARGET_REACHED)
             return
-        used = self.state.job_hours(self.wall())
+        used = self.state.job_hours(self.wall()) if search.budget_job_hours else 0.0  # all jobs
         if search.budget_job_hours and used >= search.budget_job_hours:
             self._end_search(policy.final_status(self.state), reason=(
                 f"the jobs used {used:.3f} of search.budget_job_hours={search.budget_job_hours}"))
