@@ -3,10 +3,10 @@
 `controller` ticks (observe, decide, act), `observe` turns what the scheduler and the files say
 into journaled facts, `submissions` submits so that no job is lost or doubled, `job_requests`
 builds what is submitted, `deletion` carries out retention, `cancel_request` is the protocol of
-`orchestrator cancel`, `detach` runs the controller as a SLURM job, `notify` runs the user's
-command at the end, `cadence` sets how often the scheduler is asked, `results` reads a metric
-out of what an inference job left, and `run` wires `orchestrator run`'s (and `cancel`'s) settings
-to all of it.
+`orchestrator cancel`, `promotion` copies the best checkpoint at the finish, `detach` runs the
+controller as a SLURM job, `notify` runs the user's command at the end, `cadence` sets how
+often the scheduler is asked, `results` reads a metric out of what an inference job left, and
+`run` wires `orchestrator run`'s (and `cancel`'s) settings to all of it.
 
 May import: common, config, model, journal, decide, placement, scheduler, reporting.
 """

@@ -38,9 +38,9 @@ from orchestrator.engine.cadence import Cadence, report_every_s
 from orchestrator.engine.deletion import Retention
 from orchestrator.engine.holds import HeldJobs
 from orchestrator.engine.observe import Observer
+from orchestrator.engine.promotion import promote
 from orchestrator.engine.scan_cadence import TrialScans
 from orchestrator.engine.submissions import Submissions
-from orchestrator.errors import OrchestratorError
 from orchestrator.journal import search_folder, state_snapshot
 from orchestrator.journal.jsonl import Journal
 from orchestrator.model import events
@@ -49,7 +49,6 @@ from orchestrator.model.state import JobRecord, SearchState, TrialRecord
 from orchestrator.model.transitions import REQUEUABLE_ENDS, SearchStatus, TrialEnd
 from orchestrator.placement import tasks as handoff
 from orchestrator.reporting.files import refresh_outcome, write_outcome
-from orchestrator.reporting.outcome import promote_best
 from orchestrator.scheduler import Scheduler
 
 
@@ -74,10 +73,11 @@ class Controller:
         executor = settings.executor
         self.cadence = Cadence(executor.poll_interval_s, executor.max_poll_interval_s, clock)
         self.observer = Observer(settings, scheduler, self.state, self.record, clock, TrialScans(
-            executor.fs_interval_s, executor.max_poll_interval_s))
+            executor.fs_interval_s, executor.max_poll_interval_s), self.record_all)
         self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
                                        submitted=self.cadence.submitted)
-        self.retention = Retention(settings.search, self.state, self.record, self.rule)
+        self.retention = Retention(settings.search, self.state, self.record, self.rule,
+                                   self.record_all)
         self.holds = HeldJobs(settings.search, scheduler, self.state, self.record, wall)
         self._extended_with: tuple[int, dict[str, list[Any]]] | None = None  # by _extend
         self._outcome_stale, self._refresh_at = False, -float("inf")  # report.md: old? when?
@@ -111,12 +111,17 @@ class Controller:
 
     def record(self, event: Event) -> Event:
         """Journal first, then apply: the only way the controller's knowledge changes."""
-        event = self.journal.append(event)
-        self.state.apply(event)
-        self.view.event(event, self.state)
-        self.observer.heard(event)
-        self._outcome_stale |= isinstance(event, events.Evaluation)
-        return event
+        return self.record_all([event])[0]
+
+    def record_all(self, batch: list[Event]) -> list[Event]:
+        """`record` of facts learned at once: ONE journal write and fsync, then each applied."""
+        written = self.journal.append_all(batch)
+        for event in written:
+            self.state.apply(event)
+            self.view.event(event, self.state)
+            self.observer.heard(event)
+            self._outcome_stale |= isinstance(event, events.Evaluation)
+        return written
 
     def _ended_or_cancelled(self) -> bool:  # a pending cancel (engine.cancel_request) ends it
         if self.state.finished is None and cancelling.requested(self.search_dir,
@@ -199,7 +204,7 @@ class Controller:
         if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
             self._end_search(SearchStatus.TARGET_REACHED)
             return
-        used = self.state.job_hours(self.wall())
+        used = self.state.job_hours(self.wall()) if search.budget_job_hours else 0.0  # all jobs
         if search.budget_job_hours and used >= search.budget_job_hours:
             self._end_search(policy.final_status(self.state), reason=(
                 f"the jobs used {used:.3f} of search.budget_job_hours={search.budget_job_hours}"))
@@ -279,22 +284,6 @@ class Controller:
         self.observer.settle_training()
         self.retention.tick()  # every trial has ended: keep only the best (best/ copies one)
         if self.state.promoted is None:
-            self._promote()
+            promote(self.state, self.rule, self.search_dir, self.record)
         self.view.refresh(self.state)
         write_outcome(self.state, self.rule, self.search_dir)
-
-    def _promote(self) -> None:
-        try:
-            promoted = promote_best(self.state, self.rule, self.search_dir)
-        except FileNotFoundError as exc:
-            promoted = None
-            self.record(events.PromoteFailed(reason=(
-                f"the best checkpoint is gone ({exc.filename}): something deleted it "
-                "(train.save_total_limit?); keep every checkpoint in the next search")))
-        except OSError as exc:
-            raise OrchestratorError(
-                f"cannot copy the best checkpoint to {layout.best_dir(self.search_dir)}: {exc}; "
-                "free space or fix permissions, then run the same command again"
-            ) from exc
-        if promoted is not None:
-            self.record(events.Promoted(**promoted))

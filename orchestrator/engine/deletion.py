@@ -40,6 +40,7 @@ from orchestrator.model.state import SearchState
 from orchestrator.reporting.outcome import TRAINING_STATE as RESUME_FILES
 
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
+RecordAll = Callable[[list[Event]], list[Event]]  # the same for a batch: one write, one fsync
 
 
 def size_of(path: Path) -> int:
@@ -107,11 +108,12 @@ class Retention:
     """search.keep, applied each tick (see the module's docstring)."""
 
     def __init__(self, search: SearchSettings, state: SearchState, record: Record,
-                 rule: Rule) -> None:
+                 rule: Rule, record_all: RecordAll | None = None) -> None:
         self.search = search
         self.search_dir = Path(search.dir)
         self.state = state
         self.record = record
+        self.record_all = record_all or (lambda batch: [record(event) for event in batch])
         self.rule = rule
 
     def tick(self) -> None:
@@ -125,12 +127,13 @@ class Retention:
             self._delete(removal)
 
     def size_new(self) -> None:
+        """Journal the size of each checkpoint not sized yet, in one write (one fsync)."""
         disk = self.state.disk
-        for trial in list(self.state.trials.values()):
-            for step, path in sorted(trial.checkpoints.items()):
-                if (trial.trial, step) not in disk.sizes and not disk.gone((trial.trial, step)):
-                    self.record(CheckpointSized(trial=trial.trial, step=step,
-                                                bytes=size_of(Path(path))))
+        self.record_all([CheckpointSized(trial=trial.trial, step=step, bytes=size_of(Path(path)))
+                         for trial in list(self.state.trials.values())
+                         for step, path in sorted(trial.checkpoints.items())
+                         if (trial.trial, step) not in disk.sizes
+                         and not disk.gone((trial.trial, step))])
 
     def _delete(self, removal: Removal) -> None:
         why = refusal(self.search_dir, removal)

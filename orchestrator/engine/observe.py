@@ -47,6 +47,7 @@ from orchestrator.scheduler.interface import (
 )
 
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
+RecordAll = Callable[[list[Event]], list[Event]]  # the same for a batch: one write, one fsync
 
 RESULT_GRACE_S = 10.0
 NEWS = (events.Checkpoint, events.Plan, events.Evaluation, events.JobStateChanged,
@@ -79,11 +80,12 @@ def read_metric(settings: Settings, path: Path) -> tuple[float, dict[str, dict[s
 class Observer:
     def __init__(self, settings: Settings, scheduler: Scheduler, state: SearchState,
                  record: Record, clock: Callable[[], float],
-                 scans: TrialScans | None = None) -> None:
+                 scans: TrialScans | None = None, record_all: RecordAll | None = None) -> None:
         self.settings = settings
         self.scheduler = scheduler
         self.state = state
         self.record = record
+        self.record_all = record_all or (lambda batch: [record(event) for event in batch])
         self.clock = clock
         self._missing_since: dict[str, float] = {}
         self._plans: dict[int, tuple[int, int, int]] = {}  # trial -> its plan.json as last read
@@ -109,8 +111,11 @@ class Observer:
         """The files of the active trials due a read on their own cadence (scan_cadence):
         new checkpoints and plans, results, and what jobs that ended left behind."""
         due = [t for t in self.state.active_trials() if self.scans.due(t.trial, now)]
+        # one journal write for all their new checkpoints: each is a fact of its own trial
+        self.record_all([found for trial in due for found in self._new_checkpoints(trial)])
         for trial in due:
-            self.scan(trial)
+            self._read_plan(trial, layout.plan_path(Path(trial.output_dir)))
+            self._rewritten(trial)
         self.collect_results(due)
         self.finished_jobs(due)
         for trial in due:
@@ -118,11 +123,13 @@ class Observer:
 
     # ------------------------------------------------------------------ the scheduler
     def poll(self, live: list[JobRecord]) -> bool:
-        """Journal what ONE scheduler query says of the live jobs; True if any changed."""
+        """Journal what ONE scheduler query says of the live jobs; True if any changed.
+        The changes are journaled as one batch (one fsync), then applied: each is of its own
+        job, judged from that job's state before the poll, so none depends on another."""
         observed = self.scheduler.poll([job.ref for job in live])
         reasons, runners = pending_reasons(observed), task_runners(observed)
         held, requeued = task_held(observed), requeued_runs(observed)
-        changed = False
+        changed, batch = False, list[Event]()
         for job in live:
             assert job.job_id is not None
             seen = as_seen_after_cancel(observed.get(job.job_id, JobState.UNKNOWN),
@@ -134,13 +141,14 @@ class Observer:
             # why a pending job waits is journaled for people (view, status) when it changes
             reason = reasons.get(job.job_id, "") if (new or job.state) is JobState.PENDING else ""
             if new is not None or (seen is JobState.PENDING and reason != job.reason):
-                self.record(events.JobStateChanged(key=job.key, job_id=job.job_id,
-                                                   state=new or job.state, reason=reason,
-                                                   runner=runners.get(job.job_id, ""),
-                                                   held_s=held.get(job.job_id, 0.0),
-                                                   requeued=requeued.get(job.job_id, "")
-                                                   if new is JobState.PENDING else ""))
+                batch.append(events.JobStateChanged(key=job.key, job_id=job.job_id,
+                                                    state=new or job.state, reason=reason,
+                                                    runner=runners.get(job.job_id, ""),
+                                                    held_s=held.get(job.job_id, 0.0),
+                                                    requeued=requeued.get(job.job_id, "")
+                                                    if new is JobState.PENDING else ""))
                 changed |= new is not None  # a new reason alone does not hasten the polls
+        self.record_all(batch)
         return changed
 
     def classify(self, job: JobRecord) -> None:
@@ -185,12 +193,15 @@ class Observer:
     def scan(self, trial: TrialRecord) -> None:
         """New complete checkpoints, the training's plan (each run of the job writes its
         own), and known checkpoints that a later run wrote again."""
-        output_dir = Path(trial.output_dir)
-        for checkpoint in complete_checkpoints(output_dir, known=trial.checkpoints):
-            self.record(events.Checkpoint(trial=trial.trial, step=checkpoint.step,
-                                          path=str(checkpoint.path), run=checkpoint.run))
-        self._read_plan(trial, layout.plan_path(output_dir))
+        self.record_all(self._new_checkpoints(trial))
+        self._read_plan(trial, layout.plan_path(Path(trial.output_dir)))
         self._rewritten(trial)
+
+    def _new_checkpoints(self, trial: TrialRecord) -> list[Event]:
+        return [events.Checkpoint(trial=trial.trial, step=checkpoint.step,
+                                  path=str(checkpoint.path), run=checkpoint.run)
+                for checkpoint in complete_checkpoints(Path(trial.output_dir),
+                                                       known=trial.checkpoints)]
 
     def _read_plan(self, trial: TrialRecord, path: Path) -> None:
         try:  # one stat a poll; the file is read again only when it changed
@@ -227,6 +238,8 @@ class Observer:
                                               run=found))
 
     def collect_results(self, trials: list[TrialRecord]) -> None:
+        """The results written since: one journal write (each is of its own checkpoint)."""
+        found: list[Event] = []
         for trial in trials:
             for step in sorted(trial.checkpoints):
                 if (trial.trial, step) in self.state.evaluations:
@@ -234,9 +247,13 @@ class Observer:
                 path = result_file(self.settings, trial.trial, step,
                                    self.state.rewrite(trial.trial, step))
                 if path.exists():
-                    self._record_result(trial, step, path)
+                    found.append(self._result(trial, step, path))
+        self.record_all(found)
 
     def _record_result(self, trial: TrialRecord, step: int, path: Path) -> None:
+        self.record(self._result(trial, step, path))
+
+    def _result(self, trial: TrialRecord, step: int, path: Path) -> events.Evaluation:
         jobs = self.state.attempts("infer", trial.trial, step)
         job_id = done_by(jobs[-1]) if jobs else None
         base = events.Evaluation(trial=trial.trial, step=step, value=None, job_id=job_id,
@@ -246,9 +263,8 @@ class Observer:
             value, metrics = read_metric(self.settings, path)
         except ResultError as exc:
             logs = [str(p) for p in self.scheduler.log_paths(jobs[-1].ref)] if job_id else []
-            self.record(replace(base, error=str(exc), logs=logs))
-            return
-        self.record(replace(base, value=value, metrics=metrics))
+            return replace(base, error=str(exc), logs=logs)
+        return replace(base, value=value, metrics=metrics)
 
     def _waited(self, key: str, seconds: float) -> bool:
         """True once `seconds` have passed since this controller first asked about `key`."""

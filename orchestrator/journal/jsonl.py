@@ -2,12 +2,15 @@
 
 Theory of operation: every fact the controller learns or decides (a submission with its job
 id, a state change, a result, a decision) is appended here and fsync'ed BEFORE the
-controller acts on it. Replaying the journal from the top therefore rebuilds exactly what
-the controller knew when it stopped, however it stopped. A kill can tear only the last
-line: replay drops a last line that does not parse and the next append first cuts it off,
-so the file stays valid JSON lines. A bad line anywhere else is real corruption and is
-reported, never skipped silently, and so is a line that parses but holds no event this
-version knows (`events.decode`): a replay never skips what it cannot read.
+controller acts on it; facts learned at once (one poll's job states) are one write of whole
+lines and one fsync (`append_all`), all durable before any is acted on. Replaying the
+journal from the top therefore rebuilds exactly what the controller knew when it stopped,
+however it stopped. A kill can tear only the last line (of a batch: the events before it
+are kept, as if the kill had come between appends): replay drops a last line that does not
+parse and the next append first cuts it off, so the file stays valid JSON lines. A bad line
+anywhere else is real corruption and is reported, never skipped silently, and so is a line
+that parses but holds no event this version knows (`events.decode`): a replay never skips
+what it cannot read.
 """
 
 from __future__ import annotations
@@ -150,19 +153,33 @@ class Journal:
         no event has raises before anything is written), stamped with the time, what looks
         like a secret in its text redacted (common.redact); return what was written."""
         typed = build(event, **fields) if isinstance(event, str) else event
-        typed = replace(typed, t=round(time.time(), 3))
-        encoded = encode(typed)
-        scrubbed = redact.strings(encoded)
-        if scrubbed != encoded:  # the event applied is the one written: a replay matches
-            encoded, typed = scrubbed, decode(scrubbed, str(self.path))
-        line = json.dumps(encoded, sort_keys=True, separators=(",", ":")) + "\n"
-        data = line.encode("utf-8")
+        return self.append_all([typed])[0]
+
+    def append_all(self, batch: list[Event]) -> list[Event]:
+        """Write `batch` as ONE write of whole lines and ONE fsync (a group commit: a poll
+        that saw a hundred jobs change waits for one fsync, not a hundred); return what was
+        written, each event as `append` would. A kill mid-write tears at most the batch's
+        last line written: replay keeps the events before it, as after any torn append."""
+        if not batch:
+            return []
+        now = round(time.time(), 3)
+        written, lines = [], []
+        for event in batch:
+            typed = replace(event, t=now)
+            encoded = encode(typed)
+            scrubbed = redact.strings(encoded)
+            if scrubbed != encoded:  # the event applied is the one written: a replay matches
+                encoded, typed = scrubbed, decode(scrubbed, str(self.path))
+            lines.append(json.dumps(encoded, sort_keys=True, separators=(",", ":")) + "\n")
+            written.append(typed)
+        data = "".join(lines).encode("utf-8")
         self._file.write(data)
         self._file.flush()
         os.fsync(self._file.fileno())
-        self.offset, self.lines = self.offset + len(data), self.lines + 1
-        self.facts.apply(typed)
-        return typed
+        self.offset, self.lines = self.offset + len(data), self.lines + len(batch)
+        for typed in written:
+            self.facts.apply(typed)
+        return written
 
     def close(self) -> None:
         self._file.close()
