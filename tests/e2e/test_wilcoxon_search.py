@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 SEARCH = [
     "data=synthetic", "model=tiny", "data.synthetic_train_size=2000",
-    "data.synthetic_test_size=500", "train.max_steps=150", "train.save_steps=50",
+    "data.synthetic_test_size=500", "train.max_steps=100", "train.save_steps=50",
     "train.eval_steps=50", "search.space={learning_rate: [2e-3, 1e-9]}", "search.max_trials=2",
     "search.max_concurrent_trials=1", "search.target=0.99", "search.patience=99",
     "search.early_stop=wilcoxon", "search.early_stop_min_trials=1",
