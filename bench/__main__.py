@@ -239,6 +239,8 @@ def _fold(args: argparse.Namespace, bench: Bench, phases: list[str]) -> Bench:
     # scale run in part (BENCH_SCALE_PARTS): the parts not run keep their earlier figures
     merged = ({"scale": {**raw.get("scale", {}), **bench.raw["scale"]}}
               if "scale" in bench.raw else {})
+    # each phase's wall time, this run's beside the earlier runs' (not in their place)
+    merged["phase_s"] = {**raw.get("phase_s", {}), **bench.raw.get("phase_s", {})}
     raw.update({k: v for k, v in bench.raw.items() if k != "errors"} | merged)
     raw["errors"] = errors
     generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

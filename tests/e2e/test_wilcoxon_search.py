@@ -20,6 +20,9 @@ SEARCH = [
     "train.eval_steps=50", "search.space={learning_rate: [2e-3, 1e-9]}", "search.max_trials=2",
     "search.max_concurrent_trials=1", "search.target=0.99", "search.patience=99",
     "search.early_stop=wilcoxon", "search.early_stop_min_trials=1",
+    # one evaluation at a time: trial 2's step-50 result is judged before its step-100 one
+    # lands, so it is pruned at 50, never seen "complete" with both in one tick
+    "search.max_concurrent_evals=1",
 ]
 
 
