@@ -22,6 +22,7 @@ result in RELIABILITY.md); CI keeps a fast variant of each, named in its docstri
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# A suite started in the background of a non-interactive shell (`cmd &`, as CI runners and
+# nohup'ed scripts do) inherits SIGINT ignored, and so would every controller the tests start:
+# the Ctrl-C tests would then press a key nobody hears. A user's terminal delivers it, so
+# restore it here; a handled signal is reset to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 HERE = Path(__file__).resolve().parent
 

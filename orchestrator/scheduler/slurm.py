@@ -45,6 +45,7 @@ from orchestrator.scheduler.slurm_parse import (
     SQUEUE_STATE_FORMAT,
     SacctRow,
     merge_reasons,
+    parse_requeue_states,
     parse_sacct,
     parse_squeue_reasons,
     parse_squeue_states,
@@ -272,7 +273,8 @@ class SlurmScheduler(SubmititBackend):
         if not doubtful:
             return
         try:
-            queued = parse_squeue_states(self._squeue(doubtful, SQUEUE_STATE_FORMAT, "-t", "all"))
+            queued = parse_requeue_states(self._squeue(doubtful, SQUEUE_STATE_FORMAT, "-t",
+                                                       "all"))
         except SchedulerUnavailable:
             seen.update((job_id, JobState.UNKNOWN) for job_id in doubtful)
             return

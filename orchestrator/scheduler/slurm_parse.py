@@ -23,6 +23,10 @@ differences" block of scripts/local-slurm):
   Connection reset by peer" (tests/slurm/test_faults.py's restart test, whole tier on 24.11),
   a word 22.05.8 was not seen to use there: commands.UNREACHABLE has both releases' words, so
   it is a daemon that did not answer (the job, if made, is found by name), not a failure.
+- a job preempted for good (PartitionName=scav, PreemptMode=CANCEL): 22.05 drops it from
+  squeue at once, 24.11 shows it COMPLETING for a moment first, as it does a job preempted
+  under REQUEUE before it is queued again: `parse_requeue_states` reads that row as UNKNOWN
+  (not yet decided), never as the job running again.
 """
 
 from __future__ import annotations
@@ -141,6 +145,23 @@ def parse_squeue_states(text: str) -> dict[str, JobState]:
         if job_id and bar and "." not in job_id:
             states[job_id] = map_slurm_state(raw)
     return states
+
+
+def parse_requeue_states(text: str) -> dict[str, JobState]:
+    """`parse_squeue_states` for a PREEMPTED job's squeue row: COMPLETING there is its
+    preempted run still ending, whether SLURM queues it again or not (24.11), so UNKNOWN:
+    nothing can be said until the next poll, as when squeue does not answer."""
+    return {job_id: JobState.UNKNOWN if state is JobState.RUNNING and raw_completing else state
+            for job_id, (state, raw_completing) in _squeue_rows(text).items()}
+
+
+def _squeue_rows(text: str) -> dict[str, tuple[JobState, bool]]:
+    rows: dict[str, tuple[JobState, bool]] = {}
+    for line in text.splitlines():
+        job_id, bar, raw = (cell.strip() for cell in line.partition("|"))
+        if job_id and bar and "." not in job_id:
+            rows[job_id] = (map_slurm_state(raw), raw.split()[:1] == ["COMPLETING"])
+    return rows
 
 
 # sbatch option (submitit's parameter name) -> the JobResources field it comes from

@@ -29,7 +29,10 @@ def test_asha_cuts_a_trial_at_its_rung_and_slurm_cancels_its_training(
     overrides += ["search.mode=min", "search.space={weight_decay: [0.0, 30.0]}",
                   "search.max_trials=2", "search.max_concurrent_trials=1",
                   "search.early_stop=asha", "search.early_stop_grace_steps=100",
-                  "search.early_stop_min_trials=1", "search.patience=99"]
+                  "search.early_stop_min_trials=1", "search.patience=99",
+                  # one evaluation at a time: trial 2's rung-100 result is judged before its
+                  # step-200 one lands (on 24.11 both landed in one tick: cut at 200)
+                  "search.max_concurrent_evals=1"]
     done = cli("run", *overrides, "--plain", timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr  # 0 % is out of reach
     ended = {e["trial"]: e for e in events(directory) if e["event"] == "trial_ended"}

@@ -14,6 +14,7 @@ from orchestrator.scheduler.commands import busy, submit_limit, unreachable
 from orchestrator.scheduler.slurm_parse import (
     SACCT_FORMAT,
     merge_reasons,
+    parse_requeue_states,
     parse_sacct,
     parse_squeue_reasons,
     refusal_reason,
@@ -82,6 +83,17 @@ def test_24_11_rate_limit_retries_are_only_a_verbose_notice() -> None:
     notice = (R2411 / "squeue_vv_rate_limited.txt").read_text()
     assert "RPC rate limited 1 time(s)" in notice
     assert busy(notice)  # were it ever printed on a failure, it would back off, not fail
+
+
+@pytest.mark.parametrize(("row", "state"), [
+    ("71|COMPLETING", JobState.UNKNOWN),  # 24.11: a preempted run still ending: not decided
+    ("71|PENDING", JobState.PENDING),  # queued again (REQUEUE)
+    ("71|RUNNING", JobState.RUNNING),  # and running again
+    ("71|PREEMPTED", JobState.PREEMPTED),
+])
+def test_24_11_a_preempted_job_completing_in_squeue_is_not_yet_decided(row: str,
+                                                                       state: JobState) -> None:
+    assert parse_requeue_states(row + "\n71.batch|CANCELLED\n") == {"71": state}
 
 
 def test_24_11_sbatch_reset_by_a_stopping_slurmctld_is_a_daemon_that_did_not_answer() -> None:
