@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from orchestrator.common import snapshot
-from orchestrator.config import compose as config
 from orchestrator.config.settings import Settings
 from orchestrator.engine import detach
 from orchestrator.engine import snapshot as freezing
 from orchestrator.model.events import CodeSnapshot
 from orchestrator.scheduler.submitit_jobs import python_command
+from tests.support.snapshots import byo_settings
 
 
 def _scripts(where: Path) -> Path:
@@ -26,11 +26,7 @@ def _scripts(where: Path) -> Path:
 
 
 def _byo(tmp_path: Path, script: Path, on: bool = True) -> Settings:
-    return config.to_settings(config.compose(
-        [f"search.dir={tmp_path / 'runs'}", "search.target=80", "executor=slurm",
-         f"search.snapshot={str(on).lower()}",
-         f"train.command='python {script} {{output_dir}}'",
-         f"infer.command='python {script} {{checkpoint}}'"]))
+    return byo_settings(tmp_path, script, on, executor="slurm")
 
 
 def _first(settings: Settings) -> CodeSnapshot:

@@ -19,6 +19,7 @@ from orchestrator.engine.job_requests import infer_request, train_request
 from orchestrator.errors import ConfigError
 from orchestrator.model.events import Event, build, decode, encode
 from orchestrator.scheduler.submitit_jobs import python_command
+from tests.support.snapshots import byo_settings
 
 
 def _project(root: Path) -> Path:
@@ -161,11 +162,7 @@ def test_snapshot_is_on_by_default_for_slurm_only(tmp_path: Path, value: object,
 
 
 def _byo(tmp_path: Path, script: Path, on: bool = True) -> Settings:
-    return config.to_settings(config.compose(
-        [f"search.dir={tmp_path / 'runs'}", "search.target=80", "executor=local",
-         f"search.snapshot={str(on).lower()}",
-         f"train.command='python {script} {{output_dir}}'",
-         f"infer.command='python {script} {{checkpoint}}'"]))
+    return byo_settings(tmp_path, script, on, executor="local")
 
 
 @pytest.mark.parametrize("on", [True, False])
