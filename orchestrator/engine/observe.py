@@ -111,11 +111,7 @@ class Observer:
         """The files of the active trials due a read on their own cadence (scan_cadence):
         new checkpoints and plans, results, and what jobs that ended left behind."""
         due = [t for t in self.state.active_trials() if self.scans.due(t.trial, now)]
-        # one journal write for all their new checkpoints: each is a fact of its own trial
-        self.record_all([found for trial in due for found in self._new_checkpoints(trial)])
-        for trial in due:
-            self._read_plan(trial, layout.plan_path(Path(trial.output_dir)))
-            self._rewritten(trial)
+        self._scan(due)
         self.collect_results(due)
         self.finished_jobs(due)
         for trial in due:
@@ -193,9 +189,14 @@ class Observer:
     def scan(self, trial: TrialRecord) -> None:
         """New complete checkpoints, the training's plan (each run of the job writes its
         own), and known checkpoints that a later run wrote again."""
-        self.record_all(self._new_checkpoints(trial))
-        self._read_plan(trial, layout.plan_path(Path(trial.output_dir)))
-        self._rewritten(trial)
+        self._scan([trial])
+
+    def _scan(self, trials: list[TrialRecord]) -> None:
+        # one journal write for all their new checkpoints: each is a fact of its own trial
+        self.record_all([found for trial in trials for found in self._new_checkpoints(trial)])
+        for trial in trials:
+            self._read_plan(trial, layout.plan_path(Path(trial.output_dir)))
+            self._rewritten(trial)
 
     def _new_checkpoints(self, trial: TrialRecord) -> list[Event]:
         return [events.Checkpoint(trial=trial.trial, step=checkpoint.step,
