@@ -217,14 +217,20 @@ def evaluate(attempts: list[JobRecord], eval_retries: int) -> bool:
 
 def evaluations_due(state: SearchState,
                     search: SearchSettings) -> list[tuple[TrialRecord, int, list[JobRecord]]]:
-    """The checkpoints to evaluate now, in trial and step order, with their attempts so
-    far: as many as `max_concurrent_evals` leaves room for."""
+    """The checkpoints to evaluate now, oldest step first across trials (then by trial),
+    with their attempts so far: as many as `max_concurrent_evals` leaves room for."""
     # a job whose result is already read holds no slot, whatever sacct says (or fails to)
     live = sum(1 for j in state.live_jobs()
                if j.kind == JobKind.INFER and (j.trial, j.step) not in state.evaluations)
+    # step before trial: concurrent trials advance together, so the early-stop rules meet
+    # them at equal steps as soon as they can; trial before step, the first trial's backlog
+    # took every slot and the others were compared only after it had ended
+    evaluated = state.evaluations
+    pending = sorted(((step, trial) for trial in state.active_trials()
+                      for step in trial.checkpoints if (trial.trial, step) not in evaluated),
+                     key=lambda pair: (pair[0], pair[1].trial))
     due = [(trial, step, state.attempts(JobKind.INFER, trial.trial, step))
-           for trial in state.active_trials() for step in sorted(trial.checkpoints)
-           if (trial.trial, step) not in state.evaluations]
+           for step, trial in pending]
     return [(trial, step, attempts) for trial, step, attempts in due
             if evaluate(attempts, search.eval_retries)][:max(0, search.max_concurrent_evals - live)]
 

@@ -456,7 +456,7 @@ def test_the_poll_cadence_backs_off_and_comes_back() -> None:
     assert cadence.due(10.2)
 
 
-def test_evaluations_due_in_order_up_to_the_concurrency_limit() -> None:
+def test_evaluations_due_oldest_step_first_up_to_the_concurrency_limit() -> None:
     events: list[dict[str, Any]] = [
         {"event": "trial_started", "t": 0.0, "trial": n, "seed": 42, "output_dir": f"t{n}"}
         for n in (1, 2)]
@@ -481,5 +481,6 @@ def test_evaluations_due_in_order_up_to_the_concurrency_limit() -> None:
         return [(t.trial, s, len(a)) for t, s, a in policy.evaluations_due(state, search)]
 
     assert due(1) == []
-    assert due(3) == [(1, 300, 0), (2, 100, 1)]
-    assert due(9) == [(1, 300, 0), (2, 100, 1), (2, 200, 0), (2, 300, 0)]
+    # oldest step first across trials: the trials advance together
+    assert due(3) == [(2, 100, 1), (2, 200, 0)]
+    assert due(9) == [(2, 100, 1), (2, 200, 0), (1, 300, 0), (2, 300, 0)]
