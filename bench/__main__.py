@@ -15,7 +15,7 @@ Phases, in order (each one's failure is recorded and the others still run):
   placements the standard scenario with each infer.placement: overhead, ratio to the limit
   bertbase   a bert-base-shaped model: batched vs one at a time on CPU; bf16 on a GPU if any
   early_stop none/median/asha/hyperband on 32 prescribed curves (simulated; no cluster)
-  early_stop_cluster  none and asha for real: 12 trials of the users' fake scripts, one seed
+  early_stop_cluster  the same sweep for real: 32 trials of the users' fake scripts, 5 seeds
   scale      1,000 concurrent trials (instant scheduler), samplers, 10,000 held SLURM jobs,
              the long journal (bench.phases.scale; SCALE.md); BENCH_SCALE_PARTS=trials runs
              only the named parts, and with --fold the others keep their earlier figures

@@ -90,6 +90,8 @@ def measure() -> dict[str, Any]:
 
 
 def headline(raw: dict[str, Any]) -> dict[str, Any]:
-    """asha_job_seconds_ratio: none / asha job-seconds (target >= 2.5)."""
-    ratios = raw.get("early_stop", {}).get("job_seconds_ratio", {})
-    return {"asha_job_seconds_ratio": ratios.get("asha")}
+    """asha_job_seconds_ratio: none / asha job-seconds (target >= 2.5), from the real
+    cluster's sweep (early_stop_cluster) where it ran, else from this simulation."""
+    real = raw.get("early_stop_cluster", {})
+    source = real if "seeds" in real else raw.get("early_stop", {})
+    return {"asha_job_seconds_ratio": source.get("job_seconds_ratio", {}).get("asha")}

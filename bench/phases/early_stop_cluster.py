@@ -1,13 +1,15 @@
-"""The `early_stop_cluster` phase: the `early_stop` phase's comparison, small and for real on
-the local cluster: a sweep of TRIALS trials with the users' fake scripts (executor=slurm,
-every checkpoint evaluated by its own SLURM job), once with search.early_stop=none and once
-with asha, one seed of the same prescribed curve family (bench.phases.early_stop.curves),
-one curve per trial (fake_infer.py --curves, keyed by the {trial} placeholder).
+"""The `early_stop_cluster` phase: the `early_stop` phase's comparison for real on the local
+cluster: the same sweep (TRIALS trials of CHECKPOINTS checkpoints, CONCURRENT at once, the
+same prescribed curve family and seeds, bench.phases.early_stop.curves), run with the users'
+fake scripts (executor=slurm, every checkpoint evaluated by its own SLURM job), once per rule
+and seed; one curve per trial (fake_infer.py --curves, keyed by the {trial} placeholder).
 
 Job-seconds are the controller's own (summary.json's job_hours: each job's RUNNING time as
-journaled), split into training and evaluation; the wall time is the search's. One seed, on a
-2-core machine other people share: a check that the simulated figures hold on real jobs,
-not a measurement of their spread.
+journaled), split into training and evaluation; the wall time is the search's. `none` runs
+once, on the first seed: it stops nothing, so what its jobs cost does not depend on the
+curves (the fake scripts train and evaluate the same whatever they score), and its best
+found is the true best by definition; the rules that stop run on every seed. The runs go one
+after the other: they share the node and the machine's 2 cores.
 """
 
 from __future__ import annotations
@@ -18,18 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from bench.cluster.journal import journal_events
-from bench.phases.early_stop import curves
+from bench.phases.early_stop import SEEDS, curves
 from bench.phases.scenario import PY, ROOT, launch_ours, wait_all
 
-RULES = ("none", "asha")
-TRIALS, CHECKPOINTS, CONCURRENT, STEP = 12, 8, 4, 100
+RULES = ("none", "median", "asha", "hyperband")
+TRIALS, CHECKPOINTS, CONCURRENT, STEP = 32, 12, 4, 100  # the simulated phase's sweep
 # a checkpoint every 3 s, up to 4 evaluations at once and one CPU per training job (the fake
 # scripts use no more): the node has 8 CPUs, so 4 trainings leave 4 to the evaluations. With
 # the default 2 CPUs, 4 trainings filled the node, every evaluation queued until they ended,
 # and each cut came after its trial had trained to the end (none / asha 1.2)
 EVERY_S, EVALS = 3.0, 4
-SEED = 0  # the curves' seed
-TIMEOUT_S = 900.0
+MIN_TRIALS, ETA = 2, 3  # the simulated phase's (and conf's defaults)
+TIMEOUT_S = 1800.0
 BYO = ROOT / "tests" / "fixtures" / "byo"
 
 
@@ -42,6 +44,9 @@ def overrides(search_dir: Path, rule: str, curves_file: Path) -> list[str]:
             f"train.command='{train}'", f"infer.command='{infer}'",
             f"search.max_trials={TRIALS}", f"search.max_concurrent_trials={CONCURRENT}",
             f"search.early_stop={rule}", f"search.early_stop_grace_steps={STEP}",
+            f"search.early_stop_min_trials={MIN_TRIALS}",
+            f"search.early_stop_reduction_factor={ETA}",
+            f"search.early_stop_max_resource={STEP * CHECKPOINTS}",
             f"search.max_concurrent_evals={EVALS}", "executor.train.cpus_per_task=1",
             "search.patience=99",
             "executor.poll_interval_s=1",
@@ -67,24 +72,36 @@ def result(summary: dict[str, Any], events: list[dict[str, Any]], wall_s: float,
             "time_to_best_s": None if best_at is None else round(best_at, 1)}
 
 
+def one(workdir: Path, tag: str, rule: str, seed: int, counter: Callable[[str], Any],
+        log: Callable[[str], None]) -> dict[str, Any]:
+    """One search on the cluster: `rule` on seed `seed`'s curves."""
+    drawn = curves(seed, TRIALS, CHECKPOINTS)
+    curves_file = workdir / f"early_stop_curves_{seed}.json"
+    curves_file.write_text(json.dumps({str(t): c for t, c in drawn.items()}))
+    log(f"early_stop_cluster: {TRIALS} trials, early_stop={rule}, seed {seed}")
+    name = f"es-{rule}-{seed}"
+    directory = workdir / f"{tag}-{name}"  # the tag starts with bench-
+    run = launch_ours(name, overrides(directory, rule, curves_file), workdir / f"{name}.log",
+                      counter(name))
+    wait_all([run], TIMEOUT_S)
+    summary = json.loads((directory / "summary.json").read_text())
+    return {**result(summary, journal_events(directory), (run.t_exit or 0.0) - run.t_launch,
+                     drawn), "seed": seed, "returncode": run.returncode}
+
+
 def phase(workdir: Path, tag: str, counter: Callable[[str], Any],
           log: Callable[[str], None]) -> dict[str, Any]:
-    """none, then asha (one after the other: they share the cores)."""
-    drawn = curves(SEED, TRIALS, CHECKPOINTS)
-    curves_file = workdir / "early_stop_curves.json"
-    curves_file.write_text(json.dumps({str(t): c for t, c in drawn.items()}))
-    runs: dict[str, dict[str, Any]] = {}
-    for rule in RULES:
-        log(f"early_stop_cluster: {TRIALS} trials, early_stop={rule}")
-        directory = workdir / f"{tag}-es-{rule}"  # the tag starts with bench-
-        run = launch_ours(f"es-{rule}", overrides(directory, rule, curves_file),
-                          workdir / f"es-{rule}.log", counter(f"es-{rule}"))
-        wait_all([run], TIMEOUT_S)
-        summary = json.loads((directory / "summary.json").read_text())
-        runs[rule] = {**result(summary, journal_events(directory), (run.t_exit or 0.0)
-                               - run.t_launch, drawn), "returncode": run.returncode}
-    none, asha = runs["none"]["job_seconds"], runs["asha"]["job_seconds"]
+    """none on the first seed, then each stopping rule on every seed."""
+    runs = {rule: [one(workdir, tag, rule, seed, counter, log)
+                   for seed in (SEEDS[:1] if rule == "none" else SEEDS)] for rule in RULES}
+    none = runs["none"][0]["job_seconds"]
+    mean = {rule: sum(r["job_seconds"] for r in rows) / len(rows) for rule, rows in runs.items()}
     return {"simulated": False, "trials": TRIALS, "checkpoints": CHECKPOINTS,
-            "concurrent": CONCURRENT, "every_s": EVERY_S, "evals": EVALS, "seed": SEED,
-            "runs": runs,
-            "job_seconds_ratio": round(none / asha, 2) if asha else None}
+            "concurrent": CONCURRENT, "every_s": EVERY_S, "evals": EVALS,
+            "seeds": list(SEEDS), "runs": runs,
+            # none's job-seconds / each rule's mean over the seeds
+            "job_seconds_ratio": {rule: round(none / m, 2) if m else None
+                                  for rule, m in mean.items()},
+            "best_within_half_point": {rule: all(r["gap_points"] is not None
+                                                 and r["gap_points"] <= 0.5 for r in rows)
+                                       for rule, rows in runs.items()}}
