@@ -35,6 +35,7 @@ from orchestrator.common.causes import (
 )
 from orchestrator.config.settings import EarlyStop, SearchSettings, Settings, TrainSettings
 from orchestrator.decide.pruning import asha_prune, hyperband_prune, median_prune
+from orchestrator.decide.rungs import rung_arrivals
 from orchestrator.decide.stop_rule import Mode, Rule, Verdict, decide_trial, explain
 from orchestrator.decide.wilcoxon import wilcoxon_prune
 from orchestrator.model.events import SearchExtended, TrainingEnded, TrialEnded
@@ -300,8 +301,9 @@ def pruned(rule: Rule, state: SearchState, settings: Settings,
             search.early_stop_p_threshold)
         return [(w.trial, w.step, w.explain(search.metric)) for w in cut]
     if search.early_stop in (EarlyStop.ASHA, EarlyStop.HYPERBAND):
-        # all_results is in journal order: who reached a rung first is the journal's word
-        arrivals = [(t, s, v) for (t, s), v in state.all_results().items()]
+        # journal order (who reached a rung first is the journal's word), each trial's
+        # results in its steps' order (a later checkpoint's result waits for the earlier)
+        arrivals = rung_arrivals(state)
         grace, eta = search.early_stop_grace_steps, search.early_stop_reduction_factor
         cuts = (asha_prune(rule, arrivals, active, search.early_stop_min_trials, grace, eta)
                 if search.early_stop == EarlyStop.ASHA else hyperband_prune(

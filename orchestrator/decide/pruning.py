@@ -24,7 +24,7 @@ from __future__ import annotations
 import binascii
 import math
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from orchestrator.decide.stop_rule import Mode, Rule
@@ -99,6 +99,33 @@ def asha_prune(rule: Rule, arrivals: Sequence[tuple[int, int, float | None]],
 
 
 Reached = dict[int, list[tuple[int, float]]]  # rung -> (trial, value), in the order reached
+Arrival = tuple[int, int, float | None]  # (trial, step, value)
+
+
+def in_step_order(arrivals: Sequence[Arrival],
+                  checkpoints: Mapping[int, Collection[int]]) -> list[Arrival]:
+    """`arrivals` (journal order) with each trial's results taken in its checkpoints' step
+    order: a result waits until every earlier checkpoint of its trial (`checkpoints`:
+    trial -> the steps journaled) has its result or its failure's, and then takes the place
+    of the last of them. Evaluations run side by side and come back in any order; a trial
+    reaches a rung with its first checkpoint at or past it, not with whichever evaluation
+    finished first, so a rung's decision does not depend on that race. Still a function of
+    the journal alone (a resume decides the same)."""
+    order: dict[int, list[int]] = {}
+    for trial, step, _ in arrivals:
+        order.setdefault(trial, []).append(step)
+    order = {t: sorted(set(steps) | set(checkpoints.get(t, ()))) for t, steps in order.items()}
+    taken = dict.fromkeys(order, 0)  # trial -> how many of its steps (in order) are out
+    held: dict[int, dict[int, float | None]] = {t: {} for t in order}
+    out: list[Arrival] = []
+    for trial, step, value in arrivals:
+        held[trial][step] = value
+        steps, i = order[trial], taken[trial]
+        while i < len(steps) and steps[i] in held[trial]:
+            out.append((trial, steps[i], held[trial].pop(steps[i])))
+            i += 1
+        taken[trial] = i
+    return out
 
 
 def halving(rule: Rule, arrivals: Sequence[tuple[int, int, float | None]], min_trials: int,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.config.settings import EarlyStop
-from orchestrator.decide.pruning import bracket_of, brackets, halving
+from orchestrator.decide.pruning import bracket_of, brackets, halving, in_step_order
 from orchestrator.decide.stop_rule import Rule
 from orchestrator.model.state import SearchState
 from orchestrator.model.transitions import TrialEnd
@@ -58,7 +58,7 @@ def _groups(search: dict[str, Any], train: dict[str, Any], state: SearchState,
             eta: int) -> list[tuple[int | None, int, Arrivals]]:
     """(bracket, first rung, its trials' results): one group under asha, one per bracket
     under hyperband (as decide.pruning.hyperband_prune draws them)."""
-    arrivals = [(t, s, v) for (t, s), v in state.all_results().items()]
+    arrivals = rung_arrivals(state)
     grace = int(search["early_stop_grace_steps"])
     if search["early_stop"] == EarlyStop.ASHA:
         return [(None, grace, arrivals)]
@@ -66,3 +66,10 @@ def _groups(search: dict[str, Any], train: dict[str, Any], state: SearchState,
     n = brackets(grace, last, eta) if last >= grace else 1  # validated; a journal may predate
     of = {t: bracket_of(t, n, eta) for t, _, _ in arrivals}
     return [(b, grace * eta ** b, [a for a in arrivals if of[a[0]] == b]) for b in range(n)]
+
+
+def rung_arrivals(state: SearchState) -> list[tuple[int, int, float | None]]:
+    """The results as the rungs take them: journal order, each trial's in step order
+    (decide.pruning.in_step_order)."""
+    return in_step_order([(t, s, v) for (t, s), v in state.all_results().items()],
+                         {n: trial.checkpoints.keys() for n, trial in state.trials.items()})

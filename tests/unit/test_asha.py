@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.decide.pruning import asha_prune
+from orchestrator.decide.pruning import asha_prune, in_step_order
 from orchestrator.decide.stop_rule import Mode, Rule
 from tests.support.pruning_journals import interleaved, optuna_cuts
 
@@ -78,3 +78,38 @@ def test_asha_stops_what_optunas_successive_halving_stops(seed: int, eta: int,
     got = asha_prune(Rule(0.5, mode), arrivals, running, 1, first_rung=20, eta=eta)
     assert sorted((c.trial, c.step) for c in got) == sorted(expected)
     assert expected, "a case where nothing is cut proves little"
+
+
+ORDER_CASES: list[tuple[str, Arrivals, dict[int, set[int]], Arrivals]] = [
+    # name, arrivals in journal order, checkpoints journaled, the order the rungs take them
+    ("in step order already", [(1, 100, 0.4), (1, 200, 0.5)], {1: {100, 200}},
+     [(1, 100, 0.4), (1, 200, 0.5)]),
+    ("a later checkpoint's result waits for the earlier",
+     [(1, 200, 0.5), (2, 100, 0.6), (1, 100, 0.4)], {1: {100, 200}, 2: {100}},
+     [(2, 100, 0.6), (1, 100, 0.4), (1, 200, 0.5)]),
+    ("an earlier checkpoint still evaluating holds the later", [(1, 200, 0.5)],
+     {1: {100, 200}}, []),
+    ("a failed evaluation (no value) releases what waited",
+     [(1, 300, 0.7), (1, 200, 0.5), (1, 100, None)], {1: {100, 200, 300}},
+     [(1, 100, None), (1, 200, 0.5), (1, 300, 0.7)]),
+    ("a result of no journaled checkpoint is taken in its step's place",
+     [(1, 100, 0.4), (1, 150, 0.45)], {1: {100}}, [(1, 100, 0.4), (1, 150, 0.45)]),
+]
+
+
+@pytest.mark.parametrize(("arrivals", "checkpoints", "taken"),
+                         [c[1:] for c in ORDER_CASES], ids=[c[0] for c in ORDER_CASES])
+def test_each_trial_reaches_its_rungs_in_step_order(
+        arrivals: Arrivals, checkpoints: dict[int, set[int]], taken: Arrivals) -> None:
+    assert in_step_order(arrivals, checkpoints) == taken
+
+
+def test_the_cut_does_not_depend_on_which_evaluation_finished_first() -> None:
+    # trial 2's step-300 evaluation came back before its step-100 one: it reaches rung 100
+    # with its step-100 result (0.4, cut there), not with step 300's (0.95)
+    checkpoints = {1: {100, 300}, 2: {100, 300}}
+    raced = [(1, 100, 0.5), (2, 300, 0.95), (2, 100, 0.4)]
+    in_order = [(1, 100, 0.5), (2, 100, 0.4), (2, 300, 0.95)]
+    cuts = [[(c.trial, c.step, c.rung) for c in asha_prune(
+        MAX, in_step_order(a, checkpoints), {1, 2}, 1, 100, 3)] for a in (raced, in_order)]
+    assert cuts == [[(2, 100, 100)], [(2, 100, 100)]]
