@@ -6,13 +6,15 @@ twice, since the rule is a function of the journal."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cli import PY, kill_and_resume
+from tests.support.cli import PY, cli, kill_and_resume
 from tests.support.journal import evaluations, events, submissions, summary
 from tests.support.searches import BYO
 
@@ -75,3 +77,40 @@ def test_asha_resumed_after_sigkill_stops_the_same_trials_at_the_same_steps(
     data = summary(directory)
     assert [t["ended"] for t in data["trials"]] == ["complete", "complete", "pruned", "pruned"]
     assert data["best"]["trial"] == 1
+
+
+def test_asha_resumed_from_the_journal_of_a_kill_between_a_result_and_its_cut(
+        tmp_path: Path) -> None:
+    """The gap a SIGKILL rarely hits, made certain: the finished search's journal is cut
+    back to trial 3's rung-100 result (the last line a controller killed between that result
+    and its cut would have written), and the world to what existed then (trial 4 had not
+    started: its folder and the jobs submitted after the cut go). The rerun must make the
+    cut itself, the same as uninterrupted, and evaluate nothing twice."""
+    directory = tmp_path / "s"
+    first = cli(*_args(directory), timeout=900)
+    assert first.returncode == 1, first.stdout + first.stderr
+    journal = directory / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if (e := json.loads(line))["event"]
+               == "evaluation" and e["trial"] == 3)
+    later = [json.loads(line) for line in lines[cut + 1:]]
+    assert any(e["event"] == "trial_ended" and e["trial"] == 3 for e in later)  # the cut
+    journal.write_text("".join(lines[:cut + 1]))
+    for e in later:
+        if e["event"] == "submit_intent":
+            shutil.rmtree(e["folder"], ignore_errors=True)
+    shutil.rmtree(directory / "trials" / "4", ignore_errors=True)
+    assert not any(e["event"] == "trial_started" and e["trial"] == 4 for e in events(directory))
+
+    done = cli(*_args(directory), timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr
+    evs = events(directory)
+    resumed = next(i for i, e in enumerate(evs) if e["event"] == "resumed")
+    assert any(e["event"] == "trial_ended" and e["trial"] == 3 for e in evs[resumed:])
+    ended = {e["trial"]: e for e in evs if e["event"] == "trial_ended"}
+    assert Counter(e["trial"] for e in evs if e["event"] == "trial_ended") == {
+        1: 1, 2: 1, 3: 1, 4: 1}
+    assert {t: (e["how"], e["step"]) for t, e in ended.items()} == ENDED
+    assert (ended[3]["reason"], ended[4]["reason"]) == (REASON_3, REASON_4)
+    assert set(evaluations(evs).values()) == {1}
+    assert summary(directory)["best"]["trial"] == 1
