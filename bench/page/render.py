@@ -94,7 +94,7 @@ def _headline(results: Obj, raw: Obj) -> str:
     rows = [[f"`{key}`", fmt(results.get(key)), f"{target.op} {target.value:g}",
              capped[key].headline if key in capped else verdict(met.get(key))]
             for key, target in TARGETS.items()]
-    if get(raw, "early_stop", "simulated"):
+    if get(raw, "early_stop", "simulated") and "seeds" not in raw.get("early_stop_cluster", {}):
         rows = [[*row[:3], row[3] + " (simulated: see below)"] if "asha_job" in row[0] else row
                 for row in rows]
     legacy = results.get("legacy_sched_queries_per_hour")
