@@ -12,9 +12,8 @@ from tests.support.journal import events, summary
 
 pytestmark = pytest.mark.e2e
 
-# one checkpoint per trial: the extension is about the trials, not their evaluations
 SHORT = ["executor=local", "data=synthetic", "model=tiny", "data.synthetic_train_size=1000",
-         "data.synthetic_test_size=500", "train.max_steps=30", "train.save_steps=30",
+         "data.synthetic_test_size=500", "train.max_steps=60", "train.save_steps=30",
          "train.eval_steps=30", "search.target=0.99", "search.split=validation"]
 
 
