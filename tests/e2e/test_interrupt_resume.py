@@ -15,7 +15,9 @@ from tests.support.journal import events, submissions, summary, wait_for
 
 pytestmark = pytest.mark.e2e
 
-DEMO = ["executor=local", "data=synthetic", "model=tiny", "search.target=0.80",
+# the README's demo with a lower target: 0.657, 0.729, 0.814 at steps 100, 200, 300, so 0.70
+# is met at step 200 (two evaluations; 0.80 took three), long before training ends
+DEMO = ["executor=local", "data=synthetic", "model=tiny", "search.target=0.70",
         "search.max_concurrent_evals=1", "train.epochs=20"]
 
 
@@ -42,7 +44,7 @@ def test_ctrl_c_names_the_running_jobs_and_the_resume_cancels_training(
     assert trial["train_job_states"] == ["CANCELLED"]
     assert trial["training"] == "cancelled"
     assert "cancelled by the controller" in trial["training_reason"]
-    assert trial["ended_reason"].startswith("accuracy ") and "reached the target 0.8" in \
+    assert trial["ended_reason"].startswith("accuracy ") and "reached the target 0.7" in \
         trial["ended_reason"]
     assert not group_members(int(train_id))  # the cancelled training really stopped
     job_log = (directory / "jobs" / "train-t001-a0" / f"{train_id}_0_log.err").read_text()

@@ -21,9 +21,10 @@ pytestmark = pytest.mark.e2e
 
 def test_a_nan_loss_in_fp16_is_retried_once_in_fp32(tmp_path: Path) -> None:
     directory = tmp_path / "nan"
-    # 150 steps: the retry goes well past the NaN step; the search need not reach its target
+    # 100 steps: the retry goes past the NaN step (checkpoint 100); the search need not reach
+    # its target
     done = cli("run", "executor=local", *TINY, "train.precision=fp16", "search.target=0.80",
-               "train.max_steps=150", "search.train_retries=0", "search.max_concurrent_evals=1",
+               "train.max_steps=100", "search.train_retries=0", "search.max_concurrent_evals=1",
                f"search.dir={directory}", "--plain", env={"JOBS_FAULT_FP16_NAN_AT": "60"})
     assert done.returncode in (0, 1), done.stdout + done.stderr
     evs = events(directory)

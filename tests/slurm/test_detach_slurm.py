@@ -105,7 +105,9 @@ def test_a_detached_search_completes_with_the_controller_as_a_slurm_job(
 def test_scancel_the_controller_then_detach_again_completes_without_duplicates(
         slurm_cluster: object, tmp_path: Path) -> None:
     directory = search_dir(tmp_path)
-    args = byo_overrides(directory, every_s=3, curve=LAST)
+    # six checkpoints 3 s apart, the target met at the last, so the checkpoints after the
+    # second evaluation are left to the second controller (twelve took 36 s)
+    args = byo_overrides(directory, checkpoints=6, every_s=3, curve=LAST_OF_SIX)
     first = _detach(args)
     wait_for(directory, lambda evs: len(evaluations(evs)) >= 2, timeout=240)
     subprocess.run(["scancel", first], check=True)

@@ -3,8 +3,8 @@ compute job's failure file, and the retry is a second sbatch with bf16_or_fp32.
 
 What SLURM adds is checked here: the cause read from the compute job's failure file, two
 training jobs in sacct (the fp16 one FAILED, the retry its own job). The retry trains to step
-100, just past the NaN at 60 (a checkpoint fewer than the local test's 150 steps); the retry
-resuming from the fp16 attempt's checkpoint, past the NaN step, with the failure's detail, is
+100, just past the NaN at 60 (as in the local test); the retry resuming from the fp16
+attempt's checkpoint, past the NaN step, with the failure's detail, is
 tests/e2e/test_nan_replan.py on the local executor."""
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def search_dir(tmp_path: Path) -> Path:
 
 def byo_overrides(directory: Path, *, checkpoints: int = 12, every_s: float = 1.0,
                   infer_args: str = "", target: float = 80.0, linger_s: float = 0,
-                  curve: str = CURVE) -> list[str]:
+                  curve: str = CURVE, drain_timeout_s: float = 30) -> list[str]:
     """A fast search on SLURM with the users' own fake scripts."""
     train = f"{PY} {BYO / 'fake_train.py'} {{output_dir}} --checkpoints {checkpoints} " \
             f"--every-s {every_s} --linger-s {linger_s}"
@@ -90,7 +90,7 @@ def byo_overrides(directory: Path, *, checkpoints: int = 12, every_s: float = 1.
         "executor=slurm", f"search.dir={directory}", f"search.target={target}",
         f"train.command='{train}'", f"infer.command='{infer}'",
         "executor.poll_interval_s=1", "executor.max_poll_interval_s=2",
-        "executor.fs_interval_s=0.2", "search.drain_timeout_s=30",
+        "executor.fs_interval_s=0.2", f"search.drain_timeout_s={drain_timeout_s}",
     ]
 
 
@@ -130,6 +130,9 @@ class TinySearch:
 # with the controller and its declared dependencies, and this search to its target
 TINY_SEARCH_TIMEOUT_S = 1800
 
-# deterministic: the same search with infer.placement=worker decides the same
-TINY_TO_TARGET = [*TINY, "train.epochs=20", "search.target=0.75",
+# deterministic: the same search with infer.placement=worker decides the same. Its accuracy
+# per checkpoint: 0.523, 0.616, 0.618, 0.694 (step 200), 0.732, 0.763: the target 0.69 is
+# met at step 200, four evaluations (0.75 took six; should it ever miss 0.69 at 200, it
+# decides at 250, still long before the last step)
+TINY_TO_TARGET = [*TINY, "train.epochs=20", "search.target=0.69",
                   "executor.poll_interval_s=1", "executor.max_poll_interval_s=2", "--plain"]
