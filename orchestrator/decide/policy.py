@@ -158,9 +158,10 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
 def training_plan(state: SearchState, settings: Settings,
                   trial: TrialRecord) -> Submit | Wait | GiveUp:
     """What follows one trial's training attempts so far (`next_training`)."""
+    last = state.last_attempt("train", trial.trial)
+    if last is not None and not last.state.terminal:
+        return Wait()  # next_training's answer, without copying attempts or building settings
     attempts = state.attempts("train", trial.trial)
-    if attempts and not attempts[-1].state.terminal:
-        return Wait()  # next_training's answer, without building the trial's train settings
     return next_training(attempts, trial.params, trial_train(settings, trial), settings.search)
 
 
@@ -199,11 +200,12 @@ def given_up(state: SearchState, settings: Settings) -> list[TrainingEnded | Eva
                 ended.append(TrainingEnded(trial=trial.trial, outcome=Training.FAILED,
                                            reason=plan.reason))
         for step in sorted(trial.checkpoints):
-            attempts = state.attempts("infer", trial.trial, step)
-            if (attempts and (trial.trial, step) not in state.evaluations
-                    and attempts[-1].state in FAILURES
-                    and not may_retry_inference(attempts, settings.search.eval_retries)):
-                ended.append(EvaluationFailed(trial, step, attempts[-1]))
+            last = state.last_attempt("infer", trial.trial, step)  # the cheap tests first
+            if (last is not None and last.state in FAILURES
+                    and (trial.trial, step) not in state.evaluations
+                    and not may_retry_inference(state.attempts("infer", trial.trial, step),
+                                                settings.search.eval_retries)):
+                ended.append(EvaluationFailed(trial, step, last))
     return ended
 
 
@@ -222,6 +224,8 @@ def evaluations_due(state: SearchState,
     # a job whose result is already read holds no slot, whatever sacct says (or fails to)
     live = sum(1 for j in state.live_jobs()
                if j.kind == JobKind.INFER and (j.trial, j.step) not in state.evaluations)
+    if live >= search.max_concurrent_evals:
+        return []  # no room: what is pending need not even be listed
     # step before trial: concurrent trials advance together, so the early-stop rules meet
     # them at equal steps as soon as they can; trial before step, the first trial's backlog
     # took every slot and the others were compared only after it had ended
@@ -229,10 +233,18 @@ def evaluations_due(state: SearchState,
     pending = sorted(((step, trial) for trial in state.active_trials()
                       for step in trial.checkpoints if (trial.trial, step) not in evaluated),
                      key=lambda pair: (pair[0], pair[1].trial))
-    due = [(trial, step, state.attempts(JobKind.INFER, trial.trial, step))
-           for step, trial in pending]
-    return [(trial, step, attempts) for trial, step, attempts in due
-            if evaluate(attempts, search.eval_retries)][:max(0, search.max_concurrent_evals - live)]
+    room = search.max_concurrent_evals - live
+    due: list[tuple[TrialRecord, int, list[JobRecord]]] = []
+    for step, trial in pending:  # the first `room` that `evaluate` takes
+        if len(due) >= room:
+            break
+        last = state.last_attempt(JobKind.INFER, trial.trial, step)
+        if last is not None and last.state not in FAILURES:
+            continue  # evaluate's answer (False), without copying the attempts
+        attempts = state.attempts(JobKind.INFER, trial.trial, step)
+        if evaluate(attempts, search.eval_retries):
+            due.append((trial, step, attempts))
+    return due
 
 
 def may_retry_inference(attempts: list[JobRecord], eval_retries: int) -> bool:

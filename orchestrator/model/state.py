@@ -94,6 +94,9 @@ class SearchState:
     # trial -> step -> its evaluation, the same records as `evaluations`: the stop rule asks
     # for each active trial's results every tick, so that must not scan every evaluation
     _by_trial: dict[int, dict[int, EvalRecord]] = field(default_factory=dict)
+    # key -> the job's place among `jobs`, of the live jobs only: asked several times a
+    # tick, so that must not scan every job a long search ever ran (issue 25)
+    _live: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -180,8 +183,10 @@ class SearchState:
 
     def _intended(self, e: SubmitIntent) -> None:
         job = JobRecord(e.key, e.kind, e.trial, e.step, e.attempt, e.folder, e.name,
-                        overrides=dict(e.overrides), intent_t=e.t, queue=e.queue)
+                        overrides=dict(e.overrides), intent_t=e.t, queue=e.queue,
+                        order=self.jobs[e.key].order if e.key in self.jobs else len(self.jobs))
         self.jobs[e.key] = job
+        self._index_live(job)
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
         work.append(job)
         work.sort(key=lambda j: j.attempt)
@@ -189,6 +194,7 @@ class SearchState:
     def _submitted(self, e: Submitted) -> None:
         job = self.jobs[e.key]
         job.job_id, job.submitted_t, job.abandoned = e.job_id, e.t, e.abandoned
+        self._index_live(job)
 
     def _job_state(self, e: JobStateChanged) -> None:
         job = self.jobs[e.key]
@@ -207,6 +213,13 @@ class SearchState:
             job.running_t = e.t
         if job.state.terminal:
             job.ended_t = e.t
+        self._index_live(job)
+
+    def _index_live(self, job: JobRecord) -> None:
+        if job.live:
+            self._live.setdefault(job.key, job.order)
+        else:
+            self._live.pop(job.key, None)
 
     def _job_fact(self, e: JobFailed | JobReleased) -> None:
         job = self.jobs[e.key]
@@ -253,7 +266,9 @@ class SearchState:
 
     # ------------------------------------------------------------------ queries
     def live_jobs(self) -> list[JobRecord]:
-        return [job for job in self.jobs.values() if job.live]
+        """The live jobs, in the order they were intended (as a scan of `jobs` finds them)."""
+        live = self._live
+        return [self.jobs[key] for key in sorted(live, key=live.__getitem__)]
 
     def cancelled_may_run(self) -> list[JobRecord]:
         """The jobs asked to end that may still run: live, or ended in a way the scheduler
@@ -270,6 +285,12 @@ class SearchState:
         again: those since)."""
         work = (kind, trial, step)
         return list(self._by_work.get(work, ())[self._retired.get(work, 0):])
+
+    def last_attempt(self, kind: str, trial: int, step: int | None = None) -> JobRecord | None:
+        """`attempts(...)[-1]`, or None where there is none, without copying them."""
+        work = (kind, trial, step)
+        jobs = self._by_work.get(work)
+        return jobs[-1] if jobs and len(jobs) > self._retired.get(work, 0) else None
 
     def next_attempt(self, kind: str, trial: int, step: int | None = None) -> int:
         """The number of the next attempt at a piece of work: unique among all of its jobs,
