@@ -170,7 +170,9 @@ def trainings_due(state: SearchState,
     """The training attempts to submit now, in trial order, with each trial's attempts so
     far: a first attempt, or the retry of a failed one."""
     due = []
-    for trial in state.active_trials():
+    # only these can be due (next_training): the others' last attempt runs or succeeded
+    failed = {t for kind, t, _ in state.failed_work() if kind == JobKind.TRAIN}
+    for trial in _active(state, sorted(state.untrained() | failed)):
         if trial.training == Training.RUNNING:
             plan = training_plan(state, settings, trial)
             if isinstance(plan, Submit):
@@ -193,20 +195,28 @@ def given_up(state: SearchState, settings: Settings) -> list[TrainingEnded | Eva
     checkpoints (in step order): its training as the `training_ended` it journals, and its
     evaluations. The last attempts' causes are journaled before (the observer's)."""
     ended: list[TrainingEnded | EvaluationFailed] = []
-    for trial in state.active_trials():
-        if trial.training == Training.RUNNING:
+    # only work whose last attempt failed can be given up (next_training, the test below)
+    failed = state.failed_work()
+    for trial in _active(state, sorted({t for _, t, _ in failed})):
+        if trial.training == Training.RUNNING and (JobKind.TRAIN, trial.trial, None) in failed:
             plan = training_plan(state, settings, trial)
             if isinstance(plan, GiveUp):
                 ended.append(TrainingEnded(trial=trial.trial, outcome=Training.FAILED,
                                            reason=plan.reason))
-        for step in sorted(trial.checkpoints):
-            last = state.last_attempt("infer", trial.trial, step)  # the cheap tests first
+        for step in sorted(s for k, t, s in failed if k == JobKind.INFER and t == trial.trial
+                           and s in trial.checkpoints):
+            last = state.last_attempt("infer", trial.trial, step)
             if (last is not None and last.state in FAILURES
                     and (trial.trial, step) not in state.evaluations
                     and not may_retry_inference(state.attempts("infer", trial.trial, step),
                                                 settings.search.eval_retries)):
                 ended.append(EvaluationFailed(trial, step, last))
     return ended
+
+
+def _active(state: SearchState, numbers: list[int]) -> list[TrialRecord]:
+    """The active trials among `numbers`, in that order."""
+    return [state.trials[n] for n in numbers if n in state.trials and state.trials[n].ended is None]
 
 
 def evaluate(attempts: list[JobRecord], eval_retries: int) -> bool:

@@ -53,6 +53,7 @@ from orchestrator.model.records import EvalRecord as EvalRecord
 from orchestrator.model.records import JobRecord as JobRecord
 from orchestrator.model.records import TrialRecord as TrialRecord
 from orchestrator.model.transitions import (
+    FAILURES,
     REQUEUABLE_ENDS,
     SEARCH,
     TRAINING,
@@ -97,6 +98,11 @@ class SearchState:
     # key -> the job's place among `jobs`, of the live jobs only: asked several times a
     # tick, so that must not scan every job a long search ever ran (issue 25)
     _live: dict[str, int] = field(default_factory=dict)
+    # the pieces of work whose last attempt failed, and the trials with no training attempt
+    # yet: all that the policy's retries and give-ups can act on (issue 25: not every trial
+    # and checkpoint each tick)
+    _failed: set[tuple[str, int, int | None]] = field(default_factory=set)
+    _untrained: set[int] = field(default_factory=set)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -134,6 +140,7 @@ class SearchState:
                 self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
                                                    params=dict(e.params),
                                                    sampler_trial=e.sampler_trial)
+                self._untrained.add(e.trial)
             case SubmitIntent():
                 self._intended(e)
             case Submitted():
@@ -190,6 +197,9 @@ class SearchState:
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
         work.append(job)
         work.sort(key=lambda j: j.attempt)
+        self._index_failed((job.kind, job.trial, job.step))
+        if job.kind == JobKind.TRAIN:
+            self._untrained.discard(job.trial)
 
     def _submitted(self, e: Submitted) -> None:
         job = self.jobs[e.key]
@@ -214,6 +224,14 @@ class SearchState:
         if job.state.terminal:
             job.ended_t = e.t
         self._index_live(job)
+        self._index_failed((job.kind, job.trial, job.step))
+
+    def _index_failed(self, work: tuple[str, int, int | None]) -> None:
+        last = self.last_attempt(*work)
+        if last is not None and last.state in FAILURES:
+            self._failed.add(work)
+        else:
+            self._failed.discard(work)
 
     def _index_live(self, job: JobRecord) -> None:
         if job.live:
@@ -250,6 +268,7 @@ class SearchState:
                 self.superseded.append(old)
             work = (JobKind.INFER.value, e.trial, e.step)
             self._retired[work] = len(self._by_work.get(work, ()))
+            self._index_failed(work)
             self.disk.forget((e.trial, e.step))
         trial.checkpoints[e.step], trial.runs[e.step] = e.path, e.run
 
@@ -291,6 +310,14 @@ class SearchState:
         work = (kind, trial, step)
         jobs = self._by_work.get(work)
         return jobs[-1] if jobs and len(jobs) > self._retired.get(work, 0) else None
+
+    def failed_work(self) -> set[tuple[str, int, int | None]]:
+        """(kind, trial, step) of each piece of work whose last attempt failed."""
+        return set(self._failed)
+
+    def untrained(self) -> set[int]:
+        """The trials without any training attempt yet."""
+        return set(self._untrained)
 
     def next_attempt(self, kind: str, trial: int, step: int | None = None) -> int:
         """The number of the next attempt at a piece of work: unique among all of its jobs,

@@ -1,5 +1,6 @@
 """The fold's indexes (issue 25) equal the scans they replace, after every event of a replay:
-`live_jobs` (kept as jobs are submitted and change state) and `last_attempt`."""
+`live_jobs` (kept as jobs are submitted and change state), `last_attempt`, `failed_work`
+(what the policy's retries and give-ups read) and `untrained`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from orchestrator.model.events import (
     TrialStarted,
 )
 from orchestrator.model.state import JobRecord, SearchState
-from orchestrator.model.transitions import JobKind, JobState
+from orchestrator.model.transitions import FAILURES, JobKind, JobState
 
 STATES = [JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED,
           JobState.CANCELLED, JobState.NODE_FAIL, JobState.PREEMPTED]
@@ -64,16 +65,24 @@ def test_the_indexes_equal_a_scan_after_every_event(seed: int) -> None:
         for move in moves(state, rng):
             state.apply(move)
         assert state.live_jobs() == scanned(state)
+        failed = set()
         for kind, trial, step in state._by_work:
             attempts = state.attempts(kind, trial, step)
             assert state.last_attempt(kind, trial, step) == (attempts[-1] if attempts else None)
+            if attempts and attempts[-1].state in FAILURES:
+                failed.add((kind, trial, step))
+        assert state.failed_work() == failed
+        assert state.untrained() == {t for t in state.trials
+                                     if not state.attempts(JobKind.TRAIN, t)}
 
 
-def test_a_replay_rebuilds_the_live_index() -> None:
-    state = SearchState()
-    events = journal(7)
-    for event in events:
-        state.apply(event)
-    replayed = SearchState.replay(events)
+def test_a_replay_rebuilds_the_indexes() -> None:
+    rng, state, written = random.Random(7), SearchState(), list[Event]()
+    for event in journal(7):
+        for applied in [event, *moves(state, rng)]:
+            state.apply(applied)
+            written.append(applied)
+    replayed = SearchState.replay(written)
     assert [j.key for j in replayed.live_jobs()] == [j.key for j in scanned(state)]
     assert replayed.live_jobs()  # the table exercises live jobs at all
+    assert replayed.failed_work() == state.failed_work() and replayed.failed_work()
