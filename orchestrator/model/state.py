@@ -137,10 +137,7 @@ class SearchState:
             case Heartbeat() | CancelRequested() | Notified() | CodeSnapshot():
                 pass  # for people, `status`, and readers of the journal itself (cancelling, notify)
             case TrialStarted():
-                self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
-                                                   params=dict(e.params),
-                                                   sampler_trial=e.sampler_trial)
-                self._untrained.add(e.trial)
+                self._trial_started(e)
             case SubmitIntent():
                 self._intended(e)
             case Submitted():
@@ -187,6 +184,11 @@ class SearchState:
         self.extensions += 1
         self.finished = self.promoted = None
         self.promote_error = ""
+
+    def _trial_started(self, e: TrialStarted) -> None:
+        self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir, params=dict(e.params),
+                                           sampler_trial=e.sampler_trial)
+        self._untrained.add(e.trial)
 
     def _intended(self, e: SubmitIntent) -> None:
         job = JobRecord(e.key, e.kind, e.trial, e.step, e.attempt, e.folder, e.name,
