@@ -159,9 +159,10 @@ def next_training(attempts: list[JobRecord], params: dict[str, Any], base: Train
 def training_plan(state: SearchState, settings: Settings,
                   trial: TrialRecord) -> Submit | Wait | GiveUp:
     """What follows one trial's training attempts so far (`next_training`)."""
+    last = state.last_attempt("train", trial.trial)
+    if last is not None and not last.state.terminal:
+        return Wait()  # next_training's answer, without copying attempts or building settings
     attempts = state.attempts("train", trial.trial)
-    if attempts and not attempts[-1].state.terminal:
-        return Wait()  # next_training's answer, without building the trial's train settings
     return next_training(attempts, trial.params, trial_train(settings, trial), settings.search)
 
 
@@ -170,7 +171,9 @@ def trainings_due(state: SearchState,
     """The training attempts to submit now, in trial order, with each trial's attempts so
     far: a first attempt, or the retry of a failed one."""
     due = []
-    for trial in state.active_trials():
+    # only these can be due (next_training): the others' last attempt runs or succeeded
+    failed = {t for kind, t, _ in state.failed_work() if kind == JobKind.TRAIN}
+    for trial in _active(state, sorted(state.untrained() | failed)):
         if trial.training == Training.RUNNING:
             plan = training_plan(state, settings, trial)
             if isinstance(plan, Submit):
@@ -193,19 +196,28 @@ def given_up(state: SearchState, settings: Settings) -> list[TrainingEnded | Eva
     checkpoints (in step order): its training as the `training_ended` it journals, and its
     evaluations. The last attempts' causes are journaled before (the observer's)."""
     ended: list[TrainingEnded | EvaluationFailed] = []
-    for trial in state.active_trials():
-        if trial.training == Training.RUNNING:
+    # only work whose last attempt failed can be given up (next_training, the test below)
+    failed = state.failed_work()
+    for trial in _active(state, sorted({t for _, t, _ in failed})):
+        if trial.training == Training.RUNNING and (JobKind.TRAIN, trial.trial, None) in failed:
             plan = training_plan(state, settings, trial)
             if isinstance(plan, GiveUp):
                 ended.append(TrainingEnded(trial=trial.trial, outcome=Training.FAILED,
                                            reason=plan.reason))
-        for step in sorted(trial.checkpoints):
-            attempts = state.attempts("infer", trial.trial, step)
-            if (attempts and (trial.trial, step) not in state.evaluations
-                    and attempts[-1].state in FAILURES
-                    and not may_retry_inference(attempts, settings.search.eval_retries)):
-                ended.append(EvaluationFailed(trial, step, attempts[-1]))
+        for step in sorted(s for k, t, s in failed if k == JobKind.INFER and t == trial.trial
+                           and s in trial.checkpoints):
+            last = state.last_attempt("infer", trial.trial, step)
+            if (last is not None and last.state in FAILURES
+                    and (trial.trial, step) not in state.evaluations
+                    and not may_retry_inference(state.attempts("infer", trial.trial, step),
+                                                settings.search.eval_retries)):
+                ended.append(EvaluationFailed(trial, step, last))
     return ended
+
+
+def _active(state: SearchState, numbers: list[int]) -> list[TrialRecord]:
+    """The active trials among `numbers`, in that order."""
+    return [state.trials[n] for n in numbers if n in state.trials and state.trials[n].ended is None]
 
 
 def evaluate(attempts: list[JobRecord], eval_retries: int) -> bool:
@@ -223,6 +235,8 @@ def evaluations_due(state: SearchState,
     # a job whose result is already read holds no slot, whatever sacct says (or fails to)
     live = sum(1 for j in state.live_jobs()
                if j.kind == JobKind.INFER and (j.trial, j.step) not in state.evaluations)
+    if live >= search.max_concurrent_evals:
+        return []  # no room: what is pending need not even be listed
     # step before trial: concurrent trials advance together, so the early-stop rules meet
     # them at equal steps as soon as they can; trial before step, the first trial's backlog
     # took every slot and the others were compared only after it had ended
@@ -230,10 +244,18 @@ def evaluations_due(state: SearchState,
     pending = sorted(((step, trial) for trial in state.active_trials()
                       for step in trial.checkpoints if (trial.trial, step) not in evaluated),
                      key=lambda pair: (pair[0], pair[1].trial))
-    due = [(trial, step, state.attempts(JobKind.INFER, trial.trial, step))
-           for step, trial in pending]
-    return [(trial, step, attempts) for trial, step, attempts in due
-            if evaluate(attempts, search.eval_retries)][:max(0, search.max_concurrent_evals - live)]
+    room = search.max_concurrent_evals - live
+    due: list[tuple[TrialRecord, int, list[JobRecord]]] = []
+    for step, trial in pending:  # the first `room` that `evaluate` takes
+        if len(due) >= room:
+            break
+        last = state.last_attempt(JobKind.INFER, trial.trial, step)
+        if last is not None and last.state not in FAILURES:
+            continue  # evaluate's answer (False), without copying the attempts
+        attempts = state.attempts(JobKind.INFER, trial.trial, step)
+        if evaluate(attempts, search.eval_retries):
+            due.append((trial, step, attempts))
+    return due
 
 
 def may_retry_inference(attempts: list[JobRecord], eval_retries: int) -> bool:

@@ -58,10 +58,10 @@ def in_flight(state: SearchState, trial: TrialRecord, step: int) -> bool:
     """Is the checkpoint still to be evaluated, or is a job on it (maybe) still running?
     An ended trial's checkpoints are never evaluated any more (not even by a rerun that
     reopens the search), so once no job is on them they are not waiting for anything."""
-    if any(not job.abandoned and (job.job_id is None or job.live)
-           for job in state.attempts(JobKind.INFER, trial.trial, step)):
-        return True
-    return (trial.trial, step) not in state.evaluations and trial.ended is None
+    if (trial.trial, step) not in state.evaluations and trial.ended is None:
+        return True  # the cheap test first: most checkpoints of a live search wait here
+    return any(not job.abandoned and (job.job_id is None or job.live)
+               for job in state.attempts(JobKind.INFER, trial.trial, step))
 
 
 def removals(state: SearchState, search: SearchSettings, rule: Rule) -> list[Removal]:

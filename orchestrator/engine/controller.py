@@ -75,7 +75,8 @@ class Controller:
         self.observer = Observer(settings, scheduler, self.state, self.record, clock, TrialScans(
             executor.fs_interval_s, executor.max_poll_interval_s), self.record_all)
         self.submissions = Submissions(settings, scheduler, self.state, self.record, clock,
-                                       submitted=self.cadence.submitted)
+                                       submitted=self.cadence.submitted,
+                                       record_all=self.record_all)
         self.retention = Retention(settings.search, self.state, self.record, self.rule,
                                    self.record_all)
         self.holds = HeldJobs(settings.search, scheduler, self.state, self.record, wall)
@@ -246,11 +247,15 @@ class Controller:
         trainings, self._trainings = self._trainings, []  # decide() plans them again
         if not self.submissions.settle():
             return  # the scheduler does not answer: nothing new is submitted meanwhile
-        for trial, attempts, plan in trainings:
-            self._retire(attempts)
-            self.submissions.train(trial, len(attempts), plan.overrides)
-        self.submissions.workers()  # infer.placement=worker: its long-lived evaluators
-        self._submit_evaluations()
+        # each group in one batch (two fsyncs); the next group's placement reads its jobs
+        with self.submissions.batch():
+            for trial, attempts, plan in trainings:
+                self._retire(attempts)
+                self.submissions.train(trial, len(attempts), plan.overrides)
+        with self.submissions.batch():
+            self.submissions.workers()  # infer.placement=worker: its long-lived evaluators
+        with self.submissions.batch():
+            self._submit_evaluations()
 
     def _cancel(self, jobs: list[JobRecord]) -> None:
         if not jobs:

@@ -9,6 +9,15 @@ longest (`executor.max_poll_interval_s`, the delay the controller already accept
 sees a job start or fail), so a new checkpoint or result is seen within that. A training
 writes a checkpoint every few minutes: between them a quiet trial costs a read every
 `longest` seconds, and the read that finds one resets it.
+
+Trials started together back off together, so at the cap they would all be read in the
+same tick, every `longest` seconds: a burst of 1,000 folder reads, and of the checkpoints
+and submissions they find (issue 25: the tick's p99). So the wait that first reaches the cap
+is shortened by the trial's own phase, one of PHASES fractions of `longest`, spread evenly
+over the trial numbers (`phase`); later waits at the cap keep the trials that far apart.
+Not one phase per trial: each tick that reads any trial costs its own journal writes and
+submissions, so fewer, smaller bursts cost less CPU than a few reads every tick. No wait is ever
+longer than before, and a quiet trial costs at most one read more per back-off.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from __future__ import annotations
 import math
 
 from orchestrator.model.state import TrialRecord
+
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # n * GOLDEN mod 1 spreads any run of n evenly over [0, 1)
 
 
 def backoff(interval_s: float, news: bool, shortest_s: float, longest_s: float) -> float:
@@ -25,6 +36,15 @@ def backoff(interval_s: float, news: bool, shortest_s: float, longest_s: float) 
     if news:
         return shortest_s
     return min(longest_s, max(shortest_s, interval_s * 2.0))
+
+
+PHASES = 8  # groups read apart: a burst an eighth the size; few ticks with reads (CPU)
+
+
+def phase(trial: int) -> float:
+    """A trial's place among the cap's `longest` seconds: one of PHASES evenly spaced
+    fractions of it, the trial numbers spread evenly over them (trial 1: 0)."""
+    return math.floor(((trial - 1) * GOLDEN) % 1.0 * PHASES) / PHASES
 
 
 class TrialScans:
@@ -47,9 +67,12 @@ class TrialScans:
         """`trial`'s folder was read at `now`; news heard during the read counts too."""
         news = trial in self._news or trial not in self._interval
         self._news.discard(trial)
-        interval = backoff(self._interval.get(trial, self.shortest_s), news, self.shortest_s,
-                           self.longest_s)
-        self._interval[trial], self._next[trial] = interval, now + interval
+        before = self._interval.get(trial, self.shortest_s)
+        interval = backoff(before, news, self.shortest_s, self.longest_s)
+        wait = interval
+        if before < interval == max(self.shortest_s, self.longest_s):  # just reached the cap
+            wait = max(self.shortest_s, interval * (1.0 - phase(trial)))
+        self._interval[trial], self._next[trial] = interval, now + wait
 
 
 class Unjudged:

@@ -18,7 +18,8 @@ scheduler after this controller first looked for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from orchestrator.model.transitions import JobKind
 from orchestrator.scheduler import JobRequest, Scheduler
 
 Record = Callable[[Event], Event]  # the controller's record: journal, then apply
+RecordAll = Callable[[list[Event]], list[Event]]  # the same for a batch: one write, one fsync
 
 
 class _NotYet(Exception):
@@ -46,8 +48,11 @@ class _NotYet(Exception):
 class Submissions:
     def __init__(self, settings: Settings, scheduler: Scheduler, state: SearchState,
                  record: Record, clock: Callable[[], float],
-                 submitted: Callable[[], None]) -> None:
+                 submitted: Callable[[], None], record_all: RecordAll | None = None) -> None:
         self.settings = settings
+        self.record_all = record_all or (lambda batch: [record(event) for event in batch])
+        # inside `batch`: the submissions asked for so far, made when it closes
+        self._queued: list[tuple[JobRequest, events.SubmitIntent]] | None = None
         self.submitted = submitted  # told of each job submitted (to see it start soon)
         self.search_dir = Path(settings.search.dir)
         self.scheduler = scheduler
@@ -96,19 +101,45 @@ class Submissions:
 
     def _submit(self, request: JobRequest, trial: int, step: int | None, attempt: int,
                 overrides: dict[str, Any]) -> None:
-        """Intent, submission, job id. When the scheduler does not answer, the intent
-        stays open: `settle` completes it."""
-        self.record(events.SubmitIntent(
+        """Intent, submission, job id (inside `batch`: when it closes). When the
+        scheduler does not answer, the intent stays open: `settle` completes it."""
+        intent = events.SubmitIntent(
             key=request.key, kind=request.kind, trial=trial, step=step, attempt=attempt,
             folder=str(request.folder), name=request.name, overrides=overrides,
-            queue=request.queue))
+            queue=request.queue)
+        if self._queued is not None:
+            self._queued.append((request, intent))
+        else:
+            self._make([(request, intent)])
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The submissions asked for inside are made when it closes: their intents journaled
+        as ONE write (one fsync), then submitted, then their ids as one more, not two fsyncs
+        each (issue 25: a tick's burst). A kill between leaves open intents, which `settle`
+        completes as it does one: found by name, or submitted. Nothing inside may depend on
+        the state its own submissions change (they are applied when it closes)."""
+        self._queued = []
         try:
-            job_id = self.scheduler.submit(request)
-        except SchedulerUnavailable as exc:
-            self._unavailable(exc)
-            return
-        self.record(events.Submitted(key=request.key, job_id=job_id))
-        self.submitted()
+            yield
+        finally:
+            queued, self._queued = self._queued, None
+        self._make(queued)
+
+    def _make(self, queued: list[tuple[JobRequest, events.SubmitIntent]]) -> None:
+        self.record_all([intent for _, intent in queued])
+        made: list[Event] = []
+        try:
+            for request, _ in queued:
+                try:
+                    made.append(events.Submitted(key=request.key,
+                                                 job_id=self.scheduler.submit(request)))
+                except SchedulerUnavailable as exc:
+                    self._unavailable(exc)
+        finally:  # whatever stops the loop, the ids already given are journaled
+            self.record_all(made)
+        for _ in made:
+            self.submitted()
 
     def settle(self) -> bool:
         """Complete every submission journaled as intended but not as made (a kill, or a

@@ -38,6 +38,7 @@ class JobRecord:
     # an evaluation task (infer.placement=worker|with_training): its work queue, and the id
     # of the job whose evaluator took it (orchestrator.placement.work_queue); "" for a job
     queue: str = ""
+    order: int = 0  # its place among the search's jobs (SearchState's live index sorts by it)
     runner: str = ""
     held_s: float = 0.0  # an ended task: its evaluator's seconds on it, as the evaluator said
     # the first poll that saw it held (transitions.held_reason), wall clock: journaled, so a

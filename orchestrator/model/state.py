@@ -53,6 +53,7 @@ from orchestrator.model.records import EvalRecord as EvalRecord
 from orchestrator.model.records import JobRecord as JobRecord
 from orchestrator.model.records import TrialRecord as TrialRecord
 from orchestrator.model.transitions import (
+    FAILURES,
     REQUEUABLE_ENDS,
     SEARCH,
     TRAINING,
@@ -94,6 +95,14 @@ class SearchState:
     # trial -> step -> its evaluation, the same records as `evaluations`: the stop rule asks
     # for each active trial's results every tick, so that must not scan every evaluation
     _by_trial: dict[int, dict[int, EvalRecord]] = field(default_factory=dict)
+    # key -> the job's place among `jobs`, of the live jobs only: asked several times a
+    # tick, so that must not scan every job a long search ever ran (issue 25)
+    _live: dict[str, int] = field(default_factory=dict)
+    # the pieces of work whose last attempt failed, and the trials with no training attempt
+    # yet: all that the policy's retries and give-ups can act on (issue 25: not every trial
+    # and checkpoint each tick)
+    _failed: set[tuple[str, int, int | None]] = field(default_factory=set)
+    _untrained: set[int] = field(default_factory=set)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -128,9 +137,7 @@ class SearchState:
             case Heartbeat() | CancelRequested() | Notified() | CodeSnapshot():
                 pass  # for people, `status`, and readers of the journal itself (cancelling, notify)
             case TrialStarted():
-                self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir,
-                                                   params=dict(e.params),
-                                                   sampler_trial=e.sampler_trial)
+                self._trial_started(e)
             case SubmitIntent():
                 self._intended(e)
             case Submitted():
@@ -178,17 +185,28 @@ class SearchState:
         self.finished = self.promoted = None
         self.promote_error = ""
 
+    def _trial_started(self, e: TrialStarted) -> None:
+        self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir, params=dict(e.params),
+                                           sampler_trial=e.sampler_trial)
+        self._untrained.add(e.trial)
+
     def _intended(self, e: SubmitIntent) -> None:
         job = JobRecord(e.key, e.kind, e.trial, e.step, e.attempt, e.folder, e.name,
-                        overrides=dict(e.overrides), intent_t=e.t, queue=e.queue)
+                        overrides=dict(e.overrides), intent_t=e.t, queue=e.queue,
+                        order=self.jobs[e.key].order if e.key in self.jobs else len(self.jobs))
         self.jobs[e.key] = job
+        self._index_live(job)
         work = self._by_work.setdefault((job.kind, job.trial, job.step), [])
         work.append(job)
         work.sort(key=lambda j: j.attempt)
+        self._index_failed((job.kind, job.trial, job.step))
+        if job.kind == JobKind.TRAIN:
+            self._untrained.discard(job.trial)
 
     def _submitted(self, e: Submitted) -> None:
         job = self.jobs[e.key]
         job.job_id, job.submitted_t, job.abandoned = e.job_id, e.t, e.abandoned
+        self._index_live(job)
 
     def _job_state(self, e: JobStateChanged) -> None:
         job = self.jobs[e.key]
@@ -207,6 +225,21 @@ class SearchState:
             job.running_t = e.t
         if job.state.terminal:
             job.ended_t = e.t
+        self._index_live(job)
+        self._index_failed((job.kind, job.trial, job.step))
+
+    def _index_failed(self, work: tuple[str, int, int | None]) -> None:
+        last = self.last_attempt(*work)
+        if last is not None and last.state in FAILURES:
+            self._failed.add(work)
+        else:
+            self._failed.discard(work)
+
+    def _index_live(self, job: JobRecord) -> None:
+        if job.live:
+            self._live.setdefault(job.key, job.order)
+        else:
+            self._live.pop(job.key, None)
 
     def _job_fact(self, e: JobFailed | JobReleased) -> None:
         job = self.jobs[e.key]
@@ -237,6 +270,7 @@ class SearchState:
                 self.superseded.append(old)
             work = (JobKind.INFER.value, e.trial, e.step)
             self._retired[work] = len(self._by_work.get(work, ()))
+            self._index_failed(work)
             self.disk.forget((e.trial, e.step))
         trial.checkpoints[e.step], trial.runs[e.step] = e.path, e.run
 
@@ -253,7 +287,9 @@ class SearchState:
 
     # ------------------------------------------------------------------ queries
     def live_jobs(self) -> list[JobRecord]:
-        return [job for job in self.jobs.values() if job.live]
+        """The live jobs, in the order they were intended (as a scan of `jobs` finds them)."""
+        live = self._live
+        return [self.jobs[key] for key in sorted(live, key=live.__getitem__)]
 
     def cancelled_may_run(self) -> list[JobRecord]:
         """The jobs asked to end that may still run: live, or ended in a way the scheduler
@@ -270,6 +306,20 @@ class SearchState:
         again: those since)."""
         work = (kind, trial, step)
         return list(self._by_work.get(work, ())[self._retired.get(work, 0):])
+
+    def last_attempt(self, kind: str, trial: int, step: int | None = None) -> JobRecord | None:
+        """`attempts(...)[-1]`, or None where there is none, without copying them."""
+        work = (kind, trial, step)
+        jobs = self._by_work.get(work)
+        return jobs[-1] if jobs and len(jobs) > self._retired.get(work, 0) else None
+
+    def failed_work(self) -> set[tuple[str, int, int | None]]:
+        """(kind, trial, step) of each piece of work whose last attempt failed."""
+        return set(self._failed)
+
+    def untrained(self) -> set[int]:
+        """The trials without any training attempt yet."""
+        return set(self._untrained)
 
     def next_attempt(self, kind: str, trial: int, step: int | None = None) -> int:
         """The number of the next attempt at a piece of work: unique among all of its jobs,

@@ -7,7 +7,7 @@ import pytest
 from orchestrator.config.settings import ExecutorSettings
 from orchestrator.engine.cadence import report_every_s
 from orchestrator.engine.observe import Observer
-from orchestrator.engine.scan_cadence import TrialScans, Unjudged, backoff
+from orchestrator.engine.scan_cadence import PHASES, TrialScans, Unjudged, backoff
 from orchestrator.model.events import Checkpoint, Heartbeat, SubmitIntent, TrainingEnded
 from orchestrator.model.state import SearchState, TrialRecord
 from orchestrator.model.transitions import JobKind, Training
@@ -101,3 +101,20 @@ def test_the_report_is_refreshed_at_most_so_often(longest: float, trials: int,
                                                   expected: float) -> None:
     executor = ExecutorSettings(poll_interval_s=0.01, max_poll_interval_s=longest)
     assert report_every_s(executor, trials) == expected
+
+
+def test_trials_backing_off_together_are_read_apart_at_the_cap() -> None:
+    """1,000 quiet trials started at once: once at the cap (60 s), no 1 s tick reads more
+    than about an eighth of them (not all 1,000), and none waits longer than the cap."""
+    scans, last = TrialScans(1.0, 60.0), dict[int, float]()
+    per_tick = []
+    for tick in range(400):
+        now, read = float(tick), 0
+        for trial in range(1, 1001):
+            if scans.due(trial, now):
+                assert now - last.get(trial, now) <= 60.0
+                scans.read(trial, now)
+                last[trial], read = now, read + 1
+        per_tick.append(read)
+    assert max(per_tick[200:]) <= 1000 / PHASES + 10  # in PHASES groups, evenly
+    assert sum(per_tick[200:]) <= 1000 * 200 / 60 + 1000

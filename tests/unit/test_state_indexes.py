@@ -1,0 +1,88 @@
+"""The fold's indexes (issue 25) equal the scans they replace, after every event of a replay:
+`live_jobs` (kept as jobs are submitted and change state), `last_attempt`, `failed_work`
+(what the policy's retries and give-ups read) and `untrained`."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from orchestrator.model.events import (
+    Checkpoint,
+    Event,
+    JobStateChanged,
+    SubmitIntent,
+    Submitted,
+    TrialStarted,
+)
+from orchestrator.model.state import JobRecord, SearchState
+from orchestrator.model.transitions import FAILURES, JobKind, JobState
+
+STATES = [JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED,
+          JobState.CANCELLED, JobState.NODE_FAIL, JobState.PREEMPTED]
+
+
+def journal(seed: int, jobs: int = 60) -> list[Event]:
+    """Trials with training and inference attempts submitted out of intent order, moving
+    through states at random (ends undone by a requeue included), checkpoints rewritten."""
+    rng = random.Random(seed)
+    out: list[Event] = [TrialStarted(trial=t, seed=t, output_dir=f"/s/t{t}", params={},
+                                     sampler_trial=None) for t in (1, 2, 3)]
+    intended: list[str] = []
+    for n in range(jobs):
+        trial, step = rng.choice((1, 2, 3)), rng.choice((None, 100, 200))
+        kind = JobKind.TRAIN if step is None else JobKind.INFER
+        if step is not None and rng.random() < 0.3:
+            out.append(Checkpoint(trial=trial, step=step, path=f"/s/t{trial}/{step}",
+                                  run=f"r{n}"))
+        key = f"{kind.value}-{trial}-{step}-{n}"
+        out.append(SubmitIntent(key=key, kind=kind, trial=trial, step=step, attempt=n,
+                                folder="f", name=key, overrides={}))
+        intended.append(key)
+        rng.shuffle(intended)
+        if rng.random() < 0.7:
+            out.append(Submitted(key=intended.pop(), job_id=str(n)))
+    return out
+
+
+def moves(state: SearchState, rng: random.Random) -> list[Event]:
+    submitted = [j for j in state.jobs.values() if j.job_id is not None]
+    return [JobStateChanged(key=j.key, job_id=str(j.job_id), state=rng.choice(STATES))
+            for j in rng.sample(submitted, min(3, len(submitted)))]
+
+
+def scanned(state: SearchState) -> list[JobRecord]:
+    return [job for job in state.jobs.values() if job.live]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_indexes_equal_a_scan_after_every_event(seed: int) -> None:
+    rng = random.Random(seed)
+    state = SearchState()
+    for event in journal(seed):
+        state.apply(event)
+        for move in moves(state, rng):
+            state.apply(move)
+        assert state.live_jobs() == scanned(state)
+        failed = set()
+        for kind, trial, step in state._by_work:
+            attempts = state.attempts(kind, trial, step)
+            assert state.last_attempt(kind, trial, step) == (attempts[-1] if attempts else None)
+            if attempts and attempts[-1].state in FAILURES:
+                failed.add((kind, trial, step))
+        assert state.failed_work() == failed
+        assert state.untrained() == {t for t in state.trials
+                                     if not state.attempts(JobKind.TRAIN, t)}
+
+
+def test_a_replay_rebuilds_the_indexes() -> None:
+    rng, state, written = random.Random(7), SearchState(), list[Event]()
+    for event in journal(7):
+        for applied in [event, *moves(state, rng)]:
+            state.apply(applied)
+            written.append(applied)
+    replayed = SearchState.replay(written)
+    assert [j.key for j in replayed.live_jobs()] == [j.key for j in scanned(state)]
+    assert replayed.live_jobs()  # the table exercises live jobs at all
+    assert replayed.failed_work() == state.failed_work() and replayed.failed_work()
