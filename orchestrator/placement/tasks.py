@@ -8,7 +8,11 @@ SUCCEEDED, failed: FAILED) and cancelling withdraws it. A task is LOST when its 
 gone: claimed by a job that has ended, posted to a queue that no evaluator serves any more,
 or its file gone; each only after LOST_GRACE_S on the controller's clock (UNKNOWN until
 then: no change), since a shared file system may show the job's end before the evaluator's
-last rename or result. So the submission protocol (intent, id, recovery by key), the lifecycle
+last rename or result. A task this controller withdrew is CANCELLED at once: the unlink of
+its posted file succeeded, so no evaluator had it (a claim is a rename of that file: one of
+the two wins). A cancelled task found posted again (its evaluator, stopped, put its claim
+back) is withdrawn again: cancels are sent until they take, as for jobs.
+So the submission protocol (intent, id, recovery by key), the lifecycle
 table, retries and the concurrency limits apply to tasks unchanged. `Placed` routes each
 call: requests with a `queue` and ids with the task prefix go to the Handoff, everything
 else to the scheduler; a poll makes one scheduler query for the jobs, as before, and reads
@@ -89,8 +93,10 @@ class Handoff:
     def __init__(self, serving: Callable[[str], bool], runner_ended: Callable[[str], bool],
                  runner_logs: Callable[[str], list[Path]],
                  clock: Callable[[], float] = time.monotonic,
-                 runner_preempted: Callable[[str], bool] = lambda _: False) -> None:
+                 runner_preempted: Callable[[str], bool] = lambda _: False,
+                 cancel_requested: Callable[[str], bool] = lambda _: False) -> None:
         self.serving = serving
+        self.cancel_requested = cancel_requested  # a task's key: the controller cancelled it
         self.runner_ended = runner_ended
         # an evaluator's job that ended through no fault of its own (preempted): its claims
         # go back to the queue (work_queue.repost), not lost as failures
@@ -98,6 +104,7 @@ class Handoff:
         self.runner_logs = runner_logs
         self.clock = clock
         self._lost_since: dict[str, float] = {}  # task id -> when it first looked lost
+        self._withdrawn: set[str] = set()  # task ids whose posted file this process removed
 
     def submit(self, request: JobRequest) -> str:
         post(request.folder, task_of(request))
@@ -117,6 +124,9 @@ class Handoff:
             if found.where is Where.CLAIMED and self.runner_preempted(found.runner) \
                     and repost(ref.folder, key, found.runner):
                 found = Found(Where.POSTED)
+            if found.where is Where.POSTED and self.cancel_requested(key):
+                self._withdraw(ref)  # put back by its stopped evaluator after the cancel
+                found = MISSING if ref.job_id in self._withdrawn else found
             states[ref.job_id] = self._state(ref.job_id, ref.folder.name, found)
             if found.runner:
                 runners[ref.job_id] = found.runner
@@ -127,6 +137,8 @@ class Handoff:
         return Polled(states, reasons, runners, held)
 
     def _state(self, task_id: str, queue: str, found: Found) -> JobState:
+        if found.where is Where.MISSING and task_id in self._withdrawn:
+            return JobState.CANCELLED  # its file went by our hand, not lost
         if found.where is Where.POSTED:
             seen = JobState.PENDING if self.serving(queue) else JobState.LOST
         elif found.where is Where.CLAIMED:
@@ -142,7 +154,11 @@ class Handoff:
 
     def cancel(self, jobs: Sequence[JobRef]) -> None:
         for ref in jobs:
-            withdraw(ref.folder, ref.job_id.removeprefix(TASK_PREFIX))
+            self._withdraw(ref)
+
+    def _withdraw(self, ref: JobRef) -> None:
+        if withdraw(ref.folder, ref.job_id.removeprefix(TASK_PREFIX)):
+            self._withdrawn.add(ref.job_id)
 
     def failure(self, ref: JobRef) -> JobFailure:
         found = where(ref.folder, ref.job_id.removeprefix(TASK_PREFIX))
@@ -219,5 +235,7 @@ def placed(settings: Settings, scheduler: Scheduler, state: SearchState,
     tasks = Handoff(serving=lambda queue: placement.serving(state, settings, queue),
                     runner_ended=lambda runner: placement.runner_ended(state, runner),
                     runner_logs=runner_logs, clock=clock,
-                    runner_preempted=lambda runner: placement.runner_preempted(state, runner))
+                    runner_preempted=lambda runner: placement.runner_preempted(state, runner),
+                    cancel_requested=lambda key: key in state.jobs
+                    and state.jobs[key].cancel_requested)
     return Placed(scheduler, tasks)

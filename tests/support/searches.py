@@ -81,7 +81,7 @@ def search_dir(tmp_path: Path) -> Path:
 
 def byo_overrides(directory: Path, *, checkpoints: int = 12, every_s: float = 1.0,
                   infer_args: str = "", target: float = 80.0, linger_s: float = 0,
-                  curve: str = CURVE, drain_timeout_s: float = 30) -> list[str]:
+                  curve: str = CURVE) -> list[str]:
     """A fast search on SLURM with the users' own fake scripts."""
     train = f"{PY} {BYO / 'fake_train.py'} {{output_dir}} --checkpoints {checkpoints} " \
             f"--every-s {every_s} --linger-s {linger_s}"
@@ -90,7 +90,7 @@ def byo_overrides(directory: Path, *, checkpoints: int = 12, every_s: float = 1.
         "executor=slurm", f"search.dir={directory}", f"search.target={target}",
         f"train.command='{train}'", f"infer.command='{infer}'",
         "executor.poll_interval_s=1", "executor.max_poll_interval_s=2",
-        "executor.fs_interval_s=0.2", f"search.drain_timeout_s={drain_timeout_s}",
+        "executor.fs_interval_s=0.2", "search.drain_timeout_s=30",
     ]
 
 

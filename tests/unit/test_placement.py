@@ -184,6 +184,39 @@ def test_the_handoff_reads_a_tasks_state_from_its_queue(
     assert handoff.log_paths(ref) == ([Path("/logs/41.out")] if runner else [])
 
 
+def test_a_task_the_controller_withdrew_is_cancelled_at_once(tmp_path: Path) -> None:
+    q, t = tmp_path / "evaluators" / "workers", task(1, 600)
+    work_queue.post(q, t)
+    handoff = Handoff(serving=lambda _: True, runner_ended=lambda _: False,
+                      runner_logs=lambda _: [], clock=lambda: 0.0)
+    ref = JobRef("task:" + t.key, q)
+    handoff.cancel([ref])
+    # its posted file went by our hand: no evaluator had it, nothing to wait out
+    assert handoff.poll([ref])[ref.job_id] is JobState.CANCELLED
+
+
+@pytest.mark.parametrize(("cancelled", "state"), [(True, JobState.CANCELLED),
+                                                  (False, JobState.PENDING)])
+def test_a_cancelled_task_its_stopped_evaluator_put_back_is_withdrawn_again(
+        tmp_path: Path, cancelled: bool, state: JobState) -> None:
+    q, t = tmp_path / "evaluators" / "workers", task(1, 600)
+    work_queue.post(q, t)
+    work_queue.claim(q, "41")
+    handoff = Handoff(serving=lambda _: True, runner_ended=lambda _: False,
+                      runner_logs=lambda _: [], clock=lambda: 0.0,
+                      cancel_requested=lambda key: cancelled and key == t.key)
+    ref = JobRef("task:" + t.key, q)
+    handoff.cancel([ref])  # claimed: not withdrawn, an evaluator has it
+    assert handoff.poll([ref])[ref.job_id] is JobState.RUNNING
+    assert work_queue.repost(q, t.key, "41")  # its worker was scancel'ed: the claim goes back
+    # a resumed controller has no memory of the first cancel: the journal's word is enough
+    fresh = Handoff(serving=lambda _: True, runner_ended=lambda _: False,
+                    runner_logs=lambda _: [], clock=lambda: 0.0,
+                    cancel_requested=lambda key: cancelled and key == t.key)
+    assert fresh.poll([ref])[ref.job_id] is state
+    assert (work_queue.where(q, t.key).where is Where.MISSING) is cancelled
+
+
 def test_the_router_asks_the_scheduler_only_about_jobs(tmp_path: Path) -> None:
     sched = FakeScheduler()
     handoff = Handoff(serving=lambda _: True, runner_ended=lambda _: False,
