@@ -142,7 +142,7 @@ class Controller:
             self.record(events.Resumed())
             # journaled, then sent: the last run may not have
             self.scheduler.cancel([j.ref for j in self.state.cancelled_may_run()])
-            self.submissions.expect_late(self.wall())
+            self.submissions.expect_late()
         self._extend()
         self._ended_or_cancelled()  # before settling: an ended search submits no intent
         self.submissions.settle()

@@ -68,13 +68,14 @@ class Submissions:
         self._settle_until: dict[str, float] = {}
         self.look_again_at: float | None = None
 
-    def expect_late(self, wall_now: float) -> None:
-        """On resume: the open intents' jobs may still appear until submit_settle_s has
-        passed since each was journaled (a wall-clock time, turned into ours)."""
-        settle = self.scheduler.submit_settle_s
-        self._settle_until = {
-            j.key: self.clock() + max(0.0, (j.intent_t or 0.0) + settle - wall_now)
-            for j in self.state.open_intents()}
+    def expect_late(self) -> None:
+        """On resume: an open intent's job may still appear until submit_settle_s after
+        the killed controller's sbatch for it began. A batch journals its intents together,
+        then runs sbatch after sbatch, so that began at the intent's time at the earliest
+        and at the kill at the latest, which the journal does not record: so the whole
+        settle time from now (a resume with open intents waits up to that once)."""
+        until = self.clock() + self.scheduler.submit_settle_s
+        self._settle_until = {j.key: until for j in self.state.open_intents()}
 
     def train(self, trial: TrialRecord, attempt: int, overrides: dict[str, Any]) -> None:
         """Submit a training attempt with these train settings overridden."""

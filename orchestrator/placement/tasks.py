@@ -124,9 +124,9 @@ class Handoff:
             if found.where is Where.CLAIMED and self.runner_preempted(found.runner) \
                     and repost(ref.folder, key, found.runner):
                 found = Found(Where.POSTED)
-            if found.where is Where.POSTED and self.cancel_requested(key):
-                self._withdraw(ref)  # put back by its stopped evaluator after the cancel
-                found = MISSING if ref.job_id in self._withdrawn else found
+            if found.where is Where.POSTED and self.cancel_requested(key) \
+                    and self._withdraw(ref):  # put back by its stopped evaluator
+                found = MISSING
             states[ref.job_id] = self._state(ref.job_id, ref.folder.name, found)
             if found.runner:
                 runners[ref.job_id] = found.runner
@@ -156,9 +156,12 @@ class Handoff:
         for ref in jobs:
             self._withdraw(ref)
 
-    def _withdraw(self, ref: JobRef) -> None:
-        if withdraw(ref.folder, ref.job_id.removeprefix(TASK_PREFIX)):
-            self._withdrawn.add(ref.job_id)
+    def _withdraw(self, ref: JobRef) -> bool:
+        """Take the task back; True when this call removed its posted file."""
+        if not withdraw(ref.folder, ref.job_id.removeprefix(TASK_PREFIX)):
+            return False
+        self._withdrawn.add(ref.job_id)
+        return True
 
     def failure(self, ref: JobRef) -> JobFailure:
         found = where(ref.folder, ref.job_id.removeprefix(TASK_PREFIX))

@@ -367,6 +367,33 @@ def test_an_intent_left_by_a_kill_waits_for_the_killed_controllers_sbatch(
     assert [(e.job_id, e.recovered) for e in submitted] == [("100", lands)]
 
 
+def test_an_intent_of_a_batch_killed_late_still_waits_for_its_sbatch(tmp_path: Path) -> None:
+    """A batch journals its intents together, then runs sbatch after sbatch: a kill late in
+    a long batch spares an sbatch that began long after its intent's time. The rerun waits
+    the whole submit_settle_s from the resume, not from the intent (which would be over)."""
+    sched, settings = _killed_between_intent_and_submitted(tmp_path, made_it=False)
+    sched.submit_settle_s = 10.0
+    path = tmp_path / "journal.jsonl"
+    lines = path.read_text().splitlines()
+    intent = json.loads(lines[-1])
+    assert intent["event"] == "submit_intent"
+    intent["t"] -= 60.0  # the batch's sbatch calls ran for a minute before the kill
+    path.write_text("\n".join([*lines[:-1], json.dumps(intent)]) + "\n")
+    now = [0.0]
+    journal = Journal(path)
+    second = Controller(settings, journal, sched, PlainView(), clock=lambda: now[0])
+    second.start()
+    second.act()
+    assert sched.requests == {}  # not found, not made again: its sbatch may still land
+    sched.submit(JobRequest("train-t001-a0", JobKind.TRAIN, "x", tmp_path,
+                            settings.executor.train))  # it lands
+    now[0] = 10.5
+    second.act()
+    journal.close()
+    assert len(sched.by_kind("train")) == 1  # found by name, not made twice
+    assert second.state.jobs["train-t001-a0"].job_id == "100"
+
+
 class OutageScheduler(FakeScheduler):
     """slurmctld does not answer until tick `until`; one submission in `accepted_anyway` is
     taken although sbatch timed out (it must be found by name, not made twice)."""
