@@ -132,7 +132,7 @@ def train_output_path(search_dir: Path, trial: int, attempt: int) -> Path:
 def result_path(search_dir: Path, trial: int, step: int, rewrite: int = 0) -> Path:
     """Where the built-in inference job writes its JSON result. `rewrite`: how many times a
     later training run wrote the checkpoint again (each is a new checkpoint, its own result)."""
-    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}{_again(rewrite)}.json"
+    return evals_dir(search_dir, trial) / result_name(step, rewrite)
 
 
 def examples_path(result: str | Path) -> Path:
@@ -143,7 +143,20 @@ def examples_path(result: str | Path) -> Path:
 
 def output_path(search_dir: Path, trial: int, step: int, rewrite: int = 0) -> Path:
     """Where a user's own inference script's stdout is kept (the metric is read from it)."""
-    return trial_dir(search_dir, trial) / "evals" / f"step-{step:08d}{_again(rewrite)}.out"
+    return evals_dir(search_dir, trial) / result_name(step, rewrite, OUTPUT_SUFFIX)
+
+
+def evals_dir(search_dir: Path, trial: int) -> Path:
+    """The folder of a trial's results and its own inference script's outputs."""
+    return trial_dir(search_dir, trial) / "evals"
+
+
+RESULT_SUFFIX, OUTPUT_SUFFIX = ".json", ".out"
+
+
+def result_name(step: int, rewrite: int = 0, suffix: str = RESULT_SUFFIX) -> str:
+    """The name in `evals_dir` of a checkpoint's result (or, suffix .out, output)."""
+    return f"step-{step:08d}{_again(rewrite)}{suffix}"
 
 
 def _again(rewrite: int) -> str:

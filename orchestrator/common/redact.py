@@ -53,6 +53,12 @@ _WEBHOOK = re.compile(r"(?P<path>hooks\.slack\.com/services/|discord(?:app)?\.co
                       r"|webhook\.office\.com/webhookb2/)[^\s\"'<>]+")
 
 
+# each pattern above needs one of these, case aside: a string without any (most of the
+# journal's paths, keys and ids) skips all six substitutions
+_MAY_HOLD = re.compile(rf"(?i)://|bearer|{_NAMED}|hf_|gh[pousr]_|github_pat_|xox[abposr]-"
+                       r"|sk-|akia|glpat-|hooks\.slack\.com|discord|webhook\.office\.com")
+
+
 def secret_name(name: str) -> bool:
     """Does the key, variable or flag `name` look like it holds a secret?"""
     words = {w.lower() for w in _WORD.findall(name)}
@@ -61,8 +67,12 @@ def secret_name(name: str) -> bool:
 
 def text(value: str) -> str:
     """`value` with what looks like a secret in it replaced by MASK."""
-    if not value:
+    if not value or not _MAY_HOLD.search(value):
         return value
+    return _substituted(value)
+
+
+def _substituted(value: str) -> str:
     out = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", value)
     out = _HEADER.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", out)
     out = _BEARER.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", out)

@@ -233,16 +233,16 @@ def evaluations_due(state: SearchState,
     """The checkpoints to evaluate now, oldest step first across trials (then by trial),
     with their attempts so far: as many as `max_concurrent_evals` leaves room for."""
     # a job whose result is already read holds no slot, whatever sacct says (or fails to)
-    live = sum(1 for j in state.live_jobs()
-               if j.kind == JobKind.INFER and (j.trial, j.step) not in state.evaluations)
+    live = state.memo("evaluating", lambda: sum(
+        1 for j in state.live_jobs()
+        if j.kind == JobKind.INFER and (j.trial, j.step) not in state.evaluations))
     if live >= search.max_concurrent_evals:
         return []  # no room: what is pending need not even be listed
     # step before trial: concurrent trials advance together, so the early-stop rules meet
     # them at equal steps as soon as they can; trial before step, the first trial's backlog
     # took every slot and the others were compared only after it had ended
-    evaluated = state.evaluations
     pending = sorted(((step, trial) for trial in state.active_trials()
-                      for step in trial.checkpoints if (trial.trial, step) not in evaluated),
+                      for step in state.unevaluated(trial.trial)),
                      key=lambda pair: (pair[0], pair[1].trial))
     room = search.max_concurrent_evals - live
     due: list[tuple[TrialRecord, int, list[JobRecord]]] = []
@@ -344,8 +344,9 @@ def unfinished_work(state: SearchState) -> list[JobRecord]:
     """Live jobs still worth cancelling: not already cancelled, and not an inference
     job whose result is in (it is finishing; cancelling it would show a decisive
     evaluation as CANCELLED in sacct and hold the finish for KillWait)."""
-    return [j for j in state.live_jobs() if not j.cancel_requested
-            and not (j.kind == JobKind.INFER and (j.trial, j.step) in state.evaluations)]
+    return list(state.memo("unfinished_work", lambda: tuple(
+        j for j in state.live_jobs() if not j.cancel_requested
+        and not (j.kind == JobKind.INFER and (j.trial, j.step) in state.evaluations))))
 
 
 def rejudged(rule: Rule, state: SearchState, metric: str) -> list[TrialEnded]:

@@ -202,7 +202,8 @@ class Controller:
         for number, step, why in policy.pruned(self.rule, self.state, self.settings,
                                                example_scores.cached_read):
             self._end_trial(trials[number], TrialEnd.PRUNED, step, why)
-        if any(t.ended == TrialEnd.TARGET_REACHED for t in trials.values()):
+        if self.state.memo("reached", lambda: any(t.ended == TrialEnd.TARGET_REACHED
+                                                  for t in trials.values())):
             self._end_search(SearchStatus.TARGET_REACHED)
             return
         used = self.state.job_hours(self.wall()) if search.budget_job_hours else 0.0  # all jobs
@@ -242,8 +243,9 @@ class Controller:
 
     # ------------------------------------------------------------------ act
     def act(self) -> None:
-        ended = {t.trial for t in self.state.trials.values() if t.ended is not None}
-        self._cancel([j for j in policy.unfinished_work(self.state) if j.trial in ended])
+        trials = self.state.trials  # a worker's jobs are of no trial (0): not ended here
+        self._cancel([j for j in policy.unfinished_work(self.state)
+                      if j.trial in trials and trials[j.trial].ended is not None])
         trainings, self._trainings = self._trainings, []  # decide() plans them again
         if not self.submissions.settle():
             return  # the scheduler does not answer: nothing new is submitted meanwhile

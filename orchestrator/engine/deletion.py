@@ -120,7 +120,10 @@ class Retention:
         self.size_new()
         for removal in retention.pending(self.state):
             self._finish(removal)
-        self.delete(retention.removals(self.state, self.search, self.rule))
+        # a function of the state alone (and this controller's settings): asked again only
+        # once the state changed, which a quiet tick of a huge search does not
+        self.delete(list(self.state.memo("removals", lambda: tuple(
+            retention.removals(self.state, self.search, self.rule)))))
 
     def delete(self, removals: list[Removal]) -> None:
         for removal in removals:
@@ -128,12 +131,10 @@ class Retention:
 
     def size_new(self) -> None:
         """Journal the size of each checkpoint not sized yet, in one write (one fsync)."""
-        disk = self.state.disk
-        self.record_all([CheckpointSized(trial=trial.trial, step=step, bytes=size_of(Path(path)))
-                         for trial in list(self.state.trials.values())
-                         for step, path in sorted(trial.checkpoints.items())
-                         if (trial.trial, step) not in disk.sizes
-                         and not disk.gone((trial.trial, step))])
+        trials = self.state.trials
+        self.record_all([CheckpointSized(trial=trial, step=step,
+                                         bytes=size_of(Path(trials[trial].checkpoints[step])))
+                         for trial, step in self.state.unsized()])
 
     def _delete(self, removal: Removal) -> None:
         why = refusal(self.search_dir, removal)

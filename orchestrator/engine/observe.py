@@ -14,6 +14,7 @@ or given up is `decide.policy`'s, asked in the controller's decide phase.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -226,9 +227,11 @@ class Observer:
         journaled (jobs.train: a run that cannot resume starts over and writes them again).
         Only checkpoints of an earlier run than the latest plan's are read: until a later
         run wrote them again, or once each when it kept them (it resumed after them)."""
+        if not trial.run:
+            return  # no plan names a run: nothing to compare
         for step, path in sorted(trial.checkpoints.items()):
             run = trial.runs.get(step, "")
-            if not trial.run or run == trial.run or self._kept.get((trial.trial, step)) == (
+            if run == trial.run or self._kept.get((trial.trial, step)) == (
                     trial.run):
                 continue
             found = run_of(Path(path))
@@ -242,14 +245,29 @@ class Observer:
         """The results written since: one journal write (each is of its own checkpoint)."""
         found: list[Event] = []
         for trial in trials:
-            for step in sorted(trial.checkpoints):
-                if (trial.trial, step) in self.state.evaluations:
-                    continue
-                path = result_file(self.settings, trial.trial, step,
-                                   self.state.rewrite(trial.trial, step))
-                if path.exists():
-                    found.append(self._result(trial, step, path))
+            for step, path in self._written(trial).items():
+                found.append(self._result(trial, step, path))
         self.record_all(found)
+
+    def _written(self, trial: TrialRecord) -> dict[int, Path]:
+        """The result files present of the trial's checkpoints not evaluated yet: a stat
+        for one, one listdir of its evals folder for more (a metadata call, not one each,
+        and no Path built for each of thousands waiting)."""
+        steps = self.state.unevaluated(trial.trial)
+        if not steps:
+            return {}
+        folder = layout.evals_dir(Path(self.settings.search.dir), trial.trial)
+        suffix = layout.OUTPUT_SUFFIX if self.settings.infer.command else layout.RESULT_SUFFIX
+        names = {step: layout.result_name(step, self.state.rewrite(trial.trial, step), suffix)
+                 for step in steps}
+        if len(names) == 1:
+            present = {name for name in names.values() if os.path.exists(folder / name)}
+        else:
+            try:
+                present = set(os.listdir(folder))
+            except OSError:
+                present = set()  # none written yet (or unreadable: a later poll looks again)
+        return {step: folder / name for step, name in names.items() if name in present}
 
     def _record_result(self, trial: TrialRecord, step: int, path: Path) -> None:
         self.record(self._result(trial, step, path))
@@ -288,9 +306,9 @@ class Observer:
             train = self.state.attempts("train", trial.trial)
             if train and trial.training == Training.RUNNING:
                 self._after_training(trial, train[-1])
-            for step in sorted(trial.checkpoints):
+            for step in self.state.unevaluated(trial.trial):
                 jobs = self.state.attempts("infer", trial.trial, step)
-                if jobs and (trial.trial, step) not in self.state.evaluations:
+                if jobs:
                     self._after_inference(trial, step, jobs)
 
     def _after_training(self, trial: TrialRecord, job: JobRecord) -> None:

@@ -5,16 +5,16 @@ journal event at a time, so replaying the journal of a killed controller rebuild
 knew, byte for byte. The controller appends an event to the journal first and applies it
 second. `apply` is an explicit fold: one `case` per event class (orchestrator.model.events), and
 a kind without one is an error, never skipped. How a trial, its training and the search end
-moves only through the tables of model.transitions. Queries below derive everything else
-(what is live, what needs evaluating) instead of storing it, so there is nothing to keep
-consistent.
+moves only through the tables of model.transitions. What a tick asks of thousands of jobs
+and checkpoints (what is live, failed, unevaluated, unmeasured) is kept as indexes by the
+handlers, checked against full scans in tests; the rest is derived (`memo`: once a version).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator.errors import JournalCorrupt
 from orchestrator.model.events import (
@@ -65,6 +65,8 @@ from orchestrator.model.transitions import (
     move,
 )
 
+T = TypeVar("T")
+
 
 @dataclass
 class SearchState:
@@ -98,11 +100,18 @@ class SearchState:
     # key -> the job's place among `jobs`, of the live jobs only: asked several times a
     # tick, so that must not scan every job a long search ever ran (issue 25)
     _live: dict[str, int] = field(default_factory=dict)
-    # the pieces of work whose last attempt failed, and the trials with no training attempt
-    # yet: all that the policy's retries and give-ups can act on (issue 25: not every trial
-    # and checkpoint each tick)
+    # the work whose last attempt failed, and the trials with no training attempt yet: all
+    # that the policy's retries and give-ups act on (issue 25: not every trial each tick)
     _failed: set[tuple[str, int, int | None]] = field(default_factory=set)
     _untrained: set[int] = field(default_factory=set)
+    # trial -> its checkpoints without an evaluation, and the checkpoints neither measured
+    # nor deleted: what the tick's reads, evaluations and retention look at (issue 25)
+    _unevaluated: dict[int, set[int]] = field(default_factory=dict)
+    _unsized: set[tuple[int, int]] = field(default_factory=set)
+    # events applied so far: a query derived from the state alone is computed once per
+    # version (`memo`), however often a tick asks it
+    version: int = 0
+    _memo: dict[str, tuple[int, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -124,6 +133,7 @@ class SearchState:
     def apply(self, e: Event) -> None:
         """The fold: one handler per kind of event. IllegalMove when an end or a status
         moves where its table (orchestrator.model.transitions) forbids."""
+        self.version += 1
         match e:
             case SearchStarted():
                 self.started = self.current = e
@@ -167,6 +177,7 @@ class SearchState:
                 self.promote_error = e.reason
             case CheckpointSized() | DeleteIntent() | Deleted() | DeleteRefused():
                 self.disk.apply(e)
+                self._index_unsized((e.trial, e.step))
             case _:
                 raise TypeError(f"SearchState has no handler for the event {e.event!r}")
 
@@ -273,12 +284,24 @@ class SearchState:
             self._index_failed(work)
             self.disk.forget((e.trial, e.step))
         trial.checkpoints[e.step], trial.runs[e.step] = e.path, e.run
+        if (e.trial, e.step) not in self.evaluations:
+            self._unevaluated.setdefault(e.trial, set()).add(e.step)
+        self._index_unsized((e.trial, e.step))
+
+    def _index_unsized(self, key: tuple[int, int]) -> None:
+        trial = self.trials.get(key[0])
+        held = trial is not None and key[1] in trial.checkpoints
+        if held and key not in self.disk.sizes and not self.disk.gone(key):
+            self._unsized.add(key)
+        else:
+            self._unsized.discard(key)
 
     def _evaluated(self, e: Evaluation) -> None:
         record = EvalRecord(e.trial, e.step, e.value, e.job_id, e.checkpoint, e.result,
                             e.error, list(e.logs), e.split, dict(e.metrics))
         self.evaluations[(e.trial, e.step)] = record
         self._by_trial.setdefault(e.trial, {})[e.step] = record
+        self._unevaluated.get(e.trial, set()).discard(e.step)
 
     def _trial_ended(self, e: TrialEnded) -> None:
         trial = self.trials[e.trial]
@@ -286,10 +309,29 @@ class SearchState:
         trial.ended_step, trial.ended_reason = e.step, e.reason
 
     # ------------------------------------------------------------------ queries
+    def memo(self, name: str, compute: Callable[[], T]) -> T:
+        """`compute()`, a function of this state alone, once per `version`: a tick asks the
+        same questions several times, and most ticks of a quiet search change nothing.
+        What it returns is shared: callers must not change it."""
+        hit = self._memo.get(name)
+        if hit is None or hit[0] != self.version:
+            hit = self._memo[name] = (self.version, compute())
+        value: T = hit[1]
+        return value
+
     def live_jobs(self) -> list[JobRecord]:
         """The live jobs, in the order they were intended (as a scan of `jobs` finds them)."""
         live = self._live
-        return [self.jobs[key] for key in sorted(live, key=live.__getitem__)]
+        return list(self.memo("live_jobs", lambda: tuple(
+            self.jobs[key] for key in sorted(live, key=live.__getitem__))))
+
+    def unevaluated(self, trial: int) -> list[int]:
+        """The trial's checkpoint steps without an evaluation, in step order."""
+        return sorted(self._unevaluated.get(trial, ()))
+
+    def unsized(self) -> list[tuple[int, int]]:
+        """The checkpoints not measured yet and not deleted (retention measures them)."""
+        return sorted(self._unsized)
 
     def cancelled_may_run(self) -> list[JobRecord]:
         """The jobs asked to end that may still run: live, or ended in a way the scheduler
@@ -299,7 +341,8 @@ class SearchState:
 
     def open_intents(self) -> list[JobRecord]:
         """Submissions journaled as intended, neither made nor abandoned yet."""
-        return [job for job in self.jobs.values() if job.job_id is None and not job.abandoned]
+        return list(self.memo("open_intents", lambda: tuple(
+            job for job in self.jobs.values() if job.job_id is None and not job.abandoned)))
 
     def attempts(self, kind: str, trial: int, step: int | None = None) -> list[JobRecord]:
         """The jobs for one piece of work, oldest attempt first (of a checkpoint written
@@ -331,7 +374,8 @@ class SearchState:
         return self.trials[trial].rewrites.get(step, 0)
 
     def active_trials(self) -> list[TrialRecord]:
-        return [t for _, t in sorted(self.trials.items()) if t.ended is None]
+        return list(self.memo("active_trials", lambda: tuple(
+            t for _, t in sorted(self.trials.items()) if t.ended is None)))
 
     def results(self, trial: int) -> dict[int, float | None]:
         return {step: e.value for step, e in self._by_trial.get(trial, {}).items()}
@@ -347,8 +391,8 @@ class SearchState:
         return (min if self.settings()["search"]["mode"] == "min" else max)(values)
 
     def job_hours(self, now: float, trial: int | None = None) -> float:
-        jobs = [j for j in self.jobs.values() if trial is None or j.trial == trial]
-        return sum(j.seconds(now) for j in jobs) / 3600.0
+        return sum(j.seconds(now) for j in self.jobs.values()
+                   if trial is None or j.trial == trial) / 3600.0
 
     def settings(self) -> dict[str, Any]:
         """The latest settings (an extension's, else the start's)."""

@@ -1,6 +1,8 @@
 """The fold's indexes (issue 25) equal the scans they replace, after every event of a replay:
 `live_jobs` (kept as jobs are submitted and change state), `last_attempt`, `failed_work`
-(what the policy's retries and give-ups read) and `untrained`."""
+(what the policy's retries and give-ups read), `untrained`, `unevaluated` (what the tick
+reads results of and evaluates) and `unsized` (what retention measures); and `memo` answers
+again only once an event was applied."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ import pytest
 
 from orchestrator.model.events import (
     Checkpoint,
+    CheckpointSized,
+    Deleted,
+    DeleteIntent,
+    DeleteRefused,
+    Evaluation,
     Event,
     JobStateChanged,
     SubmitIntent,
@@ -26,7 +33,7 @@ STATES = [JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILE
 def journal(seed: int, jobs: int = 60) -> list[Event]:
     """Trials with training and inference attempts submitted out of intent order, moving
     through states at random (ends undone by a requeue included), checkpoints rewritten."""
-    rng = random.Random(seed)
+    rng, disk_rng = random.Random(seed), random.Random(-seed)
     out: list[Event] = [TrialStarted(trial=t, seed=t, output_dir=f"/s/t{t}", params={},
                                      sampler_trial=None) for t in (1, 2, 3)]
     intended: list[str] = []
@@ -43,7 +50,27 @@ def journal(seed: int, jobs: int = 60) -> list[Event]:
         rng.shuffle(intended)
         if rng.random() < 0.7:
             out.append(Submitted(key=intended.pop(), job_id=str(n)))
+        out += disk_and_results(disk_rng, trial, step or 100)
     return out
+
+
+def disk_and_results(rng: random.Random, trial: int, step: int) -> list[Event]:
+    """Now and then a result, a size, a deletion begun or done, or a refusal, of a
+    checkpoint that may exist, may be rewritten later, or may never be written."""
+    path, roll = f"/s/t{trial}/{step}", rng.random()
+    if roll < 0.15:
+        return [Evaluation(trial=trial, step=step, value=rng.random(), job_id=None,
+                           checkpoint=path)]
+    if roll < 0.3:
+        return [CheckpointSized(trial=trial, step=step, bytes=rng.randint(1, 9))]
+    what = rng.choice(("all", "training_state"))
+    if roll < 0.4:
+        return [DeleteIntent(trial=trial, step=step, path=path, what=what, bytes=1)]
+    if roll < 0.45:
+        return [Deleted(trial=trial, step=step, path=path, what=what, bytes=1)]
+    if roll < 0.5:
+        return [DeleteRefused(trial=trial, step=step, path=path, reason="r")]
+    return []
 
 
 def moves(state: SearchState, rng: random.Random) -> list[Event]:
@@ -74,6 +101,12 @@ def test_the_indexes_equal_a_scan_after_every_event(seed: int) -> None:
         assert state.failed_work() == failed
         assert state.untrained() == {t for t in state.trials
                                      if not state.attempts(JobKind.TRAIN, t)}
+        for number, record in state.trials.items():
+            assert state.unevaluated(number) == sorted(
+                s for s in record.checkpoints if (number, s) not in state.evaluations)
+        assert state.unsized() == sorted(
+            (n, s) for n, t in state.trials.items() for s in t.checkpoints
+            if (n, s) not in state.disk.sizes and not state.disk.gone((n, s)))
 
 
 def test_a_replay_rebuilds_the_indexes() -> None:
@@ -86,3 +119,28 @@ def test_a_replay_rebuilds_the_indexes() -> None:
     assert [j.key for j in replayed.live_jobs()] == [j.key for j in scanned(state)]
     assert replayed.live_jobs()  # the table exercises live jobs at all
     assert replayed.failed_work() == state.failed_work() and replayed.failed_work()
+
+
+def test_a_replay_rebuilds_unevaluated_and_unsized() -> None:
+    events = journal(11, jobs=120)
+    state = SearchState.replay(events)
+    assert any(state.unevaluated(t) for t in state.trials) and state.unsized()
+    assert any(t.rewrites for t in state.trials.values())  # the table rewrites checkpoints
+    again = SearchState.replay(events)
+    assert [again.unevaluated(t) for t in again.trials] == [
+        state.unevaluated(t) for t in state.trials]
+    assert again.unsized() == state.unsized()
+
+
+def test_memo_answers_again_only_after_an_event() -> None:
+    state, calls = SearchState(), list[int]()
+
+    def count() -> int:
+        calls.append(state.version)
+        return len(state.trials)
+
+    assert state.memo("n", count) == 0 and state.memo("n", count) == 0
+    state.apply(TrialStarted(trial=1, seed=1, output_dir="/s/t1", params={},
+                             sampler_trial=None))
+    assert state.memo("n", count) == 1 and state.memo("n", count) == 1
+    assert calls == [0, 1]
