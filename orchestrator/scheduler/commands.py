@@ -52,6 +52,26 @@ FOREIGN_PREFIXES = ("SACCT_", "SQUEUE_", "SINFO_", "SCANCEL_", "SCONTROL_", "SPR
 FOREIGN_NAMES = frozenset({"SLURM_TIME_FORMAT", "SLURM_BITSTR_LEN"})
 
 
+# the most bytes of job ids one argument carries: Linux refuses an argument over 128 KiB
+# (MAX_ARG_STRLEN, E2BIG), which ~16,000 7-8 digit ids joined by commas reach
+ID_LIST_BYTES = 120_000
+
+
+def id_lists(job_ids: Sequence[str], limit: int = ID_LIST_BYTES) -> list[str]:
+    """`job_ids` as comma-joined lists of at most `limit` characters: one command each
+    (one for the 10,000 ids of a large sweep, a second past ~15,000)."""
+    lists: list[str] = []
+    current: list[str] = []
+    size = 0
+    for job_id in job_ids:
+        if current and size + 1 + len(job_id) > limit:
+            lists.append(",".join(current))
+            current, size = [], 0
+        size += len(job_id) + (1 if current else 0)
+        current.append(job_id)
+    return [*lists, ",".join(current)] if current else lists
+
+
 def command_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """`env` (else ours) without the user's settings for SLURM's commands."""
     return {k: v for k, v in (os.environ if env is None else env).items()

@@ -1,6 +1,7 @@
 """The SLURM backend: sbatch through submitit, states from sacct, names that prove a job ours.
 
-Theory of operation: one `sacct` call per poll for every tracked job; a failed call yields
+Theory of operation: one `sacct` call per poll for every tracked job (one per ~15,000 ids:
+`commands.id_lists`, under Linux's limit on one argument); a failed call yields
 UNKNOWN for all of them (never "done", never "lost"). squeue (slurmctld) is asked only what
 slurmdbd cannot say: why PENDING jobs without a Reason wait (22.05 keeps Priority and
 Resources from slurmdbd; a failed call costs the reason), and whether a job sacct shows
@@ -30,6 +31,7 @@ from orchestrator.model.transitions import REQUEUABLE_ENDS, JobKind, JobState
 from orchestrator.scheduler.commands import (
     Commands,
     command_environment,
+    id_lists,
     last_line,
     submit_limit,
     unreachable,
@@ -242,14 +244,14 @@ class SlurmScheduler(SubmititBackend):
             return Polled({})
         ids = sorted({ref.job_id.split("_")[0] for ref in [*jobs, *asked]})
         try:
-            output = self.commands.output(["sacct", "-X", "-o", SACCT_FORMAT, "--parsable2",
-                                           "-j", ",".join(ids)])
+            rows = {job_id: row for chunk in id_lists(ids) for job_id, row in parse_sacct(
+                self.commands.output(["sacct", "-X", "-o", SACCT_FORMAT, "--parsable2", "-j",
+                                      chunk])).items()}
         except SchedulerUnavailable as exc:
             self._warn(f"sacct failed ({str(exc).removeprefix('sacct: ')}); "
                        "job states stay as last seen until it answers")
             self._send(self._cancels.unsent())
             return Polled({ref.job_id: JobState.UNKNOWN for ref in jobs})
-        rows = parse_sacct(output)
         seen = {ref.job_id: self._state_of(ref, rows.get(ref.job_id)) for ref in [*asked, *jobs]}
         self._node_failed.update(j for j, state in seen.items() if state is JobState.NODE_FAIL)
         self._requeued(seen, {ref.job_id for ref in asked})
@@ -308,7 +310,10 @@ class SlurmScheduler(SubmititBackend):
     def _squeue(self, job_ids: Sequence[str], columns: str, *options: str) -> str:
         """squeue's lines for `job_ids` ("" when slurmctld has forgotten them all: they
         ended); SchedulerUnavailable when it fails."""
-        done = self.commands.run(["squeue", "--noheader", *options, f"--jobs={','.join(job_ids)}",
+        return "".join(self._squeue_one(chunk, columns, options) for chunk in id_lists(job_ids))
+
+    def _squeue_one(self, job_ids: str, columns: str, options: Sequence[str]) -> str:
+        done = self.commands.run(["squeue", "--noheader", *options, f"--jobs={job_ids}",
                                   f"--format={columns}"], env=command_environment())
         if done.returncode == 0:
             return done.stdout

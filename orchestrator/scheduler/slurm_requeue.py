@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from orchestrator.errors import SchedulerUnavailable
 from orchestrator.model.transitions import JobState
-from orchestrator.scheduler.commands import Commands
+from orchestrator.scheduler.commands import Commands, id_lists
 from orchestrator.scheduler.slurm_nodes import lost_nodes
 
 SACCT_RUNS = ["sacct", "-X", "-D", "-n", "-P", "-o", "JobID,State,NodeList"]
@@ -64,7 +64,8 @@ def what_ended(commands: Commands, job_ids: list[str]) -> dict[str, str]:
     """Job id -> what ended its previous run, from one `sacct -X -D` for `job_ids` (and one
     sinfo per NODE_FAIL'd run on several nodes); UNSAID for those sacct does not answer."""
     try:
-        runs = previous_runs(commands.output([*SACCT_RUNS, "-j", ",".join(job_ids)]))
+        runs = {job_id: run for chunk in id_lists(job_ids) for job_id, run in previous_runs(
+            commands.output([*SACCT_RUNS, "-j", chunk])).items()}
     except SchedulerUnavailable:
         return dict.fromkeys(job_ids, UNSAID)
     words: dict[str, str] = {}
