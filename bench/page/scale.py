@@ -46,11 +46,18 @@ def _slurm(raw: Obj) -> dict[str, Any]:
             "before": s.get("jobs_in_slurmctld_before"), "submit": num(s.get("submit_s"), 0),
             "sacct": num(s.get("sacct_s"), 2),
             "per_hour": num(probe.get("per_hour") or probe.get("queries_per_hour_projected"), 0),
-            "calls": probe.get("calls_by_command") or "projected, see below",
+            "calls": _calls(probe.get("calls_by_command")),
             "cpu": num(probe["cpu_s"] / hours if hours >= 1 and "cpu_s" in probe
                        else probe.get("cpu_s_per_hour_projected")),
             "rss": num(probe.get("max_rss_mb")), "cancel": num(s.get("cancel_s"), 0),
             "note": s.get("note", "")}
+
+
+def _calls(by_command: Obj | None) -> str:
+    """`53 sacct, 1 squeue`: the commands the probe ran, those it did not left out."""
+    if not by_command:
+        return "projected, see below"
+    return ", ".join(f"{n} {command}" for command, n in by_command.items() if n) or "none"
 
 
 def _journal(raw: Obj) -> str:
