@@ -107,7 +107,9 @@ def legacy_queries(workdir: Path, held: Sequence[str], ns: Sequence[int], poll_s
 
 
 # ---------------------------------------------------------------------------- memory, real time
-def _proc_status(pid: int) -> dict[str, float]:
+def proc_status(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of `pid`, in MB ({} once it is gone). VmHWM, not getrusage's
+    ru_maxrss: on Linux that one carries the parent's high-water mark across fork and exec."""
     values: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -145,7 +147,7 @@ def rss_and_realtime(workdir: Path, prefix: str, held: Sequence[str],
     cpu = None
     deadline = run.t_launch + window_s
     while time.time() < deadline and run.process.poll() is None:
-        status = _proc_status(pid)
+        status = proc_status(pid)
         if status:
             samples.append((round(time.time() - run.t_launch, 1), status.get("VmRSS", 0.0)))
             peak = max(peak, status.get("VmHWM", 0.0))

@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bench.phases.measure import proc_status
 from orchestrator.common.causes import JobFailure
 from orchestrator.config import compose as config
 from orchestrator.engine.controller import Controller
@@ -129,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "live_jobs_at_end": live,
         "wall_s": time.monotonic() - wall0,
         "cpu_s": time.process_time() - cpu0,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # its own peak: ru_maxrss would carry the bench's (the parent's) across fork and exec
+        "max_rss_mb": proc_status(os.getpid()).get("VmHWM"),
         "pid": os.getpid(),
     }
     args.result.write_text(json.dumps(result, indent=2), encoding="utf-8")

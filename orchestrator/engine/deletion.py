@@ -115,15 +115,19 @@ class Retention:
         self.record = record
         self.record_all = record_all or (lambda batch: [record(event) for event in batch])
         self.rule = rule
+        self._removals: tuple[int, list[Removal]] = (-1, [])  # as of the state's version
 
     def tick(self) -> None:
         self.size_new()
         for removal in retention.pending(self.state):
             self._finish(removal)
-        # a function of the state alone (and this controller's settings): asked again only
-        # once the state changed, which a quiet tick of a huge search does not
-        self.delete(list(self.state.memo("removals", lambda: tuple(
-            retention.removals(self.state, self.search, self.rule)))))
+        # a function of the state and of these settings: asked again only once the state
+        # changed, which a quiet tick of a huge search does not (kept here, not in the
+        # state's memo: `clean --keep` asks the same state with other settings)
+        if self._removals[0] != self.state.version:
+            self._removals = (self.state.version,
+                              retention.removals(self.state, self.search, self.rule))
+        self.delete(list(self._removals[1]))
 
     def delete(self, removals: list[Removal]) -> None:
         for removal in removals:

@@ -31,7 +31,7 @@ from orchestrator.common import layout
 from orchestrator.errors import JournalCorrupt
 from orchestrator.journal.jsonl import Journal, Scan
 from orchestrator.model import events as events_module
-from orchestrator.model import journal_facts, ledger, records, state, transitions
+from orchestrator.model import journal_facts, ledger, memo, records, state, transitions
 from orchestrator.model.events import CodeSnapshot, Event
 from orchestrator.model.journal_facts import JournalFacts
 from orchestrator.model.state import SearchState
@@ -45,7 +45,7 @@ FORMAT = 2  # 2: the journal's facts (model.journal_facts) saved beside the stat
 def _schema() -> str:
     """A hash of the fold's sources: a snapshot pickled by other code is not loaded."""
     digest = hashlib.sha256()
-    for module in (events_module, journal_facts, ledger, records, state, transitions):
+    for module in (events_module, journal_facts, ledger, memo, records, state, transitions):
         digest.update(Path(str(module.__file__)).read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()

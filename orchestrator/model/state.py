@@ -49,6 +49,7 @@ from orchestrator.model.events import (
     TrialStarted,
 )
 from orchestrator.model.ledger import Disk
+from orchestrator.model.memo import Memo
 from orchestrator.model.records import EvalRecord as EvalRecord
 from orchestrator.model.records import JobRecord as JobRecord
 from orchestrator.model.records import TrialRecord as TrialRecord
@@ -111,7 +112,7 @@ class SearchState:
     # events applied so far: a query derived from the state alone is computed once per
     # version (`memo`), however often a tick asks it
     version: int = 0
-    _memo: dict[str, tuple[int, Any]] = field(default_factory=dict, compare=False, repr=False)
+    _memo: Memo = field(default_factory=Memo, compare=False, repr=False)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> SearchState:
@@ -197,6 +198,9 @@ class SearchState:
         self.promote_error = ""
 
     def _trial_started(self, e: TrialStarted) -> None:
+        if e.trial in self.trials:  # started again: only an edited journal says so
+            self._unevaluated.pop(e.trial, None)
+            self._unsized -= {key for key in self._unsized if key[0] == e.trial}
         self.trials[e.trial] = TrialRecord(e.trial, e.seed, e.output_dir, params=dict(e.params),
                                            sampler_trial=e.sampler_trial)
         self._untrained.add(e.trial)
@@ -310,14 +314,9 @@ class SearchState:
 
     # ------------------------------------------------------------------ queries
     def memo(self, name: str, compute: Callable[[], T]) -> T:
-        """`compute()`, a function of this state alone, once per `version`: a tick asks the
-        same questions several times, and most ticks of a quiet search change nothing.
+        """`compute()`, a function of this state alone, once per `version` (model.memo).
         What it returns is shared: callers must not change it."""
-        hit = self._memo.get(name)
-        if hit is None or hit[0] != self.version:
-            hit = self._memo[name] = (self.version, compute())
-        value: T = hit[1]
-        return value
+        return self._memo.get(self.version, name, compute)
 
     def live_jobs(self) -> list[JobRecord]:
         """The live jobs, in the order they were intended (as a scan of `jobs` finds them)."""

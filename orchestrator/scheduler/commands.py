@@ -59,7 +59,7 @@ ID_LIST_BYTES = 120_000
 
 def id_lists(job_ids: Sequence[str], limit: int = ID_LIST_BYTES) -> list[str]:
     """`job_ids` as comma-joined lists of at most `limit` characters: one command each
-    (one for the 10,000 ids of a large sweep, a second past ~15,000)."""
+    (one for the 10,000 ids of a large sweep, a second past ~13,000 8-digit ids)."""
     lists: list[str] = []
     current: list[str] = []
     size = 0

@@ -1,6 +1,6 @@
 """The SLURM backend: sbatch through submitit, states from sacct, names that prove a job ours.
 
-Theory of operation: one `sacct` call per poll for every tracked job (one per ~15,000 ids:
+Theory of operation: one `sacct` call per poll for every tracked job (one per ~13,000 ids:
 `commands.id_lists`, under Linux's limit on one argument); a failed call yields
 UNKNOWN for all of them (never "done", never "lost"). squeue (slurmctld) is asked only what
 slurmdbd cannot say: why PENDING jobs without a Reason wait (22.05 keeps Priority and

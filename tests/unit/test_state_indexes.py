@@ -144,3 +144,15 @@ def test_memo_answers_again_only_after_an_event() -> None:
                              sampler_trial=None))
     assert state.memo("n", count) == 1 and state.memo("n", count) == 1
     assert calls == [0, 1]
+
+
+def test_a_trial_started_again_leaves_no_index_of_its_old_checkpoints() -> None:
+    """Only an edited journal starts a trial twice; its new record has no checkpoints, so
+    the indexes must not name the old ones (the tick would look them up and fail)."""
+    state = SearchState()
+    started = TrialStarted(trial=1, seed=1, output_dir="/s/t1", params={}, sampler_trial=None)
+    for event in (started, Checkpoint(trial=1, step=100, path="/s/t1/100", run="r")):
+        state.apply(event)
+    assert state.unevaluated(1) == [100] and state.unsized() == [(1, 100)]
+    state.apply(started)
+    assert state.unevaluated(1) == [] and state.unsized() == []
