@@ -39,6 +39,9 @@ PARTS = ("trials", "samplers", "journal", "slurm")
 SAMPLERS = ("random", "grid", "optuna")
 JOBS = 10_000
 HEADROOM = 1_000  # job slots left to the cluster's other users while ours are queued
+PURGE_WAIT_S = 420.0
+LIVE_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "CONFIGURING", "COMPLETING",
+                         "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED"})
 # the bound on the controller's file-system metadata calls: 0.1 a second per trial, so a
 # 1,000-trial search costs a Lustre MDS 100 ops/s (SCALE.md says why that is acceptable)
 FS_OPS_PER_TRIAL_HOUR_BOUND = 360.0
@@ -71,15 +74,39 @@ def long_journal(workdir: Path) -> dict[str, Any]:
     return dict(figures)
 
 
-def room_for_jobs(wanted: int = JOBS) -> tuple[int, int, int]:
-    """How many jobs the bench may queue: (count, MaxJobCount, jobs slurmctld holds now)."""
+def room_for_jobs(wanted: int = JOBS) -> tuple[int, int, int, int]:
+    """How many jobs the bench may queue: (count, MaxJobCount, jobs slurmctld holds now, how
+    many of those have ended: held until MinJobAge after their end, then purged)."""
     config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
                             timeout=60, check=True).stdout
     limit = next((int(line.split("=", 1)[1]) for line in config.splitlines()
                   if line.split("=", 1)[0].strip() == "MaxJobCount"), wanted)
-    queued = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True,
+    states = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%T"], capture_output=True,
                             text=True, timeout=60, check=True).stdout.split()
-    return max(0, min(wanted, limit - len(queued) - HEADROOM)), limit, len(queued)
+    ended = sum(1 for state in states if state not in LIVE_STATES)
+    return max(0, min(wanted, limit - len(states) - HEADROOM)), limit, len(states), ended
+
+
+def purge_would_help(count: int, limit: int, held: int, ended: int,
+                     wanted: int = JOBS) -> bool:
+    """Would the purge of the ended jobs slurmctld still holds make room for a tenth more of
+    the jobs wanted? (A scale run just after another found room for 20 of 10,000: the last
+    run's, cancelled minutes before.) Not for a few: other users' live jobs take the rest."""
+    after = max(0, min(wanted, limit - (held - ended) - HEADROOM))
+    return after - count >= wanted // 10
+
+
+def room_after_purge(log: Callable[[str], None]) -> tuple[int, int, int]:
+    """`room_for_jobs`, once the ended jobs that would make room are purged (at most
+    PURGE_WAIT_S: MinJobAge, 300 s by default, and the purge's own period)."""
+    deadline = time.monotonic() + PURGE_WAIT_S
+    while True:
+        count, limit, held, ended = room_for_jobs()
+        if not purge_would_help(count, limit, held, ended) or time.monotonic() >= deadline:
+            return count, limit, held
+        log(f"scale: room for {count} jobs; {ended} ended jobs still in slurmctld until it "
+            "purges them (MinJobAge): waiting")
+        time.sleep(15)
 
 
 def sacct_s(job_ids: list[str], repeats: int = 3) -> list[float]:
@@ -94,7 +121,7 @@ def sacct_s(job_ids: list[str], repeats: int = 3) -> list[float]:
 
 
 def slurm(workdir: Path, tag: str, log: Callable[[str], None]) -> dict[str, Any]:
-    count, limit, before = room_for_jobs()
+    count, limit, before = room_after_purge(log)
     out: dict[str, Any] = {"jobs_wanted": JOBS, "max_job_count": limit,
                            "jobs_in_slurmctld_before": before, "jobs": count}
     if count == 0:

@@ -64,3 +64,15 @@ def test_without_the_long_journal_module_its_keys_are_not_measured(
 
     monkeypatch.setattr("importlib.import_module", absent)
     assert "not measured" in scale.long_journal(tmp_path)["note"]
+
+
+@pytest.mark.parametrize(("count", "held", "ended", "waits"), [
+    (20, 8_980, 8_980, True),  # the last scale run's jobs, cancelled: purged soon
+    (9_000, 0, 0, False),  # room already
+    (20, 8_980, 5, False),  # other users' live jobs take the room: a purge frees 5
+    (20, 8_980, 1_500, True),  # a purge frees a tenth and more
+    (500, 8_500, 800, False),  # less than a tenth more
+])
+def test_the_scale_run_waits_for_a_purge_only_where_it_makes_room(
+        count: int, held: int, ended: int, waits: bool) -> None:
+    assert scale.purge_would_help(count, 10_000, held, ended, wanted=10_000) is waits
