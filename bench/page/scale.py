@@ -16,7 +16,7 @@ def _trials_table(raw: Obj) -> str:
     rows = ["| concurrent trials | tick p50 ms | tick p99 ms | CPU s/h | metadata calls "
             "/ trial-hour (stat, listdir, scandir, open) | scheduler polls/h |",
             "|---:|---:|---:|---:|---|---:|"]
-    for n, d in get(raw, "scale", "trials").items():
+    for n, d in (get(raw, "scale", "trials") or {}).items():  # none: not run this time
         kinds = d.get("fs_ops_by_kind_per_trial_hour", {})
         split = ", ".join(f"{num(kinds.get(k, 0), 0)}" for k in
                           ("stat", "listdir", "scandir", "open"))

@@ -99,13 +99,15 @@ def purge_would_help(count: int, limit: int, held: int, ended: int,
 def room_after_purge(log: Callable[[str], None]) -> tuple[int, int, int]:
     """`room_for_jobs`, once the ended jobs that would make room are purged (at most
     PURGE_WAIT_S: MinJobAge, 300 s by default, and the purge's own period)."""
-    deadline = time.monotonic() + PURGE_WAIT_S
+    deadline, said = time.monotonic() + PURGE_WAIT_S, -1
     while True:
         count, limit, held, ended = room_for_jobs()
         if not purge_would_help(count, limit, held, ended) or time.monotonic() >= deadline:
             return count, limit, held
-        log(f"scale: room for {count} jobs; {ended} ended jobs still in slurmctld until it "
-            "purges them (MinJobAge): waiting")
+        if count != said:  # once per change, not every 15 s
+            log(f"scale: room for {count} jobs; {ended} ended jobs still in slurmctld until "
+                "it purges them (MinJobAge): waiting")
+            said = count
         time.sleep(15)
 
 

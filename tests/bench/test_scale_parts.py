@@ -76,3 +76,19 @@ def test_without_the_long_journal_module_its_keys_are_not_measured(
 def test_the_scale_run_waits_for_a_purge_only_where_it_makes_room(
         count: int, held: int, ended: int, waits: bool) -> None:
     assert scale.purge_would_help(count, 10_000, held, ended, wanted=10_000) is waits
+
+
+def test_a_page_of_the_10k_job_part_alone_renders() -> None:
+    """`BENCH_SCALE_PARTS=slurm python -m bench --only scale` (no --fold): the page has no
+    trials table to draw, and must still be written (it failed on the missing table)."""
+    from bench.page import render as page
+    from bench.page import report
+
+    raw = {"errors": {}, "scale": {"parts_run": ["slurm"], "slurm": {
+        "jobs": 9000, "max_job_count": 10_000, "jobs_in_slurmctld_before": 0, "submit_s": 30,
+        "sacct_s": 0.43, "cancel_s": 5, "probe": {
+            "virtual_s": 3600.0, "cpu_s": 11.8, "max_rss_mb": 66.2, "per_hour": 55,
+            "calls_by_command": {"sacct": 54, "squeue": 1, "scancel": 0}}}}}
+    text = page.render(report.assemble("full", "now", {}, scale.headline(raw), raw))
+    assert "**55 scheduler\nqueries per hour** (54 sacct, 1 squeue)" in text
+    assert "**11.8 s per hour**" in text
