@@ -32,7 +32,8 @@ from bench.cluster.tracked import submit_held, tracking_overrides
 from bench.phases import scale_sim
 from bench.phases.footprint import write_trials_journal
 from bench.phases.scenario import PY, ROOT, child_env
-from orchestrator.scheduler.slurm_parse import SACCT_FORMAT
+from orchestrator.model.transitions import JobState
+from orchestrator.scheduler.slurm_parse import SACCT_FORMAT, SLURM_STATES
 
 SIZES = (10, 100, 1000)
 PARTS = ("trials", "samplers", "journal", "slurm")
@@ -40,8 +41,6 @@ SAMPLERS = ("random", "grid", "optuna")
 JOBS = 10_000
 HEADROOM = 1_000  # job slots left to the cluster's other users while ours are queued
 PURGE_WAIT_S = 420.0
-LIVE_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "CONFIGURING", "COMPLETING",
-                         "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED"})
 # the bound on the controller's file-system metadata calls: 0.1 a second per trial, so a
 # 1,000-trial search costs a Lustre MDS 100 ops/s (SCALE.md says why that is acceptable)
 FS_OPS_PER_TRIAL_HOUR_BOUND = 360.0
@@ -83,7 +82,8 @@ def room_for_jobs(wanted: int = JOBS) -> tuple[int, int, int, int]:
                   if line.split("=", 1)[0].strip() == "MaxJobCount"), wanted)
     states = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%T"], capture_output=True,
                             text=True, timeout=60, check=True).stdout.split()
-    ended = sum(1 for state in states if state not in LIVE_STATES)
+    # the adapter's one table of raw states says which have ended (one it does not know: live)
+    ended = sum(1 for state in states if SLURM_STATES.get(state, JobState.PENDING).terminal)
     return max(0, min(wanted, limit - len(states) - HEADROOM)), limit, len(states), ended
 
 
