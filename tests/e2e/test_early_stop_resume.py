@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.common import layout
 from tests.support.cli import PY, cli, kill_and_resume
 from tests.support.journal import evaluations, events, submissions, summary
 from tests.support.searches import BYO
@@ -99,7 +100,12 @@ def test_asha_resumed_from_the_journal_of_a_kill_between_a_result_and_its_cut(
     for e in later:
         if e["event"] == "submit_intent":
             shutil.rmtree(e["folder"], ignore_errors=True)
-    shutil.rmtree(directory / "trials" / "4", ignore_errors=True)
+    # trial 4's folder holds the first run's checkpoints and results: left there, the rerun's
+    # trial 4 would resume after them and adopt a result of step 200 (a kill before trial 4
+    # started leaves no such folder)
+    trial_4 = layout.trial_dir(directory, 4)
+    assert trial_4.is_dir(), trial_4
+    shutil.rmtree(trial_4)
     assert not any(e["event"] == "trial_started" and e["trial"] == 4 for e in events(directory))
 
     done = cli(*_args(directory), timeout=900)
