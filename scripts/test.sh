@@ -26,7 +26,9 @@ fi
 export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
 .venv/bin/ruff check orchestrator jobs tests bench scripts
 .venv/bin/mypy
-.venv/bin/python -m pytest -q -ra --durations=25 "$@"
+# two workers (pytest-xdist): the SLURM tier runs whole on one, in order, the rest beside it
+# on the other (tests/support/workers.py): about half the time of one worker on 2 cores
+.venv/bin/python -m pytest -q -ra --durations=25 -n "${PYTEST_WORKERS:-2}" "$@"
 # The other SLURM release (24.11 on Debian 12, 22.05 on Debian 13) in its own root and
 # namespaces: the smoke subset (scripts/local-slurm.md). Only for the whole suite (no args).
 if [ $# -eq 0 ] && [ "$(id -u)" -eq 0 ] && [ -f /etc/debian_version ]; then

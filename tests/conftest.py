@@ -17,6 +17,9 @@ A test marked ``reliability`` (slow by nature: random kill points, a daemon down
 a SLURM time limit waited out) is left out unless the ``-m`` expression names that marker:
 ``pytest -m reliability`` runs them (``scripts/reliability.py --tests`` does, and records the
 result in RELIABILITY.md); CI keeps a fast variant of each, named in its docstring.
+
+On several pytest-xdist workers (``pytest -n 2``, as scripts/test.sh runs the suite) the
+SLURM tier runs whole on one worker, in order, beside the rest (tests/support/workers.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +94,12 @@ def _mark_tiers(items: list[pytest.Item]) -> None:
             item.add_marker(marker)
         if timeout is not None and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(timeout))
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: without xdist, never called
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`-n N` (xdist's default --dist load): the cluster's tests on one worker, in order."""
+    if config.getvalue("dist") != "load":
+        return None  # the user chose another distribution
+    from tests.support.workers import ClusterOnOneWorker
+    return ClusterOnOneWorker(config, log)
