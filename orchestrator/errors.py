@@ -20,7 +20,8 @@ class ConfigError(OrchestratorError):
 
 
 class SearchDirError(OrchestratorError):
-    """search.dir is held by another controller, or cannot be created."""
+    """search.dir is held by another controller, cannot be created, or holds what its
+    journal does not account for."""
 
     exit_code = 2
 

@@ -74,9 +74,19 @@ def trial_seed(base_seed: int, trial: int, params: Mapping[str, Any] | None = No
 
 
 # ----------------------------------------------------------------- a trial's folder
+def trials_dir(search_dir: Path) -> Path:
+    """The folder of every trial's folder."""
+    return search_dir / "trials"
+
+
 def trial_dir(search_dir: Path, trial: int) -> Path:
     """The trial's training output folder; the jobs get it as `output_dir`."""
-    return search_dir / "trials" / f"{trial:03d}"
+    return trials_dir(search_dir) / f"{trial:03d}"
+
+
+def trial_of_dir(name: str) -> int | None:
+    """The trial whose folder is named `name` (the inverse of `trial_dir`), else None."""
+    return int(name) if name.isdigit() and f"{int(name):03d}" == name else None
 
 
 def search_dir_of(output_dir: Path) -> Path:

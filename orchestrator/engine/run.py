@@ -19,7 +19,13 @@ from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import changed_settings, rule_of
 from orchestrator.engine import job_requests, snapshot
 from orchestrator.engine.controller import Controller, View
-from orchestrator.errors import ConfigError, Interrupted, SchedulerError, SubmissionRefused
+from orchestrator.errors import (
+    ConfigError,
+    Interrupted,
+    SchedulerError,
+    SearchDirError,
+    SubmissionRefused,
+)
 from orchestrator.journal import state_snapshot
 from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock
@@ -68,6 +74,25 @@ def check_same_search(journal: Journal | SearchState, settings: Settings, force:
         ])
 
 
+def check_own_trials(state: SearchState, search_dir: Path) -> None:
+    """SearchDirError when trials/ holds a trial folder, not empty, of a trial the journal
+    never started. Only an earlier search leaves one (its journal deleted, or cut back by
+    hand): the controller journals a trial before any job writes its folder. A new trial of
+    that number would resume training from its checkpoints and take its results as its own."""
+    folder = layout.trials_dir(search_dir)
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return
+    stray = [n for n in names if (t := layout.trial_of_dir(n)) is not None
+             and t not in state.trials and any(os.scandir(folder / n))]
+    if stray:
+        raise SearchDirError(
+            f"{folder} holds folders of trials its journal never started ({', '.join(stray)}): "
+            "an earlier search's, whose checkpoints and results a new trial would take as its "
+            f"own; move them out of {folder}, or use another search.dir")
+
+
 def run_search(settings: Settings, new_view: Callable[[], ClosableView],
                force_resume: bool = False) -> str:
     """Run or resume the search; returns its final status. `new_view` is called once the
@@ -90,6 +115,7 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
         journal, state = state_snapshot.open_journal(search_dir)  # no event list held
         try:
             check_same_search(state, settings, force_resume)
+            check_own_trials(state, search_dir)
             scheduler = make_scheduler(settings.executor.name)
             if force_resume or not journal.facts.ended:  # ended: nothing new unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal

@@ -320,6 +320,33 @@ def test_search_dir_holding_a_different_search(tmp_path: Path, note: Note) -> No
     assert "re-judged under the new settings (search.target 80.0 -> 85.0)" in forced.stdout
 
 
+
+def test_trial_folders_of_a_deleted_journal_are_refused(tmp_path: Path, note: Note) -> None:
+    """A user who deletes journal.jsonl to start again leaves trials/001: the new trial 1
+    would resume training from its checkpoints and take its results as its own. Refused
+    (exit 2, one line, nothing submitted) until the folder is moved away."""
+    directory = tmp_path / "s"
+    train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 5 --every-s 0.2"
+    first = cli(*bk.search(directory, train=train))
+    assert first.returncode == 0, first.stdout + first.stderr
+    (directory / "journal.jsonl").unlink()
+    jobs = sorted(p.name for p in (directory / "jobs").iterdir())
+    refused = cli(*bk.search(directory, train=train))
+    note(f"exit {refused.returncode}: {refused.stderr.strip()}")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "trials its journal never started (001)" in refused.stderr
+    assert str(directory / "trials") in refused.stderr
+    assert sorted(p.name for p in (directory / "jobs").iterdir()) == jobs  # none submitted
+    assert not (directory / "journal.jsonl").exists()
+    (directory / "trials").rename(tmp_path / "old-trials")
+    again = cli(*bk.search(directory, train=train))
+    assert again.returncode == 0, again.stdout + again.stderr
+    evaluated = [e for e in strict_events(directory) if e["event"] == "evaluation"]
+    # trained afresh from step 0, every result from its own inference job
+    assert evaluated[0]["step"] == 100 and all(e["job_id"] for e in evaluated), evaluated
+
+
 # --------------------------------------------------------------------------- configuration
 SLURM_BAD = [
     (["executor.train.nodes=0"], "executor.train.nodes=0: must be >= 1"),
