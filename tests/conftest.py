@@ -98,8 +98,9 @@ def _mark_tiers(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: without xdist, never called
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`-n N` (xdist's default --dist load): the cluster's tests on one worker, in order."""
-    if config.getvalue("dist") != "load":
-        return None  # the user chose another distribution
+    """`-n N`: the cluster's tests on one worker, in order, whatever --dist says (any other
+    mode would split them) but `each` (every test on every worker: the user's choice)."""
+    if config.getvalue("dist") == "each":
+        return None
     from tests.support.workers import ClusterOnOneWorker
     return ClusterOnOneWorker(config, log)

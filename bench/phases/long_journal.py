@@ -140,7 +140,7 @@ def _resume(search_dir: Path) -> None:
     from orchestrator.common.layout import journal_path
     from orchestrator.config.validate import settings_from
     from orchestrator.engine.controller import Controller
-    from orchestrator.engine.run import check_same_search
+    from orchestrator.engine.folder_checks import check_same_search
     from orchestrator.journal.jsonl import Journal
     from orchestrator.scheduler import make_scheduler
 

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.detach:
         from orchestrator.engine import detach
 
-        text, code = detach.detach(settings, args.argv)
+        text, code = detach.detach(settings, args.argv, args.force_resume)
         print(text, end="")
         return code
     from orchestrator.view.live import make_view

@@ -86,7 +86,8 @@ def trial_dir(search_dir: Path, trial: int) -> Path:
 
 def trial_of_dir(name: str) -> int | None:
     """The trial whose folder is named `name` (the inverse of `trial_dir`), else None."""
-    return int(name) if name.isdigit() and f"{int(name):03d}" == name else None
+    ascii_digits = name.isascii() and name.isdigit()  # isdigit() takes "²" (int() not)
+    return int(name) if ascii_digits and f"{int(name):03d}" == name else None
 
 
 def search_dir_of(output_dir: Path) -> Path:

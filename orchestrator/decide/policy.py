@@ -50,7 +50,8 @@ from orchestrator.model.transitions import (
 )
 
 # settings that can change how a search ends: a rerun that changes one (with --force-resume
-# where app.IDENTITY holds it) journals `search_extended`, which reopens an ended search
+# where engine.folder_checks.IDENTITY holds it) journals `search_extended`, which reopens an
+# ended search
 REOPENING = ("search.target", "search.metric", "search.mode", "search.split", "search.patience",
              "search.min_delta", "search.max_trials", "search.budget_job_hours")
 

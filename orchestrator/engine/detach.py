@@ -32,7 +32,7 @@ from orchestrator import exit_codes
 from orchestrator.common import layout
 from orchestrator.common.fsutil import atomic_write_json, make_search_dir
 from orchestrator.config.settings import JobResources, Settings
-from orchestrator.engine import snapshot
+from orchestrator.engine import folder_checks, snapshot
 from orchestrator.journal import state_snapshot
 from orchestrator.journal.lock import read_holder
 from orchestrator.model.transitions import JobKind, JobState
@@ -100,9 +100,14 @@ def launch_local(search_dir: Path, argv: Sequence[str], shared: bool = False,
             f"log:        {log}\n" + follow_lines(search_dir), 0)
 
 
-def detach(settings: Settings, argv: Sequence[str]) -> tuple[str, int]:
-    """`run --detach`: on the executor the search uses."""
+def detach(settings: Settings, argv: Sequence[str], force_resume: bool = False
+           ) -> tuple[str, int]:
+    """`run --detach`: on the executor the search uses, once the search folder passes what
+    `run` checks before it submits anything (a detached controller would only say it in its
+    job's log, after the queue wait)."""
     search_dir = Path(settings.search.dir)
+    # read only: no lock, nothing written
+    folder_checks.check(state_snapshot.fold(search_dir).state, settings, force_resume)
     if settings.executor.name == "slurm":
         return submit_controller(settings, argv)
     make_search_dir(search_dir, settings.search.shared)

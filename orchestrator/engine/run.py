@@ -13,17 +13,14 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator.common import layout
-from orchestrator.common.redact import recorded
 from orchestrator.config import admission
 from orchestrator.config.settings import Settings
-from orchestrator.decide.policy import changed_settings, rule_of
-from orchestrator.engine import job_requests, snapshot
+from orchestrator.decide.policy import rule_of
+from orchestrator.engine import folder_checks, job_requests, snapshot
 from orchestrator.engine.controller import Controller, View
 from orchestrator.errors import (
-    ConfigError,
     Interrupted,
     SchedulerError,
-    SearchDirError,
     SubmissionRefused,
 )
 from orchestrator.journal import state_snapshot
@@ -39,58 +36,6 @@ class ClosableView(View, Protocol):
     """The controller's view, closed when the search ends (a live view stops drawing)."""
 
     def close(self) -> None: ...
-
-
-# the settings that make two searches different searches; resources, intervals and limits
-# may change between runs of the same search
-IDENTITY = ("data", "model", "train", "infer", "search.target", "search.metric", "search.mode",
-            "search.patience", "search.min_delta", "search.space", "search.sampler",
-            "search.sampler_seed", "executor.name", "search.split")
-
-
-def check_same_search(journal: Journal | SearchState, settings: Settings, force: bool) -> None:
-    """ConfigError when the journal (or its fold) holds another search than `settings`."""
-    state = journal if isinstance(journal, SearchState) else state_snapshot.fold(
-        journal.path.parent).state
-    if state.started is None or force:
-        return
-    # the latest settings: a search continued with --force-resume is that search now
-    before, now = recorded(state.settings()), recorded(settings)
-    changed = list(changed_settings(before, now, IDENTITY))
-    if changed:
-        raise ConfigError([
-            f"{settings.search.dir} holds a search with different settings "
-            f"({', '.join(changed)}); use another search.dir, or pass --force-resume to "
-            "continue it with the new settings"
-        ])
-    limits = changed_settings(before, now)
-    if state.finished is not None and limits:
-        # a finished search only prints its outcome: say how to make the new limits count
-        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in limits.items())
-        raise ConfigError([
-            f"{settings.search.dir} holds a search that ended ({state.finished.status}) "
-            f"with other settings ({changes}); pass --force-resume to continue it with the "
-            "new ones, or use another search.dir"
-        ])
-
-
-def check_own_trials(state: SearchState, search_dir: Path) -> None:
-    """SearchDirError when trials/ holds a trial folder, not empty, of a trial the journal
-    never started. Only an earlier search leaves one (its journal deleted, or cut back by
-    hand): the controller journals a trial before any job writes its folder. A new trial of
-    that number would resume training from its checkpoints and take its results as its own."""
-    folder = layout.trials_dir(search_dir)
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return
-    stray = [n for n in names if (t := layout.trial_of_dir(n)) is not None
-             and t not in state.trials and any(os.scandir(folder / n))]
-    if stray:
-        raise SearchDirError(
-            f"{folder} holds folders of trials its journal never started ({', '.join(stray)}): "
-            "an earlier search's, whose checkpoints and results a new trial would take as its "
-            f"own; move them out of {folder}, or use another search.dir")
 
 
 def run_search(settings: Settings, new_view: Callable[[], ClosableView],
@@ -114,8 +59,7 @@ def _run_locked(settings: Settings, search_dir: Path, new_view: Callable[[], Clo
     with SearchLock(search_dir, settings.search.shared) as lock:
         journal, state = state_snapshot.open_journal(search_dir)  # no event list held
         try:
-            check_same_search(state, settings, force_resume)
-            check_own_trials(state, search_dir)
+            folder_checks.check(state, settings, force_resume)
             scheduler = make_scheduler(settings.executor.name)
             if force_resume or not journal.facts.ended:  # ended: nothing new unless extended
                 admission.check(settings, scheduler)  # SLURM: sbatch --test-only, every refusal

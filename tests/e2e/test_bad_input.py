@@ -324,7 +324,7 @@ def test_search_dir_holding_a_different_search(tmp_path: Path, note: Note) -> No
 def test_trial_folders_of_a_deleted_journal_are_refused(tmp_path: Path, note: Note) -> None:
     """A user who deletes journal.jsonl to start again leaves trials/001: the new trial 1
     would resume training from its checkpoints and take its results as its own. Refused
-    (exit 2, one line, nothing submitted) until the folder is moved away."""
+    (exit 2, one line, nothing submitted) until the search folder is moved aside."""
     directory = tmp_path / "s"
     train = f"{bk.PY} {bk.BYO / 'fake_train.py'} {{output_dir}} --checkpoints 5 --every-s 0.2"
     first = cli(*bk.search(directory, train=train))
@@ -336,10 +336,10 @@ def test_trial_folders_of_a_deleted_journal_are_refused(tmp_path: Path, note: No
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "trials its journal never started (001)" in refused.stderr
-    assert str(directory / "trials") in refused.stderr
+    assert f"move {directory} aside to start afresh" in refused.stderr
     assert sorted(p.name for p in (directory / "jobs").iterdir()) == jobs  # none submitted
     assert not (directory / "journal.jsonl").exists()
-    (directory / "trials").rename(tmp_path / "old-trials")
+    directory.rename(tmp_path / "old-search")  # as the message says
     again = cli(*bk.search(directory, train=train))
     assert again.returncode == 0, again.stdout + again.stderr
     evaluated = [e for e in strict_events(directory) if e["event"] == "evaluation"]

@@ -13,27 +13,44 @@ cluster's, 74 tests against 31 for the next, is by far the longest (about 20 of 
 
 xdist's own ``--dist loadgroup`` would do this with markers, but it names a group by editing
 ``item._nodeid``, which pytest 9.2 no longer reads: every test went to any worker. A scheduler
-that derives the unit from the test's id has no such dependence.
+that derives the unit from the test's file has no such dependence. It serves every ``--dist``
+but ``each`` (tests/conftest.py), since the others would split the cluster's tests too.
+
+With ``-x``, the worker that holds the cluster's unit was sent all of it at once and runs it
+to the end after a failure elsewhere (xdist stops a worker early on its own failures only):
+``PYTEST_WORKERS=0`` (scripts/test.sh) or no ``-n`` stops at once.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
-CLUSTER_TESTS = "tests/slurm/"
+TESTS = Path(__file__).resolve().parents[1]
+CLUSTER_TESTS = "tests/slurm"
 
 
-def unit_of(nodeid: str) -> str:
-    """The unit of work a test belongs to, from its id (``tests/e2e/test_x.py::test_y``)."""
-    if nodeid.startswith(CLUSTER_TESTS):
+def unit_of(nodeid: str, rootpath: Path) -> str:
+    """The unit of work a test belongs to, from its id (``tests/e2e/test_x.py::test_y``,
+    relative to pytest's rootdir `rootpath`)."""
+    module = nodeid.split("::", 1)[0]
+    try:
+        tier = (rootpath / module).resolve().relative_to(TESTS).parts[0]
+    except ValueError:  # not under tests/
+        return module
+    if tier == "slurm":
         return CLUSTER_TESTS
-    if nodeid.startswith("tests/unit/"):
-        return nodeid
-    return nodeid.split("::", 1)[0]
+    return nodeid if tier == "unit" else module
 
 
 class ClusterOnOneWorker(LoadScopeScheduling):  # type: ignore[misc]
     """xdist's scope scheduling (each unit whole to one worker), with `unit_of`'s units."""
 
+    def __init__(self, config: pytest.Config, log: object = None) -> None:
+        super().__init__(config, log)
+        self.rootpath = Path(config.rootpath)
+
     def _split_scope(self, nodeid: str) -> str:
-        return unit_of(nodeid)
+        return unit_of(nodeid, self.rootpath)

@@ -15,8 +15,8 @@ from orchestrator.cli.cmd_status import status_text
 from orchestrator.config import compose as config
 from orchestrator.config.settings import Settings
 from orchestrator.engine.controller import Controller
+from orchestrator.engine.folder_checks import check_same_search
 from orchestrator.engine.observe import read_metric
-from orchestrator.engine.run import check_same_search
 from orchestrator.errors import ConfigError
 from orchestrator.journal.jsonl import Journal, read_events
 from orchestrator.model.events import Event, SearchExtended, decode

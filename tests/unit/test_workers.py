@@ -3,9 +3,13 @@ local cluster in one, each other module whole, each unit test alone."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.support.workers import CLUSTER_TESTS, ClusterOnOneWorker, unit_of
+from tests.support.workers import CLUSTER_TESTS, TESTS, ClusterOnOneWorker, unit_of
+
+ROOT = TESTS.parent
 
 
 @pytest.mark.parametrize(("nodeid", "unit"), [
@@ -19,10 +23,21 @@ from tests.support.workers import CLUSTER_TESTS, ClusterOnOneWorker, unit_of
     ("tests/unit/test_memo.py::test_b[1]", "tests/unit/test_memo.py::test_b[1]"),
 ])
 def test_unit_of(nodeid: str, unit: str) -> None:
-    assert unit_of(nodeid) == unit
+    assert unit_of(nodeid, ROOT) == unit
+
+
+@pytest.mark.parametrize("rootdir", [TESTS, TESTS / "slurm"])
+def test_unit_of_another_rootdir(rootdir: Path) -> None:
+    """`--rootdir` elsewhere: test ids are relative to it, the units are the same."""
+    slurm = (TESTS / "slurm" / "test_faults.py").relative_to(rootdir)
+    assert unit_of(f"{slurm}::test_x", rootdir) == CLUSTER_TESTS
+    if rootdir == TESTS:
+        assert unit_of("unit/test_memo.py::test_a", rootdir) == "unit/test_memo.py::test_a"
+        assert unit_of("e2e/test_x.py::test_a", rootdir) == "e2e/test_x.py"
 
 
 def test_the_scheduler_splits_by_unit_of() -> None:
-    scheduler = ClusterOnOneWorker.__new__(ClusterOnOneWorker)  # _split_scope reads no state
+    scheduler = ClusterOnOneWorker.__new__(ClusterOnOneWorker)  # only rootpath is read
+    scheduler.rootpath = ROOT
     assert scheduler._split_scope("tests/slurm/test_a.py::t") == \
         scheduler._split_scope("tests/slurm/test_b.py::t") == CLUSTER_TESTS
