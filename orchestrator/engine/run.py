@@ -18,11 +18,7 @@ from orchestrator.config.settings import Settings
 from orchestrator.decide.policy import rule_of
 from orchestrator.engine import folder_checks, job_requests, snapshot
 from orchestrator.engine.controller import Controller, View
-from orchestrator.errors import (
-    Interrupted,
-    SchedulerError,
-    SubmissionRefused,
-)
+from orchestrator.errors import Interrupted, SchedulerError, SubmissionRefused
 from orchestrator.journal import state_snapshot
 from orchestrator.journal.jsonl import Journal
 from orchestrator.journal.lock import SearchLock
