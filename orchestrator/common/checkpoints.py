@@ -60,12 +60,18 @@ def run_of(path: Path) -> str | None:
     return run if isinstance(run, str) else ""
 
 
-def is_complete(path: Path) -> bool:
+def is_complete(path: Path, marked: bool = False) -> bool:
+    """Complete by its marker; or, unless `marked` (our training job's checkpoints, which
+    always get one), by its trainer_state.json. The Trainer writes that before our marker:
+    taken then, our checkpoint was journaled with no run, and the marker's run, read a poll
+    later, looked like a later run's rewrite, evaluated twice."""
     step = step_of(path)
     if step is None:
         return False
     if (path / COMPLETE_MARKER).is_file():
         return True
+    if marked:
+        return False
     try:
         state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -73,10 +79,11 @@ def is_complete(path: Path) -> bool:
     return isinstance(state, dict) and state.get("global_step") == step
 
 
-def complete_checkpoints(output_dir: str | Path,
-                         known: Container[int] = ()) -> list[Checkpoint]:
+def complete_checkpoints(output_dir: str | Path, known: Container[int] = (),
+                         marked: bool = False) -> list[Checkpoint]:
     """Complete checkpoints under `output_dir`, in step order, leaving out the `known` steps
-    (not opened again: a poll loop calls this often). A missing folder has none."""
+    (not opened again: a poll loop calls this often). A missing folder has none. `marked`:
+    only a marker says complete (is_complete)."""
     found: list[Checkpoint] = []
     root = Path(output_dir)
     try:
@@ -88,7 +95,7 @@ def complete_checkpoints(output_dir: str | Path,
         if step is None or step in known:
             continue  # a Path is made only for a new checkpoint: this runs every tick
         entry = root / name
-        if entry.is_dir() and is_complete(entry):
+        if entry.is_dir() and is_complete(entry, marked):
             found.append(Checkpoint(step, entry, run_of(entry) or ""))
     return sorted(found)
 

@@ -200,10 +200,12 @@ class Observer:
             self._rewritten(trial)
 
     def _new_checkpoints(self, trial: TrialRecord) -> list[Event]:
+        # a plan that names a run is our training job's: its checkpoints are complete by
+        # their marker only, which names the run (not by trainer_state.json, written before)
         return [events.Checkpoint(trial=trial.trial, step=checkpoint.step,
                                   path=str(checkpoint.path), run=checkpoint.run)
                 for checkpoint in complete_checkpoints(Path(trial.output_dir),
-                                                       known=trial.checkpoints)]
+                                                       trial.checkpoints, bool(trial.run))]
 
     def _read_plan(self, trial: TrialRecord, path: Path) -> None:
         try:  # one stat a poll; the file is read again only when it changed

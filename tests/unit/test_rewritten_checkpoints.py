@@ -178,3 +178,37 @@ def test_markers_name_their_run(tmp_path: Path) -> None:
     _write_checkpoint(tmp_path, 6, "")
     assert [(c.step, c.run) for c in complete_checkpoints(tmp_path)] == [(5, "abc"), (6, "")]
     assert run_of(tmp_path / "checkpoint-7") is None
+
+
+def test_our_checkpoint_waits_for_its_marker_not_trainer_state(tmp_path: Path) -> None:
+    """The Trainer writes trainer_state.json, then our callback the marker naming the run.
+    A scan between the two journaled the checkpoint with no run, and the next one took the
+    marker's run for a later run's rewrite: evaluated twice (seen in CI, with_training)."""
+    out = tmp_path / "trial-1"
+    out.mkdir()
+    _plan(out, "r1")
+    observer, state, recorded = _observer(out)
+    observer.scan(state.trials[1])  # the plan: our job, run r1
+    folder = layout.checkpoint_dir(out, 10)
+    folder.mkdir()
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 10}))
+    observer.scan(state.trials[1])
+    assert [type(e).__name__ for e in recorded] == ["Plan"]  # not complete yet
+    write_marker(folder, 10, "r1")
+    observer.scan(state.trials[1])
+    observer.scan(state.trials[1])
+    assert [(type(e).__name__, e.run) for e in recorded] == [  # type: ignore[attr-defined]
+        ("Plan", "r1"), ("Checkpoint", "r1")]
+    assert state.rewrite(1, 10) == 0
+
+
+def test_a_users_checkpoint_is_complete_by_its_trainer_state(tmp_path: Path) -> None:
+    """No plan names a run (a users' script): trainer_state.json says complete, as before."""
+    out = tmp_path / "trial-1"
+    folder = layout.checkpoint_dir(out, 10)
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 10}))
+    observer, state, recorded = _observer(out)
+    observer.scan(state.trials[1])
+    assert [(type(e).__name__, e.run) for e in recorded] == [("Checkpoint", "")]  # type: ignore[attr-defined]
+    assert [c.step for c in complete_checkpoints(out, marked=True)] == []
