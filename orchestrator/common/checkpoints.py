@@ -3,7 +3,8 @@
 Theory of operation: the Hugging Face Trainer creates `checkpoint-<step>/` first and fills it
 over about a second; `trainer_state.json` is written last but not atomically, so it can be
 seen empty. There is no completion marker of its own. Our training job therefore writes
-`layout.COMPLETE_MARKER` atomically from a callback's `on_save`, after everything else. Checkpoints
+`layout.COMPLETE_MARKER` atomically from a callback's `on_save`, after everything else; once a
+plan names its run, only that marker says one of its checkpoints is complete. Checkpoints
 written by the users' own scripts have no marker; for them a checkpoint counts as complete
 when `trainer_state.json` parses and its `global_step` equals the folder's step. Anything
 else is still being written and is left alone until a later poll.
