@@ -28,18 +28,16 @@ from pathlib import Path
 import pytest
 from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
-TESTS = Path(__file__).resolve().parents[1]
+from tests.conftest import tier_of
+
 CLUSTER_TESTS = "tests/slurm"
 
 
 def unit_of(nodeid: str, rootpath: Path) -> str:
     """The unit of work a test belongs to, from its id (``tests/e2e/test_x.py::test_y``,
-    relative to pytest's rootdir `rootpath`)."""
+    relative to pytest's rootdir `rootpath`) and its tier (tests/conftest.py)."""
     module = nodeid.split("::", 1)[0]
-    try:
-        tier = (rootpath / module).resolve().relative_to(TESTS).parts[0]
-    except ValueError:  # not under tests/
-        return module
+    tier = tier_of(rootpath / module)
     if tier == "slurm":
         return CLUSTER_TESTS
     return nodeid if tier == "unit" else module

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.workers import CLUSTER_TESTS, TESTS, ClusterOnOneWorker, unit_of
+from tests.conftest import HERE as TESTS
+from tests.support.workers import CLUSTER_TESTS, ClusterOnOneWorker, unit_of
 
 ROOT = TESTS.parent
 
